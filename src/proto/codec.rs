@@ -1,0 +1,504 @@
+//! Bytes to messages and back: `decode` checks and parses a buffer, `encode`
+//! appends a message to one.
+//!
+//! Decoding follows "check, then parse": a buffer that does not yet hold a
+//! whole message is `Ok(None)`, a normal outcome. Errors say whether the
+//! stream can go on: a message of an unknown kind or a malformed body has a
+//! known length and can be skipped ([`DecodeError::skip`]); a wrong magic, a
+//! wrong version or an oversized length cannot.
+
+use super::message::{ErrorCode, Kind, Message};
+use super::{HEADER_LEN, MAGIC, MAX_BODY, SEGMENT_MIN, VERSION};
+
+/// The fixed header of a framed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Protocol version.
+    pub version: u8,
+    /// Message kind.
+    pub kind: Kind,
+    /// Length of the body that follows.
+    pub body_len: u32,
+}
+
+impl Header {
+    /// Parses a header, checking magic, version and length.
+    pub fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, DecodeError> {
+        if b[..2] != MAGIC {
+            return Err(DecodeError::BadMagic([b[0], b[1]]));
+        }
+        if b[2] != VERSION {
+            return Err(DecodeError::BadVersion(b[2]));
+        }
+        let body_len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        if body_len as usize > MAX_BODY {
+            return Err(DecodeError::TooLong(body_len));
+        }
+        Ok(Header {
+            version: b[2],
+            kind: Kind::from_byte(b[3]),
+            body_len,
+        })
+    }
+
+    /// Writes the header for `kind` and `body_len`.
+    pub fn emit(kind: Kind, body_len: u32) -> [u8; HEADER_LEN] {
+        let l = body_len.to_be_bytes();
+        [
+            MAGIC[0],
+            MAGIC[1],
+            VERSION,
+            kind.to_byte(),
+            l[0],
+            l[1],
+            l[2],
+            l[3],
+        ]
+    }
+}
+
+/// Why bytes are not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes do not start with the magic `AD E1`: not our protocol.
+    #[error("not the lab protocol (first bytes {:02x} {:02x}, expected ad e1)", .0[0], .0[1])]
+    BadMagic([u8; 2]),
+    /// A version this build does not speak.
+    #[error("protocol version {0} is not spoken here (this is version {VERSION})")]
+    BadVersion(u8),
+    /// A body length above [`MAX_BODY`].
+    #[error("message body of {0} bytes exceeds the maximum of {MAX_BODY}")]
+    TooLong(u32),
+    /// A kind this build does not know; its `consumed` bytes can be skipped.
+    #[error("unknown message kind {kind:#04x}")]
+    UnknownKind {
+        /// The kind byte.
+        kind: u8,
+        /// Bytes the whole message took.
+        consumed: usize,
+    },
+    /// A body that does not match its kind; its `consumed` bytes can be skipped.
+    #[error("malformed {kind:?} message: {reason}")]
+    Malformed {
+        /// The kind the header named.
+        kind: Kind,
+        /// What was wrong.
+        reason: &'static str,
+        /// Bytes the whole message took.
+        consumed: usize,
+    },
+}
+
+impl DecodeError {
+    /// Bytes to skip to go on after this error, or `None` when the stream
+    /// cannot be trusted any more.
+    pub fn skip(&self) -> Option<usize> {
+        match self {
+            DecodeError::UnknownKind { consumed, .. } | DecodeError::Malformed { consumed, .. } => {
+                Some(*consumed)
+            }
+            _ => None,
+        }
+    }
+
+    /// The protocol error code that answers this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::BadMagic(_) => ErrorCode::BadMagic,
+            DecodeError::BadVersion(_) => ErrorCode::BadVersion,
+            DecodeError::TooLong(_) => ErrorCode::TooLong,
+            DecodeError::UnknownKind { .. } => ErrorCode::UnknownKind,
+            DecodeError::Malformed { .. } => ErrorCode::Malformed,
+        }
+    }
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The body would exceed [`MAX_BODY`].
+    #[error("a {kind:?} body of {len} bytes exceeds the maximum of {MAX_BODY}")]
+    TooLong {
+        /// The message kind.
+        kind: Kind,
+        /// The body length it would have.
+        len: usize,
+    },
+    /// A stream segment size below the fixed part.
+    #[error("a stream segment of {0} bytes is below the minimum of {SEGMENT_MIN}")]
+    SegmentTooSmall(u32),
+}
+
+/// Decodes one message from the front of `buf`.
+///
+/// Returns the message and the bytes it took, `Ok(None)` when `buf` does not
+/// yet hold a whole message, or an error. Never panics and never allocates
+/// more than [`MAX_BODY`] bytes, whatever `buf` holds.
+pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, DecodeError> {
+    // Reject a wrong magic as early as the first byte, so a text peer is
+    // recognised without waiting for eight bytes.
+    for (i, m) in MAGIC.iter().enumerate() {
+        match buf.get(i) {
+            Some(b) if b != m => {
+                return Err(DecodeError::BadMagic([
+                    buf[0],
+                    buf.get(1).copied().unwrap_or(0),
+                ]));
+            }
+            Some(_) => {}
+            None => return Ok(None),
+        }
+    }
+    let Some(head) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let mut h = [0u8; HEADER_LEN];
+    h.copy_from_slice(head);
+    let header = Header::parse(&h)?;
+    let total = HEADER_LEN + header.body_len as usize;
+    let Some(body) = buf.get(HEADER_LEN..total) else {
+        return Ok(None);
+    };
+    parse_body(header.kind, body, total).map(|m| Some((m, total)))
+}
+
+fn parse_body(kind: Kind, body: &[u8], consumed: usize) -> Result<Message, DecodeError> {
+    let malformed = |reason| DecodeError::Malformed {
+        kind,
+        reason,
+        consumed,
+    };
+    let mut r = Reader(body);
+    let msg = match kind {
+        Kind::EchoRequest | Kind::EchoReply => {
+            let seq = r
+                .u32()
+                .ok_or_else(|| malformed("shorter than its sequence number"))?;
+            let data = r.rest().to_vec();
+            if kind == Kind::EchoRequest {
+                Message::EchoRequest { seq, data }
+            } else {
+                Message::EchoReply { seq, data }
+            }
+        }
+        Kind::FileRequest | Kind::FileReady => {
+            let size = r
+                .u64()
+                .ok_or_else(|| malformed("body is not an 8-byte size"))?;
+            if !r.rest().is_empty() {
+                return Err(malformed("body is not an 8-byte size"));
+            }
+            if kind == Kind::FileRequest {
+                Message::FileRequest { size }
+            } else {
+                Message::FileReady { size }
+            }
+        }
+        Kind::StreamRequest => {
+            let (Some(interval_ns), Some(count), Some(size)) = (r.u64(), r.u32(), r.u32()) else {
+                return Err(malformed("body is not interval, count and size"));
+            };
+            if !r.rest().is_empty() {
+                return Err(malformed("trailing bytes after the size"));
+            }
+            Message::StreamRequest {
+                interval_ns,
+                count,
+                size,
+            }
+        }
+        Kind::StreamStart => {
+            let (Some(interval_ns), Some(count), Some(size), Some(t0_ns)) =
+                (r.u64(), r.u32(), r.u32(), r.u64())
+            else {
+                return Err(malformed("body is not interval, count, size and t0"));
+            };
+            if !r.rest().is_empty() {
+                return Err(malformed("trailing bytes after t0"));
+            }
+            Message::StreamStart {
+                interval_ns,
+                count,
+                size,
+                t0_ns,
+            }
+        }
+        Kind::StreamSegment => {
+            let (Some(seq), Some(scheduled_ns), Some(sent_ns)) = (r.u32(), r.u64(), r.u64()) else {
+                return Err(malformed("shorter than seq and two timestamps"));
+            };
+            Message::StreamSegment {
+                seq,
+                scheduled_ns,
+                sent_ns,
+                size: consumed as u32,
+            }
+        }
+        Kind::StreamEnd => {
+            let sent = r
+                .u32()
+                .ok_or_else(|| malformed("body is not a 4-byte count"))?;
+            if !r.rest().is_empty() {
+                return Err(malformed("body is not a 4-byte count"));
+            }
+            Message::StreamEnd { sent }
+        }
+        Kind::Error => {
+            let code = r.u16().ok_or_else(|| malformed("shorter than its code"))?;
+            let message = std::str::from_utf8(r.rest())
+                .map_err(|_| malformed("the sentence is not UTF-8"))?
+                .to_string();
+            Message::Error {
+                code: ErrorCode::from_u16(code),
+                message,
+            }
+        }
+        Kind::Unknown(k) => return Err(DecodeError::UnknownKind { kind: k, consumed }),
+    };
+    Ok(msg)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, tail) = self.0.split_first_chunk::<N>()?;
+        self.0 = tail;
+        Some(*head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_be_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_be_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_be_bytes)
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// Appends `msg`, framed, to `out`.
+///
+/// A stream segment's filler is pattern bytes, so its `size` bytes are all
+/// written here.
+pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let kind = msg.kind();
+    let start = out.len();
+    out.extend_from_slice(&Header::emit(kind, 0));
+    match msg {
+        Message::EchoRequest { seq, data } | Message::EchoReply { seq, data } => {
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(data);
+        }
+        Message::FileRequest { size } | Message::FileReady { size } => {
+            out.extend_from_slice(&size.to_be_bytes());
+        }
+        Message::StreamRequest {
+            interval_ns,
+            count,
+            size,
+        } => {
+            out.extend_from_slice(&interval_ns.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(&size.to_be_bytes());
+        }
+        Message::StreamStart {
+            interval_ns,
+            count,
+            size,
+            t0_ns,
+        } => {
+            out.extend_from_slice(&interval_ns.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(&t0_ns.to_be_bytes());
+        }
+        Message::StreamSegment {
+            seq,
+            scheduled_ns,
+            sent_ns,
+            size,
+        } => {
+            let size_usize = *size as usize;
+            if size_usize < SEGMENT_MIN {
+                out.truncate(start);
+                return Err(EncodeError::SegmentTooSmall(*size));
+            }
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(&scheduled_ns.to_be_bytes());
+            out.extend_from_slice(&sent_ns.to_be_bytes());
+            let filler_at = out.len();
+            out.resize(start + size_usize.min(HEADER_LEN + MAX_BODY + 1), 0);
+            crate::content::fill(0, &mut out[filler_at..]);
+        }
+        Message::StreamEnd { sent } => out.extend_from_slice(&sent.to_be_bytes()),
+        Message::Error { code, message } => {
+            out.extend_from_slice(&code.to_u16().to_be_bytes());
+            out.extend_from_slice(message.as_bytes());
+        }
+    }
+    let body_len = out.len() - start - HEADER_LEN;
+    if body_len > MAX_BODY {
+        out.truncate(start);
+        return Err(EncodeError::TooLong {
+            kind,
+            len: body_len,
+        });
+    }
+    out[start + 4..start + 8].copy_from_slice(&(body_len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Encodes `msg` into a new buffer.
+pub fn to_vec(msg: &Message) -> Result<Vec<u8>, EncodeError> {
+    let mut v = Vec::new();
+    encode(msg, &mut v)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Message> {
+        vec![
+            Message::EchoRequest {
+                seq: 7,
+                data: b"hello".to_vec(),
+            },
+            Message::EchoReply {
+                seq: 7,
+                data: vec![],
+            },
+            Message::FileRequest { size: 123456789 },
+            Message::FileReady { size: 0 },
+            Message::StreamRequest {
+                interval_ns: 5_000_000,
+                count: 100,
+                size: 64,
+            },
+            Message::StreamStart {
+                interval_ns: 5_000_000,
+                count: 100,
+                size: 64,
+                t0_ns: 1_700_000_000_000_000_000,
+            },
+            Message::StreamSegment {
+                seq: 42,
+                scheduled_ns: 1,
+                sent_ns: 2,
+                size: 64,
+            },
+            Message::StreamEnd { sent: 100 },
+            Message::error(ErrorCode::FileTooLarge, "too big"),
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        for m in samples() {
+            let bytes = to_vec(&m).unwrap();
+            let (back, used) = decode(&bytes).unwrap().unwrap();
+            assert_eq!(back, m);
+            assert_eq!(used, bytes.len());
+        }
+    }
+
+    #[test]
+    fn byte_layout_matches_the_diagram() {
+        let bytes = to_vec(&Message::FileRequest { size: 1000 }).unwrap();
+        assert_eq!(
+            bytes,
+            [
+                0xAD, 0xE1, 1, 0x03, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x03, 0xE8
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_input_is_not_an_error() {
+        let bytes = to_vec(&Message::FileRequest { size: 1000 }).unwrap();
+        for cut in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn text_is_recognised_at_the_first_byte() {
+        assert!(matches!(decode(b"h"), Err(DecodeError::BadMagic(_))));
+        assert!(matches!(decode(b"\xAD\x00"), Err(DecodeError::BadMagic(_))));
+    }
+
+    #[test]
+    fn fatal_and_skippable_errors() {
+        let mut v = to_vec(&Message::StreamEnd { sent: 1 }).unwrap();
+        v[2] = 9;
+        assert_eq!(decode(&v), Err(DecodeError::BadVersion(9)));
+        let huge = [0xAD, 0xE1, 1, 1, 0xFF, 0xFF, 0xFF, 0xFF];
+        assert_eq!(decode(&huge), Err(DecodeError::TooLong(u32::MAX)));
+        assert_eq!(decode(&huge).unwrap_err().skip(), None);
+        let unknown = [0xAD, 0xE1, 1, 0x7F, 0, 0, 0, 2, 1, 2];
+        let e = decode(&unknown).unwrap_err();
+        assert_eq!(e.skip(), Some(10));
+        let short = [0xAD, 0xE1, 1, 0x03, 0, 0, 0, 2, 1, 2];
+        assert_eq!(decode(&short).unwrap_err().skip(), Some(10));
+        let bad_utf8 = [0xAD, 0xE1, 1, 0x09, 0, 0, 0, 3, 0, 1, 0xFF];
+        assert!(matches!(
+            decode(&bad_utf8),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn encode_refuses_oversized_bodies() {
+        let m = Message::EchoRequest {
+            seq: 0,
+            data: vec![0; MAX_BODY],
+        };
+        assert!(matches!(to_vec(&m), Err(EncodeError::TooLong { .. })));
+        let s = Message::StreamSegment {
+            seq: 0,
+            scheduled_ns: 0,
+            sent_ns: 0,
+            size: 3,
+        };
+        assert_eq!(to_vec(&s), Err(EncodeError::SegmentTooSmall(3)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn decode_never_panics_after_a_valid_header(
+            kind in any::<u8>(),
+            len in 0u32..64,
+            body in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let mut bytes = Header::emit(Kind::from_byte(kind), len).to_vec();
+            bytes.extend_from_slice(&body);
+            if let Ok(Some((_, used))) = decode(&bytes) {
+                prop_assert!(used <= bytes.len());
+                prop_assert_eq!(used, HEADER_LEN + len as usize);
+            }
+        }
+
+        #[test]
+        fn echo_round_trips(seq in any::<u32>(), data in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let m = Message::EchoRequest { seq, data };
+            let bytes = to_vec(&m).unwrap();
+            prop_assert_eq!(decode(&bytes).unwrap().unwrap(), (m, bytes.len()));
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What the server refuses, and the sentence it refuses with.
+//!
+//! Pure policy: the server asks [`Limits`] before it serves a request and
+//! sends the [`Refusal`] back as an Error message (or, in text mode, as an
+//! `error:` line).
+
+use std::time::Duration;
+
+use super::message::ErrorCode;
+use super::{HEADER_LEN, MAX_BODY, SEGMENT_MIN};
+
+/// Default largest file, in bytes (the original lab's limit).
+pub const DEFAULT_MAX_FILE: u64 = 123_456_789;
+/// Default most segments in one stream.
+pub const DEFAULT_MAX_SEGMENTS: u32 = 10_000;
+/// Shortest stream interval the server accepts.
+pub const MIN_INTERVAL: Duration = Duration::from_micros(100);
+/// Longest stream interval the server accepts.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest a whole stream may last (count × interval).
+pub const MAX_STREAM_TIME: Duration = Duration::from_secs(600);
+/// Largest echo, in bytes (fits one UDP datagram with every header).
+pub const MAX_ECHO: usize = 60_000;
+
+/// The server's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file served.
+    pub max_file: u64,
+    /// Most segments in one stream.
+    pub max_segments: u32,
+    /// Shortest interval between stream segments.
+    pub min_interval: Duration,
+    /// Longest interval between stream segments.
+    pub max_interval: Duration,
+    /// Longest a whole stream may last.
+    pub max_stream_time: Duration,
+    /// Largest echo.
+    pub max_echo: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file: DEFAULT_MAX_FILE,
+            max_segments: DEFAULT_MAX_SEGMENTS,
+            min_interval: MIN_INTERVAL,
+            max_interval: MAX_INTERVAL,
+            max_stream_time: MAX_STREAM_TIME,
+            max_echo: MAX_ECHO,
+        }
+    }
+}
+
+/// A request the server will not serve: a code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// For programs.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: String) -> Refusal {
+        Refusal { code, message }
+    }
+}
+
+impl Limits {
+    /// Checks a file request.
+    pub fn check_file(&self, size: u64) -> Result<(), Refusal> {
+        if size > self.max_file {
+            return Err(Refusal::new(
+                ErrorCode::FileTooLarge,
+                format!(
+                    "a file of {size} bytes is over this server's limit of {} bytes (--max-file)",
+                    self.max_file
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks an echo of `len` bytes.
+    pub fn check_echo(&self, len: usize) -> Result<(), Refusal> {
+        if len > self.max_echo {
+            return Err(Refusal::new(
+                ErrorCode::EchoTooLong,
+                format!(
+                    "an echo of {len} bytes is over the maximum of {} bytes",
+                    self.max_echo
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a stream request.
+    pub fn check_stream(&self, interval_ns: u64, count: u32, size: u32) -> Result<(), Refusal> {
+        let interval = Duration::from_nanos(interval_ns);
+        if count == 0 {
+            return Err(Refusal::new(
+                ErrorCode::TooManySegments,
+                "a stream needs at least 1 segment".to_string(),
+            ));
+        }
+        if count > self.max_segments {
+            return Err(Refusal::new(
+                ErrorCode::TooManySegments,
+                format!(
+                    "a stream of {count} segments is over this server's limit of {} (--max-segments)",
+                    self.max_segments
+                ),
+            ));
+        }
+        if interval < self.min_interval || interval > self.max_interval {
+            return Err(Refusal::new(
+                ErrorCode::BadInterval,
+                format!(
+                    "a stream interval of {interval:?} is outside {:?}..={:?}",
+                    self.min_interval, self.max_interval
+                ),
+            ));
+        }
+        let total = interval.saturating_mul(count);
+        if total > self.max_stream_time {
+            return Err(Refusal::new(
+                ErrorCode::BadInterval,
+                format!(
+                    "a stream of {count} segments every {interval:?} would last {total:?}, over the limit of {:?}",
+                    self.max_stream_time
+                ),
+            ));
+        }
+        let max_size = (HEADER_LEN + MAX_BODY) as u32;
+        if (size as usize) < SEGMENT_MIN || size > max_size {
+            return Err(Refusal::new(
+                ErrorCode::BadSize,
+                format!("a stream segment of {size} bytes is outside {SEGMENT_MIN}..={max_size}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_limits() {
+        let l = Limits::default();
+        assert!(l.check_file(123_456_789).is_ok());
+        assert_eq!(
+            l.check_file(123_456_790).unwrap_err().code,
+            ErrorCode::FileTooLarge
+        );
+        assert!(l.check_echo(60_000).is_ok());
+        assert_eq!(
+            l.check_echo(60_001).unwrap_err().code,
+            ErrorCode::EchoTooLong
+        );
+    }
+
+    #[test]
+    fn stream_bounds() {
+        let l = Limits::default();
+        assert!(l.check_stream(5_000_000, 10_000, 64).is_ok());
+        let code = |i, c, s| l.check_stream(i, c, s).unwrap_err().code;
+        assert_eq!(code(5_000_000, 10_001, 64), ErrorCode::TooManySegments);
+        assert_eq!(code(5_000_000, 0, 64), ErrorCode::TooManySegments);
+        assert_eq!(code(0, 10, 64), ErrorCode::BadInterval);
+        assert_eq!(code(99_999, 10, 64), ErrorCode::BadInterval);
+        assert_eq!(code(u64::MAX, 10, 64), ErrorCode::BadInterval);
+        assert_eq!(code(60_000_000_000, 10_000, 64), ErrorCode::BadInterval);
+        assert_eq!(code(5_000_000, 10, 3), ErrorCode::BadSize);
+        assert_eq!(code(5_000_000, 10, u32::MAX), ErrorCode::BadSize);
+    }
+
+    #[test]
+    fn refusals_name_the_limit() {
+        let msg = Limits::default().check_file(u64::MAX).unwrap_err().message;
+        assert!(msg.contains("123456789"), "{msg}");
+    }
+}

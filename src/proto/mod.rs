@@ -1,0 +1,59 @@
+//! The lab protocol between `ardei-lab client` and `ardei-lab server`: pure
+//! code, no sockets.
+//!
+//! Every message says how long it is. Over TCP a message is an 8-byte header
+//! and a body:
+//!
+//! ```text
+//!  0        1        2        3        4        5        6        7
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |  0xAD  |  0xE1  |version |  kind  |        body length (u32, BE)      |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |  body: `body length` bytes, laid out per kind (integers big-endian)   …
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! ```
+//!
+//! The magic `AD E1` can never start a line of text (0xAD is not a valid first
+//! byte in UTF-8), so the server tells a lab client from a plain-text peer
+//! such as `nc` by the first byte ([`text`]). The body length is at most
+//! [`MAX_BODY`]: the decoder never allocates more than that, whatever it is
+//! fed.
+//!
+//! | kind | name            | body                                                            |
+//! |------|-----------------|-----------------------------------------------------------------|
+//! | 0x01 | EchoRequest     | seq u32, data                                                   |
+//! | 0x02 | EchoReply       | seq u32, data (as received)                                     |
+//! | 0x03 | FileRequest     | size u64                                                        |
+//! | 0x04 | FileReady       | size u64 — then exactly `size` raw, unframed bytes follow       |
+//! | 0x05 | StreamRequest   | interval_ns u64, count u32, size u32                            |
+//! | 0x06 | StreamStart     | interval_ns u64, count u32, size u32, t0_ns u64                 |
+//! | 0x07 | StreamSegment   | seq u32, scheduled_ns u64, sent_ns u64, filler to `size` bytes  |
+//! | 0x08 | StreamEnd       | sent u32                                                        |
+//! | 0x09 | Error           | code u16, a UTF-8 sentence                                      |
+//!
+//! Timestamps are nanoseconds since the Unix epoch on the sender's clock
+//! (`CLOCK_REALTIME`). A stream segment's `size` counts the whole message,
+//! header included, so `--size 64` puts 64 bytes on the stream per segment.
+//!
+//! [`codec`] turns bytes into [`Message`]s and back; [`limits`] holds the
+//! server's refusals; [`text`] serves peers that speak plain lines.
+
+pub mod codec;
+pub mod limits;
+pub mod message;
+pub mod text;
+
+pub use codec::{DecodeError, Header, decode, encode};
+pub use limits::{Limits, Refusal};
+pub use message::{ErrorCode, Kind, Message};
+
+/// First two bytes of every framed message.
+pub const MAGIC: [u8; 2] = [0xAD, 0xE1];
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 8;
+/// Largest body a message may carry; the decoder refuses longer ones.
+pub const MAX_BODY: usize = 65_536;
+/// Length of a StreamSegment with no filler: header plus seq and two timestamps.
+pub const SEGMENT_MIN: usize = HEADER_LEN + 4 + 8 + 8;
