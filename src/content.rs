@@ -50,17 +50,56 @@ pub fn byte_at(offset: u64) -> u8 {
 }
 
 /// Fills `buf` with the file's bytes starting at `offset`.
+///
+/// Whole records are written in place: the template, then the record number.
+/// Records start at multiples of 100, so the last two of the ten digits are
+/// always `00` and the first eight count records; the count is kept in ASCII
+/// and incremented, which keeps generation at memory speed.
 pub fn fill(offset: u64, buf: &mut [u8]) {
     let mut pos = 0usize;
     let mut off = offset;
-    let mut rec = [0u8; RECORD as usize];
-    while pos < buf.len() {
-        let within = (off % RECORD) as usize;
-        let n = (RECORD as usize - within).min(buf.len() - pos);
+    // A partial first record.
+    let within = (off % RECORD) as usize;
+    if within != 0 {
+        let mut rec = [0u8; RECORD as usize];
         write_record(off - within as u64, &mut rec);
-        buf[pos..pos + n].copy_from_slice(&rec[within..within + n]);
-        pos += n;
+        let n = (RECORD as usize - within).min(buf.len());
+        buf[..n].copy_from_slice(&rec[within..within + n]);
+        pos = n;
         off += n as u64;
+    }
+    if pos == buf.len() {
+        return;
+    }
+    // Whole records, then a partial last one.
+    let mut counter = [0u8; RECORD as usize];
+    write_record(off, &mut counter);
+    let mut digits = [0u8; DIGITS - 2];
+    digits.copy_from_slice(&counter[..DIGITS - 2]);
+    let mut chunks = buf[pos..].chunks_exact_mut(RECORD as usize);
+    for rec in &mut chunks {
+        rec.copy_from_slice(&TEMPLATE);
+        rec[..DIGITS - 2].copy_from_slice(&digits);
+        increment(&mut digits);
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let mut rec = TEMPLATE;
+        rec[..DIGITS - 2].copy_from_slice(&digits);
+        let n = tail.len();
+        tail.copy_from_slice(&rec[..n]);
+    }
+}
+
+/// Adds one to a number written in ASCII digits, wrapping at all nines.
+fn increment(digits: &mut [u8]) {
+    for d in digits.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            return;
+        }
     }
 }
 
@@ -177,6 +216,20 @@ mod tests {
         let err = v.feed(&whole).unwrap_err();
         assert_eq!(err.offset, 1500);
         assert_eq!(err.found, b'!');
+    }
+
+    #[test]
+    fn counting_carries_across_digits() {
+        let start = 99_999_900u64 - 500;
+        let mut fast = vec![0u8; 2000];
+        fill(start, &mut fast);
+        for (i, b) in fast.iter().enumerate() {
+            assert_eq!(*b, byte_at(start + i as u64), "offset {}", start + i as u64);
+        }
+        let mut wrap = vec![0u8; 300];
+        fill(9_999_999_900, &mut wrap);
+        assert_eq!(&wrap[..11], b"9999999900 ");
+        assert_eq!(&wrap[100..111], b"0000000000 ");
     }
 
     #[test]

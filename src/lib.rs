@@ -13,6 +13,14 @@
 //!
 //! The ring around it does the I/O.
 
+pub mod cli;
+pub mod client;
 pub mod content;
+pub mod demo;
+pub mod hosts;
+pub mod latency;
+pub mod net;
+pub mod pace;
 pub mod proto;
+pub mod server;
 pub mod units;

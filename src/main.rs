@@ -1,1 +1,232 @@
-fn main() {}
+//! The `ardei-lab` binary: parse the command line, call the library, turn
+//! the outcome into a message and an exit status (0 success, 2 usage, 3
+//! refused by the server, 4 verification failed, 1 any other failure).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser;
+
+use ardei_lab::cli::{Cli, ClientArgs, Command, ServerArgs};
+use ardei_lab::client::prompt::{self, StreamDefaults};
+use ardei_lab::client::report::Report;
+use ardei_lab::client::tcp::TcpClient;
+use ardei_lab::client::{self, ClientConfig, ClientError};
+use ardei_lab::hosts;
+use ardei_lab::proto::Limits;
+use ardei_lab::server::ServerConfig;
+use ardei_lab::server::tcp::TcpServer;
+
+/// A failure: the sentence for stderr and the exit status.
+struct Failure {
+    message: String,
+    code: u8,
+    mode: Option<&'static str>,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+            mode: None,
+        }
+    }
+    fn other(message: impl ToString) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: 1,
+            mode: None,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The tour prints reports; session logs would only interleave with them.
+    let quiet = cli.quiet || (matches!(cli.command, Command::Demo) && cli.verbose == 0);
+    init_logging(cli.verbose, quiet);
+    let (json, result) = match cli.command {
+        Command::Server(args) => (false, run_server(args)),
+        Command::Client(args) => {
+            restore_sigpipe();
+            (args.json, run_client(args))
+        }
+        Command::Demo => {
+            restore_sigpipe();
+            (false, ardei_lab::demo::run().map_err(Failure::other))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if json {
+                let v =
+                    serde_json::json!({ "error": f.message, "mode": f.mode, "transport": "tcp" });
+                println!("{v}");
+            }
+            eprintln!("ardei-lab: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARDEI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// A client writing to a closed pipe (`| head`) ends quietly, as `cat` does.
+/// Sockets are unaffected: their writes never raise SIGPIPE.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no
+    // preconditions; no handler of ours is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn run_server(args: ServerArgs) -> Result<(), Failure> {
+    let family = args.endpoint.family();
+    let bind = match &args.bind {
+        Some(b) => hosts::resolve_target(b, family).map_err(|e| Failure::usage(e.to_string()))?,
+        None => {
+            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::other)?;
+            hosts::choose(&list, family, args.endpoint.pick.map(|p| p as usize))
+                .map_err(Failure::other)?
+        }
+    };
+    let opts = args.socket.opts().map_err(Failure::usage)?;
+    let config = ServerConfig {
+        bind,
+        opts,
+        limits: Limits {
+            max_file: args.max_file,
+            max_segments: args.max_segments,
+            ..Limits::default()
+        },
+        max_sessions: args.max_sessions as usize,
+        idle_timeout: args.idle_timeout,
+        once: args.once,
+        json: args.json,
+    };
+    let server = TcpServer::bind(config).map_err(Failure::other)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .map_err(Failure::other)?;
+    }
+    eprintln!(
+        "ardei-lab server: listening on {} (tcp)",
+        server.local_addr()
+    );
+    tracing::info!(
+        "listener options: {}",
+        server
+            .applied()
+            .describe(&args.socket.opts().unwrap_or_default())
+    );
+    server.serve(Arc::clone(&stop));
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+fn run_client(args: ClientArgs) -> Result<(), Failure> {
+    let family = args.endpoint.family();
+    let target = match &args.target {
+        Some(t) => hosts::resolve_target(t, family).map_err(|e| Failure::usage(e.to_string()))?,
+        None => {
+            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::other)?;
+            hosts::choose(&list, family, args.endpoint.pick.map(|p| p as usize))
+                .map_err(Failure::other)?
+        }
+    };
+    let opts = args.socket.opts().map_err(Failure::usage)?;
+    if args.count.is_some() && args.file.is_some() {
+        return Err(Failure::usage(
+            "--count applies to --echo and --stream, not --file",
+        ));
+    }
+    let config = ClientConfig {
+        target,
+        opts,
+        print_file: args.print_file,
+    };
+    let mode = if args.echo.is_some() {
+        "echo"
+    } else if args.file.is_some() {
+        "file"
+    } else if args.stream.is_some() {
+        "stream"
+    } else {
+        let defaults = StreamDefaults {
+            count: args.count.unwrap_or(client::DEFAULT_STREAM_COUNT),
+            size: args.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE),
+        };
+        let mut out = std::io::stdout();
+        return prompt::run(&config, defaults, &mut out).map_err(client_failure(None));
+    };
+    let report = run_action(&args, &config).map_err(client_failure(Some(mode)))?;
+    print_report(&report, args.json, args.print_file);
+    Ok(())
+}
+
+fn run_action(args: &ClientArgs, config: &ClientConfig) -> Result<Report, ClientError> {
+    let mut c = TcpClient::connect(config.target, &config.opts)?;
+    if let Some(text) = &args.echo {
+        let count = args.count.unwrap_or(client::DEFAULT_ECHO_COUNT);
+        c.echo(text.as_bytes(), count, args.interval.unwrap_or_default())
+    } else if let Some(size) = args.file {
+        if config.print_file {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            let r = c.file(size, Some(&mut lock));
+            lock.flush()?;
+            r
+        } else {
+            c.file(size, None)
+        }
+    } else if let Some(interval) = args.stream {
+        let count = args.count.unwrap_or(client::DEFAULT_STREAM_COUNT);
+        let size = args.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE);
+        c.stream(interval, count, size)
+    } else {
+        Err(ClientError::Protocol("no action".to_string()))
+    }
+}
+
+fn client_failure(mode: Option<&'static str>) -> impl Fn(ClientError) -> Failure {
+    move |e| Failure {
+        message: e.to_string(),
+        code: e.exit_code() as u8,
+        mode,
+    }
+}
+
+fn print_report(report: &Report, json: bool, print_file: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string_pretty(report) {
+            println!("{s}");
+        }
+    } else if print_file {
+        eprint!("{}", report.render_text());
+    } else {
+        print!("{}", report.render_text());
+    }
+}

@@ -1,0 +1,176 @@
+//! The command line (the contract of DESIGN §1), in two stages: raw flags as
+//! clap parses them, then validated configurations that the rest of the
+//! program uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::hosts::Family;
+use crate::net::SockOpts;
+use crate::units::{parse_duration, parse_size};
+
+/// A low-level, instrumented TCP/UDP socket lab.
+#[derive(Debug, Parser)]
+#[command(name = "ardei-lab", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output: warnings and errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve echo, file and stream requests.
+    Server(ServerArgs),
+    /// Ask a server for an echo, a file or a stream, or start the prompt.
+    Client(ClientArgs),
+    /// The tour: a server and a client on loopback, every mode, with reports.
+    Demo,
+}
+
+/// Where to find the endpoint: hosts file, pick, family.
+#[derive(Debug, Args, Clone)]
+pub struct Endpoint {
+    /// Use IPv4 (the first IPv4 entry of hosts.txt).
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 (the first IPv6 entry of hosts.txt).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// The hosts file (default: ./hosts.txt, else 127.0.0.1 5005 and [::1]:5005).
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// Take the N-th entry (from 1) of the hosts file for the chosen family.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pick: Option<u64>,
+}
+
+impl Endpoint {
+    /// The IP family asked for.
+    pub fn family(&self) -> Family {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        }
+    }
+}
+
+/// Socket options shared by server and client.
+#[derive(Debug, Args, Clone)]
+pub struct SocketArgs {
+    /// Use TCP (the default).
+    #[arg(long)]
+    pub tcp: bool,
+    /// SO_SNDBUF in bytes (64K, 1M…); the kernel doubles it.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub sndbuf: Option<u64>,
+    /// SO_RCVBUF in bytes (64K, 1M…); the kernel doubles it.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub rcvbuf: Option<u64>,
+    /// Turn Nagle's algorithm off (TCP_NODELAY).
+    #[arg(long)]
+    pub nodelay: bool,
+    /// TCP maximum segment size (TCP_MAXSEG), set before the handshake.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(88..=65535))]
+    pub mss: Option<u32>,
+}
+
+impl SocketArgs {
+    /// The options to apply.
+    pub fn opts(&self) -> Result<SockOpts, String> {
+        let buf = |v: Option<u64>, name: &str| -> Result<Option<usize>, String> {
+            match v {
+                None => Ok(None),
+                Some(n) if (1..=(1u64 << 30)).contains(&n) => Ok(Some(n as usize)),
+                Some(n) => Err(format!("--{name} {n} is outside 1..=1G")),
+            }
+        };
+        Ok(SockOpts {
+            sndbuf: buf(self.sndbuf, "sndbuf")?,
+            rcvbuf: buf(self.rcvbuf, "rcvbuf")?,
+            nodelay: self.nodelay,
+            mss: self.mss,
+        })
+    }
+}
+
+/// `ardei-lab server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Where the server listens.
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+    /// Listen on ADDR:PORT instead of the hosts file's entry (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// Socket options.
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    /// Serve one client, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Largest file served, bytes.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "123456789")]
+    pub max_file: u64,
+    /// Most segments in one stream.
+    #[arg(long, value_name = "N", default_value_t = crate::proto::limits::DEFAULT_MAX_SEGMENTS)]
+    pub max_segments: u32,
+    /// Most sessions at once; more are refused with a busy error.
+    #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_SESSIONS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_sessions: u64,
+    /// Close a session that sends and receives nothing for this long.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
+    pub idle_timeout: Duration,
+    /// One JSON object per session on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ardei-lab client`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server, HOST:PORT or [V6]:PORT (default: the hosts file's first entry).
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Where the server is.
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+    /// Echo TEXT: round trips, with their times.
+    #[arg(long, value_name = "TEXT", group = "action")]
+    pub echo: Option<String>,
+    /// Ask for a file of N bytes, verified byte by byte.
+    #[arg(long, value_name = "N", value_parser = parse_size, group = "action")]
+    pub file: Option<u64>,
+    /// Ask for a stream of segments, one every DUR (5ms, 250us; bare number: ms).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, group = "action")]
+    pub stream: Option<Duration>,
+    /// Round trips (echo, default 1) or segments (stream, default 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: Option<u32>,
+    /// Time between echo requests (default: back to back).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "echo")]
+    pub interval: Option<Duration>,
+    /// Whole size of each stream segment in bytes, header included (default 64).
+    #[arg(long, value_name = "BYTES", requires = "stream")]
+    pub size: Option<u32>,
+    /// Write the file to stdout (reports go to stderr).
+    #[arg(long, requires = "file")]
+    pub print_file: bool,
+    /// Socket options.
+    #[command(flatten)]
+    pub socket: SocketArgs,
+    /// One JSON object on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}

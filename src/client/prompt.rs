@@ -1,0 +1,172 @@
+//! The interactive prompt: the lab's friendly face.
+//!
+//! `quit` leaves; `stream` or `s` asks for an interval and starts a stream; a
+//! whole number asks for a file of that many bytes; any other text is echoed.
+//! Line editing and history come from `rustyline`; the end of input (Ctrl-D,
+//! or the end of a pipe) quits. One connection serves every command and is
+//! opened again if the server drops it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use super::tcp::TcpClient;
+use super::{ClientConfig, ClientError};
+use crate::units::parse_duration;
+
+/// One line typed at the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Leave.
+    Quit,
+    /// Start a stream (the interval is asked next).
+    Stream,
+    /// A file of this many bytes.
+    File(u64),
+    /// A whole number too large to be a size.
+    TooLarge(String),
+    /// Echo this text.
+    Echo(String),
+    /// Nothing typed.
+    Empty,
+}
+
+/// Reads one prompt line.
+pub fn parse_command(line: &str) -> Command {
+    let t = line.trim();
+    match t {
+        "" => Command::Empty,
+        "quit" | "exit" | "q" => Command::Quit,
+        "stream" | "s" => Command::Stream,
+        _ if t.bytes().all(|b| b.is_ascii_digit()) => match t.parse() {
+            Ok(n) => Command::File(n),
+            Err(_) => Command::TooLarge(t.to_string()),
+        },
+        _ => Command::Echo(line.trim_end_matches(['\r', '\n']).to_string()),
+    }
+}
+
+/// Settings the prompt uses for streams.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamDefaults {
+    /// Segments per stream.
+    pub count: u32,
+    /// Whole segment size.
+    pub size: u32,
+}
+
+/// Runs the prompt until `quit` or the end of input; reports go to `out`.
+pub fn run(
+    config: &ClientConfig,
+    stream: StreamDefaults,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let mut rl = DefaultEditor::new().map_err(|e| ClientError::Io(std::io::Error::other(e)))?;
+    let _ = writeln!(
+        out,
+        "ardei-lab client, server {}: type text to echo it, a number N for a file of N bytes, \
+         `stream` (or `s`) for a stream, `quit` to leave",
+        config.target
+    );
+    let mut client: Option<TcpClient> = None;
+    loop {
+        let line = match rl.readline("ardei> ") {
+            Ok(l) => l,
+            Err(ReadlineError::Eof | ReadlineError::Interrupted) => return Ok(()),
+            Err(e) => return Err(ClientError::Io(std::io::Error::other(e))),
+        };
+        let cmd = parse_command(&line);
+        if cmd != Command::Empty {
+            let _ = rl.add_history_entry(line.as_str());
+        }
+        let result = match cmd {
+            Command::Quit => return Ok(()),
+            Command::Empty => continue,
+            Command::TooLarge(t) => {
+                eprintln!("error: {t} is too large for a file size");
+                continue;
+            }
+            Command::Stream => {
+                let Some(interval) = ask_interval(&mut rl)? else {
+                    continue;
+                };
+                with_client(&mut client, config, |c| {
+                    c.stream(interval, stream.count, stream.size)
+                })
+            }
+            Command::File(n) => with_client(&mut client, config, |c| c.file(n, None)),
+            Command::Echo(text) => with_client(&mut client, config, |c| {
+                c.echo(text.as_bytes(), 1, Duration::ZERO)
+            }),
+        };
+        match result {
+            Ok(report) => {
+                let _ = write!(out, "{}", report.render_text());
+                let _ = out.flush();
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+}
+
+fn ask_interval(rl: &mut DefaultEditor) -> Result<Option<Duration>, ClientError> {
+    match rl.readline("interval (e.g. 5ms, 250us; a bare number is ms): ") {
+        Ok(l) => match parse_duration(&l) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(None)
+            }
+        },
+        Err(ReadlineError::Eof | ReadlineError::Interrupted) => Ok(None),
+        Err(e) => Err(ClientError::Io(std::io::Error::other(e))),
+    }
+}
+
+/// Runs `f` on the open connection, opening one first if needed; a
+/// connection that failed is dropped so the next command opens a new one.
+fn with_client<T>(
+    slot: &mut Option<TcpClient>,
+    config: &ClientConfig,
+    f: impl FnOnce(&mut TcpClient) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    if slot.is_none() {
+        *slot = Some(TcpClient::connect(config.target, &config.opts)?);
+    }
+    let Some(c) = slot.as_mut() else {
+        return Err(ClientError::Protocol("no connection".to_string()));
+    };
+    let r = f(c);
+    if matches!(
+        r,
+        Err(ClientError::Io(_) | ClientError::Protocol(_) | ClientError::Timeout(_))
+    ) {
+        *slot = None;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse_command("quit"), Command::Quit);
+        assert_eq!(parse_command(" s "), Command::Stream);
+        assert_eq!(parse_command("stream"), Command::Stream);
+        assert_eq!(parse_command("1000"), Command::File(1000));
+        assert_eq!(
+            parse_command("hello there"),
+            Command::Echo("hello there".into())
+        );
+        assert_eq!(parse_command("-5"), Command::Echo("-5".into()));
+        assert_eq!(parse_command(""), Command::Empty);
+        assert!(matches!(
+            parse_command("99999999999999999999999"),
+            Command::TooLarge(_)
+        ));
+    }
+}

@@ -1,0 +1,263 @@
+//! The client's side of echo, file and stream over one TCP connection.
+//!
+//! One connection carries any number of requests, one after the other (the
+//! prompt reuses it). Each method sends a request, reads the answer, and
+//! returns a [`Report`] of what it measured.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::report::{Detail, Report, SAME_HOST_CLOCKS};
+use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
+use crate::content::Verifier;
+use crate::latency::{Jitter, Recorder};
+use crate::net::socket::{applied_of, tcp_connect};
+use crate::net::{Applied, ConnError, Framed, SockOpts};
+use crate::pace::{self, Epoch};
+use crate::proto::Message;
+
+/// Bytes per read when receiving a file.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A connection to a lab server.
+#[derive(Debug)]
+pub struct TcpClient {
+    conn: Framed,
+    target: SocketAddr,
+    applied: Applied,
+}
+
+impl TcpClient {
+    /// Connects with `opts` applied before the handshake.
+    pub fn connect(target: SocketAddr, opts: &SockOpts) -> Result<TcpClient, ClientError> {
+        let (stream, applied) = tcp_connect(target, opts, CONNECT_TIMEOUT)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(TcpClient {
+            conn: Framed::new(stream),
+            target,
+            applied,
+        })
+    }
+
+    /// The server's address.
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
+
+    fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
+        Report {
+            mode,
+            transport: "tcp",
+            ip: if self.target.is_ipv4() { 4 } else { 6 },
+            target: self.target.to_string(),
+            bytes,
+            seconds,
+            goodput_bps: if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds
+            } else {
+                0.0
+            },
+            latency_us: None,
+            detail,
+            socket: applied_of(self.conn.stream()).unwrap_or(self.applied),
+        }
+    }
+
+    fn set_timeout(&self, t: Duration) -> Result<(), ClientError> {
+        self.conn.stream().set_read_timeout(Some(t))?;
+        Ok(())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Message, ClientError> {
+        match self.conn.read_message() {
+            Ok(Some(Message::Error { code, message })) => {
+                Err(ClientError::Refused { code, message })
+            }
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(ClientError::Protocol(
+                "the server closed the connection".to_string(),
+            )),
+            Err(ConnError::Io(e)) => Err(ClientError::from_io(e, timeout)),
+            Err(e) => Err(ClientError::Protocol(e.to_string())),
+        }
+    }
+
+    /// `count` round trips of `data`, the i-th sent at start + i·interval.
+    pub fn echo(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+    ) -> Result<Report, ClientError> {
+        self.set_timeout(REPLY_TIMEOUT)?;
+        let mut rtt = Recorder::new();
+        let start = Instant::now();
+        let mut bytes = 0u64;
+        for seq in 0..count {
+            pace::wait_until(pace::deadline(start, interval, seq));
+            let sent = Instant::now();
+            self.conn.send(&Message::EchoRequest {
+                seq,
+                data: data.to_vec(),
+            })?;
+            match self.recv(REPLY_TIMEOUT)? {
+                Message::EchoReply { seq: s, data: d } if s == seq && d == data => {
+                    rtt.record_ns(sent.elapsed().as_nanos() as i128);
+                    bytes += d.len() as u64;
+                }
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected the echo of request {seq}, got {:?}",
+                        other.kind()
+                    )));
+                }
+            }
+        }
+        let mut r = self.report(
+            "echo",
+            bytes,
+            start.elapsed().as_secs_f64(),
+            Detail::Echo {
+                count,
+                replies: count,
+                size: data.len(),
+            },
+        );
+        r.latency_us = rtt.percentiles();
+        Ok(r)
+    }
+
+    /// A file of `size` bytes, every byte verified; written to `sink` too if given.
+    pub fn file(
+        &mut self,
+        size: u64,
+        mut sink: Option<&mut dyn Write>,
+    ) -> Result<Report, ClientError> {
+        self.set_timeout(REPLY_TIMEOUT)?;
+        let start = Instant::now();
+        self.conn.send(&Message::FileRequest { size })?;
+        match self.recv(REPLY_TIMEOUT)? {
+            Message::FileReady { size: s } if s == size => {}
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected FileReady for {size} bytes, got {other:?}"
+                )));
+            }
+        }
+        let mut verifier = Verifier::new();
+        let mut buf = vec![0u8; READ_CHUNK.min(size.max(1) as usize)];
+        let mut first_byte = None;
+        while verifier.checked() < size {
+            let want = ((size - verifier.checked()) as usize).min(buf.len());
+            let n = self
+                .conn
+                .read_raw(&mut buf[..want])
+                .map_err(|e| ClientError::from_io(e, REPLY_TIMEOUT))?;
+            if n == 0 {
+                return Err(ClientError::Short {
+                    expected: size,
+                    got: verifier.checked(),
+                });
+            }
+            first_byte.get_or_insert_with(Instant::now);
+            verifier.feed(&buf[..n])?;
+            if let Some(w) = sink.as_deref_mut() {
+                w.write_all(&buf[..n])?;
+            }
+        }
+        let end = Instant::now();
+        let first = first_byte.unwrap_or(end);
+        Ok(self.report(
+            "file",
+            size,
+            (end - start).as_secs_f64(),
+            Detail::File {
+                size,
+                verified: true,
+                time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
+                transfer_seconds: (end - first).as_secs_f64(),
+            },
+        ))
+    }
+
+    /// `count` segments of `size` bytes every `interval`.
+    pub fn stream(
+        &mut self,
+        interval: Duration,
+        count: u32,
+        size: u32,
+    ) -> Result<Report, ClientError> {
+        let timeout = REPLY_TIMEOUT.max(interval * 2 + Duration::from_secs(5));
+        self.set_timeout(timeout)?;
+        let start = Instant::now();
+        self.conn.send(&Message::StreamRequest {
+            interval_ns: interval.as_nanos() as u64,
+            count,
+            size,
+        })?;
+        match self.recv(timeout)? {
+            Message::StreamStart { .. } => {}
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected StreamStart, got {:?}",
+                    other.kind()
+                )));
+            }
+        }
+        let epoch = Epoch::now();
+        let mut delay = Recorder::new();
+        let mut schedule = Recorder::new();
+        let mut jitter = Jitter::new();
+        let mut segments = 0u32;
+        let mut bytes = 0u64;
+        let sent = loop {
+            match self.recv(timeout)? {
+                Message::StreamSegment {
+                    seq,
+                    scheduled_ns,
+                    sent_ns,
+                    size: got,
+                } => {
+                    let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
+                    if seq != segments {
+                        return Err(ClientError::Protocol(format!(
+                            "segment {seq} arrived where {segments} was due"
+                        )));
+                    }
+                    segments += 1;
+                    bytes += u64::from(got);
+                    delay.record_ns(recv_ns - sent_ns as i128);
+                    schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
+                    jitter.add(sent_ns as i128, recv_ns);
+                }
+                Message::StreamEnd { sent } => break sent,
+                other => {
+                    return Err(ClientError::Protocol(format!(
+                        "expected a stream segment, got {:?}",
+                        other.kind()
+                    )));
+                }
+            }
+        };
+        let mut r = self.report(
+            "stream",
+            bytes,
+            start.elapsed().as_secs_f64(),
+            Detail::Stream {
+                segments,
+                count,
+                sent,
+                interval_us: interval.as_secs_f64() * 1e6,
+                size,
+                jitter_us: jitter.estimate_us(),
+                jitter_hist_us: jitter.percentiles(),
+                schedule_error_us: schedule.percentiles(),
+                clocks: SAME_HOST_CLOCKS,
+            },
+        );
+        r.latency_us = delay.percentiles();
+        Ok(r)
+    }
+}

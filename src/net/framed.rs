@@ -1,0 +1,141 @@
+//! A TCP stream that speaks lab messages: one read buffer, the codec, and raw
+//! reads for the file bytes that follow a FileReady.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use crate::proto::{self, DecodeError, HEADER_LEN, MAX_BODY, Message};
+
+/// Why reading a message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// The socket failed (a timeout is `WouldBlock`/`TimedOut`).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The bytes were not a valid message. When [`DecodeError::skip`] is
+    /// `Some`, the message was skipped and the stream can go on.
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    /// The peer closed the connection in the middle of a message.
+    #[error("the peer closed the connection in the middle of a message")]
+    Truncated,
+}
+
+/// A TCP stream with a bounded read buffer and the lab codec.
+#[derive(Debug)]
+pub struct Framed {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+}
+
+const BUF: usize = 2 * (HEADER_LEN + MAX_BODY);
+
+impl Framed {
+    /// Wraps a connected stream.
+    pub fn new(stream: TcpStream) -> Framed {
+        Framed {
+            stream,
+            buf: vec![0u8; BUF].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(256),
+        }
+    }
+
+    /// The stream underneath.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Bytes received but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 at end of input).
+    pub fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the next message; `Ok(None)` when the peer closed the
+    /// connection between messages.
+    pub fn read_message(&mut self) -> Result<Option<Message>, ConnError> {
+        loop {
+            match proto::decode(self.buffered()) {
+                Ok(Some((msg, used))) => {
+                    self.consume(used);
+                    return Ok(Some(msg));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if let Some(n) = e.skip() {
+                        self.consume(n);
+                    }
+                    return Err(e.into());
+                }
+            }
+            if self.fill()? == 0 {
+                return if self.buffered().is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Truncated)
+                };
+            }
+        }
+    }
+
+    /// Sends one message.
+    pub fn send(&mut self, msg: &Message) -> io::Result<()> {
+        self.out.clear();
+        proto::encode(msg, &mut self.out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.stream.write_all(&self.out)
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads raw bytes, first from the buffer, then from the socket.
+    pub fn read_raw(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let have = self.buffered().len();
+        if have > 0 {
+            let n = have.min(out.len());
+            out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.consume(n);
+            return Ok(n);
+        }
+        loop {
+            match self.stream.read(out) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+}

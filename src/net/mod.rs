@@ -1,0 +1,12 @@
+//! The system-call boundary: sockets built with `socket2`, their options, and
+//! a framed connection that turns a TCP stream into lab messages.
+//!
+//! Everything here is thin: it sets what the command line asked for, reads
+//! back what the kernel really applied, and hands bytes to the sans-IO
+//! [`crate::proto`] codec.
+
+pub mod framed;
+pub mod socket;
+
+pub use framed::{ConnError, Framed};
+pub use socket::{Applied, NetError, SockOpts};

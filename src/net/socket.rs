@@ -1,0 +1,214 @@
+//! TCP sockets with explicit options: buffer sizes, Nagle, MSS, IPv6-only.
+//!
+//! Each option the user gives is applied with its own system call before
+//! `bind`/`connect` (so that the MSS and buffer sizes shape the handshake),
+//! and [`Applied`] reads back what the kernel really took. Linux doubles
+//! `SO_SNDBUF` and `SO_RCVBUF` for its own bookkeeping (socket(7)), so the
+//! applied value is usually twice the requested one.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Options the user asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SockOpts {
+    /// `SO_SNDBUF`, bytes.
+    pub sndbuf: Option<usize>,
+    /// `SO_RCVBUF`, bytes.
+    pub rcvbuf: Option<usize>,
+    /// `TCP_NODELAY`: Nagle's algorithm off.
+    pub nodelay: bool,
+    /// `TCP_MAXSEG`, bytes.
+    pub mss: Option<u32>,
+}
+
+/// What the kernel really applied, read back after the options were set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// `SO_SNDBUF` as the kernel reports it.
+    pub sndbuf: usize,
+    /// `SO_RCVBUF` as the kernel reports it.
+    pub rcvbuf: usize,
+    /// `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// `TCP_MAXSEG` (on a connected socket: the MSS in use).
+    pub mss: u32,
+}
+
+impl Applied {
+    /// Reads the options back from a socket.
+    pub fn read(sock: &Socket) -> io::Result<Applied> {
+        Ok(Applied {
+            sndbuf: sock.send_buffer_size()?,
+            rcvbuf: sock.recv_buffer_size()?,
+            nodelay: sock.tcp_nodelay()?,
+            mss: sock.tcp_mss()?,
+        })
+    }
+
+    /// One line for logs: requested beside applied.
+    pub fn describe(&self, asked: &SockOpts) -> String {
+        let req = |v: Option<usize>| v.map_or("default".to_string(), |v| v.to_string());
+        format!(
+            "sndbuf {} (asked {}), rcvbuf {} (asked {}), nodelay {}, mss {}{}",
+            self.sndbuf,
+            req(asked.sndbuf),
+            self.rcvbuf,
+            req(asked.rcvbuf),
+            self.nodelay,
+            self.mss,
+            asked.mss.map_or(String::new(), |m| format!(" (asked {m})")),
+        )
+    }
+}
+
+/// A socket operation that failed, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The listening address could not be bound.
+    #[error("cannot listen on {addr}: {source}{}", bind_hint(source))]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: io::Error,
+    },
+    /// The server could not be reached.
+    #[error(
+        "cannot connect to {addr}: {source}; is a server running on {addr}? start one with `ardei-lab server --bind {addr}`"
+    )]
+    Connect {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: io::Error,
+    },
+    /// An option could not be set.
+    #[error("cannot set {name}: {source}")]
+    Option {
+        /// The option.
+        name: &'static str,
+        /// The system's reason.
+        source: io::Error,
+    },
+}
+
+fn bind_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "; another program holds that port: pick another with --bind HOST:PORT"
+        }
+        io::ErrorKind::AddrNotAvailable => "; that address is not on this machine",
+        io::ErrorKind::PermissionDenied => "; ports below 1024 need root",
+        _ => "",
+    }
+}
+
+fn opt(name: &'static str) -> impl FnOnce(io::Error) -> NetError {
+    move |source| NetError::Option { name, source }
+}
+
+/// A TCP socket for `addr`'s family with the options applied.
+pub fn tcp_socket(addr: &SocketAddr, opts: &SockOpts) -> Result<Socket, NetError> {
+    let sock = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(opt("socket"))?;
+    if addr.is_ipv6() {
+        // Explicit, whatever net.ipv6.bindv6only says: a v6 socket serves v6.
+        sock.set_only_v6(true).map_err(opt("IPV6_V6ONLY"))?;
+    }
+    if let Some(n) = opts.sndbuf {
+        sock.set_send_buffer_size(n).map_err(opt("SO_SNDBUF"))?;
+    }
+    if let Some(n) = opts.rcvbuf {
+        sock.set_recv_buffer_size(n).map_err(opt("SO_RCVBUF"))?;
+    }
+    if opts.nodelay {
+        sock.set_tcp_nodelay(true).map_err(opt("TCP_NODELAY"))?;
+    }
+    if let Some(m) = opts.mss {
+        sock.set_tcp_mss(m).map_err(opt("TCP_MAXSEG"))?;
+    }
+    Ok(sock)
+}
+
+/// A listening TCP socket on `addr` with the options applied; accepted
+/// sockets inherit them.
+pub fn tcp_listen(addr: SocketAddr, opts: &SockOpts) -> Result<(TcpListener, Applied), NetError> {
+    let sock = tcp_socket(&addr, opts)?;
+    sock.set_reuse_address(true).map_err(opt("SO_REUSEADDR"))?;
+    sock.bind(&addr.into())
+        .map_err(|source| NetError::Bind { addr, source })?;
+    sock.listen(1024)
+        .map_err(|source| NetError::Bind { addr, source })?;
+    let applied = Applied::read(&sock).map_err(opt("getsockopt"))?;
+    Ok((sock.into(), applied))
+}
+
+/// A TCP connection to `addr` with the options applied before the handshake.
+pub fn tcp_connect(
+    addr: SocketAddr,
+    opts: &SockOpts,
+    timeout: Duration,
+) -> Result<(TcpStream, Applied), NetError> {
+    let sock = tcp_socket(&addr, opts)?;
+    sock.connect_timeout(&addr.into(), timeout)
+        .map_err(|source| NetError::Connect { addr, source })?;
+    let applied = Applied::read(&sock).map_err(opt("getsockopt"))?;
+    Ok((sock.into(), applied))
+}
+
+/// Reads back the options of a connected stream.
+pub fn applied_of(stream: &TcpStream) -> io::Result<Applied> {
+    Applied::read(&socket2::SockRef::from(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_through_the_kernel() {
+        let opts = SockOpts {
+            sndbuf: Some(65536),
+            rcvbuf: Some(65536),
+            nodelay: true,
+            mss: Some(1000),
+        };
+        let (l, applied) = tcp_listen("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
+        // Linux doubles the buffer sizes (socket(7)).
+        assert_eq!(applied.sndbuf, 131072);
+        assert_eq!(applied.rcvbuf, 131072);
+        assert!(applied.nodelay);
+        let addr = l.local_addr().unwrap();
+        let (c, capplied) = tcp_connect(addr, &opts, Duration::from_secs(2)).unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert!(capplied.mss <= 1000, "{capplied:?}");
+        assert!(applied_of(&s).unwrap().nodelay);
+        drop(c);
+    }
+
+    #[test]
+    fn v6_sockets_are_v6_only() {
+        let Ok((l, _)) = tcp_listen("[::1]:0".parse().unwrap(), &SockOpts::default()) else {
+            return; // no IPv6 on this host
+        };
+        assert!(socket2::SockRef::from(&l).only_v6().unwrap());
+    }
+
+    #[test]
+    fn connect_error_says_what_to_do() {
+        let (l, _) = tcp_listen("127.0.0.1:0".parse().unwrap(), &SockOpts::default()).unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let e = tcp_connect(addr, &SockOpts::default(), Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("ardei-lab server --bind"), "{e}");
+    }
+}

@@ -1,0 +1,55 @@
+//! `ardei-lab server`: listens, accepts, and serves each client in a session
+//! of its own.
+//!
+//! - [`tcp`]: the listener, the accept loop, the session cap and shutdown.
+//! - [`session`]: one client's conversation, framed or plain text.
+
+pub mod session;
+pub mod tcp;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::net::SockOpts;
+use crate::proto::Limits;
+
+/// Default most sessions at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+/// Default time a session may sit idle (no bytes in or out) before it is cut.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for sessions to finish what they are doing.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A validated server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// Socket options for the listener and every accepted socket.
+    pub opts: SockOpts,
+    /// What the server refuses.
+    pub limits: Limits,
+    /// Most sessions at once; more are refused with a Busy error.
+    pub max_sessions: usize,
+    /// A session with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Serve one client, then exit.
+    pub once: bool,
+    /// Print one JSON object per session on stdout.
+    pub json: bool,
+}
+
+impl ServerConfig {
+    /// A configuration with the defaults, listening on `bind`.
+    pub fn new(bind: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            bind,
+            opts: SockOpts::default(),
+            limits: Limits::default(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            once: false,
+            json: false,
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! One client's conversation with the server, framed or plain text.
+//!
+//! The first byte decides: the protocol's magic means a lab client (framed
+//! messages), anything else a plain-text peer such as `nc` (one line, one
+//! answer). Either way every request is checked against the server's
+//! [`Limits`] first, a refusal goes back to the client, and the session goes
+//! on. Only a broken stream (wrong magic or version, an oversized length, a
+//! timeout, a closed socket) ends it.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::content;
+use crate::net::{ConnError, Framed};
+use crate::pace::{self, Epoch};
+use crate::proto::text::{self, LineBuffer, TextReply};
+use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal};
+
+/// Bytes per write when sending a file.
+pub const FILE_CHUNK: usize = 1 << 20;
+/// The first write of a file is small, so the first byte leaves at once.
+const FIRST_CHUNK: usize = 64 << 10;
+
+/// What a session did, logged and (with `--json`) printed when it ends.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionStats {
+    /// Session number, from 1.
+    pub session: u64,
+    /// The client's address.
+    pub peer: String,
+    /// "framed" or "text".
+    pub mode: &'static str,
+    /// Requests served (refusals included).
+    pub requests: u64,
+    /// Requests refused.
+    pub refused: u64,
+    /// Payload bytes sent: echoes, file bytes, segments.
+    pub bytes_out: u64,
+    /// How long the session lasted.
+    pub seconds: f64,
+    /// Why it ended.
+    pub end: String,
+}
+
+/// Serves one connection until the peer leaves, breaks the protocol, idles
+/// out, or the server stops.
+pub fn serve(conn: &mut Framed, limits: &Limits, stop: &AtomicBool, stats: &mut SessionStats) {
+    let started = Instant::now();
+    let result = match first_byte(conn) {
+        Ok(Some(b)) if b == MAGIC[0] => {
+            stats.mode = "framed";
+            serve_framed(conn, limits, stop, stats)
+        }
+        Ok(Some(_)) => {
+            stats.mode = "text";
+            serve_text(conn, limits, stats)
+        }
+        Ok(None) => Ok("closed before a request".to_string()),
+        Err(e) => Err(e),
+    };
+    stats.seconds = started.elapsed().as_secs_f64();
+    stats.end = match result {
+        Ok(why) => why,
+        Err(e) => describe_io(&e),
+    };
+}
+
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "idle timeout".to_string(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+            "the client went away".to_string()
+        }
+        _ => format!("error: {e}"),
+    }
+}
+
+fn first_byte(conn: &mut Framed) -> io::Result<Option<u8>> {
+    while conn.buffered().is_empty() {
+        if conn.fill()? == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(conn.buffered().first().copied())
+}
+
+fn serve_framed(
+    conn: &mut Framed,
+    limits: &Limits,
+    stop: &AtomicBool,
+    stats: &mut SessionStats,
+) -> io::Result<String> {
+    loop {
+        let msg = match conn.read_message() {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok("closed by the client".to_string()),
+            Err(ConnError::Io(e)) => return Err(e),
+            Err(ConnError::Truncated) => return Ok("closed in the middle of a message".into()),
+            Err(ConnError::Decode(e)) => {
+                stats.requests += 1;
+                stats.refused += 1;
+                tracing::warn!("session {}: {e}", stats.session);
+                conn.send(&Message::error(e.code(), e.to_string()))?;
+                if e.skip().is_none() {
+                    return Ok(format!("protocol error: {e}"));
+                }
+                continue;
+            }
+        };
+        stats.requests += 1;
+        if let Err(r) = handle(conn, msg, limits, stop, stats)? {
+            stats.refused += 1;
+            tracing::info!("session {}: refused: {}", stats.session, r.message);
+            conn.send(&Message::error(r.code, r.message))?;
+        }
+    }
+}
+
+fn handle(
+    conn: &mut Framed,
+    msg: Message,
+    limits: &Limits,
+    stop: &AtomicBool,
+    stats: &mut SessionStats,
+) -> io::Result<Result<(), Refusal>> {
+    match msg {
+        Message::EchoRequest { seq, data } => {
+            if let Err(r) = limits.check_echo(data.len()) {
+                return Ok(Err(r));
+            }
+            stats.bytes_out += data.len() as u64;
+            conn.send(&Message::EchoReply { seq, data })?;
+        }
+        Message::FileRequest { size } => {
+            if let Err(r) = limits.check_file(size) {
+                return Ok(Err(r));
+            }
+            conn.send(&Message::FileReady { size })?;
+            send_file(conn, size, stats)?;
+        }
+        Message::StreamRequest {
+            interval_ns,
+            count,
+            size,
+        } => {
+            if let Err(r) = limits.check_stream(interval_ns, count, size) {
+                return Ok(Err(r));
+            }
+            send_stream(
+                conn,
+                Duration::from_nanos(interval_ns),
+                count,
+                size,
+                stop,
+                stats,
+            )?;
+        }
+        other => {
+            return Ok(Err(Refusal {
+                code: ErrorCode::Unexpected,
+                message: format!("a server does not accept {:?} from a client", other.kind()),
+            }));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Sends `size` bytes of the file pattern, generated chunk by chunk as it
+/// goes: memory does not grow with `size`, and the first byte leaves at once.
+fn send_file(conn: &mut Framed, size: u64, stats: &mut SessionStats) -> io::Result<()> {
+    let mut chunk = vec![0u8; FILE_CHUNK.min(size as usize)];
+    let mut offset = 0u64;
+    while offset < size {
+        let room = if offset == 0 {
+            FIRST_CHUNK
+        } else {
+            chunk.len()
+        };
+        let n = ((size - offset) as usize).min(room).min(chunk.len());
+        content::fill(offset, &mut chunk[..n]);
+        conn.send_raw(&chunk[..n])?;
+        offset += n as u64;
+        stats.bytes_out += n as u64;
+    }
+    Ok(())
+}
+
+/// Sends `count` segments on an absolute schedule: segment i leaves at
+/// t0 + i·interval, whatever happened to the ones before.
+fn send_stream(
+    conn: &mut Framed,
+    interval: Duration,
+    count: u32,
+    size: u32,
+    stop: &AtomicBool,
+    stats: &mut SessionStats,
+) -> io::Result<()> {
+    let epoch = Epoch::now();
+    // Segment 0 is due a little after the confirmation, so it does not
+    // start behind schedule.
+    let t0 = Instant::now() + Duration::from_micros(500);
+    let t0_ns = epoch.unix_ns_of(t0);
+    conn.send(&Message::StreamStart {
+        interval_ns: interval.as_nanos() as u64,
+        count,
+        size,
+        t0_ns,
+    })?;
+    let mut sent = 0;
+    for seq in 0..count {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let due = pace::deadline(t0, interval, seq);
+        pace::wait_until(due);
+        let now = Instant::now();
+        conn.send(&Message::StreamSegment {
+            seq,
+            scheduled_ns: epoch.unix_ns_of(due),
+            sent_ns: epoch.unix_ns_of(now),
+            size,
+        })?;
+        sent += 1;
+        stats.bytes_out += u64::from(size);
+    }
+    conn.send(&Message::StreamEnd { sent })
+}
+
+fn serve_text(conn: &mut Framed, limits: &Limits, stats: &mut SessionStats) -> io::Result<String> {
+    let max_line = limits.max_echo;
+    let mut lines = LineBuffer::new(max_line);
+    loop {
+        lines.push(conn.buffered());
+        let n = conn.buffered().len();
+        conn.consume(n);
+        loop {
+            match lines.next_line() {
+                Ok(Some(line)) => answer_line(conn, &line, limits, stats)?,
+                Ok(None) => break,
+                Err(e) => {
+                    stats.refused += 1;
+                    conn.send_raw(format!("error: {e}\n").as_bytes())?;
+                    return Ok(format!("text protocol error: {e}"));
+                }
+            }
+        }
+        if conn.fill()? == 0 {
+            let rest = lines.take_rest();
+            if !rest.is_empty() {
+                answer_line(conn, &rest, limits, stats)?;
+            }
+            return Ok("closed by the client".to_string());
+        }
+    }
+}
+
+fn answer_line(
+    conn: &mut Framed,
+    line: &[u8],
+    limits: &Limits,
+    stats: &mut SessionStats,
+) -> io::Result<()> {
+    stats.requests += 1;
+    match text::interpret(line, limits) {
+        TextReply::Echo(bytes) => {
+            stats.bytes_out += bytes.len() as u64;
+            conn.send_raw(&bytes)
+        }
+        TextReply::File(size) => send_file(conn, size, stats),
+        TextReply::Refuse(r) => {
+            stats.refused += 1;
+            conn.send_raw(&text::refusal_line(&r))
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The TCP server: a listener, an accept loop, one thread per session, a cap
+//! on sessions, and a clean shutdown.
+//!
+//! Each session runs on its own thread with read and write timeouts of
+//! `--idle-timeout`, so a slow, stuck or hostile client holds only its own
+//! thread and is cut when it stops moving. Beyond `--max-sessions` a new
+//! connection gets a Busy error and is closed. On stop (SIGINT/SIGTERM) the
+//! server stops accepting, shuts the read side of every session so that each
+//! finishes the reply it is sending, waits [`super::SHUTDOWN_GRACE`], then
+//! closes whatever is left.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::session::{self, SessionStats};
+use super::{SHUTDOWN_GRACE, ServerConfig};
+use crate::net::socket::tcp_listen;
+use crate::net::{Applied, Framed, NetError};
+use crate::proto::{ErrorCode, Message, codec};
+
+/// How often the accept loop looks at the stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(100);
+/// Stack of a session thread: sessions keep their buffers on the heap.
+const SESSION_STACK: usize = 256 * 1024;
+
+/// A bound TCP server, ready to serve.
+#[derive(Debug)]
+pub struct TcpServer {
+    listener: TcpListener,
+    config: ServerConfig,
+    applied: Applied,
+    local: SocketAddr,
+}
+
+struct Shared {
+    config: ServerConfig,
+    active: AtomicUsize,
+    sessions: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl TcpServer {
+    /// Binds the listener with the configured options.
+    pub fn bind(config: ServerConfig) -> Result<TcpServer, NetError> {
+        let (listener, applied) = tcp_listen(config.bind, &config.opts)?;
+        let local = listener.local_addr().map_err(|source| NetError::Option {
+            name: "getsockname",
+            source,
+        })?;
+        socket2::SockRef::from(&listener)
+            .set_read_timeout(Some(ACCEPT_POLL))
+            .map_err(|source| NetError::Option {
+                name: "SO_RCVTIMEO",
+                source,
+            })?;
+        Ok(TcpServer {
+            listener,
+            config,
+            applied,
+            local,
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The listener's options as the kernel applied them.
+    pub fn applied(&self) -> Applied {
+        self.applied
+    }
+
+    /// Serves until `stop` is set (or after one client with `--once`).
+    pub fn serve(self, stop: Arc<AtomicBool>) {
+        let shared = Arc::new(Shared {
+            config: self.config,
+            active: AtomicUsize::new(0),
+            sessions: Mutex::new(HashMap::new()),
+        });
+        let next_id = AtomicU64::new(1);
+        let mut handles = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    handles.retain(|h: &std::thread::JoinHandle<()>| !h.is_finished());
+                    continue;
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, back off, go on.
+                    tracing::warn!("accept failed: {e}");
+                    std::thread::sleep(ACCEPT_POLL);
+                    continue;
+                }
+            };
+            if shared.active.load(Ordering::SeqCst) >= shared.config.max_sessions {
+                refuse_busy(stream, peer, shared.config.max_sessions);
+                continue;
+            }
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            match spawn_session(&shared, stream, peer, id, &stop) {
+                Ok(h) => handles.push(h),
+                Err(e) => tracing::warn!("session {id} from {peer}: cannot start a thread: {e}"),
+            }
+            if shared.config.once {
+                break;
+            }
+        }
+        if shared.config.once && !stop.load(Ordering::Relaxed) {
+            for h in handles.drain(..) {
+                let _ = h.join();
+            }
+        }
+        drop(self.listener);
+        shutdown_sessions(&shared);
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn refuse_busy(stream: TcpStream, peer: SocketAddr, max: usize) {
+    tracing::warn!("refused {peer}: at --max-sessions {max}");
+    let msg = Message::error(
+        ErrorCode::Busy,
+        format!("the server is busy: {max} sessions at once (--max-sessions); try again later"),
+    );
+    if let Ok(bytes) = codec::to_vec(&msg) {
+        // Never let a refusal block the accept loop.
+        let _ = stream.set_nonblocking(true);
+        let _ = (&stream).write_all(&bytes);
+    }
+}
+
+fn spawn_session(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let idle = shared.config.idle_timeout;
+    stream.set_read_timeout(Some(idle))?;
+    stream.set_write_timeout(Some(idle))?;
+    let registered = stream.try_clone()?;
+    shared.active.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut map) = shared.sessions.lock() {
+        map.insert(id, registered);
+    }
+    let shared2 = Arc::clone(shared);
+    let stop = Arc::clone(stop);
+    let spawned = std::thread::Builder::new()
+        .name(format!("session-{id}"))
+        .stack_size(SESSION_STACK)
+        .spawn(move || run_session(&shared2, stream, peer, id, &stop));
+    if spawned.is_err() {
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut map) = shared.sessions.lock() {
+            map.remove(&id);
+        }
+    }
+    spawned
+}
+
+fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, stop: &AtomicBool) {
+    let applied = crate::net::socket::applied_of(&stream).unwrap_or_default();
+    tracing::info!(
+        "session {id} from {peer}: start ({})",
+        applied.describe(&shared.config.opts)
+    );
+    let mut stats = SessionStats {
+        session: id,
+        peer: peer.to_string(),
+        ..SessionStats::default()
+    };
+    let mut conn = Framed::new(stream);
+    session::serve(&mut conn, &shared.config.limits, stop, &mut stats);
+    tracing::info!(
+        "session {id} from {peer}: end after {:.3} s, {} requests ({} refused), {} bytes out: {}",
+        stats.seconds,
+        stats.requests,
+        stats.refused,
+        stats.bytes_out,
+        stats.end
+    );
+    if shared.config.json {
+        if let Ok(line) = serde_json::to_string(&stats) {
+            println!("{line}");
+        }
+    }
+    let _ = conn.stream().shutdown(std::net::Shutdown::Both);
+    if let Ok(mut map) = shared.sessions.lock() {
+        map.remove(&id);
+    }
+    shared.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn shutdown_sessions(shared: &Shared) {
+    let close = |how| {
+        if let Ok(map) = shared.sessions.lock() {
+            for s in map.values() {
+                let _ = s.shutdown(how);
+            }
+        }
+    };
+    close(std::net::Shutdown::Read);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    close(std::net::Shutdown::Both);
+}
