@@ -36,7 +36,10 @@ fn start(bind: &str) -> Result<Running, NetError> {
         name: "bind address",
         source: std::io::Error::other(format!("bad address {bind}")),
     })?;
-    let server = TcpServer::bind(ServerConfig::new(addr))?;
+    let mut config = ServerConfig::new(addr);
+    // Nagle off, so stream segments leave when they are due; see `tour`.
+    config.opts.nodelay = true;
+    let server = TcpServer::bind(config)?;
     let addr = server.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
@@ -77,7 +80,11 @@ fn tour(addr: SocketAddr, out: &mut Vec<Report>) -> Result<(), ClientError> {
 
 /// Runs the tour and prints what it measured.
 pub fn run() -> Result<(), DemoError> {
-    println!("ardei-lab demo: a server and a client on loopback, TCP, every mode\n");
+    println!("ardei-lab demo: a server and a client on loopback, TCP, every mode");
+    println!(
+        "(the server runs with --nodelay: with Nagle's algorithm on, a small segment waits\n \
+         for the ACK of the one before, and the client delays ACKs by up to 40 ms)\n"
+    );
     let mut reports = Vec::new();
     for bind in ["127.0.0.1:0", "[::1]:0"] {
         let server = match start(bind) {

@@ -17,7 +17,7 @@ use crate::content;
 use crate::net::{ConnError, Framed};
 use crate::pace::{self, Epoch};
 use crate::proto::text::{self, LineBuffer, TextReply};
-use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal};
+use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal, codec};
 
 /// Bytes per write when sending a file.
 pub const FILE_CHUNK: usize = 1 << 20;
@@ -138,8 +138,7 @@ fn handle(
             if let Err(r) = limits.check_file(size) {
                 return Ok(Err(r));
             }
-            conn.send(&Message::FileReady { size })?;
-            send_file(conn, size, stats)?;
+            send_file(conn, Some(size), size, stats)?;
         }
         Message::StreamRequest {
             interval_ns,
@@ -170,22 +169,43 @@ fn handle(
 
 /// Sends `size` bytes of the file pattern, generated chunk by chunk as it
 /// goes: memory does not grow with `size`, and the first byte leaves at once.
-fn send_file(conn: &mut Framed, size: u64, stats: &mut SessionStats) -> io::Result<()> {
-    let mut chunk = vec![0u8; FILE_CHUNK.min(size as usize)];
-    let mut offset = 0u64;
+///
+/// A framed reply's FileReady goes out in the same write as the first bytes:
+/// two small writes in a row would let Nagle's algorithm hold the second
+/// until the client's delayed ACK of the first (up to 40 ms on Linux).
+fn send_file(
+    conn: &mut Framed,
+    ready: Option<u64>,
+    size: u64,
+    stats: &mut SessionStats,
+) -> io::Result<()> {
+    let mut head = Vec::new();
+    if let Some(size) = ready {
+        codec::encode(&Message::FileReady { size }, &mut head).map_err(invalid)?;
+    }
+    let first = (size as usize).min(FIRST_CHUNK);
+    let h = head.len();
+    head.resize(h + first, 0);
+    content::fill(0, &mut head[h..]);
+    conn.send_raw(&head)?;
+    stats.bytes_out += first as u64;
+    let mut offset = first as u64;
+    if offset == size {
+        return Ok(());
+    }
+    let mut chunk = vec![0u8; FILE_CHUNK.min((size - offset) as usize)];
     while offset < size {
-        let room = if offset == 0 {
-            FIRST_CHUNK
-        } else {
-            chunk.len()
-        };
-        let n = ((size - offset) as usize).min(room).min(chunk.len());
+        let n = ((size - offset) as usize).min(chunk.len());
         content::fill(offset, &mut chunk[..n]);
         conn.send_raw(&chunk[..n])?;
         offset += n as u64;
         stats.bytes_out += n as u64;
     }
     Ok(())
+}
+
+fn invalid(e: codec::EncodeError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 /// Sends `count` segments on an absolute schedule: segment i leaves at
@@ -199,16 +219,23 @@ fn send_stream(
     stats: &mut SessionStats,
 ) -> io::Result<()> {
     let epoch = Epoch::now();
-    // Segment 0 is due a little after the confirmation, so it does not
-    // start behind schedule.
-    let t0 = Instant::now() + Duration::from_micros(500);
+    // A little lead, so segment 0 does not start behind schedule.
+    let t0 = Instant::now() + Duration::from_micros(200);
     let t0_ns = epoch.unix_ns_of(t0);
-    conn.send(&Message::StreamStart {
-        interval_ns: interval.as_nanos() as u64,
-        count,
-        size,
-        t0_ns,
-    })?;
+    // StreamStart leaves with segment 0 and StreamEnd with the last
+    // segment, in one write each, for the same reason FileReady leaves with
+    // the first file bytes.
+    let mut out = Vec::with_capacity(size as usize + 64);
+    codec::encode(
+        &Message::StreamStart {
+            interval_ns: interval.as_nanos() as u64,
+            count,
+            size,
+            t0_ns,
+        },
+        &mut out,
+    )
+    .map_err(invalid)?;
     let mut sent = 0;
     for seq in 0..count {
         if stop.load(Ordering::Relaxed) {
@@ -217,16 +244,29 @@ fn send_stream(
         let due = pace::deadline(t0, interval, seq);
         pace::wait_until(due);
         let now = Instant::now();
-        conn.send(&Message::StreamSegment {
-            seq,
-            scheduled_ns: epoch.unix_ns_of(due),
-            sent_ns: epoch.unix_ns_of(now),
-            size,
-        })?;
+        codec::encode(
+            &Message::StreamSegment {
+                seq,
+                scheduled_ns: epoch.unix_ns_of(due),
+                sent_ns: epoch.unix_ns_of(now),
+                size,
+            },
+            &mut out,
+        )
+        .map_err(invalid)?;
         sent += 1;
+        if sent == count {
+            codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
+        }
+        conn.send_raw(&out)?;
+        out.clear();
         stats.bytes_out += u64::from(size);
     }
-    conn.send(&Message::StreamEnd { sent })
+    if sent < count {
+        codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
+        conn.send_raw(&out)?;
+    }
+    Ok(())
 }
 
 fn serve_text(conn: &mut Framed, limits: &Limits, stats: &mut SessionStats) -> io::Result<String> {
@@ -269,7 +309,7 @@ fn answer_line(
             stats.bytes_out += bytes.len() as u64;
             conn.send_raw(&bytes)
         }
-        TextReply::File(size) => send_file(conn, size, stats),
+        TextReply::File(size) => send_file(conn, None, size, stats),
         TextReply::Refuse(r) => {
             stats.refused += 1;
             conn.send_raw(&text::refusal_line(&r))

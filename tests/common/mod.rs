@@ -1,0 +1,187 @@
+//! A small harness for the integration tests: start a real server process on
+//! an ephemeral port, run real client processes against it, and speak raw
+//! bytes to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ardei-lab")
+}
+
+/// Whether this host has IPv6 loopback.
+pub fn has_ipv6() -> bool {
+    std::net::TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// A server process, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `ardei-lab server --bind HOST:0 ARGS…` and waits for its
+    /// "listening on" line.
+    pub fn start(host: &str, args: &[&str]) -> Server {
+        let bind = format!("{host}:0");
+        let mut child = Command::new(bin())
+            .args(["server", "--bind", &bind])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("server said nothing within 10 s");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let a = rest.split_whitespace().next().unwrap();
+                break a.parse().unwrap();
+            }
+        };
+        Server {
+            child,
+            addr,
+            log: rx,
+        }
+    }
+
+    pub fn v4(args: &[&str]) -> Server {
+        Server::start("127.0.0.1", args)
+    }
+
+    pub fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Runs a client against this server.
+    pub fn client(&self, args: &[&str]) -> Output {
+        client(&self.target(), args)
+    }
+
+    /// Runs a client with --json and parses its one JSON object.
+    pub fn client_json(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.client(&a);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}): {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out, v)
+    }
+
+    /// A raw TCP connection to the server.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// Asserts the server still serves a well-behaved client.
+    pub fn assert_alive(&self) {
+        let (out, v) = self.client_json(&["--echo", "still there?"]);
+        assert!(out.status.success(), "server stopped serving: {v}");
+        assert_eq!(v["bytes"], 12);
+    }
+
+    /// Log lines so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+
+    /// Sends a signal and waits for the exit status.
+    pub fn signal_and_wait(mut self, sig: i32) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+        wait_timeout(&mut self.child, Duration::from_secs(10)).expect("server did not exit")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child up to `t`.
+pub fn wait_timeout(child: &mut Child, t: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + t;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Runs `ardei-lab client TARGET ARGS…`.
+pub fn client(target: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("client")
+        .arg(target)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run client")
+}
+
+/// The pattern's bytes from `offset`.
+pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    ardei_lab::content::fill(offset, &mut v);
+    v
+}
+
+/// Writes bytes and reads until the peer closes or `t` passes.
+pub fn exchange(s: &mut TcpStream, bytes: &[u8], t: Duration) -> Vec<u8> {
+    s.write_all(bytes).unwrap();
+    s.set_read_timeout(Some(t)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    s.read_exact(&mut v).expect("read_exact");
+    v
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
