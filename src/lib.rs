@@ -10,9 +10,12 @@
 //! - [`content`]: the generated file, a function of the offset alone, and
 //!   its verifier.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
+//! - [`account`]: on-wire accounting: the per-layer model of frames and bytes
+//!   for a transfer, and the report of the `overhead` command.
 //!
 //! The ring around it does the I/O.
 
+pub mod account;
 pub mod content;
 pub mod proto;
 pub mod units;
