@@ -8,4 +8,5 @@
 //! - [`overhead`]: the report of the `overhead` command, built on the model:
 //!   JSON keys and a readable table.
 
+pub mod overhead;
 pub mod wire;

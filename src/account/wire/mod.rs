@@ -108,6 +108,12 @@ pub enum WireError {
     /// A link speed of zero has no ceiling to compute.
     #[error("the link speed must be above 0 bit/s")]
     ZeroSpeed,
+    /// An 802.1Q tag was asked for on a link that is not Ethernet.
+    #[error("an 802.1Q VLAN tag needs an Ethernet link, not {link}")]
+    VlanNeedsEthernet {
+        /// The link that was given.
+        link: &'static str,
+    },
 }
 
 /// Rounds `n` up to a multiple of 4, as header options are padded.

@@ -255,6 +255,15 @@ impl Tally {
             .sum()
     }
 
+    /// Each frame's length as a capture tool records it at `side`, frame by
+    /// frame in the order the groups were added.
+    pub fn captured_lens(&self, side: CaptureSide) -> impl Iterator<Item = u32> + '_ {
+        self.groups.iter().flat_map(move |g| {
+            let len = self.link.captured_len(g.packet.len(), side);
+            std::iter::repeat_n(len, g.count as usize)
+        })
+    }
+
     /// The highest payload rate the link carries at `speed_bps`:
     /// speed × efficiency.
     pub fn goodput_bps(&self, speed_bps: u64) -> Result<f64, WireError> {

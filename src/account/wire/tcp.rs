@@ -289,8 +289,10 @@ impl TcpTransfer {
         tally.push(FrameKind::Data, last, 1);
         tally.push(FrameKind::Ack, control, self.ack_frames()?);
         if self.teardown {
-            tally.push(FrameKind::Fin, control, 2);
-            tally.push(FrameKind::FinAck, control, 2);
+            for _ in 0..2 {
+                tally.push(FrameKind::Fin, control, 1);
+                tally.push(FrameKind::FinAck, control, 1);
+            }
         }
         Ok(tally)
     }
