@@ -201,10 +201,13 @@ impl TcpTransfer {
     }
 
     /// The largest MSS the MTU allows: MTU - IP header - 20, at most 65535.
+    /// The MTU must hold a SYN and a data segment of at least one byte.
     pub fn max_mss(&self) -> Result<u32, WireError> {
         let mtu = self.effective_mtu()?;
-        let headers = self.ip.header_len() + TCP_HEADER_LEN + self.options.segment_len();
-        if mtu <= headers {
+        let data = self.ip.header_len() + self.options.segment_header().header_len() + 1;
+        let syn = self.ip.header_len() + self.options.syn_header().header_len();
+        let headers = data.max(syn);
+        if mtu < headers {
             return Err(WireError::MtuTooSmallForHeaders { mtu, headers });
         }
         Ok((mtu - self.ip.header_len() - TCP_HEADER_LEN).min(MAX_MSS))
@@ -532,6 +535,19 @@ mod tests {
             })
         );
         assert_eq!(TcpTransfer { mss: Some(13), ..t }.segment_payload(), Ok(1));
+        // IPv4 with 40 option bytes and a SYN of 40: 100 bytes.
+        let syn_too_big = TcpTransfer {
+            ip: IpRepr::V4(crate::account::wire::Ipv4Repr { options_len: 40 }),
+            mtu: Some(99),
+            ..t
+        };
+        assert_eq!(
+            syn_too_big.mss(),
+            Err(WireError::MtuTooSmallForHeaders {
+                mtu: 99,
+                headers: 100
+            })
+        );
         let tiny = TcpTransfer {
             ip: IpRepr::V4(crate::account::wire::Ipv4Repr { options_len: 40 }),
             mtu: Some(80),
@@ -541,5 +557,32 @@ mod tests {
             tiny.mss(),
             Err(WireError::MtuTooSmallForHeaders { .. })
         ));
+    }
+
+    proptest::proptest! {
+        // Segments carry the whole payload, none exceeds the MTU, and the
+        // layers add up to the wire bytes.
+        #[test]
+        fn segments_cover_the_payload(
+            payload in 1u64..50_000_000,
+            mtu in 68u32..=9216,
+            ts in proptest::bool::ANY,
+            ack_every in 0u32..8,
+        ) {
+            let mut t = TcpTransfer::new(IpVersion::V4, ETH, payload);
+            t.mtu = Some(mtu);
+            t.options.timestamps = ts;
+            t.ack_every = ack_every;
+            let tally = t.tally().unwrap();
+            proptest::prop_assert_eq!(tally.payload_bytes(), payload);
+            for g in tally.groups() {
+                proptest::prop_assert!(g.packet.len() <= mtu);
+            }
+            proptest::prop_assert_eq!(tally.wire_bytes(), tally.layers().total());
+            let segments = t.data_segments().unwrap();
+            proptest::prop_assert_eq!(tally.count(FrameKind::Data), segments);
+            let expected_acks = if ack_every == 0 { 0 } else { segments.div_ceil(u64::from(ack_every)) };
+            proptest::prop_assert_eq!(tally.count(FrameKind::Ack), expected_acks);
+        }
     }
 }

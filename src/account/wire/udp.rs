@@ -323,4 +323,39 @@ mod tests {
         let d = UdpDatagram::new(IpVersion::V6, Link::Loopback, 65488);
         assert_eq!(d.tally().unwrap().fragments(), 0);
     }
+
+    proptest::proptest! {
+        // Fragments add up to the datagram, are multiples of 8 but the last,
+        // and every IP packet fits the MTU.
+        #[test]
+        fn fragments_cover_the_datagram(
+            payload in 0u64..=65527,
+            mtu in 68u32..=9216,
+            v6 in proptest::bool::ANY,
+        ) {
+            let (ip, mtu) = if v6 {
+                (IpVersion::V6, mtu.max(1280))
+            } else {
+                (IpVersion::V4, mtu)
+            };
+            let d = UdpDatagram::new(ip, Link::Raw, 0).with_mtu(mtu);
+            let d = UdpDatagram { payload: payload.min(d.max_payload()), ..d };
+            let sizes = d.fragment_sizes().unwrap();
+            let total: u64 = sizes.iter().map(|&s| u64::from(s)).sum();
+            proptest::prop_assert_eq!(total, d.payload + 8);
+            if sizes.len() > 1 {
+                for s in &sizes[..sizes.len() - 1] {
+                    proptest::prop_assert_eq!(s % 8, 0);
+                }
+            }
+            let tally = d.tally().unwrap();
+            for g in tally.groups() {
+                proptest::prop_assert!(g.packet.len() <= mtu);
+            }
+            let layers = tally.layers();
+            proptest::prop_assert_eq!(layers.payload, d.payload);
+            proptest::prop_assert_eq!(layers.l4, 8);
+            proptest::prop_assert_eq!(tally.frames(), sizes.len() as u64);
+        }
+    }
 }
