@@ -9,10 +9,21 @@
 //!   limits, and text mode for peers such as `nc`.
 //! - [`content`]: the generated file, a function of the offset alone, and
 //!   its verifier.
+//! - [`account`]: on-wire accounting: the per-layer model of frames and bytes
+//!   for a transfer, and the report of the `overhead` command.
+//! - [`latency`]: HDR histograms and the RFC 3550 jitter estimator.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
+//! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
 //!
-//! The ring around it does the I/O.
+//! The ring around it does the I/O:
+//! - [`net`]: sockets built with `socket2`, options read back from the
+//!   kernel, and a framed connection over the codec.
+//! - [`pace`]: absolute deadlines and the clocks timestamps come from.
+//! - [`server`]: the accept loop, the session cap, one client's session.
+//! - [`client`]: the three actions, their reports, and the prompt.
+//! - [`cli`] and [`demo`]: the command line and the tour.
 
+pub mod account;
 pub mod cli;
 pub mod client;
 pub mod content;
