@@ -33,8 +33,97 @@ pub enum Command {
     Server(ServerArgs),
     /// Ask a server for an echo, a file or a stream, or start the prompt.
     Client(ClientArgs),
+    /// What a payload costs on the wire, layer by layer (a model, no traffic).
+    Overhead(OverheadArgs),
     /// The tour: a server and a client on loopback, every mode, with reports.
     Demo,
+}
+
+/// Link kinds for `overhead --link`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkArg {
+    /// A real NIC: preamble, SFD, header, FCS, padding, inter-frame gap.
+    Ethernet,
+    /// Linux lo as a capture shows it: a 14-byte header and nothing else.
+    Loopback,
+    /// IP packets only.
+    Raw,
+}
+
+/// `ardei-lab overhead`.
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    /// Application payload in bytes (64K, 1M… allowed).
+    #[arg(value_name = "PAYLOAD_BYTES", value_parser = parse_size)]
+    pub payload: u64,
+    /// Model TCP (the default).
+    #[arg(long, conflicts_with = "udp")]
+    pub tcp: bool,
+    /// Model UDP: the payload is one datagram, fragmented if it exceeds the MTU.
+    #[arg(long)]
+    pub udp: bool,
+    /// IPv4 (the default).
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// The link MTU (default: 1500 on ethernet, 65536 on loopback).
+    #[arg(long, value_name = "N")]
+    pub mtu: Option<u32>,
+    /// The link kind.
+    #[arg(long, value_enum, default_value = "ethernet")]
+    pub link: LinkArg,
+    /// Add an 802.1Q VLAN tag (ethernet only).
+    #[arg(long)]
+    pub vlan: bool,
+    /// TCP without the timestamps option (12 bytes more payload per segment).
+    #[arg(long)]
+    pub no_tcp_timestamps: bool,
+    /// Link speed for the goodput and frame-rate ceilings (100M, 1G, 10G…).
+    #[arg(long, value_name = "BITRATE", value_parser = crate::units::parse_bitrate, default_value = "1G")]
+    pub speed: u64,
+    /// TCP data segments per pure ACK from the receiver (0: count no ACKs).
+    #[arg(long, value_name = "N", default_value_t = crate::account::wire::tcp::DEFAULT_ACK_EVERY)]
+    pub ack_every: u32,
+    /// Leave out the TCP handshake and teardown frames.
+    #[arg(long)]
+    pub no_handshake: bool,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OverheadArgs {
+    /// The model's request.
+    pub fn request(&self) -> crate::account::overhead::OverheadRequest {
+        use crate::account::overhead::{LinkKind, OverheadRequest, Transport};
+        use crate::account::wire::IpVersion;
+        OverheadRequest {
+            payload: self.payload,
+            transport: if self.udp {
+                Transport::Udp
+            } else {
+                Transport::Tcp
+            },
+            ip: if self.ipv6 {
+                IpVersion::V6
+            } else {
+                IpVersion::V4
+            },
+            mtu: self.mtu,
+            link: match self.link {
+                LinkArg::Ethernet => LinkKind::Ethernet,
+                LinkArg::Loopback => LinkKind::Loopback,
+                LinkArg::Raw => LinkKind::Raw,
+            },
+            vlan: self.vlan,
+            tcp_timestamps: !self.no_tcp_timestamps,
+            speed_bps: self.speed,
+            ack_every: self.ack_every,
+            handshake: !self.no_handshake,
+        }
+    }
 }
 
 /// Where to find the endpoint: hosts file, pick, family.

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 
-use ardei_lab::cli::{Cli, ClientArgs, Command, ServerArgs};
+use ardei_lab::account::overhead;
+use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, ServerArgs};
 use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::report::Report;
 use ardei_lab::client::tcp::TcpClient;
@@ -53,6 +54,10 @@ fn main() -> ExitCode {
         Command::Client(args) => {
             restore_sigpipe();
             (args.json, run_client(args))
+        }
+        Command::Overhead(args) => {
+            restore_sigpipe();
+            (args.json, run_overhead(&args))
         }
         Command::Demo => {
             restore_sigpipe();
@@ -144,6 +149,17 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
     );
     server.serve(Arc::clone(&stop));
     tracing::info!("server stopped");
+    Ok(())
+}
+
+fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {
+    let report = overhead::compute(&args.request()).map_err(|e| Failure::usage(e.to_string()))?;
+    if args.json {
+        let s = serde_json::to_string_pretty(&report).map_err(Failure::other)?;
+        println!("{s}");
+    } else {
+        print!("{}", overhead::render_text(&report));
+    }
     Ok(())
 }
 
