@@ -11,8 +11,11 @@
 //!   its verifier.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //!
-//! The ring around it does the I/O.
+//! The ring around it does the I/O:
+//! - [`pcap`]: reading any pcap or pcapng file and summarising it: frames,
+//!   bytes per layer, flows, retransmissions and checksum verdicts.
 
 pub mod content;
+pub mod pcap;
 pub mod proto;
 pub mod units;
