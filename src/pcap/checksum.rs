@@ -306,9 +306,10 @@ mod tests {
         let (IpAddr::V4(s), IpAddr::V4(d)) = addrs() else {
             unreachable!()
         };
-        let h =
+        let mut h =
             etherparse::Ipv4Header::new(100, 64, etherparse::IpNumber::UDP, s.octets(), d.octets())
                 .unwrap();
+        h.header_checksum = h.calc_header_checksum();
         let mut bytes = h.to_bytes().to_vec();
         assert_eq!(ipv4_header(&bytes), Verdict::Valid);
         bytes[8] ^= 0x40;

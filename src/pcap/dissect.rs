@@ -430,3 +430,188 @@ fn family_type(family: u32) -> Option<u16> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header, PacketBuilder};
+
+    const SRC: [u8; 4] = [198, 18, 0, 1];
+    const DST: [u8; 4] = [198, 18, 0, 2];
+
+    /// An IPv4/TCP packet with correct checksums and `n` bytes of payload.
+    fn tcp4(n: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(SRC, DST, 64)
+            .tcp(40000, 5001, 1000, 65535)
+            .write(&mut v, &vec![b'x'; n])
+            .unwrap();
+        v
+    }
+
+    fn frame(link: LinkType, data: &[u8], original_len: usize) -> Frame<'_> {
+        Frame {
+            link,
+            interface: 0,
+            timestamp_ns: None,
+            original_len: original_len as u32,
+            data,
+        }
+    }
+
+    fn dissect(link: LinkType, data: &[u8]) -> Dissection {
+        Dissector::new().dissect(&frame(link, data, data.len()))
+    }
+
+    fn with_prefix(prefix: &[u8], ip: &[u8]) -> Vec<u8> {
+        [prefix, ip].concat()
+    }
+
+    #[test]
+    fn every_link_type_yields_the_same_ip_layers() {
+        let ip = tcp4(100);
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        let cases = [
+            (LinkType::ETHERNET, eth, 14),
+            (LinkType::LINUX_SLL, sll, 16),
+            (LinkType::LINUX_SLL2, sll2, 20),
+            (LinkType::NULL, 2u32.to_le_bytes().to_vec(), 4),
+            (LinkType::NULL, 2u32.to_be_bytes().to_vec(), 4),
+            (LinkType::LOOP, 2u32.to_be_bytes().to_vec(), 4),
+            (LinkType::RAW, vec![], 0),
+            (LinkType::IPV4, vec![], 0),
+        ];
+        for (link, prefix, l2) in cases {
+            let d = dissect(link, &with_prefix(&prefix, &ip));
+            let want = Layers {
+                l2,
+                l3: 20,
+                l4: 20,
+                payload: 100,
+                other: 0,
+            };
+            assert_eq!(d.layers, want, "{link:?}");
+            let ip = d.ip.unwrap();
+            assert_eq!(ip.ports, Some((40000, 5001)));
+            assert_eq!(ip.ipv4_checksum, Some(Verdict::Valid));
+            assert_eq!((ip.checks_l4, ip.l4_checksum), (true, Some(Verdict::Valid)));
+            assert_eq!(ip.tcp.map(|t| t.seq), Some(1000));
+        }
+    }
+
+    #[test]
+    fn unknown_link_and_non_ip_frames_go_to_other() {
+        let d = dissect(LinkType(147), &[1, 2, 3]);
+        assert!(d.unsupported_link && d.ip.is_none());
+        assert_eq!(d.layers.other, 3);
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0u8; 28]);
+        let d = dissect(LinkType::ETHERNET, &arp);
+        assert!(!d.unsupported_link && d.ip.is_none());
+        assert_eq!((d.layers.l2, d.layers.other), (14, 28));
+        // A frame shorter than its link header.
+        let d = dissect(LinkType::LINUX_SLL, &[0u8; 5]);
+        assert_eq!((d.layers.l2, d.layers.other), (5, 0));
+    }
+
+    #[test]
+    fn snap_cut_counts_wire_bytes_and_leaves_checksum_unchecked() {
+        let ip = tcp4(1000);
+        let d = Dissector::new().dissect(&frame(LinkType::RAW, &ip[..60], ip.len()));
+        assert_eq!(d.layers.total(), ip.len() as u64);
+        assert_eq!(d.layers.payload, 1000);
+        let ip = d.ip.unwrap();
+        assert_eq!(ip.ipv4_checksum, Some(Verdict::Valid));
+        assert_eq!((ip.checks_l4, ip.l4_checksum), (true, None));
+    }
+
+    #[test]
+    fn offload_checksum_is_partial() {
+        let mut ip = tcp4(10);
+        let base = checksum::pseudo_base(SRC.into(), DST.into(), TCP);
+        let pseudo = checksum::pseudo_with_len(base, 30);
+        // The folded pseudo-header sum, as Linux leaves it.
+        let folded = !etherparse::checksum::u64_16bit_word::ones_complement(pseudo).to_be();
+        ip[36..38].copy_from_slice(&folded.to_be_bytes());
+        let d = dissect(LinkType::RAW, &ip);
+        assert_eq!(d.ip.unwrap().l4_checksum, Some(Verdict::Partial));
+        ip[36] ^= 0x55;
+        let d = dissect(LinkType::RAW, &ip);
+        assert_eq!(d.ip.unwrap().l4_checksum, Some(Verdict::Bad));
+    }
+
+    /// An IPv4 fragment of `segment` (a UDP header and payload).
+    fn fragment(segment: &[u8], from: usize, to: usize) -> Vec<u8> {
+        let mut h = Ipv4Header::new((to - from) as u16, 64, IpNumber::UDP, SRC, DST).unwrap();
+        h.identification = 77;
+        h.more_fragments = to < segment.len();
+        h.fragment_offset = IpFragOffset::try_new((from / 8) as u16).unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        let mut v = h.to_bytes().to_vec();
+        v.extend_from_slice(&segment[from..to]);
+        v
+    }
+
+    #[test]
+    fn fragments_join_their_datagram_and_verify_once() {
+        let mut whole = Vec::new();
+        PacketBuilder::ipv4(SRC, DST, 64)
+            .udp(1234, 5003)
+            .write(&mut whole, &[9u8; 2000])
+            .unwrap();
+        let segment = &whole[20..];
+        let mut d = Dissector::new();
+        let pieces = [(0, 1480), (1480, 2008)];
+        let got: Vec<Dissection> = pieces
+            .iter()
+            .map(|&(a, b)| {
+                let bytes = fragment(segment, a, b);
+                d.dissect(&frame(LinkType::RAW, &bytes, bytes.len()))
+            })
+            .collect();
+        let first = got[0].ip.unwrap();
+        let last = got[1].ip.unwrap();
+        assert!(first.fragment && last.fragment);
+        assert_eq!(
+            (first.ports, last.ports),
+            (Some((1234, 5003)), Some((1234, 5003)))
+        );
+        assert_eq!((first.checks_l4, first.l4_checksum), (false, None));
+        assert_eq!(
+            (last.checks_l4, last.l4_checksum),
+            (true, Some(Verdict::Valid))
+        );
+        assert_eq!((got[0].layers.l4, got[1].layers.l4), (8, 0));
+        assert_eq!(got[0].layers.payload + got[1].layers.payload, 2000);
+    }
+
+    #[test]
+    fn ipv6_fragment_header_is_layer_three() {
+        let mut v = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .udp(1, 2)
+            .write(&mut v, &[0u8; 16])
+            .unwrap();
+        // Insert a Fragment header (offset 0, more fragments) after the
+        // fixed header: next header 44, then UDP.
+        let mut frag = v[..40].to_vec();
+        frag[6] = 44;
+        let payload_len = u16::from_be_bytes([v[4], v[5]]) + 8;
+        frag[4..6].copy_from_slice(&payload_len.to_be_bytes());
+        frag.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 9]);
+        frag.extend_from_slice(&v[40..]);
+        let d = dissect(LinkType::IPV6, &frag);
+        assert_eq!(d.layers.l3, 48);
+        assert_eq!(d.layers.l4, 8);
+        let ip = d.ip.unwrap();
+        assert!(ip.fragment);
+        assert_eq!(ip.protocol, UDP);
+        assert_eq!(ip.ipv4_checksum, None);
+    }
+}
