@@ -2,7 +2,7 @@
 //!
 //! Only problems with the file as a whole are errors. A single packet record
 //! that cannot be decoded, or a frame on a link type this crate does not
-//! dissect, is counted in the [`Summary`](super::summary::Summary) and
+//! dissect, is counted in the [`Summary`] and
 //! reading goes on.
 
 use std::io;

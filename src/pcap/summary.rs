@@ -421,3 +421,138 @@ pub fn render_text(s: &Summary) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcap::read::LinkType;
+    use etherparse::PacketBuilder;
+
+    fn tcp(seq: u32, n: usize, syn: bool) -> Vec<u8> {
+        let b = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).tcp(1, 2, seq, 1000);
+        let b = if syn { b.syn() } else { b };
+        let mut v = Vec::new();
+        b.write(&mut v, &vec![0u8; n]).unwrap();
+        v
+    }
+
+    fn summarize(packets: &[Vec<u8>]) -> Summary {
+        let mut s = Summarizer::new(Format::Pcap);
+        for p in packets {
+            s.add_frame(&Frame {
+                link: LinkType::RAW,
+                interface: 0,
+                timestamp_ns: None,
+                original_len: p.len() as u32,
+                data: p,
+            });
+        }
+        s.finish()
+    }
+
+    #[test]
+    fn retransmission_is_data_already_covered() {
+        let s = summarize(&[
+            tcp(999, 0, true),
+            tcp(1000, 100, false),
+            tcp(1100, 100, false),
+            tcp(1000, 100, false), // resent
+            tcp(1100, 50, false),  // part of what was sent
+            tcp(1200, 0, false),   // a pure ACK is not a retransmission
+            tcp(1150, 100, false), // half new: not a retransmission
+        ]);
+        assert_eq!(s.flows.len(), 1);
+        assert_eq!(s.flows[0].retransmissions, 2);
+        assert_eq!(s.flows[0].syn, 1);
+        assert_eq!(s.flows[0].payload_bytes, 450);
+    }
+
+    #[test]
+    fn retransmission_across_sequence_wrap() {
+        let s = summarize(&[
+            tcp(u32::MAX - 49, 100, false),
+            tcp(50, 100, false),
+            tcp(u32::MAX - 49, 100, false),
+        ]);
+        assert_eq!(s.flows[0].retransmissions, 1);
+    }
+
+    /// A pcapng block, little-endian.
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len()) as u32;
+        [
+            &kind.to_le_bytes()[..],
+            &len.to_le_bytes(),
+            body,
+            &len.to_le_bytes(),
+        ]
+        .concat()
+    }
+
+    fn idb(link: u16, tsresol: u8) -> Vec<u8> {
+        let mut b = [link.to_le_bytes(), [0, 0]].concat();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&[9, 0, 1, 0, tsresol, 0, 0, 0, 0, 0, 0, 0]);
+        block(1, &b)
+    }
+
+    fn epb(iface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut b = iface.to_le_bytes().to_vec();
+        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        b.resize(b.len().next_multiple_of(4), 0);
+        block(6, &b)
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces_and_resolutions() {
+        let shb_body = [
+            &0x1a2b_3c4du32.to_le_bytes()[..],
+            &1u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &(-1i64).to_le_bytes(),
+        ]
+        .concat();
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend(tcp(7, 10, false));
+        let raw = tcp(8, 20, false);
+        let file = [
+            block(0x0a0d_0d0a, &shb_body),
+            idb(1, 6),   // Ethernet, microseconds
+            idb(101, 9), // raw IP, nanoseconds
+            epb(0, 2_000_000, &eth),
+            epb(1, 1_500_000_000, &raw),
+            block(5, &[0u8; 12]), // statistics: skipped
+        ]
+        .concat();
+        let s = summarize_reader(&file[..]).unwrap();
+        assert_eq!(s.format, "pcapng");
+        assert_eq!(s.frames, 2);
+        assert_eq!(s.link_types, vec![1, 101]);
+        assert_eq!(
+            (s.first_ns, s.last_ns),
+            (Some(1_500_000_000), Some(2_000_000_000))
+        );
+        assert_eq!(s.layers.l2, 14);
+        assert_eq!(s.payload_bytes, 30);
+        assert_eq!(s.flows.len(), 1);
+        assert_eq!(s.checksums.valid, 4);
+
+        // A packet block naming an interface never described is skipped.
+        let bad = [file.clone(), epb(5, 0, &raw)].concat();
+        assert_eq!(summarize_reader(&bad[..]).unwrap().malformed_records, 1);
+    }
+
+    #[test]
+    fn text_has_a_row_per_flow_and_the_totals() {
+        let s = summarize(&[tcp(1, 10, true), tcp(2, 10, false)]);
+        let text = render_text(&s);
+        assert!(text.contains("10.0.0.1:1"), "{text}");
+        assert!(text.contains("2 frames (pcap), 1 flows"), "{text}");
+        assert!(text.contains("checksums: 4 valid"), "{text}");
+    }
+}
