@@ -423,3 +423,41 @@ proptest! {
         let _ = summarize_reader(&bytes[..]);
     }
 }
+
+/// A classic pcap file holding one record.
+fn one_record_pcap(link: u32, orig_len: u32, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65535u32.to_le_bytes());
+    f.extend_from_slice(&link.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    f.extend_from_slice(&orig_len.to_le_bytes());
+    f.extend_from_slice(data);
+    f
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn random_frames_on_every_link_type_never_panic(
+        link in prop::sample::select(vec![0u32, 1, 12, 101, 108, 113, 228, 229, 276, 147]),
+        version in prop::sample::select(vec![0x45u8, 0x46, 0x60, 0x00]),
+        mut data in prop::collection::vec(any::<u8>(), 0..160),
+        extra in 0u32..70_000,
+    ) {
+        // Put an IP version nibble where the IP header would start, so
+        // random bytes reach the IP and transport parsers often.
+        let at = match link { 1 => 14, 113 => 16, 276 => 20, 0 | 108 => 4, _ => 0 };
+        if let Some(b) = data.get_mut(at) {
+            *b = version;
+        }
+        let file = one_record_pcap(link, data.len() as u32 + extra, &data);
+        let s = summarize_reader(&file[..]);
+        prop_assert!(s.is_ok());
+        let s = s.unwrap();
+        prop_assert_eq!(s.frames, 1);
+        prop_assert_eq!(s.layers.total(), s.original_bytes);
+    }
+}

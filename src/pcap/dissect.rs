@@ -133,7 +133,7 @@ impl Dissector {
     /// Takes one frame apart.
     pub fn dissect(&mut self, frame: &Frame<'_>) -> Dissection {
         let data = frame.data;
-        let wire = u64::from(frame.original_len).max(data.len() as u64);
+        let wire = u64::from(frame.original_len);
         let Some(sliced) = slice_link(frame.link, data) else {
             return Dissection {
                 layers: Layers {
