@@ -14,6 +14,8 @@
 //! - [`latency`]: HDR histograms and the RFC 3550 jitter estimator.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
+//! - [`pcap`]: reading any pcap or pcapng file and summarising it per flow
+//!   and per layer, with checksum verdicts.
 //!
 //! The ring around it does the I/O:
 //! - [`net`]: sockets built with `socket2`, options read back from the
@@ -32,6 +34,7 @@ pub mod hosts;
 pub mod latency;
 pub mod net;
 pub mod pace;
+pub mod pcap;
 pub mod proto;
 pub mod server;
 pub mod units;

@@ -1,0 +1,25 @@
+//! Reading capture files: any pcap or pcapng, written by this lab, tcpdump,
+//! tshark or Wireshark, summarised as frames, bytes per layer, flows and
+//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`).
+//!
+//! - [`read`]: one reader for both formats, told apart by the magic number.
+//! - [`dissect`]: one frame taken apart, layer by layer.
+//! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
+//! - [`summary`]: totals and flows, as JSON-ready values and as a table.
+//! - [`error`]: what stops a file from being read.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! let s = ardei_lab::pcap::summarize_path(Path::new("capture.pcapng"))?;
+//! print!("{}", ardei_lab::pcap::render_text(&s));
+//! # Ok::<(), ardei_lab::pcap::PcapError>(())
+//! ```
+
+pub mod checksum;
+pub mod dissect;
+pub mod error;
+pub mod read;
+pub mod summary;
+
+pub use error::PcapError;
+pub use summary::{FlowSummary, Summary, render_text, summarize_path, summarize_reader};
