@@ -258,7 +258,8 @@ fn parse_body(kind: Kind, body: &[u8], consumed: usize) -> Result<Message, Decod
     Ok(msg)
 }
 
-struct Reader<'a>(&'a [u8]);
+/// A cursor over a body that reads big-endian integers.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -266,16 +267,19 @@ impl<'a> Reader<'a> {
         self.0 = tail;
         Some(*head)
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.take().map(u8::from_be_bytes)
+    }
+    pub(crate) fn u16(&mut self) -> Option<u16> {
         self.take().map(u16::from_be_bytes)
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         self.take().map(u32::from_be_bytes)
     }
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         self.take().map(u64::from_be_bytes)
     }
-    fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.0)
     }
 }

@@ -35,10 +35,14 @@
 //! (`CLOCK_REALTIME`). A stream segment's `size` counts the whole message,
 //! header included, so `--size 64` puts 64 bytes on the stream per segment.
 //!
-//! [`codec`] turns bytes into [`Message`]s and back; [`limits`] holds the
-//! server's refusals; [`text`] serves peers that speak plain lines.
+//! [`codec`] turns bytes into [`Message`]s and back; [`datagram`] is the
+//! same protocol over UDP, one message per datagram; [`cookie`] holds the
+//! address validation and the amplification budget of UDP; [`limits`] holds
+//! the server's refusals; [`text`] serves peers that speak plain lines.
 
 pub mod codec;
+pub mod cookie;
+pub mod datagram;
 pub mod limits;
 pub mod message;
 pub mod text;
@@ -55,5 +59,9 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
 /// Largest body a message may carry; the decoder refuses longer ones.
 pub const MAX_BODY: usize = 65_536;
+pub(crate) fn codec_reader(b: &[u8]) -> codec::Reader<'_> {
+    codec::Reader(b)
+}
+
 /// Length of a StreamSegment with no filler: header plus seq and two timestamps.
 pub const SEGMENT_MIN: usize = HEADER_LEN + 4 + 8 + 8;

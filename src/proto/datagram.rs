@@ -1,0 +1,590 @@
+//! The lab protocol over UDP: one message per datagram, each with a header
+//! that says which session it belongs to, where it sits and when it left.
+//!
+//! ```text
+//!  0        1        2        3        4        5        6        7
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |  0xAD  |  0xE1  |version |  kind  |        session id (u32, BE)       |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |        sequence number (u32)      |      byte offset (u64) …          |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |   … byte offset                   |      send timestamp (u64, ns) …   |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! |   … send timestamp                |  body, laid out per kind …        |
+//! +--------+--------+--------+--------+--------+--------+--------+--------+
+//! ```
+//!
+//! A datagram's length is its message's length: there is no length field.
+//!
+//! | kind | name          | body                                                         |
+//! |------|---------------|--------------------------------------------------------------|
+//! | 0x21 | Hello         | (none) — asks for a cookie                                   |
+//! | 0x22 | Cookie        | token u64                                                    |
+//! | 0x23 | EchoRequest   | data                                                         |
+//! | 0x24 | EchoReply     | data                                                         |
+//! | 0x25 | FileRequest   | size u64, rate_bps u64, segment u32, flags u8, token u64     |
+//! | 0x26 | FileReady     | size u64, segment u32, datagrams u64                         |
+//! | 0x27 | FileData      | file bytes from `offset`                                     |
+//! | 0x28 | FileEnd       | datagrams u64, bytes u64 (the sender's counts)               |
+//! | 0x29 | StreamRequest | interval_ns u64, count u32, size u32, flags u8, token u64    |
+//! | 0x2A | StreamStart   | interval_ns u64, count u32, size u32, t0_ns u64              |
+//! | 0x2B | StreamSegment | scheduled_ns u64, filler to `size` bytes                     |
+//! | 0x2C | StreamEnd     | sent u32                                                     |
+//! | 0x2D | Error         | code u16, a UTF-8 sentence                                   |
+//!
+//! `segment` and a stream's `size` count the whole UDP payload, this header
+//! included (as iperf3's `-l`). Flag bit 0 lets IP fragment the datagrams.
+
+use super::message::ErrorCode;
+use super::{MAGIC, VERSION};
+
+/// Length of the datagram header.
+pub const DGRAM_HEADER: usize = 28;
+/// The largest UDP payload over IPv4 (65535 − 20 − 8).
+pub const MAX_UDP_PAYLOAD_V4: usize = 65_507;
+/// The largest UDP payload over IPv6 without jumbograms (65535 − 8).
+pub const MAX_UDP_PAYLOAD_V6: usize = 65_527;
+/// Smallest stream segment over UDP: header and scheduled time.
+pub const DGRAM_SEGMENT_MIN: usize = DGRAM_HEADER + 8;
+/// Flag: IP may fragment this transfer's datagrams.
+pub const FLAG_FRAGMENT: u8 = 1;
+
+/// The header every datagram carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DgramHeader {
+    /// The client's session id.
+    pub session: u32,
+    /// Sequence number within the session's transfer.
+    pub seq: u32,
+    /// Byte offset in the file (file data), else 0.
+    pub offset: u64,
+    /// When the datagram left, ns since the Unix epoch.
+    pub sent_ns: u64,
+}
+
+/// What a datagram says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Asks for a cookie.
+    Hello,
+    /// A token that proves the client receives at its address.
+    Cookie {
+        /// The token.
+        token: u64,
+    },
+    /// Send `data` back.
+    EchoRequest {
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The echo.
+    EchoReply {
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Ask for a file.
+    FileRequest {
+        /// Bytes wanted.
+        size: u64,
+        /// Sender pace, bit/s of UDP payload; 0 = as fast as possible.
+        rate_bps: u64,
+        /// Whole UDP payload per datagram.
+        segment: u32,
+        /// [`FLAG_FRAGMENT`] or 0.
+        flags: u8,
+        /// The cookie's token.
+        token: u64,
+    },
+    /// The file is coming.
+    FileReady {
+        /// Bytes that will be sent.
+        size: u64,
+        /// Whole UDP payload per datagram.
+        segment: u32,
+        /// Datagrams that will carry it.
+        datagrams: u64,
+    },
+    /// File bytes from the header's `offset`.
+    FileData {
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The sender is done; its counts.
+    FileEnd {
+        /// Datagrams sent.
+        datagrams: u64,
+        /// File bytes sent.
+        bytes: u64,
+    },
+    /// Ask for a stream.
+    StreamRequest {
+        /// Interval, ns.
+        interval_ns: u64,
+        /// Segments wanted.
+        count: u32,
+        /// Whole UDP payload per segment.
+        size: u32,
+        /// [`FLAG_FRAGMENT`] or 0.
+        flags: u8,
+        /// The cookie's token.
+        token: u64,
+    },
+    /// The stream is accepted.
+    StreamStart {
+        /// Interval, ns.
+        interval_ns: u64,
+        /// Segments that will be sent.
+        count: u32,
+        /// Whole UDP payload per segment.
+        size: u32,
+        /// When segment 0 is due, ns since the epoch.
+        t0_ns: u64,
+    },
+    /// One segment; the filler is not kept.
+    StreamSegment {
+        /// When it was due, ns since the epoch.
+        scheduled_ns: u64,
+        /// Whole UDP payload length.
+        size: u32,
+    },
+    /// The stream is over.
+    StreamEnd {
+        /// Segments sent.
+        sent: u32,
+    },
+    /// A refusal or failure.
+    Error {
+        /// For programs.
+        code: ErrorCode,
+        /// For people.
+        message: String,
+    },
+}
+
+impl Body {
+    fn kind(&self) -> u8 {
+        match self {
+            Body::Hello => 0x21,
+            Body::Cookie { .. } => 0x22,
+            Body::EchoRequest { .. } => 0x23,
+            Body::EchoReply { .. } => 0x24,
+            Body::FileRequest { .. } => 0x25,
+            Body::FileReady { .. } => 0x26,
+            Body::FileData { .. } => 0x27,
+            Body::FileEnd { .. } => 0x28,
+            Body::StreamRequest { .. } => 0x29,
+            Body::StreamStart { .. } => 0x2A,
+            Body::StreamSegment { .. } => 0x2B,
+            Body::StreamEnd { .. } => 0x2C,
+            Body::Error { .. } => 0x2D,
+        }
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Body::Hello => "Hello",
+            Body::Cookie { .. } => "Cookie",
+            Body::EchoRequest { .. } => "EchoRequest",
+            Body::EchoReply { .. } => "EchoReply",
+            Body::FileRequest { .. } => "FileRequest",
+            Body::FileReady { .. } => "FileReady",
+            Body::FileData { .. } => "FileData",
+            Body::FileEnd { .. } => "FileEnd",
+            Body::StreamRequest { .. } => "StreamRequest",
+            Body::StreamStart { .. } => "StreamStart",
+            Body::StreamSegment { .. } => "StreamSegment",
+            Body::StreamEnd { .. } => "StreamEnd",
+            Body::Error { .. } => "Error",
+        }
+    }
+
+    /// A refusal.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Body {
+        Body::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a datagram is not a lab message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DgramError {
+    /// Not our magic: plain text or garbage.
+    #[error("not the lab protocol")]
+    NotLab,
+    /// Shorter than the header.
+    #[error("a datagram of {0} bytes is shorter than the {DGRAM_HEADER}-byte header")]
+    Short(usize),
+    /// A version this build does not speak.
+    #[error("protocol version {0} is not spoken here (this is version {VERSION})")]
+    BadVersion(u8),
+    /// A kind this build does not know.
+    #[error("unknown datagram kind {0:#04x}")]
+    UnknownKind(u8),
+    /// A body that does not fit its kind.
+    #[error("malformed {kind} datagram: {reason}")]
+    Malformed {
+        /// The kind's name.
+        kind: &'static str,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}
+
+impl DgramError {
+    /// The error code that answers it.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DgramError::NotLab => ErrorCode::BadMagic,
+            DgramError::Short(_) | DgramError::Malformed { .. } => ErrorCode::Malformed,
+            DgramError::BadVersion(_) => ErrorCode::BadVersion,
+            DgramError::UnknownKind(_) => ErrorCode::UnknownKind,
+        }
+    }
+}
+
+/// Whether a datagram starts like a lab message (else: text mode).
+pub fn is_lab(d: &[u8]) -> bool {
+    d.first() == Some(&MAGIC[0])
+}
+
+/// Parses only the header (cheap: no body is copied).
+pub fn parse_header(d: &[u8]) -> Result<(u8, DgramHeader), DgramError> {
+    if !is_lab(d) || d.get(1) != Some(&MAGIC[1]) {
+        return Err(DgramError::NotLab);
+    }
+    let Some(h) = d.first_chunk::<DGRAM_HEADER>() else {
+        return Err(DgramError::Short(d.len()));
+    };
+    if h[2] != VERSION {
+        return Err(DgramError::BadVersion(h[2]));
+    }
+    let u32_at = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let u64_at = |i: usize| (u64::from(u32_at(i)) << 32) | u64::from(u32_at(i + 4));
+    Ok((
+        h[3],
+        DgramHeader {
+            session: u32_at(4),
+            seq: u32_at(8),
+            offset: u64_at(12),
+            sent_ns: u64_at(20),
+        },
+    ))
+}
+
+/// Decodes a whole datagram. Never panics; allocates at most the datagram's
+/// own length.
+pub fn decode(d: &[u8]) -> Result<(DgramHeader, Body), DgramError> {
+    let (kind, header) = parse_header(d)?;
+    let body = &d[DGRAM_HEADER..];
+    let mut r = super::codec_reader(body);
+    let bad = |kind, reason| DgramError::Malformed { kind, reason };
+    let parsed = match kind {
+        0x21 => Body::Hello,
+        0x22 => Body::Cookie {
+            token: r.u64().ok_or(bad("Cookie", "no token"))?,
+        },
+        0x23 => Body::EchoRequest {
+            data: body.to_vec(),
+        },
+        0x24 => Body::EchoReply {
+            data: body.to_vec(),
+        },
+        0x25 => {
+            let (Some(size), Some(rate_bps), Some(segment), Some(flags), Some(token)) =
+                (r.u64(), r.u64(), r.u32(), r.u8(), r.u64())
+            else {
+                return Err(bad("FileRequest", "too short"));
+            };
+            Body::FileRequest {
+                size,
+                rate_bps,
+                segment,
+                flags,
+                token,
+            }
+        }
+        0x26 => {
+            let (Some(size), Some(segment), Some(datagrams)) = (r.u64(), r.u32(), r.u64()) else {
+                return Err(bad("FileReady", "too short"));
+            };
+            Body::FileReady {
+                size,
+                segment,
+                datagrams,
+            }
+        }
+        0x27 => Body::FileData {
+            data: body.to_vec(),
+        },
+        0x28 => {
+            let (Some(datagrams), Some(bytes)) = (r.u64(), r.u64()) else {
+                return Err(bad("FileEnd", "too short"));
+            };
+            Body::FileEnd { datagrams, bytes }
+        }
+        0x29 => {
+            let (Some(interval_ns), Some(count), Some(size), Some(flags), Some(token)) =
+                (r.u64(), r.u32(), r.u32(), r.u8(), r.u64())
+            else {
+                return Err(bad("StreamRequest", "too short"));
+            };
+            Body::StreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token,
+            }
+        }
+        0x2A => {
+            let (Some(interval_ns), Some(count), Some(size), Some(t0_ns)) =
+                (r.u64(), r.u32(), r.u32(), r.u64())
+            else {
+                return Err(bad("StreamStart", "too short"));
+            };
+            Body::StreamStart {
+                interval_ns,
+                count,
+                size,
+                t0_ns,
+            }
+        }
+        0x2B => Body::StreamSegment {
+            scheduled_ns: r.u64().ok_or(bad("StreamSegment", "no scheduled time"))?,
+            size: d.len() as u32,
+        },
+        0x2C => Body::StreamEnd {
+            sent: r.u32().ok_or(bad("StreamEnd", "no count"))?,
+        },
+        0x2D => {
+            let code = r.u16().ok_or(bad("Error", "no code"))?;
+            let message = std::str::from_utf8(r.rest())
+                .map_err(|_| bad("Error", "the sentence is not UTF-8"))?
+                .to_string();
+            Body::Error {
+                code: ErrorCode::from_u16(code),
+                message,
+            }
+        }
+        k => return Err(DgramError::UnknownKind(k)),
+    };
+    Ok((header, parsed))
+}
+
+/// Writes the header of a datagram of `kind` into `out` (cleared first).
+pub fn begin(out: &mut Vec<u8>, kind: u8, h: &DgramHeader) {
+    out.clear();
+    out.extend_from_slice(&[MAGIC[0], MAGIC[1], VERSION, kind]);
+    out.extend_from_slice(&h.session.to_be_bytes());
+    out.extend_from_slice(&h.seq.to_be_bytes());
+    out.extend_from_slice(&h.offset.to_be_bytes());
+    out.extend_from_slice(&h.sent_ns.to_be_bytes());
+}
+
+/// The kind byte of FileData, for senders that build data datagrams in place.
+pub const KIND_FILE_DATA: u8 = 0x27;
+/// The kind byte of StreamSegment.
+pub const KIND_STREAM_SEGMENT: u8 = 0x2B;
+
+/// Encodes a datagram into `out` (cleared first). A StreamSegment is padded
+/// with pattern bytes to its `size` (at least [`DGRAM_SEGMENT_MIN`]).
+pub fn encode(h: &DgramHeader, body: &Body, out: &mut Vec<u8>) {
+    begin(out, body.kind(), h);
+    match body {
+        Body::Hello => {}
+        Body::Cookie { token } => out.extend_from_slice(&token.to_be_bytes()),
+        Body::EchoRequest { data } | Body::EchoReply { data } | Body::FileData { data } => {
+            out.extend_from_slice(data)
+        }
+        Body::FileRequest {
+            size,
+            rate_bps,
+            segment,
+            flags,
+            token,
+        } => {
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(&rate_bps.to_be_bytes());
+            out.extend_from_slice(&segment.to_be_bytes());
+            out.push(*flags);
+            out.extend_from_slice(&token.to_be_bytes());
+        }
+        Body::FileReady {
+            size,
+            segment,
+            datagrams,
+        } => {
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(&segment.to_be_bytes());
+            out.extend_from_slice(&datagrams.to_be_bytes());
+        }
+        Body::FileEnd { datagrams, bytes } => {
+            out.extend_from_slice(&datagrams.to_be_bytes());
+            out.extend_from_slice(&bytes.to_be_bytes());
+        }
+        Body::StreamRequest {
+            interval_ns,
+            count,
+            size,
+            flags,
+            token,
+        } => {
+            out.extend_from_slice(&interval_ns.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(&size.to_be_bytes());
+            out.push(*flags);
+            out.extend_from_slice(&token.to_be_bytes());
+        }
+        Body::StreamStart {
+            interval_ns,
+            count,
+            size,
+            t0_ns,
+        } => {
+            out.extend_from_slice(&interval_ns.to_be_bytes());
+            out.extend_from_slice(&count.to_be_bytes());
+            out.extend_from_slice(&size.to_be_bytes());
+            out.extend_from_slice(&t0_ns.to_be_bytes());
+        }
+        Body::StreamSegment { scheduled_ns, size } => {
+            out.extend_from_slice(&scheduled_ns.to_be_bytes());
+            let total = (*size as usize).clamp(DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V6);
+            let at = out.len();
+            out.resize(total, 0);
+            crate::content::fill(0, &mut out[at..]);
+        }
+        Body::StreamEnd { sent } => out.extend_from_slice(&sent.to_be_bytes()),
+        Body::Error { code, message } => {
+            out.extend_from_slice(&code.to_u16().to_be_bytes());
+            out.extend_from_slice(message.as_bytes());
+        }
+    }
+}
+
+/// Encodes into a new buffer.
+pub fn to_vec(h: &DgramHeader, body: &Body) -> Vec<u8> {
+    let mut v = Vec::new();
+    encode(h, body, &mut v);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn h() -> DgramHeader {
+        DgramHeader {
+            session: 0xDEADBEEF,
+            seq: 7,
+            offset: 1448,
+            sent_ns: 1_700_000_000_000_000_000,
+        }
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let bodies = vec![
+            Body::Hello,
+            Body::Cookie { token: 42 },
+            Body::EchoRequest {
+                data: b"hi".to_vec(),
+            },
+            Body::EchoReply { data: vec![] },
+            Body::FileRequest {
+                size: 10,
+                rate_bps: 1_000_000,
+                segment: 1472,
+                flags: FLAG_FRAGMENT,
+                token: 9,
+            },
+            Body::FileReady {
+                size: 10,
+                segment: 1472,
+                datagrams: 1,
+            },
+            Body::FileData {
+                data: b"0000000000".to_vec(),
+            },
+            Body::FileEnd {
+                datagrams: 1,
+                bytes: 10,
+            },
+            Body::StreamRequest {
+                interval_ns: 5_000_000,
+                count: 3,
+                size: 100,
+                flags: 0,
+                token: 1,
+            },
+            Body::StreamStart {
+                interval_ns: 5_000_000,
+                count: 3,
+                size: 100,
+                t0_ns: 5,
+            },
+            Body::StreamSegment {
+                scheduled_ns: 5,
+                size: 100,
+            },
+            Body::StreamEnd { sent: 3 },
+            Body::error(ErrorCode::Busy, "busy"),
+        ];
+        for b in bodies {
+            let bytes = to_vec(&h(), &b);
+            assert_eq!(decode(&bytes), Ok((h(), b.clone())), "{}", b.name());
+        }
+    }
+
+    #[test]
+    fn header_layout_matches_the_diagram() {
+        let bytes = to_vec(&h(), &Body::Hello);
+        assert_eq!(bytes.len(), DGRAM_HEADER);
+        assert_eq!(&bytes[..8], &[0xAD, 0xE1, 1, 0x21, 0xDE, 0xAD, 0xBE, 0xEF]);
+        assert_eq!(&bytes[8..12], &7u32.to_be_bytes());
+        assert_eq!(&bytes[12..20], &1448u64.to_be_bytes());
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(decode(b"hello"), Err(DgramError::NotLab));
+        assert_eq!(decode(&[0xAD, 0xE1, 1]), Err(DgramError::Short(3)));
+        let mut b = to_vec(&h(), &Body::Hello);
+        b[2] = 2;
+        assert_eq!(decode(&b), Err(DgramError::BadVersion(2)));
+        b[2] = 1;
+        b[3] = 0x99;
+        assert_eq!(decode(&b), Err(DgramError::UnknownKind(0x99)));
+        let short = &to_vec(
+            &h(),
+            &Body::FileEnd {
+                datagrams: 1,
+                bytes: 1,
+            },
+        )[..30];
+        assert!(matches!(decode(short), Err(DgramError::Malformed { .. })));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn decode_never_panics_after_a_valid_header(kind in 0x20u8..0x30, tail in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let mut b = Vec::new();
+            begin(&mut b, kind, &h());
+            b.extend_from_slice(&tail);
+            let _ = decode(&b);
+        }
+    }
+}
