@@ -35,8 +35,24 @@ pub enum Command {
     Client(ClientArgs),
     /// What a payload costs on the wire, layer by layer (a model, no traffic).
     Overhead(OverheadArgs),
+    /// Read packet captures (any pcap or pcapng).
+    #[command(subcommand)]
+    Pcap(PcapCommand),
     /// The tour: a server and a client on loopback, every mode, with reports.
     Demo,
+}
+
+/// `ardei-lab pcap …`.
+#[derive(Debug, Subcommand)]
+pub enum PcapCommand {
+    /// Frames and bytes per flow and per layer, retransmissions, checksums.
+    Summary {
+        /// The capture: pcap or pcapng, ours, tcpdump's or Wireshark's.
+        file: PathBuf,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Link kinds for `overhead --link`.

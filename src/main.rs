@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser;
 
 use ardei_lab::account::overhead;
-use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, ServerArgs};
+use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, PcapCommand, ServerArgs};
 use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::report::Report;
 use ardei_lab::client::tcp::TcpClient;
@@ -57,7 +57,12 @@ fn main() -> ExitCode {
         }
         Command::Overhead(args) => {
             restore_sigpipe();
-            (args.json, run_overhead(&args))
+            (false, run_overhead(&args))
+        }
+        Command::Pcap(PcapCommand::Summary { file, json }) => {
+            restore_sigpipe();
+            // The summary itself is the JSON output; no error object after it.
+            (false, run_pcap_summary(&file, json))
         }
         Command::Demo => {
             restore_sigpipe();
@@ -161,6 +166,37 @@ fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {
         print!("{}", overhead::render_text(&report));
     }
     Ok(())
+}
+
+/// Prints the summary of a capture. A file cut in the middle of a record
+/// still gets the summary of the frames before the cut, and a failure status.
+fn run_pcap_summary(file: &std::path::Path, json: bool) -> Result<(), Failure> {
+    let print = |s: &ardei_lab::pcap::Summary| {
+        if json {
+            if let Ok(text) = serde_json::to_string_pretty(s) {
+                println!("{text}");
+            }
+        } else {
+            print!("{}", ardei_lab::pcap::render_text(s));
+        }
+    };
+    match ardei_lab::pcap::summarize_path(file) {
+        Ok(s) => {
+            print(&s);
+            Ok(())
+        }
+        Err(ardei_lab::pcap::PcapError::Truncated {
+            frames,
+            partial: Some(s),
+        }) => {
+            print(&s);
+            Err(Failure::other(format!(
+                "{}: the file ends in the middle of a record; the summary covers the {frames} whole frames before it",
+                file.display()
+            )))
+        }
+        Err(e) => Err(Failure::other(e)),
+    }
 }
 
 fn run_client(args: ClientArgs) -> Result<(), Failure> {
