@@ -12,6 +12,7 @@
 //! - [`account`]: on-wire accounting: the per-layer model of frames and bytes
 //!   for a transfer, and the report of the `overhead` command.
 //! - [`latency`]: HDR histograms and the RFC 3550 jitter estimator.
+//! - [`arrivals`]: which datagrams arrived: loss, duplicates, reordering.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
 //! - [`pcap`]: reading any pcap or pcapng file and summarising it per flow
@@ -26,6 +27,7 @@
 //! - [`cli`] and [`demo`]: the command line and the tour.
 
 pub mod account;
+pub mod arrivals;
 pub mod cli;
 pub mod client;
 pub mod content;

@@ -31,6 +31,49 @@ pub fn wait_until(deadline: Instant) {
     }
 }
 
+/// Paces a sender to a bitrate: the byte that brings the total to `n` is due
+/// at `t0 + 8n / rate`. Deadlines are absolute, so a late wake-up is made up
+/// by sending back to back until the sender is on time again. The pacer only
+/// sleeps (no spin): a bulk sender needs its rate, not each datagram's
+/// microsecond.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacer {
+    t0: Instant,
+    rate_bps: u64,
+    bytes: u64,
+}
+
+impl Pacer {
+    /// A pacer starting now; a rate of 0 never waits.
+    pub fn new(rate_bps: u64) -> Pacer {
+        Pacer {
+            t0: Instant::now(),
+            rate_bps,
+            bytes: 0,
+        }
+    }
+
+    /// When the next `n` bytes may leave.
+    pub fn due(&self, n: u64) -> Instant {
+        if self.rate_bps == 0 {
+            return self.t0;
+        }
+        let bits = (self.bytes + n) as u128 * 8;
+        let ns = bits * 1_000_000_000 / u128::from(self.rate_bps);
+        self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
+    }
+
+    /// Waits until `n` more bytes may leave, and counts them.
+    pub fn wait(&mut self, n: u64) {
+        let due = self.due(n);
+        let now = Instant::now();
+        if due > now + Duration::from_micros(50) {
+            std::thread::sleep(due - now);
+        }
+        self.bytes += n;
+    }
+}
+
 /// Now, in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): the clock
 /// the protocol's timestamps use. Comparable between processes on one host.
 pub fn unix_ns() -> u64 {
@@ -75,6 +118,14 @@ mod tests {
         let t0 = Instant::now();
         let d = Duration::from_millis(5);
         assert_eq!(deadline(t0, d, 2000) - t0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn pacer_deadlines_follow_the_rate() {
+        let p = Pacer::new(8_000_000); // 1 MB/s
+        assert_eq!(p.due(1000) - p.t0, Duration::from_millis(1));
+        let unpaced = Pacer::new(0);
+        assert_eq!(unpaced.due(1 << 30), unpaced.t0);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! back what the kernel really applied, and hands bytes to the sans-IO
 //! [`crate::proto`] codec.
 
+pub mod counters;
 pub mod framed;
 pub mod socket;
+pub mod udp;
 
 pub use framed::{ConnError, Framed};
 pub use socket::{Applied, NetError, SockOpts};

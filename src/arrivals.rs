@@ -1,0 +1,190 @@
+//! Which datagrams of a transfer arrived: loss, duplicates and reordering,
+//! counted exactly. Pure code: sequence numbers are handed in.
+//!
+//! A bitmap with one bit per expected datagram (its size bounded by the
+//! server's limits) says which arrived. A datagram is a duplicate when its
+//! bit is already set, reordered when it arrives after a higher sequence
+//! number, and lost when the sender says it sent it and its bit is clear, so
+//! `received + lost = sent` holds exactly.
+
+use serde::Serialize;
+
+/// What one arrival was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// First copy, in order.
+    New,
+    /// First copy, after a higher sequence number.
+    Reordered,
+    /// Seen before.
+    Duplicate,
+    /// Beyond what the transfer can hold.
+    OutOfRange,
+}
+
+/// Arrivals of one transfer.
+#[derive(Debug, Clone)]
+pub struct Arrivals {
+    bits: Vec<u64>,
+    capacity: u64,
+    received: u64,
+    duplicates: u64,
+    reordered: u64,
+    highest: Option<u64>,
+}
+
+/// A run of missing sequence numbers, `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// First missing sequence number.
+    pub first: u64,
+    /// Last missing sequence number.
+    pub last: u64,
+}
+
+impl Arrivals {
+    /// Room for sequence numbers `0..capacity`.
+    pub fn new(capacity: u64) -> Arrivals {
+        Arrivals {
+            bits: vec![0; capacity.div_ceil(64) as usize],
+            capacity,
+            received: 0,
+            duplicates: 0,
+            reordered: 0,
+            highest: None,
+        }
+    }
+
+    /// Records the arrival of `seq`.
+    pub fn record(&mut self, seq: u64) -> Arrival {
+        if seq >= self.capacity {
+            return Arrival::OutOfRange;
+        }
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        let Some(word) = self.bits.get_mut(w) else {
+            return Arrival::OutOfRange;
+        };
+        if *word & (1 << b) != 0 {
+            self.duplicates += 1;
+            return Arrival::Duplicate;
+        }
+        *word |= 1 << b;
+        self.received += 1;
+        match self.highest {
+            Some(h) if seq < h => {
+                self.reordered += 1;
+                Arrival::Reordered
+            }
+            _ => {
+                self.highest = Some(seq);
+                Arrival::New
+            }
+        }
+    }
+
+    /// Distinct datagrams received.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Copies received more than once.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Datagrams that arrived after a higher sequence number.
+    pub fn reordered(&self) -> u64 {
+        self.reordered
+    }
+
+    /// Whether `seq` arrived.
+    pub fn has(&self, seq: u64) -> bool {
+        seq < self.capacity
+            && self
+                .bits
+                .get((seq / 64) as usize)
+                .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// Datagrams lost of `sent`: those among `0..sent` that never arrived.
+    pub fn lost(&self, sent: u64) -> u64 {
+        let sent = sent.min(self.capacity);
+        let mut arrived = 0u64;
+        let full = (sent / 64) as usize;
+        for w in self.bits.iter().take(full) {
+            arrived += u64::from(w.count_ones());
+        }
+        if sent % 64 != 0 {
+            if let Some(w) = self.bits.get(full) {
+                arrived += u64::from((w & ((1u64 << (sent % 64)) - 1)).count_ones());
+            }
+        }
+        sent - arrived
+    }
+
+    /// The first `limit` runs of missing sequence numbers among `0..sent`.
+    pub fn gaps(&self, sent: u64, limit: usize) -> Vec<Gap> {
+        let mut out = Vec::new();
+        let mut start = None;
+        for seq in 0..sent.min(self.capacity) {
+            match (self.has(seq), start) {
+                (false, None) => start = Some(seq),
+                (true, Some(s)) => {
+                    out.push(Gap {
+                        first: s,
+                        last: seq - 1,
+                    });
+                    start = None;
+                    if out.len() == limit {
+                        return out;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            out.push(Gap {
+                first: s,
+                last: sent.min(self.capacity) - 1,
+            });
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn counts_loss_duplicates_and_reordering() {
+        let mut a = Arrivals::new(10);
+        for s in [0, 1, 3, 2, 3, 5, 9, 42] {
+            a.record(s);
+        }
+        assert_eq!(a.received(), 6);
+        assert_eq!(a.duplicates(), 1);
+        assert_eq!(a.reordered(), 1);
+        assert_eq!(a.lost(10), 4);
+        assert_eq!(a.lost(4), 0);
+        assert_eq!(
+            a.gaps(10, 5),
+            vec![Gap { first: 4, last: 4 }, Gap { first: 6, last: 8 }]
+        );
+        assert_eq!(a.gaps(10, 1).len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn received_plus_lost_is_sent(seqs in proptest::collection::vec(0u64..300, 0..600), sent in 0u64..300) {
+            let mut a = Arrivals::new(300);
+            for s in &seqs {
+                a.record(*s);
+            }
+            let in_range = seqs.iter().filter(|s| **s < sent).collect::<std::collections::BTreeSet<_>>().len() as u64;
+            prop_assert_eq!(in_range + a.lost(sent), sent);
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! UDP sockets with explicit options: buffer sizes, don't-fragment, path MTU.
+//!
+//! - Don't-fragment: `IP_MTU_DISCOVER = IP_PMTUDISC_DO` on IPv4, and
+//!   `IPV6_MTU_DISCOVER = IPV6_PMTUDISC_DO` with `IPV6_DONTFRAG` on IPv6
+//!   (ip(7), ipv6(7)): a datagram larger than the path MTU fails with
+//!   `EMSGSIZE` instead of leaving in fragments. `--fragment` sets
+//!   `PMTUDISC_DONT`, and the kernel fragments.
+//! - Path MTU: `IP_MTU` / `IPV6_MTU` on a connected socket: the MTU the
+//!   kernel knows for the route to the peer (the interface MTU until a
+//!   smaller one is learnt).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::NetError;
+
+/// Options the user asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpOpts {
+    /// `SO_SNDBUF`, bytes.
+    pub sndbuf: Option<usize>,
+    /// `SO_RCVBUF`, bytes.
+    pub rcvbuf: Option<usize>,
+    /// Let IP fragment datagrams larger than the path MTU.
+    pub fragment: bool,
+}
+
+/// What the kernel applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UdpApplied {
+    /// `SO_SNDBUF` as the kernel reports it.
+    pub sndbuf: usize,
+    /// `SO_RCVBUF` as the kernel reports it.
+    pub rcvbuf: usize,
+    /// Whether don't-fragment is set.
+    pub dont_fragment: bool,
+}
+
+fn opt(name: &'static str) -> impl FnOnce(io::Error) -> NetError {
+    move |source| NetError::Option { name, source }
+}
+
+fn set_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: `value` is a live i32 and its size is passed; the kernel only
+    // reads it. The descriptor is owned by the caller for the call's length.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn get_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and sized for an int option; the
+    // kernel writes at most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets don't-fragment on (`on`) or off for a socket of the given family.
+pub fn set_dont_fragment(fd: &impl AsRawFd, v6: bool, on: bool) -> io::Result<()> {
+    if v6 {
+        let mode = if on {
+            libc::IPV6_PMTUDISC_DO
+        } else {
+            libc::IPV6_PMTUDISC_DONT
+        };
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, mode)?;
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, i32::from(on))
+    } else {
+        let mode = if on {
+            libc::IP_PMTUDISC_DO
+        } else {
+            libc::IP_PMTUDISC_DONT
+        };
+        set_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode)
+    }
+}
+
+/// Whether don't-fragment is set.
+pub fn dont_fragment(fd: &impl AsRawFd, v6: bool) -> io::Result<bool> {
+    if v6 {
+        Ok(get_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)? == libc::IPV6_PMTUDISC_DO)
+    } else {
+        Ok(get_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)? == libc::IP_PMTUDISC_DO)
+    }
+}
+
+/// The path MTU of a connected socket (`IP_MTU` / `IPV6_MTU`).
+pub fn path_mtu(fd: &impl AsRawFd, v6: bool) -> io::Result<u32> {
+    let v = if v6 {
+        get_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU)?
+    } else {
+        get_int(fd, libc::IPPROTO_IP, libc::IP_MTU)?
+    };
+    Ok(v.max(0) as u32)
+}
+
+/// IP header bytes before the UDP header, without options.
+pub fn ip_header_len(v6: bool) -> u32 {
+    if v6 { 40 } else { 20 }
+}
+
+fn udp_socket(family: &SocketAddr, opts: &UdpOpts) -> Result<Socket, NetError> {
+    let sock = Socket::new(
+        Domain::for_address(*family),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )
+    .map_err(opt("socket"))?;
+    if family.is_ipv6() {
+        sock.set_only_v6(true).map_err(opt("IPV6_V6ONLY"))?;
+    }
+    if let Some(n) = opts.sndbuf {
+        sock.set_send_buffer_size(n).map_err(opt("SO_SNDBUF"))?;
+    }
+    if let Some(n) = opts.rcvbuf {
+        sock.set_recv_buffer_size(n).map_err(opt("SO_RCVBUF"))?;
+    }
+    set_dont_fragment(&sock, family.is_ipv6(), !opts.fragment).map_err(opt("IP_MTU_DISCOVER"))?;
+    Ok(sock)
+}
+
+fn applied(sock: &Socket, v6: bool) -> Result<UdpApplied, NetError> {
+    Ok(UdpApplied {
+        sndbuf: sock.send_buffer_size().map_err(opt("SO_SNDBUF"))?,
+        rcvbuf: sock.recv_buffer_size().map_err(opt("SO_RCVBUF"))?,
+        dont_fragment: dont_fragment(sock, v6).map_err(opt("IP_MTU_DISCOVER"))?,
+    })
+}
+
+/// A UDP socket bound to `addr` (a server's).
+pub fn udp_bind(addr: SocketAddr, opts: &UdpOpts) -> Result<(UdpSocket, UdpApplied), NetError> {
+    let sock = udp_socket(&addr, opts)?;
+    sock.bind(&addr.into())
+        .map_err(|source| NetError::Bind { addr, source })?;
+    let a = applied(&sock, addr.is_ipv6())?;
+    Ok((sock.into(), a))
+}
+
+/// A UDP socket on an ephemeral port, connected to `target` (a client's):
+/// only the server's datagrams reach it, and ICMP errors come back as
+/// socket errors.
+pub fn udp_connect(
+    target: SocketAddr,
+    opts: &UdpOpts,
+) -> Result<(UdpSocket, UdpApplied), NetError> {
+    let sock = udp_socket(&target, opts)?;
+    let any: SocketAddr = match target.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    sock.bind(&any.into())
+        .map_err(|source| NetError::Bind { addr: any, source })?;
+    sock.connect(&target.into())
+        .map_err(|source| NetError::Connect {
+            addr: target,
+            source,
+        })?;
+    let a = applied(&sock, target.is_ipv6())?;
+    Ok((sock.into(), a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_path_mtu_and_dont_fragment() {
+        let (server, _) = udp_bind("127.0.0.1:0".parse().unwrap(), &UdpOpts::default()).unwrap();
+        let (c, applied) = udp_connect(server.local_addr().unwrap(), &UdpOpts::default()).unwrap();
+        assert!(applied.dont_fragment);
+        // lo has MTU 65536; IP_MTU caps it at the largest IPv4 packet.
+        assert_eq!(path_mtu(&c, false).unwrap(), 65535);
+        let (c2, a2) = udp_connect(
+            server.local_addr().unwrap(),
+            &UdpOpts {
+                fragment: true,
+                ..UdpOpts::default()
+            },
+        )
+        .unwrap();
+        assert!(!a2.dont_fragment);
+        drop((c2, server));
+    }
+
+    #[test]
+    fn dont_fragment_refuses_oversized_datagrams() {
+        let (server, _) = udp_bind("127.0.0.1:0".parse().unwrap(), &UdpOpts::default()).unwrap();
+        let (c, _) = udp_connect(server.local_addr().unwrap(), &UdpOpts::default()).unwrap();
+        // 65507 bytes is the most a UDP/IPv4 datagram can carry.
+        assert!(c.send(&vec![0u8; 65_507]).is_ok());
+        assert!(c.send(&vec![0u8; 65_508]).is_err());
+    }
+}
