@@ -174,8 +174,11 @@ impl Endpoint {
 #[derive(Debug, Args, Clone)]
 pub struct SocketArgs {
     /// Use TCP (the default).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "udp")]
     pub tcp: bool,
+    /// Use UDP.
+    #[arg(long)]
+    pub udp: bool,
     /// SO_SNDBUF in bytes (64K, 1M…); the kernel doubles it.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub sndbuf: Option<u64>,
@@ -193,6 +196,11 @@ pub struct SocketArgs {
 impl SocketArgs {
     /// The options to apply.
     pub fn opts(&self) -> Result<SockOpts, String> {
+        if self.udp && (self.nodelay || self.mss.is_some()) {
+            return Err(
+                "--nodelay and --mss are TCP options; UDP has no segments to size or delay".into(),
+            );
+        }
         let buf = |v: Option<u64>, name: &str| -> Result<Option<usize>, String> {
             match v {
                 None => Ok(None),
@@ -266,12 +274,24 @@ pub struct ClientArgs {
     /// Time between echo requests (default: back to back).
     #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "echo")]
     pub interval: Option<Duration>,
-    /// Whole size of each stream segment in bytes, header included (default 64).
+    /// Whole size of each stream segment in bytes, lab header included (default 64).
     #[arg(long, value_name = "BYTES", requires = "stream")]
     pub size: Option<u32>,
     /// Write the file to stdout (reports go to stderr).
     #[arg(long, requires = "file")]
     pub print_file: bool,
+    /// UDP file: the server's pace in bit/s of UDP payload (100M, 1G; 0: as fast as it can; default 1G).
+    #[arg(long, value_name = "BITRATE", value_parser = crate::units::parse_bitrate, requires = "udp")]
+    pub rate: Option<u64>,
+    /// UDP: silence that ends a file or stream when no End message arrives (default 2s), and the wait for each echo (default 1s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "udp")]
+    pub recv_timeout: Option<Duration>,
+    /// UDP file: the whole UDP payload per datagram, lab header included (default: what fits the path MTU).
+    #[arg(long, value_name = "BYTES", requires = "udp")]
+    pub segment_size: Option<u32>,
+    /// UDP: let IP fragment datagrams larger than the path MTU (don't-fragment off).
+    #[arg(long, requires = "udp")]
+    pub fragment: bool,
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,

@@ -13,12 +13,12 @@ use ardei_lab::account::overhead;
 use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, PcapCommand, ServerArgs};
 use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::report::Report;
-use ardei_lab::client::tcp::TcpClient;
-use ardei_lab::client::{self, ClientConfig, ClientError};
+use ardei_lab::client::{self, Client, ClientConfig, ClientError, UdpSettings};
 use ardei_lab::hosts;
 use ardei_lab::proto::Limits;
 use ardei_lab::server::ServerConfig;
 use ardei_lab::server::tcp::TcpServer;
+use ardei_lab::server::udp::UdpServer;
 
 /// A failure: the sentence for stderr and the exit status.
 struct Failure {
@@ -49,6 +49,10 @@ fn main() -> ExitCode {
     // The tour prints reports; session logs would only interleave with them.
     let quiet = cli.quiet || (matches!(cli.command, Command::Demo) && cli.verbose == 0);
     init_logging(cli.verbose, quiet);
+    let transport = match &cli.command {
+        Command::Client(a) if a.socket.udp => "udp",
+        _ => "tcp",
+    };
     let (json, result) = match cli.command {
         Command::Server(args) => (false, run_server(args)),
         Command::Client(args) => {
@@ -73,8 +77,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if json {
-                let v =
-                    serde_json::json!({ "error": f.message, "mode": f.mode, "transport": "tcp" });
+                let v = serde_json::json!({ "error": f.message, "mode": f.mode, "transport": transport });
                 println!("{v}");
             }
             eprintln!("ardei-lab: {}", f.message);
@@ -134,7 +137,6 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
         once: args.once,
         json: args.json,
     };
-    let server = TcpServer::bind(config).map_err(Failure::other)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends the process at once.
@@ -142,17 +144,29 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .map_err(Failure::other)?;
     }
-    eprintln!(
-        "ardei-lab server: listening on {} (tcp)",
-        server.local_addr()
-    );
-    tracing::info!(
-        "listener options: {}",
-        server
-            .applied()
-            .describe(&args.socket.opts().unwrap_or_default())
-    );
-    server.serve(Arc::clone(&stop));
+    if args.socket.udp {
+        let server = UdpServer::bind(config).map_err(Failure::other)?;
+        eprintln!(
+            "ardei-lab server: listening on {} (udp)",
+            server.local_addr()
+        );
+        let a = server.applied();
+        tracing::info!(
+            "socket options: sndbuf {}, rcvbuf {}, don't-fragment {}",
+            a.sndbuf,
+            a.rcvbuf,
+            a.dont_fragment
+        );
+        server.serve(Arc::clone(&stop));
+    } else {
+        let server = TcpServer::bind(config).map_err(Failure::other)?;
+        eprintln!(
+            "ardei-lab server: listening on {} (tcp)",
+            server.local_addr()
+        );
+        tracing::info!("listener options: {}", server.applied().describe(&opts));
+        server.serve(Arc::clone(&stop));
+    }
     tracing::info!("server stopped");
     Ok(())
 }
@@ -219,6 +233,12 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         target,
         opts,
         print_file: args.print_file,
+        udp: args.socket.udp.then(|| UdpSettings {
+            fragment: args.fragment,
+            rate_bps: args.rate.unwrap_or(client::udp::DEFAULT_RATE_BPS),
+            recv_timeout: args.recv_timeout,
+            segment_size: args.segment_size,
+        }),
     };
     let mode = if args.echo.is_some() {
         "echo"
@@ -240,7 +260,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
 }
 
 fn run_action(args: &ClientArgs, config: &ClientConfig) -> Result<Report, ClientError> {
-    let mut c = TcpClient::connect(config.target, &config.opts)?;
+    let mut c = Client::connect(config)?;
     if let Some(text) = &args.echo {
         let count = args.count.unwrap_or(client::DEFAULT_ECHO_COUNT);
         c.echo(text.as_bytes(), count, args.interval.unwrap_or_default())

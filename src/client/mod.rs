@@ -2,12 +2,14 @@
 //! what comes back, and reports it.
 //!
 //! - [`tcp`]: the three actions over a TCP connection.
+//! - [`udp`]: the three actions over UDP, with exact loss accounting.
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
 
 pub mod prompt;
 pub mod report;
 pub mod tcp;
+pub mod udp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -65,6 +67,91 @@ pub struct ClientConfig {
     pub opts: SockOpts,
     /// Write the file's content to stdout.
     pub print_file: bool,
+    /// UDP instead of TCP, with its settings.
+    pub udp: Option<UdpSettings>,
+}
+
+/// What a UDP client needs beyond the socket options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpSettings {
+    /// Let IP fragment datagrams larger than the path MTU.
+    pub fragment: bool,
+    /// The server's pace for a file, bit/s (0: as fast as it can).
+    pub rate_bps: u64,
+    /// Silence that ends a transfer when no End arrives (and the echo wait).
+    pub recv_timeout: Option<Duration>,
+    /// Whole UDP payload per file datagram.
+    pub segment_size: Option<u32>,
+}
+
+/// A client over either transport.
+#[derive(Debug)]
+pub enum Client {
+    /// Over TCP.
+    Tcp(tcp::TcpClient),
+    /// Over UDP.
+    Udp(udp::UdpClient, UdpSettings),
+}
+
+impl Client {
+    /// Connects as the configuration says.
+    pub fn connect(config: &ClientConfig) -> Result<Client, ClientError> {
+        match config.udp {
+            None => Ok(Client::Tcp(tcp::TcpClient::connect(
+                config.target,
+                &config.opts,
+            )?)),
+            Some(u) => {
+                let opts = crate::net::udp::UdpOpts {
+                    sndbuf: config.opts.sndbuf,
+                    rcvbuf: config.opts.rcvbuf,
+                    fragment: u.fragment,
+                };
+                Ok(Client::Udp(
+                    udp::UdpClient::connect(config.target, &opts, u.recv_timeout)?,
+                    u,
+                ))
+            }
+        }
+    }
+
+    /// `count` echoes of `data`, one every `interval`.
+    pub fn echo(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+    ) -> Result<report::Report, ClientError> {
+        match self {
+            Client::Tcp(c) => c.echo(data, count, interval),
+            Client::Udp(c, _) => c.echo(data, count, interval),
+        }
+    }
+
+    /// A file of `size` bytes, written to `sink` too if given.
+    pub fn file(
+        &mut self,
+        size: u64,
+        sink: Option<&mut dyn std::io::Write>,
+    ) -> Result<report::Report, ClientError> {
+        match self {
+            Client::Tcp(c) => c.file(size, sink),
+            Client::Udp(c, u) => c.file(size, u.rate_bps, u.segment_size, sink),
+        }
+    }
+
+    /// `count` segments of `size` bytes every `interval`.
+    pub fn stream(
+        &mut self,
+        interval: Duration,
+        count: u32,
+        size: u32,
+    ) -> Result<report::Report, ClientError> {
+        match self {
+            Client::Tcp(c) => c.stream(interval, count, size),
+            Client::Udp(c, _) => c.stream(interval, count, size),
+        }
+    }
 }
 
 /// Why a client action failed.
@@ -101,13 +188,37 @@ pub enum ClientError {
     /// No reply in time.
     #[error("no reply from the server within {0:?}")]
     Timeout(Duration),
+    /// Nothing listens on the server's UDP port (ICMP port unreachable).
+    #[error("nothing listens on {addr} ({}); start a server with `ardei-lab server{} --bind {addr}`",
+        if *udp { "UDP port unreachable" } else { "connection refused" }, if *udp { " --udp" } else { "" })]
+    NoServer {
+        /// The server's address.
+        addr: SocketAddr,
+        /// Whether over UDP.
+        udp: bool,
+    },
+    /// A UDP request went unanswered every time.
+    #[error(
+        "no answer from {addr} over UDP after {tries} tries: is a server running there? start one with `ardei-lab server --udp --bind {addr}`"
+    )]
+    NoAnswer {
+        /// The server's address.
+        addr: SocketAddr,
+        /// Requests sent.
+        tries: u32,
+    },
+    /// The request cannot be made as asked.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl ClientError {
-    /// The process exit status for this failure: 3 refused by the server,
-    /// 4 verification failed, 1 anything else.
+    /// The process exit status for this failure: 2 a request that cannot be
+    /// made as asked, 3 refused by the server, 4 verification failed, 1
+    /// anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
+            ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 3,
             ClientError::Verify(_) | ClientError::Short { .. } => 4,
             _ => 1,

@@ -12,8 +12,7 @@ use std::time::Duration;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::tcp::TcpClient;
-use super::{ClientConfig, ClientError};
+use super::{Client, ClientConfig, ClientError};
 use crate::units::parse_duration;
 
 /// One line typed at the prompt.
@@ -66,11 +65,12 @@ pub fn run(
     let mut rl = DefaultEditor::new().map_err(|e| ClientError::Io(std::io::Error::other(e)))?;
     let _ = writeln!(
         out,
-        "ardei-lab client, server {}: type text to echo it, a number N for a file of N bytes, \
+        "ardei-lab client, {} server {}: type text to echo it, a number N for a file of N bytes, \
          `stream` (or `s`) for a stream, `quit` to leave",
+        if config.udp.is_some() { "udp" } else { "tcp" },
         config.target
     );
-    let mut client: Option<TcpClient> = None;
+    let mut client: Option<Client> = None;
     loop {
         let line = match rl.readline("ardei> ") {
             Ok(l) => l,
@@ -128,12 +128,12 @@ fn ask_interval(rl: &mut DefaultEditor) -> Result<Option<Duration>, ClientError>
 /// Runs `f` on the open connection, opening one first if needed; a
 /// connection that failed is dropped so the next command opens a new one.
 fn with_client<T>(
-    slot: &mut Option<TcpClient>,
+    slot: &mut Option<Client>,
     config: &ClientConfig,
-    f: impl FnOnce(&mut TcpClient) -> Result<T, ClientError>,
+    f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
     if slot.is_none() {
-        *slot = Some(TcpClient::connect(config.target, &config.opts)?);
+        *slot = Some(Client::connect(config)?);
     }
     let Some(c) = slot.as_mut() else {
         return Err(ClientError::Protocol("no connection".to_string()));

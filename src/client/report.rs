@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use crate::latency::Percentiles;
 use crate::net::Applied;
+use crate::net::counters::UdpCounters;
+use crate::net::udp::UdpApplied;
 use crate::units::{format_bitrate, format_bytes};
 
 /// One action's measurements.
@@ -37,8 +39,69 @@ pub struct Report {
     /// Mode-specific figures.
     #[serde(flatten)]
     pub detail: Detail,
+    /// UDP's datagram accounting (UDP runs only).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpFigures>,
     /// The client socket's options as the kernel applied them.
-    pub socket: Applied,
+    pub socket: SocketReport,
+}
+
+/// The client socket's options, per transport.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum SocketReport {
+    /// A TCP socket.
+    Tcp(Applied),
+    /// A UDP socket.
+    Udp(UdpApplied),
+}
+
+/// How a UDP transfer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ending {
+    /// The sender's End message arrived, with its counts.
+    EndMessage,
+    /// Nothing arrived for `--recv-timeout`; the sender's counts are
+    /// taken from its plan (FileReady, or the stream's count).
+    Timeout,
+}
+
+/// A run of missing bytes (file) or sequence numbers (stream, echo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    /// First missing.
+    pub first: u64,
+    /// Last missing.
+    pub last: u64,
+}
+
+/// What a UDP run counted, datagram by datagram.
+#[derive(Debug, Clone, Serialize)]
+pub struct UdpFigures {
+    /// Distinct datagrams received.
+    pub datagrams: u64,
+    /// Datagrams the sender sent (from its End message, or its plan).
+    pub sent: u64,
+    /// Sent but never received: `datagrams + lost = sent`.
+    pub lost: u64,
+    /// Extra copies received.
+    pub duplicates: u64,
+    /// Received after a higher sequence number.
+    pub reordered: u64,
+    /// `lost / sent`, percent.
+    pub loss_percent: f64,
+    /// Whole UDP payload per datagram, lab header included.
+    pub segment_size: u32,
+    /// The path MTU the client's socket reported (`IP_MTU`/`IPV6_MTU`).
+    pub path_mtu: u32,
+    /// What ended the transfer (file and stream; an echo waits for each reply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<Ending>,
+    /// The first missing byte ranges (file) or sequence numbers.
+    pub missing: Vec<Missing>,
+    /// The kernel's UDP counters over the run (namespace-wide deltas).
+    pub kernel: Option<UdpCounters>,
 }
 
 /// Figures that belong to one mode.
@@ -58,8 +121,10 @@ pub enum Detail {
     File {
         /// Bytes asked for.
         size: u64,
-        /// Every byte checked against the pattern.
+        /// Every byte received was checked against the pattern.
         verified: bool,
+        /// Every byte of the file arrived.
+        complete: bool,
         /// From the request to the first file byte, µs.
         time_to_first_byte_us: f64,
         /// From the first to the last file byte, seconds.
@@ -114,19 +179,19 @@ impl Report {
             Detail::File {
                 size,
                 verified,
+                complete,
                 time_to_first_byte_us,
                 transfer_seconds,
             } => {
-                let _ = writeln!(
-                    s,
-                    "{head}: {} {}",
-                    format_bytes(*size),
-                    if *verified {
-                        "received, every byte verified"
-                    } else {
-                        "NOT verified"
-                    }
-                );
+                let what = match (*complete, *verified) {
+                    (true, true) => "received, every byte verified".to_string(),
+                    (false, true) => format!(
+                        "requested: {} received, every one verified",
+                        format_bytes(self.bytes)
+                    ),
+                    (_, false) => "NOT verified".to_string(),
+                };
+                let _ = writeln!(s, "{head}: {} {what}", format_bytes(*size));
                 let _ = writeln!(
                     s,
                     "  time to first byte {time_to_first_byte_us:.1} µs, transfer {transfer_seconds:.6} s, total {:.6} s, goodput {}",
@@ -165,11 +230,59 @@ impl Report {
                 }
             }
         }
-        let _ = writeln!(
-            s,
-            "  socket: sndbuf {} rcvbuf {} nodelay {} mss {} (as the kernel applied them)",
-            self.socket.sndbuf, self.socket.rcvbuf, self.socket.nodelay, self.socket.mss
-        );
+        if let Some(u) = &self.udp {
+            let _ = writeln!(
+                s,
+                "  datagrams: {} received + {} lost = {} sent ({:.3} % loss), {} duplicates, {} reordered; {}-byte segments, path MTU {}",
+                u.datagrams,
+                u.lost,
+                u.sent,
+                u.loss_percent,
+                u.duplicates,
+                u.reordered,
+                u.segment_size,
+                u.path_mtu
+            );
+            let ended = match u.ended_by {
+                Some(Ending::EndMessage) => "  ended by the sender's End message\n",
+                Some(Ending::Timeout) => {
+                    "  ended by the receive timeout (no End message arrived; sent = the sender's plan)\n"
+                }
+                None => "",
+            };
+            s.push_str(ended);
+            if !u.missing.is_empty() {
+                let runs: Vec<String> = u
+                    .missing
+                    .iter()
+                    .map(|m| format!("{}-{}", m.first, m.last))
+                    .collect();
+                let _ = writeln!(s, "  first missing: {}", runs.join(", "));
+            }
+            if let Some(k) = &u.kernel {
+                let _ = writeln!(
+                    s,
+                    "  kernel (whole namespace, over the run): {} datagrams in, {} receive-buffer drops, {} in errors",
+                    k.in_datagrams, k.rcvbuf_errors, k.in_errors
+                );
+            }
+        }
+        match &self.socket {
+            SocketReport::Tcp(a) => {
+                let _ = writeln!(
+                    s,
+                    "  socket: sndbuf {} rcvbuf {} nodelay {} mss {} (as the kernel applied them)",
+                    a.sndbuf, a.rcvbuf, a.nodelay, a.mss
+                );
+            }
+            SocketReport::Udp(a) => {
+                let _ = writeln!(
+                    s,
+                    "  socket: sndbuf {} rcvbuf {} don't-fragment {} (as the kernel applied them)",
+                    a.sndbuf, a.rcvbuf, a.dont_fragment
+                );
+            }
+        }
         s
     }
 }
@@ -191,10 +304,12 @@ mod tests {
             detail: Detail::File {
                 size: 1000,
                 verified: true,
+                complete: true,
                 time_to_first_byte_us: 50.0,
                 transfer_seconds: 0.0009,
             },
-            socket: Applied::default(),
+            udp: None,
+            socket: SocketReport::Tcp(Applied::default()),
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::report::{Detail, Report, SAME_HOST_CLOCKS};
+use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
 use crate::content::Verifier;
 use crate::latency::{Jitter, Recorder};
@@ -61,7 +61,8 @@ impl TcpClient {
             },
             latency_us: None,
             detail,
-            socket: applied_of(self.conn.stream()).unwrap_or(self.applied),
+            udp: None,
+            socket: SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied)),
         }
     }
 
@@ -176,6 +177,7 @@ impl TcpClient {
             Detail::File {
                 size,
                 verified: true,
+                complete: true,
                 time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
                 transfer_seconds: (end - first).as_secs_f64(),
             },

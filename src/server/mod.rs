@@ -3,9 +3,12 @@
 //!
 //! - [`tcp`]: the listener, the accept loop, the session cap and shutdown.
 //! - [`session`]: one client's conversation, framed or plain text.
+//! - [`udp`]: the UDP server: one socket, sessions by address and id,
+//!   cookies, the amplification limit, and a thread per transfer.
 
 pub mod session;
 pub mod tcp;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -21,6 +21,7 @@ pub fn has_ipv6() -> bool {
 
 /// A server process, killed when dropped.
 pub struct Server {
+    pub udp: bool,
     pub child: Child,
     pub addr: SocketAddr,
     pub log: mpsc::Receiver<String>,
@@ -58,6 +59,7 @@ impl Server {
             }
         };
         Server {
+            udp: args.contains(&"--udp"),
             child,
             addr,
             log: rx,
@@ -99,8 +101,19 @@ impl Server {
         s
     }
 
-    /// Asserts the server still serves a well-behaved client.
+    /// Asserts a UDP server still serves a well-behaved client.
+    pub fn assert_alive_udp(&self) {
+        let (out, v) = self.client_json(&["--udp", "--echo", "still there?"]);
+        assert!(out.status.success(), "server stopped serving: {v}");
+        assert_eq!(v["bytes"], 12);
+    }
+
+    /// Asserts the server still serves a well-behaved client (over the
+    /// transport it was started with).
     pub fn assert_alive(&self) {
+        if self.udp {
+            return self.assert_alive_udp();
+        }
         let (out, v) = self.client_json(&["--echo", "still there?"]);
         assert!(out.status.success(), "server stopped serving: {v}");
         assert_eq!(v["bytes"], 12);

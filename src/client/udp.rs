@@ -1,0 +1,666 @@
+//! The client's side of echo, file and stream over UDP.
+//!
+//! The socket is connected to the server, so only the server's datagrams
+//! reach it, ICMP "port unreachable" comes back as an error, and the kernel
+//! reports the path MTU. Each action gets a fresh session id; datagrams of
+//! any other session are ignored. Requests are repeated until the server
+//! answers (a lossy path may drop them); the server ignores repeats.
+//!
+//! A file is placed by offset and every byte that arrives is verified. The
+//! sender ends with an End message carrying its counts (sent three times);
+//! `--recv-timeout`, reset by every datagram, is only the fallback, and the
+//! report says which of the two ended the transfer.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::ClientError;
+use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
+use crate::arrivals::Arrivals;
+use crate::content;
+use crate::latency::{Jitter, Recorder};
+use crate::net::counters::{self, UdpCounters};
+use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect};
+use crate::pace::{self, Epoch};
+
+use crate::proto::datagram::{
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, MAX_UDP_PAYLOAD_V4,
+    MAX_UDP_PAYLOAD_V6,
+};
+
+/// Default pace of a UDP file: fast, yet slow enough that a loopback
+/// transfer with default buffers loses nothing.
+pub const DEFAULT_RATE_BPS: u64 = 1_000_000_000;
+/// Default silence after which a file or stream is taken as ended.
+pub const DEFAULT_RECV_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default wait for each echo reply before it counts as lost.
+pub const DEFAULT_ECHO_TIMEOUT: Duration = Duration::from_secs(1);
+/// The receive buffer a UDP client asks for (the kernel caps it at
+/// `net.core.rmem_max`).
+pub const DEFAULT_RCVBUF: usize = 4 << 20;
+/// Time between repeats of a request that got no answer.
+const RETRY: Duration = Duration::from_millis(250);
+/// Most times a request is sent.
+const TRIES: u32 = 12;
+/// After the End message, how long stragglers are awaited.
+const LINGER: Duration = Duration::from_millis(50);
+/// How many missing runs a report lists.
+const MISSING_LISTED: usize = 5;
+
+/// A UDP "connection" to a lab server.
+#[derive(Debug)]
+pub struct UdpClient {
+    sock: UdpSocket,
+    target: SocketAddr,
+    applied: UdpApplied,
+    fragment: bool,
+    mtu: u32,
+    recv_timeout: Option<Duration>,
+    buf: Vec<u8>,
+    ids: RandomState,
+    counter: u64,
+}
+
+impl UdpClient {
+    /// Opens a socket connected to `target`. `recv_timeout` overrides the
+    /// default silence timeouts.
+    pub fn connect(
+        target: SocketAddr,
+        opts: &UdpOpts,
+        recv_timeout: Option<Duration>,
+    ) -> Result<UdpClient, ClientError> {
+        let opts = UdpOpts {
+            rcvbuf: opts.rcvbuf.or(Some(DEFAULT_RCVBUF)),
+            ..*opts
+        };
+        let (sock, applied) = udp_connect(target, &opts)?;
+        let mtu = path_mtu(&sock, target.is_ipv6())?;
+        Ok(UdpClient {
+            sock,
+            target,
+            applied,
+            fragment: opts.fragment,
+            mtu,
+            recv_timeout,
+            buf: vec![0u8; 65_536],
+            ids: RandomState::new(),
+            counter: 0,
+        })
+    }
+
+    /// The server's address.
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
+
+    /// The largest UDP payload that fits the path MTU in one datagram.
+    pub fn max_unfragmented(&self) -> u32 {
+        let v6 = self.target.is_ipv6();
+        let cap = if v6 {
+            MAX_UDP_PAYLOAD_V6
+        } else {
+            MAX_UDP_PAYLOAD_V4
+        } as u32;
+        self.mtu.saturating_sub(ip_header_len(v6) + 8).min(cap)
+    }
+
+    /// The segment size to use: the path MTU's by default; a larger one only
+    /// with `--fragment`.
+    pub fn segment_size(&self, asked: Option<u32>, min: usize) -> Result<u32, ClientError> {
+        let fits = self.max_unfragmented();
+        let v6 = self.target.is_ipv6();
+        let cap = if v6 {
+            MAX_UDP_PAYLOAD_V6
+        } else {
+            MAX_UDP_PAYLOAD_V4
+        } as u32;
+        let Some(s) = asked else {
+            return Ok(fits);
+        };
+        if (s as usize) < min || s > cap {
+            return Err(ClientError::Usage(format!(
+                "--segment-size {s} is outside {min}..={cap} (the whole UDP payload, lab header included)"
+            )));
+        }
+        if s > fits && !self.fragment {
+            return Err(ClientError::Usage(format!(
+                "--segment-size {s} exceeds the path MTU of {} bytes: at most {fits} bytes fit one datagram; add --fragment to let IP fragment it",
+                self.mtu
+            )));
+        }
+        Ok(s)
+    }
+
+    fn new_session(&mut self) -> u32 {
+        self.counter += 1;
+        let mut h = self.ids.build_hasher();
+        h.write_u64(self.counter);
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        (h.finish() as u32).max(1)
+    }
+
+    fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
+        Report {
+            mode,
+            transport: "udp",
+            ip: if self.target.is_ipv6() { 6 } else { 4 },
+            target: self.target.to_string(),
+            bytes,
+            seconds,
+            goodput_bps: if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds
+            } else {
+                0.0
+            },
+            latency_us: None,
+            detail,
+            udp: None,
+            socket: SocketReport::Udp(self.applied),
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) -> Result<(), ClientError> {
+        match self.sock.send(bytes) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.io_error(e)),
+        }
+    }
+
+    fn io_error(&self, e: io::Error) -> ClientError {
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            ClientError::NoServer {
+                addr: self.target,
+                udp: true,
+            }
+        } else {
+            ClientError::Io(e)
+        }
+    }
+
+    /// Receives one datagram of `session` within `wait`; `Ok(None)` on
+    /// timeout. Datagrams of other sessions and non-lab datagrams are
+    /// skipped. The bytes stay in `self.buf[..len]`.
+    fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_micros(1))))?;
+            match self.sock.recv(&mut self.buf) {
+                Ok(n) => match datagram::parse_header(&self.buf[..n]) {
+                    Ok((_, h)) if h.session == session => return Ok(Some(n)),
+                    _ => continue,
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
+    }
+
+    fn no_answer(&self) -> ClientError {
+        ClientError::NoAnswer {
+            addr: self.target,
+            tries: TRIES,
+        }
+    }
+
+    /// Gets a cookie: Hello until a Cookie comes back.
+    fn cookie(&mut self, session: u32) -> Result<u64, ClientError> {
+        let hello = datagram::to_vec(&header(session, 0, 0), &Body::Hello);
+        for _ in 0..TRIES {
+            self.send(&hello)?;
+            let until = Instant::now() + RETRY;
+            while let Some(n) =
+                self.recv(session, until.saturating_duration_since(Instant::now()))?
+            {
+                match datagram::decode(&self.buf[..n]) {
+                    Ok((_, Body::Cookie { token })) => return Ok(token),
+                    Ok((_, Body::Error { code, message })) => {
+                        return Err(ClientError::Refused { code, message });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(self.no_answer())
+    }
+
+    /// `count` echoes of `data`, one every `interval`; a reply that does not
+    /// come within the timeout counts as lost.
+    pub fn echo(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+    ) -> Result<Report, ClientError> {
+        let session = self.new_session();
+        let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
+        let before = counters::read(self.target.is_ipv6());
+        let mut rtt = Recorder::new();
+        let mut arrivals = Arrivals::new(u64::from(count));
+        let epoch = Epoch::now();
+        let start = Instant::now();
+        let mut bytes = 0u64;
+        let mut out = Vec::new();
+        for seq in 0..count {
+            pace::wait_until(pace::deadline(start, interval, seq));
+            let sent = Instant::now();
+            let h = DgramHeader {
+                session,
+                seq,
+                offset: 0,
+                sent_ns: epoch.unix_ns_of(sent),
+            };
+            datagram::encode(
+                &h,
+                &Body::EchoRequest {
+                    data: data.to_vec(),
+                },
+                &mut out,
+            );
+            if out.len() > self.max_unfragmented() as usize && !self.fragment {
+                return Err(ClientError::Usage(format!(
+                    "an echo of {} bytes makes a {}-byte datagram, over the path MTU of {}; add --fragment",
+                    data.len(),
+                    out.len(),
+                    self.mtu
+                )));
+            }
+            self.send(&out)?;
+            let until = sent + wait;
+            while let Some(n) =
+                self.recv(session, until.saturating_duration_since(Instant::now()))?
+            {
+                match datagram::decode(&self.buf[..n]) {
+                    Ok((rh, Body::EchoReply { data: d })) => {
+                        if d != data {
+                            return Err(ClientError::Protocol(format!(
+                                "the echo of request {} came back changed",
+                                rh.seq
+                            )));
+                        }
+                        if arrivals.record(u64::from(rh.seq)) != crate::arrivals::Arrival::Duplicate
+                            && rh.seq == seq
+                        {
+                            rtt.record_ns(sent.elapsed().as_nanos() as i128);
+                            bytes += d.len() as u64;
+                            break;
+                        }
+                    }
+                    Ok((_, Body::Error { code, message })) => {
+                        return Err(ClientError::Refused { code, message });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let replies = rtt.len() as u32;
+        if replies == 0 && count > 0 {
+            return Err(self.no_answer_echo(count, wait));
+        }
+        let mut r = self.report(
+            "echo",
+            bytes,
+            start.elapsed().as_secs_f64(),
+            Detail::Echo {
+                count,
+                replies,
+                size: data.len(),
+            },
+        );
+        r.latency_us = rtt.percentiles();
+        r.udp = Some(self.figures(
+            &arrivals,
+            u64::from(count),
+            out.len() as u32,
+            None,
+            before,
+            1,
+        ));
+        // An echo has no End: every reply is awaited up to its timeout.
+        if let Some(u) = r.udp.as_mut() {
+            u.datagrams = u64::from(replies);
+            u.lost = u64::from(count - replies);
+        }
+        Ok(r)
+    }
+
+    fn no_answer_echo(&self, count: u32, wait: Duration) -> ClientError {
+        ClientError::Protocol(format!(
+            "none of {count} echoes came back within {wait:?}: is a UDP server running on {}? start one with `ardei-lab server --udp --bind {}`",
+            self.target, self.target
+        ))
+    }
+
+    fn figures(
+        &self,
+        arrivals: &Arrivals,
+        sent: u64,
+        segment_size: u32,
+        ended_by: Option<Ending>,
+        before: Option<UdpCounters>,
+        unit: u64,
+    ) -> UdpFigures {
+        let lost = arrivals.lost(sent);
+        let after = counters::read(self.target.is_ipv6());
+        UdpFigures {
+            datagrams: arrivals.received(),
+            sent,
+            lost,
+            duplicates: arrivals.duplicates(),
+            reordered: arrivals.reordered(),
+            loss_percent: if sent > 0 {
+                lost as f64 * 100.0 / sent as f64
+            } else {
+                0.0
+            },
+            segment_size,
+            path_mtu: self.mtu,
+            ended_by,
+            missing: arrivals
+                .gaps(sent, MISSING_LISTED)
+                .into_iter()
+                .map(|g| Missing {
+                    first: g.first * unit,
+                    last: (g.last + 1) * unit - 1,
+                })
+                .collect(),
+            kernel: match (before, after) {
+                (Some(b), Some(a)) => Some(a.since(&b)),
+                _ => None,
+            },
+        }
+    }
+
+    /// A file of `size` bytes, paced at `rate_bps` by the server, every byte
+    /// that arrives verified; written to `sink` as it arrives.
+    pub fn file(
+        &mut self,
+        size: u64,
+        rate_bps: u64,
+        segment: Option<u32>,
+        mut sink: Option<&mut dyn Write>,
+    ) -> Result<Report, ClientError> {
+        let segment = self.segment_size(segment, DGRAM_HEADER + 1)?;
+        let per = u64::from(segment) - DGRAM_HEADER as u64;
+        let planned = size.div_ceil(per);
+        let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
+        let session = self.new_session();
+        let before = counters::read(self.target.is_ipv6());
+        let start = Instant::now();
+        let token = self.cookie(session)?;
+        let request = datagram::to_vec(
+            &header(session, 0, 0),
+            &Body::FileRequest {
+                size,
+                rate_bps,
+                segment,
+                flags: if self.fragment { FLAG_FRAGMENT } else { 0 },
+                token,
+            },
+        );
+        let mut arrivals = Arrivals::new(planned);
+        let mut scratch = Vec::new();
+        let mut started = false;
+        let mut tries = 0;
+        let mut first_byte = None;
+        let mut last_data = start;
+        let mut bytes = 0u64;
+        let mut sent_by_end = None;
+        let mut end_at: Option<Instant> = None;
+        loop {
+            if !started {
+                if tries == TRIES {
+                    return Err(self.no_answer());
+                }
+                self.send(&request)?;
+                tries += 1;
+            }
+            let wait = match (started, end_at) {
+                (_, Some(t)) => (t + LINGER).saturating_duration_since(Instant::now()),
+                (false, None) => RETRY,
+                (true, None) => silence,
+            };
+            let Some(n) = self.recv(session, wait)? else {
+                if end_at.is_some() || started {
+                    break;
+                }
+                continue;
+            };
+            let d = &self.buf[..n];
+            let (kind, h) =
+                datagram::parse_header(d).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if kind == datagram::KIND_FILE_DATA {
+                started = true;
+                let data = &d[DGRAM_HEADER..];
+                let seq = u64::from(h.seq);
+                let expected_len = per.min(size.saturating_sub(seq * per));
+                if seq >= planned || h.offset != seq * per || data.len() as u64 != expected_len {
+                    return Err(ClientError::Protocol(format!(
+                        "datagram {seq} claims offset {} and {} bytes, which does not fit {per}-byte segments of a {size}-byte file",
+                        h.offset,
+                        data.len()
+                    )));
+                }
+                content::check_at(h.offset, data, &mut scratch)?;
+                first_byte.get_or_insert_with(Instant::now);
+                last_data = Instant::now();
+                if arrivals.record(seq) != crate::arrivals::Arrival::Duplicate {
+                    bytes += data.len() as u64;
+                    if let Some(w) = sink.as_deref_mut() {
+                        w.write_all(data)?;
+                    }
+                }
+                if let Some(sent) = sent_by_end {
+                    if arrivals.received() >= sent {
+                        break;
+                    }
+                }
+                continue;
+            }
+            match datagram::decode(d) {
+                Ok((
+                    _,
+                    Body::FileReady {
+                        size: s,
+                        segment: g,
+                        ..
+                    },
+                )) => {
+                    if s != size || g != segment {
+                        return Err(ClientError::Protocol(format!(
+                            "asked for {size} bytes in {segment}-byte segments, the server offers {s} in {g}"
+                        )));
+                    }
+                    started = true;
+                }
+                Ok((_, Body::FileEnd { datagrams, .. })) => {
+                    started = true;
+                    if sent_by_end.is_none() {
+                        sent_by_end = Some(datagrams);
+                        end_at = Some(Instant::now());
+                    }
+                    if arrivals.received() >= datagrams {
+                        break;
+                    }
+                }
+                Ok((_, Body::Error { code, message })) => {
+                    return Err(ClientError::Refused { code, message });
+                }
+                _ => {}
+            }
+        }
+        let (sent, ended_by) = match sent_by_end {
+            Some(s) => (s, Ending::EndMessage),
+            None => (planned, Ending::Timeout),
+        };
+        let end = if ended_by == Ending::Timeout {
+            last_data
+        } else {
+            Instant::now().min(last_data.max(end_at.unwrap_or(last_data)))
+        };
+        let first = first_byte.unwrap_or(end);
+        let mut r = self.report(
+            "file",
+            bytes,
+            (end - start).as_secs_f64(),
+            Detail::File {
+                size,
+                verified: true,
+                complete: bytes == size,
+                time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
+                transfer_seconds: (end - first).as_secs_f64(),
+            },
+        );
+        r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
+        if let Some(u) = r.udp.as_mut() {
+            // Byte ranges end at the file's end, not at a whole segment.
+            for m in &mut u.missing {
+                m.last = m.last.min(size.saturating_sub(1));
+            }
+        }
+        Ok(r)
+    }
+
+    /// `count` segments of `size` bytes (whole UDP payload) every `interval`.
+    pub fn stream(
+        &mut self,
+        interval: Duration,
+        count: u32,
+        size: u32,
+    ) -> Result<Report, ClientError> {
+        let size = self.segment_size(Some(size), DGRAM_SEGMENT_MIN)?;
+        let silence = self
+            .recv_timeout
+            .unwrap_or(DEFAULT_RECV_TIMEOUT.max(interval * 2 + Duration::from_secs(1)));
+        let session = self.new_session();
+        let before = counters::read(self.target.is_ipv6());
+        let start = Instant::now();
+        let token = self.cookie(session)?;
+        let request = datagram::to_vec(
+            &header(session, 0, 0),
+            &Body::StreamRequest {
+                interval_ns: interval.as_nanos() as u64,
+                count,
+                size,
+                flags: if self.fragment { FLAG_FRAGMENT } else { 0 },
+                token,
+            },
+        );
+        let epoch = Epoch::now();
+        let mut arrivals = Arrivals::new(u64::from(count));
+        let mut delay = Recorder::new();
+        let mut schedule = Recorder::new();
+        let mut jitter = Jitter::new();
+        let mut bytes = 0u64;
+        let mut started = false;
+        let mut tries = 0;
+        let mut sent_by_end = None;
+        let mut end_at: Option<Instant> = None;
+        loop {
+            if !started {
+                if tries == TRIES {
+                    return Err(self.no_answer());
+                }
+                self.send(&request)?;
+                tries += 1;
+            }
+            let wait = match (started, end_at) {
+                (_, Some(t)) => (t + LINGER).saturating_duration_since(Instant::now()),
+                (false, None) => RETRY,
+                (true, None) => silence,
+            };
+            let Some(n) = self.recv(session, wait)? else {
+                if end_at.is_some() || started {
+                    break;
+                }
+                continue;
+            };
+            let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
+            match datagram::decode(&self.buf[..n]) {
+                Ok((
+                    h,
+                    Body::StreamSegment {
+                        scheduled_ns,
+                        size: got,
+                    },
+                )) => {
+                    started = true;
+                    if arrivals.record(u64::from(h.seq)) == crate::arrivals::Arrival::Duplicate {
+                        continue;
+                    }
+                    bytes += u64::from(got);
+                    delay.record_ns(recv_ns - h.sent_ns as i128);
+                    schedule.record_ns(h.sent_ns as i128 - scheduled_ns as i128);
+                    jitter.add(h.sent_ns as i128, recv_ns);
+                    if let Some(sent) = sent_by_end {
+                        if arrivals.received() >= sent {
+                            break;
+                        }
+                    }
+                }
+                Ok((_, Body::StreamStart { .. })) => started = true,
+                Ok((_, Body::StreamEnd { sent })) => {
+                    started = true;
+                    if sent_by_end.is_none() {
+                        sent_by_end = Some(u64::from(sent));
+                        end_at = Some(Instant::now());
+                    }
+                    if arrivals.received() >= u64::from(sent) {
+                        break;
+                    }
+                }
+                Ok((_, Body::Error { code, message })) => {
+                    return Err(ClientError::Refused { code, message });
+                }
+                _ => {}
+            }
+        }
+        let (sent, ended_by) = match sent_by_end {
+            Some(s) => (s, Ending::EndMessage),
+            None => (u64::from(count), Ending::Timeout),
+        };
+        let mut r = self.report(
+            "stream",
+            bytes,
+            start.elapsed().as_secs_f64(),
+            Detail::Stream {
+                segments: arrivals.received() as u32,
+                count,
+                sent: sent as u32,
+                interval_us: interval.as_secs_f64() * 1e6,
+                size,
+                jitter_us: jitter.estimate_us(),
+                jitter_hist_us: jitter.percentiles(),
+                schedule_error_us: schedule.percentiles(),
+                clocks: SAME_HOST_CLOCKS,
+            },
+        );
+        r.latency_us = delay.percentiles();
+        r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
+        Ok(r)
+    }
+}
+
+fn header(session: u32, seq: u32, offset: u64) -> DgramHeader {
+    DgramHeader {
+        session,
+        seq,
+        offset,
+        sent_ns: pace::unix_ns(),
+    }
+}

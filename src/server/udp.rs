@@ -1,0 +1,621 @@
+//! The UDP server: one socket, one receive loop, and a thread per file or
+//! stream transfer.
+//!
+//! A client's datagrams are told apart by its address and the session id in
+//! each header. Echoes are answered from the receive loop. A file or a
+//! stream first needs a valid cookie (see [`crate::proto::cookie`]); then a
+//! transfer thread sends it, paced, and ends it with an explicit End message
+//! sent three times. Everything sent to an address that has not shown a
+//! cookie stays within 3× what it sent (RFC 9000 §8.1): larger replies are
+//! cut (text) or dropped (framed). Garbage, unknown kinds and datagrams that
+//! belong to no session are answered with an error, within that budget, or
+//! dropped; the loop never stops for them.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::ServerConfig;
+use crate::content;
+use crate::net::NetError;
+use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
+use crate::pace::{self, Epoch, Pacer};
+use crate::proto::cookie::{Budgets, Validator};
+use crate::proto::datagram::{
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
+    KIND_FILE_DATA, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+};
+use crate::proto::text::{self, TextReply};
+use crate::proto::{ErrorCode, Refusal};
+
+/// How often the receive loop looks at the stop flag and old sessions.
+const POLL: Duration = Duration::from_millis(100);
+/// How many times an End message is sent.
+pub const END_COPIES: u32 = 3;
+/// Time between copies of an End message.
+pub const END_SPACING: Duration = Duration::from_millis(10);
+/// Most addresses whose amplification budget is tracked at once.
+const BUDGET_TABLE: usize = 16_384;
+
+/// The socket, shared by the receive loop and the transfer threads.
+///
+/// Don't-fragment is a socket option, and a transfer may ask for
+/// fragmentation (`--fragment`), so every send sets it first if it differs,
+/// under one lock.
+#[derive(Debug)]
+struct Sender {
+    sock: UdpSocket,
+    v6: bool,
+    dont_fragment: Mutex<bool>,
+}
+
+impl Sender {
+    fn send_to(&self, buf: &[u8], to: SocketAddr, fragment: bool) -> io::Result<usize> {
+        let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
+        if *df == fragment {
+            set_dont_fragment(&self.sock, self.v6, !fragment)?;
+            *df = !fragment;
+        }
+        self.sock.send_to(buf, to)
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    id: u64,
+    last_seen: Instant,
+    done: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// A bound UDP server, ready to serve.
+#[derive(Debug)]
+pub struct UdpServer {
+    sender: Arc<Sender>,
+    config: ServerConfig,
+    local: SocketAddr,
+    applied: UdpApplied,
+}
+
+impl UdpServer {
+    /// Binds the socket with the configured buffer sizes and don't-fragment.
+    pub fn bind(config: ServerConfig) -> Result<UdpServer, NetError> {
+        let opts = UdpOpts {
+            sndbuf: config.opts.sndbuf,
+            rcvbuf: config.opts.rcvbuf,
+            fragment: false,
+        };
+        let (sock, applied) = udp_bind(config.bind, &opts)?;
+        let err = |name| move |source| NetError::Option { name, source };
+        let local = sock.local_addr().map_err(err("getsockname"))?;
+        sock.set_read_timeout(Some(POLL))
+            .map_err(err("SO_RCVTIMEO"))?;
+        Ok(UdpServer {
+            sender: Arc::new(Sender {
+                sock,
+                v6: local.is_ipv6(),
+                dont_fragment: Mutex::new(true),
+            }),
+            config,
+            local,
+            applied,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The socket's options as the kernel applied them.
+    pub fn applied(&self) -> UdpApplied {
+        self.applied
+    }
+
+    /// Serves until `stop` is set (or after one transfer with `--once`).
+    pub fn serve(self, stop: Arc<AtomicBool>) {
+        let mut lp = Loop {
+            sender: self.sender,
+            config: self.config,
+            budgets: Budgets::new(BUDGET_TABLE),
+            validator: Validator::new(),
+            sessions: HashMap::new(),
+            started: Instant::now(),
+            next_id: 1,
+            stop,
+            served_once: false,
+        };
+        lp.run();
+    }
+}
+
+struct Loop {
+    sender: Arc<Sender>,
+    config: ServerConfig,
+    budgets: Budgets,
+    validator: Validator,
+    sessions: HashMap<(SocketAddr, u32), Session>,
+    started: Instant,
+    next_id: u64,
+    stop: Arc<AtomicBool>,
+    served_once: bool,
+}
+
+impl Loop {
+    fn run(&mut self) {
+        let mut buf = vec![0u8; 65_536];
+        let mut last_reap = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.sender.sock.recv_from(&mut buf) {
+                Ok((n, peer)) => {
+                    let d = &buf[..n];
+                    self.budgets.received(peer, n);
+                    if datagram::is_lab(d) {
+                        self.on_lab(peer, d);
+                    } else {
+                        self.on_text(peer, d);
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                // ICMP errors from earlier sends surface here; they are not ours to stop for.
+                Err(e) => tracing::debug!("udp receive: {e}"),
+            }
+            if last_reap.elapsed() >= POLL {
+                self.reap();
+                last_reap = Instant::now();
+            }
+            if self.config.once && self.served_once && self.active() == 0 {
+                break;
+            }
+        }
+        for (_, mut s) in self.sessions.drain() {
+            if let Some(h) = s.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    fn active(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| !s.done.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// Forgets transfers that ended and have been quiet for the idle timeout.
+    fn reap(&mut self) {
+        let idle = self.config.idle_timeout;
+        self.sessions.retain(|(peer, _), s| {
+            let keep = !s.done.load(Ordering::Relaxed) || s.last_seen.elapsed() < idle;
+            if !keep {
+                tracing::debug!(
+                    "session {} from {peer}: forgotten after {idle:?} quiet",
+                    s.id
+                );
+                if let Some(h) = s.handle.take() {
+                    let _ = h.join();
+                }
+            }
+            keep
+        });
+    }
+
+    /// Sends a reply within the address's amplification budget, or not at all.
+    fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) {
+        let bytes = datagram::to_vec(h, body);
+        if self.budgets.take(&to, bytes.len()) < bytes.len() {
+            tracing::debug!(
+                "{to}: {} of {} bytes dropped: over 3x what it sent (amplification limit)",
+                body.name(),
+                bytes.len()
+            );
+            return;
+        }
+        if let Err(e) = self.sender.send_to(&bytes, to, false) {
+            tracing::debug!("{to}: send failed: {e}");
+        }
+    }
+
+    fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {
+        tracing::info!("{to} session {:#x}: refused: {message}", h.session);
+        self.reply(to, h, &Body::Error { code, message });
+    }
+
+    fn on_lab(&mut self, peer: SocketAddr, d: &[u8]) {
+        let (h, body) = match datagram::decode(d) {
+            Ok(x) => x,
+            Err(e) => {
+                let h = datagram::parse_header(d).map(|x| x.1).unwrap_or_default();
+                if !matches!(e, DgramError::NotLab) {
+                    self.refuse(peer, &h, e.code(), e.to_string());
+                }
+                return;
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(&(peer, h.session)) {
+            s.last_seen = Instant::now();
+        }
+        match body {
+            Body::Hello => {
+                let token = self.validator.issue(&peer, self.now_s());
+                self.reply(peer, &h, &Body::Cookie { token });
+            }
+            Body::EchoRequest { data } => match self.config.limits.check_echo(data.len()) {
+                Ok(()) => self.reply(peer, &h, &Body::EchoReply { data }),
+                Err(r) => self.refuse(peer, &h, r.code, r.message),
+            },
+            Body::FileRequest {
+                size,
+                rate_bps,
+                segment,
+                flags,
+                token,
+            } => {
+                let check = self.check_file(size, segment);
+                self.start(peer, h, token, check, move |ctx| {
+                    run_file(ctx, size, rate_bps, segment, flags & FLAG_FRAGMENT != 0)
+                });
+            }
+            Body::StreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token,
+            } => {
+                let check = self.check_stream(interval_ns, count, size);
+                self.start(peer, h, token, check, move |ctx| {
+                    run_stream(
+                        ctx,
+                        Duration::from_nanos(interval_ns),
+                        count,
+                        size,
+                        flags & FLAG_FRAGMENT != 0,
+                    )
+                });
+            }
+            other => self.refuse(
+                peer,
+                &h,
+                ErrorCode::Unexpected,
+                format!(
+                    "a server does not accept {} from a client (session {:#x})",
+                    other.name(),
+                    h.session
+                ),
+            ),
+        }
+    }
+
+    fn now_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    fn max_payload(&self) -> u32 {
+        if self.sender.v6 {
+            MAX_UDP_PAYLOAD_V6 as u32
+        } else {
+            MAX_UDP_PAYLOAD_V4 as u32
+        }
+    }
+
+    fn check_file(&self, size: u64, segment: u32) -> Result<(), Refusal> {
+        self.config.limits.check_file(size)?;
+        let max = self.max_payload();
+        if segment as usize <= DGRAM_HEADER || segment > max {
+            return Err(Refusal {
+                code: ErrorCode::BadSize,
+                message: format!(
+                    "a segment of {segment} bytes is outside {}..={max} (UDP payload, lab header included)",
+                    DGRAM_HEADER + 1
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_stream(&self, interval_ns: u64, count: u32, size: u32) -> Result<(), Refusal> {
+        // The TCP size bounds do not apply; check count and interval, then
+        // the datagram's own bounds.
+        self.config
+            .limits
+            .check_stream(interval_ns, count, crate::proto::SEGMENT_MIN as u32)?;
+        let max = self.max_payload();
+        if (size as usize) < DGRAM_SEGMENT_MIN || size > max {
+            return Err(Refusal {
+                code: ErrorCode::BadSize,
+                message: format!(
+                    "a stream segment of {size} bytes is outside {DGRAM_SEGMENT_MIN}..={max}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a file or stream transfer once the cookie and the limits allow.
+    fn start(
+        &mut self,
+        peer: SocketAddr,
+        h: DgramHeader,
+        token: u64,
+        check: Result<(), Refusal>,
+        run: impl FnOnce(Transfer) + Send + 'static,
+    ) {
+        if !self.validator.check(&peer, token, self.now_s()) {
+            self.refuse(
+                peer,
+                &h,
+                ErrorCode::Unexpected,
+                "no valid cookie: send Hello first and use the token it returns".to_string(),
+            );
+            return;
+        }
+        if let Err(r) = check {
+            self.refuse(peer, &h, r.code, r.message);
+            return;
+        }
+        if self.sessions.contains_key(&(peer, h.session)) {
+            // A repeated request: the transfer is already under way (or done).
+            return;
+        }
+        if self.active() >= self.config.max_sessions {
+            let max = self.config.max_sessions;
+            self.refuse(
+                peer,
+                &h,
+                ErrorCode::Busy,
+                format!(
+                    "the server is busy: {max} sessions at once (--max-sessions); try again later"
+                ),
+            );
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let done = Arc::new(AtomicBool::new(false));
+        let ctx = Transfer {
+            sender: Arc::clone(&self.sender),
+            peer,
+            session: h.session,
+            id,
+            stop: Arc::clone(&self.stop),
+            done: Arc::clone(&done),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("udp-session-{id}"))
+            .spawn(move || run(ctx));
+        match spawned {
+            Ok(handle) => {
+                self.served_once = true;
+                self.sessions.insert(
+                    (peer, h.session),
+                    Session {
+                        id,
+                        last_seen: Instant::now(),
+                        done,
+                        handle: Some(handle),
+                    },
+                );
+            }
+            Err(e) => tracing::warn!("session {id} from {peer}: cannot start a thread: {e}"),
+        }
+    }
+
+    fn on_text(&mut self, peer: SocketAddr, d: &[u8]) {
+        let line = d.strip_suffix(b"\n").unwrap_or(d);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let limits = &self.config.limits;
+        let reply: Vec<u8> = match text::interpret(line, limits) {
+            TextReply::Echo(_) => d.to_vec(),
+            TextReply::File(n) => {
+                let room = self.budgets.get(&peer).room();
+                if n <= room && n as usize <= MAX_UDP_PAYLOAD_V4 {
+                    let mut v = vec![0u8; n as usize];
+                    content::fill(0, &mut v);
+                    v
+                } else {
+                    text::refusal_line(&Refusal {
+                        code: ErrorCode::FileTooLarge,
+                        message: format!(
+                            "{n} bytes is over 3x what you sent; files over UDP need `ardei-lab client --udp`"
+                        ),
+                    })
+                }
+            }
+            TextReply::Refuse(r) => text::refusal_line(&r),
+        };
+        let n = self.budgets.take(&peer, reply.len());
+        if n > 0 {
+            if let Err(e) = self.sender.send_to(&reply[..n], peer, false) {
+                tracing::debug!("{peer}: send failed: {e}");
+            }
+        }
+    }
+}
+
+/// What a transfer thread needs.
+struct Transfer {
+    sender: Arc<Sender>,
+    peer: SocketAddr,
+    session: u32,
+    id: u64,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl Transfer {
+    fn header(&self, seq: u32, offset: u64, epoch: &Epoch) -> DgramHeader {
+        DgramHeader {
+            session: self.session,
+            seq,
+            offset,
+            sent_ns: epoch.unix_ns_of(Instant::now()),
+        }
+    }
+
+    /// Sends one datagram, waiting out a full send buffer.
+    fn send(&self, buf: &[u8], fragment: bool) -> io::Result<()> {
+        loop {
+            match self.sender.send_to(buf, self.peer, fragment) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    std::thread::sleep(Duration::from_micros(50))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(50))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_end(&self, body: &Body, epoch: &Epoch, fragment: bool) {
+        for i in 0..END_COPIES {
+            if i > 0 {
+                std::thread::sleep(END_SPACING);
+            }
+            let b = datagram::to_vec(&self.header(i, 0, epoch), body);
+            let _ = self.send(&b, fragment);
+        }
+    }
+
+    fn fail(&self, e: &io::Error, segment: u32, epoch: &Epoch) {
+        let message = if e.raw_os_error() == Some(libc::EMSGSIZE) {
+            format!(
+                "a datagram of {segment} bytes does not fit the path MTU (the kernel said EMSGSIZE); pick a smaller --segment-size or use --fragment"
+            )
+        } else {
+            format!("the server could not send: {e}")
+        };
+        tracing::warn!("session {} to {}: {message}", self.id, self.peer);
+        let b = datagram::to_vec(
+            &self.header(0, 0, epoch),
+            &Body::Error {
+                code: ErrorCode::BadSize,
+                message,
+            },
+        );
+        let _ = self.send(&b, false);
+    }
+
+    fn finish(&self, what: &str, started: Instant) {
+        tracing::info!(
+            "session {} from {}: {what} in {:.3} s",
+            self.id,
+            self.peer,
+            started.elapsed().as_secs_f64()
+        );
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fragment: bool) {
+    let started = Instant::now();
+    let epoch = Epoch::now();
+    let per = u64::from(segment) - DGRAM_HEADER as u64;
+    let datagrams = size.div_ceil(per);
+    tracing::info!(
+        "session {} from {}: udp file of {size} bytes in {datagrams} datagrams of {segment} bytes",
+        ctx.id,
+        ctx.peer
+    );
+    let ready = datagram::to_vec(
+        &ctx.header(0, 0, &epoch),
+        &Body::FileReady {
+            size,
+            segment,
+            datagrams,
+        },
+    );
+    if let Err(e) = ctx.send(&ready, fragment) {
+        ctx.fail(&e, segment, &epoch);
+        return ctx.finish("failed", started);
+    }
+    let mut pacer = Pacer::new(rate_bps);
+    let mut buf = Vec::with_capacity(segment as usize);
+    let mut sent = 0u64;
+    let mut bytes = 0u64;
+    for seq in 0..datagrams {
+        if ctx.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let offset = seq * per;
+        let n = per.min(size - offset) as usize;
+        pacer.wait((DGRAM_HEADER + n) as u64);
+        datagram::begin(
+            &mut buf,
+            KIND_FILE_DATA,
+            &ctx.header(seq as u32, offset, &epoch),
+        );
+        buf.resize(DGRAM_HEADER + n, 0);
+        content::fill(offset, &mut buf[DGRAM_HEADER..]);
+        if let Err(e) = ctx.send(&buf, fragment) {
+            ctx.fail(&e, segment, &epoch);
+            return ctx.finish("failed", started);
+        }
+        sent += 1;
+        bytes += n as u64;
+    }
+    ctx.send_end(
+        &Body::FileEnd {
+            datagrams: sent,
+            bytes,
+        },
+        &epoch,
+        fragment,
+    );
+    ctx.finish(&format!("sent {sent} datagrams, {bytes} bytes"), started);
+}
+
+fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
+    let started = Instant::now();
+    let epoch = Epoch::now();
+    let t0 = Instant::now() + Duration::from_micros(200);
+    let start = datagram::to_vec(
+        &ctx.header(0, 0, &epoch),
+        &Body::StreamStart {
+            interval_ns: interval.as_nanos() as u64,
+            count,
+            size,
+            t0_ns: epoch.unix_ns_of(t0),
+        },
+    );
+    if let Err(e) = ctx.send(&start, fragment) {
+        ctx.fail(&e, size, &epoch);
+        return ctx.finish("failed", started);
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    let mut sent = 0u32;
+    for seq in 0..count {
+        if ctx.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let due = pace::deadline(t0, interval, seq);
+        pace::wait_until(due);
+        datagram::encode(
+            &ctx.header(seq, 0, &epoch),
+            &Body::StreamSegment {
+                scheduled_ns: epoch.unix_ns_of(due),
+                size,
+            },
+            &mut buf,
+        );
+        if let Err(e) = ctx.send(&buf, fragment) {
+            ctx.fail(&e, size, &epoch);
+            return ctx.finish("failed", started);
+        }
+        sent += 1;
+    }
+    ctx.send_end(&Body::StreamEnd { sent }, &epoch, fragment);
+    ctx.finish(&format!("sent {sent} stream segments"), started);
+}

@@ -1,0 +1,476 @@
+//! The UDP server and client, end to end: real processes and sockets on
+//! ephemeral loopback ports, IPv4 and IPv6; loss that adds up exactly; the
+//! End message and its timeout fallback; the amplification limit.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ardei_lab::proto::datagram::{self, Body, DGRAM_HEADER, DgramHeader};
+use common::*;
+
+fn udp_server(host: &str, args: &[&str]) -> Server {
+    let mut a = vec!["--udp"];
+    a.extend_from_slice(args);
+    Server::start(host, &a)
+}
+
+fn hosts() -> Vec<&'static str> {
+    let mut h = vec!["127.0.0.1"];
+    if has_ipv6() {
+        h.push("[::1]");
+    }
+    h
+}
+
+fn json_udp(s: &Server, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--udp"];
+    a.extend_from_slice(args);
+    let (out, v) = s.client_json(&a);
+    assert!(out.status.success(), "{:?}: {}", args, stderr(&out));
+    v
+}
+
+fn adds_up(v: &serde_json::Value) {
+    let d = v["datagrams"].as_u64().unwrap();
+    let l = v["lost"].as_u64().unwrap();
+    let s = v["sent"].as_u64().unwrap();
+    assert_eq!(d + l, s, "datagrams + lost = sent: {v}");
+}
+
+#[test]
+fn echo_over_v4_and_v6() {
+    for host in hosts() {
+        let s = udp_server(host, &[]);
+        let v = json_udp(&s, &["--echo", "hello udp", "--count", "20"]);
+        assert_eq!(v["transport"], "udp");
+        assert_eq!(v["mode"], "echo");
+        assert_eq!(v["replies"], 20);
+        assert_eq!(v["lost"], 0);
+        assert_eq!(v["sent"], 20);
+        assert!(v["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+        adds_up(&v);
+    }
+}
+
+#[test]
+fn files_at_the_edges_arrive_whole_and_verified() {
+    for host in hosts() {
+        let s = udp_server(host, &[]);
+        // On loopback one datagram carries 65507 (IPv4: the UDP maximum) or
+        // 65488 (IPv6: the 65536-byte MTU less 48 bytes of headers)
+        // bytes of UDP payload, 28 of them the lab header.
+        let per: u64 = if host.starts_with('[') {
+            65_488 - 28
+        } else {
+            65_507 - 28
+        };
+        for size in [0, 1, per - 1, per, per + 1, 10_000_000] {
+            let v = json_udp(&s, &["--file", &size.to_string()]);
+            assert_eq!(v["bytes"], size, "{host} {size}: {v}");
+            assert_eq!(v["verified"], true);
+            assert_eq!(v["complete"], true);
+            assert_eq!(v["lost"], 0, "{host} {size}: loss at the default rate");
+            assert_eq!(v["ended_by"], "end-message");
+            assert_eq!(v["sent"], size.div_ceil(per), "{host} {size}");
+            assert_eq!(v["segment_size"], per + 28);
+            adds_up(&v);
+        }
+    }
+}
+
+#[test]
+fn forced_loss_adds_up_exactly() {
+    let s = udp_server("127.0.0.1", &[]);
+    let v = json_udp(
+        &s,
+        &[
+            "--file",
+            "30M",
+            "--rate",
+            "0",
+            "--rcvbuf",
+            "4K",
+            "--segment-size",
+            "1400",
+            "--recv-timeout",
+            "500ms",
+        ],
+    );
+    assert!(
+        v["lost"].as_u64().unwrap() > 0,
+        "no loss with a tiny buffer: {v}"
+    );
+    assert_eq!(v["ended_by"], "end-message");
+    assert_eq!(v["complete"], false);
+    adds_up(&v);
+    // Every byte that did arrive was verified, and the missing ranges are listed.
+    assert_eq!(v["verified"], true);
+    assert!(!v["missing"].as_array().unwrap().is_empty());
+    let k = &v["kernel"];
+    assert!(k["rcvbuf_errors"].as_u64().unwrap() > 0, "{k}");
+}
+
+#[test]
+fn stream_over_udp_counts_every_segment() {
+    let s = udp_server("127.0.0.1", &[]);
+    let v = json_udp(&s, &["--stream", "2ms", "--count", "100", "--size", "200"]);
+    assert_eq!(v["segments"], 100);
+    assert_eq!(v["sent"], 100);
+    assert_eq!(v["lost"], 0);
+    assert_eq!(v["bytes"], 100 * 200);
+    assert!(v["jitter_us"].as_f64().is_some());
+    assert!(v["schedule_error_us"]["p50"].as_f64().unwrap() < 2000.0);
+    adds_up(&v);
+}
+
+/// A server that answers like ours but never sends the End message.
+fn endless_server(size: u64, per: u64) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                return;
+            };
+            let Ok((h, body)) = datagram::decode(&buf[..n]) else {
+                continue;
+            };
+            match body {
+                Body::Hello => {
+                    let _ = sock.send_to(&datagram::to_vec(&h, &Body::Cookie { token: 1 }), peer);
+                }
+                Body::FileRequest { segment, .. } => {
+                    let ready = Body::FileReady {
+                        size,
+                        segment,
+                        datagrams: size.div_ceil(per),
+                    };
+                    let _ = sock.send_to(&datagram::to_vec(&h, &ready), peer);
+                    for seq in 0..size.div_ceil(per) {
+                        let offset = seq * per;
+                        let data = pattern(offset, per.min(size - offset) as usize);
+                        let dh = DgramHeader {
+                            session: h.session,
+                            seq: seq as u32,
+                            offset,
+                            sent_ns: 0,
+                        };
+                        let _ =
+                            sock.send_to(&datagram::to_vec(&dh, &Body::FileData { data }), peer);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn without_an_end_message_the_timeout_ends_the_transfer() {
+    let (addr, h) = endless_server(50_000, 1000 - 28);
+    let out = client(
+        &addr.to_string(),
+        &[
+            "--udp",
+            "--file",
+            "50000",
+            "--segment-size",
+            "1000",
+            "--recv-timeout",
+            "300ms",
+            "--json",
+        ],
+    );
+    h.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ended_by"], "timeout");
+    assert_eq!(v["bytes"], 50_000);
+    assert_eq!(
+        v["sent"],
+        50_000u64.div_ceil(972),
+        "the plan stands in for the count"
+    );
+    adds_up(&v);
+}
+
+#[test]
+fn segment_sizes_are_checked_against_the_limits() {
+    let s = udp_server("127.0.0.1", &[]);
+    let out = s.client(&["--udp", "--file", "1000", "--segment-size", "70000"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--segment-size 70000"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.client(&["--udp", "--file", "1000", "--segment-size", "20"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.client(&["--udp", "--stream", "5ms", "--count", "2", "--size", "10"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn limits_are_refused_with_a_sentence() {
+    let s = udp_server("127.0.0.1", &["--max-file", "1000", "--max-segments", "5"]);
+    let out = s.client(&["--udp", "--file", "1001"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-file"));
+    let out = s.client(&["--udp", "--stream", "5ms", "--count", "6"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("--max-segments"));
+    let out = s.client(&["--udp", "--echo", &"x".repeat(60_001)]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    s.assert_alive();
+}
+
+fn raw(s: &Server) -> UdpSocket {
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.connect(s.addr).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    u
+}
+
+fn drain(u: &UdpSocket) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(n) = u.recv(&mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+#[test]
+fn text_datagrams_get_echoes_and_clear_refusals() {
+    let s = udp_server("127.0.0.1", &[]);
+    let u = raw(&s);
+    u.send(b"hello\n").unwrap();
+    assert_eq!(drain(&u), vec![b"hello\n".to_vec()]);
+    u.send(b"5\n").unwrap();
+    assert_eq!(drain(&u), vec![pattern(0, 5)]);
+    u.send(b"100000\n").unwrap();
+    let r = drain(&u);
+    assert_eq!(r.len(), 1);
+    assert!(
+        r[0].starts_with(b"error: "),
+        "{:?}",
+        String::from_utf8_lossy(&r[0])
+    );
+}
+
+#[test]
+fn garbage_and_spoofed_sessions_leave_the_server_serving() {
+    let s = udp_server("127.0.0.1", &[]);
+    let u = raw(&s);
+    let h = DgramHeader {
+        session: 0x5EED,
+        seq: 0,
+        offset: 0,
+        sent_ns: 0,
+    };
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0xAD],
+        vec![0xAD, 0xE1, 9, 0x21],
+        vec![
+            0xAD, 0xE1, 1, 0x7F, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0,
+        ],
+        datagram::to_vec(
+            &h,
+            &Body::FileData {
+                data: b"spoofed".to_vec(),
+            },
+        ),
+        datagram::to_vec(
+            &h,
+            &Body::FileEnd {
+                datagrams: 1,
+                bytes: 1,
+            },
+        ),
+        datagram::to_vec(
+            &h,
+            &Body::FileRequest {
+                size: 1000,
+                rate_bps: 0,
+                segment: 1400,
+                flags: 0,
+                token: 42,
+            },
+        ),
+        datagram::to_vec(
+            &h,
+            &Body::StreamRequest {
+                interval_ns: 0,
+                count: 0,
+                size: 0,
+                flags: 0,
+                token: 0,
+            },
+        ),
+        (0..=255u8).collect(),
+        vec![0u8; 65_000],
+    ];
+    for c in &cases {
+        u.send(c).unwrap();
+        for reply in drain(&u) {
+            if let Ok((_, Body::Error { message, .. })) = datagram::decode(&reply) {
+                assert!(!message.is_empty());
+            }
+        }
+        s.assert_alive();
+    }
+    // A forged request with a wrong token gets no file.
+    u.send(&datagram::to_vec(
+        &h,
+        &Body::FileRequest {
+            size: 1000,
+            rate_bps: 0,
+            segment: 1400,
+            flags: 0,
+            token: 7,
+        },
+    ))
+    .unwrap();
+    for reply in drain(&u) {
+        assert!(!matches!(
+            datagram::decode(&reply),
+            Ok((_, Body::FileData { .. }))
+        ));
+    }
+}
+
+#[test]
+fn an_unvalidated_address_never_gets_more_than_three_times_what_it_sent() {
+    let s = udp_server("127.0.0.1", &[]);
+    let u = raw(&s);
+    let h = DgramHeader {
+        session: 1,
+        seq: 0,
+        offset: 0,
+        sent_ns: 0,
+    };
+    let probes: Vec<Vec<u8>> = vec![
+        b"123456789\n".to_vec(),
+        b"60000\n".to_vec(),
+        b"x\n".to_vec(),
+        datagram::to_vec(&h, &Body::Hello),
+        datagram::to_vec(
+            &h,
+            &Body::FileRequest {
+                size: 123456789,
+                rate_bps: 0,
+                segment: 65507,
+                flags: 0,
+                token: 0,
+            },
+        ),
+        datagram::to_vec(
+            &h,
+            &Body::StreamRequest {
+                interval_ns: 1_000_000,
+                count: 10_000,
+                size: 65507,
+                flags: 0,
+                token: 0,
+            },
+        ),
+        vec![0xAD, 0xE1, 1, 0x7F],
+        b"1\n".to_vec(),
+    ];
+    let mut sent = 0usize;
+    let mut got = 0usize;
+    for p in probes.iter().cycle().take(64) {
+        u.send(p).unwrap();
+        sent += p.len();
+        got += drain(&u).iter().map(Vec::len).sum::<usize>();
+        assert!(got <= 3 * sent, "received {got} bytes for {sent} sent");
+    }
+    assert!(got > 0, "the server answered nothing at all");
+}
+
+#[test]
+fn two_hundred_concurrent_sessions() {
+    use ardei_lab::client::udp::UdpClient;
+    use ardei_lab::net::udp::UdpOpts;
+    let s = udp_server("127.0.0.1", &[]);
+    let addr = s.addr;
+    let handles: Vec<_> = (0..200u64)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = UdpClient::connect(addr, &UdpOpts::default(), None).unwrap();
+                c.file(20_000 + i, 200_000_000, Some(1400), None).unwrap()
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.join().unwrap();
+        let u = r.udp.unwrap();
+        assert_eq!(r.bytes, 20_000 + i as u64);
+        assert_eq!(u.lost, 0);
+        assert_eq!(u.datagrams + u.lost, u.sent);
+    }
+}
+
+#[test]
+fn no_server_is_said_plainly() {
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = u.local_addr().unwrap().to_string();
+    drop(u);
+    let out = client(&addr, &["--udp", "--file", "1000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ardei-lab server --udp"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn udp_prompt_through_a_pipe() {
+    let s = udp_server("127.0.0.1", &[]);
+    let mut child = Command::new(bin())
+        .args(["client", "--udp", &s.target(), "--count", "5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hi\n3000\ns\n2ms\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = stdout(&out);
+    assert!(t.contains("echo   udp"), "{t}");
+    assert!(
+        t.contains("(3000 bytes) received, every byte verified"),
+        "{t}"
+    );
+    assert!(t.contains("5 of 5 segments"), "{t}");
+}
+
+#[test]
+fn udp_server_stops_cleanly_on_sigterm() {
+    let s = udp_server("127.0.0.1", &[]);
+    s.assert_alive_udp();
+    assert_eq!(s.signal_and_wait(libc::SIGTERM).code(), Some(0));
+}
+
+#[test]
+fn header_is_28_bytes() {
+    assert_eq!(DGRAM_HEADER, 28);
+}
