@@ -32,38 +32,9 @@ impl Server {
     /// "listening on" line.
     pub fn start(host: &str, args: &[&str]) -> Server {
         let bind = format!("{host}:0");
-        let mut child = Command::new(bin())
-            .args(["server", "--bind", &bind])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(10))
-                .expect("server said nothing within 10 s");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let a = rest.split_whitespace().next().unwrap();
-                break a.parse().unwrap();
-            }
-        };
-        Server {
-            udp: args.contains(&"--udp"),
-            child,
-            addr,
-            log: rx,
-        }
+        let mut cmd = Command::new(bin());
+        cmd.args(["server", "--bind", &bind]).args(args);
+        Server::from_command(cmd)
     }
 
     pub fn v4(args: &[&str]) -> Server {
@@ -266,6 +237,7 @@ impl Server {
             }
         };
         Server {
+            udp: cmd.get_args().any(|a| a == "--udp"),
             child,
             addr,
             log: rx,
