@@ -137,7 +137,13 @@ impl Lab {
 
     /// A server in host `b`, bound to `bind` (port 0: any free port).
     fn server_in_b(&self, bind: &str) -> Server {
-        Server::from_command(self.cmd(&["exec", "b", bin(), "server", "--bind", bind]))
+        self.server_in_b_with(bind, &[])
+    }
+
+    /// A server in host `b` with more flags (`--udp`, say).
+    fn server_in_b_with(&self, bind: &str, args: &[&str]) -> Server {
+        let cmd = [&["exec", "b", bin(), "server", "--bind", bind], args].concat();
+        Server::from_command(self.cmd(&cmd))
     }
 
     /// A client in host `a`: `ardei-lab client TARGET ARGS… --json`, parsed.
@@ -444,4 +450,103 @@ fn a_tcp_file_survives_loss_and_a_rate_limit() {
         "goodput {goodput} over a {rate} bit/s limit"
     );
     eprintln!("1 MB through 5 % loss and 50 Mbit/s: {drops} drops, goodput {goodput:.0} bit/s");
+}
+
+#[test]
+fn udp_segments_follow_the_path_mtu_and_fragments_need_asking() {
+    if !can_run("udp_segments_follow_the_path_mtu_and_fragments_need_asking") {
+        return;
+    }
+    let lab = Lab::new();
+    for mtu in [1500u64, 9000] {
+        lab.netlab_ok(&["up", "--mtu", &mtu.to_string()]);
+        // The UDP payload that fits one packet: MTU - IP header - UDP header.
+        for (bind, fits) in [("198.18.0.2:0", mtu - 28), ("[2001:2::2]:0", mtu - 48)] {
+            let server = lab.server_in_b_with(bind, &["--udp"]);
+            let target = server.target();
+            let v = lab.client_json_in_a(&target, &["--udp", "--file", "100000"]);
+            assert_eq!(v["segment_size"], fits, "mtu {mtu} {target}: {v}");
+            assert_eq!(v["path_mtu"], mtu, "{v}");
+            assert_eq!(v["lost"], 0, "{v}");
+            assert_eq!(v["complete"], true, "{v}");
+
+            // One byte more than fits is refused, naming the MTU...
+            let big = (fits + 1).to_string();
+            let cmd = [
+                bin(),
+                "client",
+                &target,
+                "--udp",
+                "--file",
+                "100000",
+                "--segment-size",
+                &big,
+            ];
+            let out = lab.exec('a', &cmd, CLIENT_TIMEOUT);
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains(&format!("path MTU of {mtu}")),
+                "{}",
+                stderr(&out)
+            );
+            // ...unless IP may fragment it: then it crosses in fragments,
+            // which the client's kernel reassembles.
+            let v = lab.client_json_in_a(
+                &target,
+                &[
+                    "--udp",
+                    "--file",
+                    "100000",
+                    "--segment-size",
+                    &big,
+                    "--fragment",
+                ],
+            );
+            assert_eq!(v["complete"], true, "{v}");
+            assert_eq!(v["verified"], true, "{v}");
+            assert_eq!(v["segment_size"].as_u64(), Some(fits + 1));
+            assert!(
+                v["kernel"]["reasm_oks"].as_u64().unwrap() > 0,
+                "no reassembly counted: {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn udp_loss_equals_the_drop_counter_exactly() {
+    if !can_run("udp_loss_equals_the_drop_counter_exactly") {
+        return;
+    }
+    // Only datagrams over 200 bytes may be dropped: the file's data, never
+    // the cookie, FileReady or End, so the counter counts exactly the data
+    // datagrams the client did not get.
+    let lab = Lab::up(&["--loss", "5", "--loss-match", "udp length > 200"]);
+    let mut drops_before = 0;
+    for bind in ["198.18.0.2:0", "[2001:2::2]:0"] {
+        let server = lab.server_in_b_with(bind, &["--udp"]);
+        let v = lab.client_json_in_a(
+            &server.target(),
+            &["--udp", "--file", "3000000", "--rate", "200M"],
+        );
+        let drops = lab.drops();
+        let lost = v["lost"].as_u64().unwrap();
+        assert!(lost > 0, "5 % loss lost nothing: {v}");
+        assert_eq!(
+            lost,
+            drops - drops_before,
+            "lab's count vs the nftables counter: {v}"
+        );
+        assert_eq!(
+            v["datagrams"].as_u64().unwrap() + lost,
+            v["sent"].as_u64().unwrap()
+        );
+        assert_eq!(v["ended_by"], "end-message", "{v}");
+        assert_eq!(v["verified"], true);
+        eprintln!(
+            "UDP 3 MB through 5 % loss ({bind}): {lost} lost = {} dropped",
+            drops - drops_before
+        );
+        drops_before = drops;
+    }
 }

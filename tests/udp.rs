@@ -474,3 +474,70 @@ fn udp_server_stops_cleanly_on_sigterm() {
 fn header_is_28_bytes() {
     assert_eq!(DGRAM_HEADER, 28);
 }
+
+#[test]
+fn server_udp_ipv6_from_a_hosts_file() {
+    if !has_ipv6() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(&hosts, "# v4 first, then v6\n127.0.0.1 0\n[::1]:0\n").unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "server",
+        "--udp",
+        "--ipv6",
+        "--hosts",
+        hosts.to_str().unwrap(),
+    ]);
+    let s = Server::from_command(cmd);
+    assert!(s.addr.is_ipv6(), "{}", s.addr);
+    s.assert_alive();
+}
+
+/// A server that answers only the even echo requests.
+fn half_deaf_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            if let Ok((h, Body::EchoRequest { data })) = datagram::decode(&buf[..n]) {
+                if h.seq % 2 == 0 {
+                    let _ = sock.send_to(&datagram::to_vec(&h, &Body::EchoReply { data }), peer);
+                }
+                if h.seq == 5 {
+                    return;
+                }
+            }
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn an_unanswered_echo_counts_as_lost_never_a_hang() {
+    let (addr, h) = half_deaf_server();
+    let out = client(
+        &addr.to_string(),
+        &[
+            "--udp",
+            "--echo",
+            "anyone?",
+            "--count",
+            "6",
+            "--recv-timeout",
+            "100ms",
+            "--json",
+        ],
+    );
+    h.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["replies"], 3);
+    assert_eq!(v["lost"], 3);
+    assert_eq!(v["latency_us"]["count"], 3);
+    adds_up(&v);
+}
