@@ -1,23 +1,23 @@
-//! `ardei-lab demo`: the tour. A server on an ephemeral loopback port in this
-//! process, and a client that runs echo, file and stream against it over
-//! IPv4 and (where the host has it) IPv6, printing each report.
+//! `ardei-lab demo`: the tour. Servers on ephemeral loopback ports in this
+//! process, and a client that runs echo, file and stream against them over
+//! TCP and UDP, IPv4 and (where the host has it) IPv6, printing each report.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::client::ClientError;
 use crate::client::report::Report;
-use crate::client::tcp::TcpClient;
+use crate::client::{Client, ClientConfig, ClientError, UdpSettings, udp};
 use crate::net::{NetError, SockOpts};
 use crate::server::ServerConfig;
 use crate::server::tcp::TcpServer;
+use crate::server::udp::UdpServer;
 
 /// Why the tour stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// The server could not start.
+    /// A server could not start.
     #[error(transparent)]
     Net(#[from] NetError),
     /// A client action failed.
@@ -31,30 +31,43 @@ struct Running {
     thread: std::thread::JoinHandle<()>,
 }
 
-fn start(bind: &str) -> Result<Running, NetError> {
-    let addr: SocketAddr = bind.parse().map_err(|_| NetError::Option {
-        name: "bind address",
-        source: std::io::Error::other(format!("bad address {bind}")),
-    })?;
-    let mut config = ServerConfig::new(addr);
-    // Nagle off, so stream segments leave when they are due; see `tour`.
-    config.opts.nodelay = true;
-    let server = TcpServer::bind(config)?;
-    let addr = server.local_addr();
+impl Running {
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
+
+fn start(bind: SocketAddr, udp: bool) -> Result<Running, NetError> {
+    let mut config = ServerConfig::new(bind);
+    // Nagle off, so TCP stream segments leave when they are due.
+    config.opts.nodelay = !udp;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
-    let thread = std::thread::spawn(move || server.serve(stop2));
+    let (addr, thread) = if udp {
+        let server = UdpServer::bind(config)?;
+        (
+            server.local_addr(),
+            std::thread::spawn(move || server.serve(stop2)),
+        )
+    } else {
+        let server = TcpServer::bind(config)?;
+        (
+            server.local_addr(),
+            std::thread::spawn(move || server.serve(stop2)),
+        )
+    };
     Ok(Running { addr, stop, thread })
 }
 
 /// One step of the tour: what it shows, and the client call that shows it.
 type Step = (
     &'static str,
-    Box<dyn Fn(&mut TcpClient) -> Result<Report, ClientError>>,
+    Box<dyn Fn(&mut Client) -> Result<Report, ClientError>>,
 );
 
-fn tour(addr: SocketAddr, out: &mut Vec<Report>) -> Result<(), ClientError> {
-    let mut c = TcpClient::connect(addr, &SockOpts::default())?;
+fn tour(config: &ClientConfig, out: &mut Vec<Report>) -> Result<(), ClientError> {
+    let mut c = Client::connect(config)?;
     let steps: [Step; 3] = [
         (
             "echo: 100 round trips of 64 bytes",
@@ -80,27 +93,43 @@ fn tour(addr: SocketAddr, out: &mut Vec<Report>) -> Result<(), ClientError> {
 
 /// Runs the tour and prints what it measured.
 pub fn run() -> Result<(), DemoError> {
-    println!("ardei-lab demo: a server and a client on loopback, TCP, every mode");
+    println!("ardei-lab demo: servers and a client on loopback, TCP and UDP, every mode");
     println!(
-        "(the server runs with --nodelay: with Nagle's algorithm on, a small segment waits\n \
+        "(the TCP server runs with --nodelay: with Nagle's algorithm on, a small segment waits\n \
          for the ACK of the one before, and the client delays ACKs by up to 40 ms)\n"
     );
     let mut reports = Vec::new();
-    for bind in ["127.0.0.1:0", "[::1]:0"] {
-        let server = match start(bind) {
-            Ok(s) => s,
-            Err(e) if bind.starts_with('[') => {
-                println!("(skipping IPv6: {e})");
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+    for (bind, family) in [("127.0.0.1:0", "IPv4"), ("[::1]:0", "IPv6")] {
+        let Ok(bind) = bind.parse::<SocketAddr>() else {
+            continue;
         };
-        println!("== server on {} (tcp)", server.addr);
-        let result = tour(server.addr, &mut reports);
-        server.stop.store(true, Ordering::SeqCst);
-        let _ = server.thread.join();
-        result?;
-        println!();
+        for udp in [false, true] {
+            let transport = if udp { "udp" } else { "tcp" };
+            let server = match start(bind, udp) {
+                Ok(s) => s,
+                Err(e) if bind.is_ipv6() => {
+                    println!("(skipping {family}: {e})\n");
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!("== {family} {transport}: server on {}", server.addr);
+            let config = ClientConfig {
+                target: server.addr,
+                opts: SockOpts::default(),
+                print_file: false,
+                udp: udp.then_some(UdpSettings {
+                    fragment: false,
+                    rate_bps: udp::DEFAULT_RATE_BPS,
+                    recv_timeout: None,
+                    segment_size: None,
+                }),
+            };
+            let result = tour(&config, &mut reports);
+            server.stop();
+            result?;
+            println!();
+        }
     }
     println!("== summary");
     for r in &reports {
@@ -109,7 +138,15 @@ pub fn run() -> Result<(), DemoError> {
             (Some(p), _) => format!("one-way delay p50 {:.1} µs, p99 {:.1} µs", p.p50, p.p99),
             (None, _) => format!("goodput {}", crate::units::format_bitrate(r.goodput_bps)),
         };
-        println!("  {:<6} ipv{} {}", r.mode, r.ip, figure);
+        let loss = r
+            .udp
+            .as_ref()
+            .map(|u| format!(", {} of {} datagrams lost", u.lost, u.sent))
+            .unwrap_or_default();
+        println!(
+            "  {:<6} {} ipv{}  {figure}{loss}",
+            r.mode, r.transport, r.ip
+        );
     }
     Ok(())
 }
