@@ -7,6 +7,9 @@
 //!   frame lengths a capture tool would record.
 //! - [`overhead`]: the report of the `overhead` command, built on the model:
 //!   JSON keys and a readable table.
+//! - [`beside`]: the report after a transfer: the model beside the kernel's
+//!   own counts, and why they differ.
 
+pub mod beside;
 pub mod overhead;
 pub mod wire;

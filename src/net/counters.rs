@@ -24,6 +24,8 @@ pub struct UdpCounters {
     pub frag_creates: u64,
     /// Datagrams reassembled from fragments.
     pub reasm_oks: u64,
+    /// Fragments received for reassembly.
+    pub reasm_reqds: u64,
 }
 
 impl UdpCounters {
@@ -38,6 +40,7 @@ impl UdpCounters {
             sndbuf_errors: self.sndbuf_errors.saturating_sub(earlier.sndbuf_errors),
             frag_creates: self.frag_creates.saturating_sub(earlier.frag_creates),
             reasm_oks: self.reasm_oks.saturating_sub(earlier.reasm_oks),
+            reasm_reqds: self.reasm_reqds.saturating_sub(earlier.reasm_reqds),
         }
     }
 }
@@ -72,6 +75,7 @@ pub fn parse_snmp(text: &str) -> UdpCounters {
         sndbuf_errors: get(&udp, "SndbufErrors"),
         frag_creates: get(&ip, "FragCreates"),
         reasm_oks: get(&ip, "ReasmOKs"),
+        reasm_reqds: get(&ip, "ReasmReqds"),
     }
 }
 
@@ -94,6 +98,7 @@ pub fn parse_snmp6(text: &str) -> UdpCounters {
         sndbuf_errors: get("Udp6SndbufErrors"),
         frag_creates: get("Ip6FragCreates"),
         reasm_oks: get("Ip6ReasmOKs"),
+        reasm_reqds: get("Ip6ReasmReqds"),
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod counters;
 pub mod framed;
 pub mod socket;
+pub mod tcpinfo;
 pub mod udp;
 
 pub use framed::{ConnError, Framed};

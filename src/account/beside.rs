@@ -1,0 +1,480 @@
+//! The report after a transfer: the model beside what the kernel counted.
+//!
+//! Pure code. The caller hands in what one action moved (its
+//! [`Shape`]), the link and the MSS in use, and the kernel's counters over
+//! the action (`TCP_INFO` deltas for TCP, `/proc/net/snmp` deltas for UDP);
+//! this module prices both columns per layer with the same wire model and
+//! says, in one line each, why they differ.
+//!
+//! The TCP model of an action (handshake and teardown are not part of an
+//! action: the counters are read after the connection is up):
+//! - every message is written at once and cut into segments at the MSS;
+//!   small control messages ride in the same write as the data after them
+//!   (FileReady with the first file bytes, StreamStart with segment 0);
+//! - echo: each message acknowledges the one before it, so only the last
+//!   reply needs a pure ACK of its own;
+//! - file and stream: the client sends one pure ACK per `ack_every` data
+//!   segments it receives (2, Linux's usual rate for bulk data).
+
+use serde::Serialize;
+
+use super::wire::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, Packet};
+use super::wire::tcp::TCP_HEADER_LEN;
+use super::wire::udp::UDP_HEADER_LEN;
+use super::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
+use crate::net::counters::UdpCounters;
+use crate::net::tcpinfo::TcpInfo;
+
+/// Data segments per pure ACK the model assumes for bulk data.
+pub const ACK_EVERY: u64 = 2;
+/// TCP timestamps option bytes in every segment when negotiated.
+const TIMESTAMPS_LEN: u32 = 12;
+
+/// What one action moved, in lab messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `count` requests of `request` bytes and as many replies of `reply`.
+    Echo {
+        /// Round trips.
+        count: u64,
+        /// Bytes per request message.
+        request: u64,
+        /// Bytes per reply message.
+        reply: u64,
+    },
+    /// One request, then one write of `down` bytes (FileReady and the file).
+    File {
+        /// Request message bytes.
+        up: u64,
+        /// Bytes from the server.
+        down: u64,
+    },
+    /// One request, then `count` writes of `size` bytes.
+    Stream {
+        /// Request message bytes.
+        up: u64,
+        /// Segments.
+        count: u64,
+        /// Bytes per segment message.
+        size: u64,
+    },
+}
+
+/// One column of the report: frames and bytes per layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Frames both ways.
+    pub frames: u64,
+    /// Frames that carried data.
+    pub data_frames: u64,
+    /// Frames without data (pure ACKs).
+    pub ack_frames: u64,
+    /// Retransmitted segments.
+    pub retransmissions: u64,
+    /// Bytes on the wire, all layers.
+    pub wire_bytes: u64,
+    /// Bytes per layer.
+    pub layers: Layers,
+}
+
+/// The model beside the kernel, and why they differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overhead {
+    /// The link kind priced (`loopback`, `ethernet`).
+    pub link: &'static str,
+    /// The MTU the model uses.
+    pub mtu: u32,
+    /// Payload bytes per full segment or datagram.
+    pub segment_payload: u32,
+    /// The model's frames.
+    pub model: Column,
+    /// The kernel's counts, priced with the same header sizes.
+    pub kernel: Column,
+    /// What the kernel reported as it is.
+    pub kernel_raw: KernelRaw,
+    /// Bytes on the wire per second over the action (model column).
+    pub wire_rate_bps: f64,
+    /// One line per difference between the columns, and per caveat.
+    pub notes: Vec<String>,
+    /// The model's assumptions.
+    pub assumptions: Vec<&'static str>,
+}
+
+/// The kernel's own figures, unpriced.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum KernelRaw {
+    /// `TCP_INFO` over the action.
+    Tcp(TcpInfo),
+    /// `/proc/net/snmp(6)` over the action.
+    Udp(UdpCounters),
+}
+
+fn ip_len(ip: IpVersion) -> u32 {
+    match ip {
+        IpVersion::V4 => IPV4_HEADER_LEN,
+        IpVersion::V6 => IPV6_HEADER_LEN,
+    }
+}
+
+/// The link a flow to `peer_is_loopback` crosses.
+pub fn link_for(loopback: bool) -> Link {
+    if loopback {
+        Link::Loopback
+    } else {
+        Link::Ethernet { vlan: false }
+    }
+}
+
+fn column(t: &Tally, retransmissions: u64) -> Column {
+    let data =
+        t.count(FrameKind::Data) + t.count(FrameKind::Datagram) + t.count(FrameKind::Fragment);
+    Column {
+        frames: t.frames(),
+        data_frames: data,
+        ack_frames: t.count(FrameKind::Ack),
+        retransmissions,
+        wire_bytes: t.wire_bytes(),
+        layers: t.layers(),
+    }
+}
+
+/// Pushes the segments of one message of `len` bytes, `times` over.
+fn push_message(t: &mut Tally, control: Packet, seg: u32, len: u64, times: u64) -> u64 {
+    if len == 0 || times == 0 {
+        return 0;
+    }
+    let seg64 = u64::from(seg.max(1));
+    let full = len / seg64;
+    let rest = (len % seg64) as u32;
+    t.push(
+        FrameKind::Data,
+        Packet {
+            payload: seg,
+            ..control
+        },
+        full * times,
+    );
+    if rest > 0 {
+        t.push(
+            FrameKind::Data,
+            Packet {
+                payload: rest,
+                ..control
+            },
+            times,
+        );
+    }
+    (full + u64::from(rest > 0)) * times
+}
+
+/// The TCP report of one action.
+///
+/// `seg` is the payload per full segment (`TCP_INFO`'s MSS, options already
+/// taken off); `kernel` the `TCP_INFO` delta over the action; `seconds` how
+/// long it took.
+pub fn tcp(
+    shape: Shape,
+    ip: IpVersion,
+    link: Link,
+    mtu: u32,
+    seg: u32,
+    kernel: &TcpInfo,
+    seconds: f64,
+) -> Overhead {
+    let l4 = TCP_HEADER_LEN + if kernel.timestamps { TIMESTAMPS_LEN } else { 0 };
+    let control = Packet {
+        l3: ip_len(ip),
+        l4,
+        payload: 0,
+    };
+    let mut t = Tally::new(link);
+    let acks = match shape {
+        Shape::Echo {
+            count,
+            request,
+            reply,
+        } => {
+            push_message(&mut t, control, seg, request, count);
+            push_message(&mut t, control, seg, reply, count);
+            u64::from(count > 0)
+        }
+        Shape::File { up, down } => {
+            push_message(&mut t, control, seg, up, 1);
+            push_message(&mut t, control, seg, down, 1).div_ceil(ACK_EVERY)
+        }
+        Shape::Stream { up, count, size } => {
+            push_message(&mut t, control, seg, up, 1);
+            push_message(&mut t, control, seg, size, count).div_ceil(ACK_EVERY)
+        }
+    };
+    t.push(FrameKind::Ack, control, acks);
+    let model = column(&t, 0);
+
+    // The kernel's segments, priced per layer: data segments carry the
+    // payload it counted, every segment carries the same headers.
+    let frames = kernel.segs_in + kernel.segs_out;
+    let data = kernel.data_segs_in + kernel.data_segs_out;
+    let per = link.frame_layers(&control);
+    let mut layers = per.times(frames);
+    layers.payload = kernel.bytes_received + kernel.bytes_acked;
+    // A zero-payload frame may be padded on Ethernet; data frames are not.
+    layers.padding = per.padding * (frames - data.min(frames));
+    let kcol = Column {
+        frames,
+        data_frames: data,
+        ack_frames: frames - data.min(frames),
+        retransmissions: kernel.total_retrans,
+        wire_bytes: layers.total(),
+        layers,
+    };
+    let notes = tcp_notes(&model, &kcol, link, mtu, seg, kernel);
+    Overhead {
+        link: link.name(),
+        mtu,
+        segment_payload: seg,
+        wire_rate_bps: rate(model.wire_bytes, seconds),
+        model,
+        kernel: kcol,
+        kernel_raw: KernelRaw::Tcp(*kernel),
+        notes,
+        assumptions: vec![
+            "each message is written at once and cut at the MSS; FileReady and StreamStart ride with the data after them",
+            "echo: each message acknowledges the one before; only the last reply gets a pure ACK",
+            "file and stream: one pure ACK per 2 data segments received",
+            "handshake and teardown are not counted: the counters start once the connection is up",
+            "kernel column: TCP_INFO's segments (in MSS units, so a GSO super-segment counts as the segments it stands for) priced with the same headers",
+        ],
+    }
+}
+
+fn rate(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        bytes as f64 * 8.0 / seconds
+    } else {
+        0.0
+    }
+}
+
+fn tcp_notes(
+    model: &Column,
+    k: &Column,
+    link: Link,
+    mtu: u32,
+    seg: u32,
+    info: &TcpInfo,
+) -> Vec<String> {
+    let mut n = Vec::new();
+    if k.data_frames != model.data_frames {
+        n.push(format!(
+            "data segments: kernel {} vs model {}: TCP cuts what is in the send buffer when it sends, not each write; small writes can share a segment (Nagle, autocorking) or a large one leave in pieces smaller than the MSS when the window is short",
+            k.data_frames, model.data_frames
+        ));
+    }
+    if k.ack_frames != model.ack_frames {
+        n.push(format!(
+            "pure ACKs: kernel {} vs model {}: Linux delays ACKs (up to 40 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic, not a fixed 1 in 2",
+            k.ack_frames, model.ack_frames
+        ));
+    }
+    if info.total_retrans > 0 {
+        n.push(format!(
+            "{} segments were retransmitted: the model assumes no loss",
+            info.total_retrans
+        ));
+    }
+    if matches!(link, Link::Loopback) {
+        n.push(format!(
+            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and no Ethernet framing exists on the wire; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
+        ));
+    }
+    let largest = info.rcv_mss.max(info.snd_mss);
+    if largest > 0 && largest < seg {
+        n.push(format!(
+            "the kernel's current MSS is {largest} bytes where the model cuts at {seg}: a peer's smaller MSS (--mss), or Linux keeping a segment within half the peer's largest window while it is small"
+        ));
+    }
+    n
+}
+
+/// The UDP report of one action: `datagrams` of `segment` bytes (whole UDP
+/// payload) received, plus the control datagrams both ways.
+#[allow(clippy::too_many_arguments)]
+pub fn udp(
+    ip: IpVersion,
+    link: Link,
+    mtu: u32,
+    segment: u32,
+    data_datagrams: u64,
+    control_datagrams: u64,
+    kernel: &UdpCounters,
+    seconds: f64,
+) -> Overhead {
+    let mut t = Tally::new(link);
+    if let Ok(d) = UdpDatagram::new(ip, link, u64::from(segment))
+        .with_mtu(mtu)
+        .tally()
+    {
+        for _ in 0..data_datagrams.min(1) {
+            // One datagram's frames, then scaled: tallies are per group.
+            for g in d.groups() {
+                t.push(g.kind, g.packet, g.count * data_datagrams);
+            }
+        }
+    }
+    let control = Packet {
+        l3: ip_len(ip),
+        l4: UDP_HEADER_LEN,
+        payload: 40,
+    };
+    t.push(FrameKind::Ack, control, control_datagrams);
+    let model = column(&t, 0);
+
+    let frames = kernel.in_datagrams + kernel.out_datagrams + kernel.reasm_reqds
+        - kernel
+            .reasm_oks
+            .min(kernel.in_datagrams + kernel.out_datagrams + kernel.reasm_reqds);
+    let per = link.frame_layers(&Packet {
+        l3: ip_len(ip),
+        l4: UDP_HEADER_LEN,
+        payload: 0,
+    });
+    let mut layers = per.times(frames);
+    layers.payload = model.layers.payload;
+    layers.padding = 0;
+    let kcol = Column {
+        frames,
+        data_frames: frames,
+        ack_frames: 0,
+        retransmissions: 0,
+        wire_bytes: layers.total(),
+        layers,
+    };
+    let mut notes = Vec::new();
+    if kcol.frames != model.frames {
+        notes.push(format!(
+            "frames: kernel {} vs model {}: the kernel's counters belong to the whole network namespace (any other UDP traffic counts too), and a datagram dropped for a full buffer is counted in InErrors, not InDatagrams",
+            kcol.frames, model.frames
+        ));
+    }
+    if kernel.rcvbuf_errors > 0 {
+        notes.push(format!(
+            "{} datagrams were dropped by the kernel because a receive buffer was full (RcvbufErrors)",
+            kernel.rcvbuf_errors
+        ));
+    }
+    if matches!(link, Link::Loopback) {
+        notes.push(format!(
+            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and no Ethernet framing exists on the wire",
+            mtu.saturating_sub(ip_len(ip) + UDP_HEADER_LEN)
+        ));
+    }
+    Overhead {
+        link: link.name(),
+        mtu,
+        segment_payload: segment.saturating_sub(crate::proto::datagram::DGRAM_HEADER as u32),
+        wire_rate_bps: rate(model.wire_bytes, seconds),
+        model,
+        kernel: kcol,
+        kernel_raw: KernelRaw::Udp(*kernel),
+        notes,
+        assumptions: vec![
+            "data datagrams as received, each split into IP fragments at the MTU when larger",
+            "control datagrams (cookie, request, FileReady or StreamStart, End copies) counted at 40 bytes of payload each",
+            "kernel column: /proc/net/snmp(6) datagrams in and out (fragments for reassembled ones), priced with the same headers; payload as the lab counted it",
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_on_ethernet_with_pinned_mss() {
+        // 100000 bytes + 16 of FileReady in 1448-byte segments: 70 segments
+        // (69 full, one of 120), 35 pure ACKs, one request segment.
+        let info = TcpInfo {
+            timestamps: true,
+            snd_mss: 1448,
+            pmtu: 1500,
+            segs_in: 71,
+            segs_out: 36,
+            data_segs_in: 70,
+            data_segs_out: 1,
+            bytes_received: 100_016,
+            bytes_acked: 16,
+            ..TcpInfo::default()
+        };
+        let o = tcp(
+            Shape::File {
+                up: 16,
+                down: 100_016,
+            },
+            IpVersion::V4,
+            Link::Ethernet { vlan: false },
+            1500,
+            1448,
+            &info,
+            1.0,
+        );
+        assert_eq!(o.model.data_frames, 71);
+        assert_eq!(o.model.ack_frames, 35);
+        assert_eq!(o.model.frames, 106);
+        assert_eq!(o.kernel.frames, 107);
+        assert_eq!(o.model.layers.payload, 100_032);
+        assert_eq!(o.kernel.layers.payload, 100_032);
+        // Every frame: 14 + 4 of Ethernet, 20 of IP, 32 of TCP, 20 of
+        // preamble and gap.
+        assert_eq!(o.model.layers.l4, 106 * 32);
+        assert_eq!(o.model.layers.preamble_gap, 106 * 20);
+        assert_eq!(o.model.wire_bytes, o.model.layers.total());
+        assert_eq!(o.notes.len(), 1, "{:?}", o.notes);
+        assert!(o.notes[0].starts_with("pure ACKs"), "{:?}", o.notes);
+    }
+
+    #[test]
+    fn echo_acknowledges_by_reply() {
+        let o = tcp(
+            Shape::Echo {
+                count: 10,
+                request: 20,
+                reply: 20,
+            },
+            IpVersion::V6,
+            Link::Loopback,
+            65536,
+            65464,
+            &TcpInfo {
+                timestamps: true,
+                ..TcpInfo::default()
+            },
+            0.001,
+        );
+        assert_eq!(o.model.data_frames, 20);
+        assert_eq!(o.model.ack_frames, 1);
+        assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+    }
+
+    #[test]
+    fn udp_fragments_are_frames() {
+        let k = UdpCounters {
+            in_datagrams: 10,
+            out_datagrams: 2,
+            ..UdpCounters::default()
+        };
+        let o = udp(
+            IpVersion::V4,
+            Link::Ethernet { vlan: false },
+            1500,
+            4000,
+            10,
+            2,
+            &k,
+            1.0,
+        );
+        // 4000 bytes of UDP payload over a 1500 MTU: 3 fragments each.
+        assert_eq!(o.model.frames, 32);
+        assert_eq!(o.model.layers.payload, 40_080);
+    }
+}

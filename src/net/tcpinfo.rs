@@ -1,0 +1,153 @@
+//! `TCP_INFO` (tcp(7)): what the kernel knows about a TCP connection:
+//! segment sizes, segments and bytes in and out, retransmissions, round-trip
+//! time and the options the handshake negotiated.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+
+use serde::Serialize;
+
+/// The fields of `struct tcp_info` the lab reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    /// MSS the connection sends with (payload per segment, options excluded).
+    pub snd_mss: u32,
+    /// MSS estimated for the peer's segments.
+    pub rcv_mss: u32,
+    /// Path MTU the kernel uses.
+    pub pmtu: u32,
+    /// Segments sent, counted in MSS-sized units (a GSO super-segment counts
+    /// as the segments it stands for), retransmissions included.
+    pub segs_out: u64,
+    /// Segments received, in the same units.
+    pub segs_in: u64,
+    /// Segments sent that carried data.
+    pub data_segs_out: u64,
+    /// Segments received that carried data.
+    pub data_segs_in: u64,
+    /// Segments retransmitted over the connection's life.
+    pub total_retrans: u64,
+    /// Smoothed round-trip time, µs.
+    pub rtt_us: u32,
+    /// Round-trip time variation, µs.
+    pub rttvar_us: u32,
+    /// Smallest round-trip time seen, µs.
+    pub min_rtt_us: u32,
+    /// Bytes the peer acknowledged.
+    pub bytes_acked: u64,
+    /// Bytes received in order.
+    pub bytes_received: u64,
+    /// Bytes written but not yet sent.
+    pub notsent_bytes: u32,
+    /// Segments sent but not yet acknowledged.
+    pub unacked: u32,
+    /// Congestion window, segments.
+    pub snd_cwnd: u32,
+    /// Timestamps option negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// Window scaling negotiated: (send, receive) shifts.
+    pub wscale: Option<(u8, u8)>,
+}
+
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+const TCPI_OPT_SACK: u8 = 2;
+const TCPI_OPT_WSCALE: u8 = 4;
+
+impl TcpInfo {
+    /// Reads `TCP_INFO` from a connected socket.
+    pub fn read(stream: &TcpStream) -> io::Result<TcpInfo> {
+        // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+        let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: `raw` and `len` are live and sized for tcp_info; the kernel
+        // writes at most `len` bytes and reports how many.
+        let r = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut raw as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(TcpInfo::from_raw(&raw))
+    }
+
+    fn from_raw(raw: &libc::tcp_info) -> TcpInfo {
+        let o = raw.tcpi_options;
+        TcpInfo {
+            snd_mss: raw.tcpi_snd_mss,
+            rcv_mss: raw.tcpi_rcv_mss,
+            pmtu: raw.tcpi_pmtu,
+            segs_out: u64::from(raw.tcpi_segs_out),
+            segs_in: u64::from(raw.tcpi_segs_in),
+            data_segs_out: u64::from(raw.tcpi_data_segs_out),
+            data_segs_in: u64::from(raw.tcpi_data_segs_in),
+            total_retrans: u64::from(raw.tcpi_total_retrans),
+            rtt_us: raw.tcpi_rtt,
+            rttvar_us: raw.tcpi_rttvar,
+            min_rtt_us: raw.tcpi_min_rtt,
+            bytes_acked: raw.tcpi_bytes_acked,
+            bytes_received: raw.tcpi_bytes_received,
+            notsent_bytes: raw.tcpi_notsent_bytes,
+            unacked: raw.tcpi_unacked,
+            snd_cwnd: raw.tcpi_snd_cwnd,
+            timestamps: o & TCPI_OPT_TIMESTAMPS != 0,
+            sack: o & TCPI_OPT_SACK != 0,
+            wscale: (o & TCPI_OPT_WSCALE != 0).then(|| {
+                let w = raw.tcpi_snd_rcv_wscale;
+                (w & 0x0F, w >> 4)
+            }),
+        }
+    }
+
+    /// The counters of `self` less those of `earlier` (the gauges — MSS,
+    /// RTT, options — are `self`'s).
+    pub fn since(&self, earlier: &TcpInfo) -> TcpInfo {
+        TcpInfo {
+            segs_out: self.segs_out.saturating_sub(earlier.segs_out),
+            segs_in: self.segs_in.saturating_sub(earlier.segs_in),
+            data_segs_out: self.data_segs_out.saturating_sub(earlier.data_segs_out),
+            data_segs_in: self.data_segs_in.saturating_sub(earlier.data_segs_in),
+            total_retrans: self.total_retrans.saturating_sub(earlier.total_retrans),
+            bytes_acked: self.bytes_acked.saturating_sub(earlier.bytes_acked),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+            ..*self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn counts_a_loopback_exchange() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let before = TcpInfo::read(&c).unwrap();
+        c.write_all(&[7u8; 100_000]).unwrap();
+        let mut buf = vec![0u8; 100_000];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"ok").unwrap();
+        let mut ok = [0u8; 2];
+        c.read_exact(&mut ok).unwrap();
+        let d = TcpInfo::read(&c).unwrap().since(&before);
+        assert_eq!(d.bytes_acked, 100_000);
+        assert_eq!(d.bytes_received, 2);
+        assert!(d.data_segs_out >= 2, "{d:?}");
+        assert!(d.timestamps && d.sack && d.wscale.is_some(), "{d:?}");
+        // lo allows 65535 - 20 - 20 - 12 = 65483 bytes per segment, but the
+        // current MSS may be lower: Linux keeps it at most half the peer's
+        // largest window (tcp_bound_to_half_wnd).
+        assert!((1..=65483).contains(&d.snd_mss), "{d:?}");
+    }
+}
