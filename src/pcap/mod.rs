@@ -1,12 +1,15 @@
 //! Reading capture files: any pcap or pcapng, written by this lab, tcpdump,
 //! tshark or Wireshark, summarised as frames, bytes per layer, flows and
-//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`).
+//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`); and writing
+//! the lab's own model capture ([`model`]).
 //!
 //! - [`read`]: one reader for both formats, told apart by the magic number.
 //! - [`dissect`]: one frame taken apart, layer by layer.
 //! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
 //! - [`error`]: what stops a file from being read.
+//! - [`model`]: writing a model capture: the frames the lab meant to send,
+//!   built from its own events, with a comment on each.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -18,6 +21,7 @@
 pub mod checksum;
 pub mod dissect;
 pub mod error;
+pub mod model;
 pub mod read;
 pub mod summary;
 
