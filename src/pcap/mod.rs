@@ -7,6 +7,7 @@
 //! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
 //! - [`error`]: what stops a file from being read.
+//! - [`capture`]: the flow filter of a live capture.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -15,6 +16,7 @@
 //! # Ok::<(), ardei_lab::pcap::PcapError>(())
 //! ```
 
+pub mod capture;
 pub mod checksum;
 pub mod dissect;
 pub mod error;
