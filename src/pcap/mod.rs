@@ -7,7 +7,8 @@
 //! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
 //! - [`error`]: what stops a file from being read.
-//! - [`capture`]: the flow filter of a live capture.
+//! - [`capture`]: live capture of one flow from an `AF_PACKET` socket into
+//!   pcapng.
 //!
 //! ```no_run
 //! use std::path::Path;
