@@ -16,7 +16,8 @@
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
 //! - [`pcap`]: reading any pcap or pcapng file and summarising it per flow
-//!   and per layer, with checksum verdicts.
+//!   and per layer, with checksum verdicts; writing model captures from the
+//!   lab's own events; capturing a flow live from an `AF_PACKET` socket.
 //!
 //! The ring around it does the I/O:
 //! - [`net`]: sockets built with `socket2`, options read back from the

@@ -1,7 +1,8 @@
-//! Reading capture files: any pcap or pcapng, written by this lab, tcpdump,
-//! tshark or Wireshark, summarised as frames, bytes per layer, flows and
-//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`); and writing
-//! the lab's own model capture ([`model`]).
+//! Packet captures: reading any pcap or pcapng (this lab's, tcpdump's,
+//! tshark's, Wireshark's), summarised as frames, bytes per layer, flows and
+//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`); writing the
+//! lab's own model capture ([`model`]); and capturing a flow live
+//! ([`capture`]).
 //!
 //! - [`read`]: one reader for both formats, told apart by the magic number.
 //! - [`dissect`]: one frame taken apart, layer by layer.
@@ -10,6 +11,8 @@
 //! - [`error`]: what stops a file from being read.
 //! - [`model`]: writing a model capture: the frames the lab meant to send,
 //!   built from its own events, with a comment on each.
+//! - [`capture`]: live capture of one flow from an `AF_PACKET` socket into
+//!   pcapng.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -18,6 +21,7 @@
 //! # Ok::<(), ardei_lab::pcap::PcapError>(())
 //! ```
 
+pub mod capture;
 pub mod checksum;
 pub mod dissect;
 pub mod error;
