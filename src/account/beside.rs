@@ -49,7 +49,8 @@ pub enum Shape {
         /// Bytes from the server.
         down: u64,
     },
-    /// One request, then `count` writes of `size` bytes.
+    /// One request, then `count` writes of `size` bytes; the first also
+    /// carries `start` bytes (StreamStart), the last `end` (StreamEnd).
     Stream {
         /// Request message bytes.
         up: u64,
@@ -57,6 +58,10 @@ pub enum Shape {
         count: u64,
         /// Bytes per segment message.
         size: u64,
+        /// Bytes riding with the first segment.
+        start: u64,
+        /// Bytes riding with the last segment.
+        end: u64,
     },
 }
 
@@ -203,9 +208,24 @@ pub fn tcp(
             push_message(&mut t, control, seg, up, 1);
             push_message(&mut t, control, seg, down, 1).div_ceil(ACK_EVERY)
         }
-        Shape::Stream { up, count, size } => {
+        Shape::Stream {
+            up,
+            count,
+            size,
+            start,
+            end,
+        } => {
             push_message(&mut t, control, seg, up, 1);
-            push_message(&mut t, control, seg, size, count).div_ceil(ACK_EVERY)
+            let segs = match count {
+                0 => 0,
+                1 => push_message(&mut t, control, seg, start + size + end, 1),
+                _ => {
+                    push_message(&mut t, control, seg, start + size, 1)
+                        + push_message(&mut t, control, seg, size, count - 2)
+                        + push_message(&mut t, control, seg, size + end, 1)
+                }
+            };
+            segs.div_ceil(ACK_EVERY)
         }
     };
     t.push(FrameKind::Ack, control, acks);
@@ -330,10 +350,15 @@ pub fn udp(
     t.push(FrameKind::Ack, control, control_datagrams);
     let model = column(&t, 0);
 
-    let frames = kernel.in_datagrams + kernel.out_datagrams + kernel.reasm_reqds
-        - kernel
-            .reasm_oks
-            .min(kernel.in_datagrams + kernel.out_datagrams + kernel.reasm_reqds);
+    // On one host both ends count in the same namespace: every datagram
+    // is counted once going out and once coming in, so the incoming count
+    // alone covers both directions.
+    let datagrams = if matches!(link, Link::Loopback) {
+        kernel.in_datagrams
+    } else {
+        kernel.in_datagrams + kernel.out_datagrams
+    };
+    let frames = (datagrams + kernel.reasm_reqds).saturating_sub(kernel.reasm_oks);
     let per = link.frame_layers(&Packet {
         l3: ip_len(ip),
         l4: UDP_HEADER_LEN,
@@ -381,7 +406,7 @@ pub fn udp(
         assumptions: vec![
             "data datagrams as received, each split into IP fragments at the MTU when larger",
             "control datagrams (cookie, request, FileReady or StreamStart, End copies) counted at 40 bytes of payload each",
-            "kernel column: /proc/net/snmp(6) datagrams in and out (fragments for reassembled ones), priced with the same headers; payload as the lab counted it",
+            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers; payload as the lab counted it (the UDP payload, lab header included)",
         ],
     }
 }
@@ -459,8 +484,10 @@ mod tests {
     #[test]
     fn udp_fragments_are_frames() {
         let k = UdpCounters {
-            in_datagrams: 10,
+            in_datagrams: 12,
             out_datagrams: 2,
+            reasm_reqds: 30,
+            reasm_oks: 10,
             ..UdpCounters::default()
         };
         let o = udp(
@@ -476,5 +503,8 @@ mod tests {
         // 4000 bytes of UDP payload over a 1500 MTU: 3 fragments each.
         assert_eq!(o.model.frames, 32);
         assert_eq!(o.model.layers.payload, 40_080);
+        // 2 control datagrams each way, and 30 fragments that the kernel
+        // reassembled into 10 of the 12 datagrams it delivered.
+        assert_eq!(o.kernel.frames, 4 + 30);
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::account::beside::Overhead;
 use crate::latency::Percentiles;
 use crate::net::Applied;
 use crate::net::counters::UdpCounters;
@@ -44,6 +45,9 @@ pub struct Report {
     pub udp: Option<UdpFigures>,
     /// The client socket's options as the kernel applied them.
     pub socket: SocketReport,
+    /// What the action cost on the wire: the model beside the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<Overhead>,
 }
 
 /// The client socket's options, per transport.
@@ -129,6 +133,14 @@ pub enum Detail {
         time_to_first_byte_us: f64,
         /// From the first to the last file byte, seconds.
         transfer_seconds: f64,
+        /// The server's view (TCP): from FileReady until its last write
+        /// returned, seconds — when the kernel had taken the data.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_written_seconds: Option<f64>,
+        /// The server's view (TCP): from FileReady until the last byte was
+        /// acknowledged, seconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_acked_seconds: Option<f64>,
     },
     /// Stream.
     Stream {
@@ -182,6 +194,8 @@ impl Report {
                 complete,
                 time_to_first_byte_us,
                 transfer_seconds,
+                server_written_seconds,
+                server_acked_seconds,
             } => {
                 let what = match (*complete, *verified) {
                     (true, true) => "received, every byte verified".to_string(),
@@ -198,6 +212,12 @@ impl Report {
                     self.seconds,
                     format_bitrate(self.goodput_bps)
                 );
+                if let (Some(w), Some(a)) = (server_written_seconds, server_acked_seconds) {
+                    let _ = writeln!(
+                        s,
+                        "  server: its last write returned after {w:.6} s (the kernel had taken the data, not sent it); the last byte was acknowledged after {a:.6} s"
+                    );
+                }
             }
             Detail::Stream {
                 segments,
@@ -267,6 +287,9 @@ impl Report {
                 );
             }
         }
+        if let Some(o) = &self.overhead {
+            render_overhead(&mut s, o, self.goodput_bps);
+        }
         match &self.socket {
             SocketReport::Tcp(a) => {
                 let _ = writeln!(
@@ -284,6 +307,50 @@ impl Report {
             }
         }
         s
+    }
+}
+
+fn render_overhead(s: &mut String, o: &Overhead, goodput_bps: f64) {
+    let _ = writeln!(
+        s,
+        "  on the wire ({}, MTU {}, {} payload bytes per full segment):   model      kernel",
+        o.link, o.mtu, o.segment_payload
+    );
+    let row = |s: &mut String, name: &str, m: u64, k: u64| {
+        let _ = writeln!(s, "    {name:<58} {m:>10} {k:>11}");
+    };
+    row(s, "frames", o.model.frames, o.kernel.frames);
+    row(s, "  with data", o.model.data_frames, o.kernel.data_frames);
+    row(
+        s,
+        "  without data (pure ACKs, control)",
+        o.model.ack_frames,
+        o.kernel.ack_frames,
+    );
+    row(
+        s,
+        "  retransmitted",
+        o.model.retransmissions,
+        o.kernel.retransmissions,
+    );
+    for ((name, m), (_, k)) in o.model.layers.named().iter().zip(o.kernel.layers.named()) {
+        row(s, &format!("bytes: {name}"), *m, k);
+    }
+    row(
+        s,
+        "bytes on the wire",
+        o.model.wire_bytes,
+        o.kernel.wire_bytes,
+    );
+    let _ = writeln!(
+        s,
+        "    goodput {}, wire rate {} (all headers, {} link)",
+        format_bitrate(goodput_bps),
+        format_bitrate(o.wire_rate_bps),
+        o.link
+    );
+    for n in &o.notes {
+        let _ = writeln!(s, "    why they differ: {n}");
     }
 }
 
@@ -307,9 +374,12 @@ mod tests {
                 complete: true,
                 time_to_first_byte_us: 50.0,
                 transfer_seconds: 0.0009,
+                server_written_seconds: None,
+                server_acked_seconds: None,
             },
             udp: None,
             socket: SocketReport::Tcp(Applied::default()),
+            overhead: None,
         }
     }
 

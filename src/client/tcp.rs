@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
+use crate::account::beside::{self, Shape};
+use crate::account::wire::IpVersion;
 use crate::content::Verifier;
 use crate::latency::{Jitter, Recorder};
 use crate::net::socket::{applied_of, tcp_connect};
+use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, ConnError, Framed, SockOpts};
 use crate::pace::{self, Epoch};
-use crate::proto::Message;
+use crate::proto::{HEADER_LEN, Message};
 
 /// Bytes per read when receiving a file.
 const READ_CHUNK: usize = 1 << 20;
@@ -26,6 +29,7 @@ pub struct TcpClient {
     conn: Framed,
     target: SocketAddr,
     applied: Applied,
+    mss: Option<u32>,
 }
 
 impl TcpClient {
@@ -38,6 +42,7 @@ impl TcpClient {
             conn: Framed::new(stream),
             target,
             applied,
+            mss: opts.mss,
         })
     }
 
@@ -63,7 +68,31 @@ impl TcpClient {
             detail,
             udp: None,
             socket: SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied)),
+            overhead: None,
         }
+    }
+
+    fn info(&self) -> TcpInfo {
+        TcpInfo::read(self.conn.stream()).unwrap_or_default()
+    }
+
+    /// Adds the model-beside-kernel report for an action of `shape` that
+    /// started with the counters `before`.
+    fn account(&self, r: &mut Report, shape: Shape, before: &TcpInfo) {
+        let now = self.info();
+        let delta = now.since(before);
+        let v6 = self.target.is_ipv6();
+        let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let ip_len = if v6 { 40 } else { 20 };
+        let options = if now.timestamps { 12 } else { 0 };
+        // IPv4 packets cannot exceed 65535 bytes, whatever lo's MTU says.
+        let mtu = if now.pmtu > 0 { now.pmtu } else { 1500 };
+        let mut seg = mtu.min(65_535 + if v6 { 40 } else { 0 }) - ip_len - 20 - options;
+        if let Some(m) = self.mss {
+            seg = seg.min(m.saturating_sub(options));
+        }
+        r.overhead = Some(beside::tcp(shape, ip, link, mtu, seg, &delta, r.seconds));
     }
 
     fn set_timeout(&self, t: Duration) -> Result<(), ClientError> {
@@ -93,6 +122,7 @@ impl TcpClient {
         interval: Duration,
     ) -> Result<Report, ClientError> {
         self.set_timeout(REPLY_TIMEOUT)?;
+        let before = self.info();
         let mut rtt = Recorder::new();
         let start = Instant::now();
         let mut bytes = 0u64;
@@ -127,6 +157,13 @@ impl TcpClient {
             },
         );
         r.latency_us = rtt.percentiles();
+        let msg = (HEADER_LEN + 4 + data.len()) as u64;
+        let shape = Shape::Echo {
+            count: u64::from(count),
+            request: msg,
+            reply: msg,
+        };
+        self.account(&mut r, shape, &before);
         Ok(r)
     }
 
@@ -137,6 +174,7 @@ impl TcpClient {
         mut sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
         self.set_timeout(REPLY_TIMEOUT)?;
+        let before = self.info();
         let start = Instant::now();
         self.conn.send(&Message::FileRequest { size })?;
         match self.recv(REPLY_TIMEOUT)? {
@@ -170,7 +208,26 @@ impl TcpClient {
         }
         let end = Instant::now();
         let first = first_byte.unwrap_or(end);
-        Ok(self.report(
+        // The server reports its own timing once it sees the last byte
+        // acknowledged: acknowledge at once rather than after the delayed
+        // ACK timer.
+        let _ = socket2::SockRef::from(self.conn.stream()).set_tcp_quickack(true);
+        let (written, acked) = match self.recv(REPLY_TIMEOUT)? {
+            Message::FileSent {
+                written_ns,
+                acked_ns,
+            } => (
+                Some(written_ns as f64 / 1e9),
+                (acked_ns > 0).then_some(acked_ns as f64 / 1e9),
+            ),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected FileSent after the file, got {:?}",
+                    other.kind()
+                )));
+            }
+        };
+        let mut r = self.report(
             "file",
             size,
             (end - start).as_secs_f64(),
@@ -180,8 +237,17 @@ impl TcpClient {
                 complete: true,
                 time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
                 transfer_seconds: (end - first).as_secs_f64(),
+                server_written_seconds: written,
+                server_acked_seconds: acked,
             },
-        ))
+        );
+        let head = (HEADER_LEN + 8) as u64;
+        let shape = Shape::File {
+            up: head,
+            down: head + size,
+        };
+        self.account(&mut r, shape, &before);
+        Ok(r)
     }
 
     /// `count` segments of `size` bytes every `interval`.
@@ -193,6 +259,7 @@ impl TcpClient {
     ) -> Result<Report, ClientError> {
         let timeout = REPLY_TIMEOUT.max(interval * 2 + Duration::from_secs(5));
         self.set_timeout(timeout)?;
+        let before = self.info();
         let start = Instant::now();
         self.conn.send(&Message::StreamRequest {
             interval_ns: interval.as_nanos() as u64,
@@ -260,6 +327,14 @@ impl TcpClient {
             },
         );
         r.latency_us = delay.percentiles();
+        let shape = Shape::Stream {
+            up: (HEADER_LEN + 16) as u64,
+            count: u64::from(segments),
+            size: u64::from(size),
+            start: (HEADER_LEN + 24) as u64,
+            end: (HEADER_LEN + 4) as u64,
+        };
+        self.account(&mut r, shape, &before);
         Ok(r)
     }
 }

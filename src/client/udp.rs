@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use super::ClientError;
 use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
+use crate::account::beside;
+use crate::account::wire::IpVersion;
 use crate::arrivals::Arrivals;
 use crate::content;
 use crate::latency::{Jitter, Recorder};
@@ -62,6 +64,10 @@ pub struct UdpClient {
     buf: Vec<u8>,
     ids: RandomState,
     counter: u64,
+    /// Datagrams sent in the current action.
+    tx: u64,
+    /// Datagrams of the current session received in the current action.
+    rx: u64,
 }
 
 impl UdpClient {
@@ -88,6 +94,8 @@ impl UdpClient {
             buf: vec![0u8; 65_536],
             ids: RandomState::new(),
             counter: 0,
+            tx: 0,
+            rx: 0,
         })
     }
 
@@ -136,6 +144,8 @@ impl UdpClient {
 
     fn new_session(&mut self) -> u32 {
         self.counter += 1;
+        self.tx = 0;
+        self.rx = 0;
         let mut h = self.ids.build_hasher();
         h.write_u64(self.counter);
         h.write_u128(Instant::now().elapsed().as_nanos());
@@ -159,12 +169,16 @@ impl UdpClient {
             detail,
             udp: None,
             socket: SocketReport::Udp(self.applied),
+            overhead: None,
         }
     }
 
-    fn send(&self, bytes: &[u8]) -> Result<(), ClientError> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         match self.sock.send(bytes) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.tx += 1;
+                Ok(())
+            }
             Err(e) => Err(self.io_error(e)),
         }
     }
@@ -194,7 +208,10 @@ impl UdpClient {
                 .set_read_timeout(Some(left.max(Duration::from_micros(1))))?;
             match self.sock.recv(&mut self.buf) {
                 Ok(n) => match datagram::parse_header(&self.buf[..n]) {
-                    Ok((_, h)) if h.session == session => return Ok(Some(n)),
+                    Ok((_, h)) if h.session == session => {
+                        self.rx += 1;
+                        return Ok(Some(n));
+                    }
                     _ => continue,
                 },
                 Err(e)
@@ -336,7 +353,34 @@ impl UdpClient {
             u.datagrams = u64::from(replies);
             u.lost = u64::from(count - replies);
         }
+        self.account(&mut r, out.len() as u32, self.tx + self.rx, before);
         Ok(r)
+    }
+
+    /// Adds the model-beside-kernel report: `data` datagrams of `segment`
+    /// bytes, the rest of the action's datagrams being control.
+    fn account(&self, r: &mut Report, segment: u32, data: u64, before: Option<UdpCounters>) {
+        let Some(before) = before else { return };
+        let Some(after) = counters::read(self.target.is_ipv6()) else {
+            return;
+        };
+        let ip = if self.target.is_ipv6() {
+            IpVersion::V6
+        } else {
+            IpVersion::V4
+        };
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let control = (self.tx + self.rx).saturating_sub(data);
+        r.overhead = Some(beside::udp(
+            ip,
+            link,
+            self.mtu,
+            segment,
+            data,
+            control,
+            &after.since(&before),
+            r.seconds,
+        ));
     }
 
     fn no_answer_echo(&self, count: u32, wait: Duration) -> ClientError {
@@ -524,6 +568,8 @@ impl UdpClient {
                 complete: bytes == size,
                 time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
                 transfer_seconds: (end - first).as_secs_f64(),
+                server_written_seconds: None,
+                server_acked_seconds: None,
             },
         );
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
@@ -533,6 +579,12 @@ impl UdpClient {
                 m.last = m.last.min(size.saturating_sub(1));
             }
         }
+        self.account(
+            &mut r,
+            segment,
+            arrivals.received() + arrivals.duplicates(),
+            before,
+        );
         Ok(r)
     }
 
@@ -652,6 +704,12 @@ impl UdpClient {
         );
         r.latency_us = delay.percentiles();
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
+        self.account(
+            &mut r,
+            size,
+            arrivals.received() + arrivals.duplicates(),
+            before,
+        );
         Ok(r)
     }
 }

@@ -253,6 +253,18 @@ fn parse_body(kind: Kind, body: &[u8], consumed: usize) -> Result<Message, Decod
                 message,
             }
         }
+        Kind::FileSent => {
+            let (Some(written_ns), Some(acked_ns)) = (r.u64(), r.u64()) else {
+                return Err(malformed("body is not two 8-byte times"));
+            };
+            if !r.rest().is_empty() {
+                return Err(malformed("trailing bytes after the times"));
+            }
+            Message::FileSent {
+                written_ns,
+                acked_ns,
+            }
+        }
         Kind::Unknown(k) => return Err(DecodeError::UnknownKind { kind: k, consumed }),
     };
     Ok(msg)
@@ -339,6 +351,13 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             crate::content::fill(0, &mut out[filler_at..]);
         }
         Message::StreamEnd { sent } => out.extend_from_slice(&sent.to_be_bytes()),
+        Message::FileSent {
+            written_ns,
+            acked_ns,
+        } => {
+            out.extend_from_slice(&written_ns.to_be_bytes());
+            out.extend_from_slice(&acked_ns.to_be_bytes());
+        }
         Message::Error { code, message } => {
             out.extend_from_slice(&code.to_u16().to_be_bytes());
             out.extend_from_slice(message.as_bytes());
@@ -399,6 +418,10 @@ mod tests {
             },
             Message::StreamEnd { sent: 100 },
             Message::error(ErrorCode::FileTooLarge, "too big"),
+            Message::FileSent {
+                written_ns: 5,
+                acked_ns: 7,
+            },
         ]
     }
 

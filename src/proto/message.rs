@@ -23,6 +23,9 @@ pub enum Kind {
     StreamEnd,
     /// A refusal or failure: a code and a sentence.
     Error,
+    /// After a file: how long the server took to write it and to see it
+    /// acknowledged.
+    FileSent,
     /// A kind this build does not know (kept so nothing is lost).
     Unknown(u8),
 }
@@ -40,6 +43,7 @@ impl Kind {
             Kind::StreamSegment => 0x07,
             Kind::StreamEnd => 0x08,
             Kind::Error => 0x09,
+            Kind::FileSent => 0x0A,
             Kind::Unknown(b) => b,
         }
     }
@@ -56,6 +60,7 @@ impl Kind {
             0x07 => Kind::StreamSegment,
             0x08 => Kind::StreamEnd,
             0x09 => Kind::Error,
+            0x0A => Kind::FileSent,
             other => Kind::Unknown(other),
         }
     }
@@ -227,6 +232,15 @@ pub enum Message {
         /// What went wrong, for people.
         message: String,
     },
+    /// After the last file byte: the server's own timing of the file.
+    FileSent {
+        /// From FileReady to the return of the last write, ns: when the
+        /// kernel had taken every byte.
+        written_ns: u64,
+        /// From FileReady to the acknowledgement of the last byte, ns (0 if
+        /// it was not seen within the server's wait).
+        acked_ns: u64,
+    },
 }
 
 impl Message {
@@ -242,6 +256,7 @@ impl Message {
             Message::StreamSegment { .. } => Kind::StreamSegment,
             Message::StreamEnd { .. } => Kind::StreamEnd,
             Message::Error { .. } => Kind::Error,
+            Message::FileSent { .. } => Kind::FileSent,
         }
     }
 

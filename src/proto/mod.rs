@@ -30,6 +30,13 @@
 //! | 0x07 | StreamSegment   | seq u32, scheduled_ns u64, sent_ns u64, filler to `size` bytes  |
 //! | 0x08 | StreamEnd       | sent u32                                                        |
 //! | 0x09 | Error           | code u16, a UTF-8 sentence                                      |
+//! | 0x0A | FileSent        | written_ns u64, acked_ns u64 — after the file's last byte       |
+//!
+//! FileSent answers the question the kernel's buffers hide from a sender:
+//! `written_ns` is when the last write returned (the kernel had taken the
+//! data, not sent it), `acked_ns` when the peer had acknowledged the last
+//! byte (`TCP_INFO`: nothing unacknowledged, nothing unsent), both counted
+//! from FileReady.
 //!
 //! Timestamps are nanoseconds since the Unix epoch on the sender's clock
 //! (`CLOCK_REALTIME`). A stream segment's `size` counts the whole message,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::content;
+use crate::net::tcpinfo::TcpInfo;
 use crate::net::{ConnError, Framed};
 use crate::pace::{self, Epoch};
 use crate::proto::text::{self, LineBuffer, TextReply};
@@ -183,6 +184,7 @@ fn send_file(
     if let Some(size) = ready {
         codec::encode(&Message::FileReady { size }, &mut head).map_err(invalid)?;
     }
+    let started = Instant::now();
     let first = (size as usize).min(FIRST_CHUNK);
     let h = head.len();
     head.resize(h + first, 0);
@@ -190,18 +192,54 @@ fn send_file(
     conn.send_raw(&head)?;
     stats.bytes_out += first as u64;
     let mut offset = first as u64;
-    if offset == size {
+    if offset < size {
+        let mut chunk = vec![0u8; FILE_CHUNK.min((size - offset) as usize)];
+        while offset < size {
+            let n = ((size - offset) as usize).min(chunk.len());
+            content::fill(offset, &mut chunk[..n]);
+            conn.send_raw(&chunk[..n])?;
+            offset += n as u64;
+            stats.bytes_out += n as u64;
+        }
+    }
+    if ready.is_none() {
         return Ok(());
     }
-    let mut chunk = vec![0u8; FILE_CHUNK.min((size - offset) as usize)];
-    while offset < size {
-        let n = ((size - offset) as usize).min(chunk.len());
-        content::fill(offset, &mut chunk[..n]);
-        conn.send_raw(&chunk[..n])?;
-        offset += n as u64;
-        stats.bytes_out += n as u64;
+    let written = started.elapsed();
+    let acked = wait_acked(conn, ACK_WAIT).map(|t| t.duration_since(started));
+    tracing::info!(
+        "session {}: file of {size} bytes written in {:.6} s (the kernel took it), {}",
+        stats.session,
+        written.as_secs_f64(),
+        match acked {
+            Some(a) => format!("last byte acknowledged after {:.6} s", a.as_secs_f64()),
+            None => format!("last byte not acknowledged within {ACK_WAIT:?}"),
+        }
+    );
+    conn.send(&Message::FileSent {
+        written_ns: written.as_nanos() as u64,
+        acked_ns: acked.map_or(0, |a| a.as_nanos() as u64),
+    })
+}
+
+/// How long a server waits for the last byte of a file to be acknowledged.
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until every byte written to `conn` is acknowledged (`TCP_INFO`:
+/// nothing unsent, nothing unacknowledged); the instant it saw that, or
+/// `None` after `limit`.
+fn wait_acked(conn: &Framed, limit: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let info = TcpInfo::read(conn.stream()).ok()?;
+        if info.unacked == 0 && info.notsent_bytes == 0 {
+            return Some(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_micros(50));
     }
-    Ok(())
 }
 
 fn invalid(e: codec::EncodeError) -> io::Error {
