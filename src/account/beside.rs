@@ -13,8 +13,9 @@
 //!   (FileReady with the first file bytes, StreamStart with segment 0);
 //! - echo: each message acknowledges the one before it, so only the last
 //!   reply needs a pure ACK of its own;
-//! - file and stream: the client sends one pure ACK per `ack_every` data
-//!   segments it receives (2, Linux's usual rate for bulk data).
+//! - file and stream: the client sends one pure ACK per 2 data segments it
+//!   receives (Linux's usual rate for bulk data); FileSent, sent once the
+//!   file is acknowledged, gets an ACK of its own.
 
 use serde::Serialize;
 
@@ -42,12 +43,16 @@ pub enum Shape {
         /// Bytes per reply message.
         reply: u64,
     },
-    /// One request, then one write of `down` bytes (FileReady and the file).
+    /// One request, then one write of `down` bytes (FileReady and the
+    /// file), then a `trailer` message once the last byte is acknowledged
+    /// (FileSent; 0 in text mode).
     File {
         /// Request message bytes.
         up: u64,
         /// Bytes from the server.
         down: u64,
+        /// Bytes of the message after the file.
+        trailer: u64,
     },
     /// One request, then `count` writes of `size` bytes; the first also
     /// carries `start` bytes (StreamStart), the last `end` (StreamEnd).
@@ -122,6 +127,24 @@ fn ip_len(ip: IpVersion) -> u32 {
     }
 }
 
+/// The MTU and the payload per full segment the model uses for a TCP
+/// connection: the path MTU from `TCP_INFO` (an IPv4 packet cannot exceed
+/// 65535 bytes, whatever lo's MTU says) less the IP and TCP headers and the
+/// timestamps option, or a pinned `--mss` less the options if smaller.
+pub fn tcp_segment(info: &TcpInfo, v6: bool, pinned_mss: Option<u32>) -> (u32, u32) {
+    let ip = if v6 { IPV6_HEADER_LEN } else { IPV4_HEADER_LEN };
+    let options = if info.timestamps { TIMESTAMPS_LEN } else { 0 };
+    let mtu = if info.pmtu > 0 { info.pmtu } else { 1500 };
+    let max_packet = if v6 { 65_535 + IPV6_HEADER_LEN } else { 65_535 };
+    let mut seg = mtu
+        .min(max_packet)
+        .saturating_sub(ip + TCP_HEADER_LEN + options);
+    if let Some(m) = pinned_mss {
+        seg = seg.min(m.saturating_sub(options));
+    }
+    (mtu, seg.max(1))
+}
+
 /// The link a flow to `peer_is_loopback` crosses.
 pub fn link_for(loopback: bool) -> Link {
     if loopback {
@@ -179,7 +202,7 @@ fn push_message(t: &mut Tally, control: Packet, seg: u32, len: u64, times: u64) 
 /// taken off); `kernel` the `TCP_INFO` delta over the action; `seconds` how
 /// long it took.
 pub fn tcp(
-    shape: Shape,
+    shapes: &[Shape],
     ip: IpVersion,
     link: Link,
     mtu: u32,
@@ -194,40 +217,10 @@ pub fn tcp(
         payload: 0,
     };
     let mut t = Tally::new(link);
-    let acks = match shape {
-        Shape::Echo {
-            count,
-            request,
-            reply,
-        } => {
-            push_message(&mut t, control, seg, request, count);
-            push_message(&mut t, control, seg, reply, count);
-            u64::from(count > 0)
-        }
-        Shape::File { up, down } => {
-            push_message(&mut t, control, seg, up, 1);
-            push_message(&mut t, control, seg, down, 1).div_ceil(ACK_EVERY)
-        }
-        Shape::Stream {
-            up,
-            count,
-            size,
-            start,
-            end,
-        } => {
-            push_message(&mut t, control, seg, up, 1);
-            let segs = match count {
-                0 => 0,
-                1 => push_message(&mut t, control, seg, start + size + end, 1),
-                _ => {
-                    push_message(&mut t, control, seg, start + size, 1)
-                        + push_message(&mut t, control, seg, size, count - 2)
-                        + push_message(&mut t, control, seg, size + end, 1)
-                }
-            };
-            segs.div_ceil(ACK_EVERY)
-        }
-    };
+    let mut acks = 0;
+    for shape in shapes {
+        acks += model_shape(&mut t, control, seg, *shape);
+    }
     t.push(FrameKind::Ack, control, acks);
     let model = column(&t, 0);
 
@@ -265,6 +258,48 @@ pub fn tcp(
             "handshake and teardown are not counted: the counters start once the connection is up",
             "kernel column: TCP_INFO's segments (in MSS units, so a GSO super-segment counts as the segments it stands for) priced with the same headers",
         ],
+    }
+}
+
+/// Pushes the data segments of one action; returns its pure ACKs.
+fn model_shape(t: &mut Tally, control: Packet, seg: u32, shape: Shape) -> u64 {
+    match shape {
+        Shape::Echo {
+            count,
+            request,
+            reply,
+        } => {
+            push_message(t, control, seg, request, count);
+            push_message(t, control, seg, reply, count);
+            u64::from(count > 0)
+        }
+        Shape::File { up, down, trailer } => {
+            push_message(t, control, seg, up, 1);
+            let data = push_message(t, control, seg, down, 1);
+            // The trailer leaves once everything is acknowledged, and is
+            // acknowledged in turn.
+            let tail = push_message(t, control, seg, trailer, 1);
+            data.div_ceil(ACK_EVERY) + tail
+        }
+        Shape::Stream {
+            up,
+            count,
+            size,
+            start,
+            end,
+        } => {
+            push_message(t, control, seg, up, 1);
+            let segs = match count {
+                0 => 0,
+                1 => push_message(t, control, seg, start + size + end, 1),
+                _ => {
+                    push_message(t, control, seg, start + size, 1)
+                        + push_message(t, control, seg, size, count - 2)
+                        + push_message(t, control, seg, size + end, 1)
+                }
+            };
+            segs.div_ceil(ACK_EVERY)
+        }
     }
 }
 
@@ -432,10 +467,11 @@ mod tests {
             ..TcpInfo::default()
         };
         let o = tcp(
-            Shape::File {
+            &[Shape::File {
                 up: 16,
                 down: 100_016,
-            },
+                trailer: 0,
+            }],
             IpVersion::V4,
             Link::Ethernet { vlan: false },
             1500,
@@ -461,11 +497,11 @@ mod tests {
     #[test]
     fn echo_acknowledges_by_reply() {
         let o = tcp(
-            Shape::Echo {
+            &[Shape::Echo {
                 count: 10,
                 request: 20,
                 reply: 20,
-            },
+            }],
             IpVersion::V6,
             Link::Loopback,
             65536,

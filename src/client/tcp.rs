@@ -84,15 +84,8 @@ impl TcpClient {
         let v6 = self.target.is_ipv6();
         let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
         let link = beside::link_for(self.target.ip().is_loopback());
-        let ip_len = if v6 { 40 } else { 20 };
-        let options = if now.timestamps { 12 } else { 0 };
-        // IPv4 packets cannot exceed 65535 bytes, whatever lo's MTU says.
-        let mtu = if now.pmtu > 0 { now.pmtu } else { 1500 };
-        let mut seg = mtu.min(65_535 + if v6 { 40 } else { 0 }) - ip_len - 20 - options;
-        if let Some(m) = self.mss {
-            seg = seg.min(m.saturating_sub(options));
-        }
-        r.overhead = Some(beside::tcp(shape, ip, link, mtu, seg, &delta, r.seconds));
+        let (mtu, seg) = beside::tcp_segment(&now, v6, self.mss);
+        r.overhead = Some(beside::tcp(&[shape], ip, link, mtu, seg, &delta, r.seconds));
     }
 
     fn set_timeout(&self, t: Duration) -> Result<(), ClientError> {
@@ -245,6 +238,7 @@ impl TcpClient {
         let shape = Shape::File {
             up: head,
             down: head + size,
+            trailer: (HEADER_LEN + 16) as u64,
         };
         self.account(&mut r, shape, &before);
         Ok(r)

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::account::beside::{Overhead, Shape};
 use crate::content;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{ConnError, Framed};
 use crate::pace::{self, Epoch};
 use crate::proto::text::{self, LineBuffer, TextReply};
-use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal, codec};
+use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
 
 /// Bytes per write when sending a file.
 pub const FILE_CHUNK: usize = 1 << 20;
@@ -44,6 +45,13 @@ pub struct SessionStats {
     pub seconds: f64,
     /// Why it ended.
     pub end: String,
+    /// What the session cost on the wire: the model of its requests beside
+    /// the kernel's counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<Overhead>,
+    /// The requests served, as the model sees them.
+    #[serde(skip)]
+    pub shapes: Vec<Shape>,
 }
 
 /// Serves one connection until the peer leaves, breaks the protocol, idles
@@ -133,12 +141,23 @@ fn handle(
                 return Ok(Err(r));
             }
             stats.bytes_out += data.len() as u64;
+            let msg = (HEADER_LEN + 4 + data.len()) as u64;
+            stats.shapes.push(Shape::Echo {
+                count: 1,
+                request: msg,
+                reply: msg,
+            });
             conn.send(&Message::EchoReply { seq, data })?;
         }
         Message::FileRequest { size } => {
             if let Err(r) = limits.check_file(size) {
                 return Ok(Err(r));
             }
+            stats.shapes.push(Shape::File {
+                up: (HEADER_LEN + 8) as u64,
+                down: (HEADER_LEN + 8) as u64 + size,
+                trailer: (HEADER_LEN + 16) as u64,
+            });
             send_file(conn, Some(size), size, stats)?;
         }
         Message::StreamRequest {
@@ -345,9 +364,21 @@ fn answer_line(
     match text::interpret(line, limits) {
         TextReply::Echo(bytes) => {
             stats.bytes_out += bytes.len() as u64;
+            stats.shapes.push(Shape::Echo {
+                count: 1,
+                request: line.len() as u64 + 1,
+                reply: bytes.len() as u64,
+            });
             conn.send_raw(&bytes)
         }
-        TextReply::File(size) => send_file(conn, None, size, stats),
+        TextReply::File(size) => {
+            stats.shapes.push(Shape::File {
+                up: line.len() as u64 + 1,
+                down: size,
+                trailer: 0,
+            });
+            send_file(conn, None, size, stats)
+        }
         TextReply::Refuse(r) => {
             stats.refused += 1;
             conn.send_raw(&text::refusal_line(&r))

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::session::{self, SessionStats};
 use super::{SHUTDOWN_GRACE, ServerConfig};
+use crate::account::beside;
+use crate::account::wire::IpVersion;
 use crate::net::socket::tcp_listen;
+use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, NetError};
 use crate::proto::{ErrorCode, Message, codec};
 
@@ -184,8 +187,38 @@ fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, st
         peer: peer.to_string(),
         ..SessionStats::default()
     };
+    let before = TcpInfo::read(&stream).unwrap_or_default();
     let mut conn = Framed::new(stream);
     session::serve(&mut conn, &shared.config.limits, stop, &mut stats);
+    if !stats.shapes.is_empty() {
+        let after = TcpInfo::read(conn.stream()).unwrap_or_default();
+        let (mtu, seg) = beside::tcp_segment(&after, peer.is_ipv6(), shared.config.opts.mss);
+        let ip = if peer.is_ipv6() {
+            IpVersion::V6
+        } else {
+            IpVersion::V4
+        };
+        let link = beside::link_for(peer.ip().is_loopback());
+        let o = beside::tcp(
+            &stats.shapes,
+            ip,
+            link,
+            mtu,
+            seg,
+            &after.since(&before),
+            stats.seconds,
+        );
+        tracing::info!(
+            "session {id} from {peer}: on the wire ({}): model {} frames, {} bytes; kernel {} frames, {} bytes, {} retransmitted",
+            o.link,
+            o.model.frames,
+            o.model.wire_bytes,
+            o.kernel.frames,
+            o.kernel.wire_bytes,
+            o.kernel.retransmissions
+        );
+        stats.overhead = Some(o);
+    }
     tracing::info!(
         "session {id} from {peer}: end after {:.3} s, {} requests ({} refused), {} bytes out: {}",
         stats.seconds,
