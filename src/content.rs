@@ -103,6 +103,13 @@ fn increment(digits: &mut [u8]) {
     }
 }
 
+/// The file's `len` bytes from `offset`, in a new buffer.
+pub fn fill_vec(offset: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    fill(offset, &mut v);
+    v
+}
+
 /// A byte that was not what the pattern says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("byte {offset} is {found:#04x}, expected {expected:#04x} ('{}')", *expected as char)]

@@ -23,6 +23,8 @@
 //! - [`net`]: sockets built with `socket2`, options read back from the
 //!   kernel, and a framed connection over the codec.
 //! - [`pace`]: absolute deadlines and the clocks timestamps come from.
+//! - [`instruments`]: the model capture and the live capture around a
+//!   transfer.
 //! - [`server`]: the accept loop, the session cap, one client's session.
 //! - [`client`]: the three actions, their reports, and the prompt.
 //! - [`cli`] and [`demo`]: the command line and the tour.
@@ -34,6 +36,7 @@ pub mod client;
 pub mod content;
 pub mod demo;
 pub mod hosts;
+pub mod instruments;
 pub mod latency;
 pub mod net;
 pub mod pace;

@@ -1,0 +1,419 @@
+//! The lab's instruments around a transfer: the model capture (`--pcap`),
+//! written from the lab's own events, and the live capture (`--capture`),
+//! what really crossed the interface.
+//!
+//! A [`ModelFile`] is one capture file that any number of flows write to (a
+//! server's sessions share one); a [`FlowModel`] is one connection's or one
+//! UDP session's frames in it. Recording never stops a transfer: the first
+//! error is kept, recording stops, and the caller reports it at the end.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::pace::unix_ns;
+use crate::pcap::capture::{
+    CaptureError, CaptureStats, DEFAULT_SNAPLEN, FlowFilter, LiveCapture, Transport, interface_for,
+};
+use crate::pcap::model::{Direction, ModelCapture, ModelError, ModelOptions, TcpFlow, UdpFlow};
+
+/// Where captures go when no path is given.
+pub const CAPTURES_DIR: &str = "captures";
+
+/// Why an instrument could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum InstrumentError {
+    /// The model capture failed.
+    #[error("model capture {path}: {source}")]
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: ModelError,
+    },
+    /// The live capture failed.
+    #[error("live capture: {0}")]
+    Live(#[from] CaptureError),
+    /// No interface carries the flow.
+    #[error("no interface carries traffic to {0}; name one with --capture=IFACE")]
+    NoInterface(std::net::IpAddr),
+}
+
+/// One model capture file, shared by the flows written to it.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    path: PathBuf,
+    file: Arc<Mutex<Option<ModelCapture>>>,
+}
+
+impl ModelFile {
+    /// Creates the file: pcapng with a comment per frame, or classic pcap
+    /// when the name ends in `.pcap`.
+    pub fn create(path: &Path) -> Result<ModelFile, InstrumentError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let cap = ModelCapture::create(path, ModelOptions::default()).map_err(|source| {
+            InstrumentError::Model {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(ModelFile {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(Some(cap))),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes what was written so far (the file is whole after this).
+    pub fn flush(&self) {
+        if let Ok(mut g) = self.file.lock() {
+            if let Some(c) = g.as_mut() {
+                let _ = c.flush();
+            }
+        }
+    }
+
+    /// Closes the file; returns its frame count.
+    pub fn finish(&self) -> Result<u64, InstrumentError> {
+        let cap = self.file.lock().ok().and_then(|mut g| g.take());
+        match cap {
+            Some(c) => c
+                .finish()
+                .map(|s| s.frames)
+                .map_err(|source| InstrumentError::Model {
+                    path: self.path.clone(),
+                    source,
+                }),
+            None => Ok(0),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut ModelCapture) -> Result<T, ModelError>,
+    ) -> Result<Option<T>, ModelError> {
+        let mut g = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_mut() {
+            Some(c) => f(c).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Flow {
+    Tcp(TcpFlow),
+    Udp(UdpFlow),
+}
+
+/// One flow's frames in a model capture.
+#[derive(Debug)]
+pub struct FlowModel {
+    file: ModelFile,
+    flow: Flow,
+    error: Option<String>,
+    closed: bool,
+}
+
+/// The pattern bytes of a file reply: `head` (the framing before the file,
+/// if any) then the file from offset 0.
+fn fill_reply(head: &[u8], offset: u64, out: &mut [u8]) {
+    let mut pos = 0usize;
+    let mut off = offset;
+    if (off as usize) < head.len() {
+        let from = &head[off as usize..];
+        let n = from.len().min(out.len());
+        out[..n].copy_from_slice(&from[..n]);
+        pos = n;
+        off += n as u64;
+    }
+    if pos < out.len() {
+        crate::content::fill(off - head.len() as u64, &mut out[pos..]);
+    }
+}
+
+impl FlowModel {
+    /// A TCP connection from `client` to `server` whose segments carry
+    /// `segment_payload` bytes, with its handshake written now.
+    pub fn tcp(
+        file: &ModelFile,
+        client: SocketAddr,
+        server: SocketAddr,
+        segment_payload: u32,
+        timestamps: bool,
+    ) -> FlowModel {
+        let mss = segment_payload + if timestamps { 12 } else { 0 };
+        let mss = mss.clamp(
+            crate::pcap::model::tcp::MIN_MSS,
+            crate::pcap::model::tcp::MAX_MSS,
+        );
+        let mut m = match TcpFlow::new(client, server, mss, timestamps) {
+            Ok(f) => FlowModel {
+                file: file.clone(),
+                flow: Flow::Tcp(f),
+                error: None,
+                closed: false,
+            },
+            Err(e) => return FlowModel::failed(file, client, server, e),
+        };
+        let t = unix_ns();
+        m.record(|flow, cap| match flow {
+            Flow::Tcp(f) => f.handshake(cap, t),
+            Flow::Udp(_) => Ok(()),
+        });
+        m
+    }
+
+    /// A UDP session from `client` to `server` over a path of `mtu` bytes.
+    pub fn udp(file: &ModelFile, client: SocketAddr, server: SocketAddr, mtu: u32) -> FlowModel {
+        let mtu = mtu.min(65_535);
+        match UdpFlow::new(client, server, mtu) {
+            Ok(f) => FlowModel {
+                file: file.clone(),
+                flow: Flow::Udp(f),
+                error: None,
+                closed: false,
+            },
+            Err(e) => FlowModel::failed(file, client, server, e),
+        }
+    }
+
+    fn failed(
+        file: &ModelFile,
+        client: SocketAddr,
+        server: SocketAddr,
+        e: ModelError,
+    ) -> FlowModel {
+        FlowModel {
+            file: file.clone(),
+            flow: Flow::Udp(match UdpFlow::new(client, server, 1500) {
+                Ok(f) => f,
+                Err(_) => {
+                    return FlowModel {
+                        file: file.clone(),
+                        flow: Flow::Tcp(unreachable_flow()),
+                        error: Some(e.to_string()),
+                        closed: true,
+                    };
+                }
+            }),
+            error: Some(e.to_string()),
+            closed: true,
+        }
+    }
+
+    fn record(&mut self, f: impl FnOnce(&mut Flow, &mut ModelCapture) -> Result<(), ModelError>) {
+        if self.error.is_some() || self.closed {
+            return;
+        }
+        let flow = &mut self.flow;
+        if let Err(e) = self.file.with(|cap| f(flow, cap)) {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    /// Records `bytes` sent in `dir` now.
+    pub fn send(&mut self, dir: Direction, bytes: &[u8], comment: &str) {
+        let t = unix_ns();
+        self.record(|flow, cap| match flow {
+            Flow::Tcp(f) => f.send(cap, dir, bytes, t, comment),
+            Flow::Udp(f) => f.send(cap, dir, bytes, t, comment),
+        });
+    }
+
+    /// Records a file reply: `head` (its framing) then `len` file bytes,
+    /// generated from the pattern only as far as the snap length keeps them.
+    pub fn send_file(&mut self, dir: Direction, head: &[u8], len: u64, comment: &str) {
+        let t = unix_ns();
+        let total = head.len() as u64 + len;
+        self.record(|flow, cap| match flow {
+            Flow::Tcp(f) => f.send_len(
+                cap,
+                dir,
+                total,
+                |o, out| fill_reply(head, o, out),
+                t,
+                comment,
+            ),
+            Flow::Udp(f) => f.send_len(
+                cap,
+                dir,
+                total,
+                |o, out| fill_reply(head, o, out),
+                t,
+                comment,
+            ),
+        });
+    }
+
+    /// Records the TCP teardown, the side in `first` closing first.
+    pub fn close(&mut self, first: Direction) {
+        let t = unix_ns();
+        self.record(|flow, cap| match flow {
+            Flow::Tcp(f) => f.close(cap, first, t),
+            Flow::Udp(_) => Ok(()),
+        });
+        self.closed = true;
+        self.file.flush();
+    }
+
+    /// The first recording error, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+
+fn unreachable_flow() -> TcpFlow {
+    // Both loopback addresses of one family and a valid MSS: always accepted.
+    let a: SocketAddr = ([127, 0, 0, 1], 1).into();
+    let b: SocketAddr = ([127, 0, 0, 1], 2).into();
+    match TcpFlow::new(a, b, 1460, true) {
+        Ok(f) => f,
+        Err(_) => unreachable!("a loopback flow with MSS 1460 is always valid"),
+    }
+}
+
+/// What `--capture` asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRequest {
+    /// The interface, or the one that carries the flow.
+    pub iface: Option<String>,
+    /// Where the file goes.
+    pub path: PathBuf,
+}
+
+/// A running live capture.
+#[derive(Debug)]
+pub struct Live {
+    capture: LiveCapture,
+    iface: String,
+}
+
+/// What a finished live capture holds, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveReport {
+    /// The interface.
+    pub iface: String,
+    /// The file.
+    pub path: String,
+    /// Frames written.
+    pub frames: u64,
+    /// Their lengths on the wire.
+    pub bytes: u64,
+    /// Frames the kernel dropped for want of buffer room.
+    pub dropped: u64,
+}
+
+impl Live {
+    /// Starts capturing the flows of `local` (any peer) on the interface that
+    /// carries traffic to `peer_ip`, or the one named.
+    pub fn start(
+        req: &CaptureRequest,
+        transport: Transport,
+        local: SocketAddr,
+        peer_ip: std::net::IpAddr,
+    ) -> Result<Live, InstrumentError> {
+        let iface = match &req.iface {
+            Some(i) => i.clone(),
+            None => interface_for(&peer_ip).ok_or(InstrumentError::NoInterface(peer_ip))?,
+        };
+        if let Some(dir) = req.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let filter = FlowFilter::server(transport, local);
+        let capture = LiveCapture::start(&iface, filter, &req.path, DEFAULT_SNAPLEN)?;
+        Ok(Live { capture, iface })
+    }
+
+    /// Stops and flushes; the file is whole.
+    pub fn stop(self) -> Result<LiveReport, InstrumentError> {
+        let CaptureStats {
+            frames,
+            bytes,
+            dropped,
+            path,
+            ..
+        } = self.capture.stop()?;
+        Ok(LiveReport {
+            iface: self.iface,
+            path: path.display().to_string(),
+            frames,
+            bytes,
+            dropped,
+        })
+    }
+}
+
+/// `PATH` with `-live` before its extension, always `.pcapng`: where a live
+/// capture goes beside the model capture `PATH`.
+pub fn live_path_beside(model: &Path) -> PathBuf {
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".to_string());
+    model.with_file_name(format!("{stem}-live.pcapng"))
+}
+
+/// A fresh file name under [`CAPTURES_DIR`]: `ardei-ROLE-WHAT-SECONDS.pcapng`.
+pub fn default_path(role: &str, what: &str) -> PathBuf {
+    let secs = unix_ns() / 1_000_000_000;
+    PathBuf::from(CAPTURES_DIR).join(format!(
+        "ardei-{role}-{what}-{secs}-{}.pcapng",
+        std::process::id()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_replies_are_head_then_pattern() {
+        let head = [0xAD, 0xE1, 1, 4];
+        let mut out = vec![0u8; 10];
+        fill_reply(&head, 2, &mut out);
+        assert_eq!(&out[..2], &[1, 4]);
+        assert_eq!(&out[2..], &crate::content::fill_vec(0, 8)[..]);
+        let mut tail = vec![0u8; 5];
+        fill_reply(&head, 104, &mut tail);
+        assert_eq!(tail, crate::content::fill_vec(100, 5));
+    }
+
+    #[test]
+    fn live_files_sit_beside_the_model() {
+        assert_eq!(
+            live_path_beside(Path::new("x/echo.pcap")),
+            PathBuf::from("x/echo-live.pcapng")
+        );
+        assert_eq!(
+            live_path_beside(Path::new("run.pcapng")),
+            PathBuf::from("run-live.pcapng")
+        );
+    }
+
+    #[test]
+    fn a_model_file_is_written_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.pcapng");
+        let file = ModelFile::create(&path).unwrap();
+        let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:5005".parse().unwrap();
+        let mut flow = FlowModel::tcp(&file, a, b, 1448, true);
+        flow.send(Direction::ToServer, b"hello", "echo 0 request");
+        flow.send_file(Direction::ToClient, b"\xAD\xE1\x01\x04", 5000, "file");
+        flow.close(Direction::ToServer);
+        assert!(flow.error().is_none());
+        let frames = file.finish().unwrap();
+        let s = crate::pcap::summarize_path(&path).unwrap();
+        assert_eq!(s.frames, frames);
+        assert_eq!(s.checksums.bad, 0);
+    }
+}
