@@ -2,7 +2,7 @@
 //! format that HdrHistogram's own tools print and its plotter reads.
 //!
 //! Pure code: a histogram goes in, text comes out, into any
-//! [`Write`](std::io::Write).
+//! [`Write`].
 //!
 //! # The format
 //!
@@ -133,13 +133,13 @@ pub fn write_hgrm(hist: &Histogram<u64>, unit_ratio: f64, out: &mut impl Write) 
 
 /// One row of the distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Row {
+pub(crate) struct Row {
     /// The highest value equivalent to the bucket reached (histogram units).
-    value: u64,
+    pub(crate) value: u64,
     /// The percentile level iterated to, in percent.
-    percent: f64,
+    pub(crate) percent: f64,
     /// Values recorded up to and including that bucket.
-    count: u64,
+    pub(crate) count: u64,
 }
 
 /// The rows of HdrHistogram's `PercentileIterator` (Java), step for step.
@@ -152,7 +152,7 @@ struct Row {
 /// levels it picks a later bucket than HdrHistogram's own tools; this
 /// follows Java, whose output is the format's reference. Empty buckets never
 /// reach a level, so only recorded ones are visited.
-fn percentile_rows(hist: &Histogram<u64>, ticks_per_half_distance: u32) -> Vec<Row> {
+pub(crate) fn percentile_rows(hist: &Histogram<u64>, ticks_per_half_distance: u32) -> Vec<Row> {
     let total = hist.len();
     let mut rows = Vec::new();
     let mut level = 0.0f64;
