@@ -12,6 +12,10 @@
 //! - [`account`]: on-wire accounting: the per-layer model of frames and bytes
 //!   for a transfer, and the report of the `overhead` command.
 //! - [`latency`]: HDR histograms and the RFC 3550 jitter estimator.
+//! - [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
+//!   `.hgrm` text, which HdrHistogram's plotter reads.
+//! - [`plot`]: SVG charts, with no font files needed: latency by percentile
+//!   as HdrHistogram plots it, and goodput over time.
 //! - [`arrivals`]: which datagrams arrived: loss, duplicates, reordering.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
@@ -35,12 +39,14 @@ pub mod cli;
 pub mod client;
 pub mod content;
 pub mod demo;
+pub mod hgrm;
 pub mod hosts;
 pub mod instruments;
 pub mod latency;
 pub mod net;
 pub mod pace;
 pub mod pcap;
+pub mod plot;
 pub mod proto;
 pub mod server;
 pub mod units;
