@@ -112,6 +112,8 @@ impl ModelFile {
 enum Flow {
     Tcp(TcpFlow),
     Udp(UdpFlow),
+    /// A flow the model refused (its error is kept); nothing is recorded.
+    Refused,
 }
 
 /// One flow's frames in a model capture.
@@ -162,12 +164,12 @@ impl FlowModel {
                 error: None,
                 closed: false,
             },
-            Err(e) => return FlowModel::failed(file, client, server, e),
+            Err(e) => return FlowModel::failed(file, e),
         };
         let t = unix_ns();
         m.record(|flow, cap| match flow {
             Flow::Tcp(f) => f.handshake(cap, t),
-            Flow::Udp(_) => Ok(()),
+            _ => Ok(()),
         });
         m
     }
@@ -182,29 +184,14 @@ impl FlowModel {
                 error: None,
                 closed: false,
             },
-            Err(e) => FlowModel::failed(file, client, server, e),
+            Err(e) => FlowModel::failed(file, e),
         }
     }
 
-    fn failed(
-        file: &ModelFile,
-        client: SocketAddr,
-        server: SocketAddr,
-        e: ModelError,
-    ) -> FlowModel {
+    fn failed(file: &ModelFile, e: ModelError) -> FlowModel {
         FlowModel {
             file: file.clone(),
-            flow: Flow::Udp(match UdpFlow::new(client, server, 1500) {
-                Ok(f) => f,
-                Err(_) => {
-                    return FlowModel {
-                        file: file.clone(),
-                        flow: Flow::Tcp(unreachable_flow()),
-                        error: Some(e.to_string()),
-                        closed: true,
-                    };
-                }
-            }),
+            flow: Flow::Refused,
             error: Some(e.to_string()),
             closed: true,
         }
@@ -226,6 +213,7 @@ impl FlowModel {
         self.record(|flow, cap| match flow {
             Flow::Tcp(f) => f.send(cap, dir, bytes, t, comment),
             Flow::Udp(f) => f.send(cap, dir, bytes, t, comment),
+            Flow::Refused => Ok(()),
         });
     }
 
@@ -251,6 +239,7 @@ impl FlowModel {
                 t,
                 comment,
             ),
+            Flow::Refused => Ok(()),
         });
     }
 
@@ -259,7 +248,7 @@ impl FlowModel {
         let t = unix_ns();
         self.record(|flow, cap| match flow {
             Flow::Tcp(f) => f.close(cap, first, t),
-            Flow::Udp(_) => Ok(()),
+            _ => Ok(()),
         });
         self.closed = true;
         self.file.flush();
@@ -268,16 +257,6 @@ impl FlowModel {
     /// The first recording error, if any.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
-    }
-}
-
-fn unreachable_flow() -> TcpFlow {
-    // Both loopback addresses of one family and a valid MSS: always accepted.
-    let a: SocketAddr = ([127, 0, 0, 1], 1).into();
-    let b: SocketAddr = ([127, 0, 0, 1], 2).into();
-    match TcpFlow::new(a, b, 1460, true) {
-        Ok(f) => f,
-        Err(_) => unreachable!("a loopback flow with MSS 1460 is always valid"),
     }
 }
 
