@@ -248,6 +248,15 @@ pub struct ServerArgs {
     /// One JSON object per session on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Write a model capture of every session: the frames the lab meant to
+    /// send, from its own events (pcapng; a .pcap name gives classic pcap).
+    #[arg(long, value_name = "PATH")]
+    pub pcap: Option<PathBuf>,
+    /// Capture the real packets of every session live (AF_PACKET; needs root
+    /// or CAP_NET_RAW), on IFACE or the interface that carries the bind
+    /// address; written beside --pcap or under captures/.
+    #[arg(long, value_name = "IFACE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub capture: Option<String>,
 }
 
 /// `ardei-lab client`.
@@ -298,4 +307,22 @@ pub struct ClientArgs {
     /// One JSON object on stdout at the end.
     #[arg(long)]
     pub json: bool,
+    /// Write a model capture: the frames the lab meant to send and received,
+    /// from its own events (pcapng with a comment per frame; a .pcap name
+    /// gives classic pcap).
+    #[arg(long, value_name = "PATH")]
+    pub pcap: Option<PathBuf>,
+    /// Capture the flow's real packets live (AF_PACKET; needs root or
+    /// CAP_NET_RAW), on IFACE or the interface that carries the flow
+    /// (lo for loopback); written beside --pcap or under captures/.
+    #[arg(long, value_name = "IFACE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub capture: Option<String>,
+    /// Echo and stream: write the latency histogram in HdrHistogram's
+    /// percentile-distribution text format (µs), for its plotter.
+    #[arg(long, value_name = "PATH")]
+    pub hgrm: Option<PathBuf>,
+    /// Draw an SVG: a latency percentile curve (echo, stream) or goodput
+    /// over time (file).
+    #[arg(long, value_name = "PATH.svg")]
+    pub plot: Option<PathBuf>,
 }
