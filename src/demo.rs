@@ -124,6 +124,7 @@ pub fn run() -> Result<(), DemoError> {
                     recv_timeout: None,
                     segment_size: None,
                 }),
+                recording: Default::default(),
             };
             let result = tour(&config, &mut reports);
             server.stop();

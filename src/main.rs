@@ -12,6 +12,7 @@ use clap::Parser;
 use ardei_lab::account::overhead;
 use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, PcapCommand, ServerArgs};
 use ardei_lab::client::prompt::{self, StreamDefaults};
+use ardei_lab::client::record::Recording;
 use ardei_lab::client::report::Report;
 use ardei_lab::client::{self, Client, ClientConfig, ClientError, UdpSettings};
 use ardei_lab::hosts;
@@ -239,7 +240,25 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             recv_timeout: args.recv_timeout,
             segment_size: args.segment_size,
         }),
+        recording: Recording {
+            pcap: args.pcap.clone(),
+            capture: args.capture.clone(),
+        },
     };
+    if (args.hgrm.is_some() || args.plot.is_some())
+        && args.echo.is_none()
+        && args.stream.is_none()
+        && args.file.is_none()
+    {
+        return Err(Failure::usage(
+            "--hgrm and --plot need an action: --echo, --file or --stream",
+        ));
+    }
+    if args.hgrm.is_some() && args.file.is_some() {
+        return Err(Failure::usage(
+            "--hgrm writes a latency histogram: use it with --echo or --stream",
+        ));
+    }
     let mode = if args.echo.is_some() {
         "echo"
     } else if args.file.is_some() {
@@ -254,13 +273,105 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         let mut out = std::io::stdout();
         return prompt::run(&config, defaults, &mut out).map_err(client_failure(None));
     };
-    let report = run_action(&args, &config).map_err(client_failure(Some(mode)))?;
+    let mut c = Client::connect(&config).map_err(client_failure(Some(mode)))?;
+    if let Some(model) = c.model_file() {
+        flush_on_signal(model);
+    }
+    let action = run_action(&args, &config, &mut c);
+    // The captures close whatever happened, so their files are whole.
+    let captures = c.finish().map_err(client_failure(Some(mode)))?;
+    let mut report = action.map_err(client_failure(Some(mode)))?;
+    if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
+        if let (Some(o), Ok(s)) = (
+            report.overhead.as_mut(),
+            ardei_lab::pcap::summarize_path(std::path::Path::new(&live.path)),
+        ) {
+            o.add_capture(&s);
+        }
+    }
+    report.captures = captures;
+    write_exports(&args, &report)?;
     print_report(&report, args.json, args.print_file);
     Ok(())
 }
 
-fn run_action(args: &ClientArgs, config: &ClientConfig) -> Result<Report, ClientError> {
-    let mut c = Client::connect(config)?;
+/// On SIGINT or SIGTERM, flush the model capture before leaving, so the
+/// file is whole (a live capture writes only whole blocks as it goes).
+fn flush_on_signal(model: ardei_lab::instruments::ModelFile) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            model.flush();
+            eprintln!(
+                "ardei-lab: interrupted; {} is flushed",
+                model.path().display()
+            );
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// Writes `--hgrm` and `--plot` files, each whole or not at all (written
+/// beside, then renamed).
+fn write_exports(args: &ClientArgs, report: &Report) -> Result<(), Failure> {
+    let write = |path: &std::path::Path, bytes: &[u8]| -> Result<(), Failure> {
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Failure::other(format!("cannot write {}: {e}", path.display()))
+            })
+    };
+    if let Some(path) = &args.hgrm {
+        let Some(h) = &report.histogram else {
+            return Err(Failure::other(
+                "no latency was measured, so there is no histogram to write",
+            ));
+        };
+        let mut out = Vec::new();
+        ardei_lab::hgrm::write_hgrm(h.histogram(), 1000.0, &mut out).map_err(Failure::other)?;
+        write(path, &out)?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "ardei-lab {} over {} to {}",
+            report.mode, report.transport, report.target
+        );
+        let svg = match (&report.histogram, report.mode) {
+            (Some(h), mode) => {
+                let name = if mode == "echo" {
+                    "round trip"
+                } else {
+                    "one-way delay"
+                };
+                ardei_lab::plot::latency_svg(&title, &[(name, h.histogram())], 1000.0)
+            }
+            (None, _) => ardei_lab::plot::goodput_svg(&title, &goodput_points(&report.progress)),
+        }
+        .map_err(Failure::other)?;
+        write(path, svg.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Goodput between successive progress points: (seconds, bit/s).
+fn goodput_points(progress: &[(f64, u64)]) -> Vec<(f64, f64)> {
+    progress
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| (w[1].0, (w[1].1 - w[0].1) as f64 * 8.0 / (w[1].0 - w[0].0)))
+        .collect()
+}
+
+fn run_action(
+    args: &ClientArgs,
+    config: &ClientConfig,
+    c: &mut Client,
+) -> Result<Report, ClientError> {
     if let Some(text) = &args.echo {
         let count = args.count.unwrap_or(client::DEFAULT_ECHO_COUNT);
         c.echo(text.as_bytes(), count, args.interval.unwrap_or_default())

@@ -350,9 +350,9 @@ fn sigterm_and_sigint_stop_the_server_cleanly() {
 
 #[test]
 fn sigterm_during_a_transfer_ends_it_and_exits_zero() {
-    let s = Server::v4(&["--max-file", "4G"]);
+    let s = Server::v4(&["--max-file", "100G"]);
     let target = s.target();
-    let h = std::thread::spawn(move || client(&target, &["--file", "3G"]));
+    let h = std::thread::spawn(move || client(&target, &["--file", "50G"]));
     std::thread::sleep(Duration::from_millis(500));
     let status = s.signal_and_wait(libc::SIGTERM);
     assert_eq!(status.code(), Some(0));

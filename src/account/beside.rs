@@ -102,12 +102,63 @@ pub struct Overhead {
     pub kernel: Column,
     /// What the kernel reported as it is.
     pub kernel_raw: KernelRaw,
+    /// What a live capture saw (with `--capture`): the whole flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureColumn>,
     /// Bytes on the wire per second over the action (model column).
     pub wire_rate_bps: f64,
     /// One line per difference between the columns, and per caveat.
     pub notes: Vec<String>,
     /// The model's assumptions.
     pub assumptions: Vec<&'static str>,
+}
+
+/// The capture column: frames and bytes per layer as a live capture on the
+/// interface recorded them (frame lengths as on the wire, no preamble, gap
+/// or FCS: a capture never sees those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CaptureColumn {
+    /// Frames captured.
+    pub frames: u64,
+    /// Their lengths, summed.
+    pub wire_bytes: u64,
+    /// Bytes per layer.
+    pub layers: Layers,
+    /// Segments whose data had been seen before.
+    pub retransmissions: u64,
+    /// SYN, FIN and RST frames: the handshake and teardown.
+    pub control_frames: u64,
+}
+
+impl Overhead {
+    /// Adds what a live capture of the flow saw, and the reasons it differs.
+    pub fn add_capture(&mut self, s: &crate::pcap::Summary) {
+        let control: u64 = s.flows.iter().map(|f| f.syn + f.fin + f.rst).sum();
+        let c = CaptureColumn {
+            frames: s.frames,
+            wire_bytes: s.original_bytes,
+            layers: Layers {
+                payload: s.layers.payload,
+                l4: s.layers.l4,
+                l3: s.layers.l3,
+                l2: s.layers.l2,
+                padding: 0,
+                preamble_gap: 0,
+            },
+            retransmissions: s.flows.iter().map(|f| f.retransmissions).sum(),
+            control_frames: control,
+        };
+        if c.frames < self.kernel.frames && self.link == Link::Loopback.name() {
+            self.notes.push(format!(
+                "capture: {} frames where the kernel counted {} segments: on lo, GSO and TSO hand the capture super-segments of up to 64 KiB, each standing for several MSS-sized segments",
+                c.frames, self.kernel.frames
+            ));
+        }
+        self.notes.push(format!(
+            "capture: covers the whole flow, handshake and teardown included ({control} SYN/FIN/RST frames), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
+        ));
+        self.capture = Some(c);
+    }
 }
 
 /// The kernel's own figures, unpriced.
@@ -250,6 +301,7 @@ pub fn tcp(
         model,
         kernel: kcol,
         kernel_raw: KernelRaw::Tcp(*kernel),
+        capture: None,
         notes,
         assumptions: vec![
             "each message is written at once and cut at the MSS; FileReady and StreamStart ride with the data after them",
@@ -437,6 +489,7 @@ pub fn udp(
         model,
         kernel: kcol,
         kernel_raw: KernelRaw::Udp(*kernel),
+        capture: None,
         notes,
         assumptions: vec![
             "data datagrams as received, each split into IP fragments at the MTU when larger",

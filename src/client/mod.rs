@@ -5,8 +5,10 @@
 //! - [`udp`]: the three actions over UDP, with exact loss accounting.
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
+//! - [`record`]: the model and live captures around a connection.
 
 pub mod prompt;
+pub mod record;
 pub mod report;
 pub mod tcp;
 pub mod udp;
@@ -69,6 +71,8 @@ pub struct ClientConfig {
     pub print_file: bool,
     /// UDP instead of TCP, with its settings.
     pub udp: Option<UdpSettings>,
+    /// `--pcap` and `--capture`.
+    pub recording: record::Recording,
 }
 
 /// What a UDP client needs beyond the socket options.
@@ -97,9 +101,10 @@ impl Client {
     /// Connects as the configuration says.
     pub fn connect(config: &ClientConfig) -> Result<Client, ClientError> {
         match config.udp {
-            None => Ok(Client::Tcp(tcp::TcpClient::connect(
+            None => Ok(Client::Tcp(tcp::TcpClient::connect_recorded(
                 config.target,
                 &config.opts,
+                &config.recording,
             )?)),
             Some(u) => {
                 let opts = crate::net::udp::UdpOpts {
@@ -108,7 +113,12 @@ impl Client {
                     fragment: u.fragment,
                 };
                 Ok(Client::Udp(
-                    udp::UdpClient::connect(config.target, &opts, u.recv_timeout)?,
+                    udp::UdpClient::connect_recorded(
+                        config.target,
+                        &opts,
+                        u.recv_timeout,
+                        &config.recording,
+                    )?,
                     u,
                 ))
             }
@@ -137,6 +147,23 @@ impl Client {
         match self {
             Client::Tcp(c) => c.file(size, sink),
             Client::Udp(c, u) => c.file(size, u.rate_bps, u.segment_size, sink),
+        }
+    }
+
+    /// The model capture file, if one is open.
+    pub fn model_file(&mut self) -> Option<crate::instruments::ModelFile> {
+        match self {
+            Client::Tcp(c) => c.instruments().model_file(),
+            Client::Udp(c, _) => c.instruments().model_file(),
+        }
+    }
+
+    /// Closes the instruments (model teardown, files flushed); `None`
+    /// when none was on.
+    pub fn finish(&mut self) -> Result<Option<record::CapturesReport>, ClientError> {
+        match self {
+            Client::Tcp(c) => c.instruments().finish(),
+            Client::Udp(c, _) => c.instruments().finish(),
         }
     }
 
@@ -210,6 +237,9 @@ pub enum ClientError {
     /// The request cannot be made as asked.
     #[error("{0}")]
     Usage(String),
+    /// A capture could not start or finish.
+    #[error(transparent)]
+    Instrument(#[from] crate::instruments::InstrumentError),
 }
 
 impl ClientError {

@@ -10,8 +10,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::record::CapturesReport;
 use crate::account::beside::Overhead;
-use crate::latency::Percentiles;
+use crate::latency::{Percentiles, Recorder};
 use crate::net::Applied;
 use crate::net::counters::UdpCounters;
 use crate::net::udp::UdpApplied;
@@ -48,6 +49,15 @@ pub struct Report {
     /// What the action cost on the wire: the model beside the kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead: Option<Overhead>,
+    /// Where the model and live captures went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captures: Option<CapturesReport>,
+    /// The latency histogram behind `latency_us` (for `--hgrm`, `--plot`).
+    #[serde(skip)]
+    pub histogram: Option<Recorder>,
+    /// File bytes received over time: (seconds since the request, bytes).
+    #[serde(skip)]
+    pub progress: Vec<(f64, u64)>,
 }
 
 /// The client socket's options, per transport.
@@ -290,6 +300,18 @@ impl Report {
         if let Some(o) = &self.overhead {
             render_overhead(&mut s, o, self.goodput_bps);
         }
+        if let Some(c) = &self.captures {
+            if let Some(m) = &c.model {
+                let _ = writeln!(s, "  model capture: {} ({} frames)", m.path, m.frames);
+            }
+            if let Some(l) = &c.live {
+                let _ = writeln!(
+                    s,
+                    "  live capture on {}: {} ({} frames, {} bytes, {} dropped by the kernel)",
+                    l.iface, l.path, l.frames, l.bytes, l.dropped
+                );
+            }
+        }
         match &self.socket {
             SocketReport::Tcp(a) => {
                 let _ = writeln!(
@@ -311,36 +333,59 @@ impl Report {
 }
 
 fn render_overhead(s: &mut String, o: &Overhead, goodput_bps: f64) {
+    let cap = o.capture.as_ref();
     let _ = writeln!(
         s,
-        "  on the wire ({}, MTU {}, {} payload bytes per full segment):   model      kernel",
-        o.link, o.mtu, o.segment_payload
+        "  on the wire ({}, MTU {}, {} payload bytes per full segment):   model      kernel{}",
+        o.link,
+        o.mtu,
+        o.segment_payload,
+        if cap.is_some() { "     capture" } else { "" }
     );
-    let row = |s: &mut String, name: &str, m: u64, k: u64| {
-        let _ = writeln!(s, "    {name:<58} {m:>10} {k:>11}");
+    let row = |s: &mut String, name: &str, m: u64, k: u64, c: Option<u64>| {
+        let c = c.map(|c| format!(" {c:>11}")).unwrap_or_default();
+        let _ = writeln!(s, "    {name:<58} {m:>10} {k:>11}{c}");
     };
-    row(s, "frames", o.model.frames, o.kernel.frames);
-    row(s, "  with data", o.model.data_frames, o.kernel.data_frames);
+    row(
+        s,
+        "frames",
+        o.model.frames,
+        o.kernel.frames,
+        cap.map(|c| c.frames),
+    );
+    let (m, k) = (&o.model, &o.kernel);
+    row(s, "  with data", m.data_frames, k.data_frames, None);
     row(
         s,
         "  without data (pure ACKs, control)",
-        o.model.ack_frames,
-        o.kernel.ack_frames,
+        m.ack_frames,
+        k.ack_frames,
+        None,
     );
+    let retrans = cap.map(|c| c.retransmissions);
     row(
         s,
         "  retransmitted",
-        o.model.retransmissions,
-        o.kernel.retransmissions,
+        m.retransmissions,
+        k.retransmissions,
+        retrans,
     );
-    for ((name, m), (_, k)) in o.model.layers.named().iter().zip(o.kernel.layers.named()) {
-        row(s, &format!("bytes: {name}"), *m, k);
+    let cl = cap.map(|c| c.layers.named());
+    let layers = m
+        .layers
+        .named()
+        .into_iter()
+        .zip(k.layers.named())
+        .enumerate();
+    for (i, ((name, mv), (_, kv))) in layers {
+        row(s, &format!("bytes: {name}"), mv, kv, cl.map(|l| l[i].1));
     }
     row(
         s,
         "bytes on the wire",
-        o.model.wire_bytes,
-        o.kernel.wire_bytes,
+        m.wire_bytes,
+        k.wire_bytes,
+        cap.map(|c| c.wire_bytes),
     );
     let _ = writeln!(
         s,
@@ -380,6 +425,9 @@ mod tests {
             udp: None,
             socket: SocketReport::Tcp(Applied::default()),
             overhead: None,
+            captures: None,
+            histogram: None,
+            progress: Vec::new(),
         }
     }
 

@@ -8,18 +8,25 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::record::{Instruments, Recording};
 use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
 use crate::account::beside::{self, Shape};
 use crate::account::wire::IpVersion;
 use crate::content::Verifier;
+use crate::instruments::FlowModel;
 use crate::latency::{Jitter, Recorder};
-use crate::net::socket::{applied_of, tcp_connect};
+use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, ConnError, Framed, SockOpts};
 use crate::pace::{self, Epoch};
+use crate::pcap::capture::Transport;
+use crate::pcap::model::Direction;
+use crate::proto::codec;
 use crate::proto::{HEADER_LEN, Message};
 
+/// Bytes between two points of a file's progress (for `--plot`).
+pub const PROGRESS_STEP: u64 = 256 << 10;
 /// Bytes per read when receiving a file.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -30,20 +37,55 @@ pub struct TcpClient {
     target: SocketAddr,
     applied: Applied,
     mss: Option<u32>,
+    instruments: Instruments,
 }
 
 impl TcpClient {
     /// Connects with `opts` applied before the handshake.
     pub fn connect(target: SocketAddr, opts: &SockOpts) -> Result<TcpClient, ClientError> {
-        let (stream, applied) = tcp_connect(target, opts, CONNECT_TIMEOUT)?;
+        TcpClient::connect_recorded(target, opts, &Recording::default())
+    }
+
+    /// Connects, with the live capture (if asked) started before the SYN and
+    /// the model capture (if asked) opened with the handshake.
+    pub fn connect_recorded(
+        target: SocketAddr,
+        opts: &SockOpts,
+        rec: &Recording,
+    ) -> Result<TcpClient, ClientError> {
+        let mut instruments = Instruments::default();
+        let (stream, applied) = tcp_connect_with(target, opts, CONNECT_TIMEOUT, |local| {
+            instruments.start_live(rec, Transport::Tcp, local, target.ip())
+        })?;
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        let info = TcpInfo::read(&stream).unwrap_or_default();
+        let local = stream.local_addr()?;
+        let (_, seg) = beside::tcp_segment(&info, target.is_ipv6(), opts.mss);
+        instruments.open_model(rec, |file| {
+            FlowModel::tcp(file, local, target, seg, info.timestamps)
+        })?;
         Ok(TcpClient {
             conn: Framed::new(stream),
             target,
             applied,
             mss: opts.mss,
+            instruments,
         })
+    }
+
+    /// The connection's instruments.
+    pub fn instruments(&mut self) -> &mut Instruments {
+        &mut self.instruments
+    }
+
+    /// Records a message in the model capture, if one is open.
+    fn record(&mut self, dir: Direction, msg: &Message, comment: impl FnOnce() -> String) {
+        if self.instruments.modelling() {
+            if let Ok(bytes) = codec::to_vec(msg) {
+                self.instruments.send(dir, &bytes, comment);
+            }
+        }
     }
 
     /// The server's address.
@@ -69,6 +111,9 @@ impl TcpClient {
             udp: None,
             socket: SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied)),
             overhead: None,
+            captures: None,
+            histogram: None,
+            progress: Vec::new(),
         }
     }
 
@@ -122,14 +167,20 @@ impl TcpClient {
         for seq in 0..count {
             pace::wait_until(pace::deadline(start, interval, seq));
             let sent = Instant::now();
-            self.conn.send(&Message::EchoRequest {
+            let request = Message::EchoRequest {
                 seq,
                 data: data.to_vec(),
-            })?;
+            };
+            self.conn.send(&request)?;
+            self.record(Direction::ToServer, &request, || {
+                format!("echo {seq} request")
+            });
             match self.recv(REPLY_TIMEOUT)? {
                 Message::EchoReply { seq: s, data: d } if s == seq && d == data => {
                     rtt.record_ns(sent.elapsed().as_nanos() as i128);
                     bytes += d.len() as u64;
+                    let reply = Message::EchoReply { seq: s, data: d };
+                    self.record(Direction::ToClient, &reply, || format!("echo {seq} reply"));
                 }
                 other => {
                     return Err(ClientError::Protocol(format!(
@@ -150,6 +201,7 @@ impl TcpClient {
             },
         );
         r.latency_us = rtt.percentiles();
+        r.histogram = Some(rtt);
         let msg = (HEADER_LEN + 4 + data.len()) as u64;
         let shape = Shape::Echo {
             count: u64::from(count),
@@ -170,6 +222,9 @@ impl TcpClient {
         let before = self.info();
         let start = Instant::now();
         self.conn.send(&Message::FileRequest { size })?;
+        self.record(Direction::ToServer, &Message::FileRequest { size }, || {
+            format!("file request {size}")
+        });
         match self.recv(REPLY_TIMEOUT)? {
             Message::FileReady { size: s } if s == size => {}
             other => {
@@ -179,6 +234,8 @@ impl TcpClient {
             }
         }
         let mut verifier = Verifier::new();
+        let mut progress = vec![(0.0, 0)];
+        let mut last_point = 0u64;
         let mut buf = vec![0u8; READ_CHUNK.min(size.max(1) as usize)];
         let mut first_byte = None;
         while verifier.checked() < size {
@@ -195,6 +252,10 @@ impl TcpClient {
             }
             first_byte.get_or_insert_with(Instant::now);
             verifier.feed(&buf[..n])?;
+            if verifier.checked() >= last_point + PROGRESS_STEP || verifier.checked() == size {
+                last_point = verifier.checked();
+                progress.push((start.elapsed().as_secs_f64(), last_point));
+            }
             if let Some(w) = sink.as_deref_mut() {
                 w.write_all(&buf[..n])?;
             }
@@ -205,14 +266,27 @@ impl TcpClient {
         // acknowledged: acknowledge at once rather than after the delayed
         // ACK timer.
         let _ = socket2::SockRef::from(self.conn.stream()).set_tcp_quickack(true);
+        if self.instruments.modelling() {
+            if let Ok(head) = codec::to_vec(&Message::FileReady { size }) {
+                self.instruments
+                    .send_file(Direction::ToClient, &head, size, "file");
+            }
+        }
         let (written, acked) = match self.recv(REPLY_TIMEOUT)? {
             Message::FileSent {
                 written_ns,
                 acked_ns,
-            } => (
-                Some(written_ns as f64 / 1e9),
-                (acked_ns > 0).then_some(acked_ns as f64 / 1e9),
-            ),
+            } => {
+                let sent = Message::FileSent {
+                    written_ns,
+                    acked_ns,
+                };
+                self.record(Direction::ToClient, &sent, || "file sent".to_string());
+                (
+                    Some(written_ns as f64 / 1e9),
+                    (acked_ns > 0).then_some(acked_ns as f64 / 1e9),
+                )
+            }
             other => {
                 return Err(ClientError::Protocol(format!(
                     "expected FileSent after the file, got {:?}",
@@ -234,6 +308,7 @@ impl TcpClient {
                 server_acked_seconds: acked,
             },
         );
+        r.progress = progress;
         let head = (HEADER_LEN + 8) as u64;
         let shape = Shape::File {
             up: head,
@@ -255,13 +330,19 @@ impl TcpClient {
         self.set_timeout(timeout)?;
         let before = self.info();
         let start = Instant::now();
-        self.conn.send(&Message::StreamRequest {
+        let request = Message::StreamRequest {
             interval_ns: interval.as_nanos() as u64,
             count,
             size,
-        })?;
+        };
+        self.conn.send(&request)?;
+        self.record(Direction::ToServer, &request, || {
+            "stream request".to_string()
+        });
         match self.recv(timeout)? {
-            Message::StreamStart { .. } => {}
+            start @ Message::StreamStart { .. } => {
+                self.record(Direction::ToClient, &start, || "stream start".to_string());
+            }
             other => {
                 return Err(ClientError::Protocol(format!(
                     "expected StreamStart, got {:?}",
@@ -291,11 +372,22 @@ impl TcpClient {
                     }
                     segments += 1;
                     bytes += u64::from(got);
+                    let seg = Message::StreamSegment {
+                        seq,
+                        scheduled_ns,
+                        sent_ns,
+                        size: got,
+                    };
+                    self.record(Direction::ToClient, &seg, || format!("stream seq {seq}"));
                     delay.record_ns(recv_ns - sent_ns as i128);
                     schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
                     jitter.add(sent_ns as i128, recv_ns);
                 }
-                Message::StreamEnd { sent } => break sent,
+                Message::StreamEnd { sent } => {
+                    let end = Message::StreamEnd { sent };
+                    self.record(Direction::ToClient, &end, || "stream end".to_string());
+                    break sent;
+                }
                 other => {
                     return Err(ClientError::Protocol(format!(
                         "expected a stream segment, got {:?}",
@@ -321,6 +413,7 @@ impl TcpClient {
             },
         );
         r.latency_us = delay.percentiles();
+        r.histogram = Some(delay);
         let shape = Shape::Stream {
             up: (HEADER_LEN + 16) as u64,
             count: u64::from(segments),

@@ -18,15 +18,19 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::ClientError;
+use super::record::{Instruments, Recording};
 use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
 use crate::arrivals::Arrivals;
 use crate::content;
+use crate::instruments::FlowModel;
 use crate::latency::{Jitter, Recorder};
 use crate::net::counters::{self, UdpCounters};
-use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect};
+use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace::{self, Epoch};
+use crate::pcap::capture::Transport;
+use crate::pcap::model::Direction;
 
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, MAX_UDP_PAYLOAD_V4,
@@ -68,6 +72,7 @@ pub struct UdpClient {
     tx: u64,
     /// Datagrams of the current session received in the current action.
     rx: u64,
+    instruments: Instruments,
 }
 
 impl UdpClient {
@@ -78,12 +83,28 @@ impl UdpClient {
         opts: &UdpOpts,
         recv_timeout: Option<Duration>,
     ) -> Result<UdpClient, ClientError> {
+        UdpClient::connect_recorded(target, opts, recv_timeout, &Recording::default())
+    }
+
+    /// Opens the socket with the live capture (if asked) started before the
+    /// first datagram and the model capture (if asked) opened.
+    pub fn connect_recorded(
+        target: SocketAddr,
+        opts: &UdpOpts,
+        recv_timeout: Option<Duration>,
+        rec: &Recording,
+    ) -> Result<UdpClient, ClientError> {
         let opts = UdpOpts {
             rcvbuf: opts.rcvbuf.or(Some(DEFAULT_RCVBUF)),
             ..*opts
         };
-        let (sock, applied) = udp_connect(target, &opts)?;
+        let mut instruments = Instruments::default();
+        let (sock, applied) = udp_connect_with(target, &opts, |local| {
+            instruments.start_live(rec, Transport::Udp, local, target.ip())
+        })?;
         let mtu = path_mtu(&sock, target.is_ipv6())?;
+        let local = sock.local_addr()?;
+        instruments.open_model(rec, |file| FlowModel::udp(file, local, target, mtu))?;
         Ok(UdpClient {
             sock,
             target,
@@ -96,7 +117,13 @@ impl UdpClient {
             counter: 0,
             tx: 0,
             rx: 0,
+            instruments,
         })
+    }
+
+    /// The socket's instruments.
+    pub fn instruments(&mut self) -> &mut Instruments {
+        &mut self.instruments
     }
 
     /// The server's address.
@@ -170,6 +197,9 @@ impl UdpClient {
             udp: None,
             socket: SocketReport::Udp(self.applied),
             overhead: None,
+            captures: None,
+            histogram: None,
+            progress: Vec::new(),
         }
     }
 
@@ -177,6 +207,8 @@ impl UdpClient {
         match self.sock.send(bytes) {
             Ok(_) => {
                 self.tx += 1;
+                self.instruments
+                    .send(Direction::ToServer, bytes, || describe(bytes));
                 Ok(())
             }
             Err(e) => Err(self.io_error(e)),
@@ -210,6 +242,9 @@ impl UdpClient {
                 Ok(n) => match datagram::parse_header(&self.buf[..n]) {
                     Ok((_, h)) if h.session == session => {
                         self.rx += 1;
+                        let d = &self.buf[..n];
+                        self.instruments
+                            .send(Direction::ToClient, d, || describe(d));
                         return Ok(Some(n));
                     }
                     _ => continue,
@@ -340,6 +375,7 @@ impl UdpClient {
             },
         );
         r.latency_us = rtt.percentiles();
+        r.histogram = Some(rtt);
         r.udp = Some(self.figures(
             &arrivals,
             u64::from(count),
@@ -459,6 +495,8 @@ impl UdpClient {
         );
         let mut arrivals = Arrivals::new(planned);
         let mut scratch = Vec::new();
+        let mut progress = vec![(0.0, 0)];
+        let mut last_point = 0u64;
         let mut started = false;
         let mut tries = 0;
         let mut first_byte = None;
@@ -505,6 +543,10 @@ impl UdpClient {
                 last_data = Instant::now();
                 if arrivals.record(seq) != crate::arrivals::Arrival::Duplicate {
                     bytes += data.len() as u64;
+                    if bytes >= last_point + super::tcp::PROGRESS_STEP {
+                        last_point = bytes;
+                        progress.push((start.elapsed().as_secs_f64(), bytes));
+                    }
                     if let Some(w) = sink.as_deref_mut() {
                         w.write_all(data)?;
                     }
@@ -572,6 +614,8 @@ impl UdpClient {
                 server_acked_seconds: None,
             },
         );
+        progress.push(((end - start).as_secs_f64(), bytes));
+        r.progress = progress;
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
         if let Some(u) = r.udp.as_mut() {
             // Byte ranges end at the file's end, not at a whole segment.
@@ -703,6 +747,7 @@ impl UdpClient {
             },
         );
         r.latency_us = delay.percentiles();
+        r.histogram = Some(delay);
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
         self.account(
             &mut r,
@@ -711,6 +756,23 @@ impl UdpClient {
             before,
         );
         Ok(r)
+    }
+}
+
+/// A model-capture comment for a datagram: its kind and place.
+fn describe(d: &[u8]) -> String {
+    match datagram::decode(d) {
+        Ok((h, Body::FileData { data })) => format!(
+            "FileData seq {} bytes {}-{}",
+            h.seq,
+            h.offset,
+            h.offset + (data.len() as u64).max(1) - 1
+        ),
+        Ok((h, Body::StreamSegment { .. })) => format!("stream seq {}", h.seq),
+        Ok((h, Body::EchoRequest { .. })) => format!("echo {} request", h.seq),
+        Ok((h, Body::EchoReply { .. })) => format!("echo {} reply", h.seq),
+        Ok((h, b)) => format!("{} (session {:#x})", b.name(), h.session),
+        Err(e) => format!("not a lab datagram: {e}"),
     }
 }
 

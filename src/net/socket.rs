@@ -158,7 +158,36 @@ pub fn tcp_connect(
     opts: &SockOpts,
     timeout: Duration,
 ) -> Result<(TcpStream, Applied), NetError> {
+    tcp_connect_with(addr, opts, timeout, |_| Ok::<(), NetError>(()))
+}
+
+/// The unspecified address of `addr`'s family, port 0.
+pub fn any_of(addr: &SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+/// As [`tcp_connect`], but the socket is first bound to an ephemeral port
+/// and `before` learns it before the SYN leaves (a live capture starts
+/// there, so it sees the handshake).
+pub fn tcp_connect_with<E: From<NetError>>(
+    addr: SocketAddr,
+    opts: &SockOpts,
+    timeout: Duration,
+    before: impl FnOnce(SocketAddr) -> Result<(), E>,
+) -> Result<(TcpStream, Applied), E> {
     let sock = tcp_socket(&addr, opts)?;
+    let any = any_of(&addr);
+    sock.bind(&any.into())
+        .map_err(|source| NetError::Bind { addr: any, source })?;
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(any);
+    before(local)?;
     sock.connect_timeout(&addr.into(), timeout)
         .map_err(|source| NetError::Connect { addr, source })?;
     let applied = Applied::read(&sock).map_err(opt("getsockopt"))?;

@@ -172,6 +172,16 @@ pub fn udp_connect(
     target: SocketAddr,
     opts: &UdpOpts,
 ) -> Result<(UdpSocket, UdpApplied), NetError> {
+    udp_connect_with(target, opts, |_| Ok::<(), NetError>(()))
+}
+
+/// As [`udp_connect`], with `before` told the local port once the socket is
+/// bound and before anything is sent.
+pub fn udp_connect_with<E: From<NetError>>(
+    target: SocketAddr,
+    opts: &UdpOpts,
+    before: impl FnOnce(SocketAddr) -> Result<(), E>,
+) -> Result<(UdpSocket, UdpApplied), E> {
     let sock = udp_socket(&target, opts)?;
     let any: SocketAddr = match target.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -179,6 +189,12 @@ pub fn udp_connect(
     };
     sock.bind(&any.into())
         .map_err(|source| NetError::Bind { addr: any, source })?;
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(any);
+    before(local)?;
     sock.connect(&target.into())
         .map_err(|source| NetError::Connect {
             addr: target,

@@ -1,0 +1,159 @@
+//! A client's instruments: the model capture of its own events (`--pcap`)
+//! and the live capture of its flow (`--capture`), opened around one
+//! connection and closed when it ends.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::ClientError;
+use crate::instruments::{
+    CaptureRequest, FlowModel, Live, LiveReport, ModelFile, default_path, live_path_beside,
+};
+use crate::pcap::capture::Transport;
+use crate::pcap::model::Direction;
+
+/// What `--pcap` and `--capture` asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// The model capture's path.
+    pub pcap: Option<PathBuf>,
+    /// `--capture`: `Some("")` for the interface that carries the flow.
+    pub capture: Option<String>,
+}
+
+impl Recording {
+    /// Whether any instrument is on.
+    pub fn any(&self) -> bool {
+        self.pcap.is_some() || self.capture.is_some()
+    }
+
+    fn live_request(&self, what: &str) -> Option<CaptureRequest> {
+        let iface = self.capture.as_ref()?;
+        Some(CaptureRequest {
+            iface: (!iface.is_empty()).then(|| iface.clone()),
+            path: match &self.pcap {
+                Some(p) => live_path_beside(p),
+                None => default_path("client", what),
+            },
+        })
+    }
+}
+
+/// Where a run's captures went.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapturesReport {
+    /// The model capture: path and frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelReport>,
+    /// The live capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
+}
+
+/// A finished model capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// The file.
+    pub path: String,
+    /// Frames written.
+    pub frames: u64,
+}
+
+/// The instruments of one connection (all off by default).
+#[derive(Debug, Default)]
+pub struct Instruments {
+    model: Option<(ModelFile, FlowModel)>,
+    live: Option<Live>,
+}
+
+impl Instruments {
+    /// Starts the live capture, if asked, for a flow from `local` to `peer`:
+    /// call it once the socket is bound and before anything is sent.
+    pub fn start_live(
+        &mut self,
+        rec: &Recording,
+        transport: Transport,
+        local: SocketAddr,
+        peer: IpAddr,
+    ) -> Result<(), ClientError> {
+        let what = match transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        };
+        if let Some(req) = rec.live_request(what) {
+            self.live = Some(Live::start(&req, transport, local, peer)?);
+        }
+        Ok(())
+    }
+
+    /// Opens the model capture, if asked, with `flow` as its one flow.
+    pub fn open_model(
+        &mut self,
+        rec: &Recording,
+        flow: impl FnOnce(&ModelFile) -> FlowModel,
+    ) -> Result<(), ClientError> {
+        if let Some(path) = &rec.pcap {
+            let file = ModelFile::create(path)?;
+            let f = flow(&file);
+            self.model = Some((file, f));
+        }
+        Ok(())
+    }
+
+    /// The model capture file, if one is open.
+    pub fn model_file(&self) -> Option<ModelFile> {
+        self.model.as_ref().map(|(f, _)| f.clone())
+    }
+
+    /// Whether the model capture is on (so callers can skip building what
+    /// it would record).
+    pub fn modelling(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// Records `bytes` sent in `dir`; the comment is built only when recording.
+    pub fn send(&mut self, dir: Direction, bytes: &[u8], comment: impl FnOnce() -> String) {
+        if let Some((_, f)) = self.model.as_mut() {
+            f.send(dir, bytes, &comment());
+        }
+    }
+
+    /// Records a file reply: `head` then `len` pattern bytes.
+    pub fn send_file(&mut self, dir: Direction, head: &[u8], len: u64, comment: &str) {
+        if let Some((_, f)) = self.model.as_mut() {
+            f.send_file(dir, head, len, comment);
+        }
+    }
+
+    /// Closes both: the model's teardown (the client closes first), then the
+    /// files. `None` when no instrument was on.
+    pub fn finish(&mut self) -> Result<Option<CapturesReport>, ClientError> {
+        let model = match self.model.take() {
+            Some((file, mut flow)) => {
+                flow.close(Direction::ToServer);
+                let frames = file.finish()?;
+                if let Some(e) = flow.error() {
+                    return Err(ClientError::Protocol(format!(
+                        "the model capture {} stopped: {e}",
+                        file.path().display()
+                    )));
+                }
+                Some(ModelReport {
+                    path: file.path().display().to_string(),
+                    frames,
+                })
+            }
+            None => None,
+        };
+        let live = match self.live.take() {
+            Some(l) => Some(l.stop()?),
+            None => None,
+        };
+        if model.is_none() && live.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(CapturesReport { model, live }))
+    }
+}
