@@ -156,24 +156,108 @@ impl Verifier {
     }
 }
 
-/// Checks that `data` is the pattern at `offset`, using `scratch` as room to
-/// regenerate it.
+/// Checks that `data` is the pattern at `offset`.
+///
+/// Whole records are compared in place: the eight counting digits against a
+/// counter kept in ASCII, the other 92 bytes against the template, so no
+/// copy of the expected bytes is built. Partial records at either end are
+/// regenerated into `scratch`. On a mismatch the first wrong byte is found.
 pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mismatch> {
-    scratch.resize(data.len(), 0);
-    fill(offset, scratch);
-    if scratch[..] == *data {
+    let rec = RECORD as usize;
+    let head = ((RECORD - offset % RECORD) % RECORD) as usize;
+    let head = head.min(data.len());
+    let mut ok = check_slow(offset, &data[..head], scratch);
+    let body = &data[head..];
+    let body_off = offset + head as u64;
+    if ok.is_ok() && !body.is_empty() {
+        let mut counter = [0u8; RECORD as usize];
+        write_record(body_off, &mut counter);
+        let mut digits = [0u8; DIGITS - 2];
+        digits.copy_from_slice(&counter[..DIGITS - 2]);
+        let mut chunks = body.chunks_exact(rec);
+        for (i, r) in (&mut chunks).enumerate() {
+            if r[..DIGITS - 2] != digits || r[DIGITS - 2..] != TEMPLATE[DIGITS - 2..] {
+                let at = body_off + (i * rec) as u64;
+                return check_slow(at, r, scratch);
+            }
+            increment(&mut digits);
+        }
+        let tail = chunks.remainder();
+        let tail_off = body_off + (body.len() - tail.len()) as u64;
+        ok = check_slow(tail_off, tail, scratch);
+    }
+    ok
+}
+
+/// Regenerates `data.len()` bytes at `offset` and compares them.
+fn check_slow(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mismatch> {
+    if data.is_empty() {
         return Ok(());
     }
-    let i = scratch
-        .iter()
-        .zip(data)
-        .position(|(a, b)| a != b)
-        .unwrap_or(0);
-    Err(Mismatch {
-        offset: offset + i as u64,
-        expected: scratch[i],
-        found: data[i],
-    })
+    scratch.clear();
+    scratch.resize(data.len(), 0);
+    fill(offset, scratch);
+    match scratch.iter().zip(data).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(Mismatch {
+            offset: offset + i as u64,
+            expected: scratch[i],
+            found: data[i],
+        }),
+    }
+}
+
+/// Generates the file chunk by chunk into one buffer. Chunks that start on
+/// a record boundary and follow one another only have their counting digits
+/// rewritten: the rest of each record is the same in every chunk.
+#[derive(Debug, Default)]
+pub struct Generator {
+    buf: Vec<u8>,
+    /// Offset the buffer's content starts at, if it holds whole records.
+    at: Option<u64>,
+}
+
+impl Generator {
+    /// An empty generator.
+    pub fn new() -> Generator {
+        Generator::default()
+    }
+
+    /// The file's `len` bytes from `offset`.
+    pub fn chunk(&mut self, offset: u64, len: usize) -> &[u8] {
+        let aligned = offset % RECORD == 0;
+        if aligned && self.at.is_some() && self.buf.len() >= len {
+            // Same layout as before: only the digits change.
+            let mut counter = [0u8; RECORD as usize];
+            write_record(offset, &mut counter);
+            let mut digits = [0u8; DIGITS - 2];
+            digits.copy_from_slice(&counter[..DIGITS - 2]);
+            let mut chunks = self.buf[..len].chunks_exact_mut(RECORD as usize);
+            for r in &mut chunks {
+                r[..DIGITS - 2].copy_from_slice(&digits);
+                increment(&mut digits);
+            }
+            let tail = chunks.into_remainder();
+            if !tail.is_empty() {
+                let n = tail.len();
+                let mut rec = TEMPLATE;
+                rec[..DIGITS - 2].copy_from_slice(&digits);
+                tail.copy_from_slice(&rec[..n]);
+            }
+        } else {
+            self.buf.resize(self.buf.len().max(len), 0);
+            fill(offset, &mut self.buf[..len]);
+        }
+        // A partial last record leaves the buffer's tail different from
+        // the template; the next aligned chunk rewrites only digits, so keep
+        // the buffer exactly record-shaped by refilling the tail fully.
+        if len % RECORD as usize != 0 {
+            self.at = None;
+        } else {
+            self.at = aligned.then_some(offset);
+        }
+        &self.buf[..len]
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +321,42 @@ mod tests {
         fill(9_999_999_900, &mut wrap);
         assert_eq!(&wrap[..11], b"9999999900 ");
         assert_eq!(&wrap[100..111], b"0000000000 ");
+    }
+
+    #[test]
+    fn in_place_check_agrees_with_the_pattern() {
+        let mut whole = vec![0u8; 10_000];
+        fill(250, &mut whole);
+        let mut scratch = Vec::new();
+        for (start, len) in [
+            (0usize, 10_000usize),
+            (50, 99),
+            (1, 1),
+            (150, 5000),
+            (9_999, 1),
+        ] {
+            assert_eq!(
+                check_at(250 + start as u64, &whole[start..start + len], &mut scratch),
+                Ok(())
+            );
+        }
+        for bad in [0usize, 49, 50, 57, 58, 4_321, 9_999] {
+            let mut b = whole.clone();
+            b[bad] ^= 1;
+            let e = check_at(250, &b, &mut scratch).unwrap_err();
+            assert_eq!(e.offset, 250 + bad as u64, "flipped byte {bad}");
+        }
+    }
+
+    #[test]
+    fn generator_chunks_equal_fill() {
+        let mut g = Generator::new();
+        let mut offset = 0u64;
+        for len in [65_500usize, 1_048_500, 1_048_500, 333, 1_048_500, 777] {
+            let expect = fill_vec(offset, len);
+            assert_eq!(g.chunk(offset, len), &expect[..], "chunk at {offset}");
+            offset += len as u64;
+        }
     }
 
     #[test]
