@@ -581,7 +581,7 @@ fn a_slow_reader_is_cut_without_stalling_others() {
         rtts.last().unwrap()
     );
     assert!(rtts.len() >= 20, "too few echoes: {}", rtts.len());
-    assert!(p50 < Duration::from_millis(3), "echo p50 {p50:?}");
+    assert!(p50 < Duration::from_millis(5), "echo p50 {p50:?}");
     assert_running(&mut s, &mut log);
 }
 
