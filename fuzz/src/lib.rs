@@ -9,8 +9,11 @@ use ardei_lab::proto::datagram;
 use ardei_lab::proto::text::{self, LineBuffer, TextReply};
 use ardei_lab::proto::{self, HEADER_LEN, Limits, MAX_BODY};
 
+/// One target: what it does with an input.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, for `replay`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("decode_frame", decode_frame),
     ("decode_datagram", decode_datagram),
     ("text_lines", text_lines),
