@@ -31,6 +31,27 @@ pub fn wait_until(deadline: Instant) {
     }
 }
 
+/// Longest single sleep of an interruptible wait: how late a stop is seen.
+pub const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// As [`wait_until`], but returns `false` at once (within [`STOP_CHECK`])
+/// when `stop` is set, so a server shutting down never waits out a long
+/// interval.
+pub fn wait_until_or_stop(deadline: Instant, stop: &std::sync::atomic::AtomicBool) -> bool {
+    use std::sync::atomic::Ordering;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left <= STOP_CHECK + SPIN {
+            wait_until(deadline);
+            return !stop.load(Ordering::Relaxed);
+        }
+        std::thread::sleep(STOP_CHECK);
+    }
+}
+
 /// Paces a sender to a bitrate: the byte that brings the total to `n` is due
 /// at `t0 + 8n / rate`. Deadlines are absolute, so a late wake-up is made up
 /// by sending back to back until the sender is on time again. The pacer only
@@ -63,14 +84,23 @@ impl Pacer {
         self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
     }
 
-    /// Waits until `n` more bytes may leave, and counts them.
-    pub fn wait(&mut self, n: u64) {
+    /// Waits until `n` more bytes may leave, and counts them; `false` when
+    /// `stop` was set meanwhile (the bytes are then not counted).
+    pub fn wait(&mut self, n: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
+        use std::sync::atomic::Ordering;
         let due = self.due(n);
-        let now = Instant::now();
-        if due > now + Duration::from_micros(50) {
-            std::thread::sleep(due - now);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if due <= now + Duration::from_micros(50) {
+                break;
+            }
+            std::thread::sleep((due - now).min(STOP_CHECK));
         }
         self.bytes += n;
+        true
     }
 }
 
@@ -126,6 +156,21 @@ mod tests {
         assert_eq!(p.due(1000) - p.t0, Duration::from_millis(1));
         let unpaced = Pacer::new(0);
         assert_eq!(unpaced.due(1 << 30), unpaced.t0);
+    }
+
+    #[test]
+    fn a_stop_cuts_a_long_wait_short() {
+        use std::sync::atomic::AtomicBool;
+        let stop = AtomicBool::new(true);
+        let t = Instant::now();
+        assert!(!wait_until_or_stop(t + Duration::from_secs(60), &stop));
+        assert!(!Pacer::new(1).wait(1000, &stop));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let go = AtomicBool::new(false);
+        assert!(wait_until_or_stop(
+            Instant::now() + Duration::from_millis(5),
+            &go
+        ));
     }
 
     #[test]

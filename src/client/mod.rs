@@ -237,6 +237,20 @@ pub enum ClientError {
     /// The request cannot be made as asked.
     #[error("{0}")]
     Usage(String),
+    /// The server ended a transfer before it had sent what it announced.
+    #[error(
+        "the server ended the {what} early: it sent {sent} of {planned} {unit} (was it stopped?)"
+    )]
+    Cut {
+        /// "stream" or "file".
+        what: &'static str,
+        /// What the server says it sent.
+        sent: u64,
+        /// What it had announced.
+        planned: u64,
+        /// "segments" or "datagrams".
+        unit: &'static str,
+    },
     /// A capture could not start or finish.
     #[error(transparent)]
     Instrument(#[from] crate::instruments::InstrumentError),

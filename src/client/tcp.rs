@@ -386,6 +386,14 @@ impl TcpClient {
                 Message::StreamEnd { sent } => {
                     let end = Message::StreamEnd { sent };
                     self.record(Direction::ToClient, &end, || "stream end".to_string());
+                    if sent < count {
+                        return Err(ClientError::Cut {
+                            what: "stream",
+                            sent: u64::from(sent),
+                            planned: u64::from(count),
+                            unit: "segments",
+                        });
+                    }
                     break sent;
                 }
                 other => {

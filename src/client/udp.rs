@@ -591,6 +591,14 @@ impl UdpClient {
             }
         }
         let (sent, ended_by) = match sent_by_end {
+            Some(s) if s < planned => {
+                return Err(ClientError::Cut {
+                    what: "file",
+                    sent: s,
+                    planned,
+                    unit: "datagrams",
+                });
+            }
             Some(s) => (s, Ending::EndMessage),
             None => (planned, Ending::Timeout),
         };
@@ -727,6 +735,14 @@ impl UdpClient {
             }
         }
         let (sent, ended_by) = match sent_by_end {
+            Some(s) if s < u64::from(count) => {
+                return Err(ClientError::Cut {
+                    what: "stream",
+                    sent: s,
+                    planned: u64::from(count),
+                    unit: "segments",
+                });
+            }
             Some(s) => (s, Ending::EndMessage),
             None => (u64::from(count), Ending::Timeout),
         };

@@ -300,7 +300,9 @@ fn send_stream(
             break;
         }
         let due = pace::deadline(t0, interval, seq);
-        pace::wait_until(due);
+        if !pace::wait_until_or_stop(due, stop) {
+            break;
+        }
         let now = Instant::now();
         codec::encode(
             &Message::StreamSegment {

@@ -261,7 +261,7 @@ impl Loop {
                 flags,
                 token,
             } => {
-                let check = self.check_file(size, segment);
+                let check = self.check_file(size, segment, rate_bps);
                 self.start(peer, h, token, check, move |ctx| {
                     run_file(ctx, size, rate_bps, segment, flags & FLAG_FRAGMENT != 0)
                 });
@@ -309,8 +309,19 @@ impl Loop {
         }
     }
 
-    fn check_file(&self, size: u64, segment: u32) -> Result<(), Refusal> {
+    fn check_file(&self, size: u64, segment: u32, rate_bps: u64) -> Result<(), Refusal> {
         self.config.limits.check_file(size)?;
+        let limit = self.config.limits.max_stream_time;
+        if rate_bps > 0 && size as f64 * 8.0 / rate_bps as f64 > limit.as_secs_f64() {
+            return Err(Refusal {
+                code: ErrorCode::BadInterval,
+                message: format!(
+                    "at {rate_bps} bit/s a file of {size} bytes would take {:.0} s, over the limit of {} s: ask for a higher --rate",
+                    size as f64 * 8.0 / rate_bps as f64,
+                    limit.as_secs()
+                ),
+            });
+        }
         let max = self.max_payload();
         if segment as usize <= DGRAM_HEADER || segment > max {
             return Err(Refusal {
@@ -551,7 +562,9 @@ fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fragment: boo
         }
         let offset = seq * per;
         let n = per.min(size - offset) as usize;
-        pacer.wait((DGRAM_HEADER + n) as u64);
+        if !pacer.wait((DGRAM_HEADER + n) as u64, &ctx.stop) {
+            break;
+        }
         datagram::begin(
             &mut buf,
             KIND_FILE_DATA,
@@ -601,7 +614,9 @@ fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment
             break;
         }
         let due = pace::deadline(t0, interval, seq);
-        pace::wait_until(due);
+        if !pace::wait_until_or_stop(due, &ctx.stop) {
+            break;
+        }
         datagram::encode(
             &ctx.header(seq, 0, &epoch),
             &Body::StreamSegment {
