@@ -1321,7 +1321,13 @@ fn a_very_slow_udp_file_is_refused_and_sigterm_exits_within_seconds() {
     assert!(
         replies.iter().any(|d| matches!(
             datagram::decode(d),
-            Ok((_, Body::Error { code: ErrorCode::BadInterval, .. }))
+            Ok((
+                _,
+                Body::Error {
+                    code: ErrorCode::BadInterval,
+                    ..
+                }
+            ))
         )),
         "the slow file was not refused"
     );

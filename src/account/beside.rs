@@ -155,7 +155,7 @@ impl Overhead {
             ));
         }
         self.notes.push(format!(
-            "capture: covers the whole flow, handshake and teardown included ({control} SYN/FIN/RST frames), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
+            "capture: covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
         ));
         self.capture = Some(c);
     }
