@@ -442,6 +442,12 @@ fn a_tcp_file_survives_loss_and_a_rate_limit() {
     // drops, and the chance of none at all is 0.95^725, about 1e-16.
     let drops = lab.drops();
     assert!(drops > 0, "5 % loss dropped nothing");
+    // The report's retransmissions are TCP_INFO's, and the loss made some.
+    let o = &v["overhead"];
+    assert_eq!(
+        o["kernel"]["retransmissions"], o["kernel_raw"]["total_retrans"],
+        "{o}"
+    );
     // The rate limit holds: goodput (payload only, over the whole request)
     // cannot beat the line rate. 10 % of slack for the bucket's first burst.
     let goodput = v["goodput_bps"].as_f64().unwrap();
@@ -548,5 +554,48 @@ fn udp_loss_equals_the_drop_counter_exactly() {
             drops - drops_before
         );
         drops_before = drops;
+    }
+}
+
+#[test]
+fn udp_model_kernel_and_capture_agree_on_a_real_link() {
+    if !can_run("udp_model_kernel_and_capture_agree_on_a_real_link") {
+        return;
+    }
+    // Offloads are off, so every frame on the veth is a real one: the model,
+    // the kernel's counters in lab-a and a live capture on lab-a's eth0 see
+    // the same frames.
+    let lab = Lab::up(&["--mtu", "1500"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (bind, tag) in [("198.18.0.2:0", "v4"), ("[2001:2::2]:0", "v6")] {
+        let server = lab.server_in_b_with(bind, &["--udp"]);
+        let pcap = dir.path().join(format!("{tag}.pcapng"));
+        let v = lab.client_json_in_a(
+            &server.target(),
+            &[
+                "--udp",
+                "--file",
+                "200000",
+                "--pcap",
+                pcap.to_str().unwrap(),
+                "--capture=eth0",
+            ],
+        );
+        let o = &v["overhead"];
+        assert_eq!(v["lost"], 0, "{v}");
+        assert_eq!(o["link"], "ethernet", "{o}");
+        assert_eq!(
+            o["model"]["frames"], o["kernel"]["frames"],
+            "model vs kernel: {o}"
+        );
+        // The capture runs until the client closes it, so it may also hold
+        // the End message's two later copies (sent 10 and 20 ms after the
+        // first, which already ended the transfer).
+        let model = o["model"]["frames"].as_u64().unwrap();
+        let capture = o["capture"]["frames"].as_u64().unwrap();
+        assert!(
+            (model..=model + 2).contains(&capture),
+            "capture {capture} vs model {model}: {o}"
+        );
     }
 }
