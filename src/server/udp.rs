@@ -10,6 +10,10 @@
 //! cut (text) or dropped (framed). Garbage, unknown kinds and datagrams that
 //! belong to no session are answered with an error, within that budget, or
 //! dropped; the loop never stops for them.
+//!
+//! With a model capture (`--pcap`), every datagram received and sent is
+//! recorded in its peer's flow (see [`super::record::UdpModels`]); the
+//! transfer threads write to the same flow through its lock.
 
 use std::collections::HashMap;
 use std::io;
@@ -20,10 +24,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::ServerConfig;
+use super::record::{SharedFlow, UdpModels, record_datagram};
 use crate::content;
+use crate::instruments::ModelFile;
 use crate::net::NetError;
 use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
 use crate::pace::{self, Epoch, Pacer};
+use crate::pcap::model::Direction;
 use crate::proto::cookie::{Budgets, Validator};
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
@@ -116,9 +123,20 @@ impl UdpServer {
         self.applied
     }
 
+    /// Records every peer's datagrams in `model` (the `--pcap` file), or none.
+    pub fn record_to(&mut self, model: Option<ModelFile>) {
+        self.config.model = model;
+    }
+
     /// Serves until `stop` is set (or after one transfer with `--once`).
     pub fn serve(self, stop: Arc<AtomicBool>) {
+        let models = self
+            .config
+            .model
+            .clone()
+            .map(|f| UdpModels::new(f, self.local, self.config.max_sessions));
         let mut lp = Loop {
+            models,
             sender: self.sender,
             config: self.config,
             budgets: Budgets::new(BUDGET_TABLE),
@@ -134,6 +152,7 @@ impl UdpServer {
 }
 
 struct Loop {
+    models: Option<UdpModels>,
     sender: Arc<Sender>,
     config: ServerConfig,
     budgets: Budgets,
@@ -154,6 +173,7 @@ impl Loop {
                 Ok((n, peer)) => {
                     let d = &buf[..n];
                     self.budgets.received(peer, n);
+                    self.record(peer, Direction::ToServer, d);
                     if datagram::is_lab(d) {
                         self.on_lab(peer, d);
                     } else {
@@ -182,6 +202,12 @@ impl Loop {
             if let Some(h) = s.handle.take() {
                 let _ = h.join();
             }
+        }
+    }
+
+    fn record(&mut self, peer: SocketAddr, dir: Direction, d: &[u8]) {
+        if let Some(m) = self.models.as_mut() {
+            m.record(peer, dir, d);
         }
     }
 
@@ -221,8 +247,9 @@ impl Loop {
             );
             return;
         }
-        if let Err(e) = self.sender.send_to(&bytes, to, false) {
-            tracing::debug!("{to}: send failed: {e}");
+        match self.sender.send_to(&bytes, to, false) {
+            Ok(_) => self.record(to, Direction::ToClient, &bytes),
+            Err(e) => tracing::debug!("{to}: send failed: {e}"),
         }
     }
 
@@ -384,6 +411,7 @@ impl Loop {
         self.next_id += 1;
         let done = Arc::new(AtomicBool::new(false));
         let ctx = Transfer {
+            model: self.models.as_mut().map(|m| m.flow(peer)),
             sender: Arc::clone(&self.sender),
             peer,
             session: h.session,
@@ -436,8 +464,9 @@ impl Loop {
         };
         let n = self.budgets.take(&peer, reply.len());
         if n > 0 {
-            if let Err(e) = self.sender.send_to(&reply[..n], peer, false) {
-                tracing::debug!("{peer}: send failed: {e}");
+            match self.sender.send_to(&reply[..n], peer, false) {
+                Ok(_) => self.record(peer, Direction::ToClient, &reply[..n]),
+                Err(e) => tracing::debug!("{peer}: send failed: {e}"),
             }
         }
     }
@@ -445,6 +474,8 @@ impl Loop {
 
 /// What a transfer thread needs.
 struct Transfer {
+    /// The peer's flow in the model capture.
+    model: Option<SharedFlow>,
     sender: Arc<Sender>,
     peer: SocketAddr,
     session: u32,
@@ -467,7 +498,12 @@ impl Transfer {
     fn send(&self, buf: &[u8], fragment: bool) -> io::Result<()> {
         loop {
             match self.sender.send_to(buf, self.peer, fragment) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(m) = &self.model {
+                        record_datagram(m, Direction::ToClient, buf);
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     std::thread::sleep(Duration::from_micros(50))
                 }
