@@ -16,8 +16,11 @@ use ardei_lab::client::record::Recording;
 use ardei_lab::client::report::Report;
 use ardei_lab::client::{self, Client, ClientConfig, ClientError, UdpSettings};
 use ardei_lab::hosts;
+use ardei_lab::instruments::InstrumentError;
+use ardei_lab::pcap::capture::{CaptureError, Transport};
 use ardei_lab::proto::Limits;
 use ardei_lab::server::ServerConfig;
+use ardei_lab::server::record::ServerCaptures;
 use ardei_lab::server::tcp::TcpServer;
 use ardei_lab::server::udp::UdpServer;
 
@@ -137,6 +140,7 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
         idle_timeout: args.idle_timeout,
         once: args.once,
         json: args.json,
+        model: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -145,8 +149,25 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .map_err(Failure::other)?;
     }
-    if args.socket.udp {
-        let server = UdpServer::bind(config).map_err(Failure::other)?;
+    // Both captures start before the first client and finish when the
+    // server returns (after --once, SIGINT or SIGTERM), so both files are
+    // whole. A capture that cannot start stops the server from starting.
+    let start_captures = |transport, local| {
+        ServerCaptures::start(
+            args.pcap.as_deref(),
+            args.capture.as_deref(),
+            transport,
+            local,
+        )
+        .map_err(|e| match e {
+            InstrumentError::Live(c @ CaptureError::PermissionDenied) => Failure::other(c),
+            e => Failure::other(e),
+        })
+    };
+    let captures = if args.socket.udp {
+        let mut server = UdpServer::bind(config).map_err(Failure::other)?;
+        let captures = start_captures(Transport::Udp, server.local_addr())?;
+        server.record_to(captures.model());
         eprintln!(
             "ardei-lab server: listening on {} (udp)",
             server.local_addr()
@@ -159,17 +180,21 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
             a.dont_fragment
         );
         server.serve(Arc::clone(&stop));
+        captures
     } else {
-        let server = TcpServer::bind(config).map_err(Failure::other)?;
+        let mut server = TcpServer::bind(config).map_err(Failure::other)?;
+        let captures = start_captures(Transport::Tcp, server.local_addr())?;
+        server.record_to(captures.model());
         eprintln!(
             "ardei-lab server: listening on {} (tcp)",
             server.local_addr()
         );
         tracing::info!("listener options: {}", server.applied().describe(&opts));
         server.serve(Arc::clone(&stop));
-    }
+        captures
+    };
     tracing::info!("server stopped");
-    Ok(())
+    captures.finish().map_err(Failure::other)
 }
 
 fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {

@@ -5,7 +5,10 @@
 //! - [`session`]: one client's conversation, framed or plain text.
 //! - [`udp`]: the UDP server: one socket, sessions by address and id,
 //!   cookies, the amplification limit, and a thread per transfer.
+//! - [`record`]: the model capture of sessions and datagrams (`--pcap`),
+//!   and the live capture around a run (`--capture`).
 
+pub mod record;
 pub mod session;
 pub mod tcp;
 pub mod udp;
@@ -13,6 +16,7 @@ pub mod udp;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::instruments::ModelFile;
 use crate::net::SockOpts;
 use crate::proto::Limits;
 
@@ -40,6 +44,8 @@ pub struct ServerConfig {
     pub once: bool,
     /// Print one JSON object per session on stdout.
     pub json: bool,
+    /// The model capture every session is recorded in (`--pcap`).
+    pub model: Option<ModelFile>,
 }
 
 impl ServerConfig {
@@ -53,6 +59,7 @@ impl ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             once: false,
             json: false,
+            model: None,
         }
     }
 }

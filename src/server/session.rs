@@ -6,6 +6,9 @@
 //! [`Limits`] first, a refusal goes back to the client, and the session goes
 //! on. Only a broken stream (wrong magic or version, an oversized length, a
 //! timeout, a closed socket) ends it.
+//!
+//! With a [`Recorder`] that is on, every message received and every write
+//! completed goes into the model capture, and the teardown at the end.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::record::{Recorder, stream_comment};
 use crate::account::beside::{Overhead, Shape};
 use crate::content;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{ConnError, Framed};
 use crate::pace::{self, Epoch};
+use crate::pcap::model::Direction;
 use crate::proto::text::{self, LineBuffer, TextReply};
 use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
 
@@ -56,27 +61,72 @@ pub struct SessionStats {
     pub shapes: Vec<Shape>,
 }
 
+/// How a session ended: why, and whether the client closed first.
+struct Ended {
+    why: String,
+    by_client: bool,
+}
+
+impl Ended {
+    fn client(why: &str) -> Ended {
+        Ended {
+            why: why.to_string(),
+            by_client: true,
+        }
+    }
+
+    fn server(why: String) -> Ended {
+        Ended {
+            why,
+            by_client: false,
+        }
+    }
+}
+
 /// Serves one connection until the peer leaves, breaks the protocol, idles
-/// out, or the server stops.
-pub fn serve(conn: &mut Framed, limits: &Limits, stop: &AtomicBool, stats: &mut SessionStats) {
+/// out, or the server stops; records it all in `rec`.
+pub fn serve(
+    conn: &mut Framed,
+    limits: &Limits,
+    stop: &AtomicBool,
+    stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
+) {
     let started = Instant::now();
     let result = match first_byte(conn) {
         Ok(Some(b)) if b == MAGIC[0] => {
             stats.mode = "framed";
-            serve_framed(conn, limits, stop, stats)
+            serve_framed(conn, limits, stop, stats, rec)
         }
         Ok(Some(_)) => {
             stats.mode = "text";
-            serve_text(conn, limits, stats)
+            serve_text(conn, limits, stats, rec)
         }
-        Ok(None) => Ok("closed before a request".to_string()),
+        Ok(None) => Ok(Ended::client("closed before a request")),
         Err(e) => Err(e),
     };
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.end = match result {
-        Ok(why) => why,
-        Err(e) => describe_io(&e),
+    let ended = match result {
+        Ok(e) => e,
+        Err(e) => Ended {
+            why: describe_io(&e),
+            by_client: matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ),
+        },
     };
+    // A server that stops shuts the sessions' read side: what looks like
+    // the client leaving is the server closing.
+    rec.close(ended.by_client && !stop.load(Ordering::Relaxed));
+    stats.end = ended.why;
+}
+
+/// Sends `msg`, then records it.
+fn send(conn: &mut Framed, rec: &mut Recorder<'_>, msg: &Message) -> io::Result<()> {
+    conn.send(msg)?;
+    rec.sent(msg);
+    Ok(())
 }
 
 fn describe_io(e: &io::Error) -> String {
@@ -103,29 +153,33 @@ fn serve_framed(
     limits: &Limits,
     stop: &AtomicBool,
     stats: &mut SessionStats,
-) -> io::Result<String> {
+    rec: &mut Recorder<'_>,
+) -> io::Result<Ended> {
     loop {
         let msg = match conn.read_message() {
             Ok(Some(m)) => m,
-            Ok(None) => return Ok("closed by the client".to_string()),
+            Ok(None) => return Ok(Ended::client("closed by the client")),
             Err(ConnError::Io(e)) => return Err(e),
-            Err(ConnError::Truncated) => return Ok("closed in the middle of a message".into()),
+            Err(ConnError::Truncated) => {
+                return Ok(Ended::client("closed in the middle of a message"));
+            }
             Err(ConnError::Decode(e)) => {
                 stats.requests += 1;
                 stats.refused += 1;
                 tracing::warn!("session {}: {e}", stats.session);
-                conn.send(&Message::error(e.code(), e.to_string()))?;
+                send(conn, rec, &Message::error(e.code(), e.to_string()))?;
                 if e.skip().is_none() {
-                    return Ok(format!("protocol error: {e}"));
+                    return Ok(Ended::server(format!("protocol error: {e}")));
                 }
                 continue;
             }
         };
         stats.requests += 1;
-        if let Err(r) = handle(conn, msg, limits, stop, stats)? {
+        rec.received(&msg);
+        if let Err(r) = handle(conn, msg, limits, stop, stats, rec)? {
             stats.refused += 1;
             tracing::info!("session {}: refused: {}", stats.session, r.message);
-            conn.send(&Message::error(r.code, r.message))?;
+            send(conn, rec, &Message::error(r.code, r.message))?;
         }
     }
 }
@@ -136,6 +190,7 @@ fn handle(
     limits: &Limits,
     stop: &AtomicBool,
     stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
 ) -> io::Result<Result<(), Refusal>> {
     match msg {
         Message::EchoRequest { seq, data } => {
@@ -149,7 +204,7 @@ fn handle(
                 request: msg,
                 reply: msg,
             });
-            conn.send(&Message::EchoReply { seq, data })?;
+            send(conn, rec, &Message::EchoReply { seq, data })?;
         }
         Message::FileRequest { size } => {
             if let Err(r) = limits.check_file(size) {
@@ -160,7 +215,7 @@ fn handle(
                 down: (HEADER_LEN + 8) as u64 + size,
                 trailer: (HEADER_LEN + 16) as u64,
             });
-            send_file(conn, Some(size), size, stats)?;
+            send_file(conn, Some(size), size, stats, rec)?;
         }
         Message::StreamRequest {
             interval_ns,
@@ -177,6 +232,7 @@ fn handle(
                 size,
                 stop,
                 stats,
+                rec,
             )?;
         }
         other => {
@@ -195,33 +251,38 @@ fn handle(
 /// A framed reply's FileReady goes out in the same write as the first bytes:
 /// two small writes in a row would let Nagle's algorithm hold the second
 /// until the client's delayed ACK of the first (up to 40 ms on Linux).
+///
+/// The reply is recorded once, when its last write returned (or failed:
+/// then as far as the writes went).
 fn send_file(
     conn: &mut Framed,
     ready: Option<u64>,
     size: u64,
     stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
     let mut head = Vec::new();
     if let Some(size) = ready {
         codec::encode(&Message::FileReady { size }, &mut head).map_err(invalid)?;
     }
-    let started = Instant::now();
-    let first = (size as usize).min(FIRST_CHUNK);
     let h = head.len();
-    head.resize(h + first, 0);
-    content::fill(0, &mut head[h..]);
-    conn.send_raw(&head)?;
-    stats.bytes_out += first as u64;
-    let mut offset = first as u64;
-    if offset < size {
-        let mut generator = content::Generator::new();
-        while offset < size {
-            let n = ((size - offset) as usize).min(FILE_CHUNK);
-            conn.send_raw(generator.chunk(offset, n))?;
-            offset += n as u64;
-            stats.bytes_out += n as u64;
-        }
+    let started = Instant::now();
+    let mut offset = 0;
+    let wrote = write_file(conn, &mut head, size, &mut offset, stats);
+    if offset > 0 || wrote.is_ok() {
+        rec.file(&head[..h], offset, || {
+            let what = match ready {
+                Some(_) => "file".to_string(),
+                None => format!("text file {size}"),
+            };
+            if offset < size {
+                format!("{what}, cut short after {offset} bytes")
+            } else {
+                what
+            }
+        });
     }
+    wrote?;
     if ready.is_none() {
         return Ok(());
     }
@@ -236,10 +297,40 @@ fn send_file(
             None => format!("last byte not acknowledged within {ACK_WAIT:?}"),
         }
     );
-    conn.send(&Message::FileSent {
+    let sent = Message::FileSent {
         written_ns: written.as_nanos() as u64,
         acked_ns: acked.map_or(0, |a| a.as_nanos() as u64),
-    })
+    };
+    send(conn, rec, &sent)
+}
+
+/// Writes `size` bytes of the pattern after the framing in `head` (whose
+/// buffer it reuses for the first, small write), counting in `offset` the
+/// file bytes the kernel took.
+fn write_file(
+    conn: &mut Framed,
+    head: &mut Vec<u8>,
+    size: u64,
+    offset: &mut u64,
+    stats: &mut SessionStats,
+) -> io::Result<()> {
+    let first = (size as usize).min(FIRST_CHUNK);
+    let h = head.len();
+    head.resize(h + first, 0);
+    content::fill(0, &mut head[h..]);
+    conn.send_raw(head)?;
+    stats.bytes_out += first as u64;
+    *offset = first as u64;
+    if *offset < size {
+        let mut generator = content::Generator::new();
+        while *offset < size {
+            let n = ((size - *offset) as usize).min(FILE_CHUNK);
+            conn.send_raw(generator.chunk(*offset, n))?;
+            *offset += n as u64;
+            stats.bytes_out += n as u64;
+        }
+    }
+    Ok(())
 }
 
 /// How long a server waits for the last byte of a file to be acknowledged.
@@ -275,6 +366,7 @@ fn send_stream(
     size: u32,
     stop: &AtomicBool,
     stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
     let epoch = Epoch::now();
     // A little lead, so segment 0 does not start behind schedule.
@@ -319,17 +411,33 @@ fn send_stream(
             codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
         }
         conn.send_raw(&out)?;
+        rec.bytes(Direction::ToClient, &out, || {
+            stream_comment(seq, seq == 0, sent == count)
+        });
         out.clear();
         stats.bytes_out += u64::from(size);
     }
     if sent < count {
+        // Stopped before segment 0, `out` still holds the StreamStart.
         codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
         conn.send_raw(&out)?;
+        rec.bytes(Direction::ToClient, &out, || {
+            if sent == 0 {
+                "stream start; stream end".to_string()
+            } else {
+                "stream end".to_string()
+            }
+        });
     }
     Ok(())
 }
 
-fn serve_text(conn: &mut Framed, limits: &Limits, stats: &mut SessionStats) -> io::Result<String> {
+fn serve_text(
+    conn: &mut Framed,
+    limits: &Limits,
+    stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
+) -> io::Result<Ended> {
     let max_line = limits.max_echo;
     let mut lines = LineBuffer::new(max_line);
     loop {
@@ -338,21 +446,29 @@ fn serve_text(conn: &mut Framed, limits: &Limits, stats: &mut SessionStats) -> i
         conn.consume(n);
         loop {
             match lines.next_line() {
-                Ok(Some(line)) => answer_line(conn, &line, limits, stats)?,
+                Ok(Some(line)) => {
+                    rec.line_received(&line);
+                    answer_line(conn, &line, limits, stats, rec)?;
+                }
                 Ok(None) => break,
                 Err(e) => {
                     stats.refused += 1;
-                    conn.send_raw(format!("error: {e}\n").as_bytes())?;
-                    return Ok(format!("text protocol error: {e}"));
+                    let reply = format!("error: {e}\n");
+                    conn.send_raw(reply.as_bytes())?;
+                    rec.bytes(Direction::ToClient, reply.as_bytes(), || {
+                        format!("error: {e}")
+                    });
+                    return Ok(Ended::server(format!("text protocol error: {e}")));
                 }
             }
         }
         if conn.fill()? == 0 {
             let rest = lines.take_rest();
             if !rest.is_empty() {
-                answer_line(conn, &rest, limits, stats)?;
+                rec.bytes(Direction::ToServer, &rest, || "text line".to_string());
+                answer_line(conn, &rest, limits, stats, rec)?;
             }
-            return Ok("closed by the client".to_string());
+            return Ok(Ended::client("closed by the client"));
         }
     }
 }
@@ -362,6 +478,7 @@ fn answer_line(
     line: &[u8],
     limits: &Limits,
     stats: &mut SessionStats,
+    rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
     stats.requests += 1;
     match text::interpret(line, limits) {
@@ -372,7 +489,9 @@ fn answer_line(
                 request: line.len() as u64 + 1,
                 reply: bytes.len() as u64,
             });
-            conn.send_raw(&bytes)
+            conn.send_raw(&bytes)?;
+            rec.bytes(Direction::ToClient, &bytes, || "text echo".to_string());
+            Ok(())
         }
         TextReply::File(size) => {
             stats.shapes.push(Shape::File {
@@ -380,11 +499,16 @@ fn answer_line(
                 down: size,
                 trailer: 0,
             });
-            send_file(conn, None, size, stats)
+            send_file(conn, None, size, stats, rec)
         }
         TextReply::Refuse(r) => {
             stats.refused += 1;
-            conn.send_raw(&text::refusal_line(&r))
+            let reply = text::refusal_line(&r);
+            conn.send_raw(&reply)?;
+            rec.bytes(Direction::ToClient, &reply, || {
+                format!("error: {}", r.message)
+            });
+            Ok(())
         }
     }
 }

@@ -8,6 +8,10 @@
 //! server stops accepting, shuts the read side of every session so that each
 //! finishes the reply it is sending, waits [`super::SHUTDOWN_GRACE`], then
 //! closes whatever is left.
+//!
+//! With a model capture (`--pcap`), each session is one flow in it, its
+//! handshake written at accept with the segment size and options the kernel
+//! negotiated.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,10 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::record::Recorder;
 use super::session::{self, SessionStats};
 use super::{SHUTDOWN_GRACE, ServerConfig};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
+use crate::instruments::{FlowModel, ModelFile};
 use crate::net::socket::tcp_listen;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, NetError};
@@ -75,6 +81,11 @@ impl TcpServer {
     /// The listener's options as the kernel applied them.
     pub fn applied(&self) -> Applied {
         self.applied
+    }
+
+    /// Records every session in `model` (the `--pcap` file), or none.
+    pub fn record_to(&mut self, model: Option<ModelFile>) {
+        self.config.model = model;
     }
 
     /// Serves until `stop` is set (or after one client with `--once`).
@@ -188,8 +199,17 @@ fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, st
         ..SessionStats::default()
     };
     let before = TcpInfo::read(&stream).unwrap_or_default();
+    let mut model = shared
+        .config
+        .model
+        .as_ref()
+        .map(|file| flow_model(file, &stream, peer, &before, &shared.config));
+    let mut rec = Recorder::new(model.as_mut());
     let mut conn = Framed::new(stream);
-    session::serve(&mut conn, &shared.config.limits, stop, &mut stats);
+    session::serve(&mut conn, &shared.config.limits, stop, &mut stats, &mut rec);
+    if let Some(e) = rec.error() {
+        tracing::warn!("session {id} from {peer}: the model capture stopped recording it: {e}");
+    }
     if !stats.shapes.is_empty() {
         let after = TcpInfo::read(conn.stream()).unwrap_or_default();
         let (mtu, seg) = beside::tcp_segment(&after, peer.is_ipv6(), shared.config.opts.mss);
@@ -237,6 +257,25 @@ fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, st
         map.remove(&id);
     }
     shared.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// The session's flow in the model capture, its handshake written: segments
+/// of the payload the kernel sends with (`TCP_INFO`'s `snd_mss`), with the
+/// timestamps option if the handshake negotiated it.
+fn flow_model(
+    file: &ModelFile,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    info: &TcpInfo,
+    config: &ServerConfig,
+) -> FlowModel {
+    let local = stream.local_addr().unwrap_or(config.bind);
+    let payload = if info.snd_mss > 0 {
+        info.snd_mss
+    } else {
+        beside::tcp_segment(info, peer.is_ipv6(), config.opts.mss).1
+    };
+    FlowModel::tcp(file, peer, local, payload, info.timestamps)
 }
 
 fn shutdown_sessions(shared: &Shared) {

@@ -10,6 +10,10 @@
 //! cut (text) or dropped (framed). Garbage, unknown kinds and datagrams that
 //! belong to no session are answered with an error, within that budget, or
 //! dropped; the loop never stops for them.
+//!
+//! With a model capture (`--pcap`), every datagram received and sent is
+//! recorded in its peer's flow (see [`super::record::UdpModels`]); the
+//! transfer threads write to the same flow through its lock.
 
 use std::collections::HashMap;
 use std::io;
@@ -19,18 +23,23 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod transfer;
+
 use super::ServerConfig;
+use super::record::UdpModels;
 use crate::content;
+use crate::instruments::ModelFile;
 use crate::net::NetError;
 use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
-use crate::pace::{self, Epoch, Pacer};
+use crate::pcap::model::Direction;
 use crate::proto::cookie::{Budgets, Validator};
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
-    KIND_FILE_DATA, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+    MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
 };
 use crate::proto::text::{self, TextReply};
 use crate::proto::{ErrorCode, Refusal};
+use transfer::{Transfer, run_file, run_stream};
 
 /// How often the receive loop looks at the stop flag and old sessions.
 const POLL: Duration = Duration::from_millis(100);
@@ -116,9 +125,20 @@ impl UdpServer {
         self.applied
     }
 
+    /// Records every peer's datagrams in `model` (the `--pcap` file), or none.
+    pub fn record_to(&mut self, model: Option<ModelFile>) {
+        self.config.model = model;
+    }
+
     /// Serves until `stop` is set (or after one transfer with `--once`).
     pub fn serve(self, stop: Arc<AtomicBool>) {
+        let models = self
+            .config
+            .model
+            .clone()
+            .map(|f| UdpModels::new(f, self.local, self.config.max_sessions));
         let mut lp = Loop {
+            models,
             sender: self.sender,
             config: self.config,
             budgets: Budgets::new(BUDGET_TABLE),
@@ -134,6 +154,7 @@ impl UdpServer {
 }
 
 struct Loop {
+    models: Option<UdpModels>,
     sender: Arc<Sender>,
     config: ServerConfig,
     budgets: Budgets,
@@ -154,6 +175,7 @@ impl Loop {
                 Ok((n, peer)) => {
                     let d = &buf[..n];
                     self.budgets.received(peer, n);
+                    self.record(peer, Direction::ToServer, d);
                     if datagram::is_lab(d) {
                         self.on_lab(peer, d);
                     } else {
@@ -182,6 +204,12 @@ impl Loop {
             if let Some(h) = s.handle.take() {
                 let _ = h.join();
             }
+        }
+    }
+
+    fn record(&mut self, peer: SocketAddr, dir: Direction, d: &[u8]) {
+        if let Some(m) = self.models.as_mut() {
+            m.record(peer, dir, d);
         }
     }
 
@@ -221,8 +249,9 @@ impl Loop {
             );
             return;
         }
-        if let Err(e) = self.sender.send_to(&bytes, to, false) {
-            tracing::debug!("{to}: send failed: {e}");
+        match self.sender.send_to(&bytes, to, false) {
+            Ok(_) => self.record(to, Direction::ToClient, &bytes),
+            Err(e) => tracing::debug!("{to}: send failed: {e}"),
         }
     }
 
@@ -395,6 +424,7 @@ impl Loop {
         self.next_id += 1;
         let done = Arc::new(AtomicBool::new(false));
         let ctx = Transfer {
+            model: self.models.as_mut().map(|m| m.flow(peer)),
             sender: Arc::clone(&self.sender),
             peer,
             session: h.session,
@@ -447,190 +477,10 @@ impl Loop {
         };
         let n = self.budgets.take(&peer, reply.len());
         if n > 0 {
-            if let Err(e) = self.sender.send_to(&reply[..n], peer, false) {
-                tracing::debug!("{peer}: send failed: {e}");
+            match self.sender.send_to(&reply[..n], peer, false) {
+                Ok(_) => self.record(peer, Direction::ToClient, &reply[..n]),
+                Err(e) => tracing::debug!("{peer}: send failed: {e}"),
             }
         }
     }
-}
-
-/// What a transfer thread needs.
-struct Transfer {
-    sender: Arc<Sender>,
-    peer: SocketAddr,
-    session: u32,
-    id: u64,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-}
-
-impl Transfer {
-    fn header(&self, seq: u32, offset: u64, epoch: &Epoch) -> DgramHeader {
-        DgramHeader {
-            session: self.session,
-            seq,
-            offset,
-            sent_ns: epoch.unix_ns_of(Instant::now()),
-        }
-    }
-
-    /// Sends one datagram, waiting out a full send buffer.
-    fn send(&self, buf: &[u8], fragment: bool) -> io::Result<()> {
-        loop {
-            match self.sender.send_to(buf, self.peer, fragment) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    std::thread::sleep(Duration::from_micros(50))
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_micros(50))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn send_end(&self, body: &Body, epoch: &Epoch, fragment: bool) {
-        for i in 0..END_COPIES {
-            if i > 0 {
-                std::thread::sleep(END_SPACING);
-            }
-            let b = datagram::to_vec(&self.header(i, 0, epoch), body);
-            let _ = self.send(&b, fragment);
-        }
-    }
-
-    fn fail(&self, e: &io::Error, segment: u32, epoch: &Epoch) {
-        let message = if e.raw_os_error() == Some(libc::EMSGSIZE) {
-            format!(
-                "a datagram of {segment} bytes does not fit the path MTU (the kernel said EMSGSIZE); pick a smaller --segment-size or use --fragment"
-            )
-        } else {
-            format!("the server could not send: {e}")
-        };
-        tracing::warn!("session {} to {}: {message}", self.id, self.peer);
-        let b = datagram::to_vec(
-            &self.header(0, 0, epoch),
-            &Body::Error {
-                code: ErrorCode::BadSize,
-                message,
-            },
-        );
-        let _ = self.send(&b, false);
-    }
-
-    fn finish(&self, what: &str, started: Instant) {
-        tracing::info!(
-            "session {} from {}: {what} in {:.3} s",
-            self.id,
-            self.peer,
-            started.elapsed().as_secs_f64()
-        );
-        self.done.store(true, Ordering::SeqCst);
-    }
-}
-
-fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fragment: bool) {
-    let started = Instant::now();
-    let epoch = Epoch::now();
-    let per = u64::from(segment) - DGRAM_HEADER as u64;
-    let datagrams = size.div_ceil(per);
-    tracing::info!(
-        "session {} from {}: udp file of {size} bytes in {datagrams} datagrams of {segment} bytes",
-        ctx.id,
-        ctx.peer
-    );
-    let ready = datagram::to_vec(
-        &ctx.header(0, 0, &epoch),
-        &Body::FileReady {
-            size,
-            segment,
-            datagrams,
-        },
-    );
-    if let Err(e) = ctx.send(&ready, fragment) {
-        ctx.fail(&e, segment, &epoch);
-        return ctx.finish("failed", started);
-    }
-    let mut pacer = Pacer::new(rate_bps);
-    let mut buf = Vec::with_capacity(segment as usize);
-    let mut sent = 0u64;
-    let mut bytes = 0u64;
-    for seq in 0..datagrams {
-        if ctx.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let offset = seq * per;
-        let n = per.min(size - offset) as usize;
-        if !pacer.wait((DGRAM_HEADER + n) as u64, &ctx.stop) {
-            break;
-        }
-        datagram::begin(
-            &mut buf,
-            KIND_FILE_DATA,
-            &ctx.header(seq as u32, offset, &epoch),
-        );
-        buf.resize(DGRAM_HEADER + n, 0);
-        content::fill(offset, &mut buf[DGRAM_HEADER..]);
-        if let Err(e) = ctx.send(&buf, fragment) {
-            ctx.fail(&e, segment, &epoch);
-            return ctx.finish("failed", started);
-        }
-        sent += 1;
-        bytes += n as u64;
-    }
-    ctx.send_end(
-        &Body::FileEnd {
-            datagrams: sent,
-            bytes,
-        },
-        &epoch,
-        fragment,
-    );
-    ctx.finish(&format!("sent {sent} datagrams, {bytes} bytes"), started);
-}
-
-fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
-    let started = Instant::now();
-    let epoch = Epoch::now();
-    let t0 = Instant::now() + Duration::from_micros(200);
-    let start = datagram::to_vec(
-        &ctx.header(0, 0, &epoch),
-        &Body::StreamStart {
-            interval_ns: interval.as_nanos() as u64,
-            count,
-            size,
-            t0_ns: epoch.unix_ns_of(t0),
-        },
-    );
-    if let Err(e) = ctx.send(&start, fragment) {
-        ctx.fail(&e, size, &epoch);
-        return ctx.finish("failed", started);
-    }
-    let mut buf = Vec::with_capacity(size as usize);
-    let mut sent = 0u32;
-    for seq in 0..count {
-        if ctx.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let due = pace::deadline(t0, interval, seq);
-        if !pace::wait_until_or_stop(due, &ctx.stop) {
-            break;
-        }
-        datagram::encode(
-            &ctx.header(seq, 0, &epoch),
-            &Body::StreamSegment {
-                scheduled_ns: epoch.unix_ns_of(due),
-                size,
-            },
-            &mut buf,
-        );
-        if let Err(e) = ctx.send(&buf, fragment) {
-            ctx.fail(&e, size, &epoch);
-            return ctx.finish("failed", started);
-        }
-        sent += 1;
-    }
-    ctx.send_end(&Body::StreamEnd { sent }, &epoch, fragment);
-    ctx.finish(&format!("sent {sent} stream segments"), started);
 }
