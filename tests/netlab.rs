@@ -565,9 +565,15 @@ fn udp_model_kernel_and_capture_agree_on_a_real_link() {
     // Offloads are off, so every frame on the veth is a real one: the model,
     // the kernel's counters in lab-a and a live capture on lab-a's eth0 see
     // the same frames.
-    let lab = Lab::up(&["--mtu", "1500"]);
+    let lab = Lab::new();
     let dir = tempfile::tempdir().unwrap();
-    for (bind, tag) in [("198.18.0.2:0", "v4"), ("[2001:2::2]:0", "v6")] {
+    for (mtu, bind, tag) in [
+        ("1500", "198.18.0.2:0", "v4-1500"),
+        ("1500", "[2001:2::2]:0", "v6-1500"),
+        ("9000", "198.18.0.2:0", "v4-9000"),
+        ("9000", "[2001:2::2]:0", "v6-9000"),
+    ] {
+        lab.netlab_ok(&["up", "--mtu", mtu]);
         let server = lab.server_in_b_with(bind, &["--udp"]);
         let pcap = dir.path().join(format!("{tag}.pcapng"));
         let v = lab.client_json_in_a(
@@ -584,6 +590,7 @@ fn udp_model_kernel_and_capture_agree_on_a_real_link() {
         let o = &v["overhead"];
         assert_eq!(v["lost"], 0, "{v}");
         assert_eq!(o["link"], "ethernet", "{o}");
+        assert_eq!(o["mtu"].to_string(), mtu, "{o}");
         assert_eq!(
             o["model"]["frames"], o["kernel"]["frames"],
             "model vs kernel: {o}"

@@ -1,0 +1,191 @@
+//! The client's instruments from the command line: `--pcap`, `--capture`,
+//! the capture column of the report, `--hgrm` and `--plot`; every capture
+//! checked by tshark with checksum validation on.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn tshark_ok() -> bool {
+    match Command::new("tshark").arg("-v").output() {
+        Ok(o) if o.status.success() => true,
+        _ => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have tshark");
+            eprintln!("note: tshark missing: capture checks skipped");
+            false
+        }
+    }
+}
+
+/// tshark's frame count and worst expert severity for a file.
+fn tshark(path: &Path) -> (u64, String) {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.expert.severity",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        path.display(),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    let frames = text.lines().count() as u64;
+    let mut worst = String::new();
+    for l in text.lines() {
+        for sev in l.split('\t').nth(1).unwrap_or("").split(',') {
+            // epan/proto.h: PI_WARN 0x00600000, PI_ERROR 0x00800000.
+            if sev == "8388608" || (sev == "6291456" && worst.is_empty()) {
+                worst = sev.to_string();
+            }
+        }
+    }
+    (frames, worst)
+}
+
+fn check_model(path: &Path) {
+    let (frames, worst) = tshark(path);
+    assert!(
+        worst.is_empty(),
+        "{}: expert severity {worst}",
+        path.display()
+    );
+    let s = ardei_lab::pcap::summarize_path(path).unwrap();
+    assert_eq!(s.frames, frames, "{}", path.display());
+    assert_eq!(s.checksums.bad, 0, "{}", path.display());
+}
+
+#[test]
+fn model_and_live_captures_of_every_mode_pass_tshark() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    if !live {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live captures skipped");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for udp in [false, true] {
+        for host in ["127.0.0.1", "[::1]"] {
+            if host.starts_with('[') && !has_ipv6() {
+                continue;
+            }
+            let mut sargs = vec![];
+            if udp {
+                sargs.push("--udp");
+            }
+            let s = Server::start(host, &sargs);
+            for (mode, action) in [
+                ("echo", vec!["--echo", "hello", "--count", "5"]),
+                ("file", vec!["--file", "300000"]),
+                ("stream", vec!["--stream", "1ms", "--count", "20"]),
+            ] {
+                let name = format!(
+                    "{}{}-{mode}",
+                    if udp { "udp" } else { "tcp" },
+                    if host.starts_with('[') { 6 } else { 4 }
+                );
+                let model = dir.path().join(format!("{name}.pcapng"));
+                let mut args: Vec<&str> = action.clone();
+                if udp {
+                    args.push("--udp");
+                }
+                let m = model.to_str().unwrap().to_string();
+                args.extend(["--pcap", &m]);
+                if live {
+                    args.push("--capture");
+                }
+                let (out, v) = s.client_json(&args);
+                assert!(out.status.success(), "{name}: {}", stderr(&out));
+                check_model(&model);
+                let c = &v["captures"];
+                assert_eq!(c["model"]["path"], m.as_str());
+                if live {
+                    let lp = dir.path().join(format!("{name}-live.pcapng"));
+                    assert_eq!(c["live"]["path"], lp.to_str().unwrap());
+                    let (frames, _) = tshark(&lp);
+                    let s = ardei_lab::pcap::summarize_path(&lp).unwrap();
+                    assert_eq!(s.frames, frames, "{name}");
+                    assert_eq!(v["overhead"]["capture"]["frames"], frames, "{name}: {v}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn classic_pcap_by_name() {
+    if !tshark_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("echo.pcap");
+    let s = Server::v4(&[]);
+    let out = s.client(&["--echo", "x", "--pcap", model.to_str().unwrap()]);
+    assert!(out.status.success());
+    let magic = std::fs::read(&model).unwrap();
+    assert_eq!(
+        &magic[..4],
+        &[0x4d, 0x3c, 0xb2, 0xa1],
+        "nanosecond classic pcap"
+    );
+    check_model(&model);
+}
+
+#[test]
+fn hgrm_and_plot_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let hgrm = dir.path().join("rtt.hgrm");
+    let svg = dir.path().join("rtt.svg");
+    let gsvg = dir.path().join("goodput.svg");
+    let s = Server::v4(&[]);
+    let out = s.client(&[
+        "--echo",
+        "x",
+        "--count",
+        "200",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let h = std::fs::read_to_string(&hgrm).unwrap();
+    assert!(
+        h.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"),
+        "{h}"
+    );
+    assert!(h.contains("#[Max     ="), "{h}");
+    assert!(h.contains("Total count    =          200"), "{h}");
+    let p = std::fs::read_to_string(&svg).unwrap();
+    assert!(p.contains("<svg") && p.contains("round trip"), "{p}");
+    let out = s.client(&["--file", "20M", "--plot", gsvg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&gsvg).unwrap().contains("<svg"));
+    // A histogram of a file is refused before anything runs.
+    let out = s.client(&["--file", "1", "--hgrm", hgrm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
