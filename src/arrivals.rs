@@ -97,6 +97,13 @@ impl Arrivals {
         self.reordered
     }
 
+    /// Datagrams missing below the highest sequence number seen so far (a
+    /// running view of loss while a transfer is under way).
+    pub fn missing_so_far(&self) -> u64 {
+        self.highest
+            .map_or(0, |h| (h + 1).saturating_sub(self.received))
+    }
+
     /// Whether `seq` arrived.
     pub fn has(&self, seq: u64) -> bool {
         seq < self.capacity

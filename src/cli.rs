@@ -305,8 +305,16 @@ pub struct ClientArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
     /// One JSON object on stdout at the end.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json_stream")]
     pub json: bool,
+    /// Report every DUR while the action runs: bytes, goodput, wire rate,
+    /// retransmissions (TCP) or loss (UDP), as iperf3's -i does.
+    #[arg(short = 'i', long = "interval-report", value_name = "DUR", value_parser = parse_duration)]
+    pub interval_report: Option<Duration>,
+    /// One JSON line per interval (with -i) as it ends, and a last line with
+    /// the summary.
+    #[arg(long)]
+    pub json_stream: bool,
     /// Write a model capture: the frames the lab meant to send and received,
     /// from its own events (pcapng with a comment per frame; a .pcap name
     /// gives classic pcap).

@@ -14,6 +14,7 @@ use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, PcapCommand, Server
 use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::record::Recording;
 use ardei_lab::client::report::Report;
+use ardei_lab::client::ticker::TickerConfig;
 use ardei_lab::client::{self, Client, ClientConfig, ClientError, UdpSettings};
 use ardei_lab::hosts;
 use ardei_lab::instruments::InstrumentError;
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         Command::Server(args) => (false, run_server(args)),
         Command::Client(args) => {
             restore_sigpipe();
-            (args.json, run_client(args))
+            (args.json || args.json_stream, run_client(args))
         }
         Command::Overhead(args) => {
             restore_sigpipe();
@@ -298,7 +299,19 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         let mut out = std::io::stdout();
         return prompt::run(&config, defaults, &mut out).map_err(client_failure(None));
     };
+    if let Some(d) = args.interval_report {
+        if d < std::time::Duration::from_millis(10) {
+            return Err(Failure::usage("-i needs at least 10ms between reports"));
+        }
+    }
     let mut c = Client::connect(&config).map_err(client_failure(Some(mode)))?;
+    let json = args.json || args.json_stream;
+    c.set_ticker(TickerConfig {
+        every: args.interval_report,
+        json_stream: args.json_stream,
+        to_stderr: args.print_file || json,
+        bar: !json && args.file.is_some(),
+    });
     if let Some(model) = c.model_file() {
         flush_on_signal(model);
     }
@@ -316,7 +329,13 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     }
     report.captures = captures;
     write_exports(&args, &report)?;
-    print_report(&report, args.json, args.print_file);
+    if args.json_stream {
+        if let Ok(line) = serde_json::to_string(&serde_json::json!({ "summary": &report })) {
+            println!("{line}");
+        }
+    } else {
+        print_report(&report, args.json, args.print_file);
+    }
     Ok(())
 }
 

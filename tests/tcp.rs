@@ -480,3 +480,57 @@ fn server_rss_stays_small_during_a_large_file() {
         .unwrap();
     assert!(hwm_kib < 16 * 1024, "server peak RSS {hwm_kib} KiB");
 }
+
+#[test]
+fn interval_reports_add_up_to_the_transfer() {
+    let s = Server::v4(&[]);
+    let (out, v) = s.client_json(&["--file", "100M", "-i", "20ms"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let iv = v["intervals"].as_array().unwrap();
+    assert!(!iv.is_empty());
+    let sum: u64 = iv.iter().map(|i| i["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 100 << 20);
+    for i in iv {
+        assert!(i["wire_bps"].as_f64().unwrap() >= i["goodput_bps"].as_f64().unwrap());
+        assert!(i["retransmissions"].is_u64());
+    }
+    // Text mode prints them as they happen, iperf3-style.
+    let out = s.client(&["--stream", "5ms", "--count", "30", "-i", "50ms"]);
+    assert!(stdout(&out).contains(" s] "), "{}", stdout(&out));
+}
+
+#[test]
+fn json_stream_is_one_line_per_interval_then_the_summary() {
+    for udp in [false, true] {
+        let s = if udp {
+            Server::v4(&["--udp"])
+        } else {
+            Server::v4(&[])
+        };
+        let mut args = vec![
+            "--stream",
+            "5ms",
+            "--count",
+            "40",
+            "-i",
+            "50ms",
+            "--json-stream",
+        ];
+        if udp {
+            args.push("--udp");
+        }
+        let out = s.client(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let (last, intervals) = lines.split_last().unwrap();
+        assert!(intervals.len() >= 2, "{lines:?}");
+        assert!(intervals.iter().all(|l| l["interval"]["end"].is_f64()));
+        assert_eq!(last["summary"]["segments"], 40);
+        if udp {
+            assert!(intervals.iter().all(|l| l["interval"]["lost"].is_u64()));
+        }
+    }
+}

@@ -196,6 +196,17 @@ pub fn tcp_segment(info: &TcpInfo, v6: bool, pinned_mss: Option<u32>) -> (u32, u
     (mtu, seg.max(1))
 }
 
+/// Wire bytes per payload byte of a full segment (or datagram) of `seg`
+/// payload bytes behind `l3` and `l4` header bytes on `link`.
+pub fn wire_factor(link: Link, l3: u32, l4: u32, seg: u32) -> f64 {
+    let layers = link.frame_layers(&Packet {
+        l3,
+        l4,
+        payload: seg.max(1),
+    });
+    layers.total() as f64 / f64::from(seg.max(1))
+}
+
 /// The link a flow to `peer_is_loopback` crosses.
 pub fn link_for(loopback: bool) -> Link {
     if loopback {

@@ -6,11 +6,13 @@
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
 //! - [`record`]: the model and live captures around a connection.
+//! - [`ticker`]: interval reports and the progress bar while an action runs.
 
 pub mod prompt;
 pub mod record;
 pub mod report;
 pub mod tcp;
+pub mod ticker;
 pub mod udp;
 
 use std::io;
@@ -147,6 +149,14 @@ impl Client {
         match self {
             Client::Tcp(c) => c.file(size, sink),
             Client::Udp(c, u) => c.file(size, u.rate_bps, u.segment_size, sink),
+        }
+    }
+
+    /// What to show while an action runs.
+    pub fn set_ticker(&mut self, cfg: ticker::TickerConfig) {
+        match self {
+            Client::Tcp(c) => c.ticker = cfg,
+            Client::Udp(c, _) => c.ticker = cfg,
         }
     }
 

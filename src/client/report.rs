@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::record::CapturesReport;
+use super::ticker::Interval;
 use crate::account::beside::Overhead;
 use crate::latency::{Percentiles, Recorder};
 use crate::net::Applied;
@@ -58,6 +59,9 @@ pub struct Report {
     /// File bytes received over time: (seconds since the request, bytes).
     #[serde(skip)]
     pub progress: Vec<(f64, u64)>,
+    /// Interval reports (`-i`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
 }
 
 /// The client socket's options, per transport.
@@ -428,6 +432,7 @@ mod tests {
             captures: None,
             histogram: None,
             progress: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
 use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
+use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
 use crate::account::beside::{self, Shape};
 use crate::account::wire::IpVersion;
@@ -38,6 +39,8 @@ pub struct TcpClient {
     applied: Applied,
     mss: Option<u32>,
     instruments: Instruments,
+    /// What to show while an action runs.
+    pub(crate) ticker: TickerConfig,
 }
 
 impl TcpClient {
@@ -71,6 +74,7 @@ impl TcpClient {
             applied,
             mss: opts.mss,
             instruments,
+            ticker: TickerConfig::default(),
         })
     }
 
@@ -114,6 +118,32 @@ impl TcpClient {
             captures: None,
             histogram: None,
             progress: Vec::new(),
+            intervals: Vec::new(),
+        }
+    }
+
+    /// A ticker for an action that began at `start`.
+    fn ticker(&self, start: Instant, total: Option<u64>) -> Ticker {
+        let info = self.info();
+        let v6 = self.target.is_ipv6();
+        let (_, seg) = beside::tcp_segment(&info, v6, self.mss);
+        let l4 = 20 + if info.timestamps { 12 } else { 0 };
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let factor = beside::wire_factor(link, if v6 { 40 } else { 20 }, l4, seg);
+        Ticker::new(self.ticker, start, total, factor)
+    }
+
+    /// Running totals for the ticker: `bytes`, and retransmissions since
+    /// `before`, read from `TCP_INFO` only when an interval closes.
+    fn totals(&self, bytes: u64, before: &TcpInfo) -> Totals {
+        Totals {
+            bytes,
+            retransmissions: Some(
+                self.info()
+                    .total_retrans
+                    .saturating_sub(before.total_retrans),
+            ),
+            lost: None,
         }
     }
 
@@ -163,8 +193,12 @@ impl TcpClient {
         let before = self.info();
         let mut rtt = Recorder::new();
         let start = Instant::now();
+        let mut ticker = self.ticker(start, None);
         let mut bytes = 0u64;
         for seq in 0..count {
+            if ticker.due() {
+                ticker.tick(self.totals(bytes, &before));
+            }
             pace::wait_until(pace::deadline(start, interval, seq));
             let sent = Instant::now();
             let request = Message::EchoRequest {
@@ -202,6 +236,7 @@ impl TcpClient {
         );
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
+        r.intervals = ticker.finish(self.totals(bytes, &before));
         let msg = (HEADER_LEN + 4 + data.len()) as u64;
         let shape = Shape::Echo {
             count: u64::from(count),
@@ -234,6 +269,7 @@ impl TcpClient {
             }
         }
         let mut verifier = Verifier::new();
+        let mut ticker = self.ticker(start, Some(size));
         let mut progress = vec![(0.0, 0)];
         let mut last_point = 0u64;
         let mut buf = vec![0u8; READ_CHUNK.min(size.max(1) as usize)];
@@ -258,6 +294,9 @@ impl TcpClient {
             }
             if let Some(w) = sink.as_deref_mut() {
                 w.write_all(&buf[..n])?;
+            }
+            if ticker.due() {
+                ticker.tick(self.totals(verifier.checked(), &before));
             }
         }
         let end = Instant::now();
@@ -309,6 +348,7 @@ impl TcpClient {
             },
         );
         r.progress = progress;
+        r.intervals = ticker.finish(self.totals(size, &before));
         let head = (HEADER_LEN + 8) as u64;
         let shape = Shape::File {
             up: head,
@@ -352,6 +392,7 @@ impl TcpClient {
         }
         let epoch = Epoch::now();
         let mut delay = Recorder::new();
+        let mut ticker = self.ticker(start, None);
         let mut schedule = Recorder::new();
         let mut jitter = Jitter::new();
         let mut segments = 0u32;
@@ -382,6 +423,9 @@ impl TcpClient {
                     delay.record_ns(recv_ns - sent_ns as i128);
                     schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
                     jitter.add(sent_ns as i128, recv_ns);
+                    if ticker.due() {
+                        ticker.tick(self.totals(bytes, &before));
+                    }
                 }
                 Message::StreamEnd { sent } => {
                     let end = Message::StreamEnd { sent };
@@ -422,6 +466,7 @@ impl TcpClient {
         );
         r.latency_us = delay.percentiles();
         r.histogram = Some(delay);
+        r.intervals = ticker.finish(self.totals(bytes, &before));
         let shape = Shape::Stream {
             up: (HEADER_LEN + 16) as u64,
             count: u64::from(segments),

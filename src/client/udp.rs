@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::ClientError;
 use super::record::{Instruments, Recording};
 use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
+use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
 use crate::arrivals::Arrivals;
@@ -73,6 +74,8 @@ pub struct UdpClient {
     /// Datagrams of the current session received in the current action.
     rx: u64,
     instruments: Instruments,
+    /// What to show while an action runs.
+    pub(crate) ticker: TickerConfig,
 }
 
 impl UdpClient {
@@ -118,6 +121,7 @@ impl UdpClient {
             tx: 0,
             rx: 0,
             instruments,
+            ticker: TickerConfig::default(),
         })
     }
 
@@ -129,6 +133,14 @@ impl UdpClient {
     /// The server's address.
     pub fn target(&self) -> SocketAddr {
         self.target
+    }
+
+    /// A ticker for an action of `segment`-byte datagrams begun at `start`.
+    fn ticker(&self, start: Instant, total: Option<u64>, segment: u32) -> Ticker {
+        let v6 = self.target.is_ipv6();
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let factor = beside::wire_factor(link, ip_header_len(v6), 8, segment);
+        Ticker::new(self.ticker, start, total, factor)
     }
 
     /// The largest UDP payload that fits the path MTU in one datagram.
@@ -200,6 +212,7 @@ impl UdpClient {
             captures: None,
             histogram: None,
             progress: Vec::new(),
+            intervals: Vec::new(),
         }
     }
 
@@ -306,9 +319,19 @@ impl UdpClient {
         let mut arrivals = Arrivals::new(u64::from(count));
         let epoch = Epoch::now();
         let start = Instant::now();
+        let size = (DGRAM_HEADER + data.len()) as u32;
+        let mut ticker = self.ticker(start, None, size);
         let mut bytes = 0u64;
         let mut out = Vec::new();
         for seq in 0..count {
+            if ticker.due() {
+                let lost = u64::from(seq).saturating_sub(rtt.len());
+                ticker.tick(Totals {
+                    bytes,
+                    retransmissions: None,
+                    lost: Some(lost),
+                });
+            }
             pace::wait_until(pace::deadline(start, interval, seq));
             let sent = Instant::now();
             let h = DgramHeader {
@@ -375,6 +398,12 @@ impl UdpClient {
             },
         );
         r.latency_us = rtt.percentiles();
+        let lost = u64::from(count).saturating_sub(rtt.len());
+        r.intervals = ticker.finish(Totals {
+            bytes,
+            retransmissions: None,
+            lost: Some(lost),
+        });
         r.histogram = Some(rtt);
         r.udp = Some(self.figures(
             &arrivals,
@@ -494,6 +523,7 @@ impl UdpClient {
             },
         );
         let mut arrivals = Arrivals::new(planned);
+        let mut ticker = self.ticker(start, Some(size), segment);
         let mut scratch = Vec::new();
         let mut progress = vec![(0.0, 0)];
         let mut last_point = 0u64;
@@ -550,6 +580,14 @@ impl UdpClient {
                     if let Some(w) = sink.as_deref_mut() {
                         w.write_all(data)?;
                     }
+                }
+                if ticker.due() {
+                    let lost = Some(arrivals.missing_so_far());
+                    ticker.tick(Totals {
+                        bytes,
+                        retransmissions: None,
+                        lost,
+                    });
                 }
                 if let Some(sent) = sent_by_end {
                     if arrivals.received() >= sent {
@@ -624,6 +662,12 @@ impl UdpClient {
         );
         progress.push(((end - start).as_secs_f64(), bytes));
         r.progress = progress;
+        let lost = Some(arrivals.lost(sent));
+        r.intervals = ticker.finish(Totals {
+            bytes,
+            retransmissions: None,
+            lost,
+        });
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
         if let Some(u) = r.udp.as_mut() {
             // Byte ranges end at the file's end, not at a whole segment.
@@ -668,6 +712,7 @@ impl UdpClient {
         let epoch = Epoch::now();
         let mut arrivals = Arrivals::new(u64::from(count));
         let mut delay = Recorder::new();
+        let mut ticker = self.ticker(start, None, size);
         let mut schedule = Recorder::new();
         let mut jitter = Jitter::new();
         let mut bytes = 0u64;
@@ -711,6 +756,14 @@ impl UdpClient {
                     delay.record_ns(recv_ns - h.sent_ns as i128);
                     schedule.record_ns(h.sent_ns as i128 - scheduled_ns as i128);
                     jitter.add(h.sent_ns as i128, recv_ns);
+                    if ticker.due() {
+                        let lost = Some(arrivals.missing_so_far());
+                        ticker.tick(Totals {
+                            bytes,
+                            retransmissions: None,
+                            lost,
+                        });
+                    }
                     if let Some(sent) = sent_by_end {
                         if arrivals.received() >= sent {
                             break;
@@ -764,6 +817,12 @@ impl UdpClient {
         );
         r.latency_us = delay.percentiles();
         r.histogram = Some(delay);
+        let lost = Some(arrivals.lost(sent));
+        r.intervals = ticker.finish(Totals {
+            bytes,
+            retransmissions: None,
+            lost,
+        });
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
         self.account(
             &mut r,
