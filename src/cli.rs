@@ -40,6 +40,14 @@ pub enum Command {
     Pcap(PcapCommand),
     /// The tour: a server and a client on loopback, every mode, with reports.
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff); `ardei-lab man | man -l -` shows it.
+    Man,
 }
 
 /// `ardei-lab pcap …`.

@@ -73,6 +73,20 @@ fn main() -> ExitCode {
             // The summary itself is the JSON output; no error object after it.
             (false, run_pcap_summary(&file, json))
         }
+        Command::Completions { shell } => {
+            restore_sigpipe();
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "ardei-lab", &mut std::io::stdout());
+            (false, Ok(()))
+        }
+        Command::Man => {
+            restore_sigpipe();
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let r = clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(Failure::other);
+            (false, r)
+        }
         Command::Demo => {
             restore_sigpipe();
             (false, ardei_lab::demo::run().map_err(Failure::other))
