@@ -133,13 +133,19 @@ impl Ticker {
         }
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template(
-                "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-            ) {
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {binary_bytes}/{binary_total_bytes}  {msg}")
+            {
                 b.set_style(style);
             }
             b
         });
+        // The rate over the whole transfer so far, and the time left at it:
+        // steadier than an estimate over the last few updates.
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = bytes as f64 / secs;
+        let left = total.saturating_sub(bytes) as f64 / rate.max(1.0);
+        bar.set_message(format!("{}  eta {left:.0} s", format_bitrate(rate * 8.0)));
         bar.set_position(bytes);
     }
 
