@@ -189,3 +189,45 @@ fn hgrm_and_plot_files() {
     let out = s.client(&["--file", "1", "--hgrm", hgrm.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cut.pcapng");
+    let s = Server::v4(&["--max-file", "100G"]);
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "client",
+        &s.target(),
+        "--file",
+        "50G",
+        "--pcap",
+        model.to_str().unwrap(),
+    ]);
+    if live {
+        cmd.arg("--capture");
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status =
+        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
+    assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
+    // The model file was flushed on the signal: tshark reads every frame.
+    let (frames, _) = tshark(&model);
+    assert!(frames >= 3, "the handshake at least: {frames}");
+    if live {
+        let (frames, _) = tshark(&dir.path().join("cut-live.pcapng"));
+        assert!(frames > 0);
+    }
+}
