@@ -76,6 +76,8 @@ pub struct UdpClient {
     instruments: Instruments,
     /// What to show while an action runs.
     pub(crate) ticker: TickerConfig,
+    /// The receive timeout last set on the socket.
+    timeout_set: Option<Duration>,
 }
 
 impl UdpClient {
@@ -122,6 +124,7 @@ impl UdpClient {
             rx: 0,
             instruments,
             ticker: TickerConfig::default(),
+            timeout_set: None,
         })
     }
 
@@ -249,8 +252,17 @@ impl UdpClient {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.sock
-                .set_read_timeout(Some(left.max(Duration::from_micros(1))))?;
+            // One setsockopt per change of wait, not per datagram: a timeout
+            // up to 1 ms longer than the time left is kept (the wait may end
+            // that much late), a much shorter one is replaced.
+            let want = left.max(Duration::from_micros(1));
+            let stale = self
+                .timeout_set
+                .is_none_or(|t| t > want + Duration::from_millis(1) || t < want / 2);
+            if stale {
+                self.sock.set_read_timeout(Some(want))?;
+                self.timeout_set = Some(want);
+            }
             match self.sock.recv(&mut self.buf) {
                 Ok(n) => match datagram::parse_header(&self.buf[..n]) {
                     Ok((_, h)) if h.session == session => {
@@ -268,7 +280,8 @@ impl UdpClient {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Ok(None);
+                    // The loop's clock decides whether the wait is over.
+                    continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_error(e)),
