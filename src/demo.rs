@@ -156,7 +156,7 @@ pub fn run() -> Result<(), DemoError> {
     println!("ardei-lab demo: servers and a client on loopback, TCP and UDP, every mode");
     println!(
         "(the TCP server runs with --nodelay: with Nagle's algorithm on, a small segment waits\n \
-         for the ACK of the one before, and the client delays ACKs by up to 40 ms)\n"
+         for the ACK of the one before, and the client delays an ACK by 40 ms or more)\n"
     );
     // SAFETY: geteuid has no preconditions and cannot fail.
     let live = unsafe { libc::geteuid() } == 0;

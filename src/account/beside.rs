@@ -391,7 +391,7 @@ fn tcp_notes(
     }
     if k.ack_frames != model.ack_frames {
         n.push(format!(
-            "pure ACKs: kernel {} vs model {}: Linux delays ACKs (up to 40 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic, not a fixed 1 in 2",
+            "pure ACKs: kernel {} vs model {}: Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic, not a fixed 1 in 2",
             k.ack_frames, model.ack_frames
         ));
     }
@@ -424,28 +424,53 @@ pub fn udp(
     mtu: u32,
     segment: u32,
     data_datagrams: u64,
+    data_bytes: u64,
     control_datagrams: u64,
+    control_bytes: u64,
     kernel: &UdpCounters,
     seconds: f64,
 ) -> Overhead {
     let mut t = Tally::new(link);
-    if let Ok(d) = UdpDatagram::new(ip, link, u64::from(segment))
-        .with_mtu(mtu)
-        .tally()
-    {
-        for _ in 0..data_datagrams.min(1) {
-            // One datagram's frames, then scaled: tallies are per group.
+    // Every data datagram is `segment` bytes of UDP payload but the last,
+    // which carries what `data_bytes` leaves.
+    let push = |t: &mut Tally, size: u64, count: u64| {
+        if count == 0 {
+            return;
+        }
+        if let Ok(d) = UdpDatagram::new(ip, link, size).with_mtu(mtu).tally() {
             for g in d.groups() {
-                t.push(g.kind, g.packet, g.count * data_datagrams);
+                t.push(g.kind, g.packet, g.count * count);
             }
         }
-    }
-    let control = Packet {
-        l3: ip_len(ip),
-        l4: UDP_HEADER_LEN,
-        payload: 40,
     };
-    t.push(FrameKind::Ack, control, control_datagrams);
+    let seg = u64::from(segment);
+    let full = data_datagrams.saturating_sub(1);
+    let last = data_bytes.saturating_sub(full * seg);
+    if data_datagrams > 0 && (1..=seg).contains(&last) {
+        push(&mut t, seg, full);
+        push(&mut t, last, 1);
+    } else {
+        push(&mut t, seg, data_datagrams);
+    }
+    // Control datagrams are small and of many sizes: priced at their mean,
+    // the last carrying the remainder, so their bytes add up exactly.
+    if let Some(mean) = control_bytes.checked_div(control_datagrams) {
+        let control = Packet {
+            l3: ip_len(ip),
+            l4: UDP_HEADER_LEN,
+            payload: mean as u32,
+        };
+        t.push(FrameKind::Ack, control, control_datagrams - 1);
+        let rest = control_bytes - mean * (control_datagrams - 1);
+        t.push(
+            FrameKind::Ack,
+            Packet {
+                payload: rest as u32,
+                ..control
+            },
+            1,
+        );
+    }
     let model = column(&t, 0);
 
     // On one host both ends count in the same namespace: every datagram
@@ -504,7 +529,7 @@ pub fn udp(
         notes,
         assumptions: vec![
             "data datagrams as received, each split into IP fragments at the MTU when larger",
-            "control datagrams (cookie, request, FileReady or StreamStart, End copies) counted at 40 bytes of payload each",
+            "control datagrams (cookie, request, FileReady or StreamStart, End copies) as the client sent and received them",
             "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers; payload as the lab counted it (the UDP payload, lab header included)",
         ],
     }
@@ -596,13 +621,29 @@ mod tests {
             1500,
             4000,
             10,
+            40_000,
             2,
+            80,
             &k,
             1.0,
         );
         // 4000 bytes of UDP payload over a 1500 MTU: 3 fragments each.
         assert_eq!(o.model.frames, 32);
         assert_eq!(o.model.layers.payload, 40_080);
+        // A short last datagram is priced at its own size.
+        let short = udp(
+            IpVersion::V4,
+            Link::Ethernet { vlan: false },
+            1500,
+            4000,
+            10,
+            36_736,
+            0,
+            0,
+            &k,
+            1.0,
+        );
+        assert_eq!(short.model.layers.payload, 36_736);
         // 2 control datagrams each way, and 30 fragments that the kernel
         // reassembled into 10 of the 12 datagrams it delivered.
         assert_eq!(o.kernel.frames, 4 + 30);

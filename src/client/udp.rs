@@ -78,6 +78,9 @@ pub struct UdpClient {
     pub(crate) ticker: TickerConfig,
     /// The receive timeout last set on the socket.
     timeout_set: Option<Duration>,
+    /// UDP payload bytes sent and received in the current action.
+    tx_bytes: u64,
+    rx_bytes: u64,
 }
 
 impl UdpClient {
@@ -125,6 +128,8 @@ impl UdpClient {
             instruments,
             ticker: TickerConfig::default(),
             timeout_set: None,
+            tx_bytes: 0,
+            rx_bytes: 0,
         })
     }
 
@@ -188,6 +193,8 @@ impl UdpClient {
         self.counter += 1;
         self.tx = 0;
         self.rx = 0;
+        self.tx_bytes = 0;
+        self.rx_bytes = 0;
         let mut h = self.ids.build_hasher();
         h.write_u64(self.counter);
         h.write_u128(Instant::now().elapsed().as_nanos());
@@ -223,6 +230,7 @@ impl UdpClient {
         match self.sock.send(bytes) {
             Ok(_) => {
                 self.tx += 1;
+                self.tx_bytes += bytes.len() as u64;
                 self.instruments
                     .send(Direction::ToServer, bytes, || describe(bytes));
                 Ok(())
@@ -267,6 +275,7 @@ impl UdpClient {
                 Ok(n) => match datagram::parse_header(&self.buf[..n]) {
                     Ok((_, h)) if h.session == session => {
                         self.rx += 1;
+                        self.rx_bytes += n as u64;
                         let d = &self.buf[..n];
                         self.instruments
                             .send(Direction::ToClient, d, || describe(d));
@@ -431,13 +440,21 @@ impl UdpClient {
             u.datagrams = u64::from(replies);
             u.lost = u64::from(count - replies);
         }
-        self.account(&mut r, out.len() as u32, self.tx + self.rx, before);
+        let n = self.tx + self.rx;
+        self.account(&mut r, out.len() as u32, n, n * out.len() as u64, before);
         Ok(r)
     }
 
     /// Adds the model-beside-kernel report: `data` datagrams of `segment`
     /// bytes, the rest of the action's datagrams being control.
-    fn account(&self, r: &mut Report, segment: u32, data: u64, before: Option<UdpCounters>) {
+    fn account(
+        &self,
+        r: &mut Report,
+        segment: u32,
+        data: u64,
+        data_bytes: u64,
+        before: Option<UdpCounters>,
+    ) {
         let Some(before) = before else { return };
         let Some(after) = counters::read(self.target.is_ipv6()) else {
             return;
@@ -449,13 +466,16 @@ impl UdpClient {
         };
         let link = beside::link_for(self.target.ip().is_loopback());
         let control = (self.tx + self.rx).saturating_sub(data);
+        let control_bytes = (self.tx_bytes + self.rx_bytes).saturating_sub(data_bytes);
         r.overhead = Some(beside::udp(
             ip,
             link,
             self.mtu,
             segment,
             data,
+            data_bytes,
             control,
+            control_bytes,
             &after.since(&before),
             r.seconds,
         ));
@@ -536,6 +556,7 @@ impl UdpClient {
             },
         );
         let mut arrivals = Arrivals::new(planned);
+        let mut data_wire = 0u64;
         let mut ticker = self.ticker(start, Some(size), segment);
         let mut scratch = Vec::new();
         let mut progress = vec![(0.0, 0)];
@@ -571,6 +592,7 @@ impl UdpClient {
                 datagram::parse_header(d).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if kind == datagram::KIND_FILE_DATA {
                 started = true;
+                data_wire += n as u64;
                 let data = &d[DGRAM_HEADER..];
                 let seq = u64::from(h.seq);
                 let expected_len = per.min(size.saturating_sub(seq * per));
@@ -688,12 +710,8 @@ impl UdpClient {
                 m.last = m.last.min(size.saturating_sub(1));
             }
         }
-        self.account(
-            &mut r,
-            segment,
-            arrivals.received() + arrivals.duplicates(),
-            before,
-        );
+        let data = arrivals.received() + arrivals.duplicates();
+        self.account(&mut r, segment, data, data_wire, before);
         Ok(r)
     }
 
@@ -837,12 +855,8 @@ impl UdpClient {
             lost,
         });
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
-        self.account(
-            &mut r,
-            size,
-            arrivals.received() + arrivals.duplicates(),
-            before,
-        );
+        let data = arrivals.received() + arrivals.duplicates();
+        self.account(&mut r, size, data, data * u64::from(size), before);
         Ok(r)
     }
 }

@@ -250,7 +250,7 @@ fn handle(
 ///
 /// A framed reply's FileReady goes out in the same write as the first bytes:
 /// two small writes in a row would let Nagle's algorithm hold the second
-/// until the client's delayed ACK of the first (up to 40 ms on Linux).
+/// until the client's delayed ACK of the first (40 ms or more on Linux).
 ///
 /// The reply is recorded once, when its last write returned (or failed:
 /// then as far as the writes went).
