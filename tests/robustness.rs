@@ -1243,10 +1243,11 @@ fn assert_clear_failure(out: &std::process::Output, what: &str) {
 
 #[test]
 fn sigint_during_a_tcp_file_exits_zero_and_the_client_fails_clearly() {
-    let s = Server::v4(&["--max-file", "4G"]);
+    // Large enough to outlast the server's 2 s shutdown grace on any machine.
+    let s = Server::v4(&["--max-file", "100G"]);
     let out = signal_mid_transfer(
         s,
-        &["--file", "3G"],
+        &["--file", "50G"],
         libc::SIGINT,
         Duration::from_millis(500),
     );
