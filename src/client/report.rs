@@ -183,6 +183,42 @@ pub enum Detail {
 pub const SAME_HOST_CLOCKS: &str = "one-way delay = client receive time - server send time, both CLOCK_REALTIME; exact only when client and server share a host";
 
 impl Report {
+    /// A report of `bytes` received in `seconds`, its other figures empty.
+    pub fn new(
+        mode: &'static str,
+        target: std::net::SocketAddr,
+        bytes: u64,
+        seconds: f64,
+        detail: Detail,
+        socket: SocketReport,
+    ) -> Report {
+        Report {
+            mode,
+            transport: match socket {
+                SocketReport::Tcp(_) => "tcp",
+                SocketReport::Udp(_) => "udp",
+            },
+            ip: if target.is_ipv6() { 6 } else { 4 },
+            target: target.to_string(),
+            bytes,
+            seconds,
+            goodput_bps: if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds
+            } else {
+                0.0
+            },
+            latency_us: None,
+            detail,
+            udp: None,
+            socket,
+            overhead: None,
+            captures: None,
+            histogram: None,
+            progress: Vec::new(),
+            intervals: Vec::new(),
+        }
+    }
+
     /// The text report for people.
     pub fn render_text(&self) -> String {
         let mut s = String::new();

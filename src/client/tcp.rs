@@ -98,28 +98,8 @@ impl TcpClient {
     }
 
     fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
-        Report {
-            mode,
-            transport: "tcp",
-            ip: if self.target.is_ipv4() { 4 } else { 6 },
-            target: self.target.to_string(),
-            bytes,
-            seconds,
-            goodput_bps: if seconds > 0.0 {
-                bytes as f64 * 8.0 / seconds
-            } else {
-                0.0
-            },
-            latency_us: None,
-            detail,
-            udp: None,
-            socket: SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied)),
-            overhead: None,
-            captures: None,
-            histogram: None,
-            progress: Vec::new(),
-            intervals: Vec::new(),
-        }
+        let socket = SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied));
+        Report::new(mode, self.target, bytes, seconds, detail, socket)
     }
 
     /// A ticker for an action that began at `start`.

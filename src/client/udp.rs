@@ -197,33 +197,13 @@ impl UdpClient {
         self.rx_bytes = 0;
         let mut h = self.ids.build_hasher();
         h.write_u64(self.counter);
-        h.write_u128(Instant::now().elapsed().as_nanos());
+        h.write_u64(pace::unix_ns());
         (h.finish() as u32).max(1)
     }
 
     fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
-        Report {
-            mode,
-            transport: "udp",
-            ip: if self.target.is_ipv6() { 6 } else { 4 },
-            target: self.target.to_string(),
-            bytes,
-            seconds,
-            goodput_bps: if seconds > 0.0 {
-                bytes as f64 * 8.0 / seconds
-            } else {
-                0.0
-            },
-            latency_us: None,
-            detail,
-            udp: None,
-            socket: SocketReport::Udp(self.applied),
-            overhead: None,
-            captures: None,
-            histogram: None,
-            progress: Vec::new(),
-            intervals: Vec::new(),
-        }
+        let socket = SocketReport::Udp(self.applied);
+        Report::new(mode, self.target, bytes, seconds, detail, socket)
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
