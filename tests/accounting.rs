@@ -75,6 +75,11 @@ fn text_report_shows_both_columns_and_the_reasons() {
     assert!(t.contains("model") && t.contains("kernel"), "{t}");
     assert!(t.contains("bytes on the wire"), "{t}");
     assert!(t.contains("why they differ: loopback"), "{t}");
+    assert!(t.contains("kernel (TCP_INFO): snd_mss"), "{t}");
+    assert!(
+        t.contains("negotiated: timestamps, SACK, window scale"),
+        "{t}"
+    );
 }
 
 #[test]

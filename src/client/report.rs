@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::record::CapturesReport;
 use super::ticker::Interval;
-use crate::account::beside::Overhead;
+use crate::account::beside::{KernelRaw, Overhead};
 use crate::latency::{Percentiles, Recorder};
 use crate::net::Applied;
 use crate::net::counters::UdpCounters;
@@ -434,6 +434,46 @@ fn render_overhead(s: &mut String, o: &Overhead, goodput_bps: f64) {
         format_bitrate(o.wire_rate_bps),
         o.link
     );
+    match &o.kernel_raw {
+        KernelRaw::Tcp(k) => {
+            let mut opts = Vec::new();
+            if k.timestamps {
+                opts.push("timestamps".to_string());
+            }
+            if k.sack {
+                opts.push("SACK".to_string());
+            }
+            if let Some((snd, rcv)) = k.wscale {
+                opts.push(format!("window scale {snd}/{rcv}"));
+            }
+            let _ = writeln!(
+                s,
+                "    kernel (TCP_INFO): snd_mss {} rcv_mss {} pmtu {}, rtt {} µs (±{}), {} segments out ({} with data), {} in ({} with data), {} retransmitted; negotiated: {}",
+                k.snd_mss,
+                k.rcv_mss,
+                k.pmtu,
+                k.rtt_us,
+                k.rttvar_us,
+                k.segs_out,
+                k.data_segs_out,
+                k.segs_in,
+                k.data_segs_in,
+                k.total_retrans,
+                if opts.is_empty() {
+                    "no options".to_string()
+                } else {
+                    opts.join(", ")
+                }
+            );
+        }
+        KernelRaw::Udp(k) => {
+            let _ = writeln!(
+                s,
+                "    kernel (/proc/net/snmp, whole namespace): {} datagrams in, {} out, {} fragments created, {} received for reassembly, {} reassembled",
+                k.in_datagrams, k.out_datagrams, k.frag_creates, k.reasm_reqds, k.reasm_oks
+            );
+        }
+    }
     for n in &o.notes {
         let _ = writeln!(s, "    why they differ: {n}");
     }
