@@ -541,28 +541,14 @@ impl UdpClient {
         let mut scratch = Vec::new();
         let mut progress = vec![(0.0, 0)];
         let mut last_point = 0u64;
-        let mut started = false;
-        let mut tries = 0;
         let mut first_byte = None;
         let mut last_data = start;
         let mut bytes = 0u64;
-        let mut sent_by_end = None;
-        let mut end_at: Option<Instant> = None;
+        let mut life = Lifecycle::new(request, silence);
         loop {
-            if !started {
-                if tries == TRIES {
-                    return Err(self.no_answer());
-                }
-                self.send(&request)?;
-                tries += 1;
-            }
-            let wait = match (started, end_at) {
-                (_, Some(t)) => (t + LINGER).saturating_duration_since(Instant::now()),
-                (false, None) => RETRY,
-                (true, None) => silence,
-            };
+            let wait = life.before_recv(self)?;
             let Some(n) = self.recv(session, wait)? else {
-                if end_at.is_some() || started {
+                if life.over_on_silence() {
                     break;
                 }
                 continue;
@@ -571,7 +557,7 @@ impl UdpClient {
             let (kind, h) =
                 datagram::parse_header(d).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if kind == datagram::KIND_FILE_DATA {
-                started = true;
+                life.started = true;
                 data_wire += n as u64;
                 let data = &d[DGRAM_HEADER..];
                 let seq = u64::from(h.seq);
@@ -604,10 +590,8 @@ impl UdpClient {
                         lost,
                     });
                 }
-                if let Some(sent) = sent_by_end {
-                    if arrivals.received() >= sent {
-                        break;
-                    }
+                if life.all_arrived(arrivals.received()) {
+                    break;
                 }
                 continue;
             }
@@ -625,15 +609,11 @@ impl UdpClient {
                             "asked for {size} bytes in {segment}-byte segments, the server offers {s} in {g}"
                         )));
                     }
-                    started = true;
+                    life.started = true;
                 }
                 Ok((_, Body::FileEnd { datagrams, .. })) => {
-                    started = true;
-                    if sent_by_end.is_none() {
-                        sent_by_end = Some(datagrams);
-                        end_at = Some(Instant::now());
-                    }
-                    if arrivals.received() >= datagrams {
+                    life.end(datagrams);
+                    if life.all_arrived(arrivals.received()) {
                         break;
                     }
                 }
@@ -643,18 +623,8 @@ impl UdpClient {
                 _ => {}
             }
         }
-        let (sent, ended_by) = match sent_by_end {
-            Some(s) if s < planned => {
-                return Err(ClientError::Cut {
-                    what: "file",
-                    sent: s,
-                    planned,
-                    unit: "datagrams",
-                });
-            }
-            Some(s) => (s, Ending::EndMessage),
-            None => (planned, Ending::Timeout),
-        };
+        let (sent, ended_by) = life.ending(planned, "file", "datagrams")?;
+        let end_at = life.end_at;
         let end = if ended_by == Ending::Timeout {
             last_data
         } else {
@@ -727,25 +697,11 @@ impl UdpClient {
         let mut schedule = Recorder::new();
         let mut jitter = Jitter::new();
         let mut bytes = 0u64;
-        let mut started = false;
-        let mut tries = 0;
-        let mut sent_by_end = None;
-        let mut end_at: Option<Instant> = None;
+        let mut life = Lifecycle::new(request, silence);
         loop {
-            if !started {
-                if tries == TRIES {
-                    return Err(self.no_answer());
-                }
-                self.send(&request)?;
-                tries += 1;
-            }
-            let wait = match (started, end_at) {
-                (_, Some(t)) => (t + LINGER).saturating_duration_since(Instant::now()),
-                (false, None) => RETRY,
-                (true, None) => silence,
-            };
+            let wait = life.before_recv(self)?;
             let Some(n) = self.recv(session, wait)? else {
-                if end_at.is_some() || started {
+                if life.over_on_silence() {
                     break;
                 }
                 continue;
@@ -759,7 +715,7 @@ impl UdpClient {
                         size: got,
                     },
                 )) => {
-                    started = true;
+                    life.started = true;
                     if arrivals.record(u64::from(h.seq)) == crate::arrivals::Arrival::Duplicate {
                         continue;
                     }
@@ -775,20 +731,14 @@ impl UdpClient {
                             lost,
                         });
                     }
-                    if let Some(sent) = sent_by_end {
-                        if arrivals.received() >= sent {
-                            break;
-                        }
+                    if life.all_arrived(arrivals.received()) {
+                        break;
                     }
                 }
-                Ok((_, Body::StreamStart { .. })) => started = true,
+                Ok((_, Body::StreamStart { .. })) => life.started = true,
                 Ok((_, Body::StreamEnd { sent })) => {
-                    started = true;
-                    if sent_by_end.is_none() {
-                        sent_by_end = Some(u64::from(sent));
-                        end_at = Some(Instant::now());
-                    }
-                    if arrivals.received() >= u64::from(sent) {
+                    life.end(u64::from(sent));
+                    if life.all_arrived(arrivals.received()) {
                         break;
                     }
                 }
@@ -798,18 +748,7 @@ impl UdpClient {
                 _ => {}
             }
         }
-        let (sent, ended_by) = match sent_by_end {
-            Some(s) if s < u64::from(count) => {
-                return Err(ClientError::Cut {
-                    what: "stream",
-                    sent: s,
-                    planned: u64::from(count),
-                    unit: "segments",
-                });
-            }
-            Some(s) => (s, Ending::EndMessage),
-            None => (u64::from(count), Ending::Timeout),
-        };
+        let (sent, ended_by) = life.ending(u64::from(count), "stream", "segments")?;
         let mut r = self.report(
             "stream",
             bytes,
@@ -838,6 +777,93 @@ impl UdpClient {
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, size, data, data * u64::from(size), before);
         Ok(r)
+    }
+}
+
+/// One file or stream transfer, as the client sees it end to end: the
+/// request repeated until the server answers, the silence that ends it when
+/// no End comes, and the End message with the sender's count, after which
+/// stragglers are awaited for [`LINGER`].
+#[derive(Debug)]
+struct Lifecycle {
+    request: Vec<u8>,
+    silence: Duration,
+    /// Something of the transfer has arrived: stop repeating the request.
+    started: bool,
+    tries: u32,
+    /// The sender's count, from the first End message.
+    sent_by_end: Option<u64>,
+    /// When that End arrived.
+    end_at: Option<Instant>,
+}
+
+impl Lifecycle {
+    fn new(request: Vec<u8>, silence: Duration) -> Lifecycle {
+        Lifecycle {
+            request,
+            silence,
+            started: false,
+            tries: 0,
+            sent_by_end: None,
+            end_at: None,
+        }
+    }
+
+    /// (Re)sends the request while nothing has come back; how long to wait
+    /// for the next datagram.
+    fn before_recv(&mut self, c: &mut UdpClient) -> Result<Duration, ClientError> {
+        if !self.started {
+            if self.tries == TRIES {
+                return Err(c.no_answer());
+            }
+            c.send(&self.request)?;
+            self.tries += 1;
+        }
+        Ok(match (self.started, self.end_at) {
+            (_, Some(t)) => (t + LINGER).saturating_duration_since(Instant::now()),
+            (false, None) => RETRY,
+            (true, None) => self.silence,
+        })
+    }
+
+    /// After a wait with nothing: whether the transfer is over (else the
+    /// request is repeated).
+    fn over_on_silence(&self) -> bool {
+        self.started || self.end_at.is_some()
+    }
+
+    /// The End message arrived with the sender's count.
+    fn end(&mut self, sent: u64) {
+        self.started = true;
+        if self.sent_by_end.is_none() {
+            self.sent_by_end = Some(sent);
+            self.end_at = Some(Instant::now());
+        }
+    }
+
+    /// Whether everything the End announced has arrived.
+    fn all_arrived(&self, received: u64) -> bool {
+        self.sent_by_end.is_some_and(|s| received >= s)
+    }
+
+    /// The sender's count and what ended the transfer; a count short of the
+    /// plan means the server stopped early, an error.
+    fn ending(
+        &self,
+        planned: u64,
+        what: &'static str,
+        unit: &'static str,
+    ) -> Result<(u64, Ending), ClientError> {
+        match self.sent_by_end {
+            Some(sent) if sent < planned => Err(ClientError::Cut {
+                what,
+                sent,
+                planned,
+                unit,
+            }),
+            Some(sent) => Ok((sent, Ending::EndMessage)),
+            None => Ok((planned, Ending::Timeout)),
+        }
     }
 }
 
