@@ -196,6 +196,9 @@ pub struct SocketArgs {
     /// Turn Nagle's algorithm off (TCP_NODELAY).
     #[arg(long)]
     pub nodelay: bool,
+    /// Pin the process (and every thread it starts) to CPU N, as iperf3's -A.
+    #[arg(long, value_name = "N")]
+    pub cpu: Option<usize>,
     /// TCP maximum segment size (TCP_MAXSEG), set before the handshake.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(88..=65535))]
     pub mss: Option<u32>,

@@ -133,6 +133,9 @@ fn restore_sigpipe() {
 }
 
 fn run_server(args: ServerArgs) -> Result<(), Failure> {
+    if let Some(cpu) = args.socket.cpu {
+        ardei_lab::pace::pin_to_cpu(cpu).map_err(Failure::usage)?;
+    }
     let family = args.endpoint.family();
     let bind = match &args.bind {
         Some(b) => hosts::resolve_target(b, family).map_err(|e| Failure::usage(e.to_string()))?,
@@ -255,6 +258,9 @@ fn run_pcap_summary(file: &std::path::Path, json: bool) -> Result<(), Failure> {
 }
 
 fn run_client(args: ClientArgs) -> Result<(), Failure> {
+    if let Some(cpu) = args.socket.cpu {
+        ardei_lab::pace::pin_to_cpu(cpu).map_err(Failure::usage)?;
+    }
     let family = args.endpoint.family();
     let target = match &args.target {
         Some(t) => hosts::resolve_target(t, family).map_err(|e| Failure::usage(e.to_string()))?,

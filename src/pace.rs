@@ -104,6 +104,28 @@ impl Pacer {
     }
 }
 
+/// Pins the calling thread, and the threads it starts after, to CPU `cpu`
+/// (`sched_setaffinity(2)`). Fails with a sentence when the CPU is not one
+/// this process may use.
+pub fn pin_to_cpu(cpu: usize) -> Result<(), String> {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    let allowed = sched_getaffinity(Pid::from_raw(0)).map_err(|e| e.to_string())?;
+    if !allowed.is_set(cpu).unwrap_or(false) {
+        let list: Vec<String> = (0..CpuSet::count())
+            .filter(|c| allowed.is_set(*c).unwrap_or(false))
+            .map(|c| c.to_string())
+            .collect();
+        return Err(format!(
+            "--cpu {cpu}: this process may run on CPUs {} only",
+            list.join(",")
+        ));
+    }
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|e| e.to_string())?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("--cpu {cpu}: {e}"))
+}
+
 /// Now, in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): the clock
 /// the protocol's timestamps use. Comparable between processes on one host.
 pub fn unix_ns() -> u64 {

@@ -534,3 +534,22 @@ fn json_stream_is_one_line_per_interval_then_the_summary() {
         }
     }
 }
+
+#[test]
+fn cpu_pins_the_process() {
+    let s = Server::v4(&["--cpu", "0"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(allowed, "0");
+    s.assert_alive();
+    let (out, _) = s.client_json(&["--echo", "pinned", "--cpu", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = s.client(&["--echo", "x", "--cpu", "4096"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--cpu 4096"), "{}", stderr(&out));
+}
