@@ -108,28 +108,38 @@ fn bind_hint(e: &io::Error) -> &'static str {
     }
 }
 
-fn opt(name: &'static str) -> impl FnOnce(io::Error) -> NetError {
+/// Maps a failed option call to the error that names the option.
+pub(crate) fn opt(name: &'static str) -> impl FnOnce(io::Error) -> NetError {
     move |source| NetError::Option { name, source }
 }
 
-/// A TCP socket for `addr`'s family with the options applied.
-pub fn tcp_socket(addr: &SocketAddr, opts: &SockOpts) -> Result<Socket, NetError> {
-    let sock = Socket::new(
-        Domain::for_address(*addr),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )
-    .map_err(opt("socket"))?;
+/// A socket of `addr`'s family, IPv6-only when IPv6, with the buffer sizes
+/// asked for: what TCP and UDP sockets share.
+pub(crate) fn base_socket(
+    addr: &SocketAddr,
+    ty: Type,
+    protocol: Protocol,
+    sndbuf: Option<usize>,
+    rcvbuf: Option<usize>,
+) -> Result<Socket, NetError> {
+    let sock =
+        Socket::new(Domain::for_address(*addr), ty, Some(protocol)).map_err(opt("socket"))?;
     if addr.is_ipv6() {
         // Explicit, whatever net.ipv6.bindv6only says: a v6 socket serves v6.
         sock.set_only_v6(true).map_err(opt("IPV6_V6ONLY"))?;
     }
-    if let Some(n) = opts.sndbuf {
+    if let Some(n) = sndbuf {
         sock.set_send_buffer_size(n).map_err(opt("SO_SNDBUF"))?;
     }
-    if let Some(n) = opts.rcvbuf {
+    if let Some(n) = rcvbuf {
         sock.set_recv_buffer_size(n).map_err(opt("SO_RCVBUF"))?;
     }
+    Ok(sock)
+}
+
+/// A TCP socket for `addr`'s family with the options applied.
+pub fn tcp_socket(addr: &SocketAddr, opts: &SockOpts) -> Result<Socket, NetError> {
+    let sock = base_socket(addr, Type::STREAM, Protocol::TCP, opts.sndbuf, opts.rcvbuf)?;
     if opts.nodelay {
         sock.set_tcp_nodelay(true).map_err(opt("TCP_NODELAY"))?;
     }

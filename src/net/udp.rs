@@ -14,9 +14,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use serde::Serialize;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Socket, Type};
 
 use super::NetError;
+use super::socket::{base_socket, opt};
 
 /// Options the user asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,10 +39,6 @@ pub struct UdpApplied {
     pub rcvbuf: usize,
     /// Whether don't-fragment is set.
     pub dont_fragment: bool,
-}
-
-fn opt(name: &'static str) -> impl FnOnce(io::Error) -> NetError {
-    move |source| NetError::Option { name, source }
 }
 
 fn set_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -129,21 +126,7 @@ pub fn ip_header_len(v6: bool) -> u32 {
 }
 
 fn udp_socket(family: &SocketAddr, opts: &UdpOpts) -> Result<Socket, NetError> {
-    let sock = Socket::new(
-        Domain::for_address(*family),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )
-    .map_err(opt("socket"))?;
-    if family.is_ipv6() {
-        sock.set_only_v6(true).map_err(opt("IPV6_V6ONLY"))?;
-    }
-    if let Some(n) = opts.sndbuf {
-        sock.set_send_buffer_size(n).map_err(opt("SO_SNDBUF"))?;
-    }
-    if let Some(n) = opts.rcvbuf {
-        sock.set_recv_buffer_size(n).map_err(opt("SO_RCVBUF"))?;
-    }
+    let sock = base_socket(family, Type::DGRAM, Protocol::UDP, opts.sndbuf, opts.rcvbuf)?;
     set_dont_fragment(&sock, family.is_ipv6(), !opts.fragment).map_err(opt("IP_MTU_DISCOVER"))?;
     Ok(sock)
 }
