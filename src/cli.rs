@@ -256,6 +256,11 @@ pub struct ServerArgs {
     /// Close a session that sends and receives nothing for this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
     pub idle_timeout: Duration,
+    /// Send streams at normal priority. By default a stream's sender asks
+    /// for SCHED_FIFO and a 1 ns timer slack while it runs (as root or with
+    /// CAP_SYS_NICE), so that a busy machine does not wake it late.
+    #[arg(long)]
+    pub no_realtime: bool,
     /// One JSON object per session on stdout.
     #[arg(long)]
     pub json: bool,

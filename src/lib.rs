@@ -48,5 +48,6 @@ pub mod pace;
 pub mod pcap;
 pub mod plot;
 pub mod proto;
+pub mod sched;
 pub mod server;
 pub mod units;

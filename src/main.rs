@@ -133,6 +133,7 @@ fn restore_sigpipe() {
 }
 
 fn run_server(args: ServerArgs) -> Result<(), Failure> {
+    ardei_lab::sched::allow_realtime(!args.no_realtime);
     if let Some(cpu) = args.socket.cpu {
         ardei_lab::pace::pin_to_cpu(cpu).map_err(Failure::usage)?;
     }

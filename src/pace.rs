@@ -4,7 +4,8 @@
 //! so a late wake-up never pushes later segments back (no drift). The OS
 //! wakes a sleeper tens of microseconds late, so the last [`SPIN`] before a
 //! deadline is spent polling the clock: a CPU cost of at most `SPIN` per
-//! segment (4 % of one core at a 5 ms interval).
+//! segment (4 % of one core at a 5 ms interval). A [`Schedule`] lengthens
+//! that tail when it finds the machine waking it late.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +50,95 @@ pub fn wait_until_or_stop(deadline: Instant, stop: &std::sync::atomic::AtomicBoo
             return !stop.load(Ordering::Relaxed);
         }
         std::thread::sleep(STOP_CHECK);
+    }
+}
+
+/// The longest spin tail a [`Schedule`] grows to, whatever the interval.
+pub const MAX_SPIN: Duration = Duration::from_millis(2);
+
+/// Waits for a stream's deadlines, one after another, learning how late
+/// this machine wakes a sleeper.
+///
+/// Each wait sleeps until `deadline − tail`, then spins. The tail starts at
+/// [`SPIN`]; when a sleep ends later than asked (a busy machine), the tail
+/// grows at once to twice that lateness plus [`SPIN`], up to a quarter of
+/// the interval (and [`MAX_SPIN`]); quiet wake-ups shrink it back slowly.
+/// The time spent spinning is counted, as the stream's CPU cost.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    tail: Duration,
+    max_tail: Duration,
+    spun: Duration,
+    late_wakes: u32,
+}
+
+impl Schedule {
+    /// A schedule for deadlines `interval` apart.
+    pub fn new(interval: Duration) -> Schedule {
+        Schedule {
+            tail: SPIN,
+            max_tail: (interval / 4).clamp(SPIN, MAX_SPIN),
+            spun: Duration::ZERO,
+            late_wakes: 0,
+        }
+    }
+
+    /// As [`wait_until_or_stop`], with this schedule's spin tail.
+    pub fn wait(&mut self, deadline: Instant, stop: &std::sync::atomic::AtomicBool) -> bool {
+        use std::sync::atomic::Ordering;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left <= STOP_CHECK + self.tail {
+                break;
+            }
+            std::thread::sleep(STOP_CHECK);
+        }
+        let wake = deadline.checked_sub(self.tail).unwrap_or(deadline);
+        let now = Instant::now();
+        if wake > now {
+            std::thread::sleep(wake - now);
+            let woke = Instant::now();
+            self.learn(woke.saturating_duration_since(wake));
+        }
+        let spin_from = Instant::now();
+        while Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        self.spun += spin_from.elapsed();
+        !stop.load(Ordering::Relaxed)
+    }
+
+    fn learn(&mut self, late: Duration) {
+        let want = (late * 2 + SPIN).min(self.max_tail);
+        if want > self.tail {
+            self.tail = want;
+            self.late_wakes += 1;
+        } else {
+            let excess = self.tail - want;
+            self.tail = if excess < Duration::from_micros(16) {
+                want
+            } else {
+                self.tail - excess / 16
+            };
+        }
+    }
+
+    /// The spin tail now.
+    pub fn tail(&self) -> Duration {
+        self.tail
+    }
+
+    /// Time spent spinning so far: the CPU the schedule cost beyond sending.
+    pub fn spun(&self) -> Duration {
+        self.spun
+    }
+
+    /// How many wake-ups were late enough to grow the tail.
+    pub fn late_wakes(&self) -> u32 {
+        self.late_wakes
     }
 }
 
@@ -192,6 +282,41 @@ mod tests {
         assert!(wait_until_or_stop(
             Instant::now() + Duration::from_millis(5),
             &go
+        ));
+    }
+
+    #[test]
+    fn a_late_wake_grows_the_tail_and_quiet_ones_shrink_it() {
+        let mut s = Schedule::new(Duration::from_millis(5));
+        assert_eq!(s.tail(), SPIN);
+        s.learn(Duration::from_micros(300));
+        assert_eq!(s.tail(), Duration::from_micros(800));
+        assert_eq!(s.late_wakes(), 1);
+        s.learn(Duration::from_millis(50));
+        assert_eq!(s.tail(), Duration::from_micros(1250), "a quarter of 5 ms");
+        for _ in 0..500 {
+            s.learn(Duration::ZERO);
+        }
+        assert_eq!(s.tail(), SPIN);
+        assert_eq!(Schedule::new(Duration::from_secs(1)).max_tail, MAX_SPIN);
+        assert_eq!(Schedule::new(Duration::from_micros(100)).max_tail, SPIN);
+    }
+
+    #[test]
+    fn a_schedule_waits_to_each_deadline_and_counts_its_spin() {
+        use std::sync::atomic::AtomicBool;
+        let go = AtomicBool::new(false);
+        let mut s = Schedule::new(Duration::from_millis(2));
+        let t0 = Instant::now();
+        for i in 1..=5 {
+            let due = deadline(t0, Duration::from_millis(2), i);
+            assert!(s.wait(due, &go));
+            assert!(Instant::now() >= due);
+        }
+        assert!(s.spun() > Duration::ZERO);
+        assert!(!s.wait(
+            Instant::now() + Duration::from_secs(60),
+            &AtomicBool::new(true)
         ));
     }
 

@@ -174,6 +174,9 @@ pub enum Detail {
         jitter_hist_us: Option<Percentiles>,
         /// Server's send time minus scheduled time, µs.
         schedule_error_us: Option<Percentiles>,
+        /// The same for the last segment: how far from `t0 + (n-1)·interval`
+        /// the schedule ended, µs.
+        end_drift_us: Option<f64>,
         /// Where the one-way delays come from.
         clocks: &'static str,
     },
@@ -278,6 +281,7 @@ impl Report {
                 jitter_us,
                 jitter_hist_us,
                 schedule_error_us,
+                end_drift_us,
                 ..
             } => {
                 let _ = writeln!(
@@ -296,6 +300,12 @@ impl Report {
                         s,
                         "  schedule error   {}  (server send time - due time)",
                         p.line()
+                    );
+                }
+                if let Some(d) = end_drift_us {
+                    let _ = writeln!(
+                        s,
+                        "  end drift        {d:.2} µs  (the last segment's error)"
                     );
                 }
             }

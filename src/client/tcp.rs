@@ -374,6 +374,7 @@ impl TcpClient {
         let mut delay = Recorder::new();
         let mut ticker = self.ticker(start, None);
         let mut schedule = Recorder::new();
+        let mut end_drift = None;
         let mut jitter = Jitter::new();
         let mut segments = 0u32;
         let mut bytes = 0u64;
@@ -402,6 +403,7 @@ impl TcpClient {
                     self.record(Direction::ToClient, &seg, || format!("stream seq {seq}"));
                     delay.record_ns(recv_ns - sent_ns as i128);
                     schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
+                    end_drift = Some((sent_ns as i128 - scheduled_ns as i128) as f64 / 1e3);
                     jitter.add(sent_ns as i128, recv_ns);
                     if ticker.due() {
                         ticker.tick(self.totals(bytes, &before));
@@ -441,6 +443,7 @@ impl TcpClient {
                 jitter_us: jitter.estimate_us(),
                 jitter_hist_us: jitter.percentiles(),
                 schedule_error_us: schedule.percentiles(),
+                end_drift_us: end_drift,
                 clocks: SAME_HOST_CLOCKS,
             },
         );

@@ -695,6 +695,7 @@ impl UdpClient {
         let mut delay = Recorder::new();
         let mut ticker = self.ticker(start, None, size);
         let mut schedule = Recorder::new();
+        let mut last = None;
         let mut jitter = Jitter::new();
         let mut bytes = 0u64;
         let mut life = Lifecycle::new(request, silence);
@@ -722,6 +723,10 @@ impl UdpClient {
                     bytes += u64::from(got);
                     delay.record_ns(recv_ns - h.sent_ns as i128);
                     schedule.record_ns(h.sent_ns as i128 - scheduled_ns as i128);
+                    let err = (h.sent_ns as i128 - scheduled_ns as i128) as f64 / 1e3;
+                    if last.is_none_or(|(seq, _)| h.seq > seq) {
+                        last = Some((h.seq, err));
+                    }
                     jitter.add(h.sent_ns as i128, recv_ns);
                     if ticker.due() {
                         let lost = Some(arrivals.missing_so_far());
@@ -762,6 +767,7 @@ impl UdpClient {
                 jitter_us: jitter.estimate_us(),
                 jitter_hist_us: jitter.percentiles(),
                 schedule_error_us: schedule.percentiles(),
+                end_drift_us: last.map(|(_, e)| e),
                 clocks: SAME_HOST_CLOCKS,
             },
         );

@@ -25,6 +25,7 @@ use crate::pace::{self, Epoch};
 use crate::pcap::model::Direction;
 use crate::proto::text::{self, LineBuffer, TextReply};
 use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
+use crate::sched::Timely;
 
 /// Bytes per write when sending a file: about 1 MiB, a whole number of the
 /// pattern's 100-byte records, so each chunk after the first only needs its
@@ -368,6 +369,9 @@ fn send_stream(
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
+    let timely = Timely::enter();
+    tracing::debug!("stream sender: {}", timely.priority());
+    let mut schedule = pace::Schedule::new(interval);
     let epoch = Epoch::now();
     // A little lead, so segment 0 does not start behind schedule.
     let t0 = Instant::now() + Duration::from_micros(200);
@@ -392,7 +396,7 @@ fn send_stream(
             break;
         }
         let due = pace::deadline(t0, interval, seq);
-        if !pace::wait_until_or_stop(due, stop) {
+        if !schedule.wait(due, stop) {
             break;
         }
         let now = Instant::now();
@@ -417,6 +421,7 @@ fn send_stream(
         out.clear();
         stats.bytes_out += u64::from(size);
     }
+    log_schedule(&schedule, sent, interval);
     if sent < count {
         // Stopped before segment 0, `out` still holds the StreamStart.
         codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
@@ -430,6 +435,23 @@ fn send_stream(
         });
     }
     Ok(())
+}
+
+/// What keeping a stream's schedule cost, for `-v`.
+pub(crate) fn log_schedule(schedule: &pace::Schedule, sent: u32, interval: Duration) {
+    let span = interval.saturating_mul(sent).as_secs_f64();
+    tracing::debug!(
+        "stream schedule: spun {:.1} ms in {:.1} s ({:.1} % of a CPU), {} late wake-ups, tail now {} µs",
+        schedule.spun().as_secs_f64() * 1e3,
+        span,
+        if span > 0.0 {
+            schedule.spun().as_secs_f64() / span * 100.0
+        } else {
+            0.0
+        },
+        schedule.late_wakes(),
+        schedule.tail().as_micros()
+    );
 }
 
 fn serve_text(

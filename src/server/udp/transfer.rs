@@ -14,6 +14,7 @@ use crate::pace::{self, Epoch, Pacer};
 use crate::pcap::model::Direction;
 use crate::proto::ErrorCode;
 use crate::proto::datagram::{self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA};
+use crate::sched::Timely;
 use crate::server::record::{SharedFlow, record_datagram};
 
 /// What a transfer thread needs.
@@ -161,6 +162,9 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fr
 
 pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
     let started = Instant::now();
+    let timely = Timely::enter();
+    tracing::debug!("stream sender: {}", timely.priority());
+    let mut schedule = pace::Schedule::new(interval);
     let epoch = Epoch::now();
     let t0 = Instant::now() + Duration::from_micros(200);
     let start = datagram::to_vec(
@@ -183,7 +187,7 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
             break;
         }
         let due = pace::deadline(t0, interval, seq);
-        if !pace::wait_until_or_stop(due, &ctx.stop) {
+        if !schedule.wait(due, &ctx.stop) {
             break;
         }
         datagram::encode(
@@ -200,6 +204,7 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
         }
         sent += 1;
     }
+    crate::server::session::log_schedule(&schedule, sent, interval);
     ctx.send_end(&Body::StreamEnd { sent }, &epoch, fragment);
     ctx.finish(&format!("sent {sent} stream segments"), started);
 }
