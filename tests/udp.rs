@@ -123,6 +123,8 @@ fn stream_over_udp_counts_every_segment() {
     assert_eq!(v["bytes"], 100 * 200);
     assert!(v["jitter_us"].as_f64().is_some());
     assert!(v["schedule_error_us"]["p50"].as_f64().unwrap() < 2000.0);
+    let drift = v["end_drift_us"].as_f64().unwrap();
+    assert!(drift >= 0.0 && drift <= v["schedule_error_us"]["max"].as_f64().unwrap() + 1.0);
     adds_up(&v);
 }
 
