@@ -102,7 +102,10 @@ fn stream_keeps_count_and_schedule() {
     assert!(sched["p50"].as_f64().unwrap() < 2000.0, "{sched}");
     // The end drift is the last segment's error, one of those above.
     let drift = v["end_drift_us"].as_f64().unwrap();
-    assert!(drift >= 0.0 && drift <= sched["max"].as_f64().unwrap() + 1.0, "{drift}");
+    assert!(
+        drift >= 0.0 && drift <= sched["max"].as_f64().unwrap() + 1.0,
+        "{drift}"
+    );
     assert!(v["jitter_us"].as_f64().is_some());
     assert!(v["latency_us"]["p50"].as_f64().unwrap() > 0.0);
     assert!(v["clocks"].as_str().unwrap().contains("share a host"));

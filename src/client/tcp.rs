@@ -28,8 +28,25 @@ use crate::proto::{HEADER_LEN, Message};
 
 /// Bytes between two points of a file's progress (for `--plot`).
 pub const PROGRESS_STEP: u64 = 256 << 10;
-/// Bytes per read when receiving a file.
-const READ_CHUNK: usize = 1 << 20;
+/// Most bytes per read when receiving a file.
+const READ_CHUNK: usize = 4 << 20;
+/// Fewest bytes a file read waits for (unless the file ends first).
+const MIN_BLOCK: usize = 64 << 10;
+/// A file read waits for about this long's worth of bytes at the rate seen
+/// so far: large blocks on a fast path (one wake-up per block, not one per
+/// segment), small ones on a slow link so progress stays smooth.
+const BLOCK_TIME: Duration = Duration::from_millis(10);
+
+/// How many bytes the next file read waits for, having `got` bytes
+/// `elapsed` after the first.
+fn block_size(got: u64, elapsed: Duration) -> usize {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return MIN_BLOCK;
+    }
+    let per_block = got as f64 / secs * BLOCK_TIME.as_secs_f64();
+    (per_block as usize).clamp(MIN_BLOCK, READ_CHUNK)
+}
 
 /// A connection to a lab server.
 #[derive(Debug)]
@@ -255,10 +272,13 @@ impl TcpClient {
         let mut buf = vec![0u8; READ_CHUNK.min(size.max(1) as usize)];
         let mut first_byte = None;
         while verifier.checked() < size {
-            let want = ((size - verifier.checked()) as usize).min(buf.len());
+            let block = first_byte.map_or(MIN_BLOCK, |t: Instant| {
+                block_size(verifier.checked(), t.elapsed())
+            });
+            let want = ((size - verifier.checked()) as usize).min(block.min(buf.len()));
             let n = self
                 .conn
-                .read_raw(&mut buf[..want])
+                .read_raw_all(&mut buf[..want])
                 .map_err(|e| ClientError::from_io(e, REPLY_TIMEOUT))?;
             if n == 0 {
                 return Err(ClientError::Short {
@@ -459,5 +479,21 @@ impl TcpClient {
         };
         self.account(&mut r, shape, &before);
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_follow_the_rate_within_bounds() {
+        assert_eq!(block_size(0, Duration::ZERO), MIN_BLOCK);
+        // 1 GB/s: 10 ms is 10 MB, more than the largest block.
+        assert_eq!(block_size(1 << 30, Duration::from_secs(1)), READ_CHUNK);
+        // 100 MB/s: 10 ms is 1 MB.
+        assert_eq!(block_size(100_000_000, Duration::from_secs(1)), 1_000_000);
+        // A slow link (1 Mbit/s) waits for the smallest block only.
+        assert_eq!(block_size(125_000, Duration::from_secs(1)), MIN_BLOCK);
     }
 }

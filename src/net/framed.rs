@@ -138,4 +138,25 @@ impl Framed {
             }
         }
     }
+
+    /// As [`Framed::read_raw`], but from the socket waits for all of `out`
+    /// (`MSG_WAITALL`): one wake-up and one copy for a large block rather
+    /// than one per arriving segment. Returns less on end of stream, and on
+    /// a receive timeout once some bytes came.
+    pub fn read_raw_all(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.buffered().is_empty() {
+            return self.read_raw(out);
+        }
+        let sock = socket2::SockRef::from(&self.stream);
+        loop {
+            // SAFETY: recv only writes initialised bytes into the buffer, and
+            // `out` is already initialised, so viewing it as MaybeUninit is
+            // sound.
+            let uninit = unsafe { &mut *(out as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+            match sock.recv_with_flags(uninit, libc::MSG_WAITALL) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
 }
