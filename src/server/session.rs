@@ -27,10 +27,10 @@ use crate::proto::text::{self, LineBuffer, TextReply};
 use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
 use crate::sched::Timely;
 
-/// Bytes per write when sending a file: about 4 MiB, a whole number of the
+/// Bytes per write when sending a file: about 1 MiB, a whole number of the
 /// pattern's 100-byte records, so each chunk after the first only needs its
 /// counting digits rewritten.
-pub const FILE_CHUNK: usize = 41_943 * 100;
+pub const FILE_CHUNK: usize = 10_485 * 100;
 /// The first write of a file is small, so the first byte leaves at once.
 const FIRST_CHUNK: usize = 655 * 100;
 
