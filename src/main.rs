@@ -159,6 +159,7 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
         once: args.once,
         json: args.json,
         model: None,
+        spin: args.spin,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -325,6 +326,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         }
     }
     let mut c = Client::connect(&config).map_err(client_failure(Some(mode)))?;
+    c.set_spin(args.spin);
     let json = args.json || args.json_stream;
     c.set_ticker(TickerConfig {
         every: args.interval_report,
