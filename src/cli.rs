@@ -306,7 +306,7 @@ pub struct ClientArgs {
     /// Echo: wait for each reply in a busy-poll loop (non-blocking recv, tried
     /// again and again) instead of a blocking read: lower latency, at the cost
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
-    #[arg(long, requires = "echo")]
+    #[arg(long)]
     pub spin: bool,
     /// Write the file to stdout (reports go to stderr).
     #[arg(long, requires = "file")]

@@ -272,6 +272,11 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         }
     };
     let opts = args.socket.opts().map_err(Failure::usage)?;
+    if args.spin && args.echo.is_none() {
+        return Err(Failure::usage(
+            "--spin busy-polls the wait for echo replies: use it with --echo",
+        ));
+    }
     if args.count.is_some() && args.file.is_some() {
         return Err(Failure::usage(
             "--count applies to --echo and --stream, not --file",
