@@ -261,6 +261,12 @@ pub struct ServerArgs {
     /// CAP_SYS_NICE), so that a busy machine does not wake it late.
     #[arg(long)]
     pub no_realtime: bool,
+    /// Busy-poll every receive instead of blocking: lower echo latency, at
+    /// the cost of a whole CPU core per TCP session (each session thread
+    /// spins on its socket; --max-sessions bounds how many cores that takes),
+    /// or one core for the UDP receive loop, all the time. Pair it with --cpu N.
+    #[arg(long)]
+    pub spin: bool,
     /// One JSON object per session on stdout.
     #[arg(long)]
     pub json: bool,
@@ -302,6 +308,11 @@ pub struct ClientArgs {
     /// Whole size of each stream segment in bytes, lab header included (default 64).
     #[arg(long, value_name = "BYTES", requires = "stream")]
     pub size: Option<u32>,
+    /// Echo: wait for each reply in a busy-poll loop (non-blocking recv, tried
+    /// again and again) instead of a blocking read: lower latency, at the cost
+    /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
+    #[arg(long)]
+    pub spin: bool,
     /// Write the file to stdout (reports go to stderr).
     #[arg(long, requires = "file")]
     pub print_file: bool,

@@ -160,6 +160,7 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
         once: args.once,
         json: args.json,
         model: None,
+        spin: args.spin,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -272,6 +273,11 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         }
     };
     let opts = args.socket.opts().map_err(Failure::usage)?;
+    if args.spin && args.echo.is_none() {
+        return Err(Failure::usage(
+            "--spin busy-polls the wait for echo replies: use it with --echo",
+        ));
+    }
     if args.count.is_some() && args.file.is_some() {
         return Err(Failure::usage(
             "--count applies to --echo and --stream, not --file",
@@ -326,6 +332,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         }
     }
     let mut c = Client::connect(&config).map_err(client_failure(Some(mode)))?;
+    c.set_spin(args.spin);
     let json = args.json || args.json_stream;
     c.set_ticker(TickerConfig {
         every: args.interval_report,

@@ -216,6 +216,15 @@ pub fn pin_to_cpu(cpu: usize) -> Result<(), String> {
     sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("--cpu {cpu}: {e}"))
 }
 
+/// CPU time this process has used so far (`getrusage(2)`, `RUSAGE_SELF`):
+/// user and system seconds, all threads together.
+pub fn process_cpu() -> Option<(f64, f64)> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Some((secs(u.user_time()), secs(u.system_time())))
+}
+
 /// Now, in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): the clock
 /// the protocol's timestamps use. Comparable between processes on one host.
 pub fn unix_ns() -> u64 {

@@ -152,6 +152,15 @@ impl Client {
         }
     }
 
+    /// Busy-poll the receives of echoes (`--spin`): a whole CPU core spins
+    /// while the client waits for each reply.
+    pub fn set_spin(&mut self, on: bool) {
+        match self {
+            Client::Tcp(c) => c.set_spin(on),
+            Client::Udp(c, _) => c.set_spin(on),
+        }
+    }
+
     /// What to show while an action runs.
     pub fn set_ticker(&mut self, cfg: ticker::TickerConfig) {
         match self {

@@ -62,6 +62,39 @@ pub struct Report {
     /// Interval reports (`-i`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<Interval>,
+    /// Whether the client busy-polled its receives (`--spin`).
+    pub spin: bool,
+    /// The client process's CPU time over the action (measured with `--spin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
+}
+
+/// The client process's CPU time over an action (`getrusage(2)`), beside
+/// the wall-clock time it took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuUse {
+    /// User-mode CPU seconds.
+    pub user_seconds: f64,
+    /// Kernel-mode CPU seconds.
+    pub sys_seconds: f64,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// (user + sys) / wall: 1.0 is one core busy the whole time.
+    pub cores: f64,
+}
+
+impl CpuUse {
+    /// The CPU time between two `(user, sys)` readings over `wall` seconds.
+    pub fn between(before: (f64, f64), after: (f64, f64), wall: f64) -> CpuUse {
+        let user = (after.0 - before.0).max(0.0);
+        let sys = (after.1 - before.1).max(0.0);
+        CpuUse {
+            user_seconds: user,
+            sys_seconds: sys,
+            wall_seconds: wall,
+            cores: if wall > 0.0 { (user + sys) / wall } else { 0.0 },
+        }
+    }
 }
 
 /// The client socket's options, per transport.
@@ -219,6 +252,8 @@ impl Report {
             histogram: None,
             progress: Vec::new(),
             intervals: Vec::new(),
+            spin: false,
+            cpu: None,
         }
     }
 
@@ -239,6 +274,18 @@ impl Report {
                 );
                 if let Some(p) = &self.latency_us {
                     let _ = writeln!(s, "  round trip  {}", p.line());
+                }
+                if self.spin {
+                    s.push_str(
+                        "  busy-poll receive (--spin): the client polled a non-blocking recv while it waited, a whole CPU core busy\n",
+                    );
+                    if let Some(c) = &self.cpu {
+                        let _ = writeln!(
+                            s,
+                            "  CPU time    {:.3} s user + {:.3} s sys in {:.3} s: {:.2} of one core",
+                            c.user_seconds, c.sys_seconds, c.wall_seconds, c.cores
+                        );
+                    }
                 }
             }
             Detail::File {
@@ -519,6 +566,8 @@ mod tests {
             histogram: None,
             progress: Vec::new(),
             intervals: Vec::new(),
+            spin: false,
+            cpu: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
-use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
+use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
 use crate::account::beside::{self, Shape};
@@ -17,6 +17,7 @@ use crate::account::wire::IpVersion;
 use crate::content::Verifier;
 use crate::instruments::FlowModel;
 use crate::latency::{Jitter, Recorder};
+use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, ConnError, Framed, SockOpts};
@@ -49,6 +50,23 @@ fn block_size(got: u64, elapsed: Duration) -> usize {
     (per_block as usize).clamp(MIN_BLOCK, READ_CHUNK)
 }
 
+/// The running figures of an echo.
+struct EchoRun {
+    rtt: Recorder,
+    ticker: Ticker,
+    bytes: u64,
+    start: Instant,
+    before: TcpInfo,
+}
+
+/// The error for a reply that is not the echo of request `seq`.
+fn unexpected_echo(seq: u32, other: &Message) -> ClientError {
+    ClientError::Protocol(format!(
+        "expected the echo of request {seq}, got {:?}",
+        other.kind()
+    ))
+}
+
 /// A connection to a lab server.
 #[derive(Debug)]
 pub struct TcpClient {
@@ -59,6 +77,8 @@ pub struct TcpClient {
     instruments: Instruments,
     /// What to show while an action runs.
     pub(crate) ticker: TickerConfig,
+    /// Busy-poll the echo replies (`--spin`).
+    spin: bool,
 }
 
 impl TcpClient {
@@ -93,6 +113,7 @@ impl TcpClient {
             mss: opts.mss,
             instruments,
             ticker: TickerConfig::default(),
+            spin: false,
         })
     }
 
@@ -180,7 +201,14 @@ impl TcpClient {
         }
     }
 
+    /// Busy-polls the receives of the next echoes (`--spin`), or not.
+    pub fn set_spin(&mut self, on: bool) {
+        self.spin = on;
+    }
+
     /// `count` round trips of `data`, the i-th sent at start + i·interval.
+    /// With `--spin` the client waits for each reply in a busy-poll loop
+    /// ([`crate::net::spin`]) instead of a blocking read.
     pub fn echo(
         &mut self,
         data: &[u8],
@@ -189,49 +217,50 @@ impl TcpClient {
     ) -> Result<Report, ClientError> {
         self.set_timeout(REPLY_TIMEOUT)?;
         let before = self.info();
-        let mut rtt = Recorder::new();
+        let cpu_before = pace::process_cpu();
         let start = Instant::now();
-        let mut ticker = self.ticker(start, None);
-        let mut bytes = 0u64;
-        for seq in 0..count {
-            if ticker.due() {
-                ticker.tick(self.totals(bytes, &before));
-            }
-            pace::wait_until(pace::deadline(start, interval, seq));
-            let sent = Instant::now();
-            let request = Message::EchoRequest {
-                seq,
-                data: data.to_vec(),
-            };
-            self.conn.send(&request)?;
-            self.record(Direction::ToServer, &request, || {
-                format!("echo {seq} request")
-            });
-            match self.recv(REPLY_TIMEOUT)? {
-                Message::EchoReply { seq: s, data: d } if s == seq && d == data => {
-                    rtt.record_ns(sent.elapsed().as_nanos() as i128);
-                    bytes += d.len() as u64;
-                    let reply = Message::EchoReply { seq: s, data: d };
-                    self.record(Direction::ToClient, &reply, || format!("echo {seq} reply"));
-                }
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected the echo of request {seq}, got {:?}",
-                        other.kind()
-                    )));
-                }
-            }
+        let mut run = EchoRun {
+            rtt: Recorder::new(),
+            ticker: self.ticker(start, None),
+            bytes: 0,
+            start,
+            before,
+        };
+        if self.spin {
+            self.conn.set_spin(Some(Spin {
+                wait: REPLY_TIMEOUT,
+                stop: None,
+            }));
+            let done = self.echo_spun(data, count, interval, &mut run);
+            self.conn.set_spin(None);
+            done?;
+        } else {
+            self.echo_blocking(data, count, interval, &mut run)?;
         }
+        let EchoRun {
+            rtt,
+            ticker,
+            bytes,
+            start,
+            before,
+        } = run;
+        let wall = start.elapsed().as_secs_f64();
         let mut r = self.report(
             "echo",
             bytes,
-            start.elapsed().as_secs_f64(),
+            wall,
             Detail::Echo {
                 count,
                 replies: count,
                 size: data.len(),
             },
         );
+        r.spin = self.spin;
+        if self.spin {
+            r.cpu = cpu_before
+                .zip(pace::process_cpu())
+                .map(|(b, a)| CpuUse::between(b, a, wall));
+        }
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
         r.intervals = ticker.finish(self.totals(bytes, &before));
@@ -243,6 +272,118 @@ impl TcpClient {
         };
         self.account(&mut r, shape, &before);
         Ok(r)
+    }
+
+    /// The echo loop with blocking reads: each request encoded, each reply
+    /// decoded.
+    fn echo_blocking(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+        run: &mut EchoRun,
+    ) -> Result<(), ClientError> {
+        for seq in 0..count {
+            if run.ticker.due() {
+                run.ticker.tick(self.totals(run.bytes, &run.before));
+            }
+            pace::wait_until(pace::deadline(run.start, interval, seq));
+            let sent = Instant::now();
+            let request = Message::EchoRequest {
+                seq,
+                data: data.to_vec(),
+            };
+            self.conn.send(&request)?;
+            self.record(Direction::ToServer, &request, || {
+                format!("echo {seq} request")
+            });
+            match self.recv(REPLY_TIMEOUT)? {
+                Message::EchoReply { seq: s, data: d } if s == seq && d == data => {
+                    run.rtt.record_ns(sent.elapsed().as_nanos() as i128);
+                    run.bytes += d.len() as u64;
+                    let reply = Message::EchoReply { seq: s, data: d };
+                    self.record(Direction::ToClient, &reply, || format!("echo {seq} reply"));
+                }
+                other => return Err(unexpected_echo(seq, &other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The echo loop with busy-polled reads. The request and the reply it
+    /// should bring are encoded once, and only their sequence numbers
+    /// rewritten; the reply's size is known, so the bytes read are compared
+    /// with it in place, and decoded only when they differ (an error from
+    /// the server, a changed echo).
+    fn echo_spun(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+        run: &mut EchoRun,
+    ) -> Result<(), ClientError> {
+        let encode = |msg: &Message| {
+            let mut v = Vec::new();
+            codec::encode(msg, &mut v)
+                .map(|_| v)
+                .map_err(|e| ClientError::Usage(e.to_string()))
+        };
+        let mut request = encode(&Message::EchoRequest {
+            seq: 0,
+            data: data.to_vec(),
+        })?;
+        let mut expected = encode(&Message::EchoReply {
+            seq: 0,
+            data: data.to_vec(),
+        })?;
+        let seq_at = HEADER_LEN..HEADER_LEN + 4;
+        for seq in 0..count {
+            if run.ticker.due() {
+                run.ticker.tick(self.totals(run.bytes, &run.before));
+            }
+            pace::wait_until(pace::deadline(run.start, interval, seq));
+            request[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
+            expected[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
+            let sent = Instant::now();
+            self.conn.send_raw(&request)?;
+            let whole = loop {
+                let got = self.conn.buffered();
+                let n = got.len().min(expected.len());
+                if got[..n] != expected[..n] {
+                    break false;
+                }
+                if n == expected.len() {
+                    break true;
+                }
+                let read = self
+                    .conn
+                    .fill()
+                    .map_err(|e| ClientError::from_io(e, REPLY_TIMEOUT))?;
+                if read == 0 {
+                    return Err(ClientError::Protocol(
+                        "the server closed the connection".to_string(),
+                    ));
+                }
+            };
+            let took = sent.elapsed();
+            if !whole {
+                // Not the echo: decode what came to say what it is.
+                let other = self.recv(REPLY_TIMEOUT)?;
+                return Err(unexpected_echo(seq, &other));
+            }
+            self.conn.consume(expected.len());
+            run.rtt.record_ns(took.as_nanos() as i128);
+            run.bytes += data.len() as u64;
+            if self.instruments.modelling() {
+                self.instruments.send(Direction::ToServer, &request, || {
+                    format!("echo {seq} request")
+                });
+                self.instruments.send(Direction::ToClient, &expected, || {
+                    format!("echo {seq} reply")
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A file of `size` bytes, every byte verified; written to `sink` too if given.

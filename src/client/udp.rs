@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use super::ClientError;
 use super::record::{Instruments, Recording};
-use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
+use super::report::{
+    CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures,
+};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
@@ -33,9 +35,10 @@ use crate::pace::{self, Epoch};
 use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 
+use crate::net::spin::{self, Polled};
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, MAX_UDP_PAYLOAD_V4,
-    MAX_UDP_PAYLOAD_V6,
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, KIND_AT,
+    KIND_ECHO_REPLY, KIND_ECHO_REQUEST, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
 };
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
@@ -81,6 +84,8 @@ pub struct UdpClient {
     /// UDP payload bytes sent and received in the current action.
     tx_bytes: u64,
     rx_bytes: u64,
+    /// Busy-poll the receives (`--spin`).
+    spin: bool,
 }
 
 impl UdpClient {
@@ -130,6 +135,7 @@ impl UdpClient {
             timeout_set: None,
             tx_bytes: 0,
             rx_bytes: 0,
+            spin: false,
         })
     }
 
@@ -230,10 +236,34 @@ impl UdpClient {
         }
     }
 
+    /// Busy-polls the receives of the next echoes (`--spin`), or not.
+    pub fn set_spin(&mut self, on: bool) {
+        self.spin = on;
+    }
+
+    /// Counts a datagram of `len` bytes in `self.buf` if it belongs to
+    /// `session`.
+    fn accept(&mut self, session: u32, len: usize) -> bool {
+        match datagram::parse_header(&self.buf[..len]) {
+            Ok((_, h)) if h.session == session => {
+                self.rx += 1;
+                self.rx_bytes += len as u64;
+                let d = &self.buf[..len];
+                self.instruments
+                    .send(Direction::ToClient, d, || describe(d));
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Receives one datagram of `session` within `wait`; `Ok(None)` on
     /// timeout. Datagrams of other sessions and non-lab datagrams are
     /// skipped. The bytes stay in `self.buf[..len]`.
     fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
+        if self.spin {
+            return self.recv_spun(session, wait);
+        }
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -252,17 +282,11 @@ impl UdpClient {
                 self.timeout_set = Some(want);
             }
             match self.sock.recv(&mut self.buf) {
-                Ok(n) => match datagram::parse_header(&self.buf[..n]) {
-                    Ok((_, h)) if h.session == session => {
-                        self.rx += 1;
-                        self.rx_bytes += n as u64;
-                        let d = &self.buf[..n];
-                        self.instruments
-                            .send(Direction::ToClient, d, || describe(d));
+                Ok(n) => {
+                    if self.accept(session, n) {
                         return Ok(Some(n));
                     }
-                    _ => continue,
-                },
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -274,6 +298,23 @@ impl UdpClient {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_error(e)),
+            }
+        }
+    }
+
+    /// As [`UdpClient::recv`], with the socket busy-polled
+    /// (`MSG_DONTWAIT`) instead of a blocking receive with a timeout.
+    fn recv_spun(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
+        let deadline = spin::deadline_in(wait);
+        loop {
+            let (sock, buf) = (&self.sock, &mut self.buf);
+            let n = match spin::spin_until(deadline, None, || spin::recv_dontwait(sock, buf)) {
+                Ok(Polled::Ready(n)) => n,
+                Ok(Polled::TimedOut | Polled::Stopped) => return Ok(None),
+                Err(e) => return Err(self.io_error(e)),
+            };
+            if self.accept(session, n) {
+                return Ok(Some(n));
             }
         }
     }
@@ -317,6 +358,7 @@ impl UdpClient {
         let session = self.new_session();
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
+        let cpu_before = pace::process_cpu();
         let mut rtt = Recorder::new();
         let mut arrivals = Arrivals::new(u64::from(count));
         let epoch = Epoch::now();
@@ -342,13 +384,19 @@ impl UdpClient {
                 offset: 0,
                 sent_ns: epoch.unix_ns_of(sent),
             };
-            datagram::encode(
-                &h,
-                &Body::EchoRequest {
-                    data: data.to_vec(),
-                },
-                &mut out,
-            );
+            if self.spin {
+                // Built in place: no allocation between the clock and the send.
+                datagram::begin(&mut out, KIND_ECHO_REQUEST, &h);
+                out.extend_from_slice(data);
+            } else {
+                datagram::encode(
+                    &h,
+                    &Body::EchoRequest {
+                        data: data.to_vec(),
+                    },
+                    &mut out,
+                );
+            }
             if out.len() > self.max_unfragmented() as usize && !self.fragment {
                 return Err(ClientError::Usage(format!(
                     "an echo of {} bytes makes a {}-byte datagram, over the path MTU of {}; add --fragment",
@@ -362,6 +410,13 @@ impl UdpClient {
             while let Some(n) =
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
+                if self.spin && is_reply_to(&self.buf[..n], &out) {
+                    // The server's reply is the request with another kind.
+                    rtt.record_ns(sent.elapsed().as_nanos() as i128);
+                    arrivals.record(u64::from(seq));
+                    bytes += data.len() as u64;
+                    break;
+                }
                 match datagram::decode(&self.buf[..n]) {
                     Ok((rh, Body::EchoReply { data: d })) => {
                         if d != data {
@@ -389,16 +444,23 @@ impl UdpClient {
         if replies == 0 && count > 0 {
             return Err(self.no_answer_echo(count, wait));
         }
+        let wall = start.elapsed().as_secs_f64();
         let mut r = self.report(
             "echo",
             bytes,
-            start.elapsed().as_secs_f64(),
+            wall,
             Detail::Echo {
                 count,
                 replies,
                 size: data.len(),
             },
         );
+        r.spin = self.spin;
+        if self.spin {
+            r.cpu = cpu_before
+                .zip(pace::process_cpu())
+                .map(|(b, a)| CpuUse::between(b, a, wall));
+        }
         r.latency_us = rtt.percentiles();
         let lost = u64::from(count).saturating_sub(rtt.len());
         r.intervals = ticker.finish(Totals {
@@ -896,5 +958,54 @@ fn header(session: u32, seq: u32, offset: u64) -> DgramHeader {
         seq,
         offset,
         sent_ns: pace::unix_ns(),
+    }
+}
+
+/// Whether `reply` is the server's echo of `request`: the same bytes, but
+/// for the kind (the server sends the request's header back).
+fn is_reply_to(reply: &[u8], request: &[u8]) -> bool {
+    reply.len() == request.len()
+        && reply.len() > KIND_AT
+        && reply[KIND_AT] == KIND_ECHO_REPLY
+        && reply[..KIND_AT] == request[..KIND_AT]
+        && reply[KIND_AT + 1..] == request[KIND_AT + 1..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_the_request_with_the_reply_kind() {
+        let h = header(7, 3, 0);
+        let request = datagram::to_vec(
+            &h,
+            &Body::EchoRequest {
+                data: b"hi".to_vec(),
+            },
+        );
+        let reply = datagram::to_vec(
+            &h,
+            &Body::EchoReply {
+                data: b"hi".to_vec(),
+            },
+        );
+        assert!(is_reply_to(&reply, &request));
+        assert!(!is_reply_to(&request, &request));
+        let changed = datagram::to_vec(
+            &h,
+            &Body::EchoReply {
+                data: b"ho".to_vec(),
+            },
+        );
+        assert!(!is_reply_to(&changed, &request));
+        let other_seq = datagram::to_vec(
+            &header(7, 4, 0),
+            &Body::EchoReply {
+                data: b"hi".to_vec(),
+            },
+        );
+        assert!(!is_reply_to(&other_seq, &request) || other_seq == reply);
+        assert!(!is_reply_to(&reply[..KIND_AT], &request[..KIND_AT]));
     }
 }

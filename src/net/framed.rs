@@ -1,8 +1,16 @@
 //! A TCP stream that speaks lab messages: one read buffer, the codec, and raw
 //! reads for the file bytes that follow a FileReady.
+//!
+//! Reads block by default (with the socket's timeout); with [`Framed::set_spin`]
+//! they busy-poll instead (see [`super::spin`]).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::spin::{self, Polled};
 
 use crate::proto::{self, DecodeError, HEADER_LEN, MAX_BODY, Message};
 
@@ -29,6 +37,18 @@ pub struct Framed {
     start: usize,
     end: usize,
     out: Vec<u8>,
+    spin: Option<Spin>,
+}
+
+/// How a framed connection busy-polls its reads.
+#[derive(Debug, Clone)]
+pub struct Spin {
+    /// Longest wait for one read; past it the read fails with `TimedOut`,
+    /// as a blocking read fails past the socket's receive timeout.
+    pub wait: Duration,
+    /// When set, a waiting read returns 0 (end of input), as it would once
+    /// a stopping server shuts the connection's read side.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 const BUF: usize = 2 * (HEADER_LEN + MAX_BODY);
@@ -42,6 +62,30 @@ impl Framed {
             start: 0,
             end: 0,
             out: Vec::with_capacity(256),
+            spin: None,
+        }
+    }
+
+    /// Busy-polls every read from now on (`Some`), or blocks again (`None`).
+    pub fn set_spin(&mut self, spin: Option<Spin>) {
+        self.spin = spin;
+    }
+
+    /// One read from the socket into `out`: blocking, or busy-polled.
+    fn recv_into(stream: &TcpStream, spin: Option<&Spin>, out: &mut [u8]) -> io::Result<usize> {
+        let Some(s) = spin else {
+            return (&*stream).read(out);
+        };
+        let deadline = spin::deadline_in(s.wait);
+        match spin::spin_until(deadline, s.stop.as_deref(), || {
+            spin::recv_dontwait(stream, out)
+        })? {
+            Polled::Ready(n) => Ok(n),
+            Polled::Stopped => Ok(0),
+            Polled::TimedOut => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("nothing to read within {:?} (busy-poll)", s.wait),
+            )),
         }
     }
 
@@ -71,7 +115,7 @@ impl Framed {
             self.start = 0;
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            match Framed::recv_into(&self.stream, self.spin.as_ref(), &mut self.buf[self.end..]) {
                 Ok(n) => {
                     self.end += n;
                     return Ok(n);
@@ -132,7 +176,7 @@ impl Framed {
             return Ok(n);
         }
         loop {
-            match self.stream.read(out) {
+            match Framed::recv_into(&self.stream, self.spin.as_ref(), out) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
             }

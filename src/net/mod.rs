@@ -1,5 +1,6 @@
 //! The system-call boundary: sockets built with `socket2`, their options, and
-//! a framed connection that turns a TCP stream into lab messages.
+//! a framed connection that turns a TCP stream into lab messages, and the
+//! busy-poll receive of `--spin`.
 //!
 //! Everything here is thin: it sets what the command line asked for, reads
 //! back what the kernel really applied, and hands bytes to the sans-IO
@@ -8,6 +9,7 @@
 pub mod counters;
 pub mod framed;
 pub mod socket;
+pub mod spin;
 pub mod tcpinfo;
 pub mod udp;
 

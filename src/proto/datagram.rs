@@ -166,8 +166,8 @@ impl Body {
         match self {
             Body::Hello => 0x21,
             Body::Cookie { .. } => 0x22,
-            Body::EchoRequest { .. } => 0x23,
-            Body::EchoReply { .. } => 0x24,
+            Body::EchoRequest { .. } => KIND_ECHO_REQUEST,
+            Body::EchoReply { .. } => KIND_ECHO_REPLY,
             Body::FileRequest { .. } => 0x25,
             Body::FileReady { .. } => 0x26,
             Body::FileData { .. } => 0x27,
@@ -384,6 +384,12 @@ pub fn begin(out: &mut Vec<u8>, kind: u8, h: &DgramHeader) {
     out.extend_from_slice(&h.sent_ns.to_be_bytes());
 }
 
+/// The kind byte of EchoRequest, for senders that build echoes in place.
+pub const KIND_ECHO_REQUEST: u8 = 0x23;
+/// The kind byte of EchoReply.
+pub const KIND_ECHO_REPLY: u8 = 0x24;
+/// Where the kind byte sits in a datagram.
+pub const KIND_AT: usize = 3;
 /// The kind byte of FileData, for senders that build data datagrams in place.
 pub const KIND_FILE_DATA: u8 = 0x27;
 /// The kind byte of StreamSegment.

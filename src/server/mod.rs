@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub json: bool,
     /// The model capture every session is recorded in (`--pcap`).
     pub model: Option<ModelFile>,
+    /// Busy-poll every receive (`--spin`): each TCP session thread, or the
+    /// UDP receive loop, keeps one CPU core at 100 % while it waits.
+    pub spin: bool,
 }
 
 impl ServerConfig {
@@ -60,6 +63,7 @@ impl ServerConfig {
             once: false,
             json: false,
             model: None,
+            spin: false,
         }
     }
 }

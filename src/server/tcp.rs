@@ -9,6 +9,13 @@
 //! finishes the reply it is sending, waits [`super::SHUTDOWN_GRACE`], then
 //! closes whatever is left.
 //!
+//! With `--spin`, each session thread busy-polls its socket instead of
+//! blocking in `recv` (see [`crate::net::spin`]): it still sees the client
+//! close (a receive of 0 bytes), the idle timeout (the clock, read every
+//! few dozen tries) and the stop (the flag, and the read side shut as
+//! above), but it keeps one CPU core at 100 % for as long as the session
+//! lasts, so `--max-sessions` is also the most cores it can take.
+//!
 //! With a model capture (`--pcap`), each session is one flow in it, its
 //! handshake written at accept with the segment size and options the kernel
 //! negotiated.
@@ -26,6 +33,7 @@ use super::{SHUTDOWN_GRACE, ServerConfig};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
 use crate::instruments::{FlowModel, ModelFile};
+use crate::net::framed::Spin;
 use crate::net::socket::tcp_listen;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, NetError};
@@ -177,7 +185,7 @@ fn spawn_session(
     let spawned = std::thread::Builder::new()
         .name(format!("session-{id}"))
         .stack_size(SESSION_STACK)
-        .spawn(move || run_session(&shared2, stream, peer, id, &stop));
+        .spawn(move || run_session(&shared2, stream, peer, id, stop));
     if spawned.is_err() {
         shared.active.fetch_sub(1, Ordering::SeqCst);
         if let Ok(mut map) = shared.sessions.lock() {
@@ -187,11 +195,22 @@ fn spawn_session(
     spawned
 }
 
-fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, stop: &AtomicBool) {
+fn run_session(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    stop: Arc<AtomicBool>,
+) {
     let applied = crate::net::socket::applied_of(&stream).unwrap_or_default();
     tracing::info!(
-        "session {id} from {peer}: start ({})",
-        applied.describe(&shared.config.opts)
+        "session {id} from {peer}: start ({}{})",
+        applied.describe(&shared.config.opts),
+        if shared.config.spin {
+            "; busy-poll receive"
+        } else {
+            ""
+        }
     );
     let mut stats = SessionStats {
         session: id,
@@ -206,7 +225,19 @@ fn run_session(shared: &Shared, stream: TcpStream, peer: SocketAddr, id: u64, st
         .map(|file| flow_model(file, &stream, peer, &before, &shared.config));
     let mut rec = Recorder::new(model.as_mut());
     let mut conn = Framed::new(stream);
-    session::serve(&mut conn, &shared.config.limits, stop, &mut stats, &mut rec);
+    if shared.config.spin {
+        conn.set_spin(Some(Spin {
+            wait: shared.config.idle_timeout,
+            stop: Some(Arc::clone(&stop)),
+        }));
+    }
+    session::serve(
+        &mut conn,
+        &shared.config.limits,
+        &stop,
+        &mut stats,
+        &mut rec,
+    );
     if let Some(e) = rec.error() {
         tracing::warn!("session {id} from {peer}: the model capture stopped recording it: {e}");
     }

@@ -11,6 +11,11 @@
 //! belong to no session are answered with an error, within that budget, or
 //! dropped; the loop never stops for them.
 //!
+//! With `--spin`, the receive loop busy-polls the socket (see
+//! [`crate::net::spin`]) instead of blocking in `recvfrom`: one CPU core at
+//! 100 % for as long as the server runs. Echoes are answered sooner; the
+//! transfer threads are as before.
+//!
 //! With a model capture (`--pcap`), every datagram received and sent is
 //! recorded in its peer's flow (see [`super::record::UdpModels`]); the
 //! transfer threads write to the same flow through its lock.
@@ -30,6 +35,7 @@ use super::record::UdpModels;
 use crate::content;
 use crate::instruments::ModelFile;
 use crate::net::NetError;
+use crate::net::spin::{self, Polled};
 use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
 use crate::pcap::model::Direction;
 use crate::proto::cookie::{Budgets, Validator};
@@ -171,7 +177,7 @@ impl Loop {
         let mut buf = vec![0u8; 65_536];
         let mut last_reap = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.sender.sock.recv_from(&mut buf) {
+            match self.recv_from(&mut buf) {
                 Ok((n, peer)) => {
                     let d = &buf[..n];
                     self.budgets.received(peer, n);
@@ -204,6 +210,22 @@ impl Loop {
             if let Some(h) = s.handle.take() {
                 let _ = h.join();
             }
+        }
+    }
+
+    /// The next datagram, within [`POLL`] (then `WouldBlock`, so the loop
+    /// looks at the stop flag and old sessions): a blocking receive with the
+    /// socket's timeout, or with `--spin` a busy-poll.
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        if !self.config.spin {
+            return self.sender.sock.recv_from(buf);
+        }
+        let deadline = Instant::now() + POLL;
+        match spin::spin_until(deadline, Some(&self.stop), || {
+            spin::recv_from_dontwait(&self.sender.sock, buf)
+        })? {
+            Polled::Ready(x) => Ok(x),
+            Polled::TimedOut | Polled::Stopped => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
