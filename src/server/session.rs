@@ -62,6 +62,29 @@ pub struct SessionStats {
     pub shapes: Vec<Shape>,
 }
 
+impl SessionStats {
+    /// Counts one round trip; a run of equal echoes is one shape, so a long
+    /// echo session keeps its accounting small.
+    fn echoed(&mut self, request: u64, reply: u64) {
+        if let Some(Shape::Echo {
+            count,
+            request: q,
+            reply: r,
+        }) = self.shapes.last_mut()
+        {
+            if *q == request && *r == reply {
+                *count += 1;
+                return;
+            }
+        }
+        self.shapes.push(Shape::Echo {
+            count: 1,
+            request,
+            reply,
+        });
+    }
+}
+
 /// How a session ended: why, and whether the client closed first.
 struct Ended {
     why: String,
@@ -200,11 +223,7 @@ fn handle(
             }
             stats.bytes_out += data.len() as u64;
             let msg = (HEADER_LEN + 4 + data.len()) as u64;
-            stats.shapes.push(Shape::Echo {
-                count: 1,
-                request: msg,
-                reply: msg,
-            });
+            stats.echoed(msg, msg);
             send(conn, rec, &Message::EchoReply { seq, data })?;
         }
         Message::FileRequest { size } => {
@@ -506,11 +525,7 @@ fn answer_line(
     match text::interpret(line, limits) {
         TextReply::Echo(bytes) => {
             stats.bytes_out += bytes.len() as u64;
-            stats.shapes.push(Shape::Echo {
-                count: 1,
-                request: line.len() as u64 + 1,
-                reply: bytes.len() as u64,
-            });
+            stats.echoed(line.len() as u64 + 1, bytes.len() as u64);
             conn.send_raw(&bytes)?;
             rec.bytes(Direction::ToClient, &bytes, || "text echo".to_string());
             Ok(())
