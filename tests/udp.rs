@@ -295,6 +295,7 @@ fn garbage_and_spoofed_sessions_leave_the_server_serving() {
             &Body::FileEnd {
                 datagrams: 1,
                 bytes: 1,
+                sent_with: None,
             },
         ),
         datagram::to_vec(

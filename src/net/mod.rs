@@ -1,10 +1,12 @@
-//! The system-call boundary: sockets built with `socket2`, their options, and
+//! The system-call boundary: sockets built with `socket2`, their options,
+//! batched UDP I/O (GSO, `recvmmsg`, GRO), and
 //! a framed connection that turns a TCP stream into lab messages.
 //!
 //! Everything here is thin: it sets what the command line asked for, reads
 //! back what the kernel really applied, and hands bytes to the sans-IO
 //! [`crate::proto`] codec.
 
+pub mod batch;
 pub mod counters;
 pub mod framed;
 pub mod socket;

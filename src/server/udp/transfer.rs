@@ -1,6 +1,11 @@
 //! A UDP transfer thread: a file or a stream to one peer, paced, ended by
 //! an End message sent [`END_COPIES`] times, every datagram recorded in the
 //! peer's model flow when there is one.
+//!
+//! A file leaves in batches: every datagram that the pace allows now, up
+//! to the kernel's GSO limits, built back to back and handed over in one
+//! `sendmsg` with `UDP_SEGMENT`. A stream sends one segment per interval,
+//! one `sendto` each.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,12 +13,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::plan::FilePlan;
 use super::{END_COPIES, END_SPACING, Sender};
 use crate::content;
+use crate::net::batch;
 use crate::pace::{self, Epoch, Pacer};
 use crate::pcap::model::Direction;
 use crate::proto::ErrorCode;
-use crate::proto::datagram::{self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA};
+use crate::proto::datagram::{
+    self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA, SendInfo, SendMethod,
+};
 use crate::server::record::{SharedFlow, record_datagram};
 
 /// What a transfer thread needs.
@@ -99,15 +108,132 @@ impl Transfer {
     }
 }
 
-pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fragment: bool) {
+/// How a file may be sent.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FileSend {
+    /// IP may fragment the datagrams (`--fragment`): one per send, no GSO.
+    pub(super) fragment: bool,
+    /// The client allows UDP GSO (it did not ask `--no-gso`).
+    pub(super) gso: bool,
+}
+
+/// A file's send calls, for its End message.
+#[derive(Debug, Default)]
+struct Sends {
+    calls: u64,
+    max_batch: u32,
+    gso_used: bool,
+    gso_refused: bool,
+}
+
+impl Sends {
+    fn info(&self) -> SendInfo {
+        SendInfo {
+            method: if self.gso_used {
+                SendMethod::Gso
+            } else if self.gso_refused {
+                SendMethod::SendtoGsoRefused
+            } else {
+                SendMethod::Sendto
+            },
+            calls: self.calls,
+            max_batch: self.max_batch,
+        }
+    }
+
+    fn sent(&mut self, datagrams: u64) {
+        self.calls += 1;
+        self.max_batch = self.max_batch.max(datagrams as u32);
+    }
+}
+
+impl Transfer {
+    /// Sends datagrams `seq..seq + n` of `plan`, built back to back in
+    /// `buf`: one GSO send when `gso` allows and there are several, else
+    /// one send each (also when the kernel refuses GSO: then `sends` says
+    /// so and later batches are single).
+    fn send_batch(
+        &self,
+        plan: &FilePlan,
+        (seq, n): (u64, u64),
+        epoch: &Epoch,
+        buf: &mut Vec<u8>,
+        sends: &mut Sends,
+        fragment: bool,
+    ) -> io::Result<()> {
+        buf.clear();
+        let mut starts = Vec::with_capacity(n as usize);
+        for s in seq..seq + n {
+            let at = buf.len();
+            starts.push(at);
+            let offset = plan.offset(s);
+            datagram::append_header(buf, KIND_FILE_DATA, &self.header(s as u32, offset, epoch));
+            buf.resize(at + plan.wire(s) as usize, 0);
+            content::fill(offset, &mut buf[at + DGRAM_HEADER..]);
+        }
+        starts.push(buf.len());
+        let segment = plan.wire(seq) as u16;
+        if n > 1 && !sends.gso_refused {
+            match self.send_gso(buf, segment) {
+                Ok(()) => {
+                    sends.gso_used = true;
+                    sends.sent(n);
+                    if let Some(m) = &self.model {
+                        for w in starts.windows(2) {
+                            record_datagram(m, Direction::ToClient, &buf[w[0]..w[1]]);
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) if batch::gso_refused(&e) => {
+                    tracing::info!(
+                        "session {} to {}: the kernel refused UDP GSO ({e}); one datagram per send from now on",
+                        self.id,
+                        self.peer
+                    );
+                    sends.gso_refused = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for w in starts.windows(2) {
+            self.send(&buf[w[0]..w[1]], fragment)?;
+            sends.sent(1);
+        }
+        Ok(())
+    }
+
+    /// One GSO send, waiting out a full send buffer.
+    fn send_gso(&self, buf: &[u8], segment: u16) -> io::Result<()> {
+        loop {
+            match self.sender.send_gso(buf, self.peer, segment) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOBUFS)
+                        || e.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    std::thread::sleep(Duration::from_micros(50))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, how: FileSend) {
     let started = Instant::now();
     let epoch = Epoch::now();
-    let per = u64::from(segment) - DGRAM_HEADER as u64;
-    let datagrams = size.div_ceil(per);
+    // The server's checks keep a segment larger than the lab header.
+    let Some(plan) = FilePlan::new(size, segment) else {
+        return ctx.finish("refused: no room for file bytes", started);
+    };
+    let datagrams = plan.datagrams();
+    let gso = how.gso && !how.fragment;
     tracing::info!(
-        "session {} from {}: udp file of {size} bytes in {datagrams} datagrams of {segment} bytes",
+        "session {} from {}: udp file of {size} bytes in {datagrams} datagrams of {segment} bytes{}",
         ctx.id,
-        ctx.peer
+        ctx.peer,
+        if gso { ", UDP GSO" } else { ", one per send" }
     );
     let ready = datagram::to_vec(
         &ctx.header(0, 0, &epoch),
@@ -117,46 +243,52 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, fr
             datagrams,
         },
     );
-    if let Err(e) = ctx.send(&ready, fragment) {
+    if let Err(e) = ctx.send(&ready, how.fragment) {
         ctx.fail(&e, segment, &epoch);
         return ctx.finish("failed", started);
     }
     let mut pacer = Pacer::new(rate_bps);
-    let mut buf = Vec::with_capacity(segment as usize);
-    let mut sent = 0u64;
+    let max = if gso { plan.max_batch(u64::MAX) } else { 1 };
+    let mut buf = Vec::with_capacity(batch::GSO_MAX_BYTES);
+    let mut sends = Sends::default();
+    let mut seq = 0u64;
     let mut bytes = 0u64;
-    for seq in 0..datagrams {
+    while seq < datagrams {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        let offset = seq * per;
-        let n = per.min(size - offset) as usize;
-        if !pacer.wait((DGRAM_HEADER + n) as u64, &ctx.stop) {
+        // Wait until the next datagram is due, then send every one that is
+        // due by now, up to a batch: at a low rate a batch is one datagram.
+        if !pacer.ready(plan.wire(seq), &ctx.stop) {
             break;
         }
-        datagram::begin(
-            &mut buf,
-            KIND_FILE_DATA,
-            &ctx.header(seq as u32, offset, &epoch),
-        );
-        buf.resize(DGRAM_HEADER + n, 0);
-        content::fill(offset, &mut buf[DGRAM_HEADER..]);
-        if let Err(e) = ctx.send(&buf, fragment) {
+        let n = plan.batch(seq, max, pacer.room(Instant::now()));
+        if let Err(e) = ctx.send_batch(&plan, (seq, n), &epoch, &mut buf, &mut sends, how.fragment)
+        {
             ctx.fail(&e, segment, &epoch);
             return ctx.finish("failed", started);
         }
-        sent += 1;
-        bytes += n as u64;
+        pacer.count(plan.bytes(seq, n));
+        bytes += plan.bytes(seq, n) - n * DGRAM_HEADER as u64;
+        seq += n;
     }
+    let info = sends.info();
     ctx.send_end(
         &Body::FileEnd {
-            datagrams: sent,
+            datagrams: seq,
             bytes,
+            sent_with: Some(info),
         },
         &epoch,
-        fragment,
+        how.fragment,
     );
-    ctx.finish(&format!("sent {sent} datagrams, {bytes} bytes"), started);
+    ctx.finish(
+        &format!(
+            "sent {seq} datagrams, {bytes} bytes in {} send calls ({:?}, up to {} per call)",
+            info.calls, info.method, info.max_batch
+        ),
+        started,
+    );
 }
 
 pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
