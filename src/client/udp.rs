@@ -15,11 +15,14 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::ClientError;
 use super::record::{Instruments, Recording};
-use super::report::{Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures};
+use super::report::{
+    Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, TransferIo, UdpFigures,
+};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
@@ -27,6 +30,7 @@ use crate::arrivals::Arrivals;
 use crate::content;
 use crate::instruments::FlowModel;
 use crate::latency::{Jitter, Recorder};
+use crate::net::batch::{self, Inbox, RecvMethod};
 use crate::net::counters::{self, UdpCounters};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace::{self, Epoch};
@@ -34,8 +38,8 @@ use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, MAX_UDP_PAYLOAD_V4,
-    MAX_UDP_PAYLOAD_V6,
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, FLAG_NO_GSO,
+    MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
 };
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
@@ -66,7 +70,17 @@ pub struct UdpClient {
     fragment: bool,
     mtu: u32,
     recv_timeout: Option<Duration>,
-    buf: Vec<u8>,
+    /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
+    inbox: Box<Inbox>,
+    /// Datagrams received and not yet handed out: ranges in the inbox, and
+    /// whether the kernel cut one short for want of room.
+    pending: Vec<(Range<usize>, bool)>,
+    /// The next of `pending` to hand out.
+    next: usize,
+    /// Receive calls that returned data in the current action.
+    rx_calls: u64,
+    /// Let the server send a file with UDP GSO (no `--no-gso`).
+    gso: bool,
     ids: RandomState,
     counter: u64,
     /// Datagrams sent in the current action.
@@ -120,7 +134,11 @@ impl UdpClient {
             fragment: opts.fragment,
             mtu,
             recv_timeout,
-            buf: vec![0u8; 65_536],
+            inbox: Box::new(Inbox::new(RecvMethod::Recvmmsg, 65_536)),
+            pending: Vec::new(),
+            next: 0,
+            rx_calls: 0,
+            gso: true,
             ids: RandomState::new(),
             counter: 0,
             tx: 0,
@@ -131,6 +149,36 @@ impl UdpClient {
             tx_bytes: 0,
             rx_bytes: 0,
         })
+    }
+
+    /// How datagrams go: `no_gso` asks the server for one datagram per send
+    /// and receives one per `recv` (the path without batching, for
+    /// comparison); else the server may batch with GSO and the client
+    /// receives with `recvmmsg`, on a socket with UDP GRO when `gro`.
+    pub fn set_batching(&mut self, no_gso: bool, gro: bool) -> Result<(), ClientError> {
+        self.gso = !no_gso;
+        let method = if no_gso {
+            RecvMethod::Recv
+        } else if gro {
+            batch::set_gro(&self.sock, true).map_err(|source| {
+                ClientError::Net(crate::net::NetError::Option {
+                    name: "UDP_GRO",
+                    source,
+                })
+            })?;
+            RecvMethod::Gro
+        } else {
+            RecvMethod::Recvmmsg
+        };
+        *self.inbox = Inbox::new(method, 65_536);
+        self.pending.clear();
+        self.next = 0;
+        Ok(())
+    }
+
+    /// How this client receives.
+    pub fn recv_method(&self) -> RecvMethod {
+        self.inbox.method()
     }
 
     /// The socket's instruments.
@@ -189,10 +237,16 @@ impl UdpClient {
         Ok(s)
     }
 
-    fn new_session(&mut self) -> u32 {
+    /// A new session for an action whose datagrams from the server are at
+    /// most `largest` bytes.
+    fn new_session(&mut self, largest: usize) -> u32 {
         self.counter += 1;
         self.tx = 0;
         self.rx = 0;
+        self.rx_calls = 0;
+        self.pending.clear();
+        self.next = 0;
+        self.inbox.prepare(largest);
         self.tx_bytes = 0;
         self.rx_bytes = 0;
         let mut h = self.ids.build_hasher();
@@ -232,10 +286,34 @@ impl UdpClient {
 
     /// Receives one datagram of `session` within `wait`; `Ok(None)` on
     /// timeout. Datagrams of other sessions and non-lab datagrams are
-    /// skipped. The bytes stay in `self.buf[..len]`.
-    fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
+    /// skipped. The bytes stay in the inbox, at the range returned.
+    ///
+    /// Datagrams already taken from the kernel by a batch (`recvmmsg`, or
+    /// a GRO buffer cut into its datagrams) are handed out first, one per
+    /// call, whatever `wait`: they have arrived.
+    fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<Range<usize>>, ClientError> {
         let deadline = Instant::now() + wait;
         loop {
+            if let Some((r, truncated)) = self.pending.get(self.next).cloned() {
+                self.next += 1;
+                let d = self.inbox.bytes(r.clone());
+                match datagram::parse_header(d) {
+                    Ok((_, h)) if h.session == session => {
+                        if truncated {
+                            return Err(ClientError::Protocol(format!(
+                                "a datagram longer than the {} bytes expected arrived (cut short by the kernel)",
+                                r.len()
+                            )));
+                        }
+                        self.rx += 1;
+                        self.rx_bytes += d.len() as u64;
+                        self.instruments
+                            .send(Direction::ToClient, d, || describe(d));
+                        return Ok(Some(r));
+                    }
+                    _ => continue,
+                }
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
@@ -251,18 +329,19 @@ impl UdpClient {
                 self.sock.set_read_timeout(Some(want))?;
                 self.timeout_set = Some(want);
             }
-            match self.sock.recv(&mut self.buf) {
-                Ok(n) => match datagram::parse_header(&self.buf[..n]) {
-                    Ok((_, h)) if h.session == session => {
-                        self.rx += 1;
-                        self.rx_bytes += n as u64;
-                        let d = &self.buf[..n];
-                        self.instruments
-                            .send(Direction::ToClient, d, || describe(d));
-                        return Ok(Some(n));
+            match self.inbox.recv(&self.sock) {
+                Ok(got) => {
+                    self.rx_calls += 1;
+                    self.pending.clear();
+                    self.next = 0;
+                    for g in got {
+                        let at = g.range.start;
+                        self.pending.extend(
+                            batch::split(g.range.len(), g.gso)
+                                .map(|r| (at + r.start..at + r.end, g.truncated)),
+                        );
                     }
-                    _ => continue,
-                },
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -291,10 +370,10 @@ impl UdpClient {
         for _ in 0..TRIES {
             self.send(&hello)?;
             let until = Instant::now() + RETRY;
-            while let Some(n) =
+            while let Some(r) =
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
-                match datagram::decode(&self.buf[..n]) {
+                match datagram::decode(self.inbox.bytes(r)) {
                     Ok((_, Body::Cookie { token })) => return Ok(token),
                     Ok((_, Body::Error { code, message })) => {
                         return Err(ClientError::Refused { code, message });
@@ -314,7 +393,7 @@ impl UdpClient {
         count: u32,
         interval: Duration,
     ) -> Result<Report, ClientError> {
-        let session = self.new_session();
+        let session = self.new_session(DGRAM_HEADER + data.len());
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
         let mut rtt = Recorder::new();
@@ -359,10 +438,10 @@ impl UdpClient {
             }
             self.send(&out)?;
             let until = sent + wait;
-            while let Some(n) =
+            while let Some(r) =
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
-                match datagram::decode(&self.buf[..n]) {
+                match datagram::decode(self.inbox.bytes(r)) {
                     Ok((rh, Body::EchoReply { data: d })) => {
                         if d != data {
                             return Err(ClientError::Protocol(format!(
@@ -505,6 +584,14 @@ impl UdpClient {
                 (Some(b), Some(a)) => Some(a.since(&b)),
                 _ => None,
             },
+            io: TransferIo {
+                send: None,
+                send_calls: None,
+                send_batch_max: None,
+                gso_refused: false,
+                receive: self.inbox.method().name(),
+                receive_calls: self.rx_calls,
+            },
         }
     }
 
@@ -521,7 +608,7 @@ impl UdpClient {
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let planned = size.div_ceil(per);
         let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
-        let session = self.new_session();
+        let session = self.new_session(segment as usize);
         let before = counters::read(self.target.is_ipv6());
         let start = Instant::now();
         let token = self.cookie(session)?;
@@ -531,11 +618,13 @@ impl UdpClient {
                 size,
                 rate_bps,
                 segment,
-                flags: if self.fragment { FLAG_FRAGMENT } else { 0 },
+                flags: if self.fragment { FLAG_FRAGMENT } else { 0 }
+                    | if self.gso { 0 } else { FLAG_NO_GSO },
                 token,
             },
         );
         let mut arrivals = Arrivals::new(planned);
+        let mut sent_with = None;
         let mut data_wire = 0u64;
         let mut ticker = self.ticker(start, Some(size), segment);
         let mut scratch = Vec::new();
@@ -547,13 +636,14 @@ impl UdpClient {
         let mut life = Lifecycle::new(request, silence);
         loop {
             let wait = life.before_recv(self)?;
-            let Some(n) = self.recv(session, wait)? else {
+            let Some(range) = self.recv(session, wait)? else {
                 if life.over_on_silence() {
                     break;
                 }
                 continue;
             };
-            let d = &self.buf[..n];
+            let d = self.inbox.bytes(range);
+            let n = d.len();
             let (kind, h) =
                 datagram::parse_header(d).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if kind == datagram::KIND_FILE_DATA {
@@ -611,7 +701,15 @@ impl UdpClient {
                     }
                     life.started = true;
                 }
-                Ok((_, Body::FileEnd { datagrams, .. })) => {
+                Ok((
+                    _,
+                    Body::FileEnd {
+                        datagrams,
+                        sent_with: w,
+                        ..
+                    },
+                )) => {
+                    sent_with = sent_with.or(w);
                     life.end(datagrams);
                     if life.all_arrived(arrivals.received()) {
                         break;
@@ -655,6 +753,7 @@ impl UdpClient {
         });
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
         if let Some(u) = r.udp.as_mut() {
+            u.io.sent(sent_with);
             // Byte ranges end at the file's end, not at a whole segment.
             for m in &mut u.missing {
                 m.last = m.last.min(size.saturating_sub(1));
@@ -676,7 +775,7 @@ impl UdpClient {
         let silence = self
             .recv_timeout
             .unwrap_or(DEFAULT_RECV_TIMEOUT.max(interval * 2 + Duration::from_secs(1)));
-        let session = self.new_session();
+        let session = self.new_session(size as usize);
         let before = counters::read(self.target.is_ipv6());
         let start = Instant::now();
         let token = self.cookie(session)?;
@@ -700,14 +799,14 @@ impl UdpClient {
         let mut life = Lifecycle::new(request, silence);
         loop {
             let wait = life.before_recv(self)?;
-            let Some(n) = self.recv(session, wait)? else {
+            let Some(range) = self.recv(session, wait)? else {
                 if life.over_on_silence() {
                     break;
                 }
                 continue;
             };
             let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
-            match datagram::decode(&self.buf[..n]) {
+            match datagram::decode(self.inbox.bytes(range)) {
                 Ok((
                     h,
                     Body::StreamSegment {
