@@ -148,6 +148,9 @@ pub struct TransferIo {
     pub receive: &'static str,
     /// The client's receive calls that returned data, control included.
     pub receive_calls: u64,
+    /// With GRO: buffers in which the kernel coalesced several datagrams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalesced: Option<u64>,
 }
 
 impl TransferIo {
@@ -179,8 +182,12 @@ impl TransferIo {
             ),
             _ => String::new(),
         };
+        let coalesced = self
+            .coalesced
+            .map(|c| format!(", {c} buffers coalesced by GRO"))
+            .unwrap_or_default();
         format!(
-            "  {send}received with {}: {} calls, {:.1} datagrams per call\n",
+            "  {send}received with {}: {} calls, {:.1} datagrams per call{coalesced}\n",
             self.receive,
             self.receive_calls,
             mean(received, self.receive_calls)

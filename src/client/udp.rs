@@ -39,7 +39,7 @@ use crate::pcap::model::Direction;
 
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, FLAG_NO_GSO,
-    MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+    MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, SendMethod,
 };
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
@@ -79,6 +79,8 @@ pub struct UdpClient {
     next: usize,
     /// Receive calls that returned data in the current action.
     rx_calls: u64,
+    /// Buffers in which the kernel coalesced datagrams (GRO).
+    rx_coalesced: u64,
     /// Let the server send a file with UDP GSO (no `--no-gso`).
     gso: bool,
     ids: RandomState,
@@ -138,6 +140,7 @@ impl UdpClient {
             pending: Vec::new(),
             next: 0,
             rx_calls: 0,
+            rx_coalesced: 0,
             gso: true,
             ids: RandomState::new(),
             counter: 0,
@@ -244,6 +247,7 @@ impl UdpClient {
         self.tx = 0;
         self.rx = 0;
         self.rx_calls = 0;
+        self.rx_coalesced = 0;
         self.pending.clear();
         self.next = 0;
         self.inbox.prepare(largest);
@@ -335,6 +339,7 @@ impl UdpClient {
                     self.pending.clear();
                     self.next = 0;
                     for g in got {
+                        self.rx_coalesced += u64::from(g.gso.is_some());
                         let at = g.range.start;
                         self.pending.extend(
                             batch::split(g.range.len(), g.gso)
@@ -540,6 +545,17 @@ impl UdpClient {
         ));
     }
 
+    /// Says how batching changed the kernel's counts: `gso` is the
+    /// sender's GSO calls and the datagrams they carried.
+    fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
+        if let Some(o) = r.overhead.as_mut() {
+            o.add_udp_batching(&beside::UdpBatching {
+                gso,
+                gro: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+            });
+        }
+    }
+
     fn no_answer_echo(&self, count: u32, wait: Duration) -> ClientError {
         ClientError::Protocol(format!(
             "none of {count} echoes came back within {wait:?}: is a UDP server running on {}? start one with `ardei-lab server --udp --bind {}`",
@@ -591,6 +607,7 @@ impl UdpClient {
                 gso_refused: false,
                 receive: self.inbox.method().name(),
                 receive_calls: self.rx_calls,
+                coalesced: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
             },
         }
     }
@@ -761,6 +778,10 @@ impl UdpClient {
         }
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, segment, data, data_wire, before);
+        let gso = sent_with
+            .filter(|w| w.method == SendMethod::Gso)
+            .map(|w| (w.calls, sent));
+        self.note_batching(&mut r, gso);
         Ok(r)
     }
 
@@ -875,6 +896,7 @@ impl UdpClient {
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, size, data, data * u64::from(size), before);
+        self.note_batching(&mut r, None);
         Ok(r)
     }
 }
