@@ -81,6 +81,9 @@ pub struct UdpClient {
     rx_calls: u64,
     /// Buffers in which the kernel coalesced datagrams (GRO).
     rx_coalesced: u64,
+    /// When the last receive call returned: the arrival time, as the
+    /// client can know it, of every datagram it brought.
+    read_at: Instant,
     /// Let the server send a file with UDP GSO (no `--no-gso`).
     gso: bool,
     ids: RandomState,
@@ -141,6 +144,7 @@ impl UdpClient {
             next: 0,
             rx_calls: 0,
             rx_coalesced: 0,
+            read_at: Instant::now(),
             gso: true,
             ids: RandomState::new(),
             counter: 0,
@@ -296,7 +300,8 @@ impl UdpClient {
     /// a GRO buffer cut into its datagrams) are handed out first, one per
     /// call, whatever `wait`: they have arrived.
     fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<Range<usize>>, ClientError> {
-        let deadline = Instant::now() + wait;
+        // The clock is read once per receive call, not per datagram.
+        let mut deadline = None;
         loop {
             if let Some((r, truncated)) = self.pending.get(self.next).cloned() {
                 self.next += 1;
@@ -318,7 +323,10 @@ impl UdpClient {
                     _ => continue,
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline
+                .get_or_insert(now + wait)
+                .saturating_duration_since(now);
             if left.is_zero() {
                 return Ok(None);
             }
@@ -335,6 +343,7 @@ impl UdpClient {
             }
             match self.inbox.recv(&self.sock) {
                 Ok(got) => {
+                    self.read_at = Instant::now();
                     self.rx_calls += 1;
                     self.pending.clear();
                     self.next = 0;
@@ -677,8 +686,8 @@ impl UdpClient {
                     )));
                 }
                 content::check_at(h.offset, data, &mut scratch)?;
-                first_byte.get_or_insert_with(Instant::now);
-                last_data = Instant::now();
+                first_byte.get_or_insert(self.read_at);
+                last_data = self.read_at;
                 if arrivals.record(seq) != crate::arrivals::Arrival::Duplicate {
                     bytes += data.len() as u64;
                     if bytes >= last_point + super::tcp::PROGRESS_STEP {
@@ -689,7 +698,7 @@ impl UdpClient {
                         w.write_all(data)?;
                     }
                 }
-                if ticker.due() {
+                if ticker.due_at(self.read_at) {
                     let lost = Some(arrivals.missing_so_far());
                     ticker.tick(Totals {
                         bytes,
@@ -826,7 +835,7 @@ impl UdpClient {
                 }
                 continue;
             };
-            let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
+            let recv_ns = epoch.unix_ns_of(self.read_at) as i128;
             match datagram::decode(self.inbox.bytes(range)) {
                 Ok((
                     h,

@@ -163,11 +163,19 @@ impl Transfer {
     ) -> io::Result<()> {
         buf.clear();
         let mut starts = Vec::with_capacity(n as usize);
+        // One send call: one send time for all its datagrams.
+        let sent_ns = epoch.unix_ns_of(Instant::now());
         for s in seq..seq + n {
             let at = buf.len();
             starts.push(at);
             let offset = plan.offset(s);
-            datagram::append_header(buf, KIND_FILE_DATA, &self.header(s as u32, offset, epoch));
+            let h = DgramHeader {
+                session: self.session,
+                seq: s as u32,
+                offset,
+                sent_ns,
+            };
+            datagram::append_header(buf, KIND_FILE_DATA, &h);
             buf.resize(at + plan.wire(s) as usize, 0);
             content::fill(offset, &mut buf[at + DGRAM_HEADER..]);
         }
