@@ -157,11 +157,7 @@ impl TransferIo {
     /// Takes the sender's side from its End message.
     pub fn sent(&mut self, with: Option<SendInfo>) {
         let Some(w) = with else { return };
-        self.send = Some(match w.method {
-            SendMethod::Gso => "gso",
-            SendMethod::Sendto | SendMethod::SendtoGsoRefused => "sendto",
-            SendMethod::Unknown(_) => "unknown",
-        });
+        self.send = Some(w.method.name());
         self.gso_refused = w.method == SendMethod::SendtoGsoRefused;
         self.send_calls = Some(w.calls);
         self.send_batch_max = Some(w.max_batch);

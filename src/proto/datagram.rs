@@ -72,6 +72,15 @@ pub enum SendMethod {
 }
 
 impl SendMethod {
+    /// Its name in reports: `gso`, `sendto`, or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SendMethod::Gso => "gso",
+            SendMethod::Sendto | SendMethod::SendtoGsoRefused => "sendto",
+            SendMethod::Unknown(_) => "unknown",
+        }
+    }
+
     fn to_u8(self) -> u8 {
         match self {
             SendMethod::Sendto => 0,

@@ -292,8 +292,15 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, ho
     );
     ctx.finish(
         &format!(
-            "sent {seq} datagrams, {bytes} bytes in {} send calls ({:?}, up to {} per call)",
-            info.calls, info.method, info.max_batch
+            "sent {seq} datagrams, {bytes} bytes in {} send calls ({}{}, up to {} per call)",
+            info.calls,
+            info.method.name(),
+            if sends.gso_refused {
+                ", GSO refused by the kernel"
+            } else {
+                ""
+            },
+            info.max_batch
         ),
         started,
     );
@@ -342,4 +349,122 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
     }
     ctx.send_end(&Body::StreamEnd { sent }, &epoch, fragment);
     ctx.finish(&format!("sent {sent} stream segments"), started);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::udp::Sender;
+    use std::net::UdpSocket;
+    use std::sync::Mutex;
+
+    /// A transfer from a fresh socket to `peer`; `no_check` sets
+    /// `SO_NO_CHECK`, with which the kernel refuses GSO (EINVAL).
+    fn transfer(peer: SocketAddr, no_check: bool) -> Transfer {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if no_check {
+            let one: libc::c_int = 1;
+            // SAFETY: a live int, its size passed; the kernel only reads it.
+            let r = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    libc::SOL_SOCKET,
+                    libc::SO_NO_CHECK,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0);
+        }
+        Transfer {
+            model: None,
+            sender: Arc::new(Sender {
+                sock,
+                v6: false,
+                dont_fragment: Mutex::new(false),
+            }),
+            peer,
+            session: 7,
+            id: 1,
+            stop: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs a 64-byte-segment file of `size` bytes to a local socket and
+    /// returns the data datagrams' sequence numbers and the End's counts.
+    fn file(size: u64, no_check: bool, gso: bool) -> (Vec<u32>, Body) {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // Room for the whole unpaced burst (the kernel caps it at rmem_max).
+        let _ = socket2::SockRef::from(&rx).set_recv_buffer_size(1 << 20);
+        let ctx = transfer(rx.local_addr().unwrap(), no_check);
+        let how = FileSend {
+            fragment: false,
+            gso,
+        };
+        let t = std::thread::spawn(move || run_file(ctx, size, 0, 64, how));
+        let mut seqs = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let n = rx.recv(&mut buf).unwrap();
+            match datagram::decode(&buf[..n]).unwrap() {
+                (h, Body::FileData { data }) => {
+                    let mut scratch = Vec::new();
+                    content::check_at(h.offset, &data, &mut scratch).unwrap();
+                    seqs.push(h.seq);
+                }
+                (_, end @ Body::FileEnd { .. }) => {
+                    t.join().unwrap();
+                    return (seqs, end);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_gso_falls_back_to_one_send_per_datagram_losing_nothing() {
+        // 130 datagrams: batches of 64, 64 and 2 when GSO works.
+        let size = 130 * 36 - 5;
+        let (seqs, end) = file(size, true, true);
+        assert_eq!(seqs, (0..130).collect::<Vec<u32>>());
+        let Body::FileEnd {
+            datagrams,
+            bytes,
+            sent_with: Some(w),
+        } = end
+        else {
+            panic!("{end:?}");
+        };
+        assert_eq!((datagrams, bytes), (130, size));
+        assert_eq!(w.method, SendMethod::SendtoGsoRefused);
+        assert_eq!((w.calls, w.max_batch), (130, 1));
+
+        let (seqs, end) = file(size, false, true);
+        assert_eq!(seqs.len(), 130);
+        let Body::FileEnd {
+            sent_with: Some(w), ..
+        } = end
+        else {
+            panic!("{end:?}");
+        };
+        if w.method == SendMethod::Gso {
+            assert_eq!((w.calls, w.max_batch), (3, 64));
+        }
+
+        let (seqs, end) = file(size, false, false);
+        assert_eq!(seqs.len(), 130);
+        assert!(matches!(
+            end,
+            Body::FileEnd {
+                sent_with: Some(SendInfo {
+                    method: SendMethod::Sendto,
+                    calls: 130,
+                    max_batch: 1
+                }),
+                ..
+            }
+        ));
+    }
 }
