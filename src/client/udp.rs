@@ -10,6 +10,12 @@
 //! sender ends with an End message carrying its counts (sent three times);
 //! `--recv-timeout`, reset by every datagram, is only the fallback, and the
 //! report says which of the two ended the transfer.
+//!
+//! Datagrams are taken from the kernel in batches, up to 64 per `recvmmsg`
+//! (or in UDP GRO buffers with `--gro`, cut back into datagrams), and
+//! handed to the action one at a time, each checked exactly as a single
+//! `recv` would have it. `--no-gso` keeps one `recv` per datagram and asks
+//! the server for one send per datagram: the unbatched path, to compare.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
