@@ -328,6 +328,15 @@ pub struct ClientArgs {
     /// UDP: let IP fragment datagrams larger than the path MTU (don't-fragment off).
     #[arg(long, requires = "udp")]
     pub fragment: bool,
+    /// UDP: one datagram per system call both ways: the server sends each
+    /// with its own sendto (no UDP GSO) and the client receives each with
+    /// its own recv (no recvmmsg), for comparison with the batched default.
+    #[arg(long, requires = "udp", conflicts_with = "gro")]
+    pub no_gso: bool,
+    /// UDP: turn UDP GRO on at the client, so the kernel may hand up
+    /// several datagrams in one buffer (cut apart again by the client).
+    #[arg(long, requires = "udp")]
+    pub gro: bool,
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,

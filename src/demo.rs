@@ -191,6 +191,8 @@ pub fn run() -> Result<(), DemoError> {
                     rate_bps: udp::DEFAULT_RATE_BPS,
                     recv_timeout: None,
                     segment_size: None,
+                    no_gso: false,
+                    gro: false,
                 }),
                 recording: Default::default(),
             };

@@ -292,6 +292,8 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             rate_bps: args.rate.unwrap_or(client::udp::DEFAULT_RATE_BPS),
             recv_timeout: args.recv_timeout,
             segment_size: args.segment_size,
+            no_gso: args.no_gso,
+            gro: args.gro,
         }),
         recording: Recording {
             pcap: args.pcap.clone(),

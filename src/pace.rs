@@ -177,6 +177,17 @@ impl Pacer {
     /// Waits until `n` more bytes may leave, and counts them; `false` when
     /// `stop` was set meanwhile (the bytes are then not counted).
     pub fn wait(&mut self, n: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
+        if !self.ready(n, stop) {
+            return false;
+        }
+        self.count(n);
+        true
+    }
+
+    /// Waits until `n` more bytes may leave, without counting them (a
+    /// batching sender then asks [`Pacer::room`] how many more are due);
+    /// `false` when `stop` was set meanwhile.
+    pub fn ready(&self, n: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
         use std::sync::atomic::Ordering;
         let due = self.due(n);
         loop {
@@ -184,13 +195,32 @@ impl Pacer {
                 return false;
             }
             let now = Instant::now();
-            if due <= now + Duration::from_micros(50) {
-                break;
+            if due <= now + Self::EARLY {
+                return true;
             }
             std::thread::sleep((due - now).min(STOP_CHECK));
         }
+    }
+
+    /// How early a wait may end: the sleep is not finer than this anyway.
+    const EARLY: Duration = Duration::from_micros(50);
+
+    /// Bytes, beyond those counted, that are due by `now` (within the
+    /// same early margin as a wait): `u64::MAX` when unpaced.
+    pub fn room(&self, now: Instant) -> u64 {
+        if self.rate_bps == 0 {
+            return u64::MAX;
+        }
+        let ns = (now + Self::EARLY)
+            .saturating_duration_since(self.t0)
+            .as_nanos();
+        let due = ns * u128::from(self.rate_bps) / 8 / 1_000_000_000;
+        (due.min(u64::MAX as u128) as u64).saturating_sub(self.bytes)
+    }
+
+    /// Counts `n` bytes as sent.
+    pub fn count(&mut self, n: u64) {
         self.bytes += n;
-        true
     }
 }
 
@@ -277,6 +307,19 @@ mod tests {
         assert_eq!(p.due(1000) - p.t0, Duration::from_millis(1));
         let unpaced = Pacer::new(0);
         assert_eq!(unpaced.due(1 << 30), unpaced.t0);
+    }
+
+    #[test]
+    fn room_is_what_the_rate_allows_by_then_less_what_was_counted() {
+        let mut p = Pacer::new(8_000_000); // 1 MB/s: 1 byte per µs
+        let at = p.t0 + Duration::from_millis(1) - Pacer::EARLY;
+        assert_eq!(p.room(at), 1000);
+        p.count(600);
+        assert_eq!(p.room(at), 400);
+        p.count(600);
+        assert_eq!(p.room(at), 0, "never negative");
+        assert_eq!(p.due(0) - p.t0, Duration::from_micros(1200));
+        assert_eq!(Pacer::new(0).room(at), u64::MAX);
     }
 
     #[test]

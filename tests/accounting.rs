@@ -162,4 +162,46 @@ fn udp_kernel_counts_equal_the_model_in_a_quiet_namespace() {
     // FileReady, End copies): every one the kernel counted, the model has.
     assert_eq!(o["kernel"]["frames"], o["model"]["frames"], "{o}");
     assert_eq!(o["model"]["data_frames"], v["datagrams"]);
+
+    // 64-byte datagrams sent with GSO: InDatagrams still counts each one,
+    // OutDatagrams each send call once.
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            bin(),
+            "client",
+            &s.target(),
+            "--udp",
+            "--file",
+            "200000",
+            "--segment-size",
+            "64",
+            "--rate",
+            "100M",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["overhead"];
+    assert_eq!(v["send"], "gso", "{v}");
+    assert_eq!(o["kernel"]["frames"], o["model"]["frames"], "{o}");
+    let calls = v["send_calls"].as_u64().unwrap();
+    assert!(calls * 2 < v["sent"].as_u64().unwrap(), "{v}");
+    // Out: Hello and FileRequest; Cookie, FileReady, the GSO calls and the
+    // End copies sent by the time the client read the counters (1 to 3).
+    let out_datagrams = o["kernel_raw"]["out_datagrams"].as_u64().unwrap();
+    assert!(
+        (calls + 5..=calls + 7).contains(&out_datagrams),
+        "{out_datagrams} out for {calls} calls: {o}"
+    );
+    assert!(
+        o["notes"]
+            .to_string()
+            .contains("OutDatagrams counts each call once"),
+        "{o}"
+    );
 }

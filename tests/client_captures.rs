@@ -231,3 +231,56 @@ fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
         assert!(frames > 0);
     }
 }
+
+/// A UDP file of small datagrams sent with GSO: the model capture has one
+/// frame per datagram; a live capture on lo sees the GSO sends as
+/// super-packets (the kernel cuts them on delivery), and the report says so
+/// in a line of its own rather than changing any count.
+#[test]
+fn a_gso_file_is_one_frame_per_datagram_in_the_model_and_explained_live() {
+    if !tshark_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("gso.pcapng");
+    let s = Server::start("127.0.0.1", &["--udp"]);
+    let mut args = vec![
+        "--udp",
+        "--file",
+        "100000",
+        "--segment-size",
+        "64",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ];
+    let live = is_root();
+    if live {
+        args.push("--capture");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live capture skipped");
+    }
+    let (out, v) = s.client_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["send"], "gso", "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
+    let o = &v["overhead"];
+    let datagrams = v["datagrams"].as_u64().unwrap();
+    check_model(&pcap);
+    let model = ardei_lab::pcap::summarize_path(&pcap).unwrap();
+    // Every data datagram and every control one, each its own frame.
+    assert_eq!(model.frames, o["model"]["frames"].as_u64().unwrap(), "{o}");
+    assert!(model.frames > datagrams, "{o}");
+    if live {
+        let frames = o["capture"]["frames"].as_u64().unwrap();
+        assert!(frames < datagrams / 8, "{frames} live frames: {o}");
+        assert!(
+            o["notes"].to_string().contains("super-packets"),
+            "no note for the super-packets: {o}"
+        );
+        // The payload is all there, in fewer frames.
+        let live_payload = o["capture"]["layers"]["payload"].as_u64().unwrap();
+        let model_payload = o["model"]["layers"]["payload"].as_u64().unwrap();
+        assert!(live_payload >= model_payload, "{o}");
+    }
+}

@@ -606,3 +606,74 @@ fn udp_model_kernel_and_capture_agree_on_a_real_link() {
         );
     }
 }
+
+/// The server's `OutDatagrams` (lab-b) and the client's `InDatagrams`
+/// (lab-a) over one GSO file of 64-byte datagrams.
+#[test]
+fn udp_gso_sends_count_once_out_and_their_datagrams_each_in() {
+    if !can_run("udp_gso_sends_count_once_out_and_their_datagrams_each_in") {
+        return;
+    }
+    let lab = Lab::up(&[]);
+    for (bind, file, key) in [
+        ("198.18.0.2:0", "/proc/net/snmp", "OutDatagrams"),
+        ("[2001:2::2]:0", "/proc/net/snmp6", "Udp6OutDatagrams"),
+    ] {
+        let out_in_b = || -> u64 {
+            let o = lab.exec('b', &["cat", file], PROBE_TIMEOUT);
+            let text = stdout(&o);
+            if key.starts_with("Udp6") {
+                let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+                return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+            let udp: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
+            let i = udp[0].split_whitespace().position(|n| n == key).unwrap();
+            udp[1].split_whitespace().nth(i).unwrap().parse().unwrap()
+        };
+        let server = lab.server_in_b_with(bind, &["--udp"]);
+        for no_gso in [false, true] {
+            let before = out_in_b();
+            // Unpaced: full batches. Datagrams the client's buffer drops are
+            // lost, yet counted by both sides the same way.
+            let mut args = vec![
+                "--udp",
+                "--file",
+                "300000",
+                "--segment-size",
+                "64",
+                "--rate",
+                "0",
+            ];
+            if no_gso {
+                args.push("--no-gso");
+            }
+            let v = lab.client_json_in_a(&server.target(), &args);
+            // The End's later copies leave 10 and 20 ms after the first.
+            std::thread::sleep(Duration::from_millis(100));
+            let after = out_in_b();
+            let what = format!("{bind} no_gso {no_gso}: {v}");
+            assert_eq!(
+                v["datagrams"].as_u64().unwrap() + v["lost"].as_u64().unwrap(),
+                v["sent"].as_u64().unwrap(),
+                "{what}"
+            );
+            assert_eq!(v["send"], if no_gso { "sendto" } else { "gso" }, "{what}");
+            let calls = v["send_calls"].as_u64().unwrap();
+            // Cookie, FileReady and 3 End copies, one datagram each.
+            assert_eq!(after - before, calls + 5, "{what}");
+            if !no_gso {
+                assert!(calls * 8 < v["sent"].as_u64().unwrap(), "{what}");
+            }
+            // The client's namespace: every datagram counted in once.
+            let o = &v["overhead"];
+            assert_eq!(o["model"]["frames"], o["kernel"]["frames"], "{what}");
+            assert_eq!(
+                o["notes"]
+                    .to_string()
+                    .contains("sender's counters are in its own namespace"),
+                !no_gso,
+                "{what}"
+            );
+        }
+    }
+}

@@ -81,6 +81,144 @@ fn files_at_the_edges_arrive_whole_and_verified() {
     }
 }
 
+/// 64-byte datagrams: 28 bytes of lab header, 36 of file.
+const PER_64: u64 = 64 - 28;
+
+#[test]
+fn small_datagrams_with_gso_and_without_add_up_and_say_how_they_went() {
+    for host in hosts() {
+        let s = udp_server(host, &[]);
+        for (flag, send, receive) in [
+            (None, "gso", "recvmmsg"),
+            (Some("--no-gso"), "sendto", "recv"),
+            (Some("--gro"), "gso", "gro"),
+        ] {
+            let mut args = vec!["--file", "2M", "--rate", "0", "--segment-size", "64"];
+            args.extend(flag);
+            let v = json_udp(&s, &args);
+            let what = format!("{host} {flag:?}: {v}");
+            assert_eq!(v["verified"], true, "{what}");
+            assert_eq!(v["ended_by"], "end-message", "{what}");
+            assert_eq!(v["sent"], (2u64 << 20).div_ceil(PER_64), "{what}");
+            adds_up(&v);
+            // Every byte that arrived was counted once: the bitmap's view.
+            let d = v["datagrams"].as_u64().unwrap();
+            assert_eq!(v["complete"], v["lost"] == 0, "{what}");
+            assert!(d > 0, "{what}");
+            assert_eq!(v["send"], send, "{what}");
+            assert_eq!(v["receive"], receive, "{what}");
+            let calls = v["send_calls"].as_u64().unwrap();
+            let max = v["send_batch_max"].as_u64().unwrap();
+            let rcalls = v["receive_calls"].as_u64().unwrap();
+            if send == "gso" {
+                // Unpaced: full batches of 64 but the last.
+                assert_eq!(max, 64, "{what}");
+                assert_eq!(calls, v["sent"].as_u64().unwrap().div_ceil(64), "{what}");
+            } else {
+                assert_eq!((calls, max), (v["sent"].as_u64().unwrap(), 1), "{what}");
+                // One recv per datagram: the data, the cookie, FileReady, End.
+                assert!(rcalls >= d + 2, "{what}");
+            }
+            if receive == "gro" {
+                assert!(v["coalesced"].as_u64().is_some(), "{what}");
+            }
+            // The kernel counts one InDatagram per datagram read, batched
+            // or not (GRO aside): the note for GSO's OutDatagrams is there.
+            let notes = v["overhead"]["notes"].to_string();
+            assert_eq!(
+                notes.contains("OutDatagrams counts each call once"),
+                send == "gso",
+                "{what}"
+            );
+            assert_eq!(
+                notes.contains("read with UDP GRO"),
+                receive == "gro",
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gso_files_at_batch_edges_arrive_whole() {
+    let s = udp_server("127.0.0.1", &[]);
+    // One batch is 64 datagrams of 36 file bytes.
+    let batch = 64 * PER_64;
+    for (size, calls) in [
+        (0, 0),
+        (1, 1),
+        (PER_64, 1),
+        (PER_64 + 1, 1),
+        (batch - 1, 1),
+        (batch, 1),
+        (batch + 1, 2),
+        (100_000, 100_000u64.div_ceil(PER_64).div_ceil(64)),
+    ] {
+        let v = json_udp(
+            &s,
+            &[
+                "--file",
+                &size.to_string(),
+                "--rate",
+                "0",
+                "--segment-size",
+                "64",
+            ],
+        );
+        let what = format!("{size}: {v}");
+        assert_eq!(v["bytes"], size, "{what}");
+        assert_eq!(v["complete"], true, "{what}");
+        assert_eq!(v["verified"], true, "{what}");
+        assert_eq!(v["lost"], 0, "{what}");
+        assert_eq!(v["sent"], size.div_ceil(PER_64), "{what}");
+        adds_up(&v);
+        assert_eq!(v["send_calls"], calls, "{what}");
+        // A single datagram needs no GSO; the method says what was asked.
+        assert_eq!(
+            v["send"],
+            if size == 0 || size <= PER_64 {
+                "sendto"
+            } else {
+                "gso"
+            },
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_paced_gso_file_keeps_its_rate() {
+    let s = udp_server("127.0.0.1", &[]);
+    // 1 MB in 64-byte datagrams at 20 Mbit/s of UDP payload: 0.75 s.
+    let size = 1_000_000u64;
+    let v = json_udp(
+        &s,
+        &[
+            "--file",
+            &size.to_string(),
+            "--rate",
+            "20M",
+            "--segment-size",
+            "64",
+        ],
+    );
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["send"], "gso", "{v}");
+    let sent = v["sent"].as_u64().unwrap();
+    let expected = (sent * 28 + size) as f64 * 8.0 / 20e6;
+    let t = v["seconds"].as_f64().unwrap();
+    assert!(
+        t > expected * 0.85 && t < expected * 3.0 + 0.5,
+        "{t} s for {expected} s: {v}"
+    );
+    // Paced batches are small: only what is due at each wake-up.
+    let calls = v["send_calls"].as_u64().unwrap();
+    assert!(
+        calls * 16 >= sent,
+        "{calls} calls for {sent} datagrams: {v}"
+    );
+}
+
 #[test]
 fn forced_loss_adds_up_exactly() {
     let s = udp_server("127.0.0.1", &[]);
@@ -297,6 +435,7 @@ fn garbage_and_spoofed_sessions_leave_the_server_serving() {
             &Body::FileEnd {
                 datagrams: 1,
                 bytes: 1,
+                sent_with: None,
             },
         ),
         datagram::to_vec(

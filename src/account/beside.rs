@@ -150,7 +150,7 @@ impl Overhead {
         };
         if c.frames < self.kernel.frames && self.link == Link::Loopback.name() {
             self.notes.push(format!(
-                "capture: {} frames where the kernel counted {} segments: on lo, GSO and TSO hand the capture super-segments of up to 64 KiB, each standing for several MSS-sized segments",
+                "capture: {} frames where the kernel counted {} segments or datagrams: on lo, GSO and TSO hand the capture super-packets of up to 64 KiB, each standing for several MSS-sized segments (TCP) or GSO-sized datagrams (UDP)",
                 c.frames, self.kernel.frames
             ));
         }
@@ -158,6 +158,54 @@ impl Overhead {
             "capture: covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
         ));
         self.capture = Some(c);
+    }
+}
+
+/// How a UDP action's datagrams crossed the system-call boundary, as far
+/// as it changes what `/proc/net/snmp` counts. Measured on Linux 6.18:
+/// `OutDatagrams` counts a GSO send once, however many datagrams the
+/// kernel cut it into; `InDatagrams` counts each datagram a receiver
+/// reads (one `recvmmsg` of 64 counts 64), but a UDP GRO buffer once, and
+/// `RcvbufErrors` counts a dropped GRO buffer once too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpBatching {
+    /// The sender's GSO calls and the data datagrams they carried, when it
+    /// said it used GSO.
+    pub gso: Option<(u64, u64)>,
+    /// The receiver read with UDP GRO: the buffers in which the kernel
+    /// coalesced several datagrams.
+    pub gro: Option<u64>,
+}
+
+impl Overhead {
+    /// Adds one line per way the batching makes the kernel's counts differ
+    /// from one count per datagram.
+    pub fn add_udp_batching(&mut self, b: &UdpBatching) {
+        let KernelRaw::Udp(k) = self.kernel_raw else {
+            return;
+        };
+        let loopback = self.link == Link::Loopback.name();
+        if let Some((calls, datagrams)) = b.gso {
+            let whose = if loopback {
+                "the kernel column counts datagrams in only, so it is not affected"
+            } else {
+                "the sender's counters are in its own namespace, not in these"
+            };
+            self.notes.push(format!(
+                "the server sent with UDP GSO: {calls} send calls carried {datagrams} datagrams, and the kernel's OutDatagrams counts each call once ({} out here); {whose}",
+                k.out_datagrams
+            ));
+        }
+        match b.gro {
+            Some(0) => self.notes.push(
+                "the client read with UDP GRO, but the kernel coalesced no datagrams (GRO is off on the interface, or nothing arrived back to back): every datagram counted once".to_string(),
+            ),
+            Some(c) => self.notes.push(format!(
+                "the client read with UDP GRO: InDatagrams counts each coalesced buffer once ({c} buffers held several datagrams), so the kernel's {} datagrams in stand for the {} the model has (the client cut each buffer at its UDP_GRO size); a buffer dropped for a full receive buffer is one RcvbufError too",
+                k.in_datagrams, self.model.frames
+            )),
+            None => {}
+        }
     }
 }
 
@@ -604,6 +652,40 @@ mod tests {
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
         assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+    }
+
+    #[test]
+    fn batching_notes_say_what_the_counters_count() {
+        let k = UdpCounters {
+            in_datagrams: 3,
+            out_datagrams: 4,
+            ..UdpCounters::default()
+        };
+        let mut o = udp(
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            64,
+            128,
+            8192,
+            2,
+            80,
+            &k,
+            1.0,
+        );
+        let before = o.notes.len();
+        o.add_udp_batching(&UdpBatching::default());
+        assert_eq!(o.notes.len(), before, "no batching, nothing to say");
+        o.add_udp_batching(&UdpBatching {
+            gso: Some((2, 128)),
+            gro: Some(2),
+        });
+        assert_eq!(o.notes.len(), before + 2);
+        assert!(o.notes[before].contains("2 send calls carried 128 datagrams"));
+        assert!(o.notes[before].contains("4 out here"));
+        assert!(o.notes[before + 1].contains("kernel's 3 datagrams in stand for the 130"));
+        // The numbers themselves are left as the kernel gave them.
+        assert_eq!(o.kernel.frames, 3);
     }
 
     #[test]

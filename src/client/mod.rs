@@ -88,6 +88,10 @@ pub struct UdpSettings {
     pub recv_timeout: Option<Duration>,
     /// Whole UDP payload per file datagram.
     pub segment_size: Option<u32>,
+    /// One datagram per system call both ways (no GSO, no recvmmsg).
+    pub no_gso: bool,
+    /// UDP GRO on the client's socket.
+    pub gro: bool,
 }
 
 /// A client over either transport.
@@ -114,15 +118,14 @@ impl Client {
                     rcvbuf: config.opts.rcvbuf,
                     fragment: u.fragment,
                 };
-                Ok(Client::Udp(
-                    udp::UdpClient::connect_recorded(
-                        config.target,
-                        &opts,
-                        u.recv_timeout,
-                        &config.recording,
-                    )?,
-                    u,
-                ))
+                let mut c = udp::UdpClient::connect_recorded(
+                    config.target,
+                    &opts,
+                    u.recv_timeout,
+                    &config.recording,
+                )?;
+                c.set_batching(u.no_gso, u.gro)?;
+                Ok(Client::Udp(c, u))
             }
         }
     }

@@ -17,6 +17,7 @@ use crate::latency::{Percentiles, Recorder};
 use crate::net::Applied;
 use crate::net::counters::UdpCounters;
 use crate::net::udp::UdpApplied;
+use crate::proto::datagram::{SendInfo, SendMethod};
 use crate::units::{format_bitrate, format_bytes};
 
 /// One action's measurements.
@@ -153,6 +154,74 @@ pub struct UdpFigures {
     pub missing: Vec<Missing>,
     /// The kernel's UDP counters over the run (namespace-wide deltas).
     pub kernel: Option<UdpCounters>,
+    /// How the datagrams crossed the system-call boundary.
+    #[serde(flatten)]
+    pub io: TransferIo,
+}
+
+/// How a UDP transfer's datagrams were sent and received: one system call
+/// each, or batches. The send side is what the server's End message said
+/// (a file); nothing when it did not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TransferIo {
+    /// `gso` (batches cut by the kernel) or `sendto` (one per call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send: Option<&'static str>,
+    /// The sender's calls that carried data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_calls: Option<u64>,
+    /// The most datagrams one send call carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_batch_max: Option<u32>,
+    /// GSO was allowed, but the kernel refused it: one datagram per call.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gso_refused: bool,
+    /// `recv` (one datagram per call), `recvmmsg` (a batch per call) or
+    /// `gro` (recvmmsg on a UDP_GRO socket: a buffer may hold several).
+    pub receive: &'static str,
+    /// The client's receive calls that returned data, control included.
+    pub receive_calls: u64,
+    /// With GRO: buffers in which the kernel coalesced several datagrams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalesced: Option<u64>,
+}
+
+impl TransferIo {
+    /// Takes the sender's side from its End message.
+    pub fn sent(&mut self, with: Option<SendInfo>) {
+        let Some(w) = with else { return };
+        self.send = Some(w.method.name());
+        self.gso_refused = w.method == SendMethod::SendtoGsoRefused;
+        self.send_calls = Some(w.calls);
+        self.send_batch_max = Some(w.max_batch);
+    }
+
+    /// One line for the text report.
+    fn line(&self, received: u64) -> String {
+        let mean = |n: u64, calls: u64| n as f64 / calls.max(1) as f64;
+        let send = match (self.send, self.send_calls, self.send_batch_max) {
+            (Some(m), Some(c), Some(b)) => format!(
+                "sent with {}{}: {c} calls, up to {b} datagrams per call; ",
+                if m == "gso" { "UDP GSO" } else { m },
+                if self.gso_refused {
+                    " (the kernel refused GSO)"
+                } else {
+                    ""
+                }
+            ),
+            _ => String::new(),
+        };
+        let coalesced = self
+            .coalesced
+            .map(|c| format!(", {c} buffers coalesced by GRO"))
+            .unwrap_or_default();
+        format!(
+            "  {send}received with {}: {} calls, {:.1} datagrams per call{coalesced}\n",
+            self.receive,
+            self.receive_calls,
+            mean(received, self.receive_calls)
+        )
+    }
 }
 
 /// Figures that belong to one mode.
@@ -378,6 +447,7 @@ impl Report {
                 None => "",
             };
             s.push_str(ended);
+            s.push_str(&u.io.line(u.datagrams + u.duplicates));
             if !u.missing.is_empty() {
                 let runs: Vec<String> = u
                     .missing

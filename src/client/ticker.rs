@@ -103,7 +103,11 @@ impl Ticker {
 
     /// Whether [`tick`](Self::tick) has something to do now.
     pub fn due(&self) -> bool {
-        let now = Instant::now();
+        self.due_at(Instant::now())
+    }
+
+    /// As [`due`](Self::due), at a time the caller already read.
+    pub fn due_at(&self, now: Instant) -> bool {
         now >= self.next || (self.cfg.bar && self.total.is_some() && now >= self.bar_next)
     }
 

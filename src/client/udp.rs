@@ -10,17 +10,24 @@
 //! sender ends with an End message carrying its counts (sent three times);
 //! `--recv-timeout`, reset by every datagram, is only the fallback, and the
 //! report says which of the two ended the transfer.
+//!
+//! Datagrams are taken from the kernel in batches, up to 64 per `recvmmsg`
+//! (or in UDP GRO buffers with `--gro`, cut back into datagrams), and
+//! handed to the action one at a time, each checked exactly as a single
+//! `recv` would have it. `--no-gso` keeps one `recv` per datagram and asks
+//! the server for one send per datagram: the unbatched path, to compare.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::ClientError;
 use super::record::{Instruments, Recording};
 use super::report::{
-    CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, UdpFigures,
+    CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, TransferIo, UdpFigures,
 };
 use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::account::beside;
@@ -29,6 +36,7 @@ use crate::arrivals::Arrivals;
 use crate::content;
 use crate::instruments::FlowModel;
 use crate::latency::{Jitter, Recorder};
+use crate::net::batch::{self, Inbox, RecvMethod};
 use crate::net::counters::{self, UdpCounters};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace::{self, Epoch};
@@ -37,8 +45,8 @@ use crate::pcap::model::Direction;
 
 use crate::net::spin::{self, Polled};
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, KIND_AT,
-    KIND_ECHO_REPLY, KIND_ECHO_REQUEST, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramHeader, FLAG_FRAGMENT, FLAG_NO_GSO, KIND_AT,
+    KIND_ECHO_REPLY, KIND_ECHO_REQUEST, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, SendMethod,
 };
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
@@ -69,7 +77,22 @@ pub struct UdpClient {
     fragment: bool,
     mtu: u32,
     recv_timeout: Option<Duration>,
-    buf: Vec<u8>,
+    /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
+    inbox: Box<Inbox>,
+    /// Datagrams received and not yet handed out: ranges in the inbox, and
+    /// whether the kernel cut one short for want of room.
+    pending: Vec<(Range<usize>, bool)>,
+    /// The next of `pending` to hand out.
+    next: usize,
+    /// Receive calls that returned data in the current action.
+    rx_calls: u64,
+    /// Buffers in which the kernel coalesced datagrams (GRO).
+    rx_coalesced: u64,
+    /// When the last receive call returned: the arrival time, as the
+    /// client can know it, of every datagram it brought.
+    read_at: Instant,
+    /// Let the server send a file with UDP GSO (no `--no-gso`).
+    gso: bool,
     ids: RandomState,
     counter: u64,
     /// Datagrams sent in the current action.
@@ -125,7 +148,13 @@ impl UdpClient {
             fragment: opts.fragment,
             mtu,
             recv_timeout,
-            buf: vec![0u8; 65_536],
+            inbox: Box::new(Inbox::new(RecvMethod::Recvmmsg, 65_536)),
+            pending: Vec::new(),
+            next: 0,
+            rx_calls: 0,
+            rx_coalesced: 0,
+            read_at: Instant::now(),
+            gso: true,
             ids: RandomState::new(),
             counter: 0,
             tx: 0,
@@ -137,6 +166,36 @@ impl UdpClient {
             rx_bytes: 0,
             spin: false,
         })
+    }
+
+    /// How datagrams go: `no_gso` asks the server for one datagram per send
+    /// and receives one per `recv` (the path without batching, for
+    /// comparison); else the server may batch with GSO and the client
+    /// receives with `recvmmsg`, on a socket with UDP GRO when `gro`.
+    pub fn set_batching(&mut self, no_gso: bool, gro: bool) -> Result<(), ClientError> {
+        self.gso = !no_gso;
+        let method = if no_gso {
+            RecvMethod::Recv
+        } else if gro {
+            batch::set_gro(&self.sock, true).map_err(|source| {
+                ClientError::Net(crate::net::NetError::Option {
+                    name: "UDP_GRO",
+                    source,
+                })
+            })?;
+            RecvMethod::Gro
+        } else {
+            RecvMethod::Recvmmsg
+        };
+        *self.inbox = Inbox::new(method, 65_536);
+        self.pending.clear();
+        self.next = 0;
+        Ok(())
+    }
+
+    /// How this client receives.
+    pub fn recv_method(&self) -> RecvMethod {
+        self.inbox.method()
     }
 
     /// The socket's instruments.
@@ -195,10 +254,17 @@ impl UdpClient {
         Ok(s)
     }
 
-    fn new_session(&mut self) -> u32 {
+    /// A new session for an action whose datagrams from the server are at
+    /// most `largest` bytes.
+    fn new_session(&mut self, largest: usize) -> u32 {
         self.counter += 1;
         self.tx = 0;
         self.rx = 0;
+        self.rx_calls = 0;
+        self.rx_coalesced = 0;
+        self.pending.clear();
+        self.next = 0;
+        self.inbox.prepare(largest);
         self.tx_bytes = 0;
         self.rx_bytes = 0;
         let mut h = self.ids.build_hasher();
@@ -241,32 +307,41 @@ impl UdpClient {
         self.spin = on;
     }
 
-    /// Counts a datagram of `len` bytes in `self.buf` if it belongs to
-    /// `session`.
-    fn accept(&mut self, session: u32, len: usize) -> bool {
-        match datagram::parse_header(&self.buf[..len]) {
-            Ok((_, h)) if h.session == session => {
-                self.rx += 1;
-                self.rx_bytes += len as u64;
-                let d = &self.buf[..len];
-                self.instruments
-                    .send(Direction::ToClient, d, || describe(d));
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Receives one datagram of `session` within `wait`; `Ok(None)` on
     /// timeout. Datagrams of other sessions and non-lab datagrams are
-    /// skipped. The bytes stay in `self.buf[..len]`.
-    fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
-        if self.spin {
-            return self.recv_spun(session, wait);
-        }
-        let deadline = Instant::now() + wait;
+    /// skipped. The bytes stay in the inbox, at the range returned.
+    ///
+    /// Datagrams already taken from the kernel by a batch (`recvmmsg`, or
+    /// a GRO buffer cut into its datagrams) are handed out first, one per
+    /// call, whatever `wait`: they have arrived.
+    fn recv(&mut self, session: u32, wait: Duration) -> Result<Option<Range<usize>>, ClientError> {
+        // The clock is read once per receive call, not per datagram.
+        let mut deadline = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some((r, truncated)) = self.pending.get(self.next).cloned() {
+                self.next += 1;
+                let d = self.inbox.bytes(r.clone());
+                match datagram::parse_header(d) {
+                    Ok((_, h)) if h.session == session => {
+                        if truncated {
+                            return Err(ClientError::Protocol(format!(
+                                "a datagram longer than the {} bytes expected arrived (cut short by the kernel)",
+                                r.len()
+                            )));
+                        }
+                        self.rx += 1;
+                        self.rx_bytes += d.len() as u64;
+                        self.instruments
+                            .send(Direction::ToClient, d, || describe(d));
+                        return Ok(Some(r));
+                    }
+                    _ => continue,
+                }
+            }
+            let now = Instant::now();
+            let left = deadline
+                .get_or_insert(now + wait)
+                .saturating_duration_since(now);
             if left.is_zero() {
                 return Ok(None);
             }
@@ -277,14 +352,35 @@ impl UdpClient {
             let stale = self
                 .timeout_set
                 .is_none_or(|t| t > want + Duration::from_millis(1) || t < want / 2);
-            if stale {
-                self.sock.set_read_timeout(Some(want))?;
-                self.timeout_set = Some(want);
-            }
-            match self.sock.recv(&mut self.buf) {
-                Ok(n) => {
-                    if self.accept(session, n) {
-                        return Ok(Some(n));
+            let got = if self.spin {
+                // Busy-poll (`--spin`): MSG_DONTWAIT tries until the deadline.
+                let until = now + left;
+                let (sock, inbox) = (&self.sock, &mut self.inbox);
+                match spin::spin_until(until, None, || inbox.try_recv(sock)) {
+                    Ok(Polled::Ready(_)) => Ok(self.inbox.received()),
+                    Ok(Polled::TimedOut | Polled::Stopped) => return Ok(None),
+                    Err(e) => Err(e),
+                }
+            } else {
+                if stale {
+                    self.sock.set_read_timeout(Some(want))?;
+                    self.timeout_set = Some(want);
+                }
+                self.inbox.recv(&self.sock)
+            };
+            match got {
+                Ok(got) => {
+                    self.read_at = Instant::now();
+                    self.rx_calls += 1;
+                    self.pending.clear();
+                    self.next = 0;
+                    for g in got {
+                        self.rx_coalesced += u64::from(g.gso.is_some());
+                        let at = g.range.start;
+                        self.pending.extend(
+                            batch::split(g.range.len(), g.gso)
+                                .map(|r| (at + r.start..at + r.end, g.truncated)),
+                        );
                     }
                 }
                 Err(e)
@@ -302,23 +398,6 @@ impl UdpClient {
         }
     }
 
-    /// As [`UdpClient::recv`], with the socket busy-polled
-    /// (`MSG_DONTWAIT`) instead of a blocking receive with a timeout.
-    fn recv_spun(&mut self, session: u32, wait: Duration) -> Result<Option<usize>, ClientError> {
-        let deadline = spin::deadline_in(wait);
-        loop {
-            let (sock, buf) = (&self.sock, &mut self.buf);
-            let n = match spin::spin_until(deadline, None, || spin::recv_dontwait(sock, buf)) {
-                Ok(Polled::Ready(n)) => n,
-                Ok(Polled::TimedOut | Polled::Stopped) => return Ok(None),
-                Err(e) => return Err(self.io_error(e)),
-            };
-            if self.accept(session, n) {
-                return Ok(Some(n));
-            }
-        }
-    }
-
     fn no_answer(&self) -> ClientError {
         ClientError::NoAnswer {
             addr: self.target,
@@ -332,10 +411,10 @@ impl UdpClient {
         for _ in 0..TRIES {
             self.send(&hello)?;
             let until = Instant::now() + RETRY;
-            while let Some(n) =
+            while let Some(r) =
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
-                match datagram::decode(&self.buf[..n]) {
+                match datagram::decode(self.inbox.bytes(r)) {
                     Ok((_, Body::Cookie { token })) => return Ok(token),
                     Ok((_, Body::Error { code, message })) => {
                         return Err(ClientError::Refused { code, message });
@@ -355,7 +434,7 @@ impl UdpClient {
         count: u32,
         interval: Duration,
     ) -> Result<Report, ClientError> {
-        let session = self.new_session();
+        let session = self.new_session(DGRAM_HEADER + data.len());
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
         let cpu_before = pace::process_cpu();
@@ -407,17 +486,18 @@ impl UdpClient {
             }
             self.send(&out)?;
             let until = sent + wait;
-            while let Some(n) =
+            while let Some(r) =
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
-                if self.spin && is_reply_to(&self.buf[..n], &out) {
+                let d = self.inbox.bytes(r);
+                if self.spin && is_reply_to(d, &out) {
                     // The server's reply is the request with another kind.
                     rtt.record_ns(sent.elapsed().as_nanos() as i128);
                     arrivals.record(u64::from(seq));
                     bytes += data.len() as u64;
                     break;
                 }
-                match datagram::decode(&self.buf[..n]) {
+                match datagram::decode(d) {
                     Ok((rh, Body::EchoReply { data: d })) => {
                         if d != data {
                             return Err(ClientError::Protocol(format!(
@@ -523,6 +603,17 @@ impl UdpClient {
         ));
     }
 
+    /// Says how batching changed the kernel's counts: `gso` is the
+    /// sender's GSO calls and the datagrams they carried.
+    fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
+        if let Some(o) = r.overhead.as_mut() {
+            o.add_udp_batching(&beside::UdpBatching {
+                gso,
+                gro: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+            });
+        }
+    }
+
     fn no_answer_echo(&self, count: u32, wait: Duration) -> ClientError {
         ClientError::Protocol(format!(
             "none of {count} echoes came back within {wait:?}: is a UDP server running on {}? start one with `ardei-lab server --udp --bind {}`",
@@ -567,6 +658,15 @@ impl UdpClient {
                 (Some(b), Some(a)) => Some(a.since(&b)),
                 _ => None,
             },
+            io: TransferIo {
+                send: None,
+                send_calls: None,
+                send_batch_max: None,
+                gso_refused: false,
+                receive: self.inbox.method().name(),
+                receive_calls: self.rx_calls,
+                coalesced: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+            },
         }
     }
 
@@ -583,7 +683,7 @@ impl UdpClient {
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let planned = size.div_ceil(per);
         let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
-        let session = self.new_session();
+        let session = self.new_session(segment as usize);
         let before = counters::read(self.target.is_ipv6());
         let start = Instant::now();
         let token = self.cookie(session)?;
@@ -593,11 +693,13 @@ impl UdpClient {
                 size,
                 rate_bps,
                 segment,
-                flags: if self.fragment { FLAG_FRAGMENT } else { 0 },
+                flags: if self.fragment { FLAG_FRAGMENT } else { 0 }
+                    | if self.gso { 0 } else { FLAG_NO_GSO },
                 token,
             },
         );
         let mut arrivals = Arrivals::new(planned);
+        let mut sent_with = None;
         let mut data_wire = 0u64;
         let mut ticker = self.ticker(start, Some(size), segment);
         let mut scratch = Vec::new();
@@ -609,13 +711,14 @@ impl UdpClient {
         let mut life = Lifecycle::new(request, silence);
         loop {
             let wait = life.before_recv(self)?;
-            let Some(n) = self.recv(session, wait)? else {
+            let Some(range) = self.recv(session, wait)? else {
                 if life.over_on_silence() {
                     break;
                 }
                 continue;
             };
-            let d = &self.buf[..n];
+            let d = self.inbox.bytes(range);
+            let n = d.len();
             let (kind, h) =
                 datagram::parse_header(d).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if kind == datagram::KIND_FILE_DATA {
@@ -632,8 +735,8 @@ impl UdpClient {
                     )));
                 }
                 content::check_at(h.offset, data, &mut scratch)?;
-                first_byte.get_or_insert_with(Instant::now);
-                last_data = Instant::now();
+                first_byte.get_or_insert(self.read_at);
+                last_data = self.read_at;
                 if arrivals.record(seq) != crate::arrivals::Arrival::Duplicate {
                     bytes += data.len() as u64;
                     if bytes >= last_point + super::tcp::PROGRESS_STEP {
@@ -644,7 +747,7 @@ impl UdpClient {
                         w.write_all(data)?;
                     }
                 }
-                if ticker.due() {
+                if ticker.due_at(self.read_at) {
                     let lost = Some(arrivals.missing_so_far());
                     ticker.tick(Totals {
                         bytes,
@@ -673,7 +776,15 @@ impl UdpClient {
                     }
                     life.started = true;
                 }
-                Ok((_, Body::FileEnd { datagrams, .. })) => {
+                Ok((
+                    _,
+                    Body::FileEnd {
+                        datagrams,
+                        sent_with: w,
+                        ..
+                    },
+                )) => {
+                    sent_with = sent_with.or(w);
                     life.end(datagrams);
                     if life.all_arrived(arrivals.received()) {
                         break;
@@ -717,6 +828,7 @@ impl UdpClient {
         });
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
         if let Some(u) = r.udp.as_mut() {
+            u.io.sent(sent_with);
             // Byte ranges end at the file's end, not at a whole segment.
             for m in &mut u.missing {
                 m.last = m.last.min(size.saturating_sub(1));
@@ -724,6 +836,10 @@ impl UdpClient {
         }
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, segment, data, data_wire, before);
+        let gso = sent_with
+            .filter(|w| w.method == SendMethod::Gso)
+            .map(|w| (w.calls, sent));
+        self.note_batching(&mut r, gso);
         Ok(r)
     }
 
@@ -738,7 +854,7 @@ impl UdpClient {
         let silence = self
             .recv_timeout
             .unwrap_or(DEFAULT_RECV_TIMEOUT.max(interval * 2 + Duration::from_secs(1)));
-        let session = self.new_session();
+        let session = self.new_session(size as usize);
         let before = counters::read(self.target.is_ipv6());
         let start = Instant::now();
         let token = self.cookie(session)?;
@@ -763,14 +879,14 @@ impl UdpClient {
         let mut life = Lifecycle::new(request, silence);
         loop {
             let wait = life.before_recv(self)?;
-            let Some(n) = self.recv(session, wait)? else {
+            let Some(range) = self.recv(session, wait)? else {
                 if life.over_on_silence() {
                     break;
                 }
                 continue;
             };
-            let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
-            match datagram::decode(&self.buf[..n]) {
+            let recv_ns = epoch.unix_ns_of(self.read_at) as i128;
+            match datagram::decode(self.inbox.bytes(range)) {
                 Ok((
                     h,
                     Body::StreamSegment {
@@ -844,6 +960,7 @@ impl UdpClient {
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, size, data, data * u64::from(size), before);
+        self.note_batching(&mut r, None);
         Ok(r)
     }
 }

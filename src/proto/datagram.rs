@@ -25,7 +25,7 @@
 //! | 0x25 | FileRequest   | size u64, rate_bps u64, segment u32, flags u8, token u64     |
 //! | 0x26 | FileReady     | size u64, segment u32, datagrams u64                         |
 //! | 0x27 | FileData      | file bytes from `offset`                                     |
-//! | 0x28 | FileEnd       | datagrams u64, bytes u64 (the sender's counts)               |
+//! | 0x28 | FileEnd       | datagrams u64, bytes u64 (the sender's counts) [, send info] |
 //! | 0x29 | StreamRequest | interval_ns u64, count u32, size u32, flags u8, token u64    |
 //! | 0x2A | StreamStart   | interval_ns u64, count u32, size u32, t0_ns u64              |
 //! | 0x2B | StreamSegment | scheduled_ns u64, filler to `size` bytes                     |
@@ -33,7 +33,14 @@
 //! | 0x2D | Error         | code u16, a UTF-8 sentence                                   |
 //!
 //! `segment` and a stream's `size` count the whole UDP payload, this header
-//! included (as iperf3's `-l`). Flag bit 0 lets IP fragment the datagrams.
+//! included (as iperf3's `-l`). Flag bit 0 lets IP fragment the datagrams;
+//! flag bit 1 (file) asks for one datagram per send call, without UDP GSO.
+//! A request without bit 1, as every older client sends, allows GSO.
+//!
+//! A FileEnd may carry, after its counts, how the sender sent: method u8
+//! (0 one datagram per call, 1 UDP GSO, 2 one per call because the kernel
+//! refused GSO), send calls u64, and the most datagrams one call carried
+//! u32. An End without them (an older server) is still valid.
 
 use super::message::ErrorCode;
 use super::{MAGIC, VERSION};
@@ -48,6 +55,61 @@ pub const MAX_UDP_PAYLOAD_V6: usize = 65_527;
 pub const DGRAM_SEGMENT_MIN: usize = DGRAM_HEADER + 8;
 /// Flag: IP may fragment this transfer's datagrams.
 pub const FLAG_FRAGMENT: u8 = 1;
+/// Flag: send one datagram per system call (no UDP GSO), for comparison.
+pub const FLAG_NO_GSO: u8 = 2;
+
+/// How a sender handed a file's datagrams to its kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMethod {
+    /// One datagram per `sendto`, as asked (`--no-gso`, `--fragment`).
+    Sendto,
+    /// Several datagrams per `sendmsg`, cut by the kernel (`UDP_SEGMENT`).
+    Gso,
+    /// One datagram per `sendto` because the kernel refused GSO.
+    SendtoGsoRefused,
+    /// A method this build does not know.
+    Unknown(u8),
+}
+
+impl SendMethod {
+    /// Its name in reports: `gso`, `sendto`, or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SendMethod::Gso => "gso",
+            SendMethod::Sendto | SendMethod::SendtoGsoRefused => "sendto",
+            SendMethod::Unknown(_) => "unknown",
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            SendMethod::Sendto => 0,
+            SendMethod::Gso => 1,
+            SendMethod::SendtoGsoRefused => 2,
+            SendMethod::Unknown(n) => n,
+        }
+    }
+
+    fn from_u8(n: u8) -> SendMethod {
+        match n {
+            0 => SendMethod::Sendto,
+            1 => SendMethod::Gso,
+            2 => SendMethod::SendtoGsoRefused,
+            n => SendMethod::Unknown(n),
+        }
+    }
+}
+
+/// How the sender sent a file, as its End message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendInfo {
+    /// The method.
+    pub method: SendMethod,
+    /// System calls that carried file data.
+    pub calls: u64,
+    /// The most datagrams one call carried.
+    pub max_batch: u32,
+}
 
 /// The header every datagram carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,7 +152,7 @@ pub enum Body {
         rate_bps: u64,
         /// Whole UDP payload per datagram.
         segment: u32,
-        /// [`FLAG_FRAGMENT`] or 0.
+        /// [`FLAG_FRAGMENT`], [`FLAG_NO_GSO`], both or 0.
         flags: u8,
         /// The cookie's token.
         token: u64,
@@ -115,6 +177,8 @@ pub enum Body {
         datagrams: u64,
         /// File bytes sent.
         bytes: u64,
+        /// How they were sent (absent from older servers).
+        sent_with: Option<SendInfo>,
     },
     /// Ask for a stream.
     StreamRequest {
@@ -323,7 +387,26 @@ pub fn decode(d: &[u8]) -> Result<(DgramHeader, Body), DgramError> {
             let (Some(datagrams), Some(bytes)) = (r.u64(), r.u64()) else {
                 return Err(bad("FileEnd", "too short"));
             };
-            Body::FileEnd { datagrams, bytes }
+            let sent_with = match r.rest() {
+                [] => None,
+                rest => {
+                    let mut r = super::codec_reader(rest);
+                    let (Some(method), Some(calls), Some(max_batch)) = (r.u8(), r.u64(), r.u32())
+                    else {
+                        return Err(bad("FileEnd", "send info cut short"));
+                    };
+                    Some(SendInfo {
+                        method: SendMethod::from_u8(method),
+                        calls,
+                        max_batch,
+                    })
+                }
+            };
+            Body::FileEnd {
+                datagrams,
+                bytes,
+                sent_with,
+            }
         }
         0x29 => {
             let (Some(interval_ns), Some(count), Some(size), Some(flags), Some(token)) =
@@ -377,6 +460,12 @@ pub fn decode(d: &[u8]) -> Result<(DgramHeader, Body), DgramError> {
 /// Writes the header of a datagram of `kind` into `out` (cleared first).
 pub fn begin(out: &mut Vec<u8>, kind: u8, h: &DgramHeader) {
     out.clear();
+    append_header(out, kind, h);
+}
+
+/// Appends the header of a datagram of `kind` to `out`, for a sender that
+/// builds several datagrams back to back in one buffer (UDP GSO).
+pub fn append_header(out: &mut Vec<u8>, kind: u8, h: &DgramHeader) {
     out.extend_from_slice(&[MAGIC[0], MAGIC[1], VERSION, kind]);
     out.extend_from_slice(&h.session.to_be_bytes());
     out.extend_from_slice(&h.seq.to_be_bytes());
@@ -427,9 +516,18 @@ pub fn encode(h: &DgramHeader, body: &Body, out: &mut Vec<u8>) {
             out.extend_from_slice(&segment.to_be_bytes());
             out.extend_from_slice(&datagrams.to_be_bytes());
         }
-        Body::FileEnd { datagrams, bytes } => {
+        Body::FileEnd {
+            datagrams,
+            bytes,
+            sent_with,
+        } => {
             out.extend_from_slice(&datagrams.to_be_bytes());
             out.extend_from_slice(&bytes.to_be_bytes());
+            if let Some(w) = sent_with {
+                out.push(w.method.to_u8());
+                out.extend_from_slice(&w.calls.to_be_bytes());
+                out.extend_from_slice(&w.max_batch.to_be_bytes());
+            }
         }
         Body::StreamRequest {
             interval_ns,
@@ -518,6 +616,23 @@ mod tests {
             Body::FileEnd {
                 datagrams: 1,
                 bytes: 10,
+                sent_with: None,
+            },
+            Body::FileEnd {
+                datagrams: 100,
+                bytes: 3600,
+                sent_with: Some(SendInfo {
+                    method: SendMethod::Gso,
+                    calls: 2,
+                    max_batch: 64,
+                }),
+            },
+            Body::FileRequest {
+                size: 10,
+                rate_bps: 0,
+                segment: 64,
+                flags: FLAG_NO_GSO | FLAG_FRAGMENT,
+                token: 9,
             },
             Body::StreamRequest {
                 interval_ns: 5_000_000,
@@ -569,9 +684,72 @@ mod tests {
             &Body::FileEnd {
                 datagrams: 1,
                 bytes: 1,
+                sent_with: None,
             },
         )[..30];
         assert!(matches!(decode(short), Err(DgramError::Malformed { .. })));
+        let with = to_vec(
+            &h(),
+            &Body::FileEnd {
+                datagrams: 1,
+                bytes: 1,
+                sent_with: Some(SendInfo {
+                    method: SendMethod::Sendto,
+                    calls: 1,
+                    max_batch: 1,
+                }),
+            },
+        );
+        // Send info cut anywhere is malformed, never misread.
+        for cut in DGRAM_HEADER + 17..with.len() {
+            assert!(
+                matches!(decode(&with[..cut]), Err(DgramError::Malformed { .. })),
+                "{cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_file_end_and_request_still_decode() {
+        // FileEnd as servers before send info wrote it: the counts only.
+        let mut old = Vec::new();
+        begin(&mut old, 0x28, &h());
+        old.extend_from_slice(&5u64.to_be_bytes());
+        old.extend_from_slice(&180u64.to_be_bytes());
+        assert_eq!(
+            decode(&old).map(|x| x.1),
+            Ok(Body::FileEnd {
+                datagrams: 5,
+                bytes: 180,
+                sent_with: None
+            })
+        );
+        // An unknown method survives a round trip.
+        let b = Body::FileEnd {
+            datagrams: 5,
+            bytes: 180,
+            sent_with: Some(SendInfo {
+                method: SendMethod::Unknown(9),
+                calls: 5,
+                max_batch: 1,
+            }),
+        };
+        assert_eq!(decode(&to_vec(&h(), &b)).map(|x| x.1), Ok(b));
+        // A request from an older client has flag bit 1 clear: GSO allowed.
+        let req = to_vec(
+            &h(),
+            &Body::FileRequest {
+                size: 1,
+                rate_bps: 0,
+                segment: 64,
+                flags: FLAG_FRAGMENT,
+                token: 1,
+            },
+        );
+        assert!(matches!(
+            decode(&req),
+            Ok((_, Body::FileRequest { flags, .. })) if flags & FLAG_NO_GSO == 0
+        ));
     }
 
     proptest! {

@@ -5,7 +5,8 @@
 //! each header. Echoes are answered from the receive loop. A file or a
 //! stream first needs a valid cookie (see [`crate::proto::cookie`]); then a
 //! transfer thread sends it, paced, and ends it with an explicit End message
-//! sent three times. Everything sent to an address that has not shown a
+//! sent three times. A file goes out in batches of datagrams, one UDP GSO
+//! send each, unless the client asked otherwise or the kernel refuses GSO. Everything sent to an address that has not shown a
 //! cookie stays within 3× what it sent (RFC 9000 §8.1): larger replies are
 //! cut (text) or dropped (framed). Garbage, unknown kinds and datagrams that
 //! belong to no session are answered with an error, within that budget, or
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod plan;
 mod transfer;
 
 use super::ServerConfig;
@@ -35,17 +37,18 @@ use super::record::UdpModels;
 use crate::content;
 use crate::instruments::ModelFile;
 use crate::net::NetError;
+use crate::net::batch::send_gso;
 use crate::net::spin::{self, Polled};
 use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
 use crate::pcap::model::Direction;
 use crate::proto::cookie::{Budgets, Validator};
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
-    MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+    FLAG_NO_GSO, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
 };
 use crate::proto::text::{self, TextReply};
 use crate::proto::{ErrorCode, Refusal};
-use transfer::{Transfer, run_file, run_stream};
+use transfer::{FileSend, Transfer, run_file, run_stream};
 
 /// How often the receive loop looks at the stop flag and old sessions.
 const POLL: Duration = Duration::from_millis(100);
@@ -76,6 +79,17 @@ impl Sender {
             *df = !fragment;
         }
         self.sock.send_to(buf, to)
+    }
+
+    /// Sends `buf` as datagrams of `segment` bytes in one call (UDP GSO),
+    /// don't-fragment on: GSO and IP fragmentation do not mix.
+    fn send_gso(&self, buf: &[u8], to: SocketAddr, segment: u16) -> io::Result<usize> {
+        let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
+        if !*df {
+            set_dont_fragment(&self.sock, self.v6, true)?;
+            *df = true;
+        }
+        send_gso(&self.sock, buf, to, segment)
     }
 }
 
@@ -313,8 +327,12 @@ impl Loop {
                 token,
             } => {
                 let check = self.check_file(size, segment, rate_bps);
+                let how = FileSend {
+                    fragment: flags & FLAG_FRAGMENT != 0,
+                    gso: flags & FLAG_NO_GSO == 0,
+                };
                 self.start(peer, h, token, check, move |ctx| {
-                    run_file(ctx, size, rate_bps, segment, flags & FLAG_FRAGMENT != 0)
+                    run_file(ctx, size, rate_bps, segment, how)
                 });
             }
             Body::StreamRequest {
