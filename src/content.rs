@@ -442,6 +442,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every offset (the digit wrap at 10^10 included), every length,
+        /// every flipped byte: the check passes the pattern and names the
+        /// first wrong byte, through the four-record words and the single
+        /// records alike.
+        #[test]
+        fn the_check_finds_any_flipped_byte(
+            offset in proptest::prop_oneof![0u64..100_000, 9_999_990_000u64..10_000_010_000],
+            len in 1usize..3_000,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let mut b = fill_vec(offset, len);
+            let mut scratch = Vec::new();
+            proptest::prop_assert_eq!(check_at(offset, &b, &mut scratch), Ok(()));
+            let i = at.index(len);
+            b[i] ^= 1 << bit;
+            let e = check_at(offset, &b, &mut scratch).unwrap_err();
+            proptest::prop_assert_eq!(e.offset, offset + i as u64);
+        }
+    }
+
     #[test]
     fn generator_chunks_equal_fill() {
         let mut g = Generator::new();
