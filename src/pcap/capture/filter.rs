@@ -235,10 +235,12 @@ impl FlowFilter {
             || (self.b.matches(src, sport) && self.a.matches(dst, dport))
     }
 
-    /// The classic BPF program for this filter. With `drop_outgoing` it also
-    /// rejects frames of type `PACKET_OUTGOING` (on a loopback interface
-    /// every packet is seen once going out and once coming in).
-    pub fn program(&self, drop_outgoing: bool) -> Result<Vec<Insn>, ProgramTooLong> {
+    /// The classic BPF program for this filter: it returns `keep` (the snap
+    /// length, at most [`ACCEPT`]) for a frame of the flow, 0 for any other.
+    /// With `drop_outgoing` it also rejects frames of type
+    /// `PACKET_OUTGOING` (on a loopback interface every packet is seen once
+    /// going out and once coming in).
+    pub fn program(&self, drop_outgoing: bool, keep: u32) -> Result<Vec<Insn>, ProgramTooLong> {
         let mut asm = Asm::default();
         let reject = asm.label();
         let accept = asm.label();
@@ -265,7 +267,7 @@ impl FlowFilter {
             self.ipv6_body(&mut asm, accept, reject);
         }
         asm.mark(accept);
-        asm.ret(ACCEPT);
+        asm.ret(keep.clamp(1, ACCEPT));
         asm.mark(reject);
         asm.ret(0);
         asm.assemble()
@@ -572,7 +574,7 @@ mod tests {
     /// Frames the program keeps, after checking that it and the Rust
     /// predicate agree on every frame.
     fn kept(filter: &FlowFilter, frames: &[Vec<u8>]) -> usize {
-        let prog = filter.program(false).unwrap();
+        let prog = filter.program(false, ACCEPT).unwrap();
         let mut n = 0;
         for (i, f) in frames.iter().enumerate() {
             let bpf = run(&prog, f, 0);
@@ -748,7 +750,7 @@ mod tests {
             options,
             vec![0; 13],
         ];
-        let prog = f.program(false).unwrap();
+        let prog = f.program(false, ACCEPT).unwrap();
         let verdicts: Vec<bool> = frames.iter().map(|fr| run(&prog, fr, 0) != 0).collect();
         assert_eq!(
             verdicts,
@@ -763,10 +765,10 @@ mod tests {
     fn outgoing_copies_are_dropped_only_when_asked() {
         let f = FlowFilter::new(UDP, sa("10.0.0.1:1000"), sa("10.0.0.2:2000"));
         let frame = udp4_frame([10, 0, 0, 1], 1000, [10, 0, 0, 2], 2000);
-        let lo = f.program(true).unwrap();
+        let lo = f.program(true, ACCEPT).unwrap();
         assert_eq!(run(&lo, &frame, PACKET_OUTGOING), 0);
         assert_eq!(run(&lo, &frame, 0), ACCEPT);
-        let eth = f.program(false).unwrap();
+        let eth = f.program(false, ACCEPT).unwrap();
         assert_eq!(run(&eth, &frame, PACKET_OUTGOING), ACCEPT);
     }
 
@@ -778,7 +780,7 @@ mod tests {
             FlowFilter::new(TCP, sa("1.2.3.4:5"), sa("6.7.8.9:10")),
         ];
         for f in filters {
-            let prog = f.program(true).unwrap();
+            let prog = f.program(true, ACCEPT).unwrap();
             assert!(prog.len() < 100, "{} instructions", prog.len());
             for (i, insn) in prog.iter().enumerate() {
                 let far = match insn.code {

@@ -10,9 +10,10 @@
 //! 1. The socket is opened with protocol 0, so it receives nothing until the
 //!    filter is attached and the socket is bound to the interface for every
 //!    protocol (`ETH_P_ALL`).
-//! 2. The kernel runs the filter; a frame it keeps is read with `MSG_TRUNC`
-//!    into a buffer of the snap length, so the file holds at most that many
-//!    bytes and the frame's whole length.
+//! 2. The kernel runs the filter, which returns the snap length for a frame
+//!    it keeps; the kernel copies that many bytes and the frame's whole
+//!    length into a block of the receive ring ([`ring`]: `TPACKET_V3`, as
+//!    libpcap), and hands the block over when it is full or 10 ms old.
 //! 3. The frame is checked again in Rust ([`FlowFilter::matches`]); one the
 //!    two disagree on is counted in [`CaptureStats::rejected`], not written.
 //! 4. On a loopback interface every packet passes twice, once going out
@@ -20,11 +21,11 @@
 //!    as tcpdump does, so each packet is written once. On other interfaces
 //!    frames in both directions are each seen once and all are kept, with
 //!    their direction in the packet block's flags.
-//! 5. The timestamp is the kernel's receive time (`SO_TIMESTAMPNS`), or the
-//!    clock when the frame is read if the kernel sent none.
+//! 5. The timestamp is the kernel's, from the ring's frame header.
 //!
-//! The receive loop runs on its own thread with a 50 ms receive timeout and
-//! flushes whole blocks to the file whenever the socket is idle, so the file
+//! The receive loop runs on its own thread: it reads a whole block of
+//! frames per wake-up, in place, without a system call per frame, and
+//! flushes whole blocks to the file whenever no block is ready, so the file
 //! is valid pcapng on disk at every pause. [`LiveCapture::stop`] (or drop)
 //! reads what is still queued, records the kernel's drop count and flushes.
 //!
@@ -45,6 +46,7 @@
 
 pub mod filter;
 mod iface;
+mod ring;
 mod sys;
 mod writer;
 
@@ -71,14 +73,16 @@ pub const DEFAULT_SNAPLEN: u32 = 256;
 /// The largest snap length, as libpcap allows.
 pub const MAX_SNAPLEN: u32 = filter::ACCEPT;
 
-/// How long one receive waits before the loop looks at the stop flag.
-const RECEIVE_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long the receive thread waits for a block before it looks at the
+/// stop flag and flushes the file.
+const WAIT: Duration = Duration::from_millis(50);
+
+/// While draining after a stop: long enough for the kernel to hand over a
+/// block that has frames ([`ring::RETIRE_MS`]).
+const DRAIN_WAIT: Duration = Duration::from_millis(3 * ring::RETIRE_MS as u64);
 
 /// How long a stop keeps reading frames the kernel already queued.
 const DRAIN_FOR: Duration = Duration::from_millis(250);
-
-/// Socket receive buffer asked for: loopback segments can be 64 KiB each.
-const RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Why a live capture could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -187,12 +191,9 @@ impl LiveCapture {
             }
         };
         let socket = sys::open().map_err(CaptureError::from_open)?;
-        sys::attach(&socket, &filter.program(loopback)?)?;
+        sys::attach(&socket, &filter.program(loopback, snaplen)?)?;
         sys::bind(&socket, ifindex).map_err(CaptureError::from_open)?;
-        sys::want_timestamps(&socket)?;
-        socket.set_read_timeout(Some(RECEIVE_TIMEOUT))?;
-        // A smaller buffer than asked for only risks drops, which are counted.
-        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+        let ring = ring::Ring::new(&socket)?;
         let file =
             PcapngFile::create(path, iface, snaplen).map_err(|source| CaptureError::Create {
                 path: path.to_path_buf(),
@@ -204,7 +205,7 @@ impl LiveCapture {
             filter,
             loopback,
             file,
-            buf: vec![0; snaplen as usize],
+            ring,
             stop: Arc::clone(&stop),
         };
         let thread = std::thread::Builder::new()
@@ -262,7 +263,7 @@ struct Receiver {
     filter: FlowFilter,
     loopback: bool,
     file: PcapngFile,
-    buf: Vec<u8>,
+    ring: ring::Ring,
     stop: Arc<AtomicBool>,
 }
 
@@ -292,7 +293,6 @@ impl Receiver {
     }
 
     fn receive_all(&mut self, counts: &mut Counts) -> Result<(), CaptureError> {
-        let mut cmsg = sys::control_buffer();
         let mut drain_until: Option<Instant> = None;
         loop {
             if drain_until.is_none() && self.stop.load(Ordering::Acquire) {
@@ -302,40 +302,44 @@ impl Receiver {
             if drain_until.is_some_and(|t| Instant::now() >= t) {
                 return Ok(());
             }
-            let Some(got) = sys::receive(&self.socket, &mut self.buf, &mut cmsg, draining)? else {
+            // While draining, wait no longer than it takes the kernel to
+            // hand over a block that has frames.
+            let wait = if draining { DRAIN_WAIT } else { WAIT };
+            let (filter, loopback, file) = (&self.filter, self.loopback, &mut self.file);
+            let got = self
+                .ring
+                .next_block(wait, |f| keep(filter, loopback, file, f, counts))?;
+            if !got {
                 if draining {
                     return Ok(());
                 }
                 self.file.flush()?;
-                continue;
-            };
-            self.keep(got, counts)?;
+            }
         }
     }
+}
 
-    /// Writes one frame if it belongs in the file.
-    fn keep(&mut self, got: sys::Received, counts: &mut Counts) -> Result<(), CaptureError> {
-        if self.loopback && got.pkttype == PACKET_OUTGOING {
-            return Ok(());
-        }
-        let data = &self.buf[..got.captured];
-        let ethernet = matches!(got.hatype, iface::ARPHRD_ETHER | iface::ARPHRD_LOOPBACK);
-        if !ethernet || !self.filter.matches(data) {
-            counts.rejected += 1;
-            return Ok(());
-        }
-        let timestamp = got.timestamp.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-        });
-        let original = u32::try_from(got.original).unwrap_or(u32::MAX);
-        self.file
-            .packet(timestamp, original, data, got.pkttype == PACKET_OUTGOING)?;
-        counts.frames += 1;
-        counts.bytes += u64::from(original);
-        Ok(())
+/// Writes one frame if it belongs in the file.
+fn keep(
+    filter: &FlowFilter,
+    loopback: bool,
+    file: &mut PcapngFile,
+    f: ring::Frame<'_>,
+    counts: &mut Counts,
+) -> io::Result<()> {
+    if loopback && f.pkttype == PACKET_OUTGOING {
+        return Ok(());
     }
+    let ethernet = matches!(f.hatype, iface::ARPHRD_ETHER | iface::ARPHRD_LOOPBACK);
+    if !ethernet || !filter.matches(f.data) {
+        counts.rejected += 1;
+        return Ok(());
+    }
+    let original = u32::try_from(f.original).unwrap_or(u32::MAX);
+    file.packet(f.timestamp, original, f.data, f.pkttype == PACKET_OUTGOING)?;
+    counts.frames += 1;
+    counts.bytes += u64::from(original);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,15 +1,11 @@
 //! The system calls of a live capture: an `AF_PACKET` socket bound to one
-//! interface, one frame read with its length, type and kernel timestamp,
-//! and the socket's drop counter.
+//! interface with its filter, and the socket's drop counter (the frames
+//! themselves are read from the ring, [`super::ring`]).
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::mem;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::socket::{self, ControlMessageOwned, LinkAddr, MsgFlags, sockopt};
-use nix::sys::time::TimeSpec;
 use socket2::{Domain, SockFilter, Socket, Type};
 
 use super::filter::Insn;
@@ -58,76 +54,6 @@ pub(crate) fn bind(socket: &Socket, ifindex: u32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
-}
-
-/// Asks for a kernel receive timestamp with every frame (`SO_TIMESTAMPNS`).
-pub(crate) fn want_timestamps(socket: &Socket) -> io::Result<()> {
-    socket::setsockopt(socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)
-}
-
-/// One frame as read from the socket.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Received {
-    /// Bytes copied into the buffer (at most its length).
-    pub captured: usize,
-    /// The frame's whole length (the `MSG_TRUNC` return value).
-    pub original: usize,
-    /// `sll_pkttype`: `PACKET_HOST`, `PACKET_OUTGOING`, …
-    pub pkttype: u8,
-    /// `sll_hatype`: the ARP hardware type of the link.
-    pub hatype: u16,
-    /// Kernel receive time since the Unix epoch (`SCM_TIMESTAMPNS`), when
-    /// the kernel sent one.
-    pub timestamp: Option<Duration>,
-}
-
-/// Reads one frame into `buf`, cut at its length. `Ok(None)` when none
-/// arrived before the receive timeout (or at once, with `dont_wait`), or
-/// the call was interrupted.
-pub(crate) fn receive(
-    socket: &Socket,
-    buf: &mut [u8],
-    cmsg: &mut [u8],
-    dont_wait: bool,
-) -> io::Result<Option<Received>> {
-    let mut flags = MsgFlags::MSG_TRUNC;
-    if dont_wait {
-        flags |= MsgFlags::MSG_DONTWAIT;
-    }
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = match socket::recvmsg::<LinkAddr>(socket.as_raw_fd(), &mut iov, Some(cmsg), flags) {
-        Ok(m) => m,
-        Err(Errno::EAGAIN | Errno::EINTR) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let original = msg.bytes;
-    let mut timestamp = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmTimestampns(ts) = c {
-                timestamp = timespec(ts);
-            }
-        }
-    }
-    let (pkttype, hatype) = msg.address.map_or((0, 0), |a| (a.pkttype(), a.hatype()));
-    Ok(Some(Received {
-        captured: original.min(iov[0].len()),
-        original,
-        pkttype,
-        hatype,
-        timestamp,
-    }))
-}
-
-fn timespec(ts: TimeSpec) -> Option<Duration> {
-    let secs = u64::try_from(ts.tv_sec()).ok()?;
-    let nanos = u32::try_from(ts.tv_nsec()).ok()?;
-    Some(Duration::new(secs, nanos))
-}
-
-/// The room a control buffer needs for one `SCM_TIMESTAMPNS`.
-pub(crate) fn control_buffer() -> Vec<u8> {
-    nix::cmsg_space!(TimeSpec)
 }
 
 /// The socket's counters since they were last read (`PACKET_STATISTICS`;
