@@ -97,6 +97,32 @@ pub fn data_sum(bytes: &[u8]) -> u64 {
     u64_16bit_word::add_slice(0, bytes)
 }
 
+/// The same sum as [`data_sum`] (equal once folded), at memory speed: native
+/// 32-bit words added into 64 bits, with no carry to chain from one add to
+/// the next, so the compiler vectorises it. Exact for any slice shorter
+/// than 16 GiB.
+pub fn fast_sum(bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(4);
+    let mut sum = 0u64;
+    for c in &mut chunks {
+        sum += u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    let mut last = [0u8; 4];
+    let rest = chunks.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    sum + u64::from(u32::from_ne_bytes(last))
+}
+
+/// Adds two sums with the end-around carry.
+pub fn add(a: u64, b: u64) -> u64 {
+    add_sums(a, b)
+}
+
+/// The checksum field for a folded-to-be sum: its ones' complement.
+pub fn field(sum: u64) -> u16 {
+    complement(sum)
+}
+
 /// Judges a TCP or UDP checksum from the pseudo-header sum (length
 /// included), the sum over the whole segment and the field as stored.
 pub fn transport(pseudo: u64, data: u64, stored: u16) -> Verdict {
