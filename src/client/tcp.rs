@@ -31,9 +31,9 @@ use crate::proto::{HEADER_LEN, Message};
 pub const PROGRESS_STEP: u64 = 256 << 10;
 /// Most bytes per read when receiving a file: small enough to stay in a
 /// core's L2 cache between the kernel's copy and the verification.
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 128 << 10;
 /// Fewest bytes a file read waits for (unless the file ends first).
-const MIN_BLOCK: usize = 64 << 10;
+const MIN_BLOCK: usize = 16 << 10;
 /// A file read waits for about this long's worth of bytes at the rate seen
 /// so far: whole blocks on a fast path (one wake-up per block, not one per
 /// segment), small ones on a slow link so progress stays smooth.
