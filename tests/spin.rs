@@ -10,13 +10,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ardei_lab::proto::codec;
-use ardei_lab::proto::datagram::{self, Body};
 use ardei_lab::proto::{HEADER_LEN, Message};
 use common::*;
 
@@ -209,28 +208,6 @@ fn a_spinning_server_idles_sessions_out_and_sees_clients_leave() {
     assert!(log.contains("closed by the client"), "{log}");
     assert!(log.contains("busy-poll receive"), "{log}");
     s.assert_alive();
-}
-
-/// A UDP peer that answers only the even echo requests, then goes away
-/// after request 5.
-fn half_deaf_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
-            if let Ok((h, Body::EchoRequest { data })) = datagram::decode(&buf[..n]) {
-                if h.seq % 2 == 0 {
-                    let _ = sock.send_to(&datagram::to_vec(&h, &Body::EchoReply { data }), peer);
-                }
-                if h.seq == 5 {
-                    return;
-                }
-            }
-        }
-    });
-    (addr, h)
 }
 
 #[test]

@@ -638,27 +638,6 @@ fn server_udp_ipv6_from_a_hosts_file() {
     s.assert_alive();
 }
 
-/// A server that answers only the even echo requests.
-fn half_deaf_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
-            if let Ok((h, Body::EchoRequest { data })) = datagram::decode(&buf[..n]) {
-                if h.seq % 2 == 0 {
-                    let _ = sock.send_to(&datagram::to_vec(&h, &Body::EchoReply { data }), peer);
-                }
-                if h.seq == 5 {
-                    return;
-                }
-            }
-        }
-    });
-    (addr, h)
-}
-
 #[test]
 fn an_unanswered_echo_counts_as_lost_never_a_hang() {
     let (addr, h) = half_deaf_server();

@@ -244,3 +244,27 @@ impl Server {
         }
     }
 }
+
+/// A UDP peer that answers only the even echo requests and goes away after
+/// request 5 (or 5 s of silence): replies that never come, for the client
+/// to count as lost.
+pub fn half_deaf_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    use ardei_lab::proto::datagram::{self, Body};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            if let Ok((h, Body::EchoRequest { data })) = datagram::decode(&buf[..n]) {
+                if h.seq % 2 == 0 {
+                    let _ = sock.send_to(&datagram::to_vec(&h, &Body::EchoReply { data }), peer);
+                }
+                if h.seq == 5 {
+                    return;
+                }
+            }
+        }
+    });
+    (addr, h)
+}
