@@ -274,6 +274,15 @@ impl TcpClient {
         Ok(r)
     }
 
+    /// Before echo `seq`: an interval report if one is due, then the wait
+    /// for the request's turn.
+    fn before_echo(&self, run: &mut EchoRun, interval: Duration, seq: u32) {
+        if run.ticker.due() {
+            run.ticker.tick(self.totals(run.bytes, &run.before));
+        }
+        pace::wait_until(pace::deadline(run.start, interval, seq));
+    }
+
     /// The echo loop with blocking reads: each request encoded, each reply
     /// decoded.
     fn echo_blocking(
@@ -284,10 +293,7 @@ impl TcpClient {
         run: &mut EchoRun,
     ) -> Result<(), ClientError> {
         for seq in 0..count {
-            if run.ticker.due() {
-                run.ticker.tick(self.totals(run.bytes, &run.before));
-            }
-            pace::wait_until(pace::deadline(run.start, interval, seq));
+            self.before_echo(run, interval, seq);
             let sent = Instant::now();
             let request = Message::EchoRequest {
                 seq,
@@ -338,10 +344,7 @@ impl TcpClient {
         })?;
         let seq_at = HEADER_LEN..HEADER_LEN + 4;
         for seq in 0..count {
-            if run.ticker.due() {
-                run.ticker.tick(self.totals(run.bytes, &run.before));
-            }
-            pace::wait_until(pace::deadline(run.start, interval, seq));
+            self.before_echo(run, interval, seq);
             request[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
             expected[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
             let sent = Instant::now();
