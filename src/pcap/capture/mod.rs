@@ -192,8 +192,10 @@ impl LiveCapture {
         };
         let socket = sys::open().map_err(CaptureError::from_open)?;
         sys::attach(&socket, &filter.program(loopback, snaplen)?)?;
-        sys::bind(&socket, ifindex).map_err(CaptureError::from_open)?;
+        // The ring before the bind: the first frame the socket sees already
+        // goes to the ring, none to the plain queue nobody reads.
         let ring = ring::Ring::new(&socket)?;
+        sys::bind(&socket, ifindex).map_err(CaptureError::from_open)?;
         let file =
             PcapngFile::create(path, iface, snaplen).map_err(|source| CaptureError::Create {
                 path: path.to_path_buf(),

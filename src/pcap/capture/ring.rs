@@ -88,7 +88,8 @@ fn setsockopt<T>(fd: RawFd, opt: libc::c_int, value: &T) -> io::Result<()> {
 }
 
 impl Ring {
-    /// Sets up and maps the ring on `socket` (bound, filter attached).
+    /// Sets up and maps the ring on `socket` (filter attached, not yet
+    /// bound).
     pub(crate) fn new(socket: &Socket) -> io::Result<Ring> {
         let fd = socket.as_raw_fd();
         setsockopt(
