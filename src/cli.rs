@@ -256,9 +256,10 @@ pub struct ServerArgs {
     /// Close a session that sends and receives nothing for this long.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
     pub idle_timeout: Duration,
-    /// Send streams at normal priority. By default a stream's sender asks
-    /// for SCHED_FIFO and a 1 ns timer slack while it runs (as root or with
-    /// CAP_SYS_NICE), so that a busy machine does not wake it late.
+    /// Send streams at normal priority. By default the sender of a stream
+    /// with an interval of 1 ms or more asks for SCHED_FIFO while it runs
+    /// (as root or with CAP_SYS_NICE), so that a busy machine does not wake
+    /// it late.
     #[arg(long)]
     pub no_realtime: bool,
     /// Busy-poll every receive instead of blocking: lower echo latency, at

@@ -16,6 +16,11 @@
 //! any real-time thread may keep a CPU.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Streams with a shorter interval stay at normal priority
+/// ([`Timely::for_interval`]).
+pub const MIN_REALTIME_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The `SCHED_FIFO` priority a stream sender asks for: low among real-time
 /// priorities (1–99), so kernel threads that need one still come first.
@@ -57,20 +62,43 @@ pub struct Timely {
 }
 
 impl Timely {
-    /// Asks for `SCHED_FIFO` and the smallest timer slack for this thread.
-    pub fn enter() -> Timely {
+    /// As [`Timely::enter`] for a stream `interval` apart; under
+    /// [`MIN_REALTIME_INTERVAL`] the sender spins most of each interval, and
+    /// a real-time thread that seldom sleeps would starve the other work on
+    /// its CPU (the client's, on a one-CPU machine), so it stays at normal
+    /// priority.
+    pub fn for_interval(interval: Duration) -> Timely {
+        if interval < MIN_REALTIME_INTERVAL {
+            let mut t = Timely::normal_with_slack();
+            t.priority = Priority::Normal(format!(
+                "an interval under {} µs spins most of the time",
+                MIN_REALTIME_INTERVAL.as_micros()
+            ));
+            return t;
+        }
+        Timely::enter()
+    }
+
+    fn normal_with_slack() -> Timely {
         // SAFETY: prctl with PR_GET/SET_TIMERSLACK only reads or sets the
         // calling thread's slack; no pointers are passed.
         let slack = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
         let slack = (slack >= 0
             && unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0) } == 0)
             .then_some(slack);
+        Timely {
+            priority: Priority::Normal(String::new()),
+            policy: None,
+            slack,
+        }
+    }
+
+    /// Asks for `SCHED_FIFO` and the smallest timer slack for this thread.
+    pub fn enter() -> Timely {
+        let mut t = Timely::normal_with_slack();
         if !REALTIME.load(Ordering::Relaxed) {
-            return Timely {
-                priority: Priority::Normal("--no-realtime".into()),
-                policy: None,
-                slack,
-            };
+            t.priority = Priority::Normal("--no-realtime".into());
+            return t;
         }
         // SAFETY: pthread_self is always valid for the calling thread, and
         // the param structs are plain C structs owned here.
@@ -100,11 +128,9 @@ impl Timely {
                 }
             }
         };
-        Timely {
-            priority,
-            policy,
-            slack,
-        }
+        t.priority = priority;
+        t.policy = policy;
+        t
     }
 
     /// How the thread is scheduled now.
@@ -165,6 +191,19 @@ mod tests {
             }
             assert_eq!(policy(), before_policy);
             assert_eq!(slack(), before_slack);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn short_intervals_stay_at_normal_priority() {
+        std::thread::spawn(|| {
+            let before = policy();
+            let t = Timely::for_interval(Duration::from_micros(200));
+            assert!(matches!(t.priority(), Priority::Normal(why) if why.contains("spins")));
+            assert_eq!(policy(), before);
+            assert!(slack() <= 1);
         })
         .join()
         .unwrap();

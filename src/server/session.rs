@@ -388,7 +388,7 @@ fn send_stream(
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
-    let timely = Timely::enter();
+    let timely = Timely::for_interval(interval);
     tracing::debug!("stream sender: {}", timely.priority());
     let mut schedule = pace::Schedule::new(interval);
     let epoch = Epoch::now();

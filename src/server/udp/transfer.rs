@@ -309,7 +309,7 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, ho
 
 pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
     let started = Instant::now();
-    let timely = Timely::enter();
+    let timely = Timely::for_interval(interval);
     tracing::debug!("stream sender: {}", timely.priority());
     let mut schedule = pace::Schedule::new(interval);
     let epoch = Epoch::now();
