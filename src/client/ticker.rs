@@ -66,6 +66,17 @@ pub struct Totals {
     pub lost: Option<u64>,
 }
 
+impl Totals {
+    /// A UDP action's totals: bytes, and datagrams missing so far.
+    pub fn udp(bytes: u64, lost: u64) -> Totals {
+        Totals {
+            bytes,
+            retransmissions: None,
+            lost: Some(lost),
+        }
+    }
+}
+
 /// Interval reports and the progress bar of one action.
 #[derive(Debug)]
 pub struct Ticker {

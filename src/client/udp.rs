@@ -449,11 +449,7 @@ impl UdpClient {
         for seq in 0..count {
             if ticker.due() {
                 let lost = u64::from(seq).saturating_sub(rtt.len());
-                ticker.tick(Totals {
-                    bytes,
-                    retransmissions: None,
-                    lost: Some(lost),
-                });
+                ticker.tick(Totals::udp(bytes, lost));
             }
             pace::wait_until(pace::deadline(start, interval, seq));
             let sent = Instant::now();
@@ -543,11 +539,7 @@ impl UdpClient {
         }
         r.latency_us = rtt.percentiles();
         let lost = u64::from(count).saturating_sub(rtt.len());
-        r.intervals = ticker.finish(Totals {
-            bytes,
-            retransmissions: None,
-            lost: Some(lost),
-        });
+        r.intervals = ticker.finish(Totals::udp(bytes, lost));
         r.histogram = Some(rtt);
         r.udp = Some(self.figures(
             &arrivals,
@@ -748,12 +740,8 @@ impl UdpClient {
                     }
                 }
                 if ticker.due_at(self.read_at) {
-                    let lost = Some(arrivals.missing_so_far());
-                    ticker.tick(Totals {
-                        bytes,
-                        retransmissions: None,
-                        lost,
-                    });
+                    let lost = arrivals.missing_so_far();
+                    ticker.tick(Totals::udp(bytes, lost));
                 }
                 if life.all_arrived(arrivals.received()) {
                     break;
@@ -820,12 +808,8 @@ impl UdpClient {
         );
         progress.push(((end - start).as_secs_f64(), bytes));
         r.progress = progress;
-        let lost = Some(arrivals.lost(sent));
-        r.intervals = ticker.finish(Totals {
-            bytes,
-            retransmissions: None,
-            lost,
-        });
+        let lost = arrivals.lost(sent);
+        r.intervals = ticker.finish(Totals::udp(bytes, lost));
         r.udp = Some(self.figures(&arrivals, sent, segment, Some(ended_by), before, per));
         if let Some(u) = r.udp.as_mut() {
             u.io.sent(sent_with);
@@ -907,12 +891,8 @@ impl UdpClient {
                     }
                     jitter.add(h.sent_ns as i128, recv_ns);
                     if ticker.due() {
-                        let lost = Some(arrivals.missing_so_far());
-                        ticker.tick(Totals {
-                            bytes,
-                            retransmissions: None,
-                            lost,
-                        });
+                        let lost = arrivals.missing_so_far();
+                        ticker.tick(Totals::udp(bytes, lost));
                     }
                     if life.all_arrived(arrivals.received()) {
                         break;
@@ -951,12 +931,8 @@ impl UdpClient {
         );
         r.latency_us = delay.percentiles();
         r.histogram = Some(delay);
-        let lost = Some(arrivals.lost(sent));
-        r.intervals = ticker.finish(Totals {
-            bytes,
-            retransmissions: None,
-            lost,
-        });
+        let lost = arrivals.lost(sent);
+        r.intervals = ticker.finish(Totals::udp(bytes, lost));
         r.udp = Some(self.figures(&arrivals, sent, size, Some(ended_by), before, 1));
         let data = arrivals.received() + arrivals.duplicates();
         self.account(&mut r, size, data, data * u64::from(size), before);

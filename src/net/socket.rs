@@ -179,6 +179,19 @@ pub fn any_of(addr: &SocketAddr) -> SocketAddr {
     }
 }
 
+/// Binds `sock` to an ephemeral port on the wildcard address of `addr`'s
+/// family, and returns the address it got.
+pub fn bind_any(sock: &Socket, addr: &SocketAddr) -> Result<SocketAddr, NetError> {
+    let any = any_of(addr);
+    sock.bind(&any.into())
+        .map_err(|source| NetError::Bind { addr: any, source })?;
+    Ok(sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(any))
+}
+
 /// As [`tcp_connect`], but the socket is first bound to an ephemeral port
 /// and `before` learns it before the SYN leaves (a live capture starts
 /// there, so it sees the handshake).
@@ -189,14 +202,7 @@ pub fn tcp_connect_with<E: From<NetError>>(
     before: impl FnOnce(SocketAddr) -> Result<(), E>,
 ) -> Result<(TcpStream, Applied), E> {
     let sock = tcp_socket(&addr, opts)?;
-    let any = any_of(&addr);
-    sock.bind(&any.into())
-        .map_err(|source| NetError::Bind { addr: any, source })?;
-    let local = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .unwrap_or(any);
+    let local = bind_any(&sock, &addr)?;
     before(local)?;
     sock.connect_timeout(&addr.into(), timeout)
         .map_err(|source| NetError::Connect { addr, source })?;

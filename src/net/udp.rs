@@ -10,14 +10,14 @@
 //!   smaller one is learnt).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use serde::Serialize;
 use socket2::{Protocol, Socket, Type};
 
 use super::NetError;
-use super::socket::{base_socket, opt};
+use super::socket::{base_socket, bind_any, opt};
 
 /// Options the user asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,17 +166,7 @@ pub fn udp_connect_with<E: From<NetError>>(
     before: impl FnOnce(SocketAddr) -> Result<(), E>,
 ) -> Result<(UdpSocket, UdpApplied), E> {
     let sock = udp_socket(&target, opts)?;
-    let any: SocketAddr = match target.ip() {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    sock.bind(&any.into())
-        .map_err(|source| NetError::Bind { addr: any, source })?;
-    let local = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .unwrap_or(any);
+    let local = bind_any(&sock, &target)?;
     before(local)?;
     sock.connect(&target.into())
         .map_err(|source| NetError::Connect {
