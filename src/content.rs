@@ -53,8 +53,8 @@ pub fn byte_at(offset: u64) -> u8 {
 ///
 /// Whole records are written in place: the template, then the record number.
 /// Records start at multiples of 100, so the last two of the ten digits are
-/// always `00` and the first eight count records; the count is kept in ASCII
-/// and incremented, which keeps generation at memory speed.
+/// always `00` and the first eight count records; each record's eight digits
+/// are one store (see [`stamp`]), which keeps generation at memory speed.
 pub fn fill(offset: u64, buf: &mut [u8]) {
     let mut pos = 0usize;
     let mut off = offset;
@@ -137,16 +137,10 @@ fn stamp(records: &mut [u8], first: u64) {
     }
 }
 
-/// Adds one to a number written in ASCII digits, wrapping at all nines.
-fn increment(digits: &mut [u8]) {
-    for d in digits.iter_mut().rev() {
-        if *d == b'9' {
-            *d = b'0';
-        } else {
-            *d += 1;
-            return;
-        }
-    }
+/// The eight counting digits of record number `n` (below [`RECORD_WRAP`])
+/// as the little-endian word a record's first eight bytes read as.
+fn digits_word(n: u64) -> u64 {
+    six_digits(n / 100) | LOW_PAIRS[(n % 100) as usize]
 }
 
 /// The file's `len` bytes from `offset`, in a new buffer.
@@ -204,8 +198,8 @@ impl Verifier {
 
 /// Checks that `data` is the pattern at `offset`.
 ///
-/// Whole records are compared in place: the eight counting digits against a
-/// counter kept in ASCII, the other 92 bytes against the template, so no
+/// Whole records are compared in place: the eight counting digits against
+/// the record's number, the other 92 bytes against the template, so no
 /// copy of the expected bytes is built. Partial records at either end are
 /// regenerated into `scratch`. On a mismatch the first wrong byte is found.
 pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mismatch> {
@@ -216,12 +210,9 @@ pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), M
     let body = &data[head..];
     let body_off = offset + head as u64;
     if ok.is_ok() && !body.is_empty() {
-        let mut counter = [0u8; RECORD as usize];
-        write_record(body_off, &mut counter);
-        let mut digits = [0u8; DIGITS - 2];
-        digits.copy_from_slice(&counter[..DIGITS - 2]);
+        let mut n = (body_off / RECORD) % RECORD_WRAP;
         // Groups of four records as 64-bit words, then single records.
-        if let Some(i) = first_bad_group(body, &mut digits) {
+        if let Some(i) = first_bad_group(body, &mut n) {
             let at = i * GROUP_BYTES;
             return check_slow(body_off + at as u64, &body[at..at + GROUP_BYTES], scratch);
         }
@@ -229,11 +220,13 @@ pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), M
         let rest_off = body_off + (body.len() - rest.len()) as u64;
         let mut chunks = rest.chunks_exact(rec);
         for (i, r) in (&mut chunks).enumerate() {
-            if r[..DIGITS - 2] != digits || r[DIGITS - 2..] != TEMPLATE[DIGITS - 2..] {
+            if r[..DIGITS - 2] != digits_word(n).to_le_bytes()
+                || r[DIGITS - 2..] != TEMPLATE[DIGITS - 2..]
+            {
                 let at = rest_off + (i * rec) as u64;
                 return check_slow(at, r, scratch);
             }
-            increment(&mut digits);
+            n = (n + 1) % RECORD_WRAP;
         }
         let tail = chunks.remainder();
         let tail_off = body_off + (body.len() - tail.len()) as u64;
@@ -268,41 +261,55 @@ const fn group_template() -> ([u64; GROUP_WORDS], [u64; GROUP_WORDS]) {
 const GROUP: ([u64; GROUP_WORDS], [u64; GROUP_WORDS]) = group_template();
 
 /// The index of the first group of four whole records in `body` that is
-/// not the pattern counting from `digits`, or `None` (then `digits` has
+/// not the pattern counting from record number `n`, or `None` (then `n` has
 /// counted past every whole group). Uses AVX2 where the CPU has it.
-fn first_bad_group(body: &[u8], digits: &mut [u8; DIGITS - 2]) -> Option<usize> {
+fn first_bad_group(body: &[u8], n: &mut u64) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { first_bad_group_avx2(body, digits) };
+            return unsafe { first_bad_group_avx2(body, n) };
         }
     }
-    first_bad_group_any(body, digits)
+    first_bad_group_any(body, n)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn first_bad_group_avx2(body: &[u8], digits: &mut [u8; DIGITS - 2]) -> Option<usize> {
-    first_bad_group_any(body, digits)
+unsafe fn first_bad_group_avx2(body: &[u8], n: &mut u64) -> Option<usize> {
+    first_bad_group_any(body, n)
 }
 
 #[inline(always)]
-fn first_bad_group_any(body: &[u8], digits: &mut [u8; DIGITS - 2]) -> Option<usize> {
+fn first_bad_group_any(body: &[u8], n: &mut u64) -> Option<usize> {
+    let mut high = six_digits(*n / 100);
     for (i, g) in body.chunks_exact(GROUP_BYTES).enumerate() {
         let g: &[u8; GROUP_BYTES] = g.try_into().expect("chunks_exact");
-        if !group_matches(g, digits) {
+        let low = (*n % 100) as usize;
+        let digits = if low <= 96 {
+            // The four records share their six leading digits.
+            let p = &LOW_PAIRS[low..low + 4];
+            [high | p[0], high | p[1], high | p[2], high | p[3]]
+        } else {
+            [0, 1, 2, 3].map(|k| digits_word((*n + k) % RECORD_WRAP))
+        };
+        if !group_matches(g, &digits) {
             return Some(i);
+        }
+        *n = (*n + 4) % RECORD_WRAP;
+        if low + 4 >= 100 {
+            // The next group starts in the next hundred.
+            high = six_digits(*n / 100);
         }
     }
     None
 }
 
-/// Whether four whole records are the template with `digits` counting
-/// from the first; advances `digits` past them either way. One OR of
-/// masked XORs over 50 words: no branch per record.
+/// Whether four whole records are the template with `digits` as their
+/// counting digits. One OR of masked XORs over 50 words: no branch per
+/// record.
 #[inline(always)]
-fn group_matches(g: &[u8; GROUP_BYTES], digits: &mut [u8; DIGITS - 2]) -> bool {
+fn group_matches(g: &[u8; GROUP_BYTES], digits: &[u64; 4]) -> bool {
     let word_at = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&g[at..at + 8]);
@@ -312,19 +319,8 @@ fn group_matches(g: &[u8; GROUP_BYTES], digits: &mut [u8; DIGITS - 2]) -> bool {
     for i in 0..GROUP_WORDS {
         diff |= (word_at(8 * i) ^ GROUP.0[i]) & GROUP.1[i];
     }
-    let base = u64::from_le_bytes(*digits);
-    if digits[7] <= b'5' {
-        // No carry within the group: the last digit (the word's top byte)
-        // counts up by one per record.
-        for k in 0..4 {
-            diff |= word_at(k * RECORD as usize) ^ (base + ((k as u64) << 56));
-        }
-        digits[7] += 4;
-    } else {
-        for k in 0..4 {
-            diff |= word_at(k * RECORD as usize) ^ u64::from_le_bytes(*digits);
-            increment(digits);
-        }
+    for (k, d) in digits.iter().enumerate() {
+        diff |= word_at(k * RECORD as usize) ^ d;
     }
     diff == 0
 }
@@ -348,13 +344,16 @@ fn check_slow(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mis
 }
 
 /// Generates the file chunk by chunk into one buffer. Chunks that start on
-/// a record boundary and follow one another only have their counting digits
-/// rewritten: the rest of each record is the same in every chunk.
+/// a record boundary only have their counting digits rewritten where the
+/// buffer already holds records laid out from its start: the rest of each
+/// record is the same in every chunk.
 #[derive(Debug, Default)]
 pub struct Generator {
     buf: Vec<u8>,
-    /// Offset the buffer's content starts at, if it holds whole records.
-    at: Option<u64>,
+    /// How many bytes from the buffer's start are records (or the start of
+    /// one) laid out from offset 0 of the buffer: the template, with some
+    /// record's digits.
+    shaped: usize,
 }
 
 impl Generator {
@@ -366,7 +365,7 @@ impl Generator {
     /// The file's `len` bytes from `offset`.
     pub fn chunk(&mut self, offset: u64, len: usize) -> &[u8] {
         let aligned = offset % RECORD == 0;
-        if aligned && self.at.is_some() && self.buf.len() >= len {
+        if aligned && len <= self.shaped {
             // Same layout as before: only the digits change.
             let whole = len - len % RECORD as usize;
             let (records, tail) = self.buf[..len].split_at_mut(whole);
@@ -380,14 +379,10 @@ impl Generator {
         } else {
             self.buf.resize(self.buf.len().max(len), 0);
             fill(offset, &mut self.buf[..len]);
-        }
-        // A partial last record leaves the buffer's tail different from
-        // the template; the next aligned chunk rewrites only digits, so keep
-        // the buffer exactly record-shaped by refilling the tail fully.
-        if len % RECORD as usize != 0 {
-            self.at = None;
-        } else {
-            self.at = aligned.then_some(offset);
+            // An aligned fill lays records out from the buffer's start (a
+            // partial last one is a record's start); bytes past `len` keep
+            // the layout they had. An unaligned one breaks it.
+            self.shaped = if aligned { self.shaped.max(len) } else { 0 };
         }
         &self.buf[..len]
     }
