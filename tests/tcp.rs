@@ -62,6 +62,36 @@ fn files_of_every_edge_size_are_verified() {
     }
 }
 
+/// The client raises the receive low-water mark to its block while two
+/// blocks or more remain; a mark the rest of the file cannot reach would
+/// leave the read waiting for the 30 s timeout. Sizes around the block
+/// edges (256 KiB blocks) must each end at once.
+#[test]
+fn files_around_the_read_block_end_without_waiting() {
+    let s = Server::v4(&[]);
+    let block = 256u64 << 10;
+    for size in [
+        2 * block - 1,
+        2 * block + 1,
+        3 * block - 1,
+        3 * block + 65_500,
+        5 * block + 7,
+        64 << 20,
+        (64 << 20) + block + 1,
+    ] {
+        let started = std::time::Instant::now();
+        let (out, v) = s.client_json(&["--file", &size.to_string()]);
+        assert!(out.status.success(), "size {size}: {}", stderr(&out));
+        assert_eq!(v["bytes"], size, "{v}");
+        assert_eq!(v["verified"], true);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "a file of {size} bytes took {took:?}: a read waited for its timeout"
+        );
+    }
+}
+
 #[test]
 fn files_over_ipv6() {
     if !has_ipv6() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use super::socket::set_int;
 use super::spin::{self, Polled};
 
 use crate::proto::{self, DecodeError, HEADER_LEN, MAX_BODY, Message};
@@ -181,6 +182,16 @@ impl Framed {
                 r => return r,
             }
         }
+    }
+
+    /// Sets the socket's receive low-water mark (`SO_RCVLOWAT`): the kernel
+    /// wakes a blocked reader only once `bytes` are queued (or the stream
+    /// ends), one wake-up per block instead of one per arriving segment.
+    /// Back to 1 (the default) before reading small messages again, or a
+    /// message shorter than the mark would wait for the timeout.
+    pub fn set_recv_lowat(&self, bytes: usize) -> io::Result<()> {
+        let bytes = i32::try_from(bytes.max(1)).unwrap_or(i32::MAX);
+        set_int(&self.stream, libc::SOL_SOCKET, libc::SO_RCVLOWAT, bytes)
     }
 
     /// As [`Framed::read_raw`], but from the socket waits for all of `out`

@@ -17,7 +17,7 @@ use serde::Serialize;
 use socket2::{Protocol, Socket, Type};
 
 use super::NetError;
-use super::socket::{base_socket, bind_any, opt};
+use super::socket::{base_socket, bind_any, get_int, opt, set_int};
 
 /// Options the user asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,46 +39,6 @@ pub struct UdpApplied {
     pub rcvbuf: usize,
     /// Whether don't-fragment is set.
     pub dont_fragment: bool,
-}
-
-fn set_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: `value` is a live i32 and its size is passed; the kernel only
-    // reads it. The descriptor is owned by the caller for the call's length.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn get_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and sized for an int option; the
-    // kernel writes at most `len` bytes.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut value as *mut i32).cast(),
-            &mut len,
-        )
-    };
-    if r == 0 {
-        Ok(value)
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Sets don't-fragment on (`on`) or off for a socket of the given family.
