@@ -435,6 +435,8 @@ impl UdpClient {
         interval: Duration,
     ) -> Result<Report, ClientError> {
         let session = self.new_session(DGRAM_HEADER + data.len());
+        // One reply per request: one plain recv each.
+        self.inbox.prepare_one(DGRAM_HEADER + data.len());
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
         let cpu_before = pace::process_cpu();

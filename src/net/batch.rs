@@ -199,6 +199,24 @@ impl Inbox {
     /// Resizes the slots for datagrams of at most `largest` bytes.
     pub fn prepare(&mut self, largest: usize) {
         let (slot, slots) = slots_for(largest, self.method);
+        self.resize(slot, slots);
+    }
+
+    /// As [`Inbox::prepare`], for a receiver that expects one datagram at a
+    /// time (an echo's reply): one slot, filled by a plain `recv`. A
+    /// `recvmmsg` would, after the first datagram, try once more in the
+    /// kernel for a second that is not coming. With GRO, as `prepare`.
+    pub fn prepare_one(&mut self, largest: usize) {
+        let (slot, slots) = slots_for(largest, self.method);
+        let slots = if self.method == RecvMethod::Gro {
+            slots
+        } else {
+            1
+        };
+        self.resize(slot, slots);
+    }
+
+    fn resize(&mut self, slot: usize, slots: usize) {
         if (slot, slots) != (self.slot, self.slots) {
             self.slot = slot;
             self.slots = slots;
@@ -234,7 +252,7 @@ impl Inbox {
 
     fn recv_flags(&mut self, sock: &impl AsRawFd, flags: libc::c_int) -> io::Result<usize> {
         self.got.clear();
-        if self.method == RecvMethod::Recv {
+        if self.method == RecvMethod::Recv || (self.slots == 1 && self.method != RecvMethod::Gro) {
             // SAFETY: `buf` is live and writable for its whole length.
             let n = unsafe {
                 libc::recv(
@@ -257,37 +275,37 @@ impl Inbox {
         let space = cmsg_space();
         let base = self.buf.as_mut_ptr();
         let cbase = self.cmsgs.as_mut_ptr();
-        let mut iovs: Vec<libc::iovec> = (0..self.slots)
-            .map(|i| libc::iovec {
-                // SAFETY: slot i lies inside `buf` (slots × slot bytes).
-                iov_base: unsafe { base.add(i * self.slot) }.cast(),
-                iov_len: self.slot,
-            })
-            .collect();
+        // The headers live on the stack, built afresh for each call: no
+        // allocation on a path a busy-poll takes millions of times.
+        let slots = self.slots.min(RECV_BATCH);
+        let mut iovs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; RECV_BATCH];
+        for (i, iov) in iovs.iter_mut().take(slots).enumerate() {
+            // SAFETY: slot i lies inside `buf` (slots × slot bytes).
+            iov.iov_base = unsafe { base.add(i * self.slot) }.cast();
+            iov.iov_len = self.slot;
+        }
         let ctl = self.method == RecvMethod::Gro;
-        let mut msgs: Vec<libc::mmsghdr> = iovs
-            .iter_mut()
-            .enumerate()
-            .map(|(i, iov)| {
-                // SAFETY: an all-zero mmsghdr is a valid empty header.
-                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_iov = iov;
-                m.msg_hdr.msg_iovlen = 1;
-                if ctl {
-                    // SAFETY: control area i lies inside `cmsgs`.
-                    m.msg_hdr.msg_control = unsafe { cbase.add(i * space) }.cast();
-                    m.msg_hdr.msg_controllen = space as _;
-                }
-                m
-            })
-            .collect();
+        // SAFETY: an all-zero mmsghdr is a valid empty header.
+        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        for (i, (m, iov)) in msgs.iter_mut().zip(iovs.iter_mut()).take(slots).enumerate() {
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            if ctl {
+                // SAFETY: control area i lies inside `cmsgs`.
+                m.msg_hdr.msg_control = unsafe { cbase.add(i * space) }.cast();
+                m.msg_hdr.msg_controllen = space as _;
+            }
+        }
         // SAFETY: every header points at its own iovec, slot and control
         // area, all live and unaliased until the call returns.
         let n = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                msgs.len() as libc::c_uint,
+                slots as libc::c_uint,
                 libc::MSG_WAITFORONE | flags,
                 std::ptr::null_mut(),
             )
