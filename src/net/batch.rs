@@ -5,7 +5,9 @@
 //!   hands the kernel one buffer of datagrams laid end to end, all
 //!   `segment` bytes long but the last, and the kernel cuts it into that
 //!   many datagrams (on loopback only when they reach the receiver). At most
-//!   [`GSO_MAX_SEGMENTS`] datagrams and [`GSO_MAX_BYTES`] bytes per call.
+//!   [`gso_segments`] datagrams (the kernel's `UDP_MAX_SEGMENTS`: 128 on
+//!   current kernels, 64 on older ones, found out at the first refusal) and
+//!   [`GSO_MAX_BYTES`] bytes per call.
 //! - **recvmmsg** with `MSG_WAITFORONE`: waits (as long as `SO_RCVTIMEO`
 //!   allows) for one datagram, then takes every one already queued, up to
 //!   the number of slots, in one call.
@@ -21,12 +23,47 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
 use serde::Serialize;
 
-/// Most datagrams one GSO send may carry (the kernel's `UDP_MAX_SEGMENTS`).
-pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Most datagrams one GSO send may carry on current kernels (their
+/// `UDP_MAX_SEGMENTS`).
+pub const GSO_MAX_SEGMENTS: usize = 128;
+/// The same limit on older kernels.
+pub const GSO_OLD_SEGMENTS: usize = 64;
+
+/// The limit this process works with: [`GSO_MAX_SEGMENTS`] until a kernel
+/// refuses a send of more than [`GSO_OLD_SEGMENTS`].
+static GSO_SEGMENTS: AtomicUsize = AtomicUsize::new(GSO_MAX_SEGMENTS);
+
+/// Most datagrams one GSO send carries in this process.
+pub fn gso_segments() -> usize {
+    GSO_SEGMENTS.load(Ordering::Relaxed)
+}
+
+/// After a refused GSO send of `n` datagrams: whether the refusal may be
+/// the older kernels' limit of 64 (`n` above it, and the limit not yet
+/// lowered). Lowers the limit for the whole process when so; the caller
+/// then tries again in batches of 64, and calls [`restore_gso_segments`]
+/// if those are refused too (then the refusal had another cause).
+pub fn lower_gso_segments(n: usize) -> bool {
+    n > GSO_OLD_SEGMENTS
+        && GSO_SEGMENTS
+            .compare_exchange(
+                GSO_MAX_SEGMENTS,
+                GSO_OLD_SEGMENTS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+}
+
+/// Puts the limit back to [`GSO_MAX_SEGMENTS`] (see [`lower_gso_segments`]).
+pub fn restore_gso_segments() {
+    GSO_SEGMENTS.store(GSO_MAX_SEGMENTS, Ordering::Relaxed);
+}
 /// Most bytes of UDP payload one GSO send may carry: the largest UDP
 /// payload of one IPv4 packet (65535 − 20 − 8), for either family.
 pub const GSO_MAX_BYTES: usize = 65_507;
