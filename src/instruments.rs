@@ -17,7 +17,10 @@ use crate::pace::unix_ns;
 use crate::pcap::capture::{
     CaptureError, CaptureStats, DEFAULT_SNAPLEN, FlowFilter, LiveCapture, Transport, interface_for,
 };
-use crate::pcap::model::{Direction, ModelCapture, ModelError, ModelOptions, TcpFlow, UdpFlow};
+use crate::pcap::checksum;
+use crate::pcap::model::{
+    Direction, ModelCapture, ModelError, ModelOptions, Payload, TcpFlow, UdpFlow,
+};
 
 /// Where captures go when no path is given.
 pub const CAPTURES_DIR: &str = "captures";
@@ -125,6 +128,38 @@ pub struct FlowModel {
     closed: bool,
 }
 
+/// A file reply as a model's payload: `head` (the framing before the file,
+/// if any) then the file from offset 0. Its checksum sums come from the
+/// pattern ([`crate::content::sum16`]), so a segment's bytes are generated
+/// only as far as the snap length keeps them.
+struct Reply<'a> {
+    head: &'a [u8],
+}
+
+impl Payload for Reply<'_> {
+    fn fill(&mut self, offset: u64, out: &mut [u8]) {
+        fill_reply(self.head, offset, out);
+    }
+
+    fn sum(&mut self, offset: u64, len: u64) -> Option<u64> {
+        let h = self.head.len() as u64;
+        let end = offset + len;
+        let mut sum = 0u64;
+        let mut pos = 0u64;
+        if offset < h {
+            let part = &self.head[offset as usize..end.min(h) as usize];
+            sum = checksum::fast_sum(part);
+            pos = part.len() as u64;
+        }
+        if end > h && pos < len {
+            let from = offset.max(h) - h;
+            let file = crate::content::sum16(from, end - offset.max(h));
+            sum = checksum::add(sum, checksum::at_position(file, pos));
+        }
+        Some(sum)
+    }
+}
+
 /// The pattern bytes of a file reply: `head` (the framing before the file,
 /// if any) then the file from offset 0.
 fn fill_reply(head: &[u8], offset: u64, out: &mut [u8]) {
@@ -223,14 +258,7 @@ impl FlowModel {
         let t = unix_ns();
         let total = head.len() as u64 + len;
         self.record(|flow, cap| match flow {
-            Flow::Tcp(f) => f.send_len(
-                cap,
-                dir,
-                total,
-                |o, out| fill_reply(head, o, out),
-                t,
-                comment,
-            ),
+            Flow::Tcp(f) => f.send_len(cap, dir, total, Reply { head }, t, comment),
             Flow::Udp(f) => f.send_len(
                 cap,
                 dir,
@@ -353,6 +381,80 @@ pub fn default_path(role: &str, what: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sum reduced modulo 0xffff: equal for sums that fold alike.
+    fn modulo(s: u64) -> u64 {
+        s % 0xffff
+    }
+
+    #[test]
+    fn a_reply_sums_as_its_bytes_do_across_the_head() {
+        for head in [
+            &[][..],
+            &[0xAD][..],
+            &[0xAD, 0xE1, 1, 4, 9][..],
+            &[7u8; 13][..],
+        ] {
+            let mut r = Reply { head };
+            for (offset, len) in [
+                (0u64, 0u64),
+                (0, 1),
+                (0, 7),
+                (1, 200),
+                (3, 99),
+                (4, 65_483),
+                (12, 1),
+                (13, 1448),
+                (5, 100_001),
+            ] {
+                let mut bytes = vec![0u8; len as usize];
+                r.fill(offset, &mut bytes);
+                assert_eq!(
+                    modulo(r.sum(offset, len).unwrap()),
+                    modulo(checksum::fast_sum(&bytes)),
+                    "head {} offset {offset} len {len}",
+                    head.len()
+                );
+            }
+        }
+    }
+
+    /// A file reply modelled from sums, at a full snap length, carries the
+    /// checksums of its bytes (checked by the capture dissector), and the
+    /// frames cut to 256 bytes are the same frames cut.
+    #[test]
+    fn reply_segments_by_sums_have_valid_checksums() {
+        use crate::pcap::model::{FrameLog, check::all_valid};
+        let head = [0xAD, 0xE1, 0, 0, 0, 0, 0, 5, 1, 2, 3];
+        for (mss, v6) in [(65_483u32, false), (1448, true), (1001, false)] {
+            let (c, s) = if v6 {
+                ("[2001:db8::1]:40000", "[2001:db8::2]:5005")
+            } else {
+                ("192.0.2.1:40000", "192.0.2.2:5005")
+            };
+            let mut whole = FrameLog::new(262_144);
+            let mut cut = FrameLog::new(256);
+            for log in [&mut whole, &mut cut] {
+                let mut f =
+                    TcpFlow::new(c.parse().unwrap(), s.parse().unwrap(), mss, true).unwrap();
+                f.handshake(log, 1).unwrap();
+                f.send_len(
+                    log,
+                    Direction::ToClient,
+                    head.len() as u64 + 300_001,
+                    Reply { head: &head },
+                    2,
+                    "file",
+                )
+                .unwrap();
+            }
+            assert_eq!(all_valid(&whole.frames), whole.frames.len(), "mss {mss}");
+            for (w, k) in whole.frames.iter().zip(&cut.frames) {
+                assert_eq!(w.original_len, k.original_len);
+                assert_eq!(&w.data[..k.data.len()], &k.data[..]);
+            }
+        }
+    }
 
     #[test]
     fn file_replies_are_head_then_pattern() {

@@ -113,6 +113,20 @@ pub fn fast_sum(bytes: &[u8]) -> u64 {
     sum + u64::from(u32::from_ne_bytes(last))
 }
 
+/// A sum of bytes taken from an even position, moved to start at `pos`:
+/// unchanged at an even position, folded and byte-swapped at an odd one
+/// (each byte then weighs in the other half of its 16-bit word).
+pub fn at_position(sum: u64, pos: u64) -> u64 {
+    if pos % 2 == 0 {
+        return sum;
+    }
+    let mut s = sum;
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    u64::from((s as u16).swap_bytes())
+}
+
 /// Adds two sums with the end-around carry.
 pub fn add(a: u64, b: u64) -> u64 {
     add_sums(a, b)

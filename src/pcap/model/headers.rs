@@ -142,16 +142,18 @@ impl Endpoints {
         }
     }
 
-    /// The TCP checksum of `header` over `payload`, sent in `dir`.
-    pub(crate) fn tcp_checksum(
+    /// The TCP checksum of `header` over a payload of `len` bytes whose
+    /// sum (as [`checksum::fast_sum`] gives it) is `sum`, sent in `dir`.
+    pub(crate) fn tcp_checksum_of(
         &self,
         dir: Direction,
         header: &TcpHeader,
-        payload: &[u8],
+        len: u64,
+        sum: u64,
     ) -> Result<u16, ModelError> {
         let mut h = header.clone();
         h.checksum = 0;
-        self.transport_checksum(dir, 6, &h.to_bytes(), payload)
+        self.transport_checksum_of(dir, 6, &h.to_bytes(), len, sum)
     }
 
     /// The UDP checksum of `header` over the whole datagram's `payload`,
@@ -180,14 +182,27 @@ impl Endpoints {
         header: &[u8],
         payload: &[u8],
     ) -> Result<u16, ModelError> {
+        let sum = checksum::fast_sum(payload);
+        self.transport_checksum_of(dir, protocol, header, payload.len() as u64, sum)
+    }
+
+    /// As `transport_checksum`, from the payload's length and sum.
+    fn transport_checksum_of(
+        &self,
+        dir: Direction,
+        protocol: u8,
+        header: &[u8],
+        payload_len: u64,
+        payload_sum: u64,
+    ) -> Result<u16, ModelError> {
         let (s, d) = (self.src(dir).ip(), self.dst(dir).ip());
         if s.is_ipv4() != d.is_ipv4() {
             return Err(self.mixed());
         }
-        let len = u32::try_from(header.len() + payload.len())
+        let len = u32::try_from(header.len() as u64 + payload_len)
             .map_err(|e| header_error(if protocol == 6 { "TCP" } else { "UDP" }, e))?;
         let pseudo = checksum::pseudo_with_len(checksum::pseudo_base(s, d, protocol), len);
-        let data = checksum::add(checksum::fast_sum(header), checksum::fast_sum(payload));
+        let data = checksum::add(checksum::fast_sum(header), payload_sum);
         Ok(checksum::field(checksum::add(pseudo, data)))
     }
 
@@ -328,7 +343,7 @@ mod tests {
                 ),
                 _ => unreachable!(),
             };
-            proptest::prop_assert_eq!(ends.tcp_checksum(Direction::ToServer, &t, &payload).unwrap(), want_t);
+            proptest::prop_assert_eq!(ends.tcp_checksum_of(Direction::ToServer, &t, payload.len() as u64, checksum::fast_sum(&payload)).unwrap(), want_t);
             proptest::prop_assert_eq!(ends.udp_checksum(Direction::ToServer, &u, &payload).unwrap(), want_u);
         }
     }

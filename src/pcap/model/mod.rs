@@ -97,6 +97,28 @@ pub struct ModelFrame<'a> {
     pub comment: &'a str,
 }
 
+/// The bytes of one modelled send, given by offset so that a long send is
+/// never held whole. Any `FnMut(offset, buf)` that writes them is one.
+pub trait Payload {
+    /// Writes the bytes at `offset..offset + out.len()` of the send.
+    fn fill(&mut self, offset: u64, out: &mut [u8]);
+
+    /// The checksum sum of `len` bytes at `offset`, as
+    /// [`checksum::fast_sum`](crate::pcap::checksum::fast_sum) would give
+    /// it (equal once folded), when it is known without generating the
+    /// bytes; then a segment's payload is generated only as far as the
+    /// snap length keeps it.
+    fn sum(&mut self, _offset: u64, _len: u64) -> Option<u64> {
+        None
+    }
+}
+
+impl<F: FnMut(u64, &mut [u8])> Payload for F {
+    fn fill(&mut self, offset: u64, out: &mut [u8]) {
+        self(offset, out)
+    }
+}
+
 /// Where a flow model puts the frames it builds.
 pub trait FrameSink {
     /// Frames are cut to this many bytes (their original length is kept).

@@ -34,7 +34,8 @@
 use etherparse::{IpNumber, TcpHeader, TcpOptionElement};
 
 use super::headers::{Endpoints, IpFields, flow_seed};
-use super::{Direction, FrameSink, ModelError, ModelFrame};
+use super::{Direction, FrameSink, ModelError, ModelFrame, Payload};
+use crate::pcap::checksum;
 
 /// Linux's smallest MSS (`TCP_MIN_MSS`).
 pub const MIN_MSS: u32 = 88;
@@ -245,7 +246,7 @@ impl TcpFlow {
         sink: &mut impl FrameSink,
         dir: Direction,
         len: u64,
-        mut fill: impl FnMut(u64, &mut [u8]),
+        mut fill: impl Payload,
         t_ns: u64,
         comment: &str,
     ) -> Result<(), ModelError> {
@@ -277,7 +278,8 @@ impl TcpFlow {
                 len: n as usize,
                 ..Segment::ack(dir, comment)
             };
-            self.emit(sink, data, t_ns, |buf| fill(offset, buf))?;
+            let sum = fill.sum(offset, n);
+            self.emit_part(sink, data, t_ns, |buf| fill.fill(offset, buf), sum)?;
             if (i + 1) % 2 == 0 || last {
                 self.emit(sink, Segment::ack(dir.reverse(), "ACK"), t_ns, |_| {})?;
             }
@@ -344,6 +346,19 @@ impl TcpFlow {
         t_ns: u64,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), ModelError> {
+        self.emit_part(sink, seg, t_ns, fill, None)
+    }
+
+    /// As [`emit`](Self::emit); with the payload's checksum `sum` known,
+    /// `fill` writes only the bytes the snap length keeps.
+    fn emit_part(
+        &mut self,
+        sink: &mut impl FrameSink,
+        seg: Segment<'_>,
+        t_ns: u64,
+        fill: impl FnOnce(&mut [u8]),
+        sum: Option<u64>,
+    ) -> Result<(), ModelError> {
         let (s, r) = (seg.dir.sender(), seg.dir.reverse().sender());
         let (peer_seq, peer_tsval) = (self.sides[r].next_seq, self.sides[r].last_tsval);
         // The SYNs' window is not scaled (RFC 7323 §2.2).
@@ -389,11 +404,18 @@ impl TcpFlow {
         self.ends.push_headers(&mut self.buf, seg.dir, &ip)?;
         let tcp_at = self.buf.len();
         let payload_at = tcp_at + h.header_len();
-        self.buf.resize(payload_at + seg.len, 0);
+        let keep = match sum {
+            Some(_) => seg
+                .len
+                .min((sink.snaplen() as usize).saturating_sub(payload_at)),
+            None => seg.len,
+        };
+        self.buf.resize(payload_at + keep, 0);
         fill(&mut self.buf[payload_at..]);
+        let sum = sum.unwrap_or_else(|| checksum::fast_sum(&self.buf[payload_at..]));
         h.checksum = self
             .ends
-            .tcp_checksum(seg.dir, &h, &self.buf[payload_at..])?;
+            .tcp_checksum_of(seg.dir, &h, seg.len as u64, sum)?;
         self.buf[tcp_at..payload_at].copy_from_slice(&h.to_bytes());
 
         let me = &mut self.sides[s];
@@ -404,7 +426,7 @@ impl TcpFlow {
         let cut = self.buf.len().min(sink.snaplen() as usize);
         sink.write_frame(&ModelFrame {
             t_ns,
-            original_len: self.buf.len() as u32,
+            original_len: (payload_at + seg.len) as u32,
             data: &self.buf[..cut],
             comment: seg.comment,
         })
@@ -683,7 +705,7 @@ mod tests {
             &mut log,
             Direction::ToServer,
             70_000,
-            |_, b| b.fill(7),
+            |_: u64, b: &mut [u8]| b.fill(7),
             T,
             "big",
         )
