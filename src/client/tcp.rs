@@ -427,22 +427,21 @@ impl TcpClient {
         // (smaller ones change from read to read), and only while at least
         // two blocks remain: a read that copied part of its block and sleeps
         // is woken when a whole mark's worth more has come, which near the
-        // end of the file would never happen.
-        let mut lowat = 1;
+        // end of the file would never happen. The next message read (here
+        // FileSent, or any after an error) puts it back to 1.
         while verifier.checked() < size {
             let block = first_byte.map_or(MIN_BLOCK, |t: Instant| {
                 block_size(verifier.checked(), t.elapsed())
             });
-            let want = ((size - verifier.checked()) as usize).min(block.min(buf.len()));
             let left = size - verifier.checked();
+            let want = (left as usize).min(block.min(buf.len()));
             let mark = if want == buf.len() && left >= 2 * want as u64 {
                 want
             } else {
                 1
             };
-            if mark != lowat && self.conn.set_recv_lowat(mark).is_ok() {
-                lowat = mark;
-            }
+            // Without the mark the read is only slower.
+            let _ = self.conn.set_recv_lowat(mark);
             let n = self
                 .conn
                 .read_raw_all(&mut buf[..want])
@@ -467,9 +466,6 @@ impl TcpClient {
             }
         }
         let end = Instant::now();
-        if lowat != 1 {
-            self.conn.set_recv_lowat(1)?;
-        }
         let first = first_byte.unwrap_or(end);
         // The server reports its own timing once it sees the last byte
         // acknowledged: acknowledge at once rather than after the delayed

@@ -39,6 +39,8 @@ pub struct Framed {
     end: usize,
     out: Vec<u8>,
     spin: Option<Spin>,
+    /// The receive low-water mark set on the socket (1: the kernel's).
+    lowat: usize,
 }
 
 /// How a framed connection busy-polls its reads.
@@ -64,6 +66,7 @@ impl Framed {
             end: 0,
             out: Vec::with_capacity(256),
             spin: None,
+            lowat: 1,
         }
     }
 
@@ -106,7 +109,10 @@ impl Framed {
     }
 
     /// Reads more bytes into the buffer; returns how many (0 at end of input).
+    /// A receive low-water mark left from a bulk read goes back to 1 first:
+    /// a message shorter than the mark would wait for the timeout.
     pub fn fill(&mut self) -> io::Result<usize> {
+        self.set_recv_lowat(1)?;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -184,14 +190,19 @@ impl Framed {
         }
     }
 
-    /// Sets the socket's receive low-water mark (`SO_RCVLOWAT`): the kernel
-    /// wakes a blocked reader only once `bytes` are queued (or the stream
-    /// ends), one wake-up per block instead of one per arriving segment.
-    /// Back to 1 (the default) before reading small messages again, or a
-    /// message shorter than the mark would wait for the timeout.
-    pub fn set_recv_lowat(&self, bytes: usize) -> io::Result<()> {
-        let bytes = i32::try_from(bytes.max(1)).unwrap_or(i32::MAX);
-        set_int(&self.stream, libc::SOL_SOCKET, libc::SO_RCVLOWAT, bytes)
+    /// Sets the socket's receive low-water mark (`SO_RCVLOWAT`) for the
+    /// raw reads that follow: the kernel wakes a blocked reader only once
+    /// `bytes` are queued (or the stream ends), one wake-up per block
+    /// instead of one per arriving segment. A system call only when the
+    /// mark changes; the next message read puts it back to 1.
+    pub fn set_recv_lowat(&mut self, bytes: usize) -> io::Result<()> {
+        let bytes = bytes.max(1);
+        if bytes != self.lowat {
+            let mark = i32::try_from(bytes).unwrap_or(i32::MAX);
+            set_int(&self.stream, libc::SOL_SOCKET, libc::SO_RCVLOWAT, mark)?;
+            self.lowat = bytes;
+        }
+        Ok(())
     }
 
     /// As [`Framed::read_raw`], but from the socket waits for all of `out`
