@@ -235,11 +235,11 @@ impl TcpClient {
                 wait: REPLY_TIMEOUT,
                 stop: None,
             }));
-            let done = self.echo_spun(data, count, interval, &mut run);
+            let done = self.echo_loop(data, count, interval, &mut run);
             self.conn.set_spin(None);
             done?;
         } else {
-            self.echo_blocking(data, count, interval, &mut run)?;
+            self.echo_loop(data, count, interval, &mut run)?;
         }
         let EchoRun {
             rtt,
@@ -284,48 +284,18 @@ impl TcpClient {
         if run.ticker.due() {
             run.ticker.tick(self.totals(run.bytes, &run.before));
         }
-        pace::wait_until(pace::deadline(run.start, interval, seq));
-    }
-
-    /// The echo loop with blocking reads: each request encoded, each reply
-    /// decoded.
-    fn echo_blocking(
-        &mut self,
-        data: &[u8],
-        count: u32,
-        interval: Duration,
-        run: &mut EchoRun,
-    ) -> Result<(), ClientError> {
-        for seq in 0..count {
-            self.before_echo(run, interval, seq);
-            let sent = Instant::now();
-            let request = Message::EchoRequest {
-                seq,
-                data: data.to_vec(),
-            };
-            self.conn.send(&request)?;
-            self.record(Direction::ToServer, &request, || {
-                format!("echo {seq} request")
-            });
-            match self.recv(REPLY_TIMEOUT)? {
-                Message::EchoReply { seq: s, data: d } if s == seq && d == data => {
-                    run.rtt.record_ns(sent.elapsed().as_nanos() as i128);
-                    run.bytes += d.len() as u64;
-                    let reply = Message::EchoReply { seq: s, data: d };
-                    self.record(Direction::ToClient, &reply, || format!("echo {seq} reply"));
-                }
-                other => return Err(unexpected_echo(seq, &other)),
-            }
+        if !interval.is_zero() {
+            pace::wait_until(pace::deadline(run.start, interval, seq));
         }
-        Ok(())
     }
 
-    /// The echo loop with busy-polled reads. The request and the reply it
-    /// should bring are encoded once, and only their sequence numbers
-    /// rewritten; the reply's size is known, so the bytes read are compared
-    /// with it in place, and decoded only when they differ (an error from
-    /// the server, a changed echo).
-    fn echo_spun(
+    /// The echo loop, with blocking or busy-polled reads (whichever the
+    /// connection does). The request and the reply it should bring are
+    /// encoded once, and only their sequence numbers rewritten; the reply's
+    /// size is known, so the bytes read are compared with it in place, and
+    /// decoded only when they differ (an error from the server, a changed
+    /// echo). No allocation and no decoding between the clock reads.
+    fn echo_loop(
         &mut self,
         data: &[u8],
         count: u32,

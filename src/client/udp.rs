@@ -453,7 +453,9 @@ impl UdpClient {
                 let lost = u64::from(seq).saturating_sub(rtt.len());
                 ticker.tick(Totals::udp(bytes, lost));
             }
-            pace::wait_until(pace::deadline(start, interval, seq));
+            if !interval.is_zero() {
+                pace::wait_until(pace::deadline(start, interval, seq));
+            }
             let sent = Instant::now();
             let h = DgramHeader {
                 session,
@@ -461,19 +463,9 @@ impl UdpClient {
                 offset: 0,
                 sent_ns: epoch.unix_ns_of(sent),
             };
-            if self.spin {
-                // Built in place: no allocation between the clock and the send.
-                datagram::begin(&mut out, KIND_ECHO_REQUEST, &h);
-                out.extend_from_slice(data);
-            } else {
-                datagram::encode(
-                    &h,
-                    &Body::EchoRequest {
-                        data: data.to_vec(),
-                    },
-                    &mut out,
-                );
-            }
+            // Built in place: no allocation between the clock and the send.
+            datagram::begin(&mut out, KIND_ECHO_REQUEST, &h);
+            out.extend_from_slice(data);
             if out.len() > self.max_unfragmented() as usize && !self.fragment {
                 return Err(ClientError::Usage(format!(
                     "an echo of {} bytes makes a {}-byte datagram, over the path MTU of {}; add --fragment",
@@ -488,7 +480,7 @@ impl UdpClient {
                 self.recv(session, until.saturating_duration_since(Instant::now()))?
             {
                 let d = self.inbox.bytes(r);
-                if self.spin && is_reply_to(d, &out) {
+                if is_reply_to(d, &out) {
                     // The server's reply is the request with another kind.
                     rtt.record_ns(sent.elapsed().as_nanos() as i128);
                     arrivals.record(u64::from(seq));

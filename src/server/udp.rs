@@ -168,6 +168,7 @@ impl UdpServer {
             next_id: 1,
             stop,
             served_once: false,
+            out: Vec::with_capacity(65_536),
         };
         lp.run();
     }
@@ -184,6 +185,9 @@ struct Loop {
     next_id: u64,
     stop: Arc<AtomicBool>,
     served_once: bool,
+    /// The reply being built: one buffer for all, so that an echo costs no
+    /// allocation.
+    out: Vec<u8>,
 }
 
 impl Loop {
@@ -276,19 +280,22 @@ impl Loop {
 
     /// Sends a reply within the address's amplification budget, or not at all.
     fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) {
-        let bytes = datagram::to_vec(h, body);
+        let mut bytes = std::mem::take(&mut self.out);
+        bytes.clear();
+        datagram::encode(h, body, &mut bytes);
         if self.budgets.take(&to, bytes.len()) < bytes.len() {
             tracing::debug!(
                 "{to}: {} of {} bytes dropped: over 3x what it sent (amplification limit)",
                 body.name(),
                 bytes.len()
             );
-            return;
+        } else {
+            match self.sender.send_to(&bytes, to, false) {
+                Ok(_) => self.record(to, Direction::ToClient, &bytes),
+                Err(e) => tracing::debug!("{to}: send failed: {e}"),
+            }
         }
-        match self.sender.send_to(&bytes, to, false) {
-            Ok(_) => self.record(to, Direction::ToClient, &bytes),
-            Err(e) => tracing::debug!("{to}: send failed: {e}"),
-        }
+        self.out = bytes;
     }
 
     fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {
