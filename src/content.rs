@@ -42,6 +42,15 @@ fn write_record(start: u64, out: &mut [u8; RECORD as usize]) {
     }
 }
 
+/// Writes the bytes of the record that starts at `start`, from `within` on,
+/// into `out` (at most `RECORD - within` bytes): a record cut by a
+/// chunk's edge.
+fn record_part(start: u64, within: usize, out: &mut [u8]) {
+    let mut rec = [0u8; RECORD as usize];
+    write_record(start, &mut rec);
+    out.copy_from_slice(&rec[within..within + out.len()]);
+}
+
 /// The byte of the file at `offset`.
 pub fn byte_at(offset: u64) -> u8 {
     let mut rec = [0u8; RECORD as usize];
@@ -61,10 +70,8 @@ pub fn fill(offset: u64, buf: &mut [u8]) {
     // A partial first record.
     let within = (off % RECORD) as usize;
     if within != 0 {
-        let mut rec = [0u8; RECORD as usize];
-        write_record(off - within as u64, &mut rec);
         let n = (RECORD as usize - within).min(buf.len());
-        buf[..n].copy_from_slice(&rec[within..within + n]);
+        record_part(off - within as u64, within, &mut buf[..n]);
         pos = n;
         off += n as u64;
     }
@@ -79,12 +86,7 @@ pub fn fill(offset: u64, buf: &mut [u8]) {
         rec.copy_from_slice(&TEMPLATE);
     }
     stamp(records, off / RECORD);
-    if !tail.is_empty() {
-        let mut rec = [0u8; RECORD as usize];
-        write_record(off + whole as u64, &mut rec);
-        let n = tail.len();
-        tail.copy_from_slice(&rec[..n]);
-    }
+    record_part(off + whole as u64, 0, tail);
 }
 
 /// The last two counting digits, `00` to `99`, as the two top bytes of a
@@ -170,11 +172,12 @@ pub fn sum16(offset: u64, len: u64) -> u64 {
         }
     };
     let within = off % RECORD;
+    let mut part = [0u8; RECORD as usize];
     if within != 0 && off < end {
-        let mut rec = [0u8; RECORD as usize];
-        write_record(off - within, &mut rec);
         let n = (RECORD - within).min(end - off);
-        piece(pos, words(&rec[within as usize..(within + n) as usize]));
+        let part = &mut part[..n as usize];
+        record_part(off - within, within as usize, part);
+        piece(pos, words(part));
         pos += n;
         off += n;
     }
@@ -185,9 +188,9 @@ pub fn sum16(offset: u64, len: u64) -> u64 {
         off += count * RECORD;
     }
     if off < end {
-        let mut rec = [0u8; RECORD as usize];
-        write_record(off, &mut rec);
-        piece(pos, words(&rec[..(end - off) as usize]));
+        let part = &mut part[..(end - off) as usize];
+        record_part(off, 0, part);
+        piece(pos, words(part));
     }
     even + crate::pcap::checksum::at_position(odd, 1)
 }
@@ -485,12 +488,7 @@ impl Generator {
             let whole = len - len % RECORD as usize;
             let (records, tail) = self.buf[..len].split_at_mut(whole);
             stamp(records, offset / RECORD);
-            if !tail.is_empty() {
-                let mut rec = [0u8; RECORD as usize];
-                write_record(offset + whole as u64, &mut rec);
-                let n = tail.len();
-                tail.copy_from_slice(&rec[..n]);
-            }
+            record_part(offset + whole as u64, 0, tail);
         } else {
             self.buf.resize(self.buf.len().max(len), 0);
             fill(offset, &mut self.buf[..len]);
@@ -592,11 +590,8 @@ mod tests {
     }
 
     /// A sum folded to 16 bits, as the checksum field sees it.
-    fn folded(mut s: u64) -> u64 {
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        s
+    fn folded(s: u64) -> u64 {
+        u64::from(crate::pcap::checksum::fold(s))
     }
 
     #[test]

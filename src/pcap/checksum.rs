@@ -120,11 +120,15 @@ pub fn at_position(sum: u64, pos: u64) -> u64 {
     if pos % 2 == 0 {
         return sum;
     }
-    let mut s = sum;
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
+    u64::from(fold(sum).swap_bytes())
+}
+
+/// A sum folded to 16 bits with the end-around carry (not complemented).
+pub fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
     }
-    u64::from((s as u16).swap_bytes())
+    sum as u16
 }
 
 /// Adds two sums with the end-around carry.
