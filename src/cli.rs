@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::hosts::Family;
 use crate::net::SockOpts;
-use crate::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_positive_duration, parse_size, parse_size_u32};
 
 /// A low-level, instrumented TCP/UDP socket lab.
 #[derive(Debug, Parser)]
@@ -200,7 +200,7 @@ pub struct SocketArgs {
     #[arg(long, value_name = "N")]
     pub cpu: Option<usize>,
     /// TCP maximum segment size (TCP_MAXSEG), set before the handshake.
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(88..=65535))]
+    #[arg(long, value_name = "BYTES", value_parser = parse_mss)]
     pub mss: Option<u32>,
 }
 
@@ -254,7 +254,7 @@ pub struct ServerArgs {
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_sessions: u64,
     /// Close a session that sends and receives nothing for this long.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "30s")]
     pub idle_timeout: Duration,
     /// Send streams at normal priority. By default the sender of a stream
     /// with an interval of 1 ms or more asks for SCHED_FIFO while it runs
@@ -307,24 +307,29 @@ pub struct ClientArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "echo")]
     pub interval: Option<Duration>,
     /// Whole size of each stream segment in bytes, lab header included (default 64).
-    #[arg(long, value_name = "BYTES", requires = "stream")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u32, requires = "stream")]
     pub size: Option<u32>,
     /// Echo: wait for each reply in a busy-poll loop (non-blocking recv, tried
     /// again and again) instead of a blocking read: lower latency, at the cost
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
-    /// Write the file to stdout (reports go to stderr).
-    #[arg(long, requires = "file")]
+    /// Write the file to stdout (reports go to stderr; stdout then holds the
+    /// file alone, so --json and --json-stream do not go with it).
+    #[arg(long, requires = "file", conflicts_with_all = ["json", "json_stream"])]
     pub print_file: bool,
-    /// UDP file: the server's pace in bit/s of UDP payload (100M, 1G; 0: as fast as it can; default 1G).
-    #[arg(long, value_name = "BITRATE", value_parser = crate::units::parse_bitrate, requires = "udp")]
+    /// File: the server's pace in bit/s of payload (100M, 1G; 0: as fast as it
+    /// can). UDP default 1G; TCP default 0, and a TCP pace is kept by the
+    /// server's writes and the kernel's TCP pacing (SO_MAX_PACING_RATE).
+    #[arg(long, value_name = "BITRATE", value_parser = crate::units::parse_bitrate)]
     pub rate: Option<u64>,
-    /// UDP: silence that ends a file or stream when no End message arrives (default 2s), and the wait for each echo (default 1s).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "udp")]
+    /// UDP: silence that ends a file or stream when no End message arrives
+    /// (default 2s), and the wait for each echo (default 1s). TCP: the wait
+    /// for each reply and each read (default 30s).
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
     pub recv_timeout: Option<Duration>,
     /// UDP file: the whole UDP payload per datagram, lab header included (default: what fits the path MTU).
-    #[arg(long, value_name = "BYTES", requires = "udp")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u32, requires = "udp")]
     pub segment_size: Option<u32>,
     /// UDP: let IP fragment datagrams larger than the path MTU (don't-fragment off).
     #[arg(long, requires = "udp")]
@@ -370,4 +375,15 @@ pub struct ClientArgs {
     /// over time (file).
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
+}
+
+/// The TCP maximum segment size: a size (`1448`, `1K`) the kernel accepts
+/// for `TCP_MAXSEG` (88 to 65535 bytes).
+fn parse_mss(s: &str) -> Result<u32, String> {
+    let n = parse_size_u32(s).map_err(|e| e.to_string())?;
+    if (88..=65535).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is outside 88..=65535"))
+    }
 }

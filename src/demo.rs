@@ -195,6 +195,7 @@ pub fn run() -> Result<(), DemoError> {
                     gro: false,
                 }),
                 recording: Default::default(),
+                tcp: Default::default(),
             };
             let tag = format!("{transport}{}", if bind.is_ipv6() { 6 } else { 4 });
             let result = tour(&config, &tag, live, &mut reports, &mut files);

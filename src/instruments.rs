@@ -369,6 +369,37 @@ pub fn live_path_beside(model: &Path) -> PathBuf {
     model.with_file_name(format!("{stem}-live.pcapng"))
 }
 
+/// Where `--pcap PATH` writes: a bare file name (`echo.pcapng`) goes into
+/// the default folder [`CAPTURES_DIR`]; a path with a folder in it
+/// (`./echo.pcapng`, `/tmp/echo.pcapng`) is used as it is.
+pub fn model_path(given: &Path) -> PathBuf {
+    let bare =
+        given.parent().is_none_or(|p| p.as_os_str().is_empty()) && !given.as_os_str().is_empty();
+    if bare {
+        PathBuf::from(CAPTURES_DIR).join(given)
+    } else {
+        given.to_path_buf()
+    }
+}
+
+/// The path for the `n`-th model capture of one run of the prompt (from
+/// 1): the first is `path` itself, later ones `STEM-N.EXT` beside it, so a
+/// reconnection never truncates what an earlier connection captured.
+pub fn numbered_path(path: &Path, n: u32) -> PathBuf {
+    if n <= 1 {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".to_string());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
+}
+
 /// A fresh file name under [`CAPTURES_DIR`]: `ardei-ROLE-WHAT-SECONDS.pcapng`.
 pub fn default_path(role: &str, what: &str) -> PathBuf {
     let secs = unix_ns() / 1_000_000_000;
@@ -385,6 +416,30 @@ mod tests {
     /// A sum reduced modulo 0xffff: equal for sums that fold alike.
     fn modulo(s: u64) -> u64 {
         s % 0xffff
+    }
+
+    #[test]
+    fn bare_names_go_to_the_captures_folder() {
+        assert_eq!(
+            model_path(Path::new("echo.pcapng")),
+            Path::new(CAPTURES_DIR).join("echo.pcapng")
+        );
+        assert_eq!(
+            model_path(Path::new("./echo.pcapng")),
+            Path::new("./echo.pcapng")
+        );
+        assert_eq!(
+            model_path(Path::new("/tmp/x/echo.pcap")),
+            Path::new("/tmp/x/echo.pcap")
+        );
+    }
+
+    #[test]
+    fn later_connections_get_numbered_files() {
+        let p = Path::new("/tmp/x/echo.pcapng");
+        assert_eq!(numbered_path(p, 1), p);
+        assert_eq!(numbered_path(p, 2), Path::new("/tmp/x/echo-2.pcapng"));
+        assert_eq!(numbered_path(Path::new("cap"), 3), Path::new("cap-3"));
     }
 
     #[test]

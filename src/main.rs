@@ -15,7 +15,7 @@ use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::record::Recording;
 use ardei_lab::client::report::Report;
 use ardei_lab::client::ticker::TickerConfig;
-use ardei_lab::client::{self, Client, ClientConfig, ClientError, UdpSettings};
+use ardei_lab::client::{self, Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
 use ardei_lab::hosts;
 use ardei_lab::instruments::InstrumentError;
 use ardei_lab::pcap::capture::{CaptureError, Transport};
@@ -33,9 +33,9 @@ struct Failure {
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
+    fn usage(message: impl ToString) -> Failure {
         Failure {
-            message: message.into(),
+            message: message.to_string(),
             code: 2,
             mode: None,
         }
@@ -55,8 +55,9 @@ fn main() -> ExitCode {
     let quiet = cli.quiet || (matches!(cli.command, Command::Demo) && cli.verbose == 0);
     init_logging(cli.verbose, quiet);
     let transport = match &cli.command {
-        Command::Client(a) if a.socket.udp => "udp",
-        _ => "tcp",
+        Command::Client(a) if a.socket.udp => Some("udp"),
+        Command::Client(_) => Some("tcp"),
+        _ => None,
     };
     let (json, result) = match cli.command {
         Command::Server(args) => (false, run_server(args)),
@@ -66,11 +67,12 @@ fn main() -> ExitCode {
         }
         Command::Overhead(args) => {
             restore_sigpipe();
-            (false, run_overhead(&args))
+            (args.json, run_overhead(&args))
         }
         Command::Pcap(PcapCommand::Summary { file, json }) => {
             restore_sigpipe();
-            // The summary itself is the JSON output; no error object after it.
+            // With --json the summary (or the error) is the one object on
+            // stdout; no second error object after it.
             (false, run_pcap_summary(&file, json))
         }
         Command::Completions { shell } => {
@@ -96,7 +98,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if json {
-                let v = serde_json::json!({ "error": f.message, "mode": f.mode, "transport": transport });
+                let v = match transport {
+                    Some(t) => {
+                        serde_json::json!({ "error": f.message, "mode": f.mode, "transport": t })
+                    }
+                    None => serde_json::json!({ "error": f.message }),
+                };
                 println!("{v}");
             }
             eprintln!("ardei-lab: {}", f.message);
@@ -141,9 +148,9 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
     let bind = match &args.bind {
         Some(b) => hosts::resolve_target(b, family).map_err(|e| Failure::usage(e.to_string()))?,
         None => {
-            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::other)?;
+            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::usage)?;
             hosts::choose(&list, family, args.endpoint.pick.map(|p| p as usize))
-                .map_err(Failure::other)?
+                .map_err(Failure::usage)?
         }
     };
     let opts = args.socket.opts().map_err(Failure::usage)?;
@@ -172,17 +179,14 @@ fn run_server(args: ServerArgs) -> Result<(), Failure> {
     // Both captures start before the first client and finish when the
     // server returns (after --once, SIGINT or SIGTERM), so both files are
     // whole. A capture that cannot start stops the server from starting.
+    let pcap = args.pcap.as_deref().map(ardei_lab::instruments::model_path);
     let start_captures = |transport, local| {
-        ServerCaptures::start(
-            args.pcap.as_deref(),
-            args.capture.as_deref(),
-            transport,
-            local,
+        ServerCaptures::start(pcap.as_deref(), args.capture.as_deref(), transport, local).map_err(
+            |e| match e {
+                InstrumentError::Live(c @ CaptureError::PermissionDenied) => Failure::other(c),
+                e => Failure::other(e),
+            },
         )
-        .map_err(|e| match e {
-            InstrumentError::Live(c @ CaptureError::PermissionDenied) => Failure::other(c),
-            e => Failure::other(e),
-        })
     };
     let captures = if args.socket.udp {
         let mut server = UdpServer::bind(config).map_err(Failure::other)?;
@@ -230,10 +234,18 @@ fn run_overhead(args: &OverheadArgs) -> Result<(), Failure> {
 
 /// Prints the summary of a capture. A file cut in the middle of a record
 /// still gets the summary of the frames before the cut, and a failure status.
+/// With `json`, stdout gets exactly one object: the summary, the summary
+/// with an `error` key (a cut file), or `{"error": …}`.
 fn run_pcap_summary(file: &std::path::Path, json: bool) -> Result<(), Failure> {
-    let print = |s: &ardei_lab::pcap::Summary| {
+    let print = |s: &ardei_lab::pcap::Summary, error: Option<&str>| {
         if json {
-            if let Ok(text) = serde_json::to_string_pretty(s) {
+            let Ok(mut v) = serde_json::to_value(s) else {
+                return;
+            };
+            if let (Some(e), Some(obj)) = (error, v.as_object_mut()) {
+                obj.insert("error".into(), e.into());
+            }
+            if let Ok(text) = serde_json::to_string_pretty(&v) {
                 println!("{text}");
             }
         } else {
@@ -242,20 +254,27 @@ fn run_pcap_summary(file: &std::path::Path, json: bool) -> Result<(), Failure> {
     };
     match ardei_lab::pcap::summarize_path(file) {
         Ok(s) => {
-            print(&s);
+            print(&s, None);
             Ok(())
         }
         Err(ardei_lab::pcap::PcapError::Truncated {
             frames,
             partial: Some(s),
         }) => {
-            print(&s);
-            Err(Failure::other(format!(
+            let message = format!(
                 "{}: the file ends in the middle of a record; the summary covers the {frames} whole frames before it",
                 file.display()
-            )))
+            );
+            print(&s, Some(&message));
+            Err(Failure::other(message))
         }
-        Err(e) => Err(Failure::other(e)),
+        Err(e) => {
+            let f = Failure::other(e);
+            if json {
+                println!("{}", serde_json::json!({ "error": f.message }));
+            }
+            Err(f)
+        }
     }
 }
 
@@ -267,15 +286,28 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     let target = match &args.target {
         Some(t) => hosts::resolve_target(t, family).map_err(|e| Failure::usage(e.to_string()))?,
         None => {
-            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::other)?;
+            let list = hosts::load(args.endpoint.hosts.as_deref()).map_err(Failure::usage)?;
             hosts::choose(&list, family, args.endpoint.pick.map(|p| p as usize))
-                .map_err(Failure::other)?
+                .map_err(Failure::usage)?
         }
     };
     let opts = args.socket.opts().map_err(Failure::usage)?;
+    let action = args.echo.is_some() || args.file.is_some() || args.stream.is_some();
+    if !action && (args.json || args.json_stream || args.interval_report.is_some()) {
+        return Err(Failure::usage(
+            "--json, --json-stream and -i report on one action: add --echo, --file or --stream \
+             (the interactive prompt prints its reports as text)",
+        ));
+    }
     if args.spin && args.echo.is_none() {
         return Err(Failure::usage(
-            "--spin busy-polls the wait for echo replies: use it with --echo",
+            "--spin busy-polls the wait for echo replies: use it with --echo \
+             (the interactive prompt always waits in a blocking read)",
+        ));
+    }
+    if args.rate.is_some() && (args.echo.is_some() || args.stream.is_some()) {
+        return Err(Failure::usage(
+            "--rate paces a file: use it with --file (or at the prompt, for its file requests)",
         ));
     }
     if args.count.is_some() && args.file.is_some() {
@@ -296,8 +328,12 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             gro: args.gro,
         }),
         recording: Recording {
-            pcap: args.pcap.clone(),
+            pcap: args.pcap.as_deref().map(ardei_lab::instruments::model_path),
             capture: args.capture.clone(),
+        },
+        tcp: TcpSettings {
+            rate_bps: args.rate.unwrap_or(0),
+            recv_timeout: args.recv_timeout,
         },
     };
     if (args.hgrm.is_some() || args.plot.is_some())

@@ -35,6 +35,9 @@ pub enum UnitError {
     /// The value does not fit the type that holds it.
     #[error("'{0}' is too large")]
     Overflow(String),
+    /// Zero where only a positive value makes sense.
+    #[error("'{0}' must be more than zero")]
+    Zero(String),
 }
 
 fn split_number(s: &str) -> (&str, &str) {
@@ -84,6 +87,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
         return Err(UnitError::Overflow(s.to_string()));
     }
     Ok(Duration::from_nanos(nanos.round() as u64))
+}
+
+/// As [`parse_duration`], but zero is refused: for waits and timeouts,
+/// where zero would mean "never wait" and end every session at once.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, UnitError> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(UnitError::Zero(s.trim().to_string()));
+    }
+    Ok(d)
+}
+
+/// As [`parse_size`], for values held in 32 bits (segment sizes, MSS).
+pub fn parse_size_u32(s: &str) -> Result<u32, UnitError> {
+    let n = parse_size(s)?;
+    u32::try_from(n).map_err(|_| UnitError::Overflow(s.trim().to_string()))
 }
 
 /// Parses a size in bytes: `64K`, `1M`, `2G`, `1T` (powers of 1024) or plain bytes.

@@ -77,7 +77,7 @@ fn tcp_file(cap: &mut impl FrameSink, v6: bool, size: u64) {
     let mss = if v6 { 1440 } else { 1460 };
     let mut flow = TcpFlow::new(c, s, mss, true).unwrap();
     flow.handshake(cap, T0).unwrap();
-    let req = msg(&Message::FileRequest { size });
+    let req = msg(&Message::FileRequest { size, rate_bps: 0 });
     flow.send(cap, Direction::ToServer, &req, T0 + MS, "file request")
         .unwrap();
     // FileReady and the file go out in one write, as the server sends them.

@@ -213,7 +213,10 @@ fn stream_request(interval_ns: u64, count: u32, size: u32) -> Vec<u8> {
 
 fn tcp_corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
     use ErrorCode::*;
-    let file_req = frame(&Message::FileRequest { size: 1000 });
+    let file_req = frame(&Message::FileRequest {
+        size: 1000,
+        rate_bps: 0,
+    });
     vec![
         (
             "header cut after 3 bytes",
@@ -301,7 +304,10 @@ fn tcp_corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ),
         (
             "file of u64::MAX bytes",
-            frame(&Message::FileRequest { size: u64::MAX }),
+            frame(&Message::FileRequest {
+                size: u64::MAX,
+                rate_bps: 0,
+            }),
             Expect::Refused(FileTooLarge),
         ),
         (
@@ -398,8 +404,11 @@ fn tcp_hostile_frames_are_refused_or_dropped_and_logged() {
 fn zero_sized_file_is_served_as_nothing() {
     let s = Server::v4(&[]);
     let mut c = s.raw();
-    c.write_all(&frame(&Message::FileRequest { size: 0 }))
-        .unwrap();
+    c.write_all(&frame(&Message::FileRequest {
+        size: 0,
+        rate_bps: 0,
+    }))
+    .unwrap();
     let mut buf = Vec::new();
     assert_eq!(
         read_msg(&mut c, &mut buf),
@@ -528,8 +537,11 @@ fn a_slow_reader_is_cut_without_stalling_others() {
     sock.connect(&s.addr.into()).unwrap();
     let mut slow: TcpStream = sock.into();
     let peer = port_of(&slow);
-    slow.write_all(&frame(&Message::FileRequest { size: 100_000_000 }))
-        .unwrap();
+    slow.write_all(&frame(&Message::FileRequest {
+        size: 100_000_000,
+        rate_bps: 0,
+    }))
+    .unwrap();
     let cut = Arc::new(AtomicBool::new(false));
     let reader = {
         let cut = Arc::clone(&cut);

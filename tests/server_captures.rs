@@ -289,7 +289,11 @@ fn sigint_in_the_middle_of_a_file_leaves_whole_files() {
     let capture = can_capture();
     let (_dir, model, server) = start(&[], "cut.pcapng", capture);
     let mut raw = server.raw();
-    let request = codec::to_vec(&Message::FileRequest { size: 100_000_000 }).unwrap();
+    let request = codec::to_vec(&Message::FileRequest {
+        size: 100_000_000,
+        rate_bps: 0,
+    })
+    .unwrap();
     raw.write_all(&request).unwrap();
     // Take a few megabytes, then stop reading: the server is mid-file.
     let mut buf = vec![0u8; 1 << 16];

@@ -223,7 +223,11 @@ fn unknown_kind_and_wrong_version_get_protocol_errors() {
 
     // A wrong version is answered, then the connection is closed.
     let mut c = s.raw();
-    let mut bytes = codec::to_vec(&Message::FileRequest { size: 1 }).unwrap();
+    let mut bytes = codec::to_vec(&Message::FileRequest {
+        size: 1,
+        rate_bps: 0,
+    })
+    .unwrap();
     bytes[2] = 9;
     let reply = exchange(&mut c, &bytes, Duration::from_secs(5));
     match proto::decode(&reply) {
@@ -327,7 +331,13 @@ fn a_stuck_client_does_not_delay_others_and_idles_out() {
     // Asks for a big file and never reads it: its session blocks on write.
     let mut stuck = s.raw();
     stuck
-        .write_all(&codec::to_vec(&Message::FileRequest { size: 100_000_000 }).unwrap())
+        .write_all(
+            &codec::to_vec(&Message::FileRequest {
+                size: 100_000_000,
+                rate_bps: 0,
+            })
+            .unwrap(),
+        )
         .unwrap();
     // And one that connects and says nothing.
     let _silent = s.raw();

@@ -105,7 +105,8 @@ pub struct Overhead {
     /// What a live capture saw (with `--capture`): the whole flow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<CaptureColumn>,
-    /// Bytes on the wire per second over the action (model column).
+    /// Bits on the wire per second over the action (the model column's wire
+    /// bytes, all layers, times 8, over the action's seconds).
     pub wire_rate_bps: f64,
     /// One line per difference between the columns, and per caveat.
     pub notes: Vec<String>,

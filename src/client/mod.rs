@@ -75,6 +75,18 @@ pub struct ClientConfig {
     pub udp: Option<UdpSettings>,
     /// `--pcap` and `--capture`.
     pub recording: record::Recording,
+    /// What a TCP client needs beyond the socket options (unused over UDP).
+    pub tcp: TcpSettings,
+}
+
+/// What a TCP client needs beyond the socket options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// The pace asked of the server for a file, bit/s of payload (0: as
+    /// fast as the connection goes).
+    pub rate_bps: u64,
+    /// The wait for each reply and each read (default [`REPLY_TIMEOUT`]).
+    pub recv_timeout: Option<Duration>,
 }
 
 /// What a UDP client needs beyond the socket options.
@@ -107,11 +119,15 @@ impl Client {
     /// Connects as the configuration says.
     pub fn connect(config: &ClientConfig) -> Result<Client, ClientError> {
         match config.udp {
-            None => Ok(Client::Tcp(tcp::TcpClient::connect_recorded(
-                config.target,
-                &config.opts,
-                &config.recording,
-            )?)),
+            None => {
+                let mut c = tcp::TcpClient::connect_recorded(
+                    config.target,
+                    &config.opts,
+                    &config.recording,
+                )?;
+                c.set_settings(config.tcp);
+                Ok(Client::Tcp(c))
+            }
             Some(u) => {
                 let opts = crate::net::udp::UdpOpts {
                     sndbuf: config.opts.sndbuf,

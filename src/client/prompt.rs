@@ -37,7 +37,9 @@ pub fn parse_command(line: &str) -> Command {
     let t = line.trim();
     match t {
         "" => Command::Empty,
-        "quit" | "exit" | "q" => Command::Quit,
+        // Only `quit` leaves: any other word, `exit` and `q` included, is
+        // text to echo.
+        "quit" => Command::Quit,
         "stream" | "s" => Command::Stream,
         _ if t.bytes().all(|b| b.is_ascii_digit()) => match t.parse() {
             Ok(n) => Command::File(n),
@@ -70,7 +72,22 @@ pub fn run(
         if config.udp.is_some() { "udp" } else { "tcp" },
         config.target
     );
-    let mut client: Option<Client> = None;
+    let mut client = Connection {
+        client: None,
+        opened: 0,
+    };
+    let r = prompt_loop(&mut rl, config, stream, out, &mut client);
+    client.close();
+    r
+}
+
+fn prompt_loop(
+    rl: &mut DefaultEditor,
+    config: &ClientConfig,
+    stream: StreamDefaults,
+    out: &mut dyn Write,
+    client: &mut Connection,
+) -> Result<(), ClientError> {
     loop {
         let line = match rl.readline("ardei> ") {
             Ok(l) => l,
@@ -89,15 +106,15 @@ pub fn run(
                 continue;
             }
             Command::Stream => {
-                let Some(interval) = ask_interval(&mut rl)? else {
+                let Some(interval) = ask_interval(rl)? else {
                     continue;
                 };
-                with_client(&mut client, config, |c| {
+                with_client(client, config, |c| {
                     c.stream(interval, stream.count, stream.size)
                 })
             }
-            Command::File(n) => with_client(&mut client, config, |c| c.file(n, None)),
-            Command::Echo(text) => with_client(&mut client, config, |c| {
+            Command::File(n) => with_client(client, config, |c| c.file(n, None)),
+            Command::Echo(text) => with_client(client, config, |c| {
                 c.echo(text.as_bytes(), 1, Duration::ZERO)
             }),
         };
@@ -125,25 +142,55 @@ fn ask_interval(rl: &mut DefaultEditor) -> Result<Option<Duration>, ClientError>
     }
 }
 
-/// Runs `f` on the open connection, opening one first if needed; a
-/// connection that failed is dropped so the next command opens a new one.
+/// The prompt's connection: opened at the first command, and again after
+/// one that failed.
+struct Connection {
+    client: Option<Client>,
+    /// Connections opened so far: the second and later write their model
+    /// capture to a numbered file beside the first, never over it.
+    opened: u32,
+}
+
+impl Connection {
+    /// Closes the connection, its captures first (teardown frames, files
+    /// flushed).
+    fn close(&mut self) {
+        if let Some(mut c) = self.client.take() {
+            if let Err(e) = c.finish() {
+                eprintln!("error: {e}");
+            }
+        }
+    }
+}
+
+/// Runs `f` on the open connection, opening one first if needed. After any
+/// failure but a refusal (the server answered with an error and the
+/// conversation is where it was) the connection is dropped, so the next
+/// command starts on a clean one: a file cut short or a wrong byte leaves
+/// the rest of that file in the socket.
 fn with_client<T>(
-    slot: &mut Option<Client>,
+    conn: &mut Connection,
     config: &ClientConfig,
     f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
-    if slot.is_none() {
-        *slot = Some(Client::connect(config)?);
+    if conn.client.is_none() {
+        conn.opened += 1;
+        let mut config = config.clone();
+        if let Some(p) = &config.recording.pcap {
+            let p = crate::instruments::numbered_path(p, conn.opened);
+            if conn.opened > 1 {
+                eprintln!("new connection: its model capture goes to {}", p.display());
+            }
+            config.recording.pcap = Some(p);
+        }
+        conn.client = Some(Client::connect(&config)?);
     }
-    let Some(c) = slot.as_mut() else {
+    let Some(c) = conn.client.as_mut() else {
         return Err(ClientError::Protocol("no connection".to_string()));
     };
     let r = f(c);
-    if matches!(
-        r,
-        Err(ClientError::Io(_) | ClientError::Protocol(_) | ClientError::Timeout(_))
-    ) {
-        *slot = None;
+    if matches!(&r, Err(e) if !matches!(e, ClientError::Refused { .. } | ClientError::Usage(_))) {
+        conn.close();
     }
     r
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::record::{Instruments, Recording};
 use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
-use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT};
+use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
 use crate::account::wire::IpVersion;
 use crate::content::Verifier;
@@ -83,6 +83,12 @@ pub struct TcpClient {
     pub(crate) ticker: TickerConfig,
     /// Busy-poll the echo replies (`--spin`).
     spin: bool,
+    /// How long to wait for each reply or read (`--recv-timeout`).
+    reply_timeout: Duration,
+    /// Whether `reply_timeout` was asked for rather than the default.
+    timeout_set: bool,
+    /// The pace asked of the server for files, bit/s of payload (0: none).
+    rate_bps: u64,
 }
 
 impl TcpClient {
@@ -118,7 +124,19 @@ impl TcpClient {
             instruments,
             ticker: TickerConfig::default(),
             spin: false,
+            reply_timeout: REPLY_TIMEOUT,
+            timeout_set: false,
+            rate_bps: 0,
         })
+    }
+
+    /// Applies what `--rate` and `--recv-timeout` ask of a TCP client.
+    pub fn set_settings(&mut self, s: TcpSettings) {
+        self.rate_bps = s.rate_bps;
+        if let Some(t) = s.recv_timeout {
+            self.reply_timeout = t;
+            self.timeout_set = true;
+        }
     }
 
     /// The connection's instruments.
@@ -219,7 +237,7 @@ impl TcpClient {
         count: u32,
         interval: Duration,
     ) -> Result<Report, ClientError> {
-        self.set_timeout(REPLY_TIMEOUT)?;
+        self.set_timeout(self.reply_timeout)?;
         let before = self.info();
         let cpu_before = pace::process_cpu();
         let start = Instant::now();
@@ -232,7 +250,7 @@ impl TcpClient {
         };
         if self.spin {
             self.conn.set_spin(Some(Spin {
-                wait: REPLY_TIMEOUT,
+                wait: self.reply_timeout,
                 stop: None,
             }));
             let done = self.echo_loop(data, count, interval, &mut run);
@@ -302,6 +320,7 @@ impl TcpClient {
         interval: Duration,
         run: &mut EchoRun,
     ) -> Result<(), ClientError> {
+        let wait = self.reply_timeout;
         let encode = |msg: &Message| {
             let mut v = Vec::new();
             codec::encode(msg, &mut v)
@@ -335,7 +354,7 @@ impl TcpClient {
                 let read = self
                     .conn
                     .fill()
-                    .map_err(|e| ClientError::from_io(e, REPLY_TIMEOUT))?;
+                    .map_err(|e| ClientError::from_io(e, wait))?;
                 if read == 0 {
                     return Err(ClientError::Protocol(
                         "the server closed the connection".to_string(),
@@ -345,7 +364,7 @@ impl TcpClient {
             let took = sent.elapsed();
             if !whole {
                 // Not the echo: decode what came to say what it is.
-                let other = self.recv(REPLY_TIMEOUT)?;
+                let other = self.recv(wait)?;
                 return Err(unexpected_echo(seq, &other));
             }
             self.conn.consume(expected.len());
@@ -369,14 +388,19 @@ impl TcpClient {
         size: u64,
         mut sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
-        self.set_timeout(REPLY_TIMEOUT)?;
+        let wait = self.reply_timeout;
+        self.set_timeout(wait)?;
         let before = self.info();
         let start = Instant::now();
-        self.conn.send(&Message::FileRequest { size })?;
-        self.record(Direction::ToServer, &Message::FileRequest { size }, || {
+        let request = Message::FileRequest {
+            size,
+            rate_bps: self.rate_bps,
+        };
+        self.conn.send(&request)?;
+        self.record(Direction::ToServer, &request, || {
             format!("file request {size}")
         });
-        match self.recv(REPLY_TIMEOUT)? {
+        match self.recv(wait)? {
             Message::FileReady { size: s } if s == size => {}
             other => {
                 return Err(ClientError::Protocol(format!(
@@ -415,7 +439,7 @@ impl TcpClient {
             let n = self
                 .conn
                 .read_raw_all(&mut buf[..want])
-                .map_err(|e| ClientError::from_io(e, REPLY_TIMEOUT))?;
+                .map_err(|e| ClientError::from_io(e, wait))?;
             if n == 0 {
                 return Err(ClientError::Short {
                     expected: size,
@@ -447,7 +471,7 @@ impl TcpClient {
                     .send_file(Direction::ToClient, &head, size, "file");
             }
         }
-        let (written, acked) = match self.recv(REPLY_TIMEOUT)? {
+        let (written, acked) = match self.recv(wait)? {
             Message::FileSent {
                 written_ns,
                 acked_ns,
@@ -502,7 +526,13 @@ impl TcpClient {
         count: u32,
         size: u32,
     ) -> Result<Report, ClientError> {
-        let timeout = REPLY_TIMEOUT.max(interval * 2 + Duration::from_secs(5));
+        // A segment may come up to an interval late; unless a timeout was
+        // asked for, allow two intervals and some seconds more.
+        let timeout = if self.timeout_set {
+            self.reply_timeout.max(interval * 2)
+        } else {
+            REPLY_TIMEOUT.max(interval * 2 + Duration::from_secs(5))
+        };
         self.set_timeout(timeout)?;
         let before = self.info();
         let start = Instant::now();

@@ -216,17 +216,28 @@ pub fn applied_of(stream: &TcpStream) -> io::Result<Applied> {
     Applied::read(&socket2::SockRef::from(stream))
 }
 
-/// Sets an integer socket option (`setsockopt`).
+/// Sets an integer socket option (`setsockopt` with a C `int`).
 pub(crate) fn set_int(fd: &impl AsRawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: `value` is a live i32 and its size is passed; the kernel only
-    // reads it. The descriptor is owned by the caller for the call's length.
+    set_plain(fd, level, name, &value)
+}
+
+/// Sets a 64-bit socket option (`SO_MAX_PACING_RATE` takes one).
+pub(crate) fn set_u64(fd: &impl AsRawFd, level: i32, name: i32, value: u64) -> io::Result<()> {
+    set_plain(fd, level, name, &value)
+}
+
+/// `setsockopt` with a plain value (an integer) passed by address.
+fn set_plain<T: Copy>(fd: &impl AsRawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live plain value and its size is passed; the
+    // kernel only reads it. The descriptor is owned by the caller for the
+    // call's length.
     let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             level,
             name,
-            (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if r == 0 {
@@ -261,6 +272,47 @@ pub(crate) fn get_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads a 64-bit socket option (`getsockopt`).
+    fn get_u64(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<u64> {
+        let mut value: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live and sized for a 64-bit option; the
+        // kernel writes at most `len` bytes.
+        let r = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&mut value as *mut u64).cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            Ok(value)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    #[test]
+    fn a_pacing_rate_reads_back_as_set() {
+        let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        set_u64(
+            &sock,
+            libc::SOL_SOCKET,
+            libc::SO_MAX_PACING_RATE,
+            12_500_000,
+        )
+        .unwrap();
+        let got = get_u64(&sock, libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE).unwrap();
+        assert_eq!(got, 12_500_000);
+        set_u64(&sock, libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE, u64::MAX).unwrap();
+        assert_eq!(
+            get_u64(&sock, libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE).unwrap(),
+            u64::MAX
+        );
+    }
 
     #[test]
     fn options_round_trip_through_the_kernel() {

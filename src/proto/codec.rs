@@ -181,18 +181,29 @@ fn parse_body(kind: Kind, body: &[u8], consumed: usize) -> Result<Message, Decod
                 Message::EchoReply { seq, data }
             }
         }
-        Kind::FileRequest | Kind::FileReady => {
+        Kind::FileRequest => {
+            let size = r
+                .u64()
+                .ok_or_else(|| malformed("body is not an 8-byte size"))?;
+            let rate_bps = if r.0.is_empty() {
+                0
+            } else {
+                r.u64()
+                    .ok_or_else(|| malformed("body is not a size and a rate, 8 bytes each"))?
+            };
+            if !r.rest().is_empty() {
+                return Err(malformed("body is not a size and a rate, 8 bytes each"));
+            }
+            Message::FileRequest { size, rate_bps }
+        }
+        Kind::FileReady => {
             let size = r
                 .u64()
                 .ok_or_else(|| malformed("body is not an 8-byte size"))?;
             if !r.rest().is_empty() {
                 return Err(malformed("body is not an 8-byte size"));
             }
-            if kind == Kind::FileRequest {
-                Message::FileRequest { size }
-            } else {
-                Message::FileReady { size }
-            }
+            Message::FileReady { size }
         }
         Kind::StreamRequest => {
             let (Some(interval_ns), Some(count), Some(size)) = (r.u64(), r.u32(), r.u32()) else {
@@ -309,7 +320,13 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
             out.extend_from_slice(&seq.to_be_bytes());
             out.extend_from_slice(data);
         }
-        Message::FileRequest { size } | Message::FileReady { size } => {
+        Message::FileRequest { size, rate_bps } => {
+            out.extend_from_slice(&size.to_be_bytes());
+            if *rate_bps != 0 {
+                out.extend_from_slice(&rate_bps.to_be_bytes());
+            }
+        }
+        Message::FileReady { size } => {
             out.extend_from_slice(&size.to_be_bytes());
         }
         Message::StreamRequest {
@@ -397,7 +414,10 @@ mod tests {
                 seq: 7,
                 data: vec![],
             },
-            Message::FileRequest { size: 123456789 },
+            Message::FileRequest {
+                size: 123456789,
+                rate_bps: 0,
+            },
             Message::FileReady { size: 0 },
             Message::StreamRequest {
                 interval_ns: 5_000_000,
@@ -436,8 +456,34 @@ mod tests {
     }
 
     #[test]
+    fn a_paced_file_request_carries_its_rate_and_an_unpaced_one_does_not() {
+        let plain = to_vec(&Message::FileRequest {
+            size: 1000,
+            rate_bps: 0,
+        })
+        .unwrap();
+        assert_eq!(plain.len(), HEADER_LEN + 8);
+        let paced = Message::FileRequest {
+            size: 1000,
+            rate_bps: 100_000_000,
+        };
+        let bytes = to_vec(&paced).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + 16);
+        assert_eq!(decode(&bytes).unwrap(), Some((paced, bytes.len())));
+        // Neither 8 nor 16 bytes: malformed.
+        let mut odd = bytes.clone();
+        odd.push(0);
+        odd[7] = 17;
+        assert!(matches!(decode(&odd), Err(DecodeError::Malformed { .. })));
+    }
+
+    #[test]
     fn byte_layout_matches_the_diagram() {
-        let bytes = to_vec(&Message::FileRequest { size: 1000 }).unwrap();
+        let bytes = to_vec(&Message::FileRequest {
+            size: 1000,
+            rate_bps: 0,
+        })
+        .unwrap();
         assert_eq!(
             bytes,
             [
@@ -448,7 +494,11 @@ mod tests {
 
     #[test]
     fn partial_input_is_not_an_error() {
-        let bytes = to_vec(&Message::FileRequest { size: 1000 }).unwrap();
+        let bytes = to_vec(&Message::FileRequest {
+            size: 1000,
+            rate_bps: 0,
+        })
+        .unwrap();
         for cut in 0..bytes.len() {
             assert_eq!(decode(&bytes[..cut]), Ok(None), "cut at {cut}");
         }

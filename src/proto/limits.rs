@@ -83,6 +83,25 @@ impl Limits {
         Ok(())
     }
 
+    /// Checks a file request paced at `rate_bps` (0: unpaced): the file
+    /// must fit the limit, and the pace must not stretch it past
+    /// `max_stream_time`.
+    pub fn check_paced_file(&self, size: u64, rate_bps: u64) -> Result<(), Refusal> {
+        self.check_file(size)?;
+        let limit = self.max_stream_time;
+        let seconds = size as f64 * 8.0 / rate_bps.max(1) as f64;
+        if rate_bps > 0 && seconds > limit.as_secs_f64() {
+            return Err(Refusal::new(
+                ErrorCode::BadInterval,
+                format!(
+                    "at {rate_bps} bit/s a file of {size} bytes would take {seconds:.0} s, over the limit of {} s: ask for a higher --rate",
+                    limit.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks an echo of `len` bytes.
     pub fn check_echo(&self, len: usize) -> Result<(), Refusal> {
         if len > self.max_echo {

@@ -183,6 +183,10 @@ pub enum Message {
     FileRequest {
         /// Bytes wanted.
         size: u64,
+        /// The pace asked for, bits of payload per second; 0: as fast as
+        /// the connection goes. Encoded only when not 0, so an unpaced
+        /// request is the 8-byte body it always was.
+        rate_bps: u64,
     },
     /// The file is coming: exactly `size` raw bytes follow this message.
     FileReady {

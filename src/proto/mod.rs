@@ -23,7 +23,7 @@
 //! |------|-----------------|-----------------------------------------------------------------|
 //! | 0x01 | EchoRequest     | seq u32, data                                                   |
 //! | 0x02 | EchoReply       | seq u32, data (as received)                                     |
-//! | 0x03 | FileRequest     | size u64                                                        |
+//! | 0x03 | FileRequest     | size u64 [, rate_bps u64 — only when paced: 0 or absent = full speed] |
 //! | 0x04 | FileReady       | size u64 — then exactly `size` raw, unframed bytes follow       |
 //! | 0x05 | StreamRequest   | interval_ns u64, count u32, size u32                            |
 //! | 0x06 | StreamStart     | interval_ns u64, count u32, size u32, t0_ns u64                 |

@@ -124,7 +124,10 @@ pub fn message_comment(msg: &Message) -> String {
     match msg {
         Message::EchoRequest { seq, .. } => format!("echo {seq} request"),
         Message::EchoReply { seq, .. } => format!("echo {seq} reply"),
-        Message::FileRequest { size } => format!("file request {size}"),
+        Message::FileRequest { size, rate_bps: 0 } => format!("file request {size}"),
+        Message::FileRequest { size, rate_bps } => {
+            format!("file request {size} at {rate_bps} bit/s")
+        }
         Message::FileReady { size } => format!("file ready {size}"),
         Message::FileSent { .. } => "file sent".to_string(),
         Message::StreamRequest {

@@ -226,16 +226,18 @@ fn handle(
             stats.echoed(msg, msg);
             send(conn, rec, &Message::EchoReply { seq, data })?;
         }
-        Message::FileRequest { size } => {
-            if let Err(r) = limits.check_file(size) {
+        Message::FileRequest { size, rate_bps } => {
+            if let Err(r) = limits.check_paced_file(size, rate_bps) {
                 return Ok(Err(r));
             }
+            let request = if rate_bps == 0 { 8 } else { 16 };
             stats.shapes.push(Shape::File {
-                up: (HEADER_LEN + 8) as u64,
+                up: (HEADER_LEN + request) as u64,
                 down: (HEADER_LEN + 8) as u64 + size,
                 trailer: (HEADER_LEN + 16) as u64,
             });
-            send_file(conn, Some(size), size, stats, rec)?;
+            let pace = (rate_bps > 0).then_some(Pace { rate_bps, stop });
+            send_file(conn, Some(size), size, pace, stats, rec)?;
         }
         Message::StreamRequest {
             interval_ns,
@@ -274,10 +276,19 @@ fn handle(
 ///
 /// The reply is recorded once, when its last write returned (or failed:
 /// then as far as the writes went).
+/// A file's pace: bits of payload per second, and the server's stop flag
+/// (a paced file may last minutes; a shutdown must not wait for it).
+#[derive(Clone, Copy)]
+struct Pace<'a> {
+    rate_bps: u64,
+    stop: &'a AtomicBool,
+}
+
 fn send_file(
     conn: &mut Framed,
     ready: Option<u64>,
     size: u64,
+    pace: Option<Pace<'_>>,
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
 ) -> io::Result<()> {
@@ -288,7 +299,10 @@ fn send_file(
     let h = head.len();
     let started = Instant::now();
     let mut offset = 0;
-    let wrote = write_file(conn, &mut head, size, &mut offset, stats);
+    let wrote = match pace {
+        None => write_file(conn, &mut head, size, &mut offset, stats),
+        Some(p) => write_paced(conn, &mut head, size, p, &mut offset, stats),
+    };
     if offset > 0 || wrote.is_ok() {
         rec.file(&head[..h], offset, || {
             let what = match ready {
@@ -351,6 +365,74 @@ fn write_file(
         }
     }
     Ok(())
+}
+
+/// As [`write_file`], at `pace`: each write waits for its due time
+/// ([`pace::Pacer`], absolute deadlines, so a late wake-up is made up), and
+/// writes about [`PACED_SLICE`] of data, so the socket's buffer never holds
+/// more than a few slices and no blocked write waits long; the kernel's TCP
+/// pacing (`SO_MAX_PACING_RATE`, set for the file and lifted after it)
+/// spreads each slice's segments over its time on the wire.
+fn write_paced(
+    conn: &mut Framed,
+    head: &mut Vec<u8>,
+    size: u64,
+    pace: Pace<'_>,
+    offset: &mut u64,
+    stats: &mut SessionStats,
+) -> io::Result<()> {
+    let bytes_per_s = pace.rate_bps.div_ceil(8);
+    let _ = set_pacing_rate(conn, bytes_per_s);
+    let slice = (bytes_per_s as f64 * PACED_SLICE.as_secs_f64()) as usize;
+    let slice = slice.clamp(MIN_PACED_WRITE, FILE_CHUNK);
+    let mut pacer = pace::Pacer::new(pace.rate_bps);
+    let mut generator = content::Generator::new();
+    let h = head.len();
+    let mut wrote = Ok(());
+    // The framing in `head` leaves with the first slice (alone for an empty
+    // file), each slice when it is due.
+    let mut first = true;
+    while first || *offset < size {
+        let n = ((size - *offset) as usize).min(slice);
+        if !pacer.wait(n as u64, pace.stop) {
+            wrote = Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the server is stopping",
+            ));
+            break;
+        }
+        wrote = if first {
+            head.resize(h + n, 0);
+            content::fill(0, &mut head[h..]);
+            conn.send_raw(head)
+        } else {
+            conn.send_raw(generator.chunk(*offset, n))
+        };
+        if wrote.is_err() {
+            break;
+        }
+        first = false;
+        *offset += n as u64;
+        stats.bytes_out += n as u64;
+    }
+    let _ = set_pacing_rate(conn, u64::MAX);
+    wrote
+}
+
+/// The data one paced write carries: this long at the pace.
+const PACED_SLICE: Duration = Duration::from_millis(5);
+
+/// The smallest paced write, whatever the pace.
+const MIN_PACED_WRITE: usize = 1024;
+
+/// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: no limit).
+fn set_pacing_rate(conn: &Framed, bytes_per_s: u64) -> io::Result<()> {
+    crate::net::socket::set_u64(
+        conn.stream(),
+        libc::SOL_SOCKET,
+        libc::SO_MAX_PACING_RATE,
+        bytes_per_s,
+    )
 }
 
 /// How long a server waits for the last byte of a file to be acknowledged.
@@ -536,7 +618,7 @@ fn answer_line(
                 down: size,
                 trailer: 0,
             });
-            send_file(conn, None, size, stats, rec)
+            send_file(conn, None, size, None, stats, rec)
         }
         TextReply::Refuse(r) => {
             stats.refused += 1;

@@ -1,0 +1,235 @@
+//! The command-line contract (DESIGN §1) at its edges: sizes and durations
+//! as the contract spells them, usage errors with status 2, exactly one
+//! JSON object on stdout whatever happens, the prompt's words, where
+//! `--pcap` writes, and a TCP file at the pace `--rate` asks for.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ardei_lab::proto::{Message, codec};
+use common::{Server, bin, client, stderr, stdout};
+
+/// Runs `ardei-lab ARGS…` with no stdin.
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ardei-lab")
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let s = Server::v4(&[]);
+    let t = s.target();
+    for args in [
+        vec!["client", &t, "--file", "1000", "--recv-timeout", "0"],
+        vec!["client", &t, "--file", "1000", "--json", "--print-file"],
+        vec![
+            "client",
+            &t,
+            "--file",
+            "1000",
+            "--json-stream",
+            "--print-file",
+        ],
+        vec!["client", &t, "--echo", "x", "--rate", "1M"],
+        vec!["client", &t, "--json"],
+        vec!["client", &t, "--stream", "5ms", "--size", "1Q"],
+        vec!["client", &t, "--echo", "x", "--mss", "64K"],
+        vec!["server", "--bind", "127.0.0.1:0", "--idle-timeout", "0"],
+        vec!["client", "--hosts", "/nonexistent/hosts.txt", "--echo", "x"],
+        vec!["server", "--hosts", "/nonexistent/hosts.txt"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).trim().is_empty(), "{args:?}: no reason given");
+    }
+}
+
+#[test]
+fn sizes_take_the_contracts_suffixes() {
+    let s = Server::v4(&[]);
+    // A 1K stream segment, and an MSS given as a size.
+    let (out, v) = s.client_json(&["--stream", "1ms", "--count", "3", "--size", "1K"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["segments"], 3);
+    assert_eq!(v["bytes"], 3 * 1024);
+    let (out, v) = s.client_json(&["--echo", "hi", "--mss", "1K"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["bytes"], 2);
+}
+
+#[test]
+fn json_failures_are_one_object_on_stdout() {
+    let missing = run(&["pcap", "summary", "/nonexistent/x.pcapng", "--json"]);
+    assert_ne!(missing.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&missing.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&missing)));
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+
+    let bad = run(&["overhead", "1000", "--mtu", "10", "--json"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let v: serde_json::Value =
+        serde_json::from_slice(&bad.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&bad)));
+    assert!(v["error"].as_str().is_some(), "{v}");
+    assert!(v.get("transport").is_none(), "{v}");
+}
+
+#[test]
+fn only_quit_leaves_the_prompt() {
+    let s = Server::v4(&[]);
+    let mut child = Command::new(bin())
+        .args(["client", &s.target()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"exit\nq\nquit\nnever sent\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("round trips of 4 bytes"), "{text}");
+    assert!(text.contains("round trips of 1 bytes"), "{text}");
+    assert!(!text.contains("round trips of 10 bytes"), "{text}");
+}
+
+#[test]
+fn a_bare_pcap_name_goes_to_the_captures_folder() {
+    let s = Server::v4(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "client",
+            &s.target(),
+            "--echo",
+            "x",
+            "--pcap",
+            "echo.pcapng",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = dir.path().join("captures").join("echo.pcapng");
+    assert!(path.is_file(), "no {}", path.display());
+    assert!(!dir.path().join("echo.pcapng").exists());
+}
+
+/// A server that sends a wrong byte in its first file, then answers echoes
+/// on the next connection: the prompt must start that next command on a
+/// clean connection, and keep the first connection's capture.
+#[test]
+fn the_prompt_reconnects_after_a_bad_file_and_keeps_both_captures() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        // First connection: FileReady for 1000 bytes, one of them wrong.
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = [0u8; 16];
+        c.read_exact(&mut req).unwrap();
+        let mut reply = codec::to_vec(&Message::FileReady { size: 1000 }).unwrap();
+        let mut body = common::pattern(0, 1000);
+        body[500] ^= 1;
+        reply.extend_from_slice(&body);
+        let _ = c.write_all(&reply);
+        // Second connection: one echo.
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = [0u8; 8];
+        c.read_exact(&mut head).unwrap();
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).unwrap();
+        head[3] = 0x02; // EchoReply
+        c.write_all(&head).unwrap();
+        c.write_all(&body).unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("p.pcapng");
+    let mut child = Command::new(bin())
+        .args(["client", &addr.to_string(), "--pcap"])
+        .arg(&cap)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"1000\nafter\nquit\n")
+        .unwrap();
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    fake.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        stderr(&out).contains("verification failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("round trips of 5 bytes"),
+        "{}",
+        stdout(&out)
+    );
+    let second = dir.path().join("p-2.pcapng");
+    for p in [&cap, &second] {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{} missing or empty", p.display());
+    }
+}
+
+#[test]
+fn a_tcp_file_keeps_the_rate_asked_for() {
+    let s = Server::v4(&[]);
+    let (out, v) = s.client_json(&["--file", "4M", "--rate", "100M"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["verified"], true);
+    let goodput = v["goodput_bps"].as_f64().unwrap();
+    // Never faster than asked (the pace is kept by absolute deadlines; the
+    // first 5 ms slice leaves at once), and not far slower on loopback.
+    assert!(goodput <= 100e6 * 1.05, "{goodput}");
+    assert!(goodput >= 100e6 * 0.3, "{goodput}");
+    // A pace that would stretch the file past the server's limit is refused.
+    let out = s.client(&["--file", "100M", "--rate", "1000"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--rate"), "{}", stderr(&out));
+    s.assert_alive();
+}
+
+#[test]
+fn a_tcp_recv_timeout_bounds_the_wait_for_a_reply() {
+    // A listener that accepts and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hold = std::thread::spawn(move || {
+        let (c, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(c);
+    });
+    let started = Instant::now();
+    let out = client(&addr, &["--echo", "x", "--recv-timeout", "300ms"]);
+    let took = started.elapsed();
+    hold.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(2), "waited {took:?}");
+    assert!(stderr(&out).contains("300ms"), "{}", stderr(&out));
+}
