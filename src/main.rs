@@ -25,11 +25,16 @@ use ardei_lab::server::record::ServerCaptures;
 use ardei_lab::server::tcp::TcpServer;
 use ardei_lab::server::udp::UdpServer;
 
-/// A failure: the sentence for stderr and the exit status.
+/// A failure: the sentence for stderr and the exit status, and for a
+/// client's `--json` error object what is known of the action.
 struct Failure {
     message: String,
     code: u8,
     mode: Option<&'static str>,
+    /// The server's IP version, once the target is known.
+    ip: Option<u8>,
+    /// Payload bytes received before the failure, where the error says.
+    bytes: Option<u64>,
 }
 
 impl Failure {
@@ -38,6 +43,8 @@ impl Failure {
             message: message.to_string(),
             code: 2,
             mode: None,
+            ip: None,
+            bytes: None,
         }
     }
     fn other(message: impl ToString) -> Failure {
@@ -45,6 +52,8 @@ impl Failure {
             message: message.to_string(),
             code: 1,
             mode: None,
+            ip: None,
+            bytes: None,
         }
     }
 }
@@ -100,7 +109,17 @@ fn main() -> ExitCode {
             if json {
                 let v = match transport {
                     Some(t) => {
-                        serde_json::json!({ "error": f.message, "mode": f.mode, "transport": t })
+                        let mut v = serde_json::json!({
+                            "error": f.message,
+                            "mode": f.mode,
+                            "transport": t,
+                            "ip": f.ip,
+                            "bytes": f.bytes.unwrap_or(0),
+                        });
+                        if f.mode == Some("file") {
+                            v["verified"] = false.into();
+                        }
+                        v
                     }
                     None => serde_json::json!({ "error": f.message }),
                 };
@@ -362,14 +381,14 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             size: args.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE),
         };
         let mut out = std::io::stdout();
-        return prompt::run(&config, defaults, &mut out).map_err(client_failure(None));
+        return prompt::run(&config, defaults, &mut out).map_err(client_failure(None, target));
     };
     if let Some(d) = args.interval_report {
         if d < std::time::Duration::from_millis(10) {
             return Err(Failure::usage("-i needs at least 10ms between reports"));
         }
     }
-    let mut c = Client::connect(&config).map_err(client_failure(Some(mode)))?;
+    let mut c = Client::connect(&config).map_err(client_failure(Some(mode), target))?;
     c.set_spin(args.spin);
     let json = args.json || args.json_stream;
     c.set_ticker(TickerConfig {
@@ -383,8 +402,8 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
-    let captures = c.finish().map_err(client_failure(Some(mode)))?;
-    let mut report = action.map_err(client_failure(Some(mode)))?;
+    let captures = c.finish().map_err(client_failure(Some(mode), target))?;
+    let mut report = action.map_err(client_failure(Some(mode), target))?;
     if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
         if let (Some(o), Ok(s)) = (
             report.overhead.as_mut(),
@@ -504,11 +523,20 @@ fn run_action(
     }
 }
 
-fn client_failure(mode: Option<&'static str>) -> impl Fn(ClientError) -> Failure {
+fn client_failure(
+    mode: Option<&'static str>,
+    target: std::net::SocketAddr,
+) -> impl Fn(ClientError) -> Failure {
     move |e| Failure {
         message: e.to_string(),
         code: e.exit_code() as u8,
         mode,
+        ip: Some(if target.is_ipv6() { 6 } else { 4 }),
+        bytes: match &e {
+            ClientError::Short { got, .. } => Some(*got),
+            ClientError::Verify(m) => Some(m.offset),
+            _ => None,
+        },
     }
 }
 

@@ -233,3 +233,48 @@ fn a_tcp_recv_timeout_bounds_the_wait_for_a_reply() {
     assert!(took < Duration::from_secs(2), "waited {took:?}");
     assert!(stderr(&out).contains("300ms"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_failed_file_in_json_says_what_is_known() {
+    // Refused by the server: exit 3, and the error object names the action.
+    let s = Server::v4(&["--max-file", "10"]);
+    let out = s.client(&["--file", "100", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(v["mode"], "file", "{v}");
+    assert_eq!(v["transport"], "tcp", "{v}");
+    assert_eq!(v["ip"], 4, "{v}");
+    assert_eq!(v["verified"], false, "{v}");
+    assert_eq!(v["bytes"], 0, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--max-file")),
+        "{v}"
+    );
+
+    // A wrong byte at offset 300: exit 4, verified false.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = [0u8; 16];
+        c.read_exact(&mut req).unwrap();
+        let mut reply = codec::to_vec(&Message::FileReady { size: 1000 }).unwrap();
+        let mut body = common::pattern(0, 1000);
+        body[300] ^= 1;
+        reply.extend_from_slice(&body);
+        let _ = c.write_all(&reply);
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    let out = client(&addr.to_string(), &["--file", "1000", "--json"]);
+    fake.join().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(v["verified"], false, "{v}");
+    assert_eq!(v["bytes"], 300, "{v}");
+}
