@@ -668,3 +668,142 @@ fn an_unanswered_echo_counts_as_lost_never_a_hang() {
     assert_eq!(v["latency_us"]["count"], 3);
     adds_up(&v);
 }
+
+/// Runs a client for at most 30 s with its address space capped at `cap`
+/// bytes: memory sized from what was asked rather than from what the
+/// server accepted and sent fails there at once.
+fn capped_client(target: &str, args: &[&str], cap: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(bin());
+    cmd.arg("client")
+        .arg(target)
+        .args(args)
+        .env("MALLOC_ARENA_MAX", "2");
+    // SAFETY: between fork and exec the child only calls setrlimit, which
+    // is async-signal-safe, and reads the errno it sets.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: cap,
+                rlim_max: cap,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    output_within(&mut cmd, Duration::from_secs(30))
+}
+
+/// The address space a client may use in the tests below: room for the
+/// binary, its threads and its buffers, far from the hundreds of MiB a
+/// bitmap sized from a huge request would take.
+const CLIENT_CAP: u64 = 256 << 20;
+
+#[test]
+fn huge_requests_end_with_the_refusal_and_allocate_nothing() {
+    let s = udp_server("127.0.0.1", &["--max-file", "100000"]);
+    // Within the cap, an ordinary run succeeds.
+    let out = capped_client(
+        &s.target(),
+        &["--udp", "--file", "100000", "--segment-size", "29"],
+        CLIENT_CAP,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (args, limit) in [
+        (
+            &["--udp", "--file", "1T", "--segment-size", "29"][..],
+            "--max-file",
+        ),
+        (
+            &["--udp", "--stream", "5ms", "--count", "4294967295"][..],
+            "--max-segments",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = capped_client(&s.target(), args, CLIENT_CAP);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains("the server refused") && err.contains(limit),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("memory allocation"), "{args:?}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    s.assert_alive();
+}
+
+#[test]
+fn print_file_writes_exactly_the_file_in_order() {
+    let s = udp_server("127.0.0.1", &[]);
+    for extra in [&[][..], &["--segment-size", "500"][..], &["--no-gso"][..]] {
+        let mut args = vec!["--udp", "--file", "100000", "--print-file"];
+        args.extend_from_slice(extra);
+        let out = output_within(
+            Command::new(bin())
+                .arg("client")
+                .arg(s.target())
+                .args(&args),
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.stdout.len(), 100_000, "{args:?}");
+        assert!(out.stdout == pattern(0, 100_000), "{args:?}: not the file");
+    }
+}
+
+#[test]
+fn print_file_that_cannot_be_whole_says_how_much_stdout_holds() {
+    let s = udp_server("127.0.0.1", &[]);
+    let size = 30u64 << 20;
+    let args = [
+        "--udp",
+        "--file",
+        "30M",
+        "--rate",
+        "0",
+        "--rcvbuf",
+        "4K",
+        "--segment-size",
+        "1400",
+        "--recv-timeout",
+        "500ms",
+        "--print-file",
+    ];
+    let out = output_within(
+        Command::new(bin()).arg("client").arg(s.target()).args(args),
+        Duration::from_secs(60),
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "no loss with a tiny buffer? {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("stdout holds only the first"))
+        .unwrap_or_else(|| panic!("no reason given: {err}"));
+    let k: u64 = line
+        .split("stdout holds only the first ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {line:?}"));
+    assert!(
+        line.contains(&format!("of the file's {size} bytes")),
+        "{line}"
+    );
+    assert!(k < size, "{line}");
+    assert_eq!(out.stdout.len() as u64, k, "{line}");
+    assert!(
+        out.stdout == pattern(0, k as usize),
+        "stdout is not the file's first {k} bytes"
+    );
+}

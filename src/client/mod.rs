@@ -6,10 +6,12 @@
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
 //! - [`record`]: the model and live captures around a connection.
+//! - [`reorder`]: a UDP file's bytes written out in file order (`--print-file`).
 //! - [`ticker`]: interval reports and the progress bar while an action runs.
 
 pub mod prompt;
 pub mod record;
+pub mod reorder;
 pub mod report;
 pub mod tcp;
 pub mod ticker;
@@ -289,6 +291,17 @@ pub enum ClientError {
         /// "segments" or "datagrams".
         unit: &'static str,
     },
+    /// `--print-file` could not write the whole file: the output holds its
+    /// first `written` bytes, in order, and nothing after them.
+    #[error("stdout holds only the first {written} of the file's {size} bytes: {reason}")]
+    Incomplete {
+        /// Bytes written, from the file's start.
+        written: u64,
+        /// The file's size.
+        size: u64,
+        /// Why the rest could not be written.
+        reason: String,
+    },
     /// A capture could not start or finish.
     #[error(transparent)]
     Instrument(#[from] crate::instruments::InstrumentError),
@@ -296,13 +309,15 @@ pub enum ClientError {
 
 impl ClientError {
     /// The process exit status for this failure: 2 a request that cannot be
-    /// made as asked, 3 refused by the server, 4 verification failed, 1
-    /// anything else.
+    /// made as asked, 3 refused by the server, 4 the file did not arrive
+    /// whole and verified, 1 anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 3,
-            ClientError::Verify(_) | ClientError::Short { .. } => 4,
+            ClientError::Verify(_) | ClientError::Short { .. } | ClientError::Incomplete { .. } => {
+                4
+            }
             _ => 1,
         }
     }

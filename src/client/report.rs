@@ -264,8 +264,11 @@ pub enum Detail {
         segments: u32,
         /// Segments asked for.
         count: u32,
-        /// Segments the server says it sent.
-        sent: u32,
+        /// Segments the server says it sent (TCP). A UDP stream leaves it
+        /// out: its datagram accounting carries the same count as `sent`,
+        /// and a JSON object holds each key once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sent: Option<u32>,
         /// Interval asked for, µs.
         interval_us: f64,
         /// Whole segment size, bytes.
@@ -400,9 +403,13 @@ impl Report {
                 end_drift_us,
                 ..
             } => {
+                let sent = sent.map(u64::from).or(self.udp.as_ref().map(|u| u.sent));
+                let sent = sent
+                    .map(|n| format!(" (server sent {n})"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "{head}: {segments} of {count} segments of {size} bytes every {interval_us:.0} µs received (server sent {sent})"
+                    "{head}: {segments} of {count} segments of {size} bytes every {interval_us:.0} µs received{sent}"
                 );
                 if let Some(p) = &self.latency_us {
                     let _ = writeln!(s, "  one-way delay    {}  (same-host clocks)", p.line());

@@ -623,7 +623,7 @@ impl TcpClient {
             Detail::Stream {
                 segments,
                 count,
-                sent,
+                sent: Some(sent),
                 interval_us: interval.as_secs_f64() * 1e6,
                 size,
                 jitter_us: jitter.estimate_us(),

@@ -6,7 +6,9 @@
 //! any other session are ignored. Requests are repeated until the server
 //! answers (a lossy path may drop them); the server ignores repeats.
 //!
-//! A file is placed by offset and every byte that arrives is verified. The
+//! A file is placed by offset and every byte that arrives is verified; a
+//! sink (`--print-file`) gets the bytes in file order, early datagrams
+//! waiting in a bounded reorder buffer ([`super::reorder`]). The
 //! sender ends with an End message carrying its counts (sent three times);
 //! `--recv-timeout`, reset by every datagram, is only the fallback, and the
 //! report says which of the two ended the transfer.
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::ClientError;
 use super::record::{Instruments, Recording};
+use super::reorder::{InOrder, REORDER_LIMIT};
 use super::report::{
     CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, TransferIo, UdpFigures,
 };
@@ -657,13 +660,15 @@ impl UdpClient {
     }
 
     /// A file of `size` bytes, paced at `rate_bps` by the server, every byte
-    /// that arrives verified; written to `sink` as it arrives.
+    /// that arrives verified; written to `sink` in file order as it arrives
+    /// (see [`InOrder`]). With a sink, a file that cannot be written whole
+    /// is an error that says how much of it the sink holds.
     pub fn file(
         &mut self,
         size: u64,
         rate_bps: u64,
         segment: Option<u32>,
-        mut sink: Option<&mut dyn Write>,
+        sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
         let segment = self.segment_size(segment, DGRAM_HEADER + 1)?;
         let per = u64::from(segment) - DGRAM_HEADER as u64;
@@ -685,6 +690,7 @@ impl UdpClient {
             },
         );
         let mut arrivals = Arrivals::new(planned);
+        let mut printer = sink.map(|w| InOrder::new(w, REORDER_LIMIT));
         let mut sent_with = None;
         let mut data_wire = 0u64;
         let mut ticker = self.ticker(start, Some(size), segment);
@@ -729,8 +735,9 @@ impl UdpClient {
                         last_point = bytes;
                         progress.push((start.elapsed().as_secs_f64(), bytes));
                     }
-                    if let Some(w) = sink.as_deref_mut() {
-                        w.write_all(data)?;
+                    if let Some(p) = printer.as_mut() {
+                        p.take(seq, data)
+                            .map_err(|e| incomplete(p, size, e.to_string()))?;
                     }
                 }
                 if ticker.due_at(self.read_at) {
@@ -778,7 +785,18 @@ impl UdpClient {
                 _ => {}
             }
         }
-        let (sent, ended_by) = life.ending(planned, "file", "datagrams")?;
+        let ending = life.ending(planned, "file", "datagrams");
+        if let Some(p) = printer.as_ref().filter(|p| p.written() < size) {
+            let why = match &ending {
+                Err(e) => e.to_string(),
+                Ok((sent, _)) => format!(
+                    "{} of {sent} datagrams never arrived, and UDP does not send them again",
+                    arrivals.lost(*sent)
+                ),
+            };
+            return Err(incomplete(p, size, why));
+        }
+        let (sent, ended_by) = ending?;
         let end_at = life.end_at;
         let end = if ended_by == Ending::Timeout {
             last_data
@@ -913,7 +931,8 @@ impl UdpClient {
             Detail::Stream {
                 segments: arrivals.received() as u32,
                 count,
-                sent: sent as u32,
+                // `sent` is in the datagram accounting below.
+                sent: None,
                 interval_us: interval.as_secs_f64() * 1e6,
                 size,
                 jitter_us: jitter.estimate_us(),
@@ -1019,6 +1038,15 @@ impl Lifecycle {
             Some(sent) => Ok((sent, Ending::EndMessage)),
             None => Ok((planned, Ending::Timeout)),
         }
+    }
+}
+
+/// The error for a file the sink got only the start of.
+fn incomplete(printer: &InOrder, size: u64, reason: String) -> ClientError {
+    ClientError::Incomplete {
+        written: printer.written(),
+        size,
+        reason,
     }
 }
 

@@ -1,0 +1,182 @@
+//! Writes a UDP file's bytes to a sink in file order, whatever order its
+//! datagrams arrive in.
+//!
+//! A datagram that is next in the file goes straight out, followed by any
+//! that arrived early and now follow on. A datagram that arrives early
+//! waits in a reorder buffer, bounded by [`REORDER_LIMIT`]: when one more
+//! early datagram would take it past the bound, the writer gives up rather
+//! than hold more. UDP does not send a lost datagram again, so once the
+//! buffer is full the file can no longer be written whole. Whatever
+//! happens, the sink holds exactly the file's first [`InOrder::written`]
+//! bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// The most memory early datagrams may hold while they wait, bytes.
+pub const REORDER_LIMIT: usize = 4 << 20;
+
+/// What one waiting datagram costs beyond its bytes (the vector and the
+/// map's share), counted against the limit so that many tiny datagrams
+/// cannot hold far more memory than the limit says.
+const ENTRY_COST: usize = 64;
+
+/// Why the file could not be written further.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The reorder buffer is full and the next datagram has not come.
+    #[error(
+        "datagram {waiting_for} had not arrived while {limit} bytes of later datagrams waited for it (the reorder buffer's limit)"
+    )]
+    Full {
+        /// The datagram everything waits for.
+        waiting_for: u64,
+        /// The buffer's limit, bytes.
+        limit: usize,
+    },
+    /// The sink refused the bytes.
+    #[error("writing the file out failed: {0}")]
+    Write(#[from] io::Error),
+}
+
+/// The file's bytes on their way to a sink, in order.
+pub struct InOrder<'a> {
+    sink: &'a mut dyn Write,
+    /// The next datagram to write.
+    next: u64,
+    /// Bytes written so far: the file's first `written` bytes.
+    written: u64,
+    /// Datagrams that arrived before `next`, by sequence number.
+    early: BTreeMap<u64, Vec<u8>>,
+    /// What `early` holds, entry costs included.
+    held: usize,
+    limit: usize,
+}
+
+impl std::fmt::Debug for InOrder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InOrder")
+            .field("next", &self.next)
+            .field("written", &self.written)
+            .field("waiting", &self.early.len())
+            .field("held", &self.held)
+            .finish()
+    }
+}
+
+impl<'a> InOrder<'a> {
+    /// A writer to `sink` whose early datagrams may hold `limit` bytes.
+    pub fn new(sink: &'a mut dyn Write, limit: usize) -> InOrder<'a> {
+        InOrder {
+            sink,
+            next: 0,
+            written: 0,
+            early: BTreeMap::new(),
+            held: 0,
+            limit,
+        }
+    }
+
+    /// The file's bytes the sink holds, from the start.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Takes datagram `seq`'s file bytes: writes them now if they are next,
+    /// else keeps them until they are. A copy already taken is ignored.
+    pub fn take(&mut self, seq: u64, data: &[u8]) -> Result<(), OrderError> {
+        if seq < self.next || self.early.contains_key(&seq) {
+            return Ok(());
+        }
+        if seq > self.next {
+            return self.hold(seq, data);
+        }
+        self.write(data)?;
+        self.drain()
+    }
+
+    fn hold(&mut self, seq: u64, data: &[u8]) -> Result<(), OrderError> {
+        let cost = data.len() + ENTRY_COST;
+        if self.held + cost > self.limit {
+            return Err(OrderError::Full {
+                waiting_for: self.next,
+                limit: self.limit,
+            });
+        }
+        self.held += cost;
+        self.early.insert(seq, data.to_vec());
+        Ok(())
+    }
+
+    /// Writes the early datagrams that now follow on.
+    fn drain(&mut self) -> Result<(), OrderError> {
+        while let Some(data) = self.early.remove(&self.next) {
+            self.held -= data.len() + ENTRY_COST;
+            self.write(&data)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), OrderError> {
+        self.sink.write_all(data)?;
+        self.written += data.len() as u64;
+        self.next += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The datagrams of `len` bytes cut in `per`-byte pieces.
+    fn pieces(len: usize, per: usize) -> Vec<Vec<u8>> {
+        let file: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        file.chunks(per).map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn early_datagrams_wait_for_the_one_before() {
+        let p = pieces(40, 10);
+        let mut out = Vec::new();
+        let mut w = InOrder::new(&mut out, 1000);
+        for seq in [2, 1, 2, 3] {
+            w.take(seq, &p[seq as usize]).unwrap();
+        }
+        assert_eq!(w.written(), 0);
+        w.take(0, &p[0]).unwrap();
+        w.take(0, &p[0]).unwrap();
+        assert_eq!(w.written(), 40);
+        assert_eq!(w.held, 0);
+        assert_eq!(out, p.concat());
+    }
+
+    #[test]
+    fn past_the_limit_it_gives_up_with_the_prefix_written() {
+        let p = pieces(100, 10);
+        let mut out = Vec::new();
+        let mut w = InOrder::new(&mut out, 2 * (10 + ENTRY_COST));
+        w.take(0, &p[0]).unwrap();
+        w.take(2, &p[2]).unwrap();
+        w.take(3, &p[3]).unwrap();
+        let e = w.take(4, &p[4]).unwrap_err();
+        assert!(matches!(e, OrderError::Full { waiting_for: 1, .. }), "{e}");
+        assert_eq!(w.written(), 10);
+        assert_eq!(out, p[0]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_writes_the_file(order in Just((0..30u64).collect::<Vec<_>>()).prop_shuffle()) {
+            let p = pieces(295, 10);
+            let mut out = Vec::new();
+            let mut w = InOrder::new(&mut out, REORDER_LIMIT);
+            for seq in order {
+                w.take(seq, &p[seq as usize]).unwrap();
+            }
+            prop_assert_eq!(w.written(), 295);
+            prop_assert_eq!(out, p.concat());
+        }
+    }
+}
