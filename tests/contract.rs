@@ -278,3 +278,12 @@ fn a_failed_file_in_json_says_what_is_known() {
     assert_eq!(v["verified"], false, "{v}");
     assert_eq!(v["bytes"], 300, "{v}");
 }
+
+#[test]
+fn a_udp_stream_size_error_names_the_size_flag() {
+    let s = Server::v4(&["--udp"]);
+    let out = s.client(&["--udp", "--stream", "5ms", "--count", "2", "--size", "20"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--size 20"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--segment-size"), "{}", stderr(&out));
+}

@@ -231,8 +231,14 @@ impl UdpClient {
     }
 
     /// The segment size to use: the path MTU's by default; a larger one only
-    /// with `--fragment`.
-    pub fn segment_size(&self, asked: Option<u32>, min: usize) -> Result<u32, ClientError> {
+    /// with `--fragment`. `flag` names the option the size came from in
+    /// errors (`--segment-size` for a file, `--size` for a stream).
+    pub fn segment_size(
+        &self,
+        asked: Option<u32>,
+        min: usize,
+        flag: &str,
+    ) -> Result<u32, ClientError> {
         let fits = self.max_unfragmented();
         let v6 = self.target.is_ipv6();
         let cap = if v6 {
@@ -245,12 +251,12 @@ impl UdpClient {
         };
         if (s as usize) < min || s > cap {
             return Err(ClientError::Usage(format!(
-                "--segment-size {s} is outside {min}..={cap} (the whole UDP payload, lab header included)"
+                "{flag} {s} is outside {min}..={cap} (the whole UDP payload, lab header included)"
             )));
         }
         if s > fits && !self.fragment {
             return Err(ClientError::Usage(format!(
-                "--segment-size {s} exceeds the path MTU of {} bytes: at most {fits} bytes fit one datagram; add --fragment to let IP fragment it",
+                "{flag} {s} exceeds the path MTU of {} bytes: at most {fits} bytes fit one datagram; add --fragment to let IP fragment it",
                 self.mtu
             )));
         }
@@ -670,7 +676,7 @@ impl UdpClient {
         segment: Option<u32>,
         sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
-        let segment = self.segment_size(segment, DGRAM_HEADER + 1)?;
+        let segment = self.segment_size(segment, DGRAM_HEADER + 1, "--segment-size")?;
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let planned = size.div_ceil(per);
         let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
@@ -846,7 +852,7 @@ impl UdpClient {
         count: u32,
         size: u32,
     ) -> Result<Report, ClientError> {
-        let size = self.segment_size(Some(size), DGRAM_SEGMENT_MIN)?;
+        let size = self.segment_size(Some(size), DGRAM_SEGMENT_MIN, "--size")?;
         let silence = self
             .recv_timeout
             .unwrap_or(DEFAULT_RECV_TIMEOUT.max(interval * 2 + Duration::from_secs(1)));
