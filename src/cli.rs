@@ -240,7 +240,9 @@ pub struct ServerArgs {
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,
-    /// Serve one client, then exit.
+    /// Serve one client, then exit. Over UDP: once the first session (of
+    /// any kind) has ended, a transfer at its End, an echo or text session
+    /// after --idle-timeout without a datagram.
     #[arg(long)]
     pub once: bool,
     /// Largest file served, bytes.
@@ -253,7 +255,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_SESSIONS as u64,
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_sessions: u64,
-    /// Close a session that sends and receives nothing for this long.
+    /// Close a session that sends and receives nothing for this long (a UDP
+    /// echo or text session, which has no end message, ends this way).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "30s")]
     pub idle_timeout: Duration,
     /// Send streams at normal priority. By default the sender of a stream

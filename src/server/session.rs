@@ -10,7 +10,7 @@
 //! With a [`Recorder`] that is on, every message received and every write
 //! completed goes into the model capture, and the teardown at the end.
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,14 +34,15 @@ pub const FILE_CHUNK: usize = 10_485 * 100;
 /// The first write of a file is small, so the first byte leaves at once.
 const FIRST_CHUNK: usize = 655 * 100;
 
-/// What a session did, logged and (with `--json`) printed when it ends.
+/// What a session did, logged and (with `--json`) printed when it ends:
+/// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionStats {
     /// Session number, from 1.
     pub session: u64,
     /// The client's address.
     pub peer: String,
-    /// "framed" or "text".
+    /// "framed" (the lab's messages; over UDP, one per datagram) or "text".
     pub mode: &'static str,
     /// Requests served (refusals included).
     pub requests: u64,
@@ -49,7 +50,8 @@ pub struct SessionStats {
     pub refused: u64,
     /// Payload bytes sent: echoes, file bytes, segments.
     pub bytes_out: u64,
-    /// How long the session lasted.
+    /// How long the session lasted (UDP: from its first datagram to its
+    /// last, or to the transfer's End, without the idle wait after it).
     pub seconds: f64,
     /// Why it ended.
     pub end: String,
@@ -60,9 +62,37 @@ pub struct SessionStats {
     /// The requests served, as the model sees them.
     #[serde(skip)]
     pub shapes: Vec<Shape>,
+    /// What only a UDP session has (absent for TCP).
+    #[serde(flatten)]
+    pub udp: Option<UdpSessionStats>,
+}
+
+/// The keys a UDP session adds to [`SessionStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UdpSessionStats {
+    /// What the session was: "echo", "file", "stream" or "text".
+    pub action: &'static str,
+    /// The session id in its datagrams' headers (none for a text peer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u32>,
+    /// Datagrams received from the peer in the session.
+    pub datagrams_in: u64,
+    /// Datagrams sent to the peer in the session.
+    pub datagrams_out: u64,
 }
 
 impl SessionStats {
+    /// Prints the session as one line of JSON on stdout (`--json`); a
+    /// closed stdout is not the server's failure, so it is ignored.
+    pub fn print_json(&self) {
+        let Ok(line) = serde_json::to_string(self) else {
+            return;
+        };
+        let mut out = io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
     /// Counts one round trip; a run of equal echoes is one shape, so a long
     /// echo session keeps its accounting small.
     fn echoed(&mut self, request: u64, reply: u64) {

@@ -279,9 +279,7 @@ fn run_session(
         stats.end
     );
     if shared.config.json {
-        if let Ok(line) = serde_json::to_string(&stats) {
-            println!("{line}");
-        }
+        stats.print_json();
     }
     let _ = conn.stream().shutdown(std::net::Shutdown::Both);
     if let Ok(mut map) = shared.sessions.lock() {

@@ -2,10 +2,14 @@
 //! stream transfer.
 //!
 //! A client's datagrams are told apart by its address and the session id in
-//! each header. Echoes are answered from the receive loop. A file or a
-//! stream first needs a valid cookie (see [`crate::proto::cookie`]); then a
-//! transfer thread sends it, paced, and ends it with an explicit End message
-//! sent three times. A file goes out in batches of datagrams, one UDP GSO
+//! each header; each session (an echo, a file, a stream, or a text peer) is
+//! logged when it starts and when it ends, and with `--json` printed as one
+//! JSON object at its end (see [`session`] and [`table`]).
+//!
+//! Echoes are answered from the receive loop. A file or a stream first
+//! needs a valid cookie (see [`crate::proto::cookie`]); then a transfer
+//! thread sends it, paced, and ends it with an explicit End message sent
+//! three times. A file goes out in batches of datagrams, one UDP GSO
 //! send each, unless the client asked otherwise or the kernel refuses GSO. Everything sent to an address that has not shown a
 //! cookie stays within 3× what it sent (RFC 9000 §8.1): larger replies are
 //! cut (text) or dropped (framed). Garbage, unknown kinds and datagrams that
@@ -20,16 +24,22 @@
 //! With a model capture (`--pcap`), every datagram received and sent is
 //! recorded in its peer's flow (see [`super::record::UdpModels`]); the
 //! transfer threads write to the same flow through its lock.
+//!
+//! With `--once`, the server exits when its first session has ended (a
+//! transfer's End, or an echo or text peer quiet for `--idle-timeout`) and
+//! no other session is still running.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod plan;
+mod session;
+mod table;
 mod transfer;
 
 use super::ServerConfig;
@@ -48,6 +58,7 @@ use crate::proto::datagram::{
 };
 use crate::proto::text::{self, TextReply};
 use crate::proto::{ErrorCode, Refusal};
+use session::{Finish, Key, Kind, Outcome, Running, Session, Tally};
 use transfer::{FileSend, Transfer, run_file, run_stream};
 
 /// How often the receive loop looks at the stop flag and old sessions.
@@ -91,14 +102,6 @@ impl Sender {
         }
         send_gso(&self.sock, buf, to, segment)
     }
-}
-
-#[derive(Debug)]
-struct Session {
-    id: u64,
-    last_seen: Instant,
-    done: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
 }
 
 /// A bound UDP server, ready to serve.
@@ -150,7 +153,7 @@ impl UdpServer {
         self.config.model = model;
     }
 
-    /// Serves until `stop` is set (or after one transfer with `--once`).
+    /// Serves until `stop` is set (or after one session with `--once`).
     pub fn serve(self, stop: Arc<AtomicBool>) {
         let models = self
             .config
@@ -164,6 +167,7 @@ impl UdpServer {
             budgets: Budgets::new(BUDGET_TABLE),
             validator: Validator::new(),
             sessions: HashMap::new(),
+            light: 0,
             started: Instant::now(),
             next_id: 1,
             stop,
@@ -180,7 +184,9 @@ struct Loop {
     config: ServerConfig,
     budgets: Budgets,
     validator: Validator,
-    sessions: HashMap<(SocketAddr, u32), Session>,
+    sessions: HashMap<Key, Session>,
+    /// Echo and text sessions in the table (at most `--max-sessions`).
+    light: usize,
     started: Instant,
     next_id: u64,
     stop: Arc<AtomicBool>,
@@ -220,15 +226,11 @@ impl Loop {
                 self.reap();
                 last_reap = Instant::now();
             }
-            if self.config.once && self.served_once && self.active() == 0 {
+            if self.config.once && self.served_once && self.live() == 0 {
                 break;
             }
         }
-        for (_, mut s) in self.sessions.drain() {
-            if let Some(h) = s.handle.take() {
-                let _ = h.join();
-            }
-        }
+        self.end_all();
     }
 
     /// The next datagram, within [`POLL`] (then `WouldBlock`, so the loop
@@ -253,36 +255,13 @@ impl Loop {
         }
     }
 
-    fn active(&self) -> usize {
-        self.sessions
-            .values()
-            .filter(|s| !s.done.load(Ordering::Relaxed))
-            .count()
-    }
-
-    /// Forgets transfers that ended and have been quiet for the idle timeout.
-    fn reap(&mut self) {
-        let idle = self.config.idle_timeout;
-        self.sessions.retain(|(peer, _), s| {
-            let keep = !s.done.load(Ordering::Relaxed) || s.last_seen.elapsed() < idle;
-            if !keep {
-                tracing::debug!(
-                    "session {} from {peer}: forgotten after {idle:?} quiet",
-                    s.id
-                );
-                if let Some(h) = s.handle.take() {
-                    let _ = h.join();
-                }
-            }
-            keep
-        });
-    }
-
-    /// Sends a reply within the address's amplification budget, or not at all.
-    fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) {
+    /// Sends a reply within the address's amplification budget, or not at
+    /// all, and counts it in its session if there is one; whether it went.
+    fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) -> bool {
         let mut bytes = std::mem::take(&mut self.out);
         bytes.clear();
         datagram::encode(h, body, &mut bytes);
+        let mut sent = false;
         if self.budgets.take(&to, bytes.len()) < bytes.len() {
             tracing::debug!(
                 "{to}: {} of {} bytes dropped: over 3x what it sent (amplification limit)",
@@ -291,11 +270,16 @@ impl Loop {
             );
         } else {
             match self.sender.send_to(&bytes, to, false) {
-                Ok(_) => self.record(to, Direction::ToClient, &bytes),
+                Ok(_) => {
+                    self.record(to, Direction::ToClient, &bytes);
+                    self.count_sent(&Key::lab(to, h.session), bytes.len());
+                    sent = true;
+                }
                 Err(e) => tracing::debug!("{to}: send failed: {e}"),
             }
         }
         self.out = bytes;
+        sent
     }
 
     fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {
@@ -314,18 +298,18 @@ impl Loop {
                 return;
             }
         };
-        if let Some(s) = self.sessions.get_mut(&(peer, h.session)) {
-            s.last_seen = Instant::now();
+        let key = Key::lab(peer, h.session);
+        let now = Instant::now();
+        if let Body::EchoRequest { data } = body {
+            return self.on_echo(key, &h, data, d.len(), now);
         }
+        self.count_received(&key, d.len(), now);
+        let len = d.len();
         match body {
             Body::Hello => {
                 let token = self.validator.issue(&peer, self.now_s());
-                self.reply(peer, &h, &Body::Cookie { token });
+                let _ = self.reply(peer, &h, &Body::Cookie { token });
             }
-            Body::EchoRequest { data } => match self.config.limits.check_echo(data.len()) {
-                Ok(()) => self.reply(peer, &h, &Body::EchoReply { data }),
-                Err(r) => self.refuse(peer, &h, r.code, r.message),
-            },
             Body::FileRequest {
                 size,
                 rate_bps,
@@ -338,7 +322,14 @@ impl Loop {
                     fragment: flags & FLAG_FRAGMENT != 0,
                     gso: flags & FLAG_NO_GSO == 0,
                 };
-                self.start(peer, h, token, check, move |ctx| {
+                let ask = Ask {
+                    h,
+                    token,
+                    len,
+                    kind: Kind::File,
+                    what: describe_file(size, segment, rate_bps, how),
+                };
+                self.start(peer, ask, check, move |ctx| {
                     run_file(ctx, size, rate_bps, segment, how)
                 });
             }
@@ -350,14 +341,18 @@ impl Loop {
                 token,
             } => {
                 let check = self.check_stream(interval_ns, count, size);
-                self.start(peer, h, token, check, move |ctx| {
-                    run_stream(
-                        ctx,
-                        Duration::from_nanos(interval_ns),
-                        count,
-                        size,
-                        flags & FLAG_FRAGMENT != 0,
-                    )
+                let interval = Duration::from_nanos(interval_ns);
+                let ask = Ask {
+                    h,
+                    token,
+                    len,
+                    kind: Kind::Stream,
+                    what: format!(
+                        "udp stream of {count} segments of {size} bytes, one every {interval:?}"
+                    ),
+                };
+                self.start(peer, ask, check, move |ctx| {
+                    run_stream(ctx, interval, count, size, flags & FLAG_FRAGMENT != 0)
                 });
             }
             other => self.refuse(
@@ -386,18 +381,7 @@ impl Loop {
     }
 
     fn check_file(&self, size: u64, segment: u32, rate_bps: u64) -> Result<(), Refusal> {
-        self.config.limits.check_file(size)?;
-        let limit = self.config.limits.max_stream_time;
-        if rate_bps > 0 && size as f64 * 8.0 / rate_bps as f64 > limit.as_secs_f64() {
-            return Err(Refusal {
-                code: ErrorCode::BadInterval,
-                message: format!(
-                    "at {rate_bps} bit/s a file of {size} bytes would take {:.0} s, over the limit of {} s: ask for a higher --rate",
-                    size as f64 * 8.0 / rate_bps as f64,
-                    limit.as_secs()
-                ),
-            });
-        }
+        self.config.limits.check_paced_file(size, rate_bps)?;
         let max = self.max_payload();
         if segment as usize <= DGRAM_HEADER || segment > max {
             return Err(Refusal {
@@ -433,12 +417,12 @@ impl Loop {
     fn start(
         &mut self,
         peer: SocketAddr,
-        h: DgramHeader,
-        token: u64,
+        ask: Ask,
         check: Result<(), Refusal>,
         run: impl FnOnce(Transfer) + Send + 'static,
     ) {
-        if !self.validator.check(&peer, token, self.now_s()) {
+        let h = ask.h;
+        if !self.validator.check(&peer, ask.token, self.now_s()) {
             self.refuse(
                 peer,
                 &h,
@@ -451,11 +435,14 @@ impl Loop {
             self.refuse(peer, &h, r.code, r.message);
             return;
         }
-        if self.sessions.contains_key(&(peer, h.session)) {
+        let key = Key::lab(peer, h.session);
+        match self.sessions.get(&key) {
             // A repeated request: the transfer is already under way (or done).
-            return;
+            Some(s) if s.kind.is_transfer() => return,
+            Some(_) => self.end(key, "the client asked for a transfer in this session"),
+            None => {}
         }
-        if self.active() >= self.config.max_sessions {
+        if self.live_transfers() >= self.config.max_sessions {
             let max = self.config.max_sessions;
             self.refuse(
                 peer,
@@ -467,67 +454,135 @@ impl Loop {
             );
             return;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        let done = Arc::new(AtomicBool::new(false));
+        let mut s = self.new_session(key, ask.kind, &ask.what);
+        s.traffic.received(ask.len);
+        s.requests = 1;
+        s.transfer = Some(self.spawn(key, s.id, run));
+        self.sessions.insert(key, s);
+    }
+
+    /// Starts the thread of transfer `id` to `key`; when no thread can
+    /// start, the transfer is at once finished, and says why.
+    fn spawn(&mut self, key: Key, id: u64, run: impl FnOnce(Transfer) + Send + 'static) -> Running {
+        let finish = Finish::default();
         let ctx = Transfer {
-            model: self.models.as_mut().map(|m| m.flow(peer)),
+            model: self.models.as_mut().map(|m| m.flow(key.peer)),
             sender: Arc::clone(&self.sender),
-            peer,
-            session: h.session,
+            peer: key.peer,
+            session: key.id.unwrap_or_default(),
             id,
             stop: Arc::clone(&self.stop),
-            done: Arc::clone(&done),
+            finish: Arc::clone(&finish),
+            sent: Cell::new(Tally::default()),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("udp-session-{id}"))
             .spawn(move || run(ctx));
-        match spawned {
-            Ok(handle) => {
-                self.served_once = true;
-                self.sessions.insert(
-                    (peer, h.session),
-                    Session {
-                        id,
-                        last_seen: Instant::now(),
-                        done,
-                        handle: Some(handle),
-                    },
-                );
+        let handle = match spawned {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!("session {id} from {}: cannot start a thread: {e}", key.peer);
+                let _ = finish.set(Outcome {
+                    what: format!("not started: no thread ({e})"),
+                    at: Instant::now(),
+                    sent: Tally::default(),
+                    carried: Default::default(),
+                    kernel: None,
+                });
+                None
             }
-            Err(e) => tracing::warn!("session {id} from {peer}: cannot start a thread: {e}"),
+        };
+        Running { finish, handle }
+    }
+
+    /// Answers an echo in its session (started by this request if new).
+    fn on_echo(&mut self, key: Key, h: &DgramHeader, data: Vec<u8>, len: usize, now: Instant) {
+        self.open(key, Kind::Echo, len, now);
+        let asked = data.len();
+        match self.config.limits.check_echo(asked) {
+            Ok(()) => {
+                let sent = self.reply(key.peer, h, &Body::EchoReply { data });
+                self.answered(&key, false, if sent { asked } else { 0 });
+            }
+            Err(r) => {
+                self.refuse(key.peer, h, r.code, r.message);
+                self.answered(&key, true, 0);
+            }
         }
     }
 
+    /// Answers a plain-text datagram in its peer's text session.
     fn on_text(&mut self, peer: SocketAddr, d: &[u8]) {
+        let key = Key::text(peer);
+        self.open(key, Kind::Text, d.len(), Instant::now());
+        let (reply, refused) = self.text_reply(peer, d);
+        let n = self.budgets.take(&peer, reply.len());
+        let mut sent = 0;
+        if n > 0 {
+            match self.sender.send_to(&reply[..n], peer, false) {
+                Ok(_) => {
+                    self.record(peer, Direction::ToClient, &reply[..n]);
+                    self.count_sent(&key, n);
+                    sent = n;
+                }
+                Err(e) => tracing::debug!("{peer}: send failed: {e}"),
+            }
+        }
+        self.answered(&key, refused, sent);
+    }
+
+    /// The answer to a text datagram (whether it refuses), before the
+    /// amplification limit cuts it.
+    fn text_reply(&self, peer: SocketAddr, d: &[u8]) -> (Vec<u8>, bool) {
         let line = d.strip_suffix(b"\n").unwrap_or(d);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let limits = &self.config.limits;
-        let reply: Vec<u8> = match text::interpret(line, limits) {
-            TextReply::Echo(_) => d.to_vec(),
+        match text::interpret(line, &self.config.limits) {
+            TextReply::Echo(_) => (d.to_vec(), false),
             TextReply::File(n) => {
                 let room = self.budgets.get(&peer).room();
                 if n <= room && n as usize <= MAX_UDP_PAYLOAD_V4 {
                     let mut v = vec![0u8; n as usize];
                     content::fill(0, &mut v);
-                    v
+                    (v, false)
                 } else {
-                    text::refusal_line(&Refusal {
+                    let r = Refusal {
                         code: ErrorCode::FileTooLarge,
                         message: format!(
                             "{n} bytes is over 3x what you sent; files over UDP need `ardei-lab client --udp`"
                         ),
-                    })
+                    };
+                    (text::refusal_line(&r), true)
                 }
             }
-            TextReply::Refuse(r) => text::refusal_line(&r),
-        };
-        let n = self.budgets.take(&peer, reply.len());
-        if n > 0 {
-            match self.sender.send_to(&reply[..n], peer, false) {
-                Ok(_) => self.record(peer, Direction::ToClient, &reply[..n]),
-                Err(e) => tracing::debug!("{peer}: send failed: {e}"),
-            }
+            TextReply::Refuse(r) => (text::refusal_line(&r), true),
         }
     }
+}
+
+/// A transfer request, as the receive loop got it.
+struct Ask {
+    h: DgramHeader,
+    token: u64,
+    /// Bytes of the request datagram.
+    len: usize,
+    kind: Kind,
+    /// What the session's start line says it is.
+    what: String,
+}
+
+/// A file request, for the session's start line.
+fn describe_file(size: u64, segment: u32, rate_bps: u64, how: FileSend) -> String {
+    let pace = if rate_bps > 0 {
+        format!("at {rate_bps} bit/s")
+    } else {
+        "unpaced".to_string()
+    };
+    let send = if how.fragment {
+        ", IP may fragment"
+    } else if !how.gso {
+        ", one datagram per send"
+    } else {
+        ""
+    };
+    format!("udp file of {size} bytes in datagrams of {segment} bytes, {pace}{send}")
 }

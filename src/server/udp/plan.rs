@@ -29,6 +29,11 @@ impl FilePlan {
         Some(FilePlan { size, segment, per })
     }
 
+    /// UDP payload bytes of a full datagram.
+    pub fn segment(&self) -> u32 {
+        u32::try_from(self.segment).unwrap_or(u32::MAX)
+    }
+
     /// Datagrams that carry the file (none for an empty file).
     pub fn datagrams(&self) -> u64 {
         self.size.div_ceil(self.per)

@@ -1,12 +1,14 @@
 //! A UDP transfer thread: a file or a stream to one peer, paced, ended by
 //! an End message sent [`END_COPIES`] times, every datagram recorded in the
-//! peer's model flow when there is one.
+//! peer's model flow when there is one. At its end the thread leaves what it
+//! sent in the session's [`Finish`], for the receive loop to report.
 //!
 //! A file leaves in batches: every datagram that the pace allows now, up
 //! to the kernel's GSO limits, built back to back and handed over in one
 //! `sendmsg` with `UDP_SEGMENT`. A stream sends one segment per interval,
 //! one `sendto` each.
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::plan::FilePlan;
+use super::session::{Carried, Finish, Outcome, Tally};
 use super::{END_COPIES, END_SPACING, Sender};
 use crate::content;
 use crate::net::batch;
+use crate::net::counters;
 use crate::pace::{self, Epoch, Pacer};
 use crate::pcap::model::Direction;
 use crate::proto::ErrorCode;
@@ -35,7 +39,10 @@ pub(super) struct Transfer {
     pub(super) session: u32,
     pub(super) id: u64,
     pub(super) stop: Arc<AtomicBool>,
-    pub(super) done: Arc<AtomicBool>,
+    /// Where the outcome goes at the end.
+    pub(super) finish: Finish,
+    /// Every datagram sent so far.
+    pub(super) sent: Cell<Tally>,
 }
 
 impl Transfer {
@@ -53,6 +60,7 @@ impl Transfer {
         loop {
             match self.sender.send_to(buf, self.peer, fragment) {
                 Ok(_) => {
+                    self.count(1, buf.len());
                     if let Some(m) = &self.model {
                         record_datagram(m, Direction::ToClient, buf);
                     }
@@ -98,14 +106,22 @@ impl Transfer {
         let _ = self.send(&b, false);
     }
 
-    fn finish(&self, what: &str, started: Instant) {
-        tracing::info!(
-            "session {} from {}: {what} in {:.3} s",
-            self.id,
-            self.peer,
-            started.elapsed().as_secs_f64()
-        );
-        self.done.store(true, Ordering::SeqCst);
+    fn count(&self, datagrams: u64, bytes: usize) {
+        let mut t = self.sent.get();
+        t.datagrams += datagrams;
+        t.bytes += bytes as u64;
+        self.sent.set(t);
+    }
+
+    /// Hands the outcome to the receive loop, which logs the session's end.
+    fn finish(&self, what: String, carried: Carried) {
+        let _ = self.finish.set(Outcome {
+            what,
+            at: Instant::now(),
+            sent: self.sent.get(),
+            carried,
+            kernel: counters::read(self.peer.ip().to_canonical().is_ipv6()),
+        });
     }
 }
 
@@ -185,6 +201,7 @@ impl Transfer {
         if n > 1 && !sends.gso_refused {
             match self.send_gso(buf, segment) {
                 Ok(()) => {
+                    self.count(n, buf.len());
                     sends.gso_used = true;
                     sends.sent(n);
                     if let Some(m) = &self.model {
@@ -253,15 +270,17 @@ impl Transfer {
 }
 
 pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, how: FileSend) {
-    let started = Instant::now();
     let epoch = Epoch::now();
     // The server's checks keep a segment larger than the lab header.
     let Some(plan) = FilePlan::new(size, segment) else {
-        return ctx.finish("refused: no room for file bytes", started);
+        return ctx.finish(
+            "refused: no room for file bytes".to_string(),
+            Carried::default(),
+        );
     };
     let datagrams = plan.datagrams();
     let gso = how.gso && !how.fragment;
-    tracing::info!(
+    tracing::debug!(
         "session {} from {}: udp file of {size} bytes in {datagrams} datagrams of {segment} bytes{}",
         ctx.id,
         ctx.peer,
@@ -277,13 +296,12 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, ho
     );
     if let Err(e) = ctx.send(&ready, how.fragment) {
         ctx.fail(&e, segment, &epoch);
-        return ctx.finish("failed", started);
+        return ctx.finish("failed".to_string(), file_carried(&plan, 0, None));
     }
     let mut pacer = Pacer::new(rate_bps);
     let mut buf = Vec::with_capacity(batch::GSO_MAX_BYTES);
     let mut sends = Sends::default();
     let mut seq = 0u64;
-    let mut bytes = 0u64;
     while seq < datagrams {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
@@ -299,25 +317,27 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, ho
         if let Err(e) = ctx.send_batch(&plan, (seq, n), &epoch, &mut buf, &mut sends, how.fragment)
         {
             ctx.fail(&e, segment, &epoch);
-            return ctx.finish("failed", started);
+            let info = sends.info();
+            return ctx.finish("failed".to_string(), file_carried(&plan, seq, Some(info)));
         }
         pacer.count(plan.bytes(seq, n));
-        bytes += plan.bytes(seq, n) - n * DGRAM_HEADER as u64;
         seq += n;
     }
     let info = sends.info();
+    let carried = file_carried(&plan, seq, Some(info));
     ctx.send_end(
         &Body::FileEnd {
             datagrams: seq,
-            bytes,
+            bytes: carried.payload,
             sent_with: Some(info),
         },
         &epoch,
         how.fragment,
     );
     ctx.finish(
-        &format!(
-            "sent {seq} datagrams, {bytes} bytes in {} send calls ({}{}, up to {} per call)",
+        format!(
+            "sent {seq} datagrams, {} bytes in {} send calls ({}{}, up to {} per call)",
+            carried.payload,
             info.calls,
             info.method.name(),
             if sends.gso_refused {
@@ -327,12 +347,27 @@ pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, ho
             },
             info.max_batch
         ),
-        started,
+        carried,
     );
 }
 
+/// What the first `sent` datagrams of `plan` carried, sent as `info` says.
+fn file_carried(plan: &FilePlan, sent: u64, info: Option<SendInfo>) -> Carried {
+    let wire = plan.bytes(0, sent);
+    Carried {
+        data: Tally {
+            datagrams: sent,
+            bytes: wire,
+        },
+        payload: wire - sent * DGRAM_HEADER as u64,
+        segment: plan.segment(),
+        gso: info
+            .filter(|i| i.method == SendMethod::Gso)
+            .map(|i| (i.calls, sent)),
+    }
+}
+
 pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u32, fragment: bool) {
-    let started = Instant::now();
     let timely = Timely::for_interval(interval);
     tracing::debug!("stream sender: {}", timely.priority());
     let mut schedule = pace::Schedule::new(interval);
@@ -349,7 +384,7 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
     );
     if let Err(e) = ctx.send(&start, fragment) {
         ctx.fail(&e, size, &epoch);
-        return ctx.finish("failed", started);
+        return ctx.finish("failed".to_string(), stream_carried(0, size));
     }
     let mut buf = Vec::with_capacity(size as usize);
     let mut sent = 0u32;
@@ -371,13 +406,30 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
         );
         if let Err(e) = ctx.send(&buf, fragment) {
             ctx.fail(&e, size, &epoch);
-            return ctx.finish("failed", started);
+            return ctx.finish("failed".to_string(), stream_carried(sent, size));
         }
         sent += 1;
     }
     crate::server::session::log_schedule(&schedule, sent, interval);
     ctx.send_end(&Body::StreamEnd { sent }, &epoch, fragment);
-    ctx.finish(&format!("sent {sent} stream segments"), started);
+    ctx.finish(
+        format!("sent {sent} stream segments"),
+        stream_carried(sent, size),
+    );
+}
+
+/// What `sent` stream segments of `size` bytes carried.
+fn stream_carried(sent: u32, size: u32) -> Carried {
+    let bytes = u64::from(sent) * u64::from(size);
+    Carried {
+        data: Tally {
+            datagrams: u64::from(sent),
+            bytes,
+        },
+        payload: bytes,
+        segment: size,
+        gso: None,
+    }
 }
 
 #[cfg(test)]
@@ -416,7 +468,8 @@ mod tests {
             session: 7,
             id: 1,
             stop: Arc::new(AtomicBool::new(false)),
-            done: Arc::new(AtomicBool::new(false)),
+            finish: Finish::default(),
+            sent: Cell::new(Tally::default()),
         }
     }
 
