@@ -276,6 +276,7 @@ pub struct ServerArgs {
     pub json: bool,
     /// Write a model capture of every session: the frames the lab meant to
     /// send, from its own events (pcapng; a .pcap name gives classic pcap).
+    /// A bare file name goes into captures/.
     #[arg(long, value_name = "PATH")]
     pub pcap: Option<PathBuf>,
     /// Capture the real packets of every session live (AF_PACKET; needs root
@@ -362,7 +363,7 @@ pub struct ClientArgs {
     pub json_stream: bool,
     /// Write a model capture: the frames the lab meant to send and received,
     /// from its own events (pcapng with a comment per frame; a .pcap name
-    /// gives classic pcap).
+    /// gives classic pcap). A bare file name goes into captures/.
     #[arg(long, value_name = "PATH")]
     pub pcap: Option<PathBuf>,
     /// Capture the flow's real packets live (AF_PACKET; needs root or

@@ -400,11 +400,31 @@ pub fn numbered_path(path: &Path, n: u32) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// A fresh file name under [`CAPTURES_DIR`]: `ardei-ROLE-WHAT-SECONDS.pcapng`.
+/// A fresh file name under [`CAPTURES_DIR`]:
+/// `ardei-ROLE-WHAT-SECONDS-PID.pcapng`, with `-N` before the extension
+/// for the second and later names this process asks for within the same
+/// second (the prompt's reconnections), so no capture overwrites another.
 pub fn default_path(role: &str, what: &str) -> PathBuf {
+    static LAST: std::sync::Mutex<(u64, u32)> = std::sync::Mutex::new((0, 0));
     let secs = unix_ns() / 1_000_000_000;
+    let n = match LAST.lock() {
+        Ok(mut last) => {
+            *last = if last.0 == secs {
+                (secs, last.1 + 1)
+            } else {
+                (secs, 1)
+            };
+            last.1
+        }
+        Err(_) => 1,
+    };
+    let suffix = if n > 1 {
+        format!("-{n}")
+    } else {
+        String::new()
+    };
     PathBuf::from(CAPTURES_DIR).join(format!(
-        "ardei-{role}-{what}-{secs}-{}.pcapng",
+        "ardei-{role}-{what}-{secs}-{}{suffix}.pcapng",
         std::process::id()
     ))
 }
@@ -432,6 +452,13 @@ mod tests {
             model_path(Path::new("/tmp/x/echo.pcap")),
             Path::new("/tmp/x/echo.pcap")
         );
+    }
+
+    #[test]
+    fn default_names_never_repeat_in_one_process() {
+        let a = default_path("client", "tcp");
+        let b = default_path("client", "tcp");
+        assert_ne!(a, b);
     }
 
     #[test]

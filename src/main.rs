@@ -33,7 +33,8 @@ struct Failure {
     mode: Option<&'static str>,
     /// The server's IP version, once the target is known.
     ip: Option<u8>,
-    /// Payload bytes received before the failure, where the error says.
+    /// Payload bytes received before the failure, where the error says
+    /// (`null` in the JSON when it does not).
     bytes: Option<u64>,
 }
 
@@ -59,7 +60,20 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A usage error where JSON was asked for still gives the one
+            // JSON object on stdout; help and --version print as they are.
+            if e.use_stderr() && json_asked() {
+                let first = e.to_string();
+                let reason = first.lines().next().unwrap_or("usage error");
+                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+                println!("{}", serde_json::json!({ "error": reason }));
+            }
+            e.exit()
+        }
+    };
     // The tour prints reports; session logs would only interleave with them.
     let quiet = cli.quiet || (matches!(cli.command, Command::Demo) && cli.verbose == 0);
     init_logging(cli.verbose, quiet);
@@ -114,7 +128,7 @@ fn main() -> ExitCode {
                             "mode": f.mode,
                             "transport": t,
                             "ip": f.ip,
-                            "bytes": f.bytes.unwrap_or(0),
+                            "bytes": f.bytes,
                         });
                         if f.mode == Some("file") {
                             v["verified"] = false.into();
@@ -129,6 +143,18 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Whether the command line asks for JSON output (`--json` or
+/// `--json-stream`) of a command that prints JSON: read from the raw
+/// arguments, for when they did not parse.
+fn json_asked() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.iter().find(|a| !a.starts_with('-'));
+    matches!(
+        command.map(String::as_str),
+        Some("client" | "overhead" | "pcap")
+    ) && args.iter().any(|a| a == "--json" || a == "--json-stream")
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -381,14 +407,19 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             size: args.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE),
         };
         let mut out = std::io::stdout();
-        return prompt::run(&config, defaults, &mut out).map_err(client_failure(None, target));
+        return prompt::run(&config, defaults, &mut out).map_err(client_failure(
+            None,
+            target,
+            args.socket.udp,
+        ));
     };
     if let Some(d) = args.interval_report {
         if d < std::time::Duration::from_millis(10) {
             return Err(Failure::usage("-i needs at least 10ms between reports"));
         }
     }
-    let mut c = Client::connect(&config).map_err(client_failure(Some(mode), target))?;
+    let mut c =
+        Client::connect(&config).map_err(client_failure(Some(mode), target, args.socket.udp))?;
     c.set_spin(args.spin);
     let json = args.json || args.json_stream;
     c.set_ticker(TickerConfig {
@@ -402,8 +433,10 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
-    let captures = c.finish().map_err(client_failure(Some(mode), target))?;
-    let mut report = action.map_err(client_failure(Some(mode), target))?;
+    let captures = c
+        .finish()
+        .map_err(client_failure(Some(mode), target, args.socket.udp))?;
+    let mut report = action.map_err(client_failure(Some(mode), target, args.socket.udp))?;
     if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
         if let (Some(o), Ok(s)) = (
             report.overhead.as_mut(),
@@ -526,6 +559,7 @@ fn run_action(
 fn client_failure(
     mode: Option<&'static str>,
     target: std::net::SocketAddr,
+    udp: bool,
 ) -> impl Fn(ClientError) -> Failure {
     move |e| Failure {
         message: e.to_string(),
@@ -533,8 +567,12 @@ fn client_failure(
         mode,
         ip: Some(if target.is_ipv6() { 6 } else { 4 }),
         bytes: match &e {
+            // Nothing of the action arrived before the refusal.
+            ClientError::Refused { .. } => Some(0),
             ClientError::Short { got, .. } => Some(*got),
-            ClientError::Verify(m) => Some(m.offset),
+            // A TCP file arrives in order: the first wrong byte's offset is
+            // what came before it. UDP datagrams come in any order.
+            ClientError::Verify(m) if !udp => Some(m.offset),
             _ => None,
         },
     }

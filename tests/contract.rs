@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use ardei_lab::proto::{Message, codec};
 use common::{Server, bin, client, stderr, stdout};
 
-/// Runs `ardei-lab ARGS…` with no stdin.
+/// Runs `ardei-lab ARGS…` with no stdin, for at most 20 s.
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ardei-lab")
+    common::output_within(
+        Command::new(bin()).args(args).stdin(Stdio::null()),
+        Duration::from_secs(20),
+    )
 }
 
 #[test]
@@ -47,7 +46,12 @@ fn usage_errors_exit_2_with_one_line() {
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).trim().is_empty(), "{args:?}: no reason given");
+        let reason = stderr(&out);
+        let first = reason.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("error: ") || first.starts_with("ardei-lab: "),
+            "{args:?}: no reason given: {reason}"
+        );
     }
 }
 
@@ -71,6 +75,26 @@ fn json_failures_are_one_object_on_stdout() {
     let v: serde_json::Value = serde_json::from_slice(&missing.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", stdout(&missing)));
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+
+    // Flags that do not parse, with JSON asked for: still one object.
+    for args in [
+        vec![
+            "client",
+            "127.0.0.1:9",
+            "--stream",
+            "5ms",
+            "--size",
+            "1Q",
+            "--json",
+        ],
+        vec!["overhead", "100", "--link", "foo", "--json"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
 
     let bad = run(&["overhead", "1000", "--mtu", "10", "--json"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
@@ -204,10 +228,20 @@ fn a_tcp_file_keeps_the_rate_asked_for() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(v["verified"], true);
     let goodput = v["goodput_bps"].as_f64().unwrap();
-    // Never faster than asked (the pace is kept by absolute deadlines; the
-    // first 5 ms slice leaves at once), and not far slower on loopback.
+    // The pace is kept by absolute deadlines, each 5 ms slice leaving when
+    // the bytes before it are due (the first at once): within a few per
+    // cent of the rate, and not far slower on loopback.
     assert!(goodput <= 100e6 * 1.05, "{goodput}");
     assert!(goodput >= 100e6 * 0.3, "{goodput}");
+    // A slow pace: the FileReady and the first bytes still leave at once,
+    // and 2000 bytes at 8 kbit/s take about two seconds.
+    let (out, v) = s.client_json(&["--file", "2000", "--rate", "8k"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["verified"], true);
+    let first_us = v["time_to_first_byte_us"].as_f64().unwrap();
+    assert!(first_us < 500_000.0, "first byte after {first_us} us");
+    let seconds = v["seconds"].as_f64().unwrap();
+    assert!((1.5..10.0).contains(&seconds), "{seconds} s");
     // A pace that would stretch the file past the server's limit is refused.
     let out = s.client(&["--file", "100M", "--rate", "1000"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

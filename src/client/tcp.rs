@@ -510,8 +510,10 @@ impl TcpClient {
         r.progress = progress;
         r.intervals = ticker.finish(self.totals(size, &before));
         let head = (HEADER_LEN + 8) as u64;
+        // A paced request carries its rate too.
+        let request = if self.rate_bps == 0 { head } else { head + 8 };
         let shape = Shape::File {
-            up: head,
+            up: request,
             down: head + size,
             trailer: (HEADER_LEN + 16) as u64,
         };

@@ -297,6 +297,14 @@ fn handle(
     Ok(Ok(()))
 }
 
+/// A file's pace: bits of payload per second, and the server's stop flag
+/// (a paced file may last minutes; a shutdown must not wait for it).
+#[derive(Clone, Copy)]
+struct Pace<'a> {
+    rate_bps: u64,
+    stop: &'a AtomicBool,
+}
+
 /// Sends `size` bytes of the file pattern, generated chunk by chunk as it
 /// goes: memory does not grow with `size`, and the first byte leaves at once.
 ///
@@ -306,13 +314,6 @@ fn handle(
 ///
 /// The reply is recorded once, when its last write returned (or failed:
 /// then as far as the writes went).
-/// A file's pace: bits of payload per second, and the server's stop flag
-/// (a paced file may last minutes; a shutdown must not wait for it).
-#[derive(Clone, Copy)]
-struct Pace<'a> {
-    rate_bps: u64,
-    stop: &'a AtomicBool,
-}
 
 fn send_file(
     conn: &mut Framed,
@@ -397,12 +398,16 @@ fn write_file(
     Ok(())
 }
 
-/// As [`write_file`], at `pace`: each write waits for its due time
-/// ([`pace::Pacer`], absolute deadlines, so a late wake-up is made up), and
-/// writes about [`PACED_SLICE`] of data, so the socket's buffer never holds
-/// more than a few slices and no blocked write waits long; the kernel's TCP
+/// As [`write_file`], at `pace`: writes of about [`PACED_SLICE`] of data
+/// (at least one byte), each when the bytes before it are due
+/// ([`pace::Pacer`]: absolute deadlines, so the first slice, with the
+/// FileReady, leaves at once and a late wake-up is made up by writing the
+/// overdue slices back to back). The socket's buffer then never holds more
+/// than a few slices, so no blocked write waits long. The kernel's TCP
 /// pacing (`SO_MAX_PACING_RATE`, set for the file and lifted after it)
-/// spreads each slice's segments over its time on the wire.
+/// spreads each slice's segments on the wire; it runs [`PACING_HEADROOM`]
+/// faster than the pace, so that it smooths without holding back the
+/// catching up.
 fn write_paced(
     conn: &mut Framed,
     head: &mut Vec<u8>,
@@ -412,9 +417,9 @@ fn write_paced(
     stats: &mut SessionStats,
 ) -> io::Result<()> {
     let bytes_per_s = pace.rate_bps.div_ceil(8);
-    let _ = set_pacing_rate(conn, bytes_per_s);
+    let _ = set_pacing_rate(conn, (bytes_per_s as f64 * PACING_HEADROOM) as u64);
     let slice = (bytes_per_s as f64 * PACED_SLICE.as_secs_f64()) as usize;
-    let slice = slice.clamp(MIN_PACED_WRITE, FILE_CHUNK);
+    let slice = slice.clamp(1, FILE_CHUNK);
     let mut pacer = pace::Pacer::new(pace.rate_bps);
     let mut generator = content::Generator::new();
     let h = head.len();
@@ -424,7 +429,7 @@ fn write_paced(
     let mut first = true;
     while first || *offset < size {
         let n = ((size - *offset) as usize).min(slice);
-        if !pacer.wait(n as u64, pace.stop) {
+        if !pacer.ready(0, pace.stop) {
             wrote = Err(io::Error::new(
                 io::ErrorKind::Interrupted,
                 "the server is stopping",
@@ -442,6 +447,7 @@ fn write_paced(
             break;
         }
         first = false;
+        pacer.count(n as u64);
         *offset += n as u64;
         stats.bytes_out += n as u64;
     }
@@ -452,8 +458,9 @@ fn write_paced(
 /// The data one paced write carries: this long at the pace.
 const PACED_SLICE: Duration = Duration::from_millis(5);
 
-/// The smallest paced write, whatever the pace.
-const MIN_PACED_WRITE: usize = 1024;
+/// How much faster than the pace the kernel may send a paced file's
+/// segments.
+const PACING_HEADROOM: f64 = 1.25;
 
 /// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: no limit).
 fn set_pacing_rate(conn: &Framed, bytes_per_s: u64) -> io::Result<()> {

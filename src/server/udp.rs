@@ -433,6 +433,9 @@ impl Loop {
         }
         if let Err(r) = check {
             self.refuse(peer, &h, r.code, r.message);
+            // A validated client whose request is refused was served (as a
+            // TCP session that ends in a refusal is): --once may end.
+            self.served_once = true;
             return;
         }
         let key = Key::lab(peer, h.session);

@@ -336,7 +336,7 @@ impl Session {
     fn price(&self, last: &Closing, seconds: f64) -> Option<Overhead> {
         let before = self.kernel?;
         let peer = self.key.peer.ip().to_canonical();
-        let after = last.kernel.or_else(|| counters::read(peer.is_ipv6()))?;
+        let after = last.kernel.or_else(|| sample(peer.is_ipv6()).0)?;
         let ip = if peer.is_ipv6() {
             IpVersion::V6
         } else {
@@ -382,9 +382,41 @@ struct Closing {
 /// datagram: the kernel counted it in `InDatagrams` when it reached the
 /// socket, before the receive loop read it and started the session.
 fn kernel_before(key: Key) -> Option<UdpCounters> {
-    let mut k = counters::read(key.peer.ip().to_canonical().is_ipv6())?;
-    k.in_datagrams = k.in_datagrams.saturating_sub(1);
-    Some(k)
+    let (mut k, fresh) = sample(key.peer.ip().to_canonical().is_ipv6());
+    if fresh {
+        if let Some(k) = k.as_mut() {
+            k.in_datagrams = k.in_datagrams.saturating_sub(1);
+        }
+    }
+    k
+}
+
+/// The shortest time between two reads of the kernel's counters for one
+/// family. Reading `/proc/net/snmp` costs tens of microseconds; a peer
+/// that starts a new echo session with every datagram would otherwise make
+/// the receive loop pay that per datagram, slowing everyone's echoes.
+/// Sessions that start or end within one such tick share a sample (the
+/// kernel column counts the whole namespace anyway).
+const SAMPLE_EVERY: Duration = Duration::from_millis(1);
+
+/// The kernel's UDP counters for one family, and whether they were read
+/// just now (`false`: the sample of less than [`SAMPLE_EVERY`] ago).
+fn sample(v6: bool) -> (Option<UdpCounters>, bool) {
+    static LAST: std::sync::Mutex<[Option<(Instant, UdpCounters)>; 2]> =
+        std::sync::Mutex::new([None, None]);
+    let now = Instant::now();
+    let Ok(mut last) = LAST.lock() else {
+        return (counters::read(v6), true);
+    };
+    let slot = &mut last[usize::from(v6)];
+    if let Some((at, k)) = *slot {
+        if now.saturating_duration_since(at) < SAMPLE_EVERY {
+            return (Some(k), false);
+        }
+    }
+    let k = counters::read(v6);
+    *slot = k.map(|k| (now, k));
+    (k, true)
 }
 
 /// Why a server's session figures are what they are.
