@@ -314,7 +314,6 @@ struct Pace<'a> {
 ///
 /// The reply is recorded once, when its last write returned (or failed:
 /// then as far as the writes went).
-
 fn send_file(
     conn: &mut Framed,
     ready: Option<u64>,
