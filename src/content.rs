@@ -284,7 +284,6 @@ pub struct Mismatch {
 #[derive(Debug, Default)]
 pub struct Verifier {
     next: u64,
-    scratch: Vec<u8>,
 }
 
 impl Verifier {
@@ -295,10 +294,7 @@ impl Verifier {
 
     /// A verifier that expects bytes starting at `offset`.
     pub fn at(offset: u64) -> Self {
-        Self {
-            next: offset,
-            scratch: Vec::new(),
-        }
+        Self { next: offset }
     }
 
     /// Bytes checked so far (the offset the next chunk should start at).
@@ -308,7 +304,7 @@ impl Verifier {
 
     /// Checks the next chunk of the file; fails at the first wrong byte.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Mismatch> {
-        let result = check_at(self.next, chunk, &mut self.scratch);
+        let result = check_at(self.next, chunk);
         self.next += chunk.len() as u64;
         result
     }
@@ -318,13 +314,13 @@ impl Verifier {
 ///
 /// Whole records are compared in place: the eight counting digits against
 /// the record's number, the other 92 bytes against the template, so no
-/// copy of the expected bytes is built. Partial records at either end are
-/// regenerated into `scratch`. On a mismatch the first wrong byte is found.
-pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mismatch> {
+/// copy of the expected bytes is built; partial records at either end
+/// likewise ([`check_slow`]). On a mismatch the first wrong byte is found.
+pub fn check_at(offset: u64, data: &[u8]) -> Result<(), Mismatch> {
     let rec = RECORD as usize;
     let head = ((RECORD - offset % RECORD) % RECORD) as usize;
     let head = head.min(data.len());
-    let mut ok = check_slow(offset, &data[..head], scratch);
+    let mut ok = check_slow(offset, &data[..head]);
     let body = &data[head..];
     let body_off = offset + head as u64;
     if ok.is_ok() && !body.is_empty() {
@@ -332,7 +328,7 @@ pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), M
         // Groups of four records as 64-bit words, then single records.
         if let Some(i) = first_bad_group(body, &mut n) {
             let at = i * GROUP_BYTES;
-            return check_slow(body_off + at as u64, &body[at..at + GROUP_BYTES], scratch);
+            return check_slow(body_off + at as u64, &body[at..at + GROUP_BYTES]);
         }
         let rest = &body[body.len() - body.len() % GROUP_BYTES..];
         let rest_off = body_off + (body.len() - rest.len()) as u64;
@@ -342,13 +338,13 @@ pub fn check_at(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), M
                 || r[DIGITS - 2..] != TEMPLATE[DIGITS - 2..]
             {
                 let at = rest_off + (i * rec) as u64;
-                return check_slow(at, r, scratch);
+                return check_slow(at, r);
             }
             n = (n + 1) % RECORD_WRAP;
         }
         let tail = chunks.remainder();
         let tail_off = body_off + (body.len() - tail.len()) as u64;
-        ok = check_slow(tail_off, tail, scratch);
+        ok = check_slow(tail_off, tail);
     }
     ok
 }
@@ -443,22 +439,48 @@ fn group_matches(g: &[u8; GROUP_BYTES], digits: &[u64; 4]) -> bool {
     diff == 0
 }
 
-/// Regenerates `data.len()` bytes at `offset` and compares them.
-fn check_slow(offset: u64, data: &[u8], scratch: &mut Vec<u8>) -> Result<(), Mismatch> {
-    if data.is_empty() {
-        return Ok(());
+/// Compares `data.len()` bytes at `offset`, record by record, without
+/// generating them: a record's bytes before [`DIGITS`]` - 2` are its eight
+/// counting digits ([`digits_word`]), every other byte is the template's.
+/// A UDP file arrives as small pieces at any offset, and this is their
+/// check.
+fn check_slow(offset: u64, data: &[u8]) -> Result<(), Mismatch> {
+    let mut off = offset;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let within = (off % RECORD) as usize;
+        let take = (RECORD as usize - within).min(rest.len());
+        let (piece, next) = rest.split_at(take);
+        let counted = (DIGITS - 2).saturating_sub(within).min(take);
+        // Most pieces of a record miss its digits: no need to work them out.
+        let digits = if counted > 0 {
+            digits_word((off / RECORD) % RECORD_WRAP).to_le_bytes()
+        } else {
+            [0; DIGITS - 2]
+        };
+        let expected = |i: usize| {
+            if i < counted {
+                digits[within + i]
+            } else {
+                TEMPLATE[within + i]
+            }
+        };
+        let from = within.min(DIGITS - 2);
+        let same = piece[..counted] == digits[from..from + counted]
+            && piece[counted..] == TEMPLATE[within + counted..within + take];
+        if !same {
+            // The first wrong byte: the piece differs somewhere.
+            let i = (0..take).find(|&i| piece[i] != expected(i)).unwrap_or(0);
+            return Err(Mismatch {
+                offset: off + i as u64,
+                expected: expected(i),
+                found: piece[i],
+            });
+        }
+        off += take as u64;
+        rest = next;
     }
-    scratch.clear();
-    scratch.resize(data.len(), 0);
-    fill(offset, scratch);
-    match scratch.iter().zip(data).position(|(a, b)| a != b) {
-        None => Ok(()),
-        Some(i) => Err(Mismatch {
-            offset: offset + i as u64,
-            expected: scratch[i],
-            found: data[i],
-        }),
-    }
+    Ok(())
 }
 
 /// Generates the file chunk by chunk into one buffer. Chunks that start on
@@ -568,7 +590,6 @@ mod tests {
     fn in_place_check_agrees_with_the_pattern() {
         let mut whole = vec![0u8; 10_000];
         fill(250, &mut whole);
-        let mut scratch = Vec::new();
         for (start, len) in [
             (0usize, 10_000usize),
             (50, 99),
@@ -577,14 +598,14 @@ mod tests {
             (9_999, 1),
         ] {
             assert_eq!(
-                check_at(250 + start as u64, &whole[start..start + len], &mut scratch),
+                check_at(250 + start as u64, &whole[start..start + len]),
                 Ok(())
             );
         }
         for bad in [0usize, 49, 50, 57, 58, 4_321, 9_999] {
             let mut b = whole.clone();
             b[bad] ^= 1;
-            let e = check_at(250, &b, &mut scratch).unwrap_err();
+            let e = check_at(250, &b).unwrap_err();
             assert_eq!(e.offset, 250 + bad as u64, "flipped byte {bad}");
         }
     }
@@ -672,12 +693,13 @@ mod tests {
             bit in 0u8..8,
         ) {
             let mut b = fill_vec(offset, len);
-            let mut scratch = Vec::new();
-            proptest::prop_assert_eq!(check_at(offset, &b, &mut scratch), Ok(()));
+            proptest::prop_assert_eq!(check_at(offset, &b), Ok(()));
             let i = at.index(len);
+            let right = b[i];
             b[i] ^= 1 << bit;
-            let e = check_at(offset, &b, &mut scratch).unwrap_err();
+            let e = check_at(offset, &b).unwrap_err();
             proptest::prop_assert_eq!(e.offset, offset + i as u64);
+            proptest::prop_assert_eq!((e.expected, e.found), (right, b[i]));
         }
     }
 

@@ -700,7 +700,6 @@ impl UdpClient {
         let mut sent_with = None;
         let mut data_wire = 0u64;
         let mut ticker = self.ticker(start, Some(size), segment);
-        let mut scratch = Vec::new();
         let mut progress = vec![(0.0, 0)];
         let mut last_point = 0u64;
         let mut first_byte = None;
@@ -732,7 +731,7 @@ impl UdpClient {
                         data.len()
                     )));
                 }
-                content::check_at(h.offset, data, &mut scratch)?;
+                content::check_at(h.offset, data)?;
                 first_byte.get_or_insert(self.read_at);
                 last_data = self.read_at;
                 if arrivals.record(seq) != crate::arrivals::Arrival::Duplicate {

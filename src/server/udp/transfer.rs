@@ -492,8 +492,7 @@ mod tests {
             let n = rx.recv(&mut buf).unwrap();
             match datagram::decode(&buf[..n]).unwrap() {
                 (h, Body::FileData { data }) => {
-                    let mut scratch = Vec::new();
-                    content::check_at(h.offset, &data, &mut scratch).unwrap();
+                    content::check_at(h.offset, &data).unwrap();
                     seqs.push(h.seq);
                 }
                 (_, end @ Body::FileEnd { .. }) => {
