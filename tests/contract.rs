@@ -107,20 +107,7 @@ fn json_failures_are_one_object_on_stdout() {
 #[test]
 fn only_quit_leaves_the_prompt() {
     let s = Server::v4(&[]);
-    let mut child = Command::new(bin())
-        .args(["client", &s.target()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"exit\nq\nquit\nnever sent\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::prompt(&[&s.target()], b"exit\nq\nquit\nnever sent\n");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("round trips of 4 bytes"), "{text}");
@@ -151,6 +138,22 @@ fn a_bare_pcap_name_goes_to_the_captures_folder() {
     assert!(!dir.path().join("echo.pcapng").exists());
 }
 
+/// Accepts one connection on `listener`, reads a file request, and answers
+/// with a 1000-byte file whose byte `wrong_at` is wrong; returns the
+/// connection, still open.
+fn serve_bad_file(listener: &TcpListener, wrong_at: usize) -> std::net::TcpStream {
+    let (mut c, _) = listener.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = [0u8; 16];
+    c.read_exact(&mut req).unwrap();
+    let mut reply = codec::to_vec(&Message::FileReady { size: 1000 }).unwrap();
+    let mut body = common::pattern(0, 1000);
+    body[wrong_at] ^= 1;
+    reply.extend_from_slice(&body);
+    let _ = c.write_all(&reply);
+    c
+}
+
 /// A server that sends a wrong byte in its first file, then answers echoes
 /// on the next connection: the prompt must start that next command on a
 /// clean connection, and keep the first connection's capture.
@@ -160,15 +163,7 @@ fn the_prompt_reconnects_after_a_bad_file_and_keeps_both_captures() {
     let addr = listener.local_addr().unwrap();
     let fake = std::thread::spawn(move || {
         // First connection: FileReady for 1000 bytes, one of them wrong.
-        let (mut c, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut req = [0u8; 16];
-        c.read_exact(&mut req).unwrap();
-        let mut reply = codec::to_vec(&Message::FileReady { size: 1000 }).unwrap();
-        let mut body = common::pattern(0, 1000);
-        body[500] ^= 1;
-        reply.extend_from_slice(&body);
-        let _ = c.write_all(&reply);
+        let _first = serve_bad_file(&listener, 500);
         // Second connection: one echo.
         let (mut c, _) = listener.accept().unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -185,22 +180,11 @@ fn the_prompt_reconnects_after_a_bad_file_and_keeps_both_captures() {
     });
     let dir = tempfile::tempdir().unwrap();
     let cap = dir.path().join("p.pcapng");
-    let mut child = Command::new(bin())
-        .args(["client", &addr.to_string(), "--pcap"])
-        .arg(&cap)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"1000\nafter\nquit\n")
-        .unwrap();
     let started = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let out = common::prompt(
+        &[&addr.to_string(), "--pcap", cap.to_str().unwrap()],
+        b"1000\nafter\nquit\n",
+    );
     fake.join().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -292,15 +276,7 @@ fn a_failed_file_in_json_says_what_is_known() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let fake = std::thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut req = [0u8; 16];
-        c.read_exact(&mut req).unwrap();
-        let mut reply = codec::to_vec(&Message::FileReady { size: 1000 }).unwrap();
-        let mut body = common::pattern(0, 1000);
-        body[300] ^= 1;
-        reply.extend_from_slice(&body);
-        let _ = c.write_all(&reply);
+        let mut c = serve_bad_file(&listener, 300);
         let mut rest = Vec::new();
         let _ = c.read_to_end(&mut rest);
     });

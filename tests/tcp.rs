@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ardei_lab::proto::{self, ErrorCode, Message, codec};
@@ -415,20 +415,10 @@ fn sigterm_during_a_transfer_ends_it_and_exits_zero() {
 #[test]
 fn prompt_driven_through_a_pipe() {
     let s = Server::v4(&[]);
-    let mut child = Command::new(bin())
-        .args(["client", &s.target(), "--count", "5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello prompt\n2000\ns\n2ms\nquit\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = prompt(
+        &[&s.target(), "--count", "5"],
+        b"hello prompt\n2000\ns\n2ms\nquit\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("1 of 1 round trips of 12 bytes"), "{text}");
@@ -442,20 +432,7 @@ fn prompt_driven_through_a_pipe() {
 #[test]
 fn prompt_quits_at_end_of_input_and_survives_errors() {
     let s = Server::v4(&["--max-file", "10"]);
-    let mut child = Command::new(bin())
-        .args(["client", &s.target()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"100\nafter\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = prompt(&[&s.target()], b"100\nafter\n");
     assert!(out.status.success());
     assert!(stderr(&out).contains("--max-file"), "{}", stderr(&out));
     assert!(

@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ardei_lab::proto::datagram::{self, Body, DGRAM_HEADER, DgramHeader};
@@ -586,21 +586,10 @@ fn no_server_is_said_plainly() {
 #[test]
 fn udp_prompt_through_a_pipe() {
     let s = udp_server("127.0.0.1", &[]);
-    let mut child = Command::new(bin())
-        .args(["client", "--udp", &s.target(), "--count", "5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hi\n3000\ns\n2ms\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = prompt(
+        &["--udp", &s.target(), "--count", "5"],
+        b"hi\n3000\ns\n2ms\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let t = stdout(&out);
     assert!(t.contains("echo   udp"), "{t}");

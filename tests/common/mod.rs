@@ -134,6 +134,32 @@ pub fn client(target: &str, args: &[&str]) -> Output {
         .expect("run client")
 }
 
+/// Runs `ardei-lab client ARGS…` as an interactive prompt fed `input` on
+/// stdin (the end of input quits it), for at most 60 s.
+pub fn prompt(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(bin())
+        .arg("client")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the prompt");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("feed the prompt");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the prompt did not end within 60 s")
+        .expect("prompt output")
+}
+
 /// The pattern's bytes from `offset`.
 pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
