@@ -174,16 +174,19 @@ fn with_client<T>(
     f: impl FnOnce(&mut Client) -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
     if conn.client.is_none() {
-        conn.opened += 1;
+        // Numbered by the connections that opened: one that failed to
+        // connect wrote no capture, so it takes no number.
+        let n = conn.opened + 1;
         let mut config = config.clone();
         if let Some(p) = &config.recording.pcap {
-            let p = crate::instruments::numbered_path(p, conn.opened);
-            if conn.opened > 1 {
+            let p = crate::instruments::numbered_path(p, n);
+            if n > 1 {
                 eprintln!("new connection: its model capture goes to {}", p.display());
             }
             config.recording.pcap = Some(p);
         }
         conn.client = Some(Client::connect(&config)?);
+        conn.opened = n;
     }
     let Some(c) = conn.client.as_mut() else {
         return Err(ClientError::Protocol("no connection".to_string()));
