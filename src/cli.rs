@@ -241,8 +241,9 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub socket: SocketArgs,
     /// Serve one client, then exit. Over UDP: once the first session (of
-    /// any kind) has ended, a transfer at its End, an echo or text session
-    /// after --idle-timeout without a datagram.
+    /// any kind) has ended, a transfer at its End, an echo run with the
+    /// answer to its last request, a text session after --idle-timeout
+    /// without a datagram.
     #[arg(long)]
     pub once: bool,
     /// Largest file served, bytes.
@@ -256,7 +257,8 @@ pub struct ServerArgs {
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_sessions: u64,
     /// Close a session that sends and receives nothing for this long (a UDP
-    /// echo or text session, which has no end message, ends this way).
+    /// text session, which has no end message, ends this way; so does a UDP
+    /// echo run whose last request was lost).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "30s")]
     pub idle_timeout: Duration,
     /// Send streams at normal priority. By default the sender of a stream

@@ -137,7 +137,9 @@ fn json_gives_one_object_per_udp_session_with_its_counts() {
     assert_eq!(echo["datagrams_out"], 5, "{echo}");
     assert_eq!(echo["bytes_out"], 25, "{echo}");
     assert!(echo["session_id"].as_u64().is_some(), "{echo}");
-    assert!(echo["end"].as_str().unwrap().contains("idle"), "{echo}");
+    // It ended with the answer to its last request, not after the idle
+    // timeout.
+    assert_eq!(echo["end"], "the client's last echo was answered", "{echo}");
     // Each echo is a 33-byte datagram each way: all of it data.
     assert_eq!(echo["overhead"]["model"]["frames"], 10, "{echo}");
     assert_eq!(
@@ -198,7 +200,15 @@ fn no_more(rx: &mpsc::Receiver<String>) {
 fn a_session_still_open_at_a_stop_is_printed_too() {
     let mut s = udp_server_idle("30s", &["--json"]);
     let json = stdout_lines(&mut s);
-    udp_client(&s, &["--echo", "x", "--count", "2"]);
+    // A text peer: its session has no end but the idle timeout.
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.connect(s.addr).unwrap();
+    u.set_read_timeout(Some(PROMPT)).unwrap();
+    let mut buf = [0u8; 16];
+    for _ in 0..2 {
+        u.send(b"x\n").unwrap();
+        assert_eq!(u.recv(&mut buf).expect("the echo"), 2);
+    }
     assert!(json.recv_timeout(Duration::from_millis(300)).is_err());
     let status = s.signal_and_wait(libc::SIGTERM);
     assert_eq!(status.code(), Some(0));
@@ -214,7 +224,8 @@ fn a_session_still_open_at_a_stop_is_printed_too() {
 
 #[test]
 fn once_exits_after_one_echo_client() {
-    let mut s = udp_server(&["--once"]);
+    // The run's last answer ends its session: no idle wait (30 s here).
+    let mut s = udp_server_idle("30s", &["--once"]);
     udp_client(&s, &["--echo", "only one", "--count", "3"]);
     let status = wait_timeout(&mut s.child, PROMPT).expect("still running after the echo");
     assert_eq!(status.code(), Some(0));

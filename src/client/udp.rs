@@ -466,10 +466,12 @@ impl UdpClient {
                 pace::wait_until(pace::deadline(start, interval, seq));
             }
             let sent = Instant::now();
+            // An echo's offset field says how many requests the run has,
+            // so the server can end the session once it answered the last.
             let h = DgramHeader {
                 session,
                 seq,
-                offset: 0,
+                offset: u64::from(count),
                 sent_ns: epoch.unix_ns_of(sent),
             };
             // Built in place: no allocation between the clock and the send.

@@ -32,6 +32,10 @@
 //! | 0x2C | StreamEnd     | sent u32                                                     |
 //! | 0x2D | Error         | code u16, a UTF-8 sentence                                   |
 //!
+//! An EchoRequest's byte offset holds how many requests its run has (0: not
+//! said); the server ends the echo session once it has answered the last,
+//! and its reply carries the request's header back unchanged.
+//!
 //! `segment` and a stream's `size` count the whole UDP payload, this header
 //! included (as iperf3's `-l`). Flag bit 0 lets IP fragment the datagrams;
 //! flag bit 1 (file) asks for one datagram per send call, without UDP GSO.

@@ -512,6 +512,12 @@ impl Loop {
                 self.answered(&key, true, 0);
             }
         }
+        // A request's offset field holds its run's number of requests (0:
+        // not said): the session ends with the answer to the last one
+        // rather than after --idle-timeout of quiet.
+        if h.offset > 0 && u64::from(h.seq) + 1 >= h.offset {
+            self.end(key, "the client's last echo was answered");
+        }
     }
 
     /// Answers a plain-text datagram in its peer's text session.

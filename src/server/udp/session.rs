@@ -5,7 +5,9 @@
 //! carry one session id (an echo, a file or a stream), or all the
 //! datagrams from one address that are not the lab's (a text peer such as
 //! `nc -u`). A file or a stream ends when its transfer thread has sent End.
-//! An echo or a text session has no end message: it ends once its peer has
+//! An echo session ends with the answer to its last request (each request
+//! says how many its run has); a text session has no end message, and
+//! ends, as an echo run whose last request was lost does, once its peer has
 //! been quiet for `--idle-timeout`.
 //!
 //! The cookie round trip before a transfer is stateless (the server keeps
