@@ -226,24 +226,25 @@ fn a_paced_gso_file_keeps_its_rate() {
     );
 }
 
+/// A 30 MiB file sent as fast as the server can into a 4 KiB receive
+/// buffer: the kernel drops datagrams, every run.
+const FORCED_LOSS: [&str; 10] = [
+    "--file",
+    "30M",
+    "--rate",
+    "0",
+    "--rcvbuf",
+    "4K",
+    "--segment-size",
+    "1400",
+    "--recv-timeout",
+    "500ms",
+];
+
 #[test]
 fn forced_loss_adds_up_exactly() {
     let s = udp_server("127.0.0.1", &[]);
-    let v = json_udp(
-        &s,
-        &[
-            "--file",
-            "30M",
-            "--rate",
-            "0",
-            "--rcvbuf",
-            "4K",
-            "--segment-size",
-            "1400",
-            "--recv-timeout",
-            "500ms",
-        ],
-    );
+    let v = json_udp(&s, &FORCED_LOSS);
     assert!(
         v["lost"].as_u64().unwrap() > 0,
         "no loss with a tiny buffer: {v}"
@@ -751,20 +752,9 @@ fn print_file_writes_exactly_the_file_in_order() {
 fn print_file_that_cannot_be_whole_says_how_much_stdout_holds() {
     let s = udp_server("127.0.0.1", &[]);
     let size = 30u64 << 20;
-    let args = [
-        "--udp",
-        "--file",
-        "30M",
-        "--rate",
-        "0",
-        "--rcvbuf",
-        "4K",
-        "--segment-size",
-        "1400",
-        "--recv-timeout",
-        "500ms",
-        "--print-file",
-    ];
+    let mut args = vec!["--udp"];
+    args.extend(FORCED_LOSS);
+    args.push("--print-file");
     let out = output_within(
         Command::new(bin()).arg("client").arg(s.target()).args(args),
         Duration::from_secs(60),

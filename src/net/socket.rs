@@ -249,16 +249,21 @@ fn set_plain<T: Copy>(fd: &impl AsRawFd, level: i32, name: i32, value: &T) -> io
 
 /// Reads an integer socket option (`getsockopt`).
 pub(crate) fn get_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and sized for an int option; the
+    get_plain(fd, level, name)
+}
+
+/// `getsockopt` into a plain value (an integer) of the option's size.
+fn get_plain<T: Copy + Default>(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<T> {
+    let mut value = T::default();
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and sized for the option; the
     // kernel writes at most `len` bytes.
     let r = unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
             level,
             name,
-            (&mut value as *mut i32).cast(),
+            (&mut value as *mut T).cast(),
             &mut len,
         )
     };
@@ -273,26 +278,8 @@ pub(crate) fn get_int(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<i3
 mod tests {
     use super::*;
 
-    /// Reads a 64-bit socket option (`getsockopt`).
     fn get_u64(fd: &impl AsRawFd, level: i32, name: i32) -> io::Result<u64> {
-        let mut value: u64 = 0;
-        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        // SAFETY: `value` and `len` are live and sized for a 64-bit option; the
-        // kernel writes at most `len` bytes.
-        let r = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                level,
-                name,
-                (&mut value as *mut u64).cast(),
-                &mut len,
-            )
-        };
-        if r == 0 {
-            Ok(value)
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        get_plain(fd, level, name)
     }
 
     #[test]
