@@ -365,6 +365,12 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             "--rate paces a file: use it with --file (or at the prompt, for its file requests)",
         ));
     }
+    if args.size.is_some() && (args.echo.is_some() || args.file.is_some()) {
+        return Err(Failure::usage(
+            "--size sets the size of stream segments: use it with --stream \
+             (or without an action, for the prompt's streams)",
+        ));
+    }
     if args.count.is_some() && args.file.is_some() {
         return Err(Failure::usage(
             "--count applies to --echo and --stream, not --file",

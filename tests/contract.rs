@@ -37,6 +37,8 @@ fn usage_errors_exit_2_with_one_line() {
             "--print-file",
         ],
         vec!["client", &t, "--echo", "x", "--rate", "1M"],
+        vec!["client", &t, "--echo", "x", "--size", "100"],
+        vec!["client", &t, "--file", "1000", "--size", "100"],
         vec!["client", &t, "--json"],
         vec!["client", &t, "--stream", "5ms", "--size", "1Q"],
         vec!["client", &t, "--echo", "x", "--mss", "64K"],
@@ -113,6 +115,18 @@ fn only_quit_leaves_the_prompt() {
     assert!(text.contains("round trips of 4 bytes"), "{text}");
     assert!(text.contains("round trips of 1 bytes"), "{text}");
     assert!(!text.contains("round trips of 10 bytes"), "{text}");
+}
+
+#[test]
+fn the_prompts_streams_take_count_and_size() {
+    let s = Server::v4(&[]);
+    let out = common::prompt(
+        &[&s.target(), "--count", "2", "--size", "128"],
+        b"s\n1ms\nquit\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 of 2 segments of 128 bytes"), "{text}");
 }
 
 #[test]
