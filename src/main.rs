@@ -107,10 +107,7 @@ fn main() -> ExitCode {
         }
         Command::Man => {
             restore_sigpipe();
-            let cmd = <Cli as clap::CommandFactory>::command();
-            let r = clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map_err(Failure::other);
+            let r = ardei_lab::manual::render(&mut std::io::stdout()).map_err(Failure::other);
             (false, r)
         }
         Command::Demo => {
