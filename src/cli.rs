@@ -306,14 +306,16 @@ pub struct ClientArgs {
     /// Ask for a stream of segments, one every DUR (5ms, 250us; bare number: ms).
     #[arg(long, value_name = "DUR", value_parser = parse_duration, group = "action")]
     pub stream: Option<Duration>,
-    /// Round trips (echo, default 1) or segments (stream, default 100).
+    /// Round trips (echo, default 1) or segments (stream, default 100; without
+    /// an action, of the prompt's streams).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub count: Option<u32>,
     /// Time between echo requests (default: back to back).
     #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "echo")]
     pub interval: Option<Duration>,
-    /// Whole size of each stream segment in bytes, lab header included (default 64).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size_u32, requires = "stream")]
+    /// Whole size of each stream segment in bytes, lab header included
+    /// (default 64); without an action, the size of the prompt's streams.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u32)]
     pub size: Option<u32>,
     /// Echo: wait for each reply in a busy-poll loop (non-blocking recv, tried
     /// again and again) instead of a blocking read: lower latency, at the cost

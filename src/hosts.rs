@@ -85,6 +85,15 @@ pub enum HostsError {
     },
 }
 
+/// The family as an adjective: "a name has no IPv4 address".
+fn family_adjective(f: Family) -> &'static str {
+    match f {
+        Family::Any => "IP",
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    }
+}
+
 fn family_name(f: Family) -> &'static str {
     match f {
         Family::Any => "any IP family",
@@ -157,7 +166,7 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<SocketAddr, Host
         } else {
             Err(HostsError::NoAddress {
                 host: host.to_string(),
-                family: family_name(family),
+                family: family_adjective(family),
             })
         };
     }
@@ -167,7 +176,7 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<SocketAddr, Host
         .and_then(|mut it| it.find(|a| family.admits(a)))
         .ok_or_else(|| HostsError::NoAddress {
             host: host.to_string(),
-            family: family_name(family),
+            family: family_adjective(family),
         })
 }
 
@@ -229,6 +238,17 @@ mod tests {
             "[::1]:5005".parse().unwrap()
         );
         assert!(choose(&e, Family::V4, Some(2)).is_err());
+    }
+
+    #[test]
+    fn an_unknown_name_says_it_has_no_address() {
+        let e = HostsError::NoAddress {
+            host: "nonexistent.invalid".into(),
+            family: family_adjective(Family::Any),
+        };
+        assert_eq!(e.to_string(), "nonexistent.invalid has no IP address");
+        let e = resolve_target("127.0.0.1:80", Family::V6).unwrap_err();
+        assert_eq!(e.to_string(), "127.0.0.1 has no IPv6 address");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub mod hgrm;
 pub mod hosts;
 pub mod instruments;
 pub mod latency;
+pub mod manual;
 pub mod net;
 pub mod pace;
 pub mod pcap;

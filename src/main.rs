@@ -11,6 +11,7 @@ use clap::Parser;
 
 use ardei_lab::account::overhead;
 use ardei_lab::cli::{Cli, ClientArgs, Command, OverheadArgs, PcapCommand, ServerArgs};
+use ardei_lab::client::interrupt;
 use ardei_lab::client::prompt::{self, StreamDefaults};
 use ardei_lab::client::record::Recording;
 use ardei_lab::client::report::Report;
@@ -106,10 +107,7 @@ fn main() -> ExitCode {
         }
         Command::Man => {
             restore_sigpipe();
-            let cmd = <Cli as clap::CommandFactory>::command();
-            let r = clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map_err(Failure::other);
+            let r = ardei_lab::manual::render(&mut std::io::stdout()).map_err(Failure::other);
             (false, r)
         }
         Command::Demo => {
@@ -117,31 +115,40 @@ fn main() -> ExitCode {
             (false, ardei_lab::demo::run().map_err(Failure::other))
         }
     };
+    if transport.is_some() {
+        // A signal that came first has its handler print the end and exit.
+        interrupt::claim_or_wait();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if json {
-                let v = match transport {
-                    Some(t) => {
-                        let mut v = serde_json::json!({
-                            "error": f.message,
-                            "mode": f.mode,
-                            "transport": t,
-                            "ip": f.ip,
-                            "bytes": f.bytes,
-                        });
-                        if f.mode == Some("file") {
-                            v["verified"] = false.into();
-                        }
-                        v
-                    }
-                    None => serde_json::json!({ "error": f.message }),
-                };
-                println!("{v}");
+                println!("{}", failure_json(&f, transport));
             }
             eprintln!("ardei-lab: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// The one JSON object a failed command prints: a client's says what is
+/// known of the action (`transport` given), the others' only the error.
+fn failure_json(f: &Failure, transport: Option<&str>) -> serde_json::Value {
+    match transport {
+        Some(t) => {
+            let mut v = serde_json::json!({
+                "error": f.message,
+                "mode": f.mode,
+                "transport": t,
+                "ip": f.ip,
+                "bytes": f.bytes,
+            });
+            if f.mode == Some("file") {
+                v["verified"] = false.into();
+            }
+            v
+        }
+        None => serde_json::json!({ "error": f.message }),
     }
 }
 
@@ -355,6 +362,12 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             "--rate paces a file: use it with --file (or at the prompt, for its file requests)",
         ));
     }
+    if args.size.is_some() && (args.echo.is_some() || args.file.is_some()) {
+        return Err(Failure::usage(
+            "--size sets the size of stream segments: use it with --stream \
+             (or without an action, for the prompt's streams)",
+        ));
+    }
     if args.count.is_some() && args.file.is_some() {
         return Err(Failure::usage(
             "--count applies to --echo and --stream, not --file",
@@ -406,6 +419,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             count: args.count.unwrap_or(client::DEFAULT_STREAM_COUNT),
             size: args.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE),
         };
+        on_interrupt(None, &args, target)?;
         let mut out = std::io::stdout();
         return prompt::run(&config, defaults, &mut out).map_err(client_failure(
             None,
@@ -418,6 +432,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             return Err(Failure::usage("-i needs at least 10ms between reports"));
         }
     }
+    on_interrupt(Some(mode), &args, target)?;
     let mut c =
         Client::connect(&config).map_err(client_failure(Some(mode), target, args.socket.udp))?;
     c.set_spin(args.spin);
@@ -429,7 +444,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         bar: !json && args.file.is_some(),
     });
     if let Some(model) = c.model_file() {
-        flush_on_signal(model);
+        interrupt::watch_model(model);
     }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
@@ -446,6 +461,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         }
     }
     report.captures = captures;
+    interrupt::claim_or_wait();
     write_exports(&args, &report)?;
     if args.json_stream {
         if let Ok(line) = serde_json::to_string(&serde_json::json!({ "summary": &report })) {
@@ -457,23 +473,45 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// On SIGINT or SIGTERM, flush the model capture before leaving, so the
-/// file is whole (a live capture writes only whole blocks as it goes).
-fn flush_on_signal(model: ardei_lab::instruments::ModelFile) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            model.flush();
-            eprintln!(
-                "ardei-lab: interrupted; {} is flushed",
-                model.path().display()
-            );
-            std::process::exit(128 + sig);
+/// Ends a client that gets SIGINT or SIGTERM with a sentence on stderr
+/// saying what did not finish (and where a model capture was flushed), the
+/// JSON error object on stdout where JSON was asked for, and status 130 or
+/// 143.
+fn on_interrupt(
+    mode: Option<&'static str>,
+    args: &ClientArgs,
+    target: std::net::SocketAddr,
+) -> Result<(), Failure> {
+    let json = args.json || args.json_stream;
+    let print_file = args.print_file;
+    let transport = if args.socket.udp { "udp" } else { "tcp" };
+    interrupt::install(move |signal, model| {
+        let what = match mode {
+            Some("echo") => " before the echo run was complete",
+            Some("file") if print_file => {
+                " before the file was complete: stdout holds only its beginning"
+            }
+            Some("file") => " before the file was complete",
+            Some("stream") => " before the stream was complete",
+            _ => "",
+        };
+        let mut message = format!("interrupted by {signal}{what}");
+        if let Some(path) = model {
+            message.push_str(&format!("; {} is flushed", path.display()));
         }
-    });
+        let f = Failure {
+            message,
+            code: 1,
+            mode,
+            ip: Some(if target.is_ipv6() { 6 } else { 4 }),
+            bytes: None,
+        };
+        if json {
+            println!("{}", failure_json(&f, Some(transport)));
+        }
+        eprintln!("ardei-lab: {}", f.message);
+    })
+    .map_err(Failure::other)
 }
 
 /// Writes `--hgrm` and `--plot` files, each whole or not at all (written

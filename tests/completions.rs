@@ -32,4 +32,16 @@ fn the_manual_page_is_roff() {
     let text = common::stdout(&out);
     assert!(text.contains(".TH ardei-lab 1"), "{text}");
     assert!(text.contains("client"));
+    // Every subcommand's options are on the one page, under its own heading.
+    for heading in ["ARDEI-LAB SERVER", "ARDEI-LAB CLIENT", "ARDEI-LAB OVERHEAD"] {
+        assert!(text.contains(heading), "no {heading}");
+    }
+    for flag in [
+        "\\-\\-echo",
+        "\\-\\-max\\-file",
+        "\\-\\-recv\\-timeout",
+        "\\-\\-mtu",
+    ] {
+        assert!(text.contains(flag), "no {flag} in the page");
+    }
 }

@@ -37,6 +37,8 @@ fn usage_errors_exit_2_with_one_line() {
             "--print-file",
         ],
         vec!["client", &t, "--echo", "x", "--rate", "1M"],
+        vec!["client", &t, "--echo", "x", "--size", "100"],
+        vec!["client", &t, "--file", "1000", "--size", "100"],
         vec!["client", &t, "--json"],
         vec!["client", &t, "--stream", "5ms", "--size", "1Q"],
         vec!["client", &t, "--echo", "x", "--mss", "64K"],
@@ -113,6 +115,18 @@ fn only_quit_leaves_the_prompt() {
     assert!(text.contains("round trips of 4 bytes"), "{text}");
     assert!(text.contains("round trips of 1 bytes"), "{text}");
     assert!(!text.contains("round trips of 10 bytes"), "{text}");
+}
+
+#[test]
+fn the_prompts_streams_take_count_and_size() {
+    let s = Server::v4(&[]);
+    let out = common::prompt(
+        &[&s.target(), "--count", "2", "--size", "128"],
+        b"s\n1ms\nquit\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 of 2 segments of 128 bytes"), "{text}");
 }
 
 #[test]
@@ -296,4 +310,115 @@ fn a_udp_stream_size_error_names_the_size_flag() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--size 20"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("--segment-size"), "{}", stderr(&out));
+}
+
+/// Starts `ardei-lab client TARGET ARGS…`, sends `signal` once it has run
+/// for `after`, and returns what it printed, within 20 s.
+fn interrupt_client(
+    target: &str,
+    args: &[&str],
+    signal: i32,
+    after: Duration,
+) -> std::process::Output {
+    let child = Command::new(bin())
+        .arg("client")
+        .arg(target)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the client");
+    std::thread::sleep(after);
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the client did not end within 20 s of the signal")
+        .expect("client output")
+}
+
+#[test]
+fn an_interrupted_client_says_so_and_ends_by_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Server::v4(&["--max-file", "10G"]);
+    let t = s.target();
+    let after = Duration::from_millis(700);
+    // A paced file (long enough to be cut at any machine speed), with and
+    // without JSON, and a stream; SIGINT and SIGTERM.
+    for (args, signal, what) in [
+        (
+            vec!["--file", "1G", "--rate", "100M"],
+            libc::SIGINT,
+            "before the file was complete",
+        ),
+        (
+            vec!["--file", "1G", "--rate", "100M", "--print-file"],
+            libc::SIGINT,
+            "stdout holds only its beginning",
+        ),
+        (
+            vec!["--stream", "5ms", "--count", "5000", "--json"],
+            libc::SIGINT,
+            "before the stream was complete",
+        ),
+        (
+            vec![
+                "--echo",
+                "hi",
+                "--count",
+                "100000",
+                "--interval",
+                "1ms",
+                "--json",
+            ],
+            libc::SIGTERM,
+            "before the echo run was complete",
+        ),
+    ] {
+        let out = interrupt_client(&t, &args, signal, after);
+        assert_eq!(
+            out.status.signal(),
+            Some(signal),
+            "{args:?}: {:?}",
+            out.status
+        );
+        let err = stderr(&out);
+        let last = err.lines().last().unwrap_or("");
+        let name = if signal == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        assert!(
+            last.starts_with(&format!("ardei-lab: interrupted by {name}")) && last.contains(what),
+            "{args:?}: {err:?}"
+        );
+        if args.contains(&"--json") {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
+            assert!(
+                v["error"].as_str().is_some_and(|e| e.contains(what)),
+                "{args:?}: {v}"
+            );
+            assert_eq!(v["transport"], "tcp", "{v}");
+            assert_eq!(v["ip"], 4, "{v}");
+        } else if args.contains(&"--print-file") {
+            // What came before the signal, and nothing else.
+            assert!(!out.stdout.is_empty(), "{args:?}");
+            assert!(out.stdout.len() < 1 << 30, "{args:?}");
+            assert_eq!(out.stdout, common::pattern(0, out.stdout.len()), "{args:?}");
+        } else {
+            assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+        }
+    }
+    // The server served every one of them and serves on.
+    let (out, v) = s.client_json(&["--echo", "still there"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["bytes"], 11);
 }

@@ -1,0 +1,106 @@
+//! SIGINT and SIGTERM in the client: a clear end instead of a silent one.
+//!
+//! Without a handler, Ctrl-C ends the client with no word: no report, no
+//! JSON object where `--json` promised one, a progress bar left half drawn.
+//! [`install`] starts a thread that waits for either signal and then, once:
+//! flushes the model capture (so the file is whole), clears the progress
+//! bar's line on a terminal, prints what the caller gives it (a sentence on
+//! stderr, the JSON error object on stdout), and ends the process by the
+//! signal itself, so a shell shows status 130 (SIGINT) or 143 (SIGTERM) and
+//! a script running the client in a loop stops at Ctrl-C as well.
+//!
+//! The client's own end and the handler's never both print: whichever
+//! claims the output first with [`claim_output`] prints, and a signal that
+//! comes after the client has claimed it waits for the client to finish
+//! (a second signal then ends the process at once).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use crate::instruments::ModelFile;
+
+/// Who prints the run's end: [`NOBODY`] yet, the [`CLIENT`] or the
+/// [`HANDLER`].
+static CLAIMED: AtomicU8 = AtomicU8::new(NOBODY);
+const NOBODY: u8 = 0;
+const CLIENT: u8 = 1;
+const HANDLER: u8 = 2;
+/// The model capture to flush on a signal, once one is open.
+static MODEL: Mutex<Option<ModelFile>> = Mutex::new(None);
+
+/// Installs the handler. `report` gets the signal's name (`SIGINT`,
+/// `SIGTERM`) and the model capture's path if one was flushed, and prints
+/// the end of the run; the signal then ends the process.
+pub fn install<F>(report: F) -> std::io::Result<()>
+where
+    F: Fn(&'static str, Option<&std::path::Path>) + Send + 'static,
+{
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if CLAIMED
+                .compare_exchange(NOBODY, HANDLER, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                // The client is printing its own end: let it finish, unless
+                // this is the second signal since then.
+                if SECOND.swap(true, Ordering::SeqCst) {
+                    std::process::exit(128 + sig);
+                }
+                continue;
+            }
+            let model = MODEL.lock().ok().and_then(|mut m| m.take());
+            if let Some(m) = &model {
+                m.flush();
+            }
+            if std::io::stderr().is_terminal() {
+                // Erase a progress bar (or an echoed ^C) from the line, so
+                // the sentence starts on a clean one.
+                let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+            }
+            let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+            // No flush of stdout here: with --print-file the client's thread
+            // holds stdout's lock for the whole file, and a slow reader can
+            // keep it blocked in a write. A JSON line is flushed by its
+            // newline.
+            report(name, model.as_ref().map(ModelFile::path));
+            // Ended by the signal itself, not a plain exit: a shell running
+            // the client in a loop then stops at Ctrl-C too.
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
+}
+
+/// A signal that came after the client had claimed the output.
+static SECOND: AtomicBool = AtomicBool::new(false);
+
+/// Hands the handler the model capture to flush on a signal.
+pub fn watch_model(model: ModelFile) {
+    if let Ok(mut m) = MODEL.lock() {
+        *m = Some(model);
+    }
+}
+
+/// Claims for the client the right to print the run's end (again and
+/// again: the claim holds). `false`: the handler has it (a signal came, and
+/// the process is about to exit).
+pub fn claim_output() -> bool {
+    match CLAIMED.compare_exchange(NOBODY, CLIENT, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => true,
+        Err(who) => who == CLIENT,
+    }
+}
+
+/// Claims the output with [`claim_output`], or, when the handler has it,
+/// waits for the handler to end the process.
+pub fn claim_or_wait() {
+    if !claim_output() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
