@@ -304,7 +304,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "N", value_parser = parse_size, group = "action")]
     pub file: Option<u64>,
     /// Ask for a stream of segments, one every DUR (5ms, 250us; bare number: ms).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, group = "action")]
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, group = "action")]
     pub stream: Option<Duration>,
     /// Round trips (echo, default 1) or segments (stream, default 100; without
     /// an action, of the prompt's streams).

@@ -67,6 +67,14 @@ pub enum HostsError {
     /// A target on the command line is not `HOST:PORT`.
     #[error("'{0}' is not HOST:PORT (write IPv6 as [ADDR]:PORT)")]
     BadTarget(String),
+    /// A target's port is a number, but not one a port can be.
+    #[error("'{text}': {port} is not a port number (0 to 65535)")]
+    BadPort {
+        /// The target as written.
+        text: String,
+        /// Its port part.
+        port: String,
+    },
     /// A name did not resolve to an address of the wanted family.
     #[error("{host} has no {family} address")]
     NoAddress {
@@ -182,9 +190,22 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<SocketAddr, Host
 
 /// Resolves a command-line target (`HOST:PORT`, `[V6]:PORT`).
 pub fn resolve_target(target: &str, family: Family) -> Result<SocketAddr, HostsError> {
-    let (host, port) =
-        split_host_port(target).ok_or_else(|| HostsError::BadTarget(target.to_string()))?;
+    let (host, port) = split_host_port(target).ok_or_else(|| bad_target(target))?;
     resolve(&host, port, family)
+}
+
+/// Why `target` is not `HOST:PORT`: a port part of digits too large for a
+/// port says so, anything else is the general form.
+fn bad_target(target: &str) -> HostsError {
+    let port = target.trim().rsplit([':', ' ', '\t']).next().unwrap_or("");
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_err()
+    {
+        return HostsError::BadPort {
+            text: target.to_string(),
+            port: port.to_string(),
+        };
+    }
+    HostsError::BadTarget(target.to_string())
 }
 
 /// Picks an address from the list: the entries of `family` in file order,
@@ -260,6 +281,19 @@ mod tests {
         assert!(resolve_target("127.0.0.1:80", Family::V6).is_err());
         assert!(matches!(
             resolve_target("nope", Family::Any),
+            Err(HostsError::BadTarget(_))
+        ));
+        for t in [
+            "127.0.0.1:99999",
+            "[::1]:65536",
+            "localhost:123456789012345678901",
+        ] {
+            let e = resolve_target(t, Family::Any).unwrap_err();
+            assert!(matches!(e, HostsError::BadPort { .. }), "{t}: {e}");
+            assert!(e.to_string().contains("is not a port number"), "{e}");
+        }
+        assert!(matches!(
+            resolve_target("127.0.0.1:http", Family::Any),
             Err(HostsError::BadTarget(_))
         ));
     }

@@ -42,6 +42,8 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["client", &t, "--json"],
         vec!["client", &t, "--stream", "5ms", "--size", "1Q"],
         vec!["client", &t, "--echo", "x", "--mss", "64K"],
+        vec!["client", &t, "--stream", "0"],
+        vec!["client", "127.0.0.1:99999", "--echo", "x"],
         vec!["server", "--bind", "127.0.0.1:0", "--idle-timeout", "0"],
         vec!["client", "--hosts", "/nonexistent/hosts.txt", "--echo", "x"],
         vec!["server", "--hosts", "/nonexistent/hosts.txt"],
