@@ -3,7 +3,7 @@
 //! `quit` leaves; `stream` or `s` asks for an interval and starts a stream; a
 //! whole number asks for a file of that many bytes; any other text is echoed.
 //! Line editing and history come from `rustyline`; the end of input (Ctrl-D,
-//! or the end of a pipe) quits. One connection serves every command and is
+//! or the end of a pipe) quits, and Ctrl-C at the line drops the line. One connection serves every command and is
 //! opened again if the server drops it.
 
 use std::io::Write;
@@ -91,7 +91,13 @@ fn prompt_loop(
     loop {
         let line = match rl.readline("ardei> ") {
             Ok(l) => l,
-            Err(ReadlineError::Eof | ReadlineError::Interrupted) => return Ok(()),
+            Err(ReadlineError::Eof) => return Ok(()),
+            // Ctrl-C at the line drops what was typed, as a shell does;
+            // leaving is `quit` or Ctrl-D.
+            Err(ReadlineError::Interrupted) => {
+                eprintln!("(Ctrl-C: line dropped; `quit` or Ctrl-D leaves)");
+                continue;
+            }
             Err(e) => return Err(ClientError::Io(std::io::Error::other(e))),
         };
         let cmd = parse_command(&line);
