@@ -232,6 +232,72 @@ fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
     }
 }
 
+/// A refused request: the model capture holds the server's Error reply, as
+/// the server's own model and the live capture do, so its sequence numbers
+/// go on from there.
+#[test]
+fn a_refusal_is_in_the_client_model_as_on_the_wire() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("refused.pcapng");
+    let server_model = dir.path().join("server.pcapng");
+    let s = Server::v4(&[
+        "--max-file",
+        "1000",
+        "--pcap",
+        server_model.to_str().unwrap(),
+    ]);
+    let mut args = vec!["--file", "5000", "--pcap", model.to_str().unwrap()];
+    if live {
+        args.push("--capture");
+    }
+    let out = s.client(&args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    check_model(&model);
+    // (TCP payload length, comment) of every frame with data.
+    let data = |path: &Path| -> Vec<(u64, String)> {
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "tcp.len > 0",
+                "-T",
+                "fields",
+            ])
+            .args(["-e", "tcp.len", "-e", "frame.comment"])
+            .output()
+            .unwrap();
+        stdout(&out)
+            .lines()
+            .map(|l| {
+                let (len, comment) = l.split_once('\t').unwrap_or((l, ""));
+                (len.parse().unwrap(), comment.to_string())
+            })
+            .collect()
+    };
+    let got = data(&model);
+    assert_eq!(got.len(), 2, "request and refusal: {got:?}");
+    assert!(
+        got[1].1.starts_with("error: a file of 5000 bytes is over"),
+        "{got:?}"
+    );
+    if live {
+        let lens: Vec<u64> = data(&dir.path().join("refused-live.pcapng"))
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect();
+        assert_eq!(lens, vec![got[0].0, got[1].0], "model {got:?}");
+    }
+    // The server's model of the same connection has the same data frames.
+    s.signal_and_wait(libc::SIGTERM);
+    let theirs: Vec<u64> = data(&server_model).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(theirs, vec![got[0].0, got[1].0], "model {got:?}");
+}
+
 /// A UDP file of small datagrams sent with GSO: the model capture has one
 /// frame per datagram; a live capture on lo sees the GSO sends as
 /// super-packets (the kernel cuts them on delivery), and the report says so

@@ -212,6 +212,14 @@ impl TcpClient {
     fn recv(&mut self, timeout: Duration) -> Result<Message, ClientError> {
         match self.conn.read_message() {
             Ok(Some(Message::Error { code, message })) => {
+                // The model shows the refusal as the server sent it.
+                let refusal = Message::Error {
+                    code,
+                    message: message.clone(),
+                };
+                self.record(Direction::ToClient, &refusal, || {
+                    format!("error: {message}")
+                });
                 Err(ClientError::Refused { code, message })
             }
             Ok(Some(m)) => Ok(m),
@@ -363,7 +371,11 @@ impl TcpClient {
             };
             let took = sent.elapsed();
             if !whole {
-                // Not the echo: decode what came to say what it is.
+                // Not the echo: decode what came to say what it is (a
+                // refusal goes into the model after its request).
+                self.instruments.send(Direction::ToServer, &request, || {
+                    format!("echo {seq} request")
+                });
                 let other = self.recv(wait)?;
                 return Err(unexpected_echo(seq, &other));
             }
