@@ -428,8 +428,9 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         to_stderr: args.print_file || json,
         bar: !json && args.file.is_some(),
     });
-    if let Some(model) = c.model_file() {
-        flush_on_signal(model);
+    let (model, live) = (c.model_file(), c.live_stopper());
+    if model.is_some() || live.is_some() {
+        flush_on_signal(model, live);
     }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
@@ -457,20 +458,35 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// On SIGINT or SIGTERM, flush the model capture before leaving, so the
-/// file is whole (a live capture writes only whole blocks as it goes).
-fn flush_on_signal(model: ardei_lab::instruments::ModelFile) {
+/// How long an interrupted client waits for its live capture to write the
+/// frames already queued and finish the file.
+const LIVE_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On SIGINT or SIGTERM, flush the model capture and finish the live one
+/// before leaving, so both files are whole and hold what was captured (a
+/// live capture keeps up to 64 KiB of frames in memory as it goes).
+fn flush_on_signal(
+    model: Option<ardei_lab::instruments::ModelFile>,
+    live: Option<ardei_lab::pcap::capture::CaptureStopper>,
+) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            model.flush();
-            eprintln!(
-                "ardei-lab: interrupted; {} is flushed",
-                model.path().display()
-            );
+            let live_done = live
+                .as_ref()
+                .is_some_and(|l| l.stop_and_wait(LIVE_FINISH_WAIT));
+            if let Some(model) = &model {
+                model.flush();
+                eprintln!(
+                    "ardei-lab: interrupted; {} is flushed",
+                    model.path().display()
+                );
+            } else if live_done {
+                eprintln!("ardei-lab: interrupted; the live capture is finished");
+            }
             std::process::exit(128 + sig);
         }
     });

@@ -232,6 +232,72 @@ fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
     }
 }
 
+/// An interrupted client's live capture holds the flow up to the signal,
+/// also what the writer still had in memory (a paced file keeps the ring
+/// busy, so nothing is written at a pause, and without `--pcap`).
+#[test]
+fn an_interrupted_live_capture_keeps_the_frames_it_had_buffered() {
+    if !tshark_ok() {
+        return;
+    }
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live capture skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::v4(&[]);
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["client", &s.target(), "--file", "100M", "--rate", "10M"])
+        .arg("--capture")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let signalled = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status =
+        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
+    assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let out = Command::new("tshark")
+        .args(["-r", files[0].to_str().unwrap(), "-T", "fields"])
+        .args(["-e", "frame.time_epoch", "-e", "tcp.flags.syn"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 20, "{} frames: {text}", lines.len());
+    assert!(lines[0].ends_with("\t1"), "the SYN first: {}", lines[0]);
+    // The server writes a slice every 5 ms until the signal: the last
+    // frame is from its last few milliseconds, not from the writer's last
+    // flush long before.
+    let last: f64 = lines[lines.len() - 1]
+        .split('\t')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        last > signalled - 0.05,
+        "the capture ends {:.3} s before the signal",
+        signalled - last
+    );
+    let summary = ardei_lab::pcap::summarize_path(&files[0]).unwrap();
+    assert_eq!(summary.frames, lines.len() as u64);
+}
+
 /// A refused request: the model capture holds the server's Error reply, as
 /// the server's own model and the live capture do, so its sequence numbers
 /// go on from there.
