@@ -65,6 +65,29 @@ fn tshark(path: &Path) -> (u64, String) {
     (frames, worst)
 }
 
+/// (TCP payload length, comment) of every frame with data.
+fn data_frames(path: &Path) -> Vec<(u64, String)> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "tcp.len > 0",
+            "-T",
+            "fields",
+        ])
+        .args(["-e", "tcp.len", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let (len, comment) = l.split_once('\t').unwrap_or((l, ""));
+            (len.parse().unwrap(), comment.to_string())
+        })
+        .collect()
+}
+
 fn check_model(path: &Path) {
     let (frames, worst) = tshark(path);
     assert!(
@@ -323,36 +346,14 @@ fn a_refusal_is_in_the_client_model_as_on_the_wire() {
     let out = s.client(&args);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     check_model(&model);
-    // (TCP payload length, comment) of every frame with data.
-    let data = |path: &Path| -> Vec<(u64, String)> {
-        let out = Command::new("tshark")
-            .args([
-                "-r",
-                path.to_str().unwrap(),
-                "-Y",
-                "tcp.len > 0",
-                "-T",
-                "fields",
-            ])
-            .args(["-e", "tcp.len", "-e", "frame.comment"])
-            .output()
-            .unwrap();
-        stdout(&out)
-            .lines()
-            .map(|l| {
-                let (len, comment) = l.split_once('\t').unwrap_or((l, ""));
-                (len.parse().unwrap(), comment.to_string())
-            })
-            .collect()
-    };
-    let got = data(&model);
+    let got = data_frames(&model);
     assert_eq!(got.len(), 2, "request and refusal: {got:?}");
     assert!(
         got[1].1.starts_with("error: a file of 5000 bytes is over"),
         "{got:?}"
     );
     if live {
-        let lens: Vec<u64> = data(&dir.path().join("refused-live.pcapng"))
+        let lens: Vec<u64> = data_frames(&dir.path().join("refused-live.pcapng"))
             .into_iter()
             .map(|(l, _)| l)
             .collect();
@@ -360,8 +361,53 @@ fn a_refusal_is_in_the_client_model_as_on_the_wire() {
     }
     // The server's model of the same connection has the same data frames.
     s.signal_and_wait(libc::SIGTERM);
-    let theirs: Vec<u64> = data(&server_model).into_iter().map(|(l, _)| l).collect();
+    let theirs: Vec<u64> = data_frames(&server_model)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
     assert_eq!(theirs, vec![got[0].0, got[1].0], "model {got:?}");
+}
+
+/// A TCP stream: the client's model has the server's writes as the server
+/// made them (StreamStart with segment 0, the last segment with
+/// StreamEnd), as the server's own model and the live capture have them.
+#[test]
+fn a_stream_in_the_client_model_has_the_servers_writes() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("stream.pcapng");
+    let server_model = dir.path().join("server.pcapng");
+    let s = Server::v4(&["--pcap", server_model.to_str().unwrap()]);
+    let mut args = vec!["--stream", "5ms", "--count", "6", "--pcap"];
+    args.push(model.to_str().unwrap());
+    if live {
+        args.push("--capture");
+    }
+    let out = s.client(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_model(&model);
+    let ours = data_frames(&model);
+    let lens: Vec<u64> = ours.iter().map(|(l, _)| *l).collect();
+    // The request, then six writes: 32 + 64, four of 64, 64 + 12.
+    assert_eq!(lens, vec![24, 96, 64, 64, 64, 64, 76], "{ours:?}");
+    assert_eq!(ours[1].1, "stream start; stream seq 0");
+    assert_eq!(ours[6].1, "stream seq 5; stream end");
+    if live {
+        let wire: u64 = data_frames(&dir.path().join("stream-live.pcapng"))
+            .iter()
+            .map(|(l, _)| l)
+            .sum();
+        assert_eq!(wire, lens.iter().sum::<u64>());
+    }
+    s.signal_and_wait(libc::SIGTERM);
+    let theirs: Vec<(u64, String)> = data_frames(&server_model)
+        .into_iter()
+        .map(|(l, c)| (l, c.replace(" 6 x 64 bytes every 5000000 ns", "")))
+        .collect();
+    assert_eq!(theirs, ours);
 }
 
 /// A UDP file of small datagrams sent with GSO: the model capture has one
