@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::pace::unix_ns;
 use crate::pcap::capture::{
-    CaptureError, CaptureStats, DEFAULT_SNAPLEN, FlowFilter, LiveCapture, Transport, interface_for,
+    CaptureError, CaptureStats, CaptureStopper, DEFAULT_SNAPLEN, FlowFilter, LiveCapture,
+    Transport, interface_for,
 };
 use crate::pcap::checksum;
 use crate::pcap::model::{
@@ -338,6 +339,11 @@ impl Live {
         let filter = FlowFilter::server(transport, local);
         let capture = LiveCapture::start(&iface, filter, &req.path, DEFAULT_SNAPLEN)?;
         Ok(Live { capture, iface })
+    }
+
+    /// A handle that stops the capture from another thread.
+    pub fn stopper(&self) -> CaptureStopper {
+        self.capture.stopper()
     }
 
     /// Stops and flushes; the file is whole.

@@ -446,6 +446,9 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
     if let Some(model) = c.model_file() {
         interrupt::watch_model(model);
     }
+    if let Some(live) = c.live_stopper() {
+        interrupt::watch_live(live);
+    }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
     let captures = c
@@ -485,7 +488,7 @@ fn on_interrupt(
     let json = args.json || args.json_stream;
     let print_file = args.print_file;
     let transport = if args.socket.udp { "udp" } else { "tcp" };
-    interrupt::install(move |signal, model| {
+    interrupt::install(move |signal, model, live_finished| {
         let what = match mode {
             Some("echo") => " before the echo run was complete",
             Some("file") if print_file => {
@@ -498,6 +501,9 @@ fn on_interrupt(
         let mut message = format!("interrupted by {signal}{what}");
         if let Some(path) = model {
             message.push_str(&format!("; {} is flushed", path.display()));
+        }
+        if live_finished {
+            message.push_str("; the live capture is finished");
         }
         let f = Failure {
             message,

@@ -99,6 +99,43 @@ fn server_sessions_end_with_the_same_report() {
     assert!(log.contains("on the wire (loopback): model"), "{log}");
 }
 
+/// A client that goes away in the middle of a file: the server's model
+/// column prices the bytes that went out, not the whole file asked for.
+#[test]
+fn a_file_cut_short_is_priced_as_far_as_it_went() {
+    use std::io::Read;
+    let mut s = Server::v4(&["--json", "--once"]);
+    let mut client = Command::new(bin())
+        .args(["client", &s.target(), "--file", "100M", "--rate", "50M"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    unsafe {
+        libc::kill(client.id() as i32, libc::SIGKILL);
+    }
+    let _ = client.wait();
+    wait_timeout(&mut s.child, Duration::from_secs(10)).expect("server --once exited");
+    let mut out = String::new();
+    s.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let sent = v["bytes_out"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 100 << 20, "{v}");
+    let model = v["overhead"]["model"]["layers"]["payload"]
+        .as_u64()
+        .unwrap();
+    // The request (24 bytes with a rate) and the FileReady (16) around
+    // what was sent; no FileSent.
+    assert_eq!(model, sent + 24 + 16, "{v}");
+    columns_add_up(&v["overhead"]);
+}
+
 /// Runs a UDP server and client inside a network namespace of their own,
 /// so the kernel's counters see nothing but them.
 #[test]

@@ -65,6 +65,29 @@ fn tshark(path: &Path) -> (u64, String) {
     (frames, worst)
 }
 
+/// (TCP payload length, comment) of every frame with data.
+fn data_frames(path: &Path) -> Vec<(u64, String)> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "tcp.len > 0",
+            "-T",
+            "fields",
+        ])
+        .args(["-e", "tcp.len", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let (len, comment) = l.split_once('\t').unwrap_or((l, ""));
+            (len.parse().unwrap(), comment.to_string())
+        })
+        .collect()
+}
+
 fn check_model(path: &Path) {
     let (frames, worst) = tshark(path);
     assert!(
@@ -234,6 +257,168 @@ fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
         let (frames, _) = tshark(&dir.path().join("cut-live.pcapng"));
         assert!(frames > 0);
     }
+}
+
+/// An interrupted client's live capture holds the flow up to the signal,
+/// also what the writer still had in memory (a paced file keeps the ring
+/// busy, so nothing is written at a pause, and without `--pcap`).
+#[test]
+fn an_interrupted_live_capture_keeps_the_frames_it_had_buffered() {
+    if !tshark_ok() {
+        return;
+    }
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live capture skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::v4(&[]);
+    let mut child = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["client", &s.target(), "--file", "100M", "--rate", "10M"])
+        .arg("--capture")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let signalled = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status =
+        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGINT),
+        "{status:?}"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("the live capture is finished"), "{err}");
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let out = Command::new("tshark")
+        .args(["-r", files[0].to_str().unwrap(), "-T", "fields"])
+        .args(["-e", "frame.time_epoch", "-e", "tcp.flags.syn"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 20, "{} frames: {text}", lines.len());
+    assert!(lines[0].ends_with("\t1"), "the SYN first: {}", lines[0]);
+    // The server writes a slice every 5 ms until the signal: the last
+    // frame is from its last few milliseconds, not from the writer's last
+    // flush long before.
+    let last: f64 = lines[lines.len() - 1]
+        .split('\t')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        last > signalled - 0.05,
+        "the capture ends {:.3} s before the signal",
+        signalled - last
+    );
+    let summary = ardei_lab::pcap::summarize_path(&files[0]).unwrap();
+    assert_eq!(summary.frames, lines.len() as u64);
+}
+
+/// A refused request: the model capture holds the server's Error reply, as
+/// the server's own model and the live capture do, so its sequence numbers
+/// go on from there.
+#[test]
+fn a_refusal_is_in_the_client_model_as_on_the_wire() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("refused.pcapng");
+    let server_model = dir.path().join("server.pcapng");
+    let s = Server::v4(&[
+        "--max-file",
+        "1000",
+        "--pcap",
+        server_model.to_str().unwrap(),
+    ]);
+    let mut args = vec!["--file", "5000", "--pcap", model.to_str().unwrap()];
+    if live {
+        args.push("--capture");
+    }
+    let out = s.client(&args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    check_model(&model);
+    let got = data_frames(&model);
+    assert_eq!(got.len(), 2, "request and refusal: {got:?}");
+    assert!(
+        got[1].1.starts_with("error: a file of 5000 bytes is over"),
+        "{got:?}"
+    );
+    if live {
+        let lens: Vec<u64> = data_frames(&dir.path().join("refused-live.pcapng"))
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect();
+        assert_eq!(lens, vec![got[0].0, got[1].0], "model {got:?}");
+    }
+    // The server's model of the same connection has the same data frames.
+    s.signal_and_wait(libc::SIGTERM);
+    let theirs: Vec<u64> = data_frames(&server_model)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    assert_eq!(theirs, vec![got[0].0, got[1].0], "model {got:?}");
+}
+
+/// A TCP stream: the client's model has the server's writes as the server
+/// made them (StreamStart with segment 0, the last segment with
+/// StreamEnd), as the server's own model and the live capture have them.
+#[test]
+fn a_stream_in_the_client_model_has_the_servers_writes() {
+    if !tshark_ok() {
+        return;
+    }
+    let live = is_root();
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("stream.pcapng");
+    let server_model = dir.path().join("server.pcapng");
+    let s = Server::v4(&["--pcap", server_model.to_str().unwrap()]);
+    let mut args = vec!["--stream", "5ms", "--count", "6", "--pcap"];
+    args.push(model.to_str().unwrap());
+    if live {
+        args.push("--capture");
+    }
+    let out = s.client(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_model(&model);
+    let ours = data_frames(&model);
+    let lens: Vec<u64> = ours.iter().map(|(l, _)| *l).collect();
+    // The request, then six writes: 32 + 64, four of 64, 64 + 12.
+    assert_eq!(lens, vec![24, 96, 64, 64, 64, 64, 76], "{ours:?}");
+    assert_eq!(ours[1].1, "stream start; stream seq 0");
+    assert_eq!(ours[6].1, "stream seq 5; stream end");
+    if live {
+        let wire: u64 = data_frames(&dir.path().join("stream-live.pcapng"))
+            .iter()
+            .map(|(l, _)| l)
+            .sum();
+        assert_eq!(wire, lens.iter().sum::<u64>());
+    }
+    s.signal_and_wait(libc::SIGTERM);
+    let theirs: Vec<(u64, String)> = data_frames(&server_model)
+        .into_iter()
+        .map(|(l, c)| (l, c.replace(" 6 x 64 bytes every 5000000 ns", "")))
+        .collect();
+    assert_eq!(theirs, ours);
 }
 
 /// A UDP file of small datagrams sent with GSO: the model capture has one

@@ -85,3 +85,33 @@ fn damaged_and_missing_files_say_what_is_wrong() {
     assert_eq!(out.status.code(), Some(1));
     assert!(common::stderr(&out).contains("/nonexistent/file.pcap"));
 }
+
+/// A file cut before its first frame (empty, or inside the pcap file header
+/// or the pcapng section header) is named as such, not as a cut record.
+#[test]
+fn a_file_cut_before_any_frame_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let pcap = std::fs::read(format!("{corpus}/veth-tcp4-100000.pcap")).unwrap();
+    let pcapng = std::fs::read(format!("{corpus}/lo-tcp4-iperf3.pcapng")).unwrap();
+    for (name, bytes, want) in [
+        ("empty.pcap", &pcap[..0], "empty file"),
+        ("magic.pcap", &pcap[..3], "inside its file header"),
+        ("header.pcap", &pcap[..20], "inside its pcap file header"),
+        (
+            "section.pcapng",
+            &pcapng[..12],
+            "inside its pcapng section header",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = summary(&[path.to_str().unwrap(), "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = common::stderr(&out);
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(!err.contains("record"), "{name}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["error"].as_str().unwrap().contains(want), "{name}: {v}");
+    }
+}

@@ -3,7 +3,9 @@
 //! Without a handler, Ctrl-C ends the client with no word: no report, no
 //! JSON object where `--json` promised one, a progress bar left half drawn.
 //! [`install`] starts a thread that waits for either signal and then, once:
-//! flushes the model capture (so the file is whole), clears the progress
+//! flushes the model capture (so the file is whole), finishes the live
+//! capture (it keeps up to 64 KiB of frames in memory as it goes, and waits
+//! at most [`LIVE_FINISH_WAIT`] for them to be written), clears the progress
 //! bar's line on a terminal, prints what the caller gives it (a sentence on
 //! stderr, the JSON error object on stdout), and ends the process by the
 //! signal itself, so a shell shows status 130 (SIGINT) or 143 (SIGTERM) and
@@ -19,6 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::instruments::ModelFile;
+use crate::pcap::capture::CaptureStopper;
 
 /// Who prints the run's end: [`NOBODY`] yet, the [`CLIENT`] or the
 /// [`HANDLER`].
@@ -28,13 +31,20 @@ const CLIENT: u8 = 1;
 const HANDLER: u8 = 2;
 /// The model capture to flush on a signal, once one is open.
 static MODEL: Mutex<Option<ModelFile>> = Mutex::new(None);
+/// The live capture to finish on a signal, once one runs.
+static LIVE: Mutex<Option<CaptureStopper>> = Mutex::new(None);
+
+/// How long an interrupted client waits for its live capture to write the
+/// frames already queued and finish the file.
+pub const LIVE_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Installs the handler. `report` gets the signal's name (`SIGINT`,
-/// `SIGTERM`) and the model capture's path if one was flushed, and prints
-/// the end of the run; the signal then ends the process.
+/// `SIGTERM`), the model capture's path if one was flushed and whether a
+/// live capture was finished, and prints the end of the run; the signal
+/// then ends the process.
 pub fn install<F>(report: F) -> std::io::Result<()>
 where
-    F: Fn(&'static str, Option<&std::path::Path>) + Send + 'static,
+    F: Fn(&'static str, Option<&std::path::Path>, bool) + Send + 'static,
 {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
@@ -55,6 +65,10 @@ where
             if let Some(m) = &model {
                 m.flush();
             }
+            let live = LIVE.lock().ok().and_then(|mut l| l.take());
+            let live_finished = live
+                .as_ref()
+                .is_some_and(|l| l.stop_and_wait(LIVE_FINISH_WAIT));
             if std::io::stderr().is_terminal() {
                 // Erase a progress bar (or an echoed ^C) from the line, so
                 // the sentence starts on a clean one.
@@ -65,7 +79,7 @@ where
             // holds stdout's lock for the whole file, and a slow reader can
             // keep it blocked in a write. A JSON line is flushed by its
             // newline.
-            report(name, model.as_ref().map(ModelFile::path));
+            report(name, model.as_ref().map(ModelFile::path), live_finished);
             // Ended by the signal itself, not a plain exit: a shell running
             // the client in a loop then stops at Ctrl-C too.
             let _ = signal_hook::low_level::emulate_default_handler(sig);
@@ -82,6 +96,13 @@ static SECOND: AtomicBool = AtomicBool::new(false);
 pub fn watch_model(model: ModelFile) {
     if let Ok(mut m) = MODEL.lock() {
         *m = Some(model);
+    }
+}
+
+/// Hands the handler the live capture to finish on a signal.
+pub fn watch_live(live: CaptureStopper) {
+    if let Ok(mut l) = LIVE.lock() {
+        *l = Some(live);
     }
 }
 

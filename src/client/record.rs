@@ -11,7 +11,7 @@ use super::ClientError;
 use crate::instruments::{
     CaptureRequest, FlowModel, Live, LiveReport, ModelFile, default_path, live_path_beside,
 };
-use crate::pcap::capture::Transport;
+use crate::pcap::capture::{CaptureStopper, Transport};
 use crate::pcap::model::Direction;
 
 /// What `--pcap` and `--capture` asked for.
@@ -105,6 +105,11 @@ impl Instruments {
     /// The model capture file, if one is open.
     pub fn model_file(&self) -> Option<ModelFile> {
         self.model.as_ref().map(|(f, _)| f.clone())
+    }
+
+    /// A handle that stops the live capture from another thread, if one runs.
+    pub fn live_stopper(&self) -> Option<CaptureStopper> {
+        self.live.as_ref().map(Live::stopper)
     }
 
     /// Whether the model capture is on (so callers can skip building what

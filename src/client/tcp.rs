@@ -26,6 +26,7 @@ use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 use crate::proto::codec;
 use crate::proto::{HEADER_LEN, Message};
+use crate::server::record as server_record;
 
 /// Bytes between two points of a file's progress (for `--plot`).
 pub const PROGRESS_STEP: u64 = 256 << 10;
@@ -212,6 +213,14 @@ impl TcpClient {
     fn recv(&mut self, timeout: Duration) -> Result<Message, ClientError> {
         match self.conn.read_message() {
             Ok(Some(Message::Error { code, message })) => {
+                // The model shows the refusal as the server sent it.
+                let refusal = Message::Error {
+                    code,
+                    message: message.clone(),
+                };
+                self.record(Direction::ToClient, &refusal, || {
+                    format!("error: {message}")
+                });
                 Err(ClientError::Refused { code, message })
             }
             Ok(Some(m)) => Ok(m),
@@ -363,7 +372,11 @@ impl TcpClient {
             };
             let took = sent.elapsed();
             if !whole {
-                // Not the echo: decode what came to say what it is.
+                // Not the echo: decode what came to say what it is (a
+                // refusal goes into the model after its request).
+                self.instruments.send(Direction::ToServer, &request, || {
+                    format!("echo {seq} request")
+                });
                 let other = self.recv(wait)?;
                 return Err(unexpected_echo(seq, &other));
             }
@@ -547,9 +560,14 @@ impl TcpClient {
         self.record(Direction::ToServer, &request, || {
             "stream request".to_string()
         });
+        // The model holds each write of the server as the server made it:
+        // StreamStart with segment 0, the last segment with StreamEnd.
+        let mut held = HeldWrite::default();
         match self.recv(timeout)? {
             start @ Message::StreamStart { .. } => {
-                self.record(Direction::ToClient, &start, || "stream start".to_string());
+                if self.instruments.modelling() {
+                    held.add(&start, None);
+                }
             }
             other => {
                 return Err(ClientError::Protocol(format!(
@@ -582,13 +600,18 @@ impl TcpClient {
                     }
                     segments += 1;
                     bytes += u64::from(got);
-                    let seg = Message::StreamSegment {
-                        seq,
-                        scheduled_ns,
-                        sent_ns,
-                        size: got,
-                    };
-                    self.record(Direction::ToClient, &seg, || format!("stream seq {seq}"));
+                    if self.instruments.modelling() {
+                        let seg = Message::StreamSegment {
+                            seq,
+                            scheduled_ns,
+                            sent_ns,
+                            size: got,
+                        };
+                        held.add(&seg, Some(seq));
+                        if segments < count {
+                            held.record(&mut self.instruments, false);
+                        }
+                    }
                     delay.record_ns(recv_ns - sent_ns as i128);
                     schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
                     end_drift = Some((sent_ns as i128 - scheduled_ns as i128) as f64 / 1e3);
@@ -598,8 +621,10 @@ impl TcpClient {
                     }
                 }
                 Message::StreamEnd { sent } => {
-                    let end = Message::StreamEnd { sent };
-                    self.record(Direction::ToClient, &end, || "stream end".to_string());
+                    if self.instruments.modelling() {
+                        held.add(&Message::StreamEnd { sent }, None);
+                        held.record(&mut self.instruments, true);
+                    }
                     if sent < count {
                         return Err(ClientError::Cut {
                             what: "stream",
@@ -647,6 +672,41 @@ impl TcpClient {
         };
         self.account(&mut r, shape, &before);
         Ok(r)
+    }
+}
+
+/// One write of a stream's server in the making, for the model capture:
+/// the messages that left together and the segment among them.
+#[derive(Default)]
+struct HeldWrite {
+    bytes: Vec<u8>,
+    start: bool,
+    seq: Option<u32>,
+}
+
+impl HeldWrite {
+    /// Adds a message; `seq` for a segment.
+    fn add(&mut self, msg: &Message, seq: Option<u32>) {
+        if matches!(msg, Message::StreamStart { .. }) {
+            self.start = true;
+        }
+        if seq.is_some() {
+            self.seq = seq;
+        }
+        // A message that came in decoded encodes again.
+        let _ = codec::encode(msg, &mut self.bytes);
+    }
+
+    /// Records what is held as one send, named as the server names it
+    /// (`end`: StreamEnd is in it), and starts the next.
+    fn record(&mut self, instruments: &mut Instruments, end: bool) {
+        let comment = match self.seq {
+            Some(seq) => server_record::stream_comment(seq, self.start, end),
+            None if self.start => "stream start; stream end".to_string(),
+            None => "stream end".to_string(),
+        };
+        instruments.send(Direction::ToClient, &self.bytes, || comment);
+        *self = HeldWrite::default();
     }
 }
 

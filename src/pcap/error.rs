@@ -33,7 +33,16 @@ pub enum PcapError {
         /// The first four bytes of the file.
         magic: [u8; 4],
     },
-    /// The file ends in the middle of its header or of a record.
+    /// The file has no byte at all.
+    #[error(
+        "empty file: a capture starts with a file header (pcap) or a section header block (pcapng)"
+    )]
+    Empty,
+    /// The file ends before its file header (pcap) or first section header
+    /// block (pcapng) is whole.
+    #[error("truncated capture: the file ends inside its {0} header, before any frame")]
+    HeaderCut(&'static str),
+    /// The file ends in the middle of a record.
     #[error("truncated capture: the file ends in the middle of a record after {frames} frames")]
     Truncated {
         /// Frames read completely before the cut.

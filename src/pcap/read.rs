@@ -135,15 +135,22 @@ impl<R: Read> CaptureReader<R> {
     pub fn new(mut reader: R) -> Result<CaptureReader<R>, PcapError> {
         let mut magic = [0u8; 4];
         let got = read_up_to(&mut reader, &mut magic)?;
-        if got < magic.len() {
-            return Err(PcapError::Truncated {
-                frames: 0,
-                partial: None,
-            });
+        if got == 0 {
+            return Err(PcapError::Empty);
         }
+        if got < magic.len() {
+            return Err(PcapError::HeaderCut("file"));
+        }
+        // A cut before the first record is a cut header, not a cut frame.
+        let header_cut = |format| {
+            move |e| match PcapError::from_parser(e, 0) {
+                PcapError::Truncated { .. } => PcapError::HeaderCut(format),
+                other => other,
+            }
+        };
         let chained = Cursor::new(magic).chain(reader);
         let inner = if PCAP_MAGICS.contains(&magic) {
-            let reader = PcapReader::new(chained).map_err(|e| PcapError::from_parser(e, 0))?;
+            let reader = PcapReader::new(chained).map_err(header_cut("pcap file"))?;
             let header = reader.header();
             // The upper bits of the link type field may carry FCS flags.
             let link = LinkType(u32::from(header.datalink) & 0x0fff_ffff);
@@ -154,7 +161,7 @@ impl<R: Read> CaptureReader<R> {
                 nanos,
             }
         } else if magic == PCAPNG_MAGIC {
-            let reader = PcapNgReader::new(chained).map_err(|e| PcapError::from_parser(e, 0))?;
+            let reader = PcapNgReader::new(chained).map_err(header_cut("pcapng section"))?;
             Inner::PcapNg { reader }
         } else {
             return Err(PcapError::NotACapture { magic });
@@ -441,15 +448,21 @@ mod tests {
     }
 
     #[test]
-    fn short_file_is_truncated() {
+    fn short_file_is_a_cut_header() {
+        assert!(matches!(CaptureReader::new(&[][..]), Err(PcapError::Empty)));
         assert!(matches!(
             CaptureReader::new(&[0xd4u8, 0xc3][..]),
-            Err(PcapError::Truncated { frames: 0, .. })
+            Err(PcapError::HeaderCut("file"))
         ));
         let header_only = [0xd4u8, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
         assert!(matches!(
             CaptureReader::new(&header_only[..]),
-            Err(PcapError::Truncated { frames: 0, .. })
+            Err(PcapError::HeaderCut("pcap file"))
+        ));
+        let section_start = [0x0au8, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b];
+        assert!(matches!(
+            CaptureReader::new(&section_start[..]),
+            Err(PcapError::HeaderCut("pcapng section"))
         ));
     }
 

@@ -93,6 +93,15 @@ impl SessionStats {
         let _ = out.flush();
     }
 
+    /// A file cut short once `sent` of its bytes (FileReady included) had
+    /// gone out: the model prices those, and no FileSent after them.
+    fn file_cut(&mut self, sent: u64) {
+        if let Some(Shape::File { down, trailer, .. }) = self.shapes.last_mut() {
+            *down = sent;
+            *trailer = 0;
+        }
+    }
+
     /// Counts one round trip; a run of equal echoes is one shape, so a long
     /// echo session keeps its accounting small.
     fn echoed(&mut self, request: u64, reply: u64) {
@@ -345,6 +354,9 @@ fn send_file(
                 what
             }
         });
+    }
+    if offset < size {
+        stats.file_cut(h as u64 + offset);
     }
     wrote?;
     if ready.is_none() {

@@ -52,8 +52,8 @@ mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -153,8 +153,58 @@ pub struct CaptureStats {
 #[derive(Debug)]
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
+    done: Arc<Done>,
     thread: Option<JoinHandle<Result<Counts, CaptureError>>>,
     path: PathBuf,
+}
+
+/// Set by the receive thread once its file is finished (or it gave up).
+#[derive(Debug, Default)]
+struct Done {
+    finished: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// Marks [`Done`] when the receive thread ends, however it ends.
+struct DoneOnDrop(Arc<Done>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        let mut finished = self
+            .0
+            .finished
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *finished = true;
+        self.0.wake.notify_all();
+    }
+}
+
+/// Stops a running capture from another thread, such as a signal handler's
+/// that is about to end the process: the frames already queued are written
+/// and the file finished, as [`LiveCapture::stop`] does, without owning the
+/// capture.
+#[derive(Debug, Clone)]
+pub struct CaptureStopper {
+    stop: Arc<AtomicBool>,
+    done: Arc<Done>,
+}
+
+impl CaptureStopper {
+    /// Tells the capture to stop and waits up to `wait` for its file to be
+    /// finished; whether it was.
+    pub fn stop_and_wait(&self, wait: Duration) -> bool {
+        self.stop.store(true, Ordering::Release);
+        let finished = self
+            .done
+            .finished
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self.done.wake.wait_timeout_while(finished, wait, |f| !*f) {
+            Ok((f, _)) => *f,
+            Err(poisoned) => *poisoned.into_inner().0,
+        }
+    }
 }
 
 /// What the receive thread counted.
@@ -202,6 +252,8 @@ impl LiveCapture {
                 source,
             })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(Done::default());
+        let marker = DoneOnDrop(Arc::clone(&done));
         let receiver = Receiver {
             socket,
             filter,
@@ -212,9 +264,13 @@ impl LiveCapture {
         };
         let thread = std::thread::Builder::new()
             .name(format!("capture {iface}"))
-            .spawn(move || receiver.run())?;
+            .spawn(move || {
+                let _marker = marker;
+                receiver.run()
+            })?;
         Ok(LiveCapture {
             stop,
+            done,
             thread: Some(thread),
             path: path.to_path_buf(),
         })
@@ -223,6 +279,14 @@ impl LiveCapture {
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A handle that stops this capture from another thread.
+    pub fn stopper(&self) -> CaptureStopper {
+        CaptureStopper {
+            stop: Arc::clone(&self.stop),
+            done: Arc::clone(&self.done),
+        }
     }
 
     /// Stops the capture: reads the frames already queued, writes the
