@@ -424,3 +424,104 @@ fn an_interrupted_client_says_so_and_ends_by_the_signal() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(v["bytes"], 11);
 }
+
+/// Reads a pseudo-terminal's master side on a thread of its own, and waits
+/// for text to appear in what the program behind it wrote.
+struct Terminal {
+    master: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Terminal {
+    /// Opens a pseudo-terminal; returns it and its slave side, for a child's
+    /// stdin, stdout and stderr.
+    fn open() -> (Terminal, std::fs::File) {
+        use std::os::fd::FromRawFd;
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two descriptors into the integers given
+        // and reads no name, settings or size (all null).
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors are new and owned by nothing else.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                std::fs::File::from_raw_fd(slave),
+            )
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut reader, sink) = (master.try_clone().unwrap(), seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the child has closed the slave side.
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (Terminal { master, seen }, slave)
+    }
+
+    /// What the program wrote so far, as text.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits up to 10 s until `needle` has appeared `times` times.
+    fn wait_for(&self, needle: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.text().matches(needle).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "no {times}× {needle:?} in {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `keys` as a user would.
+    fn type_keys(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_drops_the_line_and_quit_leaves() {
+    let s = Server::v4(&[]);
+    let (mut term, slave) = Terminal::open();
+    let mut child = Command::new(bin())
+        .args(["client", &s.target()])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .expect("run the prompt");
+    term.wait_for("ardei> ", 1);
+    // A half-typed line, then Ctrl-C: dropped, not sent, and the prompt stays.
+    term.type_keys(b"dropped-text\x03");
+    term.wait_for("line dropped", 1);
+    term.wait_for("ardei> ", 2);
+    term.type_keys(b"kept\r");
+    term.wait_for("round trips of 4 bytes", 1);
+    term.wait_for("ardei> ", 3);
+    term.type_keys(b"quit\r");
+    let status = common::wait_timeout(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the prompt did not leave at quit: {:?}", term.text())
+    });
+    assert!(status.success(), "{status:?}: {}", term.text());
+    let text = term.text();
+    assert!(
+        !text.contains("of 12 bytes"),
+        "the dropped line was sent: {text}"
+    );
+    assert_eq!(text.matches("round trips of").count(), 1, "{text}");
+}
