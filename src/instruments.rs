@@ -178,15 +178,41 @@ fn fill_reply(head: &[u8], offset: u64, out: &mut [u8]) {
     }
 }
 
+/// How one end saw its handshake, which ended (the connection ready) when
+/// the model opens: the round trip the kernel measured in it (`TCP_INFO`'s
+/// `rtt`), and whose model this is. The client sent its SYN one round trip
+/// before it had the SYN-ACK and sent its ACK; the server had the SYN and
+/// answered one round trip before the ACK came.
+#[derive(Debug, Clone, Copy)]
+pub struct Handshake {
+    /// The round trip, µs (0: unknown; the three frames then share a time).
+    pub rtt_us: u32,
+    /// Whether the model is the client's.
+    pub client: bool,
+}
+
+impl Handshake {
+    /// SYN, SYN-ACK and ACK times, for a handshake that ended at `ready_ns`.
+    pub fn times(self, ready_ns: u64) -> [u64; 3] {
+        let syn = ready_ns.saturating_sub(u64::from(self.rtt_us) * 1000);
+        if self.client {
+            [syn, ready_ns, ready_ns]
+        } else {
+            [syn, syn, ready_ns]
+        }
+    }
+}
+
 impl FlowModel {
     /// A TCP connection from `client` to `server` whose segments carry
-    /// `segment_payload` bytes, with its handshake written now.
+    /// `segment_payload` bytes, with its handshake written as `seen` says.
     pub fn tcp(
         file: &ModelFile,
         client: SocketAddr,
         server: SocketAddr,
         segment_payload: u32,
         timestamps: bool,
+        seen: Handshake,
     ) -> FlowModel {
         let mss = segment_payload + if timestamps { 12 } else { 0 };
         let mss = mss.clamp(
@@ -202,9 +228,9 @@ impl FlowModel {
             },
             Err(e) => return FlowModel::failed(file, e),
         };
-        let t = unix_ns();
+        let times = seen.times(unix_ns());
         m.record(|flow, cap| match flow {
-            Flow::Tcp(f) => f.handshake(cap, t),
+            Flow::Tcp(f) => f.handshake_at(cap, times),
             _ => Ok(()),
         });
         m
@@ -575,7 +601,17 @@ mod tests {
         let file = ModelFile::create(&path).unwrap();
         let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:5005".parse().unwrap();
-        let mut flow = FlowModel::tcp(&file, a, b, 1448, true);
+        let seen = Handshake {
+            rtt_us: 40,
+            client: true,
+        };
+        assert_eq!(seen.times(1_000_000), [960_000, 1_000_000, 1_000_000]);
+        let server = Handshake {
+            client: false,
+            ..seen
+        };
+        assert_eq!(server.times(1_000_000), [960_000, 960_000, 1_000_000]);
+        let mut flow = FlowModel::tcp(&file, a, b, 1448, true, seen);
         flow.send(Direction::ToServer, b"hello", "echo 0 request");
         flow.send_file(Direction::ToClient, b"\xAD\xE1\x01\x04", 5000, "file");
         flow.close(Direction::ToServer);

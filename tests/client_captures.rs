@@ -473,3 +473,31 @@ fn a_gso_file_is_one_frame_per_datagram_in_the_model_and_explained_live() {
         assert!(live_payload >= model_payload, "{o}");
     }
 }
+
+/// The model's handshake is spread over the round trip the kernel measured
+/// in it, so Wireshark's initial RTT (SYN to the third ACK) is that round
+/// trip, not zero, and the frames' times never go backwards.
+#[test]
+fn the_model_handshake_spans_the_measured_round_trip() {
+    if !tshark_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("hs.pcapng");
+    let s = Server::v4(&[]);
+    let out = s.client(&["--echo", "hi", "--pcap", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = Command::new("tshark")
+        .args(["-r", model.to_str().unwrap(), "-T", "fields"])
+        .args(["-e", "frame.time_epoch", "-e", "tcp.analysis.initial_rtt"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert!(rows.len() >= 5, "{text}");
+    let times: Vec<f64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{text}");
+    let irtt: f64 = rows[2][1].parse().unwrap_or_else(|_| panic!("{text}"));
+    assert!(irtt > 0.0 && irtt < 0.5, "initial RTT {irtt}: {text}");
+    assert!((irtt - (times[2] - times[0])).abs() < 2e-6, "{text}");
+}

@@ -15,7 +15,7 @@ use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
 use crate::account::wire::IpVersion;
 use crate::content::Verifier;
-use crate::instruments::FlowModel;
+use crate::instruments::{FlowModel, Handshake};
 use crate::latency::{Jitter, Recorder};
 use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
@@ -115,7 +115,11 @@ impl TcpClient {
         let local = stream.local_addr()?;
         let (_, seg) = beside::tcp_segment(&info, target.is_ipv6(), opts.mss);
         instruments.open_model(rec, |file| {
-            FlowModel::tcp(file, local, target, seg, info.timestamps)
+            let seen = Handshake {
+                rtt_us: info.rtt_us,
+                client: true,
+            };
+            FlowModel::tcp(file, local, target, seg, info.timestamps, seen)
         })?;
         Ok(TcpClient {
             conn: Framed::new(stream),

@@ -32,7 +32,7 @@ use super::session::{self, SessionStats};
 use super::{SHUTDOWN_GRACE, ServerConfig};
 use crate::account::beside;
 use crate::account::wire::IpVersion;
-use crate::instruments::{FlowModel, ModelFile};
+use crate::instruments::{FlowModel, Handshake, ModelFile};
 use crate::net::framed::Spin;
 use crate::net::socket::tcp_listen;
 use crate::net::tcpinfo::TcpInfo;
@@ -304,7 +304,11 @@ fn flow_model(
     } else {
         beside::tcp_segment(info, peer.is_ipv6(), config.opts.mss).1
     };
-    FlowModel::tcp(file, peer, local, payload, info.timestamps)
+    let seen = Handshake {
+        rtt_us: info.rtt_us,
+        client: false,
+    };
+    FlowModel::tcp(file, peer, local, payload, info.timestamps, seen)
 }
 
 fn shutdown_sessions(shared: &Shared) {

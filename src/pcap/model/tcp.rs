@@ -188,6 +188,17 @@ impl TcpFlow {
 
     /// SYN, SYN-ACK, ACK at `t_ns`.
     pub fn handshake(&mut self, sink: &mut impl FrameSink, t_ns: u64) -> Result<(), ModelError> {
+        self.handshake_at(sink, [t_ns; 3])
+    }
+
+    /// SYN, SYN-ACK and ACK, each at its own time (`[syn, syn_ack, ack]`,
+    /// in that order), so that a reader's initial round trip (Wireshark's
+    /// `tcp.analysis.initial_rtt`, SYN to ACK) is the one measured.
+    pub fn handshake_at(
+        &mut self,
+        sink: &mut impl FrameSink,
+        [syn_ns, syn_ack_ns, ack_ns]: [u64; 3],
+    ) -> Result<(), ModelError> {
         if self.state != State::Idle {
             return Err(ModelError::TcpState {
                 action: "handshake",
@@ -199,16 +210,16 @@ impl TcpFlow {
             ack: false,
             ..Segment::ack(Direction::ToServer, "handshake SYN")
         };
-        self.emit(sink, syn, t_ns, |_| {})?;
+        self.emit(sink, syn, syn_ns, |_| {})?;
         let syn_ack = Segment {
             syn: true,
             ..Segment::ack(Direction::ToClient, "handshake SYN-ACK")
         };
-        self.emit(sink, syn_ack, t_ns, |_| {})?;
+        self.emit(sink, syn_ack, syn_ack_ns.max(syn_ns), |_| {})?;
         self.emit(
             sink,
             Segment::ack(Direction::ToServer, "handshake ACK"),
-            t_ns,
+            ack_ns.max(syn_ack_ns).max(syn_ns),
             |_| {},
         )?;
         self.state = State::Open;
