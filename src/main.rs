@@ -477,7 +477,7 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
 }
 
 /// Ends a client that gets SIGINT or SIGTERM with a sentence on stderr
-/// saying what did not finish (and where a model capture was flushed), the
+/// saying what did not finish (and which captures were closed), the
 /// JSON error object on stdout where JSON was asked for, and status 130 or
 /// 143.
 fn on_interrupt(
@@ -500,7 +500,7 @@ fn on_interrupt(
         };
         let mut message = format!("interrupted by {signal}{what}");
         if let Some(path) = model {
-            message.push_str(&format!("; {} is flushed", path.display()));
+            message.push_str(&format!("; {} is closed", path.display()));
         }
         if live_finished {
             message.push_str("; the live capture is finished");

@@ -3,7 +3,7 @@
 //! Without a handler, Ctrl-C ends the client with no word: no report, no
 //! JSON object where `--json` promised one, a progress bar left half drawn.
 //! [`install`] starts a thread that waits for either signal and then, once:
-//! flushes the model capture (so the file is whole), finishes the live
+//! closes the model capture (so the file is whole), finishes the live
 //! capture (it keeps up to 64 KiB of frames in memory as it goes, and waits
 //! at most [`LIVE_FINISH_WAIT`] for them to be written), clears the progress
 //! bar's line on a terminal, prints what the caller gives it (a sentence on
@@ -29,7 +29,7 @@ static CLAIMED: AtomicU8 = AtomicU8::new(NOBODY);
 const NOBODY: u8 = 0;
 const CLIENT: u8 = 1;
 const HANDLER: u8 = 2;
-/// The model capture to flush on a signal, once one is open.
+/// The model capture to close on a signal, once one is open.
 static MODEL: Mutex<Option<ModelFile>> = Mutex::new(None);
 /// The live capture to finish on a signal, once one runs.
 static LIVE: Mutex<Option<CaptureStopper>> = Mutex::new(None);
@@ -39,7 +39,7 @@ static LIVE: Mutex<Option<CaptureStopper>> = Mutex::new(None);
 pub const LIVE_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Installs the handler. `report` gets the signal's name (`SIGINT`,
-/// `SIGTERM`), the model capture's path if one was flushed and whether a
+/// `SIGTERM`), the model capture's path if one was closed and whether a
 /// live capture was finished, and prints the end of the run; the signal
 /// then ends the process.
 pub fn install<F>(report: F) -> std::io::Result<()>
@@ -63,7 +63,10 @@ where
             }
             let model = MODEL.lock().ok().and_then(|mut m| m.take());
             if let Some(m) = &model {
-                m.flush();
+                // Closed, not only flushed: a transfer still running on
+                // another thread can then add no frame, whole or half,
+                // before the process ends.
+                let _ = m.finish();
             }
             let live = LIVE.lock().ok().and_then(|mut l| l.take());
             let live_finished = live
@@ -92,7 +95,7 @@ where
 /// A signal that came after the client had claimed the output.
 static SECOND: AtomicBool = AtomicBool::new(false);
 
-/// Hands the handler the model capture to flush on a signal.
+/// Hands the handler the model capture to close on a signal.
 pub fn watch_model(model: ModelFile) {
     if let Ok(mut m) = MODEL.lock() {
         *m = Some(model);
