@@ -29,6 +29,8 @@
 //! - [`pace`]: absolute deadlines and the clocks timestamps come from.
 //! - [`instruments`]: the model capture and the live capture around a
 //!   transfer.
+//! - [`outfile`]: `--hgrm` and `--plot` files, written whole or not at all,
+//!   with links followed and devices or pipes written in place.
 //! - [`server`]: the accept loop, the session cap, one client's session.
 //! - [`client`]: the three actions, their reports, and the prompt.
 //! - [`cli`] and [`demo`]: the command line and the tour.
@@ -45,6 +47,7 @@ pub mod instruments;
 pub mod latency;
 pub mod manual;
 pub mod net;
+pub mod outfile;
 pub mod pace;
 pub mod pcap;
 pub mod plot;

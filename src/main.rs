@@ -520,17 +520,12 @@ fn on_interrupt(
     .map_err(Failure::other)
 }
 
-/// Writes `--hgrm` and `--plot` files, each whole or not at all (written
-/// beside, then renamed).
+/// Writes `--hgrm` and `--plot` files, each whole or not at all (see
+/// [`ardei_lab::outfile`]).
 fn write_exports(args: &ClientArgs, report: &Report) -> Result<(), Failure> {
     let write = |path: &std::path::Path, bytes: &[u8]| -> Result<(), Failure> {
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                Failure::other(format!("cannot write {}: {e}", path.display()))
-            })
+        ardei_lab::outfile::write_whole(path, bytes)
+            .map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))
     };
     if let Some(path) = &args.hgrm {
         let Some(h) = &report.histogram else {

@@ -1367,6 +1367,73 @@ fn a_very_slow_udp_file_is_refused_and_sigterm_exits_within_seconds() {
 }
 
 // ---------------------------------------------------------------------------
+// 4b. Report files at paths that are not plain files.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn report_files_follow_links_and_write_pipes_in_place() {
+    let s = Server::v4(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("rtt.hgrm");
+    std::os::unix::fs::symlink("kept/real.hgrm", &link).unwrap();
+    std::fs::create_dir(dir.path().join("kept")).unwrap();
+    let fifo = dir.path().join("plot.svg");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let hgrm = link.to_str().unwrap();
+    let svg = fifo.to_str().unwrap();
+    let out = s.client(&[
+        "--echo", "hi", "--count", "5", "--hgrm", hgrm, "--plot", svg,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The link is still a link, and its target holds the histogram.
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    let h = std::fs::read_to_string(dir.path().join("kept/real.hgrm")).unwrap();
+    assert!(h.contains("Percentile") && h.contains("#[Max"), "{h}");
+    // The pipe is still a pipe, and its reader got the whole chart.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let chart = reader.join().unwrap();
+    assert!(
+        chart.starts_with("<svg") || chart.starts_with("<?xml"),
+        "{chart:.80}"
+    );
+    assert!(chart.trim_end().ends_with("</svg>"));
+    // Nothing was left beside them.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn a_report_file_on_a_full_device_fails_clearly() {
+    // A device node of its own (as /dev/full: char 1,7), so nothing shared
+    // is at stake; making one needs root.
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    let c = std::ffi::CString::new(full.to_str().unwrap()).unwrap();
+    let dev = libc::makedev(1, 7);
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, dev) } != 0 {
+        eprintln!("skipped: mknod needs root");
+        return;
+    }
+    let s = Server::v4(&[]);
+    let out = s.client(&["--echo", "hi", "--plot", full.to_str().unwrap()]);
+    assert_clear_failure(&out, "--plot on a full device");
+    assert!(stderr(&out).contains("No space left"), "{}", stderr(&out));
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(&full).unwrap().file_type();
+    assert!(kind.is_char_device(), "the device was replaced: {kind:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+// ---------------------------------------------------------------------------
 // 5. Property tests over every decoder.
 // ---------------------------------------------------------------------------
 
