@@ -385,13 +385,16 @@ pub struct ClientArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// The TCP maximum segment size: a size (`1448`, `1K`) the kernel accepts
-/// for `TCP_MAXSEG` (88 to 65535 bytes).
+/// The TCP maximum segment size: a size (`1448`, `1K`) Linux accepts for
+/// `TCP_MAXSEG`: from `TCP_MIN_MSS` (88) to `MAX_TCP_WINDOW` (32767); it
+/// refuses anything larger with `EINVAL`.
 fn parse_mss(s: &str) -> Result<u32, String> {
     let n = parse_size_u32(s).map_err(|e| e.to_string())?;
-    if (88..=65535).contains(&n) {
+    if (88..=32767).contains(&n) {
         Ok(n)
     } else {
-        Err(format!("{n} is outside 88..=65535"))
+        Err(format!(
+            "{n} is outside 88..=32767 (what Linux takes for TCP_MAXSEG)"
+        ))
     }
 }

@@ -44,6 +44,8 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["client", &t, "--echo", "x", "--mss", "64K"],
         vec!["client", &t, "--stream", "0"],
         vec!["client", "127.0.0.1:99999", "--echo", "x"],
+        vec!["client", &t, "--echo", "x", "--mss", "32768"],
+        vec!["server", "--bind", "127.0.0.1:0", "--mss", "40000"],
         vec!["server", "--bind", "127.0.0.1:0", "--idle-timeout", "0"],
         vec!["client", "--hosts", "/nonexistent/hosts.txt", "--echo", "x"],
         vec!["server", "--hosts", "/nonexistent/hosts.txt"],
@@ -68,6 +70,10 @@ fn sizes_take_the_contracts_suffixes() {
     assert_eq!(v["segments"], 3);
     assert_eq!(v["bytes"], 3 * 1024);
     let (out, v) = s.client_json(&["--echo", "hi", "--mss", "1K"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["bytes"], 2);
+    // The largest MSS Linux takes (MAX_TCP_WINDOW).
+    let (out, v) = s.client_json(&["--echo", "hi", "--mss", "32767"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(v["bytes"], 2);
 }
