@@ -1434,6 +1434,84 @@ fn a_report_file_on_a_full_device_fails_clearly() {
 }
 
 // ---------------------------------------------------------------------------
+// 4c. A server that answers wrongly.
+// ---------------------------------------------------------------------------
+
+/// A fake TCP server for one connection: reads the client's first message,
+/// then sends what `reply` makes of it and closes.
+fn fake_server(
+    reply: impl FnOnce(Message) -> Vec<Message> + Send + 'static,
+) -> (String, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(PROMPT)).unwrap();
+        let mut buf = Vec::new();
+        let Some(req) = read_msg(&mut c, &mut buf) else {
+            return;
+        };
+        for m in reply(req) {
+            if c.write_all(&frame(&m)).is_err() {
+                return;
+            }
+        }
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let _ = c.read_to_end(&mut buf);
+    });
+    (addr, h)
+}
+
+/// A stream's replies: its start, segments `seqs`, then an end saying `sent`.
+fn stream_replies(req: Message, seqs: std::ops::Range<u32>, sent: u32) -> Vec<Message> {
+    let Message::StreamRequest {
+        interval_ns,
+        count,
+        size,
+    } = req
+    else {
+        panic!("not a stream request: {req:?}");
+    };
+    let now = ardei_lab::pace::unix_ns();
+    let mut v = vec![Message::StreamStart {
+        interval_ns,
+        count,
+        size,
+        t0_ns: now,
+    }];
+    v.extend(seqs.map(|seq| Message::StreamSegment {
+        seq,
+        scheduled_ns: now,
+        sent_ns: now,
+        size,
+    }));
+    v.push(Message::StreamEnd { sent });
+    v
+}
+
+#[test]
+fn a_stream_end_that_claims_more_than_arrived_is_a_failure() {
+    let (addr, h) = fake_server(|req| stream_replies(req, 0..2, 5));
+    let out = client(&addr, &["--stream", "1ms", "--count", "5", "--json"]);
+    h.join().unwrap();
+    assert_clear_failure(&out, "2 of 5 segments, End says 5");
+    assert!(stderr(&out).contains("but 2 arrived"), "{}", stderr(&out));
+}
+
+#[test]
+fn more_segments_than_asked_is_a_failure() {
+    let (addr, h) = fake_server(|req| stream_replies(req, 0..7, 7));
+    let out = client(&addr, &["--stream", "1ms", "--count", "5", "--json"]);
+    h.join().unwrap();
+    assert_clear_failure(&out, "7 segments where 5 were asked");
+    assert!(
+        stderr(&out).contains("segment 5 arrived, beyond"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------
 // 5. Property tests over every decoder.
 // ---------------------------------------------------------------------------
 

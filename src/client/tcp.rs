@@ -602,6 +602,11 @@ impl TcpClient {
                             "segment {seq} arrived where {segments} was due"
                         )));
                     }
+                    if seq >= count {
+                        return Err(ClientError::Protocol(format!(
+                            "segment {seq} arrived, beyond the {count} asked for"
+                        )));
+                    }
                     segments += 1;
                     bytes += u64::from(got);
                     if self.instruments.modelling() {
@@ -628,6 +633,13 @@ impl TcpClient {
                     if self.instruments.modelling() {
                         held.add(&Message::StreamEnd { sent }, None);
                         held.record(&mut self.instruments, true);
+                    }
+                    // TCP loses nothing: what the server says it sent is
+                    // what arrived, or one of the two is wrong.
+                    if sent != segments {
+                        return Err(ClientError::Protocol(format!(
+                            "the stream's end says {sent} segments were sent, but {segments} arrived"
+                        )));
                     }
                     if sent < count {
                         return Err(ClientError::Cut {
