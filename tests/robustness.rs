@@ -1511,6 +1511,96 @@ fn more_segments_than_asked_is_a_failure() {
     );
 }
 
+/// A fake UDP server for one stream: a cookie for the hello, then the
+/// stream's start, segments `seqs` and three ends saying `sent`.
+fn fake_udp_stream(seqs: std::ops::Range<u32>, sent: u32) -> (String, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        sock.set_read_timeout(Some(PROMPT)).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            let Ok((h, body)) = datagram::decode(&buf[..n]) else {
+                continue;
+            };
+            let send = |hdr: &DgramHeader, b: &Body| {
+                let _ = sock.send_to(&datagram::to_vec(hdr, b), peer);
+            };
+            match body {
+                Body::Hello => send(&h, &Body::Cookie { token: 1 }),
+                Body::StreamRequest {
+                    interval_ns,
+                    count,
+                    size,
+                    ..
+                } => {
+                    let now = ardei_lab::pace::unix_ns();
+                    let start = Body::StreamStart {
+                        interval_ns,
+                        count,
+                        size,
+                        t0_ns: now,
+                    };
+                    send(&h, &start);
+                    for seq in seqs.clone() {
+                        let sh = DgramHeader {
+                            seq,
+                            sent_ns: now,
+                            ..h
+                        };
+                        let seg = Body::StreamSegment {
+                            scheduled_ns: now,
+                            size,
+                        };
+                        send(&sh, &seg);
+                    }
+                    for _ in 0..3 {
+                        send(&h, &Body::StreamEnd { sent });
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn a_udp_stream_beyond_the_count_asked_is_a_failure() {
+    let (addr, h) = fake_udp_stream(0..7, 7);
+    let out = client(
+        &addr,
+        &["--udp", "--stream", "1ms", "--count", "5", "--json"],
+    );
+    h.join().unwrap();
+    assert_clear_failure(&out, "7 UDP segments where 5 were asked");
+    assert!(
+        stderr(&out).contains("sent 7 stream segments, more than the 5"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn udp_segments_beyond_the_count_are_not_counted() {
+    // The End keeps to the count; two segments past it are ignored.
+    let (addr, h) = fake_udp_stream(0..7, 5);
+    let (out, v) = {
+        let out = client(
+            &addr,
+            &["--udp", "--stream", "1ms", "--count", "5", "--json"],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out, v)
+    };
+    h.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["segments"], 5, "{v}");
+    assert_eq!(v["bytes"], 5 * 64, "{v}");
+    assert_eq!(v["schedule_error_us"]["count"], 5, "{v}");
+}
+
 // ---------------------------------------------------------------------------
 // 5. Property tests over every decoder.
 // ---------------------------------------------------------------------------

@@ -898,7 +898,12 @@ impl UdpClient {
                     },
                 )) => {
                     life.started = true;
-                    if arrivals.record(u64::from(h.seq)) == crate::arrivals::Arrival::Duplicate {
+                    // A copy, or a segment beyond the count asked for,
+                    // adds nothing to the figures.
+                    if matches!(
+                        arrivals.record(u64::from(h.seq)),
+                        crate::arrivals::Arrival::Duplicate | crate::arrivals::Arrival::OutOfRange
+                    ) {
                         continue;
                     }
                     bytes += u64::from(got);
@@ -1028,7 +1033,8 @@ impl Lifecycle {
     }
 
     /// The sender's count and what ended the transfer; a count short of the
-    /// plan means the server stopped early, an error.
+    /// plan means the server stopped early, one beyond it that the server
+    /// does not keep to the protocol: both errors.
     fn ending(
         &self,
         planned: u64,
@@ -1036,6 +1042,9 @@ impl Lifecycle {
         unit: &'static str,
     ) -> Result<(u64, Ending), ClientError> {
         match self.sent_by_end {
+            Some(sent) if sent > planned => Err(ClientError::Protocol(format!(
+                "the server says it sent {sent} {what} {unit}, more than the {planned} asked for"
+            ))),
             Some(sent) if sent < planned => Err(ClientError::Cut {
                 what,
                 sent,
