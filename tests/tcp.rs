@@ -443,6 +443,25 @@ fn prompt_quits_at_end_of_input_and_survives_errors() {
 }
 
 #[test]
+fn prompt_skips_lines_that_are_not_text() {
+    let s = Server::v4(&[]);
+    // Bytes that are not UTF-8, as a command and as a stream's interval.
+    let out = prompt(&[&s.target()], b"\xff\xfe\x00bin\ns\n\xffms\nafter\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("not UTF-8 text").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("round trips of 5 bytes"),
+        "the line after was not served: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn no_server_gives_a_hint_and_nonzero_exit() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();

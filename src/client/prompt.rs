@@ -98,6 +98,10 @@ fn prompt_loop(
                 eprintln!("(Ctrl-C: line dropped; `quit` or Ctrl-D leaves)");
                 continue;
             }
+            Err(e) if not_text(&e) => {
+                eprintln!("error: {NOT_TEXT}");
+                continue;
+            }
             Err(e) => return Err(ClientError::Io(std::io::Error::other(e))),
         };
         let cmd = parse_command(&line);
@@ -144,8 +148,21 @@ fn ask_interval(rl: &mut DefaultEditor) -> Result<Option<Duration>, ClientError>
             }
         },
         Err(ReadlineError::Eof | ReadlineError::Interrupted) => Ok(None),
+        Err(e) if not_text(&e) => {
+            eprintln!("error: {NOT_TEXT}");
+            Ok(None)
+        }
         Err(e) => Err(ClientError::Io(std::io::Error::other(e))),
     }
+}
+
+/// What the prompt says of a line that is not UTF-8 text.
+const NOT_TEXT: &str = "that line is not UTF-8 text; it was skipped";
+
+/// Whether reading a line failed because it is not UTF-8 (the line is
+/// consumed, so the next one can be read).
+fn not_text(e: &ReadlineError) -> bool {
+    matches!(e, ReadlineError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData)
 }
 
 /// The prompt's connection: opened at the first command, and again after
