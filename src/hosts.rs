@@ -158,11 +158,33 @@ pub fn load(explicit: Option<&Path>) -> Result<Vec<Entry>, HostsError> {
         None if Path::new("hosts.txt").exists() => Path::new("hosts.txt"),
         None => return parse(BUILT_IN),
     };
-    let text = std::fs::read_to_string(path).map_err(|source| HostsError::Read {
+    let read = |source| HostsError::Read {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let text = read_bounded(path).map_err(read)?;
     parse(&text)
+}
+
+/// The most a hosts file may hold: a list of a few thousand entries fits,
+/// and a wrong path (a disk image, `/dev/zero`) is refused at once rather
+/// than read into memory.
+pub const MAX_HOSTS_FILE: u64 = 1 << 20;
+
+/// Reads `path` as text, refusing one larger than [`MAX_HOSTS_FILE`].
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_HOSTS_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_HOSTS_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_HOSTS_FILE} bytes: not a hosts file"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Resolves `host:port` to the first address of `family`.

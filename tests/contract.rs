@@ -49,6 +49,9 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["server", "--bind", "127.0.0.1:0", "--idle-timeout", "0"],
         vec!["client", "--hosts", "/nonexistent/hosts.txt", "--echo", "x"],
         vec!["server", "--hosts", "/nonexistent/hosts.txt"],
+        // Endless: refused after a bounded read, not read into memory.
+        vec!["client", "--hosts", "/dev/zero", "--echo", "x"],
+        vec!["server", "--hosts", "/dev/zero"],
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
