@@ -52,6 +52,8 @@ fn usage_errors_exit_2_with_one_line() {
         // Endless: refused after a bounded read, not read into memory.
         vec!["client", "--hosts", "/dev/zero", "--echo", "x"],
         vec!["server", "--hosts", "/dev/zero"],
+        // Past what the model's counters hold: refused, not wrapped.
+        vec!["overhead", "18446744073709551615"],
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

@@ -547,6 +547,31 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_payload_counted_fits_at_the_smallest_mtu() {
+        let req = OverheadRequest {
+            mtu: Some(68),
+            vlan: true,
+            ack_every: 1,
+            ..OverheadRequest::new(crate::account::wire::tcp::MAX_MODELLED_PAYLOAD)
+        };
+        let r = compute(&req).unwrap();
+        // As efficient as a smaller transfer of the same shape: no counter
+        // wrapped.
+        let small = compute(&OverheadRequest {
+            payload: 1 << 40,
+            ..req
+        })
+        .unwrap();
+        assert!(r.wire_bytes > r.payload_bytes * 5, "{}", r.wire_bytes);
+        assert!(
+            (r.efficiency - small.efficiency).abs() < 1e-6,
+            "{} vs {}",
+            r.efficiency,
+            small.efficiency
+        );
+    }
+
+    #[test]
     fn errors() {
         assert!(matches!(
             compute(&udp(65508)),
@@ -570,6 +595,10 @@ mod tests {
             compute(&OverheadRequest::new(0)),
             Err(WireError::EmptyTcpTransfer)
         );
+        assert!(matches!(
+            compute(&OverheadRequest::new(u64::MAX)),
+            Err(WireError::PayloadTooLarge { .. })
+        ));
         let req = OverheadRequest {
             ip: IpVersion::V6,
             mtu: Some(1200),

@@ -84,6 +84,14 @@ pub enum WireError {
         /// The largest MSS the MTU allows.
         max: u32,
     },
+    /// A payload too large for the model's 64-bit byte counts.
+    #[error("a payload of {payload} bytes is more than the model counts (at most {max})")]
+    PayloadTooLarge {
+        /// The payload given.
+        payload: u64,
+        /// The largest payload the model counts.
+        max: u64,
+    },
     /// A TCP transfer of zero bytes has no data segment to count.
     #[error("a TCP transfer needs at least 1 byte of payload")]
     EmptyTcpTransfer,

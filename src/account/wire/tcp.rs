@@ -46,6 +46,10 @@ pub const SACK_PERMITTED_OPTION_LEN: u32 = 2;
 pub const TIMESTAMPS_OPTION_LEN: u32 = 10;
 /// Window scale option (kind 3).
 pub const WINDOW_SCALE_OPTION_LEN: u32 = 3;
+/// The largest payload the model counts (512 PiB): beyond it the bytes on
+/// the wire, up to ten times the payload at the smallest MTU, would not fit
+/// the 64-bit counters.
+pub const MAX_MODELLED_PAYLOAD: u64 = 1 << 59;
 /// No-operation option (kind 1), used to align the others.
 pub const NOP_LEN: u32 = 1;
 /// Largest value of the MSS option (16 bits).
@@ -258,6 +262,12 @@ impl TcpTransfer {
     pub fn tally(&self) -> Result<Tally, WireError> {
         if self.payload == 0 {
             return Err(WireError::EmptyTcpTransfer);
+        }
+        if self.payload > MAX_MODELLED_PAYLOAD {
+            return Err(WireError::PayloadTooLarge {
+                payload: self.payload,
+                max: MAX_MODELLED_PAYLOAD,
+            });
         }
         let segment = self.segment_payload()?;
         let segments = self.data_segments()?;
