@@ -578,11 +578,28 @@ fn run_action(
         c.echo(text.as_bytes(), count, args.interval.unwrap_or_default())
     } else if let Some(size) = args.file {
         if config.print_file {
-            let stdout = std::io::stdout();
-            let mut lock = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let r = c.file(size, Some(&mut lock));
-            lock.flush()?;
-            r
+            let mut printed = Printed {
+                out: std::io::stdout().lock(),
+                written: 0,
+                failed: None,
+            };
+            let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut printed);
+            let r = c.file(size, Some(&mut buf));
+            let _ = buf.flush();
+            drop(buf);
+            // A failure to write stdout is said as such, with what it holds
+            // (not as a failed connection); any other failure stands.
+            match (printed.failed, r) {
+                (
+                    Some(reason),
+                    Ok(_) | Err(ClientError::Io(_) | ClientError::Incomplete { .. }),
+                ) => Err(ClientError::Incomplete {
+                    written: printed.written,
+                    size,
+                    reason,
+                }),
+                (_, r) => r,
+            }
         } else {
             c.file(size, None)
         }
@@ -592,6 +609,35 @@ fn run_action(
         c.stream(interval, count, size)
     } else {
         Err(ClientError::Protocol("no action".to_string()))
+    }
+}
+
+/// Stdout for `--print-file`: counts the bytes that reached it and keeps
+/// the first error it met.
+struct Printed<W> {
+    out: W,
+    written: u64,
+    failed: Option<String>,
+}
+
+impl<W: Write> Write for Printed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let r = self.out.write(bytes);
+        match &r {
+            Ok(n) => self.written += *n as u64,
+            Err(e) => {
+                self.failed.get_or_insert_with(|| e.to_string());
+            }
+        }
+        r
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.out.flush();
+        if let Err(e) = &r {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        r
     }
 }
 

@@ -114,6 +114,48 @@ fn print_file_writes_exactly_the_pattern_to_stdout() {
     assert!(stderr(&out).contains("every byte verified"));
 }
 
+/// `--print-file` into a full device: the failure is stdout's, said with
+/// what stdout holds, never a failed connection.
+#[test]
+fn print_file_into_a_full_device_says_what_stdout_holds() {
+    // A device node of its own (as /dev/full: char 1,7); needs root.
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    let c = std::ffi::CString::new(full.to_str().unwrap()).unwrap();
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 7)) } != 0 {
+        eprintln!("skipped: mknod needs root");
+        return;
+    }
+    for udp in [false, true] {
+        let s = if udp {
+            Server::v4(&["--udp"])
+        } else {
+            Server::v4(&[])
+        };
+        let mut args = vec!["client", "--file", "1M", "--print-file"];
+        if udp {
+            args.push("--udp");
+        }
+        let mut child = Command::new(bin())
+            .args(&args)
+            .arg(s.target())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&full).unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_timeout(&mut child, Duration::from_secs(20)).expect("the client hung");
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "udp {udp}: {err}");
+        assert!(
+            err.contains("stdout holds only the first 0 of the file's 1048576 bytes"),
+            "udp {udp}: {err}"
+        );
+        assert!(!err.contains("connection"), "udp {udp}: {err}");
+    }
+}
+
 #[test]
 fn stream_keeps_count_and_schedule() {
     let s = Server::v4(&["--nodelay"]);
