@@ -364,6 +364,18 @@ fn segment_sizes_are_checked_against_the_limits() {
     assert_eq!(out.status.code(), Some(2));
     let out = s.client(&["--udp", "--stream", "5ms", "--count", "2", "--size", "10"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // An echo past the largest UDP payload: no flag helps, so none is
+    // suggested (it was --fragment, which then failed with EMSGSIZE).
+    let text = "a".repeat(65_507 - 28 + 1);
+    for extra in [None, Some("--fragment")] {
+        let mut args = vec!["--udp", "--echo", &text];
+        args.extend(extra);
+        let out = s.client(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("largest UDP payload of 65507"), "{err}");
+        assert!(!err.contains("add --fragment"), "{err}");
+    }
 }
 
 #[test]

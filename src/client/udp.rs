@@ -443,6 +443,20 @@ impl UdpClient {
         count: u32,
         interval: Duration,
     ) -> Result<Report, ClientError> {
+        let (cap, ip) = if self.target.is_ipv6() {
+            (MAX_UDP_PAYLOAD_V6, "IPv6")
+        } else {
+            (MAX_UDP_PAYLOAD_V4, "IPv4")
+        };
+        if DGRAM_HEADER + data.len() > cap {
+            // Not even IP fragmentation carries it.
+            return Err(ClientError::Usage(format!(
+                "an echo of {} bytes makes a {}-byte datagram, over the largest UDP payload of {cap} bytes over {ip}: send at most {} bytes",
+                data.len(),
+                DGRAM_HEADER + data.len(),
+                cap - DGRAM_HEADER
+            )));
+        }
         let session = self.new_session(DGRAM_HEADER + data.len());
         // One reply per request: one plain recv each.
         self.inbox.prepare_one(DGRAM_HEADER + data.len());
