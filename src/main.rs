@@ -373,6 +373,16 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
             "--count applies to --echo and --stream, not --file",
         ));
     }
+    if args.interval.is_some() && (args.file.is_some() || args.stream.is_some()) {
+        return Err(Failure::usage(
+            "--interval spaces echo requests: use it with --echo (a stream's interval is --stream DUR)",
+        ));
+    }
+    if args.print_file && (args.echo.is_some() || args.stream.is_some()) {
+        return Err(Failure::usage(
+            "--print-file writes the file of --file to stdout: use it with --file",
+        ));
+    }
     let config = ClientConfig {
         target,
         opts,

@@ -44,6 +44,10 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["client", &t, "--echo", "x", "--mss", "64K"],
         vec!["client", &t, "--stream", "0"],
         vec!["client", "127.0.0.1:99999", "--echo", "x"],
+        // Flags of another action, which would be ignored.
+        vec!["client", &t, "--stream", "1ms", "--interval", "5ms"],
+        vec!["client", &t, "--file", "10", "--interval", "5ms"],
+        vec!["client", &t, "--echo", "x", "--print-file"],
         vec!["client", &t, "--echo", "x", "--mss", "32768"],
         vec!["server", "--bind", "127.0.0.1:0", "--mss", "40000"],
         vec!["server", "--bind", "127.0.0.1:0", "--idle-timeout", "0"],
