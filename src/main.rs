@@ -453,12 +453,6 @@ fn run_client(args: ClientArgs) -> Result<(), Failure> {
         to_stderr: args.print_file || json,
         bar: !json && args.file.is_some(),
     });
-    if let Some(model) = c.model_file() {
-        interrupt::watch_model(model);
-    }
-    if let Some(live) = c.live_stopper() {
-        interrupt::watch_live(live);
-    }
     let action = run_action(&args, &config, &mut c);
     // The captures close whatever happened, so their files are whole.
     let captures = c

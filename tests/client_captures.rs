@@ -213,24 +213,17 @@ fn hgrm_and_plot_files() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
-fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
-    if !tshark_ok() {
-        return;
-    }
+/// Runs a client with a model capture (and a live one as root) under
+/// `dir`, interrupts it mid-transfer, and returns the frames tshark reads
+/// in each file (tshark fails on a file cut short).
+fn interrupted(s: &Server, dir: &Path, args: &[&str]) -> (u64, Option<u64>) {
     let live = is_root();
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("cut.pcapng");
-    let s = Server::v4(&["--max-file", "100G"]);
+    let model = dir.join("cut.pcapng");
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "client",
-        &s.target(),
-        "--file",
-        "50G",
-        "--pcap",
-        model.to_str().unwrap(),
-    ]);
+    cmd.arg("client")
+        .arg(s.target())
+        .args(args)
+        .args(["--pcap", model.to_str().unwrap()]);
     if live {
         cmd.arg("--capture");
     }
@@ -250,13 +243,84 @@ fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
         Some(libc::SIGINT),
         "{status:?}"
     );
-    // The model file was flushed on the signal: tshark reads every frame.
     let (frames, _) = tshark(&model);
-    assert!(frames >= 3, "the handshake at least: {frames}");
-    if live {
-        let (frames, _) = tshark(&dir.path().join("cut-live.pcapng"));
-        assert!(frames > 0);
+    let live_frames = live.then(|| tshark(&dir.join("cut-live.pcapng")).0);
+    (frames, live_frames)
+}
+
+#[test]
+fn a_client_interrupted_mid_transfer_leaves_readable_captures() {
+    if !tshark_ok() {
+        return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::v4(&["--max-file", "100G"]);
+    let (frames, live) = interrupted(&s, dir.path(), &["--file", "50G"]);
+    // The model file was closed on the signal: tshark reads every frame.
+    assert!(frames >= 3, "the handshake at least: {frames}");
+    if let Some(live) = live {
+        assert!(live > 0);
+    }
+}
+
+/// A paced UDP file never pauses long enough for the live capture to
+/// write what it buffers as it goes: the signal must finish it, or the
+/// file holds no frame at all.
+#[test]
+fn an_interrupted_udp_client_keeps_what_it_captured_live() {
+    if !tshark_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::v4(&["--udp"]);
+    let args = ["--udp", "--file", "100M", "--rate", "50M"];
+    let (frames, live) = interrupted(&s, dir.path(), &args);
+    // 800 ms at 50 Mbit/s in 64 KB datagrams: some 70 of them.
+    assert!(frames >= 20, "model: {frames}");
+    if let Some(live) = live {
+        assert!(live >= 20, "live: {live} frames, model {frames}");
+    }
+}
+
+/// The prompt closes its connection's captures on a signal too: before,
+/// a stream interrupted in the prompt left an empty model capture.
+#[test]
+fn a_prompt_interrupted_mid_stream_leaves_readable_captures() {
+    if !tshark_ok() {
+        return;
+    }
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("prompt.pcapng");
+    let s = Server::v4(&[]);
+    let mut child = Command::new(bin())
+        .args(["client", &s.target(), "--pcap", model.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A stream of 100 segments, one every 100 ms: 10 s, cut after 1.5 s.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"s\n100\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status =
+        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
+    drop(stdin);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGINT),
+        "{status:?}"
+    );
+    let out = child.wait_with_output().unwrap();
+    let said = format!("{} is closed", model.display());
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    // Handshake, request, start and some ten segments.
+    let (frames, _) = tshark(&model);
+    assert!(frames >= 10, "{frames} frames");
 }
 
 /// An interrupted client's live capture holds the flow up to the signal,

@@ -61,6 +61,9 @@ where
                 }
                 continue;
             }
+            // Held until the process ends: a client closing its captures
+            // itself finishes first, and none opens after this.
+            let _closing = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
             let model = MODEL.lock().ok().and_then(|mut m| m.take());
             if let Some(m) = &model {
                 // Closed, not only flushed: a transfer still running on
@@ -100,6 +103,25 @@ pub fn watch_model(model: ModelFile) {
     if let Ok(mut m) = MODEL.lock() {
         *m = Some(model);
     }
+}
+
+/// Held while captures close: by a client closing its own (see
+/// [`closing`]) and by the handler from the signal to the exit, so the
+/// process never ends in the middle of a file's last writes.
+static CLOSING: Mutex<()> = Mutex::new(());
+
+/// Closes captures by their owner's hand: holds off the handler until the
+/// returned guard drops, and hands it nothing more to close (a capture
+/// closed twice is closed once: the second close finds it gone).
+pub fn closing() -> std::sync::MutexGuard<'static, ()> {
+    let guard = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Ok(mut m) = MODEL.lock() {
+        *m = None;
+    }
+    if let Ok(mut l) = LIVE.lock() {
+        *l = None;
+    }
+    guard
 }
 
 /// Hands the handler the live capture to finish on a signal.

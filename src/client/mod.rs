@@ -192,22 +192,6 @@ impl Client {
         }
     }
 
-    /// The model capture file, if one is open.
-    pub fn model_file(&mut self) -> Option<crate::instruments::ModelFile> {
-        match self {
-            Client::Tcp(c) => c.instruments().model_file(),
-            Client::Udp(c, _) => c.instruments().model_file(),
-        }
-    }
-
-    /// A handle that stops the live capture from another thread, if one runs.
-    pub fn live_stopper(&mut self) -> Option<crate::pcap::capture::CaptureStopper> {
-        match self {
-            Client::Tcp(c) => c.instruments().live_stopper(),
-            Client::Udp(c, _) => c.instruments().live_stopper(),
-        }
-    }
-
     /// Closes the instruments (model teardown, files flushed); `None`
     /// when none was on.
     pub fn finish(&mut self) -> Result<Option<record::CapturesReport>, ClientError> {

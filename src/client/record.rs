@@ -11,7 +11,7 @@ use super::ClientError;
 use crate::instruments::{
     CaptureRequest, FlowModel, Live, LiveReport, ModelFile, default_path, live_path_beside,
 };
-use crate::pcap::capture::{CaptureStopper, Transport};
+use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 
 /// What `--pcap` and `--capture` asked for.
@@ -83,7 +83,9 @@ impl Instruments {
             Transport::Udp => "udp",
         };
         if let Some(req) = rec.live_request(what) {
-            self.live = Some(Live::start(&req, transport, local, peer)?);
+            let live = Live::start(&req, transport, local, peer)?;
+            super::interrupt::watch_live(live.stopper());
+            self.live = Some(live);
         }
         Ok(())
     }
@@ -97,19 +99,10 @@ impl Instruments {
         if let Some(path) = &rec.pcap {
             let file = ModelFile::create(path)?;
             let f = flow(&file);
+            super::interrupt::watch_model(file.clone());
             self.model = Some((file, f));
         }
         Ok(())
-    }
-
-    /// The model capture file, if one is open.
-    pub fn model_file(&self) -> Option<ModelFile> {
-        self.model.as_ref().map(|(f, _)| f.clone())
-    }
-
-    /// A handle that stops the live capture from another thread, if one runs.
-    pub fn live_stopper(&self) -> Option<CaptureStopper> {
-        self.live.as_ref().map(Live::stopper)
     }
 
     /// Whether the model capture is on (so callers can skip building what
@@ -135,6 +128,11 @@ impl Instruments {
     /// Closes both: the model's teardown (the client closes first), then the
     /// files. `None` when no instrument was on.
     pub fn finish(&mut self) -> Result<Option<CapturesReport>, ClientError> {
+        if self.model.is_none() && self.live.is_none() {
+            return Ok(None);
+        }
+        // A signal meanwhile waits for the files to be whole.
+        let _closing = super::interrupt::closing();
         let model = match self.model.take() {
             Some((file, mut flow)) => {
                 flow.close(Direction::ToServer);
