@@ -337,27 +337,17 @@ fn interrupt_client(
     signal: i32,
     after: Duration,
 ) -> std::process::Output {
-    let child = Command::new(bin())
-        .arg("client")
-        .arg(target)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the client");
+    let child = common::spawn_client(target, args);
     std::thread::sleep(after);
     // SAFETY: kill(2) on our own child's pid has no memory effects.
     unsafe {
         libc::kill(child.id() as i32, signal);
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the client did not end within 20 s of the signal")
-        .expect("client output")
+    common::output_of(
+        child,
+        Duration::from_secs(20),
+        "the client, after the signal,",
+    )
 }
 
 #[test]

@@ -134,6 +134,32 @@ pub fn client(target: &str, args: &[&str]) -> Output {
         .expect("run client")
 }
 
+/// Starts `ardei-lab client TARGET ARGS…` in the background: no stdin,
+/// stdout and stderr piped.
+pub fn spawn_client(target: &str, args: &[&str]) -> Child {
+    Command::new(bin())
+        .arg("client")
+        .arg(target)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start client")
+}
+
+/// Waits for `child` to end and returns what it printed; fails the test,
+/// naming `what`, if that takes longer than `t`.
+pub fn output_of(child: Child, t: Duration, what: &str) -> Output {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(t)
+        .unwrap_or_else(|_| panic!("{what} did not end within {t:?}"))
+        .expect("child output")
+}
+
 /// Runs `ardei-lab client ARGS…` as an interactive prompt fed `input` on
 /// stdin (the end of input quits it), for at most 60 s.
 pub fn prompt(args: &[&str], input: &[u8]) -> Output {
@@ -151,13 +177,7 @@ pub fn prompt(args: &[&str], input: &[u8]) -> Output {
         .expect("stdin")
         .write_all(input)
         .expect("feed the prompt");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the prompt did not end within 60 s")
-        .expect("prompt output")
+    output_of(child, Duration::from_secs(60), "the prompt")
 }
 
 /// The pattern's bytes from `offset`.
