@@ -565,3 +565,59 @@ fn the_model_handshake_spans_the_measured_round_trip() {
     assert!(irtt > 0.0 && irtt < 0.5, "initial RTT {irtt}: {text}");
     assert!((irtt - (times[2] - times[0])).abs() < 2e-6, "{text}");
 }
+
+/// A TCP client with a live capture closes its connection before it stops
+/// the capture, so the capture holds the teardown as the model does: a FIN
+/// from each side, the client's first, and the last ACK.
+#[test]
+fn the_live_capture_holds_the_teardown() {
+    if !tshark_ok() {
+        return;
+    }
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live capture skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("fin.pcapng");
+    let s = Server::v4(&[]);
+    let out = s.client(&[
+        "--echo",
+        "hi",
+        "--pcap",
+        model.to_str().unwrap(),
+        "--capture",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fins = |path: &Path| -> (Vec<String>, String) {
+        let out = Command::new("tshark")
+            .args(["-r", path.to_str().unwrap(), "-T", "fields"])
+            .args([
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "tcp.flags.fin",
+                "-e",
+                "tcp.flags.ack",
+            ])
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let fins = text
+            .lines()
+            .filter(|l| l.split('\t').nth(1) == Some("1"))
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect();
+        (fins, text)
+    };
+    let (model_fins, _) = fins(&model);
+    let (live_fins, text) = fins(&dir.path().join("fin-live.pcapng"));
+    assert_eq!(live_fins.len(), 2, "{text}");
+    assert_eq!(
+        live_fins, model_fins,
+        "the same sides, in the same order: {text}"
+    );
+    let last = text.lines().last().unwrap();
+    assert!(last.ends_with("\t0\t1"), "the last frame is an ACK: {text}");
+}

@@ -29,7 +29,14 @@ fn the_tour_runs_every_mode_and_sums_up() {
     assert!(text.contains("every byte verified"));
     assert!(!text.contains("NOT verified"));
     // A model capture per step, each readable to its end.
-    for name in ["tcp4-echo", "tcp4-file", "tcp4-stream", "udp4-echo", "udp4-file", "udp4-stream"] {
+    for name in [
+        "tcp4-echo",
+        "tcp4-file",
+        "tcp4-stream",
+        "udp4-echo",
+        "udp4-file",
+        "udp4-stream",
+    ] {
         let path = dir.path().join(format!("captures/demo-{name}.pcapng"));
         let summary = ardei_lab::pcap::summarize_path(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

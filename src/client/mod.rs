@@ -193,10 +193,17 @@ impl Client {
     }
 
     /// Closes the instruments (model teardown, files flushed); `None`
-    /// when none was on.
+    /// when none was on. Over TCP with a live capture the connection is
+    /// closed first, so the capture holds its teardown as the model does;
+    /// the client is then done.
     pub fn finish(&mut self) -> Result<Option<record::CapturesReport>, ClientError> {
         match self {
-            Client::Tcp(c) => c.instruments().finish(),
+            Client::Tcp(c) => {
+                if c.instruments().capturing() {
+                    c.close_and_wait();
+                }
+                c.instruments().finish()
+            }
             Client::Udp(c, _) => c.instruments().finish(),
         }
     }

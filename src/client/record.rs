@@ -111,6 +111,11 @@ impl Instruments {
         self.model.is_some()
     }
 
+    /// Whether a live capture runs.
+    pub fn capturing(&self) -> bool {
+        self.live.is_some()
+    }
+
     /// Records `bytes` sent in `dir`; the comment is built only when recording.
     pub fn send(&mut self, dir: Direction, bytes: &[u8], comment: impl FnOnce() -> String) {
         if let Some((_, f)) = self.model.as_mut() {

@@ -37,6 +37,10 @@ pub const PROGRESS_STEP: u64 = 256 << 10;
 /// sender few wake-ups: 2 GiB took about 20000 wake-ups with 128 KiB
 /// blocks and no mark, 3000 with this and the mark.
 const READ_CHUNK: usize = 256 << 10;
+/// How long a closing client waits for the server's FIN before it stops
+/// its live capture.
+const TEARDOWN_WAIT: Duration = Duration::from_millis(500);
+
 /// Fewest bytes a file read waits for (unless the file ends first).
 const MIN_BLOCK: usize = 16 << 10;
 /// A file read waits for about this long's worth of bytes at the rate seen
@@ -133,6 +137,29 @@ impl TcpClient {
             timeout_set: false,
             rate_bps: 0,
         })
+    }
+
+    /// Closes the connection as the model's teardown has it, the client's
+    /// FIN first, and waits up to [`TEARDOWN_WAIT`] for the server's FIN
+    /// (whatever data comes before it is read and dropped), so that a live
+    /// capture stopped next holds the whole teardown the model shows.
+    pub fn close_and_wait(&mut self) {
+        let s = self.conn.stream();
+        if s.shutdown(std::net::Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + TEARDOWN_WAIT;
+        let mut buf = [0u8; 16384];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match std::io::Read::read(&mut &*s, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Applies what `--rate` and `--recv-timeout` ask of a TCP client.

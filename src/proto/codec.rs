@@ -117,7 +117,9 @@ impl DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     /// The body would exceed [`MAX_BODY`].
-    #[error("a message of kind {kind:?} with a body of {len} bytes exceeds the maximum of {MAX_BODY}")]
+    #[error(
+        "a message of kind {kind:?} with a body of {len} bytes exceeds the maximum of {MAX_BODY}"
+    )]
     TooLong {
         /// The message kind.
         kind: Kind,
