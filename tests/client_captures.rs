@@ -300,19 +300,20 @@ fn a_prompt_interrupted_mid_stream_leaves_readable_captures() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // A stream of 100 segments, one every 100 ms: 10 s, cut after 1.5 s.
+    // A stream of 100 segments, one every 100 ms: 10 s, ended by SIGTERM after
+    // 1.5 s (SIGINT would stop only the stream: the prompt goes on).
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"s\n100\n").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let status =
         wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
     drop(stdin);
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(libc::SIGINT),
+        Some(libc::SIGTERM),
         "{status:?}"
     );
     let out = child.wait_with_output().unwrap();

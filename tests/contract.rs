@@ -530,3 +530,41 @@ fn ctrl_c_at_the_prompt_drops_the_line_and_quit_leaves() {
     );
     assert_eq!(text.matches("round trips of").count(), 1, "{text}");
 }
+
+#[test]
+fn ctrl_c_during_a_prompt_command_stops_it_and_the_prompt_goes_on() {
+    let s = Server::v4(&[]);
+    let mut child = Command::new(bin())
+        .args(["client", &s.target()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the prompt");
+    let mut stdin = child.stdin.take().unwrap();
+    // A stream of 100 segments, one every 100 ms: 10 s, stopped after 1.
+    stdin.write_all(b"s\n100\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let signalled = Instant::now();
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"hello\nquit\n").unwrap();
+    drop(stdin);
+    let out = common::output_of(child, Duration::from_secs(20), "the prompt");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the stream ran on"
+    );
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    let text = stdout(&out);
+    assert!(
+        !text.contains("stream tcp"),
+        "a stopped stream has no report: {text}"
+    );
+    assert!(text.contains("round trips of 5 bytes"), "{text}");
+}

@@ -11,6 +11,9 @@
 //! signal itself, so a shell shows status 130 (SIGINT) or 143 (SIGTERM) and
 //! a script running the client in a loop stops at Ctrl-C as well.
 //!
+//! At the prompt, SIGINT during a command that [`run_abortable`] runs stops
+//! that command (its connection is shut down) and the prompt goes on.
+//!
 //! The client's own end and the handler's never both print: whichever
 //! claims the output first with [`claim_output`] prints, and a signal that
 //! comes after the client has claimed it waits for the client to finish
@@ -50,6 +53,16 @@ where
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
         for sig in signals.forever() {
+            // Ctrl-C while the prompt runs a command it can stop: stop
+            // that command, not the process.
+            if sig == SIGINT {
+                let abort = ABORT.lock().ok().and_then(|mut a| a.take());
+                if let Some(abort) = abort {
+                    ABORTED.store(true, Ordering::SeqCst);
+                    abort();
+                    continue;
+                }
+            }
             if CLAIMED
                 .compare_exchange(NOBODY, HANDLER, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
@@ -103,6 +116,30 @@ pub fn watch_model(model: ModelFile) {
     if let Ok(mut m) = MODEL.lock() {
         *m = Some(model);
     }
+}
+
+/// How to stop the command the prompt runs now, while it runs one that
+/// can be stopped.
+type Abort = Box<dyn FnOnce() + Send>;
+static ABORT: Mutex<Option<Abort>> = Mutex::new(None);
+/// Whether SIGINT stopped the command [`run_abortable`] ran.
+static ABORTED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` (a command at the prompt) so that SIGINT meanwhile calls
+/// `abort` instead of ending the process; `abort` must make `f` return
+/// soon (shutting its connection down does). Returns `f`'s result and
+/// whether SIGINT stopped it. Without `abort`, SIGINT ends the process as
+/// in any run.
+pub fn run_abortable<T>(abort: Option<Abort>, f: impl FnOnce() -> T) -> (T, bool) {
+    ABORTED.store(false, Ordering::SeqCst);
+    if let Ok(mut a) = ABORT.lock() {
+        *a = abort;
+    }
+    let r = f();
+    if let Ok(mut a) = ABORT.lock() {
+        *a = None;
+    }
+    (r, ABORTED.swap(false, Ordering::SeqCst))
 }
 
 /// Held while captures close: by a client closing its own (see

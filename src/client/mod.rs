@@ -192,6 +192,16 @@ impl Client {
         }
     }
 
+    /// A way to stop the running action from another thread (TCP: the
+    /// connection is shut down); `None` over UDP, whose actions end by
+    /// their own timeouts.
+    pub fn abort_handle(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        match self {
+            Client::Tcp(c) => c.abort_handle(),
+            Client::Udp(..) => None,
+        }
+    }
+
     /// Closes the instruments (model teardown, files flushed); `None`
     /// when none was on. Over TCP with a live capture the connection is
     /// closed first, so the capture holds its teardown as the model does;
@@ -242,6 +252,12 @@ pub enum ClientError {
     /// The server said something that does not fit the conversation.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// Ctrl-C stopped a command at the prompt.
+    #[error(
+        "interrupted (Ctrl-C): the command was stopped and its connection closed; \
+         the next command opens a new one"
+    )]
+    Interrupted,
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),

@@ -3,7 +3,8 @@
 //! `quit` leaves; `stream` or `s` asks for an interval and starts a stream; a
 //! whole number asks for a file of that many bytes; any other text is echoed.
 //! Line editing and history come from `rustyline`; the end of input (Ctrl-D,
-//! or the end of a pipe) quits, and Ctrl-C at the line drops the line. One connection serves every command and is
+//! or the end of a pipe) quits, and Ctrl-C at the line drops the line;
+//! Ctrl-C during a TCP command stops that command and the prompt goes on. One connection serves every command and is
 //! opened again if the server drops it.
 
 use std::io::Write;
@@ -214,7 +215,11 @@ fn with_client<T>(
     let Some(c) = conn.client.as_mut() else {
         return Err(ClientError::Protocol("no connection".to_string()));
     };
-    let r = f(c);
+    let (r, stopped) = super::interrupt::run_abortable(c.abort_handle(), || f(c));
+    if stopped {
+        conn.close();
+        return Err(ClientError::Interrupted);
+    }
     if matches!(&r, Err(e) if !matches!(e, ClientError::Refused { .. } | ClientError::Usage(_))) {
         conn.close();
     }

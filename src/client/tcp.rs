@@ -139,6 +139,16 @@ impl TcpClient {
         })
     }
 
+    /// A way to stop, from another thread, whatever this client is waiting
+    /// for: it shuts the connection down, so a blocked read or write returns
+    /// at once and the action fails.
+    pub fn abort_handle(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        let s = self.conn.stream().try_clone().ok()?;
+        Some(Box::new(move || {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }))
+    }
+
     /// Closes the connection as the model's teardown has it, the client's
     /// FIN first, and waits up to [`TEARDOWN_WAIT`] for the server's FIN
     /// (whatever data comes before it is read and dropped), so that a live
