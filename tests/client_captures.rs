@@ -24,6 +24,20 @@ fn tshark_ok() -> bool {
     }
 }
 
+/// Whether the checks of a live capture can run: tshark is there and the
+/// tests run as root (CI must have both).
+fn live_checks_ok() -> bool {
+    if !tshark_ok() {
+        return false;
+    }
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
+        eprintln!("note: not root: live capture skipped");
+        return false;
+    }
+    true
+}
+
 /// tshark's frame count and worst expert severity for a file.
 fn tshark(path: &Path) -> (u64, String) {
     let out = Command::new("tshark")
@@ -329,12 +343,7 @@ fn a_prompt_interrupted_mid_stream_leaves_readable_captures() {
 /// busy, so nothing is written at a pause, and without `--pcap`).
 #[test]
 fn an_interrupted_live_capture_keeps_the_frames_it_had_buffered() {
-    if !tshark_ok() {
-        return;
-    }
-    if !is_root() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
-        eprintln!("note: not root: live capture skipped");
+    if !live_checks_ok() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -572,12 +581,7 @@ fn the_model_handshake_spans_the_measured_round_trip() {
 /// from each side, the client's first, and the last ACK.
 #[test]
 fn the_live_capture_holds_the_teardown() {
-    if !tshark_ok() {
-        return;
-    }
-    if !is_root() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run as root");
-        eprintln!("note: not root: live capture skipped");
+    if !live_checks_ok() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
