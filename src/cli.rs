@@ -199,7 +199,7 @@ pub struct SocketArgs {
     /// Pin the process (and every thread it starts) to CPU N, as iperf3's -A.
     #[arg(long, value_name = "N")]
     pub cpu: Option<usize>,
-    /// TCP maximum segment size (TCP_MAXSEG), set before the handshake.
+    /// TCP maximum segment size (TCP_MAXSEG), 88 to 32767 bytes, set before the handshake.
     #[arg(long, value_name = "BYTES", value_parser = parse_mss)]
     pub mss: Option<u32>,
 }
