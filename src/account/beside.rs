@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 
-use super::wire::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, Packet};
+use super::wire::ip::{IPV4_HEADER_LEN, IPV6_FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, Packet};
 use super::wire::tcp::TCP_HEADER_LEN;
 use super::wire::udp::UDP_HEADER_LEN;
 use super::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
@@ -531,12 +531,20 @@ pub fn udp(
         kernel.in_datagrams + kernel.out_datagrams
     };
     let frames = (datagrams + kernel.reasm_reqds).saturating_sub(kernel.reasm_oks);
+    // A reassembled datagram came as `reasm_reqds / reasm_oks` fragments,
+    // and only its first carried the UDP header; on IPv6 each fragment
+    // carried an 8-byte Fragment header too (RFC 8200 §4.5).
+    let headerless = kernel.reasm_reqds.saturating_sub(kernel.reasm_oks);
     let per = link.frame_layers(&Packet {
         l3: ip_len(ip),
-        l4: UDP_HEADER_LEN,
+        l4: 0,
         payload: 0,
     });
     let mut layers = per.times(frames);
+    layers.l4 = u64::from(UDP_HEADER_LEN) * frames.saturating_sub(headerless);
+    if ip == IpVersion::V6 {
+        layers.l3 += u64::from(IPV6_FRAGMENT_HEADER_LEN) * kernel.reasm_reqds.min(frames);
+    }
     layers.payload = model.layers.payload;
     layers.padding = 0;
     let kcol = Column {
@@ -548,6 +556,12 @@ pub fn udp(
         layers,
     };
     let mut notes = Vec::new();
+    if kcol.data_frames != model.data_frames {
+        notes.push(format!(
+            "with data: kernel {} vs model {}: the kernel counts datagrams, not what they carry, so its column puts the model's {} control datagrams (cookie, request, FileReady or StreamStart, End copies) with the data",
+            kcol.data_frames, model.data_frames, model.ack_frames
+        ));
+    }
     if kcol.frames != model.frames {
         notes.push(format!(
             "frames: kernel {} vs model {}: the kernel's counters belong to the whole network namespace (any other UDP traffic counts too), and a datagram dropped for a full buffer is counted in InErrors, not InDatagrams",
@@ -579,7 +593,7 @@ pub fn udp(
         assumptions: vec![
             "data datagrams as received, each split into IP fragments at the MTU when larger",
             "control datagrams (cookie, request, FileReady or StreamStart, End copies) as the client sent and received them",
-            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers; payload as the lab counted it (the UDP payload, lab header included)",
+            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers (the UDP header in the first fragment only, an IPv6 Fragment header in every fragment); payload as the lab counted it (the UDP payload, lab header included)",
         ],
     }
 }
@@ -730,5 +744,54 @@ mod tests {
         // 2 control datagrams each way, and 30 fragments that the kernel
         // reassembled into 10 of the 12 datagrams it delivered.
         assert_eq!(o.kernel.frames, 4 + 30);
+        // Of the 30 fragments only the 10 first ones carry a UDP header.
+        assert_eq!(o.kernel.layers.l4, 8 * (4 + 10));
+        assert_eq!(o.kernel.layers.l3, 20 * 34);
+    }
+
+    // A UDP file of 300000 bytes over IPv6 on lo (MTU 65536) in datagrams
+    // of 65527 bytes, with --fragment: 4 full datagrams cut in 2 fragments
+    // each (65488 + 47, RFC 8200 §4.5), a short last one, 5 control
+    // datagrams. The kernel counted 10 datagrams in, 8 fragments received
+    // for reassembly and 4 datagrams reassembled: the same 14 frames, the
+    // same headers, so the same bytes on the wire.
+    #[test]
+    fn udp_kernel_column_prices_fragments_as_the_model_does() {
+        let k = UdpCounters {
+            in_datagrams: 10,
+            out_datagrams: 10,
+            frag_creates: 8,
+            reasm_reqds: 8,
+            reasm_oks: 4,
+            ..UdpCounters::default()
+        };
+        let o = udp(
+            IpVersion::V6,
+            Link::Loopback,
+            65536,
+            65527,
+            5,
+            300_140,
+            5,
+            226,
+            &k,
+            1.0,
+        );
+        assert_eq!((o.model.frames, o.kernel.frames), (14, 14));
+        assert_eq!(o.kernel.layers.l4, o.model.layers.l4);
+        assert_eq!(o.kernel.layers.l4, 10 * 8);
+        assert_eq!(o.kernel.layers.l3, o.model.layers.l3);
+        assert_eq!(o.kernel.layers.l3, 14 * 40 + 8 * 8);
+        assert_eq!(o.kernel.wire_bytes, o.model.wire_bytes);
+        // The kernel cannot tell control datagrams from data: one line says
+        // so, and it is the only difference left.
+        assert_eq!((o.model.data_frames, o.kernel.data_frames), (9, 14));
+        let split: Vec<_> = o
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("with data: kernel 14 vs model 9"))
+            .collect();
+        assert_eq!(split.len(), 1, "{:?}", o.notes);
+        assert!(split[0].contains("5 control datagrams"), "{}", split[0]);
     }
 }
