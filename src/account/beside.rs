@@ -334,6 +334,22 @@ pub fn tcp(
     }
     t.push(FrameKind::Ack, control, acks);
     let model = column(&t, 0);
+    let largest_segment = t
+        .groups()
+        .iter()
+        .filter(|g| g.kind == FrameKind::Data)
+        .map(|g| g.packet.payload)
+        .max()
+        .unwrap_or(0);
+    let echo_only = shapes.iter().all(|s| matches!(s, Shape::Echo { .. }));
+    let bulk_only = shapes.iter().all(|s| !matches!(s, Shape::Echo { .. }));
+    let ack_rule = if echo_only {
+        "each message acknowledges the one before it, and only the last reply gets a pure ACK"
+    } else if bulk_only {
+        "one pure ACK per 2 data segments received"
+    } else {
+        "one pure ACK per 2 data segments of a file or stream, and one after the last echo reply"
+    };
 
     // The kernel's segments, priced per layer: data segments carry the
     // payload it counted, every segment carries the same headers.
@@ -352,7 +368,16 @@ pub fn tcp(
         wire_bytes: layers.total(),
         layers,
     };
-    let notes = tcp_notes(&model, &kcol, link, mtu, seg, kernel);
+    let notes = tcp_notes(
+        &model,
+        &kcol,
+        link,
+        mtu,
+        seg,
+        largest_segment,
+        ack_rule,
+        kernel,
+    );
     Overhead {
         link: link.name(),
         mtu,
@@ -423,12 +448,18 @@ fn rate(bytes: u64, seconds: f64) -> f64 {
     }
 }
 
+/// The reasons the TCP columns differ. `largest_segment` is the most
+/// payload one of the model's data segments carries; `ack_rule` says how
+/// the model counts pure ACKs for this action.
+#[allow(clippy::too_many_arguments)]
 fn tcp_notes(
     model: &Column,
     k: &Column,
     link: Link,
     mtu: u32,
     seg: u32,
+    largest_segment: u32,
+    ack_rule: &str,
     info: &TcpInfo,
 ) -> Vec<String> {
     let mut n = Vec::new();
@@ -439,10 +470,14 @@ fn tcp_notes(
         ));
     }
     if k.ack_frames != model.ack_frames {
-        n.push(format!(
-            "pure ACKs: kernel {} vs model {}: Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic, not a fixed 1 in 2",
+        let mut line = format!(
+            "pure ACKs: kernel {} vs model {}: the model assumes {ack_rule}; Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic",
             k.ack_frames, model.ack_frames
-        ));
+        );
+        if matches!(link, Link::Loopback) && k.ack_frames < model.ack_frames {
+            line.push_str("; on lo a receiver is handed GSO super-segments of up to 64 KiB and acknowledges each at most once, however many MSS-sized segments TCP_INFO counts in it");
+        }
+        n.push(line);
     }
     if info.total_retrans > 0 {
         n.push(format!(
@@ -455,8 +490,10 @@ fn tcp_notes(
             "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and no Ethernet framing exists on the wire; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
         ));
     }
+    // A smaller MSS matters only when the model has a segment larger than
+    // it: short echoes and stream segments are cut the same either way.
     let largest = info.rcv_mss.max(info.snd_mss);
-    if largest > 0 && largest < seg {
+    if largest > 0 && largest < seg && largest < largest_segment {
         n.push(format!(
             "the kernel's current MSS is {largest} bytes where the model cuts at {seg}: a peer's smaller MSS (--mss), or Linux keeping a segment within half the peer's largest window while it is small"
         ));
@@ -667,6 +704,127 @@ mod tests {
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
         assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+    }
+
+    // `client 127.0.0.1:PORT --echo hello --count 5` on lo: 17-byte
+    // messages; TCP_INFO showed 6 segments out (5 with data), 6 in (5 with
+    // data), snd_mss 32768 and rcv_mss 536 (its first guess).
+    fn echo_on_lo() -> Overhead {
+        tcp(
+            &[Shape::Echo {
+                count: 5,
+                request: 17,
+                reply: 17,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            65483,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 32768,
+                rcv_mss: 536,
+                pmtu: 65535,
+                segs_out: 6,
+                segs_in: 6,
+                data_segs_out: 5,
+                data_segs_in: 5,
+                bytes_acked: 85,
+                bytes_received: 85,
+                ..TcpInfo::default()
+            },
+            0.006,
+        )
+    }
+
+    #[test]
+    fn echo_ack_line_states_the_echo_rule() {
+        let o = echo_on_lo();
+        assert_eq!((o.model.ack_frames, o.kernel.ack_frames), (1, 2));
+        let acks: Vec<_> = o
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("pure ACKs: kernel 2 vs model 1"))
+            .collect();
+        assert_eq!(acks.len(), 1, "{:?}", o.notes);
+        assert!(acks[0].contains("only the last reply gets a pure ACK"));
+        assert!(!acks[0].contains("1 in 2") && !acks[0].contains("per 2"));
+        assert!(!acks[0].contains("super-segments"), "{}", acks[0]);
+    }
+
+    #[test]
+    fn a_smaller_kernel_mss_is_a_reason_only_for_segments_above_it() {
+        // 17-byte messages fit any MSS: the kernel's 32768 changed nothing.
+        let o = echo_on_lo();
+        assert!(
+            !o.notes.iter().any(|n| n.contains("current MSS")),
+            "{:?}",
+            o.notes
+        );
+        // A 1 MiB file is cut at 65483 by the model: 32768 matters there.
+        let file = tcp(
+            &[Shape::File {
+                up: 16,
+                down: 1_048_592,
+                trailer: 24,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            65483,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 32768,
+                rcv_mss: 32768,
+                ..TcpInfo::default()
+            },
+            0.003,
+        );
+        assert!(
+            file.notes
+                .iter()
+                .any(|n| n.contains("current MSS is 32768")),
+            "{:?}",
+            file.notes
+        );
+    }
+
+    // `client 127.0.0.1:PORT --file 1M --mss 1000` on lo: the model expects
+    // 532 pure ACKs, TCP_INFO counted 23 (one per super-segment received).
+    #[test]
+    fn fewer_acks_on_lo_are_put_down_to_super_segments() {
+        let o = tcp(
+            &[Shape::File {
+                up: 16,
+                down: 1_048_592,
+                trailer: 24,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            988,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 988,
+                rcv_mss: 988,
+                segs_in: 1063,
+                segs_out: 25,
+                data_segs_in: 1063,
+                data_segs_out: 2,
+                bytes_received: 1_048_616,
+                bytes_acked: 16,
+                ..TcpInfo::default()
+            },
+            0.003,
+        );
+        assert_eq!((o.model.ack_frames, o.kernel.ack_frames), (532, 23));
+        let line = o
+            .notes
+            .iter()
+            .find(|n| n.starts_with("pure ACKs: kernel 23 vs model 532"))
+            .expect("a pure-ACK line");
+        assert!(line.contains("one pure ACK per 2 data segments"), "{line}");
+        assert!(line.contains("GSO super-segments"), "{line}");
     }
 
     #[test]
