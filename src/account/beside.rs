@@ -155,11 +155,22 @@ impl Overhead {
                 c.frames, self.kernel.frames
             ));
         }
-        self.notes.push(format!(
-            "capture: covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
-        ));
+        self.notes.push(capture_note(&self.kernel_raw, control));
         self.capture = Some(c);
     }
+}
+
+/// Why a live capture holds more than the action: TCP's handshake and
+/// teardown (`control` SYN, FIN and RST frames), or UDP datagrams outside
+/// the action's counts.
+fn capture_note(raw: &KernelRaw, control: u64) -> String {
+    let scope = match raw {
+        KernelRaw::Tcp(_) => format!(
+            "covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action"
+        ),
+        KernelRaw::Udp(_) => "covers every datagram of the flow until it stops, while the model and kernel columns cover this action's counts (a transfer's End is sent three times, and the copies after the one that ended the action are only in the capture)".to_string(),
+    };
+    format!("capture: {scope}; it records frame lengths, so preamble, gap and FCS are not in it")
 }
 
 /// How a UDP action's datagrams crossed the system-call boundary, as far
@@ -704,6 +715,16 @@ mod tests {
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
         assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+    }
+
+    #[test]
+    fn the_capture_line_speaks_of_syn_and_fin_only_for_tcp() {
+        let tcp_line = capture_note(&KernelRaw::Tcp(TcpInfo::default()), 4);
+        assert!(tcp_line.contains("4 SYN/FIN/RST frames"), "{tcp_line}");
+        let udp_line = capture_note(&KernelRaw::Udp(UdpCounters::default()), 0);
+        assert!(!udp_line.contains("SYN"), "{udp_line}");
+        assert!(udp_line.contains("End is sent three times"), "{udp_line}");
+        assert!(udp_line.ends_with("preamble, gap and FCS are not in it"));
     }
 
     // `client 127.0.0.1:PORT --echo hello --count 5` on lo: 17-byte
