@@ -267,6 +267,20 @@ pub fn wire_factor(link: Link, l3: u32, l4: u32, seg: u32) -> f64 {
     layers.total() as f64 / f64::from(seg.max(1))
 }
 
+/// Wire bytes per payload byte of a UDP datagram of `segment` payload bytes
+/// at `mtu`: every IP fragment with its own headers when the datagram does
+/// not fit the MTU. Inputs the model refuses fall back to one unfragmented
+/// frame ([`wire_factor`]).
+pub fn udp_wire_factor(ip: IpVersion, link: Link, mtu: u32, segment: u32) -> f64 {
+    match UdpDatagram::new(ip, link, u64::from(segment.max(1)))
+        .with_mtu(mtu)
+        .tally()
+    {
+        Ok(t) => t.wire_bytes() as f64 / f64::from(segment.max(1)),
+        Err(_) => wire_factor(link, ip_len(ip), UDP_HEADER_LEN, segment),
+    }
+}
+
 /// The link a flow to `peer_is_loopback` crosses.
 pub fn link_for(loopback: bool) -> Link {
     if loopback {
@@ -715,6 +729,20 @@ mod tests {
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
         assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+    }
+
+    // A 4000-byte datagram on a 1500-byte IPv4 Ethernet link is 3
+    // fragments (Kurose & Ross §4.3.2, as in the wire model's tests): 3
+    // times 20 + 18 + 20 bytes of IP, Ethernet, preamble and gap, and one
+    // UDP header: 4182 bytes on the wire. A datagram that fits is one frame.
+    #[test]
+    fn udp_wire_factor_counts_every_fragment() {
+        let eth = Link::Ethernet { vlan: false };
+        let f = udp_wire_factor(IpVersion::V4, eth, 1500, 4000);
+        assert_eq!(format!("{f:.6}"), format!("{:.6}", 4182.0 / 4000.0));
+        let one = udp_wire_factor(IpVersion::V4, eth, 1500, 1472);
+        assert_eq!(one, wire_factor(eth, 20, 8, 1472));
+        assert_eq!(one, 1538.0 / 1472.0);
     }
 
     #[test]
