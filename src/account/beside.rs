@@ -512,7 +512,7 @@ fn tcp_notes(
     }
     if matches!(link, Link::Loopback) {
         n.push(format!(
-            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and no Ethernet framing exists on the wire; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
+            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
         ));
     }
     // A smaller MSS matters only when the model has a segment larger than
@@ -638,7 +638,7 @@ pub fn udp(
     }
     if matches!(link, Link::Loopback) {
         notes.push(format!(
-            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and no Ethernet framing exists on the wire",
+            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows",
             mtu.saturating_sub(ip_len(ip) + UDP_HEADER_LEN)
         ));
     }
@@ -728,7 +728,10 @@ mod tests {
         );
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
-        assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+        // lo's frames carry the 14-byte header the report prices in l2.
+        let lo = o.notes.iter().find(|n| n.starts_with("loopback")).unwrap();
+        assert!(lo.contains("only the 14-byte header"), "{lo}");
+        assert_eq!(o.model.layers.l2, 14 * o.model.frames);
     }
 
     // A 4000-byte datagram on a 1500-byte IPv4 Ethernet link is 3
