@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 
-use super::wire::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, Packet};
+use super::wire::ip::{IPV4_HEADER_LEN, IPV6_FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, Packet};
 use super::wire::tcp::TCP_HEADER_LEN;
 use super::wire::udp::UDP_HEADER_LEN;
 use super::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
@@ -155,11 +155,22 @@ impl Overhead {
                 c.frames, self.kernel.frames
             ));
         }
-        self.notes.push(format!(
-            "capture: covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action; it records frame lengths, so preamble, gap and FCS are not in it"
-        ));
+        self.notes.push(capture_note(&self.kernel_raw, control));
         self.capture = Some(c);
     }
+}
+
+/// Why a live capture holds more than the action: TCP's handshake and
+/// teardown (`control` SYN, FIN and RST frames), or UDP datagrams outside
+/// the action's counts.
+fn capture_note(raw: &KernelRaw, control: u64) -> String {
+    let scope = match raw {
+        KernelRaw::Tcp(_) => format!(
+            "covers the whole flow ({control} SYN/FIN/RST frames of handshake and teardown), while the model and kernel columns cover this action"
+        ),
+        KernelRaw::Udp(_) => "covers every datagram of the flow until it stops, while the model and kernel columns cover this action's counts (a transfer's End is sent three times, and the copies after the one that ended the action are only in the capture)".to_string(),
+    };
+    format!("capture: {scope}; it records frame lengths, so preamble, gap and FCS are not in it")
 }
 
 /// How a UDP action's datagrams crossed the system-call boundary, as far
@@ -256,6 +267,20 @@ pub fn wire_factor(link: Link, l3: u32, l4: u32, seg: u32) -> f64 {
     layers.total() as f64 / f64::from(seg.max(1))
 }
 
+/// Wire bytes per payload byte of a UDP datagram of `segment` payload bytes
+/// at `mtu`: every IP fragment with its own headers when the datagram does
+/// not fit the MTU. Inputs the model refuses fall back to one unfragmented
+/// frame ([`wire_factor`]).
+pub fn udp_wire_factor(ip: IpVersion, link: Link, mtu: u32, segment: u32) -> f64 {
+    match UdpDatagram::new(ip, link, u64::from(segment.max(1)))
+        .with_mtu(mtu)
+        .tally()
+    {
+        Ok(t) => t.wire_bytes() as f64 / f64::from(segment.max(1)),
+        Err(_) => wire_factor(link, ip_len(ip), UDP_HEADER_LEN, segment),
+    }
+}
+
 /// The link a flow to `peer_is_loopback` crosses.
 pub fn link_for(loopback: bool) -> Link {
     if loopback {
@@ -334,6 +359,22 @@ pub fn tcp(
     }
     t.push(FrameKind::Ack, control, acks);
     let model = column(&t, 0);
+    let largest_segment = t
+        .groups()
+        .iter()
+        .filter(|g| g.kind == FrameKind::Data)
+        .map(|g| g.packet.payload)
+        .max()
+        .unwrap_or(0);
+    let echo_only = shapes.iter().all(|s| matches!(s, Shape::Echo { .. }));
+    let bulk_only = shapes.iter().all(|s| !matches!(s, Shape::Echo { .. }));
+    let ack_rule = if echo_only {
+        "each message acknowledges the one before it, and only the last reply gets a pure ACK"
+    } else if bulk_only {
+        "one pure ACK per 2 data segments received"
+    } else {
+        "one pure ACK per 2 data segments of a file or stream, and one after the last echo reply"
+    };
 
     // The kernel's segments, priced per layer: data segments carry the
     // payload it counted, every segment carries the same headers.
@@ -352,7 +393,16 @@ pub fn tcp(
         wire_bytes: layers.total(),
         layers,
     };
-    let notes = tcp_notes(&model, &kcol, link, mtu, seg, kernel);
+    let notes = tcp_notes(
+        &model,
+        &kcol,
+        link,
+        mtu,
+        seg,
+        largest_segment,
+        ack_rule,
+        kernel,
+    );
     Overhead {
         link: link.name(),
         mtu,
@@ -423,12 +473,18 @@ fn rate(bytes: u64, seconds: f64) -> f64 {
     }
 }
 
+/// The reasons the TCP columns differ. `largest_segment` is the most
+/// payload one of the model's data segments carries; `ack_rule` says how
+/// the model counts pure ACKs for this action.
+#[allow(clippy::too_many_arguments)]
 fn tcp_notes(
     model: &Column,
     k: &Column,
     link: Link,
     mtu: u32,
     seg: u32,
+    largest_segment: u32,
+    ack_rule: &str,
     info: &TcpInfo,
 ) -> Vec<String> {
     let mut n = Vec::new();
@@ -439,10 +495,14 @@ fn tcp_notes(
         ));
     }
     if k.ack_frames != model.ack_frames {
-        n.push(format!(
-            "pure ACKs: kernel {} vs model {}: Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic, not a fixed 1 in 2",
+        let mut line = format!(
+            "pure ACKs: kernel {} vs model {}: the model assumes {ack_rule}; Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic",
             k.ack_frames, model.ack_frames
-        ));
+        );
+        if matches!(link, Link::Loopback) && k.ack_frames < model.ack_frames {
+            line.push_str("; on lo a receiver is handed GSO super-segments of up to 64 KiB and acknowledges each at most once, however many MSS-sized segments TCP_INFO counts in it");
+        }
+        n.push(line);
     }
     if info.total_retrans > 0 {
         n.push(format!(
@@ -452,11 +512,13 @@ fn tcp_notes(
     }
     if matches!(link, Link::Loopback) {
         n.push(format!(
-            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and no Ethernet framing exists on the wire; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
+            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
         ));
     }
+    // A smaller MSS matters only when the model has a segment larger than
+    // it: short echoes and stream segments are cut the same either way.
     let largest = info.rcv_mss.max(info.snd_mss);
-    if largest > 0 && largest < seg {
+    if largest > 0 && largest < seg && largest < largest_segment {
         n.push(format!(
             "the kernel's current MSS is {largest} bytes where the model cuts at {seg}: a peer's smaller MSS (--mss), or Linux keeping a segment within half the peer's largest window while it is small"
         ));
@@ -531,12 +593,20 @@ pub fn udp(
         kernel.in_datagrams + kernel.out_datagrams
     };
     let frames = (datagrams + kernel.reasm_reqds).saturating_sub(kernel.reasm_oks);
+    // A reassembled datagram came as `reasm_reqds / reasm_oks` fragments,
+    // and only its first carried the UDP header; on IPv6 each fragment
+    // carried an 8-byte Fragment header too (RFC 8200 §4.5).
+    let headerless = kernel.reasm_reqds.saturating_sub(kernel.reasm_oks);
     let per = link.frame_layers(&Packet {
         l3: ip_len(ip),
-        l4: UDP_HEADER_LEN,
+        l4: 0,
         payload: 0,
     });
     let mut layers = per.times(frames);
+    layers.l4 = u64::from(UDP_HEADER_LEN) * frames.saturating_sub(headerless);
+    if ip == IpVersion::V6 {
+        layers.l3 += u64::from(IPV6_FRAGMENT_HEADER_LEN) * kernel.reasm_reqds.min(frames);
+    }
     layers.payload = model.layers.payload;
     layers.padding = 0;
     let kcol = Column {
@@ -548,6 +618,12 @@ pub fn udp(
         layers,
     };
     let mut notes = Vec::new();
+    if kcol.data_frames != model.data_frames {
+        notes.push(format!(
+            "with data: kernel {} vs model {}: the kernel counts datagrams, not what they carry, so its column puts the model's {} control datagrams (cookie, request, FileReady or StreamStart, End copies) with the data",
+            kcol.data_frames, model.data_frames, model.ack_frames
+        ));
+    }
     if kcol.frames != model.frames {
         notes.push(format!(
             "frames: kernel {} vs model {}: the kernel's counters belong to the whole network namespace (any other UDP traffic counts too), and a datagram dropped for a full buffer is counted in InErrors, not InDatagrams",
@@ -562,7 +638,7 @@ pub fn udp(
     }
     if matches!(link, Link::Loopback) {
         notes.push(format!(
-            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and no Ethernet framing exists on the wire",
+            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows",
             mtu.saturating_sub(ip_len(ip) + UDP_HEADER_LEN)
         ));
     }
@@ -579,7 +655,7 @@ pub fn udp(
         assumptions: vec![
             "data datagrams as received, each split into IP fragments at the MTU when larger",
             "control datagrams (cookie, request, FileReady or StreamStart, End copies) as the client sent and received them",
-            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers; payload as the lab counted it (the UDP payload, lab header included)",
+            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers (the UDP header in the first fragment only, an IPv6 Fragment header in every fragment); payload as the lab counted it (the UDP payload, lab header included)",
         ],
     }
 }
@@ -652,7 +728,155 @@ mod tests {
         );
         assert_eq!(o.model.data_frames, 20);
         assert_eq!(o.model.ack_frames, 1);
-        assert!(o.notes.iter().any(|n| n.starts_with("loopback")));
+        // lo's frames carry the 14-byte header the report prices in l2.
+        let lo = o.notes.iter().find(|n| n.starts_with("loopback")).unwrap();
+        assert!(lo.contains("only the 14-byte header"), "{lo}");
+        assert_eq!(o.model.layers.l2, 14 * o.model.frames);
+    }
+
+    // A 4000-byte datagram on a 1500-byte IPv4 Ethernet link is 3
+    // fragments (Kurose & Ross §4.3.2, as in the wire model's tests): 3
+    // times 20 + 18 + 20 bytes of IP, Ethernet, preamble and gap, and one
+    // UDP header: 4182 bytes on the wire. A datagram that fits is one frame.
+    #[test]
+    fn udp_wire_factor_counts_every_fragment() {
+        let eth = Link::Ethernet { vlan: false };
+        let f = udp_wire_factor(IpVersion::V4, eth, 1500, 4000);
+        assert_eq!(format!("{f:.6}"), format!("{:.6}", 4182.0 / 4000.0));
+        let one = udp_wire_factor(IpVersion::V4, eth, 1500, 1472);
+        assert_eq!(one, wire_factor(eth, 20, 8, 1472));
+        assert_eq!(one, 1538.0 / 1472.0);
+    }
+
+    #[test]
+    fn the_capture_line_speaks_of_syn_and_fin_only_for_tcp() {
+        let tcp_line = capture_note(&KernelRaw::Tcp(TcpInfo::default()), 4);
+        assert!(tcp_line.contains("4 SYN/FIN/RST frames"), "{tcp_line}");
+        let udp_line = capture_note(&KernelRaw::Udp(UdpCounters::default()), 0);
+        assert!(!udp_line.contains("SYN"), "{udp_line}");
+        assert!(udp_line.contains("End is sent three times"), "{udp_line}");
+        assert!(udp_line.ends_with("preamble, gap and FCS are not in it"));
+    }
+
+    // `client 127.0.0.1:PORT --echo hello --count 5` on lo: 17-byte
+    // messages; TCP_INFO showed 6 segments out (5 with data), 6 in (5 with
+    // data), snd_mss 32768 and rcv_mss 536 (its first guess).
+    fn echo_on_lo() -> Overhead {
+        tcp(
+            &[Shape::Echo {
+                count: 5,
+                request: 17,
+                reply: 17,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            65483,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 32768,
+                rcv_mss: 536,
+                pmtu: 65535,
+                segs_out: 6,
+                segs_in: 6,
+                data_segs_out: 5,
+                data_segs_in: 5,
+                bytes_acked: 85,
+                bytes_received: 85,
+                ..TcpInfo::default()
+            },
+            0.006,
+        )
+    }
+
+    #[test]
+    fn echo_ack_line_states_the_echo_rule() {
+        let o = echo_on_lo();
+        assert_eq!((o.model.ack_frames, o.kernel.ack_frames), (1, 2));
+        let acks: Vec<_> = o
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("pure ACKs: kernel 2 vs model 1"))
+            .collect();
+        assert_eq!(acks.len(), 1, "{:?}", o.notes);
+        assert!(acks[0].contains("only the last reply gets a pure ACK"));
+        assert!(!acks[0].contains("1 in 2") && !acks[0].contains("per 2"));
+        assert!(!acks[0].contains("super-segments"), "{}", acks[0]);
+    }
+
+    #[test]
+    fn a_smaller_kernel_mss_is_a_reason_only_for_segments_above_it() {
+        // 17-byte messages fit any MSS: the kernel's 32768 changed nothing.
+        let o = echo_on_lo();
+        assert!(
+            !o.notes.iter().any(|n| n.contains("current MSS")),
+            "{:?}",
+            o.notes
+        );
+        // A 1 MiB file is cut at 65483 by the model: 32768 matters there.
+        let file = tcp(
+            &[Shape::File {
+                up: 16,
+                down: 1_048_592,
+                trailer: 24,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            65483,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 32768,
+                rcv_mss: 32768,
+                ..TcpInfo::default()
+            },
+            0.003,
+        );
+        assert!(
+            file.notes
+                .iter()
+                .any(|n| n.contains("current MSS is 32768")),
+            "{:?}",
+            file.notes
+        );
+    }
+
+    // `client 127.0.0.1:PORT --file 1M --mss 1000` on lo: the model expects
+    // 532 pure ACKs, TCP_INFO counted 23 (one per super-segment received).
+    #[test]
+    fn fewer_acks_on_lo_are_put_down_to_super_segments() {
+        let o = tcp(
+            &[Shape::File {
+                up: 16,
+                down: 1_048_592,
+                trailer: 24,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            988,
+            &TcpInfo {
+                timestamps: true,
+                snd_mss: 988,
+                rcv_mss: 988,
+                segs_in: 1063,
+                segs_out: 25,
+                data_segs_in: 1063,
+                data_segs_out: 2,
+                bytes_received: 1_048_616,
+                bytes_acked: 16,
+                ..TcpInfo::default()
+            },
+            0.003,
+        );
+        assert_eq!((o.model.ack_frames, o.kernel.ack_frames), (532, 23));
+        let line = o
+            .notes
+            .iter()
+            .find(|n| n.starts_with("pure ACKs: kernel 23 vs model 532"))
+            .expect("a pure-ACK line");
+        assert!(line.contains("one pure ACK per 2 data segments"), "{line}");
+        assert!(line.contains("GSO super-segments"), "{line}");
     }
 
     #[test]
@@ -730,5 +954,54 @@ mod tests {
         // 2 control datagrams each way, and 30 fragments that the kernel
         // reassembled into 10 of the 12 datagrams it delivered.
         assert_eq!(o.kernel.frames, 4 + 30);
+        // Of the 30 fragments only the 10 first ones carry a UDP header.
+        assert_eq!(o.kernel.layers.l4, 8 * (4 + 10));
+        assert_eq!(o.kernel.layers.l3, 20 * 34);
+    }
+
+    // A UDP file of 300000 bytes over IPv6 on lo (MTU 65536) in datagrams
+    // of 65527 bytes, with --fragment: 4 full datagrams cut in 2 fragments
+    // each (65488 + 47, RFC 8200 §4.5), a short last one, 5 control
+    // datagrams. The kernel counted 10 datagrams in, 8 fragments received
+    // for reassembly and 4 datagrams reassembled: the same 14 frames, the
+    // same headers, so the same bytes on the wire.
+    #[test]
+    fn udp_kernel_column_prices_fragments_as_the_model_does() {
+        let k = UdpCounters {
+            in_datagrams: 10,
+            out_datagrams: 10,
+            frag_creates: 8,
+            reasm_reqds: 8,
+            reasm_oks: 4,
+            ..UdpCounters::default()
+        };
+        let o = udp(
+            IpVersion::V6,
+            Link::Loopback,
+            65536,
+            65527,
+            5,
+            300_140,
+            5,
+            226,
+            &k,
+            1.0,
+        );
+        assert_eq!((o.model.frames, o.kernel.frames), (14, 14));
+        assert_eq!(o.kernel.layers.l4, o.model.layers.l4);
+        assert_eq!(o.kernel.layers.l4, 10 * 8);
+        assert_eq!(o.kernel.layers.l3, o.model.layers.l3);
+        assert_eq!(o.kernel.layers.l3, 14 * 40 + 8 * 8);
+        assert_eq!(o.kernel.wire_bytes, o.model.wire_bytes);
+        // The kernel cannot tell control datagrams from data: one line says
+        // so, and it is the only difference left.
+        assert_eq!((o.model.data_frames, o.kernel.data_frames), (9, 14));
+        let split: Vec<_> = o
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("with data: kernel 14 vs model 9"))
+            .collect();
+        assert_eq!(split.len(), 1, "{:?}", o.notes);
+        assert!(split[0].contains("5 control datagrams"), "{}", split[0]);
     }
 }

@@ -501,6 +501,30 @@ mod tests {
         assert_eq!(compute(&udp(1)).unwrap().capture_bytes, 43);
     }
 
+    // RFC 5180 Appendix A.1 (https://www.rfc-editor.org/rfc/rfc5180#appendix-A.1),
+    // the RFC 2544 frame sizes at 1000 Mb/s: 64 -> 1,488,095 frames/s,
+    // 128 -> 844,594, 256 -> 452,898, 512 -> 234,962, 1024 -> 119,731,
+    // 1280 -> 96,153, 1518 -> 81,274. A UDP/IPv4 datagram of F - 46 bytes
+    // is a frame of F bytes (14 + 20 + 8 + payload + 4).
+    #[test]
+    fn rfc2544_frame_sizes_as_udp_datagrams() {
+        let table = [
+            (64, 1_488_095.0),
+            (128, 844_594.0),
+            (256, 452_898.0),
+            (512, 234_962.0),
+            (1024, 119_731.0),
+            (1280, 96_153.0),
+            (1518, 81_274.0),
+        ];
+        for (frame, fps) in table {
+            let r = compute(&udp(frame - 46)).unwrap();
+            assert_eq!(r.frame_groups[0].wire_len, frame as u32 + 20, "{frame}");
+            assert_eq!(r.frames_per_second.floor(), fps, "{frame}");
+            assert_eq!(r.layers.padding, 0, "{frame}");
+        }
+    }
+
     #[test]
     fn single_tcp_segment_is_shown_alone() {
         let r = compute(&OverheadRequest::new(1448)).unwrap();

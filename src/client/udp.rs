@@ -215,7 +215,8 @@ impl UdpClient {
     fn ticker(&self, start: Instant, total: Option<u64>, segment: u32) -> Ticker {
         let v6 = self.target.is_ipv6();
         let link = beside::link_for(self.target.ip().is_loopback());
-        let factor = beside::wire_factor(link, ip_header_len(v6), 8, segment);
+        let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
+        let factor = beside::udp_wire_factor(ip, link, self.mtu, segment);
         Ticker::new(self.ticker, start, total, factor)
     }
 

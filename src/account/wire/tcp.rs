@@ -298,8 +298,14 @@ impl TcpTransfer {
             tally.push(FrameKind::SynAck, syn, 1);
             tally.push(FrameKind::HandshakeAck, control, 1);
         }
-        tally.push(FrameKind::Data, full, segments - 1);
-        tally.push(FrameKind::Data, last, 1);
+        if last == full {
+            // A payload that fills its last segment too: one group, not two
+            // of the same shape.
+            tally.push(FrameKind::Data, full, segments);
+        } else {
+            tally.push(FrameKind::Data, full, segments - 1);
+            tally.push(FrameKind::Data, last, 1);
+        }
         tally.push(FrameKind::Ack, control, self.ack_frames()?);
         if self.teardown {
             for _ in 0..2 {
@@ -502,6 +508,25 @@ mod tests {
             tally.captured_bytes(CaptureSide::Sender) + 23 * u64::from(ack) + 91,
             55_783
         );
+    }
+
+    // Exactly MSS, MSS + 1 and two full segments: the last segment is its
+    // own group only when it is shorter than the others.
+    #[test]
+    fn full_last_segment_shares_the_group() {
+        let groups = |payload: u64| {
+            let t = TcpTransfer::new(IpVersion::V4, ETH, payload).data_only();
+            let tally = t.tally().unwrap();
+            tally
+                .groups()
+                .iter()
+                .map(|g| (g.packet.payload, g.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(groups(1448), vec![(1448, 1)]);
+        assert_eq!(groups(1449), vec![(1448, 1), (1, 1)]);
+        assert_eq!(groups(2 * 1448), vec![(1448, 2)]);
+        assert_eq!(groups(1), vec![(1, 1)]);
     }
 
     #[test]
