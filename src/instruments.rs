@@ -238,7 +238,7 @@ impl FlowModel {
 
     /// A UDP session from `client` to `server` over a path of `mtu` bytes.
     pub fn udp(file: &ModelFile, client: SocketAddr, server: SocketAddr, mtu: u32) -> FlowModel {
-        let mtu = mtu.min(65_535);
+        let mtu = mtu.min(crate::pcap::model::udp::max_mtu(client.is_ipv6()));
         match UdpFlow::new(client, server, mtu) {
             Ok(f) => FlowModel {
                 file: file.clone(),

@@ -626,3 +626,40 @@ fn the_live_capture_holds_the_teardown() {
     let last = text.lines().last().unwrap();
     assert!(last.ends_with("\t0\t1"), "the last frame is an ACK: {text}");
 }
+
+/// Over IPv6 loopback (MTU 65536) a UDP file's default datagrams carry
+/// 65488 bytes each and leave whole: the model capture has them as single
+/// 65550-byte frames, no fragment header, as the kernel sends them.
+#[test]
+fn ipv6_loopback_datagrams_are_whole_in_the_model() {
+    if !tshark_ok() || !has_ipv6() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("v6.pcapng");
+    let s = Server::start("[::1]", &["--udp"]);
+    let out = s.client(&[
+        "--udp",
+        "--file",
+        "200000",
+        "--pcap",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = Command::new("tshark")
+        .args(["-r", model.to_str().unwrap(), "-T", "fields"])
+        .args(["-e", "frame.len", "-e", "ipv6.fraghdr.offset"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .all(|l| l.split('\t').nth(1).unwrap_or("").is_empty()),
+        "a fragment in the model: {text}"
+    );
+    let full = text.lines().filter(|l| l.starts_with("65550\t")).count();
+    assert_eq!(
+        full, 3,
+        "200000 bytes: three full datagrams and a part: {text}"
+    );
+}

@@ -30,9 +30,9 @@ use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, KIND_FILE_DATA, KIND_STREAM_SEGMENT};
 use crate::proto::{Message, codec};
 
-/// The model's MTU for a UDP flow over loopback: lo's 65536 capped to the
-/// largest IPv4 packet.
-pub const LOOPBACK_UDP_MTU: u32 = 65_535;
+/// lo's MTU. IPv4 caps it at its largest packet, 65535; IPv6 carries it
+/// whole (a 65488-byte payload leaves unfragmented).
+pub const LOOPBACK_MTU: u32 = 65_536;
 /// The model's MTU for a UDP flow when the interface's is unknown.
 pub const DEFAULT_UDP_MTU: u32 = 1500;
 
@@ -274,13 +274,16 @@ fn model_local(local: SocketAddr, peer: SocketAddr) -> SocketAddr {
 /// The MTU the model gives a UDP flow with `peer`: loopback's, else the
 /// interface's as sysfs says, else Ethernet's.
 pub fn udp_mtu(peer: IpAddr) -> u32 {
-    if peer.to_canonical().is_loopback() {
-        return LOOPBACK_UDP_MTU;
-    }
-    interface_for(&peer)
-        .and_then(|i| std::fs::read_to_string(format!("/sys/class/net/{i}/mtu")).ok())
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .map_or(DEFAULT_UDP_MTU, |m| m.min(LOOPBACK_UDP_MTU))
+    let peer = peer.to_canonical();
+    let mtu = if peer.is_loopback() {
+        LOOPBACK_MTU
+    } else {
+        interface_for(&peer)
+            .and_then(|i| std::fs::read_to_string(format!("/sys/class/net/{i}/mtu")).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(DEFAULT_UDP_MTU)
+    };
+    mtu.min(crate::pcap::model::udp::max_mtu(peer.is_ipv6()))
 }
 
 /// The model capture and the live capture of one server run.
@@ -421,7 +424,8 @@ mod tests {
     #[test]
     fn loopback_udp_has_the_largest_ipv4_mtu() {
         assert_eq!(udp_mtu("127.0.0.1".parse().unwrap()), 65_535);
-        assert_eq!(udp_mtu("::1".parse().unwrap()), 65_535);
+        assert_eq!(udp_mtu("::1".parse().unwrap()), 65_536);
+        assert_eq!(udp_mtu("::ffff:127.0.0.1".parse().unwrap()), 65_535);
     }
 
     #[test]

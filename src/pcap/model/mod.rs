@@ -227,13 +227,15 @@ pub enum ModelError {
         /// The largest MSS one IP packet carries.
         max: u32,
     },
-    /// The MTU is below the IP version's minimum or above 65535.
-    #[error("MTU {mtu} is outside {min}..=65535 bytes for IPv{ip}")]
+    /// The MTU is below the IP version's minimum or above its maximum.
+    #[error("MTU {mtu} is outside {min}..={max} bytes for IPv{ip}")]
     MtuOutOfRange {
         /// The MTU given.
         mtu: u32,
         /// The smallest MTU the IP version allows (68 or 1280).
         min: u32,
+        /// The largest (65535 for IPv4, 65575 for IPv6).
+        max: u32,
         /// The IP version (4 or 6).
         ip: u8,
     },

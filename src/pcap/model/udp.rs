@@ -34,8 +34,16 @@ pub const UDP_HEADER_LEN: usize = UdpHeader::LEN;
 pub const MIN_MTU_V4: u32 = 68;
 /// Smallest IPv6 MTU (RFC 8200 §5).
 pub const MIN_MTU_V6: u32 = 1280;
-/// Largest MTU: the IP length fields count 16 bits.
+/// Largest IPv4 MTU: the total length field counts 16 bits.
 pub const MAX_MTU: u32 = 65_535;
+/// Largest IPv6 MTU worth modelling: a 16-bit payload length after the
+/// 40-byte header (lo's 65536 lies within it).
+pub const MAX_MTU_V6: u32 = 40 + 65_535;
+
+/// The largest MTU the model takes for IPv6 (`v6`) or IPv4.
+pub const fn max_mtu(v6: bool) -> u32 {
+    if v6 { MAX_MTU_V6 } else { MAX_MTU }
+}
 
 /// UDP between a client and a server over a link of a given MTU.
 #[derive(Debug, Clone)]
@@ -65,8 +73,9 @@ impl UdpFlow {
         } else {
             (MIN_MTU_V4, 4)
         };
-        if !(min..=MAX_MTU).contains(&mtu) {
-            return Err(ModelError::MtuOutOfRange { mtu, min, ip });
+        let max = max_mtu(ends.is_v6());
+        if !(min..=max).contains(&mtu) {
+            return Err(ModelError::MtuOutOfRange { mtu, min, max, ip });
         }
         let seed = |salt| flow_seed(&ends, salt);
         Ok(UdpFlow {
@@ -251,6 +260,27 @@ mod tests {
         assert_eq!(&fr.data[14 + 28..], b"hello");
         assert_eq!(fr.comment, "echo 1 request");
         assert_eq!(all_valid(&log.frames), 1);
+    }
+
+    #[test]
+    fn ipv6_on_lo_carries_the_largest_datagram_whole() {
+        // lo's MTU is 65536: 40 + 8 + 65488 bytes leave in one packet, as
+        // the kernel sends them (IPV6_MTU on a connected socket says 65536).
+        let mut log = FrameLog::new(65_535);
+        let mut f = flow(true, 65_536);
+        f.send(&mut log, Direction::ToServer, &payload(65_488), T, "big")
+            .unwrap();
+        assert_eq!(log.frames.len(), 1);
+        let mut f = flow(true, 65_536);
+        f.send(&mut log, Direction::ToServer, &payload(65_489), T, "big")
+            .unwrap();
+        assert_eq!(log.frames.len(), 3, "one byte more: two fragments");
+        let (c, s) = (
+            "[::1]:40000".parse().unwrap(),
+            "[::1]:5005".parse().unwrap(),
+        );
+        assert!(UdpFlow::new(c, s, MAX_MTU_V6).is_ok());
+        assert!(UdpFlow::new(c, s, MAX_MTU_V6 + 1).is_err());
     }
 
     #[test]
