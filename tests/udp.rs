@@ -798,3 +798,41 @@ fn print_file_that_cannot_be_whole_says_how_much_stdout_holds() {
         "stdout is not the file's first {k} bytes"
     );
 }
+
+/// `-i` prices each file byte with its share of the datagram's headers:
+/// 200-byte datagrams carry 172 file bytes (after the lab's 28-byte
+/// header) and are 242 bytes on lo (14 + 20 + 8 + 200), so every interval's
+/// wire rate is 242/172 of its goodput.
+#[test]
+fn interval_wire_rate_prices_file_bytes_with_their_headers() {
+    let s = Server::v4(&["--udp"]);
+    let out = s.client(&[
+        "--udp",
+        "--file",
+        "2M",
+        "--rate",
+        "40M",
+        "--segment-size",
+        "200",
+        "-i",
+        "100ms",
+        "--json-stream",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut intervals = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(i) = v.get("interval") else { continue };
+        let (good, wire) = (
+            i["goodput_bps"].as_f64().unwrap(),
+            i["wire_bps"].as_f64().unwrap(),
+        );
+        if good > 0.0 {
+            intervals += 1;
+            let ratio = wire / good;
+            assert!((ratio - 242.0 / 172.0).abs() < 1e-6, "{ratio}: {line}");
+        }
+    }
+    assert!(intervals >= 2, "{text}");
+}

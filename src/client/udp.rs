@@ -211,12 +211,17 @@ impl UdpClient {
         self.target
     }
 
-    /// A ticker for an action of `segment`-byte datagrams begun at `start`.
-    fn ticker(&self, start: Instant, total: Option<u64>, segment: u32) -> Ticker {
+    /// A ticker for an action of `segment`-byte datagrams begun at `start`,
+    /// whose byte count grows by `counted` per datagram (the file's or the
+    /// echo's bytes, without the lab's header; a stream's whole segment), so
+    /// that its wire rate prices each counted byte with its share of the
+    /// datagram's headers.
+    fn ticker(&self, start: Instant, total: Option<u64>, segment: u32, counted: u32) -> Ticker {
         let v6 = self.target.is_ipv6();
         let link = beside::link_for(self.target.ip().is_loopback());
         let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
-        let factor = beside::udp_wire_factor(ip, link, self.mtu, segment);
+        let per_segment_byte = beside::udp_wire_factor(ip, link, self.mtu, segment);
+        let factor = per_segment_byte * f64::from(segment) / f64::from(counted.max(1));
         Ticker::new(self.ticker, start, total, factor)
     }
 
@@ -469,7 +474,7 @@ impl UdpClient {
         let epoch = Epoch::now();
         let start = Instant::now();
         let size = (DGRAM_HEADER + data.len()) as u32;
-        let mut ticker = self.ticker(start, None, size);
+        let mut ticker = self.ticker(start, None, size, data.len() as u32);
         let mut bytes = 0u64;
         let mut out = Vec::new();
         for seq in 0..count {
@@ -716,7 +721,12 @@ impl UdpClient {
         let mut printer = sink.map(|w| InOrder::new(w, REORDER_LIMIT));
         let mut sent_with = None;
         let mut data_wire = 0u64;
-        let mut ticker = self.ticker(start, Some(size), segment);
+        let mut ticker = self.ticker(
+            start,
+            Some(size),
+            segment,
+            segment.saturating_sub(DGRAM_HEADER as u32),
+        );
         let mut progress = vec![(0.0, 0)];
         let mut last_point = 0u64;
         let mut first_byte = None;
@@ -889,7 +899,7 @@ impl UdpClient {
         let epoch = Epoch::now();
         let mut arrivals = Arrivals::new(u64::from(count));
         let mut delay = Recorder::new();
-        let mut ticker = self.ticker(start, None, size);
+        let mut ticker = self.ticker(start, None, size, size);
         let mut schedule = Recorder::new();
         let mut last = None;
         let mut jitter = Jitter::new();
