@@ -508,9 +508,15 @@ impl Report {
 
 fn render_overhead(s: &mut String, o: &Overhead, goodput_bps: f64) {
     let cap = o.capture.as_ref();
+    // A TCP segment's payload is whatever TCP carries; a UDP datagram's
+    // figure is what it carries after the lab's own header.
+    let per = match o.kernel_raw {
+        KernelRaw::Udp(_) => "data bytes per full datagram after the lab's 28-byte header",
+        _ => "payload bytes per full segment",
+    };
     let _ = writeln!(
         s,
-        "  on the wire ({}, MTU {}, {} payload bytes per full segment):   model      kernel{}",
+        "  on the wire ({}, MTU {}, {} {per}):   model      kernel{}",
         o.link,
         o.mtu,
         o.segment_payload,
