@@ -227,6 +227,21 @@ fn hgrm_and_plot_files() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Sends `sig` to the client `child` and checks that it ends, within 10 s,
+/// by that signal (its handler finished the captures first).
+fn ends_by_signal(child: &mut std::process::Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    let status = wait_timeout(child, std::time::Duration::from_secs(10)).expect("client exited");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(sig),
+        "{status:?}"
+    );
+}
+
 /// Runs a client with a model capture (and a live one as root) under
 /// `dir`, interrupts it mid-transfer, and returns the frames tshark reads
 /// in each file (tshark fails on a file cut short).
@@ -247,16 +262,7 @@ fn interrupted(s: &Server, dir: &Path, args: &[&str]) -> (u64, Option<u64>) {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(800));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let status =
-        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(libc::SIGINT),
-        "{status:?}"
-    );
+    ends_by_signal(&mut child, libc::SIGINT);
     let (frames, _) = tshark(&model);
     let live_frames = live.then(|| tshark(&dir.join("cut-live.pcapng")).0);
     (frames, live_frames)
@@ -319,17 +325,8 @@ fn a_prompt_interrupted_mid_stream_leaves_readable_captures() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"s\n100\n").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status =
-        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
+    ends_by_signal(&mut child, libc::SIGTERM);
     drop(stdin);
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(libc::SIGTERM),
-        "{status:?}"
-    );
     let out = child.wait_with_output().unwrap();
     let said = format!("{} is closed", model.display());
     assert!(stderr(&out).contains(&said), "{}", stderr(&out));
@@ -361,16 +358,7 @@ fn an_interrupted_live_capture_keeps_the_frames_it_had_buffered() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let status =
-        wait_timeout(&mut child, std::time::Duration::from_secs(10)).expect("client exited");
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(libc::SIGINT),
-        "{status:?}"
-    );
+    ends_by_signal(&mut child, libc::SIGINT);
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("the live capture is finished"), "{err}");

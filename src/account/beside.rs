@@ -789,6 +789,24 @@ mod tests {
         )
     }
 
+    /// `client --file 1M` on lo over IPv4 (request 16 bytes, FileReady and
+    /// file, FileSent 24), its segments cut at `segment` payload bytes.
+    fn file_1m_on_lo(segment: u32, info: &TcpInfo) -> Overhead {
+        tcp(
+            &[Shape::File {
+                up: 16,
+                down: 1_048_592,
+                trailer: 24,
+            }],
+            IpVersion::V4,
+            Link::Loopback,
+            65535,
+            segment,
+            info,
+            0.003,
+        )
+    }
+
     #[test]
     fn echo_ack_line_states_the_echo_rule() {
         let o = echo_on_lo();
@@ -814,15 +832,7 @@ mod tests {
             o.notes
         );
         // A 1 MiB file is cut at 65483 by the model: 32768 matters there.
-        let file = tcp(
-            &[Shape::File {
-                up: 16,
-                down: 1_048_592,
-                trailer: 24,
-            }],
-            IpVersion::V4,
-            Link::Loopback,
-            65535,
+        let file = file_1m_on_lo(
             65483,
             &TcpInfo {
                 timestamps: true,
@@ -830,7 +840,6 @@ mod tests {
                 rcv_mss: 32768,
                 ..TcpInfo::default()
             },
-            0.003,
         );
         assert!(
             file.notes
@@ -845,15 +854,7 @@ mod tests {
     // 532 pure ACKs, TCP_INFO counted 23 (one per super-segment received).
     #[test]
     fn fewer_acks_on_lo_are_put_down_to_super_segments() {
-        let o = tcp(
-            &[Shape::File {
-                up: 16,
-                down: 1_048_592,
-                trailer: 24,
-            }],
-            IpVersion::V4,
-            Link::Loopback,
-            65535,
+        let o = file_1m_on_lo(
             988,
             &TcpInfo {
                 timestamps: true,
@@ -867,7 +868,6 @@ mod tests {
                 bytes_acked: 16,
                 ..TcpInfo::default()
             },
-            0.003,
         );
         assert_eq!((o.model.ack_frames, o.kernel.ack_frames), (532, 23));
         let line = o
