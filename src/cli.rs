@@ -108,7 +108,7 @@ pub struct OverheadArgs {
     #[arg(long, value_name = "BITRATE", value_parser = crate::units::parse_bitrate, default_value = "1G")]
     pub speed: u64,
     /// TCP data segments per pure ACK from the receiver (0: count no ACKs).
-    #[arg(long, value_name = "N", default_value_t = crate::account::wire::tcp::DEFAULT_ACK_EVERY)]
+    #[arg(long, value_name = "N", default_value_t = crate::wire::tcp::DEFAULT_ACK_EVERY)]
     pub ack_every: u32,
     /// Leave out the TCP handshake and teardown frames.
     #[arg(long)]
@@ -121,8 +121,8 @@ pub struct OverheadArgs {
 impl OverheadArgs {
     /// The model's request.
     pub fn request(&self) -> crate::account::overhead::OverheadRequest {
-        use crate::account::overhead::{LinkKind, OverheadRequest, Transport};
-        use crate::account::wire::IpVersion;
+        use crate::account::overhead::{LinkKind, OverheadRequest};
+        use crate::wire::{IpVersion, Transport};
         OverheadRequest {
             payload: self.payload,
             transport: if self.udp {

@@ -16,12 +16,13 @@ use serde::Serialize;
 use crate::pace::unix_ns;
 use crate::pcap::capture::{
     CaptureError, CaptureStats, CaptureStopper, DEFAULT_SNAPLEN, FlowFilter, LiveCapture,
-    Transport, interface_for,
+    interface_for,
 };
-use crate::pcap::checksum;
 use crate::pcap::model::{
     Direction, ModelCapture, ModelError, ModelOptions, Payload, TcpFlow, UdpFlow,
 };
+use crate::wire::Transport;
+use crate::wire::checksum;
 
 /// Where captures go when no path is given.
 pub const CAPTURES_DIR: &str = "captures";

@@ -55,3 +55,4 @@ pub mod proto;
 pub mod sched;
 pub mod server;
 pub mod units;
+pub mod wire;

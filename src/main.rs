@@ -19,12 +19,13 @@ use ardei_lab::client::ticker::TickerConfig;
 use ardei_lab::client::{self, Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
 use ardei_lab::hosts;
 use ardei_lab::instruments::InstrumentError;
-use ardei_lab::pcap::capture::{CaptureError, Transport};
+use ardei_lab::pcap::capture::CaptureError;
 use ardei_lab::proto::Limits;
 use ardei_lab::server::ServerConfig;
 use ardei_lab::server::record::ServerCaptures;
 use ardei_lab::server::tcp::TcpServer;
 use ardei_lab::server::udp::UdpServer;
+use ardei_lab::wire::Transport;
 
 /// A failure: the sentence for stderr and the exit status, and for a
 /// client's `--json` error object what is known of the action.

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ardei_lab::pcap::checksum::ChecksumCounts;
 use ardei_lab::pcap::{PcapError, Summary, summarize_path, summarize_reader};
+use ardei_lab::wire::checksum::ChecksumCounts;
 use proptest::prelude::*;
 
 fn corpus() -> PathBuf {

@@ -7,9 +7,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use ardei_lab::account::wire::{
-    CaptureSide, IpVersion, Link, Tally, TcpTransfer, UdpDatagram, WireError,
-};
+use ardei_lab::wire::{CaptureSide, IpVersion, Link, Tally, TcpTransfer, UdpDatagram, WireError};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 

@@ -19,12 +19,12 @@
 
 use serde::Serialize;
 
-use super::wire::ip::{IPV4_HEADER_LEN, IPV6_FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, Packet};
-use super::wire::tcp::TCP_HEADER_LEN;
-use super::wire::udp::UDP_HEADER_LEN;
-use super::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
 use crate::net::counters::UdpCounters;
 use crate::net::tcpinfo::TcpInfo;
+use crate::wire::ip::{IPV4_HEADER_LEN, IPV6_FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, Packet};
+use crate::wire::tcp::TCP_HEADER_LEN;
+use crate::wire::udp::UDP_HEADER_LEN;
+use crate::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
 
 /// Data segments per pure ACK the model assumes for bulk data.
 pub const ACK_EVERY: u64 = 2;

@@ -21,34 +21,15 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::wire::tcp::DEFAULT_ACK_EVERY;
-use super::wire::{
-    CaptureSide, FrameKind, IpRepr, IpVersion, Layers, Link, TcpOptions, TcpTransfer, UdpDatagram,
-    WireError,
-};
 use crate::units::format_bitrate;
+use crate::wire::tcp::DEFAULT_ACK_EVERY;
+use crate::wire::{
+    CaptureSide, FrameKind, IpRepr, IpVersion, Layers, Link, TcpOptions, TcpTransfer, Transport,
+    UdpDatagram, WireError,
+};
 
 /// The default link speed: 1 Gbit/s.
 pub const DEFAULT_SPEED_BPS: u64 = 1_000_000_000;
-
-/// The transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Transport {
-    /// `"tcp"` or `"udp"`, as the JSON writes it.
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
-}
 
 /// The link kind as the command line names it (`--link`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -576,7 +557,7 @@ mod tests {
             mtu: Some(68),
             vlan: true,
             ack_every: 1,
-            ..OverheadRequest::new(crate::account::wire::tcp::MAX_MODELLED_PAYLOAD)
+            ..OverheadRequest::new(crate::wire::tcp::MAX_MODELLED_PAYLOAD)
         };
         let r = compute(&req).unwrap();
         // As efficient as a smaller transfer of the same shape: no counter

@@ -11,8 +11,8 @@ use super::ClientError;
 use crate::instruments::{
     CaptureRequest, FlowModel, Live, LiveReport, ModelFile, default_path, live_path_beside,
 };
-use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
+use crate::wire::Transport;
 
 /// What `--pcap` and `--capture` asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

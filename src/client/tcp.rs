@@ -13,7 +13,6 @@ use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
-use crate::account::wire::IpVersion;
 use crate::content::Verifier;
 use crate::instruments::{FlowModel, Handshake};
 use crate::latency::{Jitter, Recorder};
@@ -22,11 +21,12 @@ use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, ConnError, Framed, SockOpts};
 use crate::pace::{self, Epoch};
-use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 use crate::proto::codec;
 use crate::proto::{HEADER_LEN, Message};
 use crate::server::record as server_record;
+use crate::wire::IpVersion;
+use crate::wire::Transport;
 
 /// Bytes between two points of a file's progress (for `--plot`).
 pub const PROGRESS_STEP: u64 = 256 << 10;

@@ -34,7 +34,6 @@ use super::report::{
 };
 use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::account::beside;
-use crate::account::wire::IpVersion;
 use crate::arrivals::Arrivals;
 use crate::content;
 use crate::instruments::FlowModel;
@@ -43,8 +42,9 @@ use crate::net::batch::{self, Inbox, RecvMethod};
 use crate::net::counters::{self, UdpCounters};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace::{self, Epoch};
-use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
+use crate::wire::IpVersion;
+use crate::wire::Transport;
 
 use crate::net::spin::{self, Polled};
 use crate::proto::datagram::{

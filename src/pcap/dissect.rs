@@ -28,8 +28,8 @@ use etherparse::{
     TcpHeaderSlice, UdpHeaderSlice,
 };
 
-use super::checksum::{self, DatagramId, Fragment, FragmentSums, Verdict};
 use super::read::{Frame, LinkType};
+use crate::wire::checksum::{self, DatagramId, Fragment, FragmentSums, Verdict};
 
 /// IP protocol number of TCP.
 pub const TCP: u8 = 6;

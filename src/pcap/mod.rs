@@ -6,7 +6,6 @@
 //!
 //! - [`read`]: one reader for both formats, told apart by the magic number.
 //! - [`dissect`]: one frame taken apart, layer by layer.
-//! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
 //! - [`error`]: what stops a file from being read.
 //! - [`model`]: writing a model capture: the frames the lab meant to send,
@@ -22,7 +21,6 @@
 //! ```
 
 pub mod capture;
-pub mod checksum;
 pub mod dissect;
 pub mod error;
 pub mod model;

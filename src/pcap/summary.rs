@@ -19,7 +19,7 @@
 //! after a later one count too.
 //!
 //! Checksums are counted per frame, in three classes plus "unchecked"
-//! ([`checksum`](super::checksum)): the IPv4 header checksum of every IPv4
+//! ([`checksum`](crate::wire::checksum)): the IPv4 header checksum of every IPv4
 //! frame, and the TCP or UDP checksum of every unfragmented segment and of
 //! every fragmented datagram (once, on the frame that completes it).
 
@@ -32,10 +32,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::checksum::ChecksumCounts;
 use super::dissect::{Dissection, Dissector, Layers, TCP, UDP};
 use super::error::PcapError;
 use super::read::{CaptureReader, Format, Frame, Record};
+use crate::wire::checksum::ChecksumCounts;
 
 /// Everything `pcap summary` reports about a capture.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -25,10 +25,11 @@ use crate::instruments::{
     CaptureRequest, FlowModel, InstrumentError, Live, LiveReport, ModelFile, default_path,
     live_path_beside,
 };
-use crate::pcap::capture::{Transport, interface_for};
+use crate::pcap::capture::interface_for;
 use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, KIND_FILE_DATA, KIND_STREAM_SEGMENT};
 use crate::proto::{Message, codec};
+use crate::wire::Transport;
 
 /// lo's MTU. IPv4 caps it at its largest packet, 65535; IPv6 carries it
 /// whole (a 65488-byte payload leaves unfragmented).

@@ -31,13 +31,13 @@ use super::record::Recorder;
 use super::session::{self, SessionStats};
 use super::{SHUTDOWN_GRACE, ServerConfig};
 use crate::account::beside;
-use crate::account::wire::IpVersion;
 use crate::instruments::{FlowModel, Handshake, ModelFile};
 use crate::net::framed::Spin;
 use crate::net::socket::tcp_listen;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, NetError};
 use crate::proto::{ErrorCode, Message, codec};
+use crate::wire::IpVersion;
 
 /// How often the accept loop looks at the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(100);

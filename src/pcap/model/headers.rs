@@ -20,7 +20,7 @@ use etherparse::{
 };
 
 use super::{Direction, ModelError};
-use crate::pcap::checksum;
+use crate::wire::checksum;
 
 /// The client's MAC address: locally administered (bit 1 of the first
 /// byte), unicast.
@@ -303,7 +303,7 @@ pub(crate) fn flow_seed(ends: &Endpoints, salt: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pcap::checksum::{Verdict, ipv4_header};
+    use crate::wire::checksum::{Verdict, ipv4_header};
 
     fn v4() -> Endpoints {
         Endpoints::new(

@@ -104,7 +104,7 @@ pub trait Payload {
     fn fill(&mut self, offset: u64, out: &mut [u8]);
 
     /// The checksum sum of `len` bytes at `offset`, as
-    /// [`checksum::fast_sum`](crate::pcap::checksum::fast_sum) would give
+    /// [`checksum::fast_sum`](crate::wire::checksum::fast_sum) would give
     /// it (equal once folded), when it is known without generating the
     /// bytes; then a segment's payload is generated only as far as the
     /// snap length keeps it.
@@ -274,9 +274,9 @@ pub enum ModelError {
 #[cfg(test)]
 pub(crate) mod check {
     use super::OwnedFrame;
-    use crate::pcap::checksum::Verdict;
     use crate::pcap::dissect::{Dissector, IpFacts};
     use crate::pcap::read::{Frame, LinkType};
+    use crate::wire::checksum::Verdict;
 
     /// Dissects `frames` in order; returns each frame's IP facts.
     pub(crate) fn dissect(frames: &[OwnedFrame]) -> Vec<IpFacts> {

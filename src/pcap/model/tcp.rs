@@ -3,7 +3,7 @@
 //! acknowledgements, windows and timestamps that agree through the session.
 //!
 //! What each segment carries, as Linux writes it (see also
-//! [`crate::account::wire::tcp`]):
+//! [`crate::wire::tcp`]):
 //!
 //! ```text
 //! SYN, SYN-ACK with timestamps:    MSS | SACK-perm, TS | NOP, WS 7        20 bytes of options
@@ -35,7 +35,7 @@ use etherparse::{IpNumber, TcpHeader, TcpOptionElement};
 
 use super::headers::{Endpoints, IpFields, flow_seed};
 use super::{Direction, FrameSink, ModelError, ModelFrame, Payload};
-use crate::pcap::checksum;
+use crate::wire::checksum;
 
 /// Linux's smallest MSS (`TCP_MIN_MSS`).
 pub const MIN_MSS: u32 = 88;

@@ -20,10 +20,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::account::beside::{self, Overhead, UdpBatching};
-use crate::account::wire::IpVersion;
 use crate::net::counters::{self, UdpCounters};
 use crate::server::record::udp_mtu;
 use crate::server::session::{SessionStats, UdpSessionStats};
+use crate::wire::IpVersion;
 
 /// What a session does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

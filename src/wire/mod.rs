@@ -1,4 +1,10 @@
-//! The on-wire model: header sizes per layer and what a transfer costs.
+//! The wire and header model, the bottom layer: what each header costs,
+//! what a transfer costs on the link, and the checksums that cover it.
+//!
+//! It imports nothing else of the crate, so every other module may use it:
+//! the accounting prices transfers with it, the pcap reader and the model
+//! capture take their header sizes and checksums from it, the content and
+//! the protocol sum their bytes with it.
 //!
 //! The model is built bottom-up, one small `Repr` per header, each with a
 //! `header_len()`:
@@ -14,11 +20,14 @@
 //!   options, handshake, teardown and pure ACKs.
 //! - [`tally`]: the result ([`Tally`]): frames grouped by kind, bytes per
 //!   layer ([`Layers`]), efficiency and the ceilings at a link speed.
+//! - [`checksum`]: IPv4, TCP and UDP checksums, "partial" ones included.
+//! - [`Transport`]: TCP or UDP.
 //!
 //! Every size is in bytes. The model counts what a sender puts on the link;
 //! it does not model loss, retransmission, GSO/TSO super-segments or
 //! SACK blocks.
 
+pub mod checksum;
 pub mod ip;
 pub mod link;
 pub mod tally;
@@ -30,6 +39,25 @@ pub use link::{CaptureSide, Link};
 pub use tally::{FrameGroup, FrameKind, Layers, Tally};
 pub use tcp::{TcpOptions, TcpRepr, TcpTransfer};
 pub use udp::{UdpDatagram, UdpRepr};
+
+/// The transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Transport {
+    /// `"tcp"` or `"udp"`, as the JSON writes it.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
 
 /// Why the model refused its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -320,7 +320,7 @@ impl TcpTransfer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::wire::link::CaptureSide;
+    use crate::wire::link::CaptureSide;
 
     const ETH: Link = Link::Ethernet { vlan: false };
     const ETH_VLAN: Link = Link::Ethernet { vlan: true };
@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(TcpTransfer { mss: Some(13), ..t }.segment_payload(), Ok(1));
         // IPv4 with 40 option bytes and a SYN of 40: 100 bytes.
         let syn_too_big = TcpTransfer {
-            ip: IpRepr::V4(crate::account::wire::Ipv4Repr { options_len: 40 }),
+            ip: IpRepr::V4(crate::wire::Ipv4Repr { options_len: 40 }),
             mtu: Some(99),
             ..t
         };
@@ -584,7 +584,7 @@ mod tests {
             })
         );
         let tiny = TcpTransfer {
-            ip: IpRepr::V4(crate::account::wire::Ipv4Repr { options_len: 40 }),
+            ip: IpRepr::V4(crate::wire::Ipv4Repr { options_len: 40 }),
             mtu: Some(80),
             ..t
         };

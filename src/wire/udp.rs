@@ -148,8 +148,8 @@ impl UdpDatagram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::wire::ip::{Ipv4Repr, Ipv6Repr};
-    use crate::account::wire::link::CaptureSide;
+    use crate::wire::ip::{Ipv4Repr, Ipv6Repr};
+    use crate::wire::link::CaptureSide;
 
     const ETH: Link = Link::Ethernet { vlan: false };
 
