@@ -14,6 +14,7 @@ use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
 use crate::content::Verifier;
+use crate::instruments::comment::stream_comment;
 use crate::instruments::{FlowModel, Handshake};
 use crate::latency::{Jitter, Recorder};
 use crate::net::framed::Spin;
@@ -24,7 +25,6 @@ use crate::pace::{self, Epoch};
 use crate::pcap::model::Direction;
 use crate::proto::codec;
 use crate::proto::{HEADER_LEN, Message};
-use crate::server::record as server_record;
 use crate::wire::IpVersion;
 use crate::wire::Transport;
 
@@ -754,7 +754,7 @@ impl HeldWrite {
     /// (`end`: StreamEnd is in it), and starts the next.
     fn record(&mut self, instruments: &mut Instruments, end: bool) {
         let comment = match self.seq {
-            Some(seq) => server_record::stream_comment(seq, self.start, end),
+            Some(seq) => stream_comment(seq, self.start, end),
             None if self.start => "stream start; stream end".to_string(),
             None => "stream end".to_string(),
         };

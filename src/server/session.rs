@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::record::{Recorder, stream_comment};
+use super::record::Recorder;
 use crate::account::beside::{Overhead, Shape};
 use crate::content;
+use crate::instruments::comment::stream_comment;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{ConnError, Framed};
 use crate::pace::{self, Epoch};
