@@ -6,6 +6,9 @@
 //! server's sessions share one); a [`FlowModel`] is one connection's or one
 //! UDP session's frames in it. Recording never stops a transfer: the first
 //! error is kept, recording stops, and the caller reports it at the end.
+//! [`comment`] names the lab event each frame of a model capture carries.
+
+pub mod comment;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use crate::account::beside::CaptureColumn;
 use crate::pace::unix_ns;
+use crate::pcap::Summary;
 use crate::pcap::capture::{
     CaptureError, CaptureStats, CaptureStopper, DEFAULT_SNAPLEN, FlowFilter, LiveCapture,
     interface_for,
@@ -21,8 +26,7 @@ use crate::pcap::capture::{
 use crate::pcap::model::{
     Direction, ModelCapture, ModelError, ModelOptions, Payload, TcpFlow, UdpFlow,
 };
-use crate::wire::Transport;
-use crate::wire::checksum;
+use crate::wire::{Layers, Transport, checksum};
 
 /// Where captures go when no path is given.
 pub const CAPTURES_DIR: &str = "captures";
@@ -389,6 +393,29 @@ impl Live {
             bytes,
             dropped,
         })
+    }
+}
+
+/// A live capture's summary as the report after a transfer shows it: its
+/// frames, bytes per layer and retransmissions, and its SYN, FIN and RST
+/// frames. The conversion lives here, above both the capture reader and
+/// the accounting, so neither has to know the other.
+impl From<&Summary> for CaptureColumn {
+    fn from(s: &Summary) -> CaptureColumn {
+        CaptureColumn {
+            frames: s.frames,
+            wire_bytes: s.original_bytes,
+            layers: Layers {
+                payload: s.layers.payload,
+                l4: s.layers.l4,
+                l3: s.layers.l3,
+                l2: s.layers.l2,
+                padding: 0,
+                preamble_gap: 0,
+            },
+            retransmissions: s.flows.iter().map(|f| f.retransmissions).sum(),
+            control_frames: s.flows.iter().map(|f| f.syn + f.fin + f.rst).sum(),
+        }
     }
 }
 

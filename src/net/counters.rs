@@ -2,48 +2,11 @@
 //! `/proc/net/snmp6`, so a report can put the kernel's count beside the
 //! lab's own. The counters belong to the network namespace, not the socket:
 //! other traffic in the namespace during a run shows in the deltas too.
+//!
+//! The value read is the accounting's own type ([`UdpCounters`], defined in
+//! `account::kernel`): this module only fills it in from `/proc`.
 
-use serde::Serialize;
-
-/// Counters of one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UdpCounters {
-    /// Datagrams delivered to sockets.
-    pub in_datagrams: u64,
-    /// Datagrams to a port nobody listens on.
-    pub no_ports: u64,
-    /// Datagrams that could not be delivered (errors, full buffers).
-    pub in_errors: u64,
-    /// Datagrams sent.
-    pub out_datagrams: u64,
-    /// Datagrams dropped because a receive buffer was full.
-    pub rcvbuf_errors: u64,
-    /// Datagrams dropped because a send buffer was full.
-    pub sndbuf_errors: u64,
-    /// IP fragments created (IPv4 `FragCreates`, IPv6 `Ip6FragCreates`).
-    pub frag_creates: u64,
-    /// Datagrams reassembled from fragments.
-    pub reasm_oks: u64,
-    /// Fragments received for reassembly.
-    pub reasm_reqds: u64,
-}
-
-impl UdpCounters {
-    /// `self − earlier`, counter by counter.
-    pub fn since(&self, earlier: &UdpCounters) -> UdpCounters {
-        UdpCounters {
-            in_datagrams: self.in_datagrams.saturating_sub(earlier.in_datagrams),
-            no_ports: self.no_ports.saturating_sub(earlier.no_ports),
-            in_errors: self.in_errors.saturating_sub(earlier.in_errors),
-            out_datagrams: self.out_datagrams.saturating_sub(earlier.out_datagrams),
-            rcvbuf_errors: self.rcvbuf_errors.saturating_sub(earlier.rcvbuf_errors),
-            sndbuf_errors: self.sndbuf_errors.saturating_sub(earlier.sndbuf_errors),
-            frag_creates: self.frag_creates.saturating_sub(earlier.frag_creates),
-            reasm_oks: self.reasm_oks.saturating_sub(earlier.reasm_oks),
-            reasm_reqds: self.reasm_reqds.saturating_sub(earlier.reasm_reqds),
-        }
-    }
-}
+pub use crate::account::kernel::UdpCounters;
 
 /// Reads one protocol's table of `/proc/net/snmp` (a line of names, then a
 /// line of values, both starting with `Proto:`).

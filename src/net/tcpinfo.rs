@@ -1,56 +1,15 @@
 //! `TCP_INFO` (tcp(7)): what the kernel knows about a TCP connection:
 //! segment sizes, segments and bytes in and out, retransmissions, round-trip
 //! time and the options the handshake negotiated.
+//!
+//! The value read is the accounting's own type ([`TcpInfo`], defined in
+//! `account::kernel`): this module only fills it in from the socket.
 
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 
-use serde::Serialize;
-
-/// The fields of `struct tcp_info` the lab reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TcpInfo {
-    /// MSS the connection sends with (payload per segment, options excluded).
-    pub snd_mss: u32,
-    /// MSS estimated for the peer's segments.
-    pub rcv_mss: u32,
-    /// Path MTU the kernel uses.
-    pub pmtu: u32,
-    /// Segments sent, counted in MSS-sized units (a GSO super-segment counts
-    /// as the segments it stands for), retransmissions included.
-    pub segs_out: u64,
-    /// Segments received, in the same units.
-    pub segs_in: u64,
-    /// Segments sent that carried data.
-    pub data_segs_out: u64,
-    /// Segments received that carried data.
-    pub data_segs_in: u64,
-    /// Segments retransmitted over the connection's life.
-    pub total_retrans: u64,
-    /// Smoothed round-trip time, µs.
-    pub rtt_us: u32,
-    /// Round-trip time variation, µs.
-    pub rttvar_us: u32,
-    /// Smallest round-trip time seen, µs.
-    pub min_rtt_us: u32,
-    /// Bytes the peer acknowledged.
-    pub bytes_acked: u64,
-    /// Bytes received in order.
-    pub bytes_received: u64,
-    /// Bytes written but not yet sent.
-    pub notsent_bytes: u32,
-    /// Segments sent but not yet acknowledged.
-    pub unacked: u32,
-    /// Congestion window, segments.
-    pub snd_cwnd: u32,
-    /// Timestamps option negotiated.
-    pub timestamps: bool,
-    /// SACK negotiated.
-    pub sack: bool,
-    /// Window scaling negotiated: (send, receive) shifts.
-    pub wscale: Option<(u8, u8)>,
-}
+pub use crate::account::kernel::TcpInfo;
 
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
@@ -104,21 +63,6 @@ impl TcpInfo {
                 let w = raw.tcpi_snd_rcv_wscale;
                 (w & 0x0F, w >> 4)
             }),
-        }
-    }
-
-    /// The counters of `self` less those of `earlier` (the gauges — MSS,
-    /// RTT, options — are `self`'s).
-    pub fn since(&self, earlier: &TcpInfo) -> TcpInfo {
-        TcpInfo {
-            segs_out: self.segs_out.saturating_sub(earlier.segs_out),
-            segs_in: self.segs_in.saturating_sub(earlier.segs_in),
-            data_segs_out: self.data_segs_out.saturating_sub(earlier.data_segs_out),
-            data_segs_in: self.data_segs_in.saturating_sub(earlier.data_segs_in),
-            total_retrans: self.total_retrans.saturating_sub(earlier.total_retrans),
-            bytes_acked: self.bytes_acked.saturating_sub(earlier.bytes_acked),
-            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
-            ..*self
         }
     }
 }

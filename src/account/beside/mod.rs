@@ -4,27 +4,29 @@
 //! [`Shape`]), the link and the MSS in use, and the kernel's counters over
 //! the action (`TCP_INFO` deltas for TCP, `/proc/net/snmp` deltas for UDP);
 //! this module prices both columns per layer with the same wire model and
-//! says, in one line each, why they differ.
+//! says, in one line each, why they differ. The TCP table is built in
+//! [`tcp()`], the UDP one in [`udp()`].
 //!
-//! The TCP model of an action (handshake and teardown are not part of an
-//! action: the counters are read after the connection is up):
-//! - every message is written at once and cut into segments at the MSS;
-//!   small control messages ride in the same write as the data after them
-//!   (FileReady with the first file bytes, StreamStart with segment 0);
-//! - echo: each message acknowledges the one before it, so only the last
-//!   reply needs a pure ACK of its own;
-//! - file and stream: the client sends one pure ACK per 2 data segments it
-//!   receives (Linux's usual rate for bulk data); FileSent, sent once the
-//!   file is acknowledged, gets an ACK of its own.
+//! It takes its inputs in the accounting's own types, so it sits below the
+//! sockets and the capture reader rather than above them: the kernel's
+//! counts are [`super::kernel`]'s values, which the socket layer fills in,
+//! and a live capture arrives as a [`CaptureColumn`], which the instruments
+//! build from a capture file's summary. The table means the same whether
+//! its numbers came from a socket, a capture or a test, so nothing here
+//! needs to know where they came from.
 
 use serde::Serialize;
 
-use crate::net::counters::UdpCounters;
-use crate::net::tcpinfo::TcpInfo;
-use crate::wire::ip::{IPV4_HEADER_LEN, IPV6_FRAGMENT_HEADER_LEN, IPV6_HEADER_LEN, Packet};
-use crate::wire::tcp::TCP_HEADER_LEN;
+use super::kernel::{TcpInfo, UdpCounters};
+use crate::wire::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, Packet};
 use crate::wire::udp::UDP_HEADER_LEN;
 use crate::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
+
+mod tcp;
+mod udp;
+
+pub use tcp::{tcp, tcp_segment};
+pub use udp::udp;
 
 /// Data segments per pure ACK the model assumes for bulk data.
 pub const ACK_EVERY: u64 = 2;
@@ -133,29 +135,16 @@ pub struct CaptureColumn {
 
 impl Overhead {
     /// Adds what a live capture of the flow saw, and the reasons it differs.
-    pub fn add_capture(&mut self, s: &crate::pcap::Summary) {
-        let control: u64 = s.flows.iter().map(|f| f.syn + f.fin + f.rst).sum();
-        let c = CaptureColumn {
-            frames: s.frames,
-            wire_bytes: s.original_bytes,
-            layers: Layers {
-                payload: s.layers.payload,
-                l4: s.layers.l4,
-                l3: s.layers.l3,
-                l2: s.layers.l2,
-                padding: 0,
-                preamble_gap: 0,
-            },
-            retransmissions: s.flows.iter().map(|f| f.retransmissions).sum(),
-            control_frames: control,
-        };
+    pub fn add_capture(&mut self, capture: impl Into<CaptureColumn>) {
+        let c = capture.into();
         if c.frames < self.kernel.frames && self.link == Link::Loopback.name() {
             self.notes.push(format!(
                 "capture: {} frames where the kernel counted {} segments or datagrams: on lo, GSO and TSO hand the capture super-packets of up to 64 KiB, each standing for several MSS-sized segments (TCP) or GSO-sized datagrams (UDP)",
                 c.frames, self.kernel.frames
             ));
         }
-        self.notes.push(capture_note(&self.kernel_raw, control));
+        self.notes
+            .push(capture_note(&self.kernel_raw, c.control_frames));
         self.capture = Some(c);
     }
 }
@@ -238,24 +227,6 @@ fn ip_len(ip: IpVersion) -> u32 {
     }
 }
 
-/// The MTU and the payload per full segment the model uses for a TCP
-/// connection: the path MTU from `TCP_INFO` (an IPv4 packet cannot exceed
-/// 65535 bytes, whatever lo's MTU says) less the IP and TCP headers and the
-/// timestamps option, or a pinned `--mss` less the options if smaller.
-pub fn tcp_segment(info: &TcpInfo, v6: bool, pinned_mss: Option<u32>) -> (u32, u32) {
-    let ip = if v6 { IPV6_HEADER_LEN } else { IPV4_HEADER_LEN };
-    let options = if info.timestamps { TIMESTAMPS_LEN } else { 0 };
-    let mtu = if info.pmtu > 0 { info.pmtu } else { 1500 };
-    let max_packet = if v6 { 65_535 + IPV6_HEADER_LEN } else { 65_535 };
-    let mut seg = mtu
-        .min(max_packet)
-        .saturating_sub(ip + TCP_HEADER_LEN + options);
-    if let Some(m) = pinned_mss {
-        seg = seg.min(m.saturating_sub(options));
-    }
-    (mtu, seg.max(1))
-}
-
 /// Wire bytes per payload byte of a full segment (or datagram) of `seg`
 /// payload bytes behind `l3` and `l4` header bytes on `link`.
 pub fn wire_factor(link: Link, l3: u32, l4: u32, seg: u32) -> f64 {
@@ -303,360 +274,11 @@ fn column(t: &Tally, retransmissions: u64) -> Column {
     }
 }
 
-/// Pushes the segments of one message of `len` bytes, `times` over.
-fn push_message(t: &mut Tally, control: Packet, seg: u32, len: u64, times: u64) -> u64 {
-    if len == 0 || times == 0 {
-        return 0;
-    }
-    let seg64 = u64::from(seg.max(1));
-    let full = len / seg64;
-    let rest = (len % seg64) as u32;
-    t.push(
-        FrameKind::Data,
-        Packet {
-            payload: seg,
-            ..control
-        },
-        full * times,
-    );
-    if rest > 0 {
-        t.push(
-            FrameKind::Data,
-            Packet {
-                payload: rest,
-                ..control
-            },
-            times,
-        );
-    }
-    (full + u64::from(rest > 0)) * times
-}
-
-/// The TCP report of one action.
-///
-/// `seg` is the payload per full segment (`TCP_INFO`'s MSS, options already
-/// taken off); `kernel` the `TCP_INFO` delta over the action; `seconds` how
-/// long it took.
-pub fn tcp(
-    shapes: &[Shape],
-    ip: IpVersion,
-    link: Link,
-    mtu: u32,
-    seg: u32,
-    kernel: &TcpInfo,
-    seconds: f64,
-) -> Overhead {
-    let l4 = TCP_HEADER_LEN + if kernel.timestamps { TIMESTAMPS_LEN } else { 0 };
-    let control = Packet {
-        l3: ip_len(ip),
-        l4,
-        payload: 0,
-    };
-    let mut t = Tally::new(link);
-    let mut acks = 0;
-    for shape in shapes {
-        acks += model_shape(&mut t, control, seg, *shape);
-    }
-    t.push(FrameKind::Ack, control, acks);
-    let model = column(&t, 0);
-    let largest_segment = t
-        .groups()
-        .iter()
-        .filter(|g| g.kind == FrameKind::Data)
-        .map(|g| g.packet.payload)
-        .max()
-        .unwrap_or(0);
-    let echo_only = shapes.iter().all(|s| matches!(s, Shape::Echo { .. }));
-    let bulk_only = shapes.iter().all(|s| !matches!(s, Shape::Echo { .. }));
-    let ack_rule = if echo_only {
-        "each message acknowledges the one before it, and only the last reply gets a pure ACK"
-    } else if bulk_only {
-        "one pure ACK per 2 data segments received"
-    } else {
-        "one pure ACK per 2 data segments of a file or stream, and one after the last echo reply"
-    };
-
-    // The kernel's segments, priced per layer: data segments carry the
-    // payload it counted, every segment carries the same headers.
-    let frames = kernel.segs_in + kernel.segs_out;
-    let data = kernel.data_segs_in + kernel.data_segs_out;
-    let per = link.frame_layers(&control);
-    let mut layers = per.times(frames);
-    layers.payload = kernel.bytes_received + kernel.bytes_acked;
-    // A zero-payload frame may be padded on Ethernet; data frames are not.
-    layers.padding = per.padding * (frames - data.min(frames));
-    let kcol = Column {
-        frames,
-        data_frames: data,
-        ack_frames: frames - data.min(frames),
-        retransmissions: kernel.total_retrans,
-        wire_bytes: layers.total(),
-        layers,
-    };
-    let notes = tcp_notes(
-        &model,
-        &kcol,
-        link,
-        mtu,
-        seg,
-        largest_segment,
-        ack_rule,
-        kernel,
-    );
-    Overhead {
-        link: link.name(),
-        mtu,
-        segment_payload: seg,
-        wire_rate_bps: rate(model.wire_bytes, seconds),
-        model,
-        kernel: kcol,
-        kernel_raw: KernelRaw::Tcp(*kernel),
-        capture: None,
-        notes,
-        assumptions: vec![
-            "each message is written at once and cut at the MSS; FileReady and StreamStart ride with the data after them",
-            "echo: each message acknowledges the one before; only the last reply gets a pure ACK",
-            "file and stream: one pure ACK per 2 data segments received",
-            "handshake and teardown are not counted: the counters start once the connection is up",
-            "kernel column: TCP_INFO's segments (in MSS units, so a GSO super-segment counts as the segments it stands for) priced with the same headers",
-        ],
-    }
-}
-
-/// Pushes the data segments of one action; returns its pure ACKs.
-fn model_shape(t: &mut Tally, control: Packet, seg: u32, shape: Shape) -> u64 {
-    match shape {
-        Shape::Echo {
-            count,
-            request,
-            reply,
-        } => {
-            push_message(t, control, seg, request, count);
-            push_message(t, control, seg, reply, count);
-            u64::from(count > 0)
-        }
-        Shape::File { up, down, trailer } => {
-            push_message(t, control, seg, up, 1);
-            let data = push_message(t, control, seg, down, 1);
-            // The trailer leaves once everything is acknowledged, and is
-            // acknowledged in turn.
-            let tail = push_message(t, control, seg, trailer, 1);
-            data.div_ceil(ACK_EVERY) + tail
-        }
-        Shape::Stream {
-            up,
-            count,
-            size,
-            start,
-            end,
-        } => {
-            push_message(t, control, seg, up, 1);
-            let segs = match count {
-                0 => 0,
-                1 => push_message(t, control, seg, start + size + end, 1),
-                _ => {
-                    push_message(t, control, seg, start + size, 1)
-                        + push_message(t, control, seg, size, count - 2)
-                        + push_message(t, control, seg, size + end, 1)
-                }
-            };
-            segs.div_ceil(ACK_EVERY)
-        }
-    }
-}
-
 fn rate(bytes: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
         bytes as f64 * 8.0 / seconds
     } else {
         0.0
-    }
-}
-
-/// The reasons the TCP columns differ. `largest_segment` is the most
-/// payload one of the model's data segments carries; `ack_rule` says how
-/// the model counts pure ACKs for this action.
-#[allow(clippy::too_many_arguments)]
-fn tcp_notes(
-    model: &Column,
-    k: &Column,
-    link: Link,
-    mtu: u32,
-    seg: u32,
-    largest_segment: u32,
-    ack_rule: &str,
-    info: &TcpInfo,
-) -> Vec<String> {
-    let mut n = Vec::new();
-    if k.data_frames != model.data_frames {
-        n.push(format!(
-            "data segments: kernel {} vs model {}: TCP cuts what is in the send buffer when it sends, not each write; small writes can share a segment (Nagle, autocorking) or a large one leave in pieces smaller than the MSS when the window is short",
-            k.data_frames, model.data_frames
-        ));
-    }
-    if k.ack_frames != model.ack_frames {
-        let mut line = format!(
-            "pure ACKs: kernel {} vs model {}: the model assumes {ack_rule}; Linux delays an ACK (40 ms at first, up to 200 ms) and acknowledges every segment in quick-ack mode, so its rate follows the traffic",
-            k.ack_frames, model.ack_frames
-        );
-        if matches!(link, Link::Loopback) && k.ack_frames < model.ack_frames {
-            line.push_str("; on lo a receiver is handed GSO super-segments of up to 64 KiB and acknowledges each at most once, however many MSS-sized segments TCP_INFO counts in it");
-        }
-        n.push(line);
-    }
-    if info.total_retrans > 0 {
-        n.push(format!(
-            "{} segments were retransmitted: the model assumes no loss",
-            info.total_retrans
-        ));
-    }
-    if matches!(link, Link::Loopback) {
-        n.push(format!(
-            "loopback: MTU {mtu}, so a segment carries up to {seg} bytes and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows; lo also hands GSO super-segments up to 64 KiB, which TCP_INFO counts in MSS units"
-        ));
-    }
-    // A smaller MSS matters only when the model has a segment larger than
-    // it: short echoes and stream segments are cut the same either way.
-    let largest = info.rcv_mss.max(info.snd_mss);
-    if largest > 0 && largest < seg && largest < largest_segment {
-        n.push(format!(
-            "the kernel's current MSS is {largest} bytes where the model cuts at {seg}: a peer's smaller MSS (--mss), or Linux keeping a segment within half the peer's largest window while it is small"
-        ));
-    }
-    n
-}
-
-/// The UDP report of one action: `datagrams` of `segment` bytes (whole UDP
-/// payload) received, plus the control datagrams both ways.
-#[allow(clippy::too_many_arguments)]
-pub fn udp(
-    ip: IpVersion,
-    link: Link,
-    mtu: u32,
-    segment: u32,
-    data_datagrams: u64,
-    data_bytes: u64,
-    control_datagrams: u64,
-    control_bytes: u64,
-    kernel: &UdpCounters,
-    seconds: f64,
-) -> Overhead {
-    let mut t = Tally::new(link);
-    // Every data datagram is `segment` bytes of UDP payload but the last,
-    // which carries what `data_bytes` leaves.
-    let push = |t: &mut Tally, size: u64, count: u64| {
-        if count == 0 {
-            return;
-        }
-        if let Ok(d) = UdpDatagram::new(ip, link, size).with_mtu(mtu).tally() {
-            for g in d.groups() {
-                t.push(g.kind, g.packet, g.count * count);
-            }
-        }
-    };
-    let seg = u64::from(segment);
-    let full = data_datagrams.saturating_sub(1);
-    let last = data_bytes.saturating_sub(full * seg);
-    if data_datagrams > 0 && (1..=seg).contains(&last) {
-        push(&mut t, seg, full);
-        push(&mut t, last, 1);
-    } else {
-        push(&mut t, seg, data_datagrams);
-    }
-    // Control datagrams are small and of many sizes: priced at their mean,
-    // the last carrying the remainder, so their bytes add up exactly.
-    if let Some(mean) = control_bytes.checked_div(control_datagrams) {
-        let control = Packet {
-            l3: ip_len(ip),
-            l4: UDP_HEADER_LEN,
-            payload: mean as u32,
-        };
-        t.push(FrameKind::Ack, control, control_datagrams - 1);
-        let rest = control_bytes - mean * (control_datagrams - 1);
-        t.push(
-            FrameKind::Ack,
-            Packet {
-                payload: rest as u32,
-                ..control
-            },
-            1,
-        );
-    }
-    let model = column(&t, 0);
-
-    // On one host both ends count in the same namespace: every datagram
-    // is counted once going out and once coming in, so the incoming count
-    // alone covers both directions.
-    let datagrams = if matches!(link, Link::Loopback) {
-        kernel.in_datagrams
-    } else {
-        kernel.in_datagrams + kernel.out_datagrams
-    };
-    let frames = (datagrams + kernel.reasm_reqds).saturating_sub(kernel.reasm_oks);
-    // A reassembled datagram came as `reasm_reqds / reasm_oks` fragments,
-    // and only its first carried the UDP header; on IPv6 each fragment
-    // carried an 8-byte Fragment header too (RFC 8200 §4.5).
-    let headerless = kernel.reasm_reqds.saturating_sub(kernel.reasm_oks);
-    let per = link.frame_layers(&Packet {
-        l3: ip_len(ip),
-        l4: 0,
-        payload: 0,
-    });
-    let mut layers = per.times(frames);
-    layers.l4 = u64::from(UDP_HEADER_LEN) * frames.saturating_sub(headerless);
-    if ip == IpVersion::V6 {
-        layers.l3 += u64::from(IPV6_FRAGMENT_HEADER_LEN) * kernel.reasm_reqds.min(frames);
-    }
-    layers.payload = model.layers.payload;
-    layers.padding = 0;
-    let kcol = Column {
-        frames,
-        data_frames: frames,
-        ack_frames: 0,
-        retransmissions: 0,
-        wire_bytes: layers.total(),
-        layers,
-    };
-    let mut notes = Vec::new();
-    if kcol.data_frames != model.data_frames {
-        notes.push(format!(
-            "with data: kernel {} vs model {}: the kernel counts datagrams, not what they carry, so its column puts the model's {} control datagrams (cookie, request, FileReady or StreamStart, End copies) with the data",
-            kcol.data_frames, model.data_frames, model.ack_frames
-        ));
-    }
-    if kcol.frames != model.frames {
-        notes.push(format!(
-            "frames: kernel {} vs model {}: the kernel's counters belong to the whole network namespace (any other UDP traffic counts too), and a datagram dropped for a full buffer is counted in InErrors, not InDatagrams",
-            kcol.frames, model.frames
-        ));
-    }
-    if kernel.rcvbuf_errors > 0 {
-        notes.push(format!(
-            "{} datagrams were dropped by the kernel because a receive buffer was full (RcvbufErrors)",
-            kernel.rcvbuf_errors
-        ));
-    }
-    if matches!(link, Link::Loopback) {
-        notes.push(format!(
-            "loopback: MTU {mtu}, so a datagram of up to {} bytes leaves unfragmented and lo has no preamble, FCS, padding or gap, only the 14-byte header a capture shows",
-            mtu.saturating_sub(ip_len(ip) + UDP_HEADER_LEN)
-        ));
-    }
-    Overhead {
-        link: link.name(),
-        mtu,
-        segment_payload: segment.saturating_sub(crate::proto::datagram::DGRAM_HEADER as u32),
-        wire_rate_bps: rate(model.wire_bytes, seconds),
-        model,
-        kernel: kcol,
-        kernel_raw: KernelRaw::Udp(*kernel),
-        capture: None,
-        notes,
-        assumptions: vec![
-            "data datagrams as received, each split into IP fragments at the MTU when larger",
-            "control datagrams (cookie, request, FileReady or StreamStart, End copies) as the client sent and received them",
-            "kernel column: /proc/net/snmp(6) datagrams in and out (on loopback, in only: both ends share the namespace), fragments counted for reassembled ones, priced with the same headers (the UDP header in the first fragment only, an IPv6 Fragment header in every fragment); payload as the lab counted it (the UDP payload, lab header included)",
-        ],
     }
 }
 
