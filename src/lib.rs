@@ -2,38 +2,57 @@
 //!
 //! # Layout
 //!
-//! The lab is a sans-IO core with a thin ring of I/O around it.
+//! The lab is a sans-IO core with a thin ring of I/O around it. Its folders
+//! form layers that only point down: a module imports modules of the layers
+//! below its own, and, within its layer, only those listed before it. No two
+//! folders import each other, the pure core imports nothing of the ring, and
+//! the client and the server never import each other.
 //!
-//! The core is pure code, tested without sockets or clocks:
-//! - [`proto`]: the lab protocol: framing, typed messages, the server's
-//!   limits, and text mode for peers such as `nc`.
-//! - [`content`]: the generated file, a function of the offset alone, and
-//!   its verifier.
-//! - [`account`]: on-wire accounting: the per-layer model of frames and bytes
-//!   for a transfer, and the report of the `overhead` command.
-//! - [`latency`]: HDR histograms and the RFC 3550 jitter estimator.
-//! - [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
-//!   `.hgrm` text, which HdrHistogram's plotter reads.
-//! - [`plot`]: SVG charts, with no font files needed: latency by percentile
-//!   as HdrHistogram plots it, and goodput over time.
-//! - [`arrivals`]: which datagrams arrived: loss, duplicates, reordering.
-//! - [`units`]: durations, sizes and bitrates as the command line writes them.
-//! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.
-//! - [`pcap`]: reading any pcap or pcapng file and summarising it per flow
-//!   and per layer, with checksum verdicts; writing model captures from the
-//!   lab's own events; capturing a flow live from an `AF_PACKET` socket.
-//!
-//! The ring around it does the I/O:
-//! - [`net`]: sockets built with `socket2`, options read back from the
-//!   kernel, and a framed connection over the codec.
-//! - [`pace`]: absolute deadlines and the clocks timestamps come from.
-//! - [`instruments`]: the model capture and the live capture around a
-//!   transfer.
-//! - [`outfile`]: `--hgrm` and `--plot` files, written whole or not at all,
-//!   with links followed and devices or pipes written in place.
-//! - [`server`]: the accept loop, the session cap, one client's session.
-//! - [`client`]: the three actions, their reports, and the prompt.
-//! - [`cli`] and [`demo`]: the command line and the tour.
+//! 1. The bottom, importing nothing of the crate:
+//!    - [`wire`]: the wire and header model: header sizes per layer, IP
+//!      fragmentation, TCP segmentation, what a transfer costs on the link,
+//!      the IPv4, TCP and UDP checksums, and [`wire::Transport`].
+//! 2. The core, pure code tested without sockets or clocks, in this order:
+//!    - [`units`]: durations, sizes and bitrates as the command line writes
+//!      them; [`latency`]: HDR histograms and the RFC 3550 jitter estimator;
+//!      [`arrivals`]: which datagrams arrived: loss, duplicates, reordering;
+//!      [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
+//!      `.hgrm` text; [`hosts`]: the `hosts.txt` list and how an address is
+//!      chosen from it. These leaves import nothing of the crate.
+//!    - [`content`]: the generated file, a function of the offset alone, and
+//!      its verifier (imports `wire`).
+//!    - [`proto`]: the lab protocol: framing, typed messages, the server's
+//!      limits, and text mode for peers such as `nc` (imports `content`, whose
+//!      bytes fill its padding).
+//!    - `session`, when present: the exchanges as state machines (imports
+//!      `wire`, `content`, `proto`).
+//!    - [`account`]: on-wire accounting: the model of a transfer, the
+//!      report of the `overhead` command, and the model beside the kernel's
+//!      counts, which it defines itself (imports `wire`, `proto`, `units`).
+//!    - [`pcap`]: reading any pcap or pcapng file and summarising it per
+//!      flow and per layer, with checksum verdicts; writing model captures
+//!      from the lab's own events (imports `wire`). Its `capture` module, the
+//!      live capture from an `AF_PACKET` socket, is I/O and belongs to the
+//!      ring by meaning, but it lives with the reader whose files it writes
+//!      and imports nothing above `wire`.
+//!    - [`plot`]: SVG charts, with no font files needed: latency by
+//!      percentile as HdrHistogram plots it, and goodput over time (imports
+//!      `hgrm`).
+//! 3. The ring that does the I/O, importing the core:
+//!    - [`net`]: sockets built with `socket2`, options and the kernel's
+//!      counters read back from the kernel into `account`'s types, and a
+//!      framed connection over the codec.
+//!    - [`pace`]: absolute deadlines and the clocks timestamps come from;
+//!      [`sched`]: waking a stream's sender on time (imports `pace`).
+//!    - [`outfile`]: `--hgrm` and `--plot` files, written whole or not at
+//!      all, with links followed and devices or pipes written in place.
+//!    - [`instruments`]: the model capture and the live capture around a
+//!      transfer, and the frame comments both ends record.
+//! 4. The drivers, importing the ring and the core, never each other:
+//!    - [`server`]: the accept loop, the session cap, one client's session.
+//!    - [`client`]: the three actions, their reports, and the prompt.
+//! 5. The top: [`cli`], [`demo`] and [`manual`]: the command line, the tour
+//!    and the manual page; they may import anything below.
 
 pub mod account;
 pub mod arrivals;
