@@ -24,8 +24,9 @@
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
 //!      limits, and text mode for peers such as `nc` (imports `content`, whose
 //!      bytes fill its padding).
-//!    - `session`, when present: the exchanges as state machines (imports
-//!      `wire`, `content`, `proto`).
+//!    - [`session`]: the exchanges as state machines that take the time and
+//!      the bytes that arrived and say what to send (may import `wire`,
+//!      `content`, `proto`).
 //!    - [`account`]: on-wire accounting: the model of a transfer, the
 //!      report of the `overhead` command, and the model beside the kernel's
 //!      counts, which it defines itself (imports `wire`, `proto`, `units`).
@@ -73,5 +74,6 @@ pub mod plot;
 pub mod proto;
 pub mod sched;
 pub mod server;
+pub mod session;
 pub mod units;
 pub mod wire;
