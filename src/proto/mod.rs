@@ -47,16 +47,19 @@
 //! address validation and the amplification budget of UDP; [`limits`] holds
 //! the server's refusals; [`text`] serves peers that speak plain lines.
 
+mod body;
 pub mod codec;
 pub mod cookie;
 pub mod datagram;
+pub mod kind;
 pub mod limits;
 pub mod message;
 pub mod text;
 
 pub use codec::{DecodeError, Header, decode, encode};
 pub use limits::{Limits, Refusal};
-pub use message::{ErrorCode, Kind, Message};
+pub use kind::{Framing, Kind};
+pub use message::{ErrorCode, Message};
 
 /// First two bytes of every framed message.
 pub const MAGIC: [u8; 2] = [0xAD, 0xE1];
@@ -66,9 +69,6 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 8;
 /// Largest body a message may carry; the decoder refuses longer ones.
 pub const MAX_BODY: usize = 65_536;
-pub(crate) fn codec_reader(b: &[u8]) -> codec::Reader<'_> {
-    codec::Reader(b)
-}
 
 /// Length of a StreamSegment with no filler: header plus seq and two timestamps.
 pub const SEGMENT_MIN: usize = HEADER_LEN + 4 + 8 + 8;
