@@ -416,6 +416,8 @@ pub const KIND_STREAM_SEGMENT: u8 = code(Kind::StreamSegment);
 /// Encodes a datagram into `out` (cleared first). A StreamSegment is padded
 /// with pattern bytes to its `size` (at least [`DGRAM_SEGMENT_MIN`]).
 pub fn encode(h: &DgramHeader, body: &Body, out: &mut Vec<u8>) {
+    // Every body's kind has a UDP byte: `Body` holds only UDP kinds, and
+    // the tests encode every one.
     begin(out, code(body.kind()), h);
     body.put_body(&mut Writer::new(out, 0, MAX_UDP_PAYLOAD_V6));
 }
@@ -522,7 +524,10 @@ mod tests {
     fn header_layout_matches_the_diagram() {
         let bytes = to_vec(&h(), &Body::Hello);
         assert_eq!(bytes.len(), DGRAM_HEADER);
-        assert_eq!(&bytes[..8], &[0xAD, 0xE1, 1, 0x21, 0xDE, 0xAD, 0xBE, 0xEF]);
+        assert_eq!(
+            &bytes[..8],
+            &[0xAD, 0xE1, 1, code(Kind::Hello), 0xDE, 0xAD, 0xBE, 0xEF]
+        );
         assert_eq!(&bytes[8..12], &7u32.to_be_bytes());
         assert_eq!(&bytes[12..20], &1448u64.to_be_bytes());
     }
@@ -571,7 +576,7 @@ mod tests {
     fn an_older_file_end_and_request_still_decode() {
         // FileEnd as servers before send info wrote it: the counts only.
         let mut old = Vec::new();
-        begin(&mut old, 0x28, &h());
+        begin(&mut old, code(Kind::FileEnd), &h());
         old.extend_from_slice(&5u64.to_be_bytes());
         old.extend_from_slice(&180u64.to_be_bytes());
         assert_eq!(

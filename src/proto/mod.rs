@@ -42,10 +42,14 @@
 //! (`CLOCK_REALTIME`). A stream segment's `size` counts the whole message,
 //! header included, so `--size 64` puts 64 bytes on the stream per segment.
 //!
-//! [`codec`] turns bytes into [`Message`]s and back; [`datagram`] is the
-//! same protocol over UDP, one message per datagram; [`cookie`] holds the
-//! address validation and the amplification budget of UDP; [`limits`] holds
-//! the server's refusals; [`text`] serves peers that speak plain lines.
+//! [`kind`] names the messages of both framings and gives each its byte per
+//! framing; `body` is the one codec of the bodies' fields, which both
+//! framings wrap; [`codec`] turns bytes into [`Message`]s and back over TCP;
+//! [`datagram`] is the same protocol over UDP, one message per datagram;
+//! [`cookie`] holds the address validation and the amplification budget of
+//! UDP; [`limits`] holds the server's refusals; [`text`] serves peers that
+//! speak plain lines. A message's length is [`Message::encoded_len`] (and
+//! [`datagram::encoded_len`]), measured by the code that writes it.
 
 mod body;
 pub mod codec;
