@@ -375,6 +375,67 @@ mod tests {
         assert_eq!(to_vec(&s), Err(EncodeError::SegmentTooSmall(3)));
     }
 
+    #[test]
+    fn the_samples_hold_every_tcp_kind() {
+        let kinds: Vec<Kind> = samples().iter().map(Message::kind).collect();
+        let tcp: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.code(crate::proto::Framing::Tcp).is_some())
+            .collect();
+        assert!(tcp.iter().all(|k| kinds.contains(k)), "{kinds:?}");
+        assert!(kinds.iter().all(|k| tcp.contains(k)), "{kinds:?}");
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_encode_writes() {
+        let mut more = samples();
+        more.extend([
+            Message::FileRequest {
+                size: 1,
+                rate_bps: 8,
+            },
+            Message::StreamSegment {
+                seq: 1,
+                scheduled_ns: 2,
+                sent_ns: 3,
+                size: SEGMENT_MIN as u32,
+            },
+            Message::StreamSegment {
+                seq: 1,
+                scheduled_ns: 2,
+                sent_ns: 3,
+                size: (HEADER_LEN + MAX_BODY) as u32,
+            },
+            Message::error(ErrorCode::Unknown(999), ""),
+        ]);
+        for m in more {
+            let bytes = to_vec(&m).unwrap();
+            assert_eq!(m.encoded_len(), bytes.len(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn a_byte_that_names_no_tcp_kind_is_skipped_with_its_byte() {
+        for k in 0..=255u8 {
+            let mut bytes = Header::emit(Kind::from_byte(k), 40).to_vec();
+            bytes.extend_from_slice(&[0; 40]);
+            let got = decode(&bytes);
+            match Kind::from_byte(k) {
+                Kind::Unknown(b) => assert_eq!(
+                    got,
+                    Err(DecodeError::UnknownKind {
+                        kind: b,
+                        consumed: 48
+                    })
+                ),
+                kind => assert!(
+                    !matches!(got, Err(DecodeError::UnknownKind { .. })),
+                    "{kind:?}"
+                ),
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
@@ -397,6 +458,32 @@ mod tests {
             if let Ok(Some((_, used))) = decode(&bytes) {
                 prop_assert!(used <= bytes.len());
                 prop_assert_eq!(used, HEADER_LEN + len as usize);
+            }
+        }
+
+        #[test]
+        fn every_message_decodes_to_what_was_encoded_and_measures_its_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..1500),
+            size in 0u32..70_000,
+            n in any::<u64>(),
+        ) {
+            let msgs = [
+                Message::EchoReply { seq: n as u32, data },
+                Message::StreamSegment { seq: 0, scheduled_ns: n, sent_ns: n, size },
+                Message::FileRequest { size: n, rate_bps: n % 3 },
+                Message::FileSent { written_ns: n, acked_ns: 0 },
+            ];
+            for m in msgs {
+                match to_vec(&m) {
+                    Ok(bytes) => {
+                        prop_assert_eq!(bytes.len(), m.encoded_len());
+                        prop_assert_eq!(decode(&bytes).unwrap(), Some((m, bytes.len())));
+                    }
+                    Err(_) => {
+                        let segment = matches!(m, Message::StreamSegment { .. });
+                        prop_assert!(segment);
+                    }
+                }
             }
         }
 

@@ -449,9 +449,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_every_kind() {
-        let bodies = vec![
+    /// A body of every UDP kind, and the variants with optional parts.
+    fn bodies() -> Vec<Body> {
+        vec![
             Body::Hello,
             Body::Cookie { token: 42 },
             Body::EchoRequest {
@@ -513,7 +513,12 @@ mod tests {
             },
             Body::StreamEnd { sent: 3 },
             Body::error(ErrorCode::Busy, "busy"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let bodies = bodies();
         for b in bodies {
             let bytes = to_vec(&h(), &b);
             assert_eq!(decode(&bytes), Ok((h(), b.clone())), "{}", b.name());
@@ -615,6 +620,83 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_samples_hold_every_udp_kind() {
+        let mut kinds: Vec<Kind> = bodies().iter().map(Body::kind).collect();
+        kinds.dedup();
+        let udp: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.code(Framing::Udp).is_some())
+            .collect();
+        assert!(udp.iter().all(|k| kinds.contains(k)), "{kinds:?}");
+        assert!(kinds.iter().all(|k| udp.contains(k)), "{kinds:?}");
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_encode_writes() {
+        let mut more = bodies();
+        more.extend([
+            Body::StreamSegment {
+                scheduled_ns: 1,
+                size: 3,
+            },
+            Body::StreamSegment {
+                scheduled_ns: 1,
+                size: u32::MAX,
+            },
+            Body::error(ErrorCode::Unknown(999), ""),
+        ]);
+        for b in more {
+            let bytes = to_vec(&h(), &b);
+            assert_eq!(encoded_len(&b), bytes.len(), "{}", b.name());
+            assert_eq!(b.encoded_len(), bytes.len() - DGRAM_HEADER, "{}", b.name());
+        }
+    }
+
+    #[test]
+    fn a_byte_that_names_no_udp_kind_is_an_unknown_kind_with_its_byte() {
+        for k in 0..=255u8 {
+            let mut d = to_vec(&h(), &Body::Hello);
+            d[KIND_AT] = k;
+            d.extend_from_slice(&[0; 40]);
+            match Kind::from_code(Framing::Udp, k) {
+                Kind::Unknown(b) => assert_eq!(decode(&d), Err(DgramError::UnknownKind(b))),
+                kind => assert_eq!(decode(&d).map(|x| x.1.kind()), Ok(kind)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_laid_out_alike_in_both_framings_is_the_same_bytes() {
+        use crate::proto::{HEADER_LEN, Message, codec};
+        let pairs = [
+            (
+                Body::StreamStart {
+                    interval_ns: 5,
+                    count: 6,
+                    size: 64,
+                    t0_ns: 7,
+                },
+                Message::StreamStart {
+                    interval_ns: 5,
+                    count: 6,
+                    size: 64,
+                    t0_ns: 7,
+                },
+            ),
+            (Body::StreamEnd { sent: 9 }, Message::StreamEnd { sent: 9 }),
+            (
+                Body::error(ErrorCode::Busy, "busy"),
+                Message::error(ErrorCode::Busy, "busy"),
+            ),
+        ];
+        for (body, msg) in pairs {
+            let udp = to_vec(&h(), &body);
+            let tcp = codec::to_vec(&msg).unwrap();
+            assert_eq!(udp[DGRAM_HEADER..], tcp[HEADER_LEN..], "{}", body.name());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
@@ -624,6 +706,29 @@ mod tests {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
             let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn every_body_decodes_to_what_was_encoded_and_measures_its_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..1500),
+            size in 0u32..70_000,
+            n in any::<u64>(),
+        ) {
+            let bodies = [
+                Body::EchoRequest { data: data.clone() },
+                Body::FileData { data },
+                Body::StreamSegment { scheduled_ns: n, size },
+                Body::Cookie { token: n },
+            ];
+            for b in bodies {
+                let bytes = to_vec(&h(), &b);
+                prop_assert_eq!(bytes.len(), encoded_len(&b));
+                let (_, back) = decode(&bytes).unwrap();
+                match b {
+                    Body::StreamSegment { .. } => prop_assert_eq!(back.encoded_len(), b.encoded_len()),
+                    _ => prop_assert_eq!(back, b),
+                }
+            }
         }
 
         #[test]

@@ -61,8 +61,8 @@ pub mod message;
 pub mod text;
 
 pub use codec::{DecodeError, Header, decode, encode};
-pub use limits::{Limits, Refusal};
 pub use kind::{Framing, Kind};
+pub use limits::{Limits, Refusal};
 pub use message::{ErrorCode, Message};
 
 /// First two bytes of every framed message.
