@@ -76,3 +76,22 @@ pub const MAX_BODY: usize = 65_536;
 
 /// Length of a StreamSegment with no filler: header plus seq and two timestamps.
 pub const SEGMENT_MIN: usize = HEADER_LEN + 4 + 8 + 8;
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever arrives, neither framing's decoder panics.
+        #[test]
+        fn decode_never_panics_in_either_framing(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = super::codec::decode(&bytes);
+            let _ = super::datagram::decode(&bytes);
+        }
+    }
+}
