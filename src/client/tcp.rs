@@ -336,7 +336,12 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
         r.intervals = ticker.finish(self.totals(bytes, &before));
-        let msg = (HEADER_LEN + 4 + data.len()) as u64;
+        let request = Message::EchoRequest {
+            seq: 0,
+            data: data.to_vec(),
+        };
+        // The reply carries the request's sequence number and data back.
+        let msg = request.encoded_len() as u64;
         let shape = Shape::Echo {
             count: u64::from(count),
             request: msg,
@@ -563,13 +568,14 @@ impl TcpClient {
         );
         r.progress = progress;
         r.intervals = ticker.finish(self.totals(size, &before));
-        let head = (HEADER_LEN + 8) as u64;
-        // A paced request carries its rate too.
-        let request = if self.rate_bps == 0 { head } else { head + 8 };
+        let trailer = Message::FileSent {
+            written_ns: 0,
+            acked_ns: 0,
+        };
         let shape = Shape::File {
-            up: request,
-            down: head + size,
-            trailer: (HEADER_LEN + 16) as u64,
+            up: request.encoded_len() as u64,
+            down: Message::FileReady { size }.encoded_len() as u64 + size,
+            trailer: trailer.encoded_len() as u64,
         };
         self.account(&mut r, shape, &before);
         Ok(r)
@@ -716,12 +722,18 @@ impl TcpClient {
         r.latency_us = delay.percentiles();
         r.histogram = Some(delay);
         r.intervals = ticker.finish(self.totals(bytes, &before));
+        let stream_start = Message::StreamStart {
+            interval_ns: 0,
+            count,
+            size,
+            t0_ns: 0,
+        };
         let shape = Shape::Stream {
-            up: (HEADER_LEN + 16) as u64,
+            up: request.encoded_len() as u64,
             count: u64::from(segments),
             size: u64::from(size),
-            start: (HEADER_LEN + 24) as u64,
-            end: (HEADER_LEN + 4) as u64,
+            start: stream_start.encoded_len() as u64,
+            end: Message::StreamEnd { sent }.encoded_len() as u64,
         };
         self.account(&mut r, shape, &before);
         Ok(r)

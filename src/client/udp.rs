@@ -454,18 +454,21 @@ impl UdpClient {
         } else {
             (MAX_UDP_PAYLOAD_V4, "IPv4")
         };
-        if DGRAM_HEADER + data.len() > cap {
+        let len = datagram::encoded_len(&Body::EchoRequest {
+            data: data.to_vec(),
+        });
+        if len > cap {
             // Not even IP fragmentation carries it.
             return Err(ClientError::Usage(format!(
                 "an echo of {} bytes makes a {}-byte datagram, over the largest UDP payload of {cap} bytes over {ip}: send at most {} bytes",
                 data.len(),
-                DGRAM_HEADER + data.len(),
+                len,
                 cap - DGRAM_HEADER
             )));
         }
-        let session = self.new_session(DGRAM_HEADER + data.len());
+        let session = self.new_session(len);
         // One reply per request: one plain recv each.
-        self.inbox.prepare_one(DGRAM_HEADER + data.len());
+        self.inbox.prepare_one(len);
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
         let cpu_before = pace::process_cpu();
@@ -473,7 +476,7 @@ impl UdpClient {
         let mut arrivals = Arrivals::new(u64::from(count));
         let epoch = pace::epoch_now();
         let start = Instant::now();
-        let size = (DGRAM_HEADER + data.len()) as u32;
+        let size = len as u32;
         let mut ticker = self.ticker(start, None, size, data.len() as u32);
         let mut bytes = 0u64;
         let mut out = Vec::new();

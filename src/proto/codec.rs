@@ -7,6 +7,7 @@
 //! known length and can be skipped ([`DecodeError::skip`]); a wrong magic, a
 //! wrong version or an oversized length cannot.
 
+use super::body::{Counter, Reader, Writer};
 use super::message::{ErrorCode, Kind, Message};
 use super::{HEADER_LEN, MAGIC, MAX_BODY, SEGMENT_MIN, VERSION};
 
@@ -165,223 +166,38 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Message, usize)>, DecodeError> {
 }
 
 fn parse_body(kind: Kind, body: &[u8], consumed: usize) -> Result<Message, DecodeError> {
-    let malformed = |reason| DecodeError::Malformed {
-        kind,
-        reason,
-        consumed,
-    };
-    let mut r = Reader(body);
-    let msg = match kind {
-        Kind::EchoRequest | Kind::EchoReply => {
-            let seq = r
-                .u32()
-                .ok_or_else(|| malformed("shorter than its sequence number"))?;
-            let data = r.rest().to_vec();
-            if kind == Kind::EchoRequest {
-                Message::EchoRequest { seq, data }
-            } else {
-                Message::EchoReply { seq, data }
-            }
-        }
-        Kind::FileRequest => {
-            let size = r
-                .u64()
-                .ok_or_else(|| malformed("body is not an 8-byte size"))?;
-            let rate_bps = if r.0.is_empty() {
-                0
-            } else {
-                r.u64()
-                    .ok_or_else(|| malformed("body is not a size and a rate, 8 bytes each"))?
-            };
-            if !r.rest().is_empty() {
-                return Err(malformed("body is not a size and a rate, 8 bytes each"));
-            }
-            Message::FileRequest { size, rate_bps }
-        }
-        Kind::FileReady => {
-            let size = r
-                .u64()
-                .ok_or_else(|| malformed("body is not an 8-byte size"))?;
-            if !r.rest().is_empty() {
-                return Err(malformed("body is not an 8-byte size"));
-            }
-            Message::FileReady { size }
-        }
-        Kind::StreamRequest => {
-            let (Some(interval_ns), Some(count), Some(size)) = (r.u64(), r.u32(), r.u32()) else {
-                return Err(malformed("body is not interval, count and size"));
-            };
-            if !r.rest().is_empty() {
-                return Err(malformed("trailing bytes after the size"));
-            }
-            Message::StreamRequest {
-                interval_ns,
-                count,
-                size,
-            }
-        }
-        Kind::StreamStart => {
-            let (Some(interval_ns), Some(count), Some(size), Some(t0_ns)) =
-                (r.u64(), r.u32(), r.u32(), r.u64())
-            else {
-                return Err(malformed("body is not interval, count, size and t0"));
-            };
-            if !r.rest().is_empty() {
-                return Err(malformed("trailing bytes after t0"));
-            }
-            Message::StreamStart {
-                interval_ns,
-                count,
-                size,
-                t0_ns,
-            }
-        }
-        Kind::StreamSegment => {
-            let (Some(seq), Some(scheduled_ns), Some(sent_ns)) = (r.u32(), r.u64(), r.u64()) else {
-                return Err(malformed("shorter than seq and two timestamps"));
-            };
-            Message::StreamSegment {
-                seq,
-                scheduled_ns,
-                sent_ns,
-                size: consumed as u32,
-            }
-        }
-        Kind::StreamEnd => {
-            let sent = r
-                .u32()
-                .ok_or_else(|| malformed("body is not a 4-byte count"))?;
-            if !r.rest().is_empty() {
-                return Err(malformed("body is not a 4-byte count"));
-            }
-            Message::StreamEnd { sent }
-        }
-        Kind::Error => {
-            let code = r.u16().ok_or_else(|| malformed("shorter than its code"))?;
-            let message = std::str::from_utf8(r.rest())
-                .map_err(|_| malformed("the sentence is not UTF-8"))?
-                .to_string();
-            Message::Error {
-                code: ErrorCode::from_u16(code),
-                message,
-            }
-        }
-        Kind::FileSent => {
-            let (Some(written_ns), Some(acked_ns)) = (r.u64(), r.u64()) else {
-                return Err(malformed("body is not two 8-byte times"));
-            };
-            if !r.rest().is_empty() {
-                return Err(malformed("trailing bytes after the times"));
-            }
-            Message::FileSent {
-                written_ns,
-                acked_ns,
-            }
-        }
-        Kind::Unknown(k) => return Err(DecodeError::UnknownKind { kind: k, consumed }),
-    };
-    Ok(msg)
-}
-
-/// A cursor over a body that reads big-endian integers.
-pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (head, tail) = self.0.split_first_chunk::<N>()?;
-        self.0 = tail;
-        Some(*head)
-    }
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        self.take().map(u8::from_be_bytes)
-    }
-    pub(crate) fn u16(&mut self) -> Option<u16> {
-        self.take().map(u16::from_be_bytes)
-    }
-    pub(crate) fn u32(&mut self) -> Option<u32> {
-        self.take().map(u32::from_be_bytes)
-    }
-    pub(crate) fn u64(&mut self) -> Option<u64> {
-        self.take().map(u64::from_be_bytes)
-    }
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.0)
+    match Message::read_body(kind, &mut Reader::new(body, consumed)) {
+        Some(Ok(msg)) => Ok(msg),
+        Some(Err(reason)) => Err(DecodeError::Malformed {
+            kind,
+            reason,
+            consumed,
+        }),
+        None => Err(DecodeError::UnknownKind {
+            kind: kind.to_byte(),
+            consumed,
+        }),
     }
 }
+
+/// The most a message may grow to while it is written: one byte over the
+/// limit, so that an oversized stream segment is refused, not cut.
+const CAP: usize = HEADER_LEN + MAX_BODY + 1;
 
 /// Appends `msg`, framed, to `out`.
 ///
 /// A stream segment's filler is pattern bytes, so its `size` bytes are all
 /// written here.
 pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if let Message::StreamSegment { size, .. } = msg
+        && (*size as usize) < SEGMENT_MIN
+    {
+        return Err(EncodeError::SegmentTooSmall(*size));
+    }
     let kind = msg.kind();
     let start = out.len();
     out.extend_from_slice(&Header::emit(kind, 0));
-    match msg {
-        Message::EchoRequest { seq, data } | Message::EchoReply { seq, data } => {
-            out.extend_from_slice(&seq.to_be_bytes());
-            out.extend_from_slice(data);
-        }
-        Message::FileRequest { size, rate_bps } => {
-            out.extend_from_slice(&size.to_be_bytes());
-            if *rate_bps != 0 {
-                out.extend_from_slice(&rate_bps.to_be_bytes());
-            }
-        }
-        Message::FileReady { size } => {
-            out.extend_from_slice(&size.to_be_bytes());
-        }
-        Message::StreamRequest {
-            interval_ns,
-            count,
-            size,
-        } => {
-            out.extend_from_slice(&interval_ns.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
-            out.extend_from_slice(&size.to_be_bytes());
-        }
-        Message::StreamStart {
-            interval_ns,
-            count,
-            size,
-            t0_ns,
-        } => {
-            out.extend_from_slice(&interval_ns.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
-            out.extend_from_slice(&size.to_be_bytes());
-            out.extend_from_slice(&t0_ns.to_be_bytes());
-        }
-        Message::StreamSegment {
-            seq,
-            scheduled_ns,
-            sent_ns,
-            size,
-        } => {
-            let size_usize = *size as usize;
-            if size_usize < SEGMENT_MIN {
-                out.truncate(start);
-                return Err(EncodeError::SegmentTooSmall(*size));
-            }
-            out.extend_from_slice(&seq.to_be_bytes());
-            out.extend_from_slice(&scheduled_ns.to_be_bytes());
-            out.extend_from_slice(&sent_ns.to_be_bytes());
-            let filler_at = out.len();
-            out.resize(start + size_usize.min(HEADER_LEN + MAX_BODY + 1), 0);
-            crate::content::fill(0, &mut out[filler_at..]);
-        }
-        Message::StreamEnd { sent } => out.extend_from_slice(&sent.to_be_bytes()),
-        Message::FileSent {
-            written_ns,
-            acked_ns,
-        } => {
-            out.extend_from_slice(&written_ns.to_be_bytes());
-            out.extend_from_slice(&acked_ns.to_be_bytes());
-        }
-        Message::Error { code, message } => {
-            out.extend_from_slice(&code.to_u16().to_be_bytes());
-            out.extend_from_slice(message.as_bytes());
-        }
-    }
+    msg.put_body(&mut Writer::new(out, start, CAP));
     let body_len = out.len() - start - HEADER_LEN;
     if body_len > MAX_BODY {
         out.truncate(start);
@@ -392,6 +208,17 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     }
     out[start + 4..start + 8].copy_from_slice(&(body_len as u32).to_be_bytes());
     Ok(())
+}
+
+impl Message {
+    /// The bytes [`encode`] writes for this message, header included, when
+    /// it encodes it; measured by the code that writes them, without
+    /// writing.
+    pub fn encoded_len(&self) -> usize {
+        let mut c = Counter::new(HEADER_LEN, CAP);
+        self.put_body(&mut c);
+        c.len()
+    }
 }
 
 /// Encodes `msg` into a new buffer.
@@ -548,16 +375,67 @@ mod tests {
         assert_eq!(to_vec(&s), Err(EncodeError::SegmentTooSmall(3)));
     }
 
+    #[test]
+    fn the_samples_hold_every_tcp_kind() {
+        let kinds = samples().into_iter().map(|m| m.kind());
+        crate::proto::kind::assert_covers(crate::proto::Framing::Tcp, kinds);
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_encode_writes() {
+        let mut more = samples();
+        more.extend([
+            Message::FileRequest {
+                size: 1,
+                rate_bps: 8,
+            },
+            Message::StreamSegment {
+                seq: 1,
+                scheduled_ns: 2,
+                sent_ns: 3,
+                size: SEGMENT_MIN as u32,
+            },
+            Message::StreamSegment {
+                seq: 1,
+                scheduled_ns: 2,
+                sent_ns: 3,
+                size: (HEADER_LEN + MAX_BODY) as u32,
+            },
+            Message::error(ErrorCode::Unknown(999), ""),
+        ]);
+        for m in more {
+            let bytes = to_vec(&m).unwrap();
+            assert_eq!(m.encoded_len(), bytes.len(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn a_byte_that_names_no_tcp_kind_is_skipped_with_its_byte() {
+        for k in 0..=255u8 {
+            let mut bytes = Header::emit(Kind::from_byte(k), 40).to_vec();
+            bytes.extend_from_slice(&[0; 40]);
+            let got = decode(&bytes);
+            match Kind::from_byte(k) {
+                Kind::Unknown(b) => assert_eq!(
+                    got,
+                    Err(DecodeError::UnknownKind {
+                        kind: b,
+                        consumed: 48
+                    })
+                ),
+                kind => assert!(
+                    !matches!(got, Err(DecodeError::UnknownKind { .. })),
+                    "{kind:?}"
+                ),
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
             ..ProptestConfig::default()
         })]
-
-        #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&bytes);
-        }
 
         #[test]
         fn decode_never_panics_after_a_valid_header(
@@ -570,6 +448,32 @@ mod tests {
             if let Ok(Some((_, used))) = decode(&bytes) {
                 prop_assert!(used <= bytes.len());
                 prop_assert_eq!(used, HEADER_LEN + len as usize);
+            }
+        }
+
+        #[test]
+        fn every_message_decodes_to_what_was_encoded_and_measures_its_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..1500),
+            size in 0u32..70_000,
+            n in any::<u64>(),
+        ) {
+            let msgs = [
+                Message::EchoReply { seq: n as u32, data },
+                Message::StreamSegment { seq: 0, scheduled_ns: n, sent_ns: n, size },
+                Message::FileRequest { size: n, rate_bps: n % 3 },
+                Message::FileSent { written_ns: n, acked_ns: 0 },
+            ];
+            for m in msgs {
+                match to_vec(&m) {
+                    Ok(bytes) => {
+                        prop_assert_eq!(bytes.len(), m.encoded_len());
+                        prop_assert_eq!(decode(&bytes).unwrap(), Some((m, bytes.len())));
+                    }
+                    Err(_) => {
+                        let segment = matches!(m, Message::StreamSegment { .. });
+                        prop_assert!(segment);
+                    }
+                }
             }
         }
 

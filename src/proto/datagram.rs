@@ -46,6 +46,8 @@
 //! refused GSO), send calls u64, and the most datagrams one call carried
 //! u32. An End without them (an older server) is still valid.
 
+use super::body::{Counter, Cut, Field, Reader, Sink, Writer, body_codec};
+use super::kind::{Framing, Kind};
 use super::message::ErrorCode;
 use super::{MAGIC, VERSION};
 
@@ -229,42 +231,61 @@ pub enum Body {
     },
 }
 
-impl Body {
-    fn kind(&self) -> u8 {
-        match self {
-            Body::Hello => 0x21,
-            Body::Cookie { .. } => 0x22,
-            Body::EchoRequest { .. } => KIND_ECHO_REQUEST,
-            Body::EchoReply { .. } => KIND_ECHO_REPLY,
-            Body::FileRequest { .. } => 0x25,
-            Body::FileReady { .. } => 0x26,
-            Body::FileData { .. } => 0x27,
-            Body::FileEnd { .. } => 0x28,
-            Body::StreamRequest { .. } => 0x29,
-            Body::StreamStart { .. } => 0x2A,
-            Body::StreamSegment { .. } => 0x2B,
-            Body::StreamEnd { .. } => 0x2C,
-            Body::Error { .. } => 0x2D,
+// The bodies over UDP, field by field in wire order (the table above).
+// Bytes after a body are ignored.
+body_codec!(Body {
+    Hello {} "";
+    Cookie { token } "no token";
+    EchoRequest { data } "";
+    EchoReply { data } "";
+    FileRequest { size, rate_bps, segment, flags, token } "too short";
+    FileReady { size, segment, datagrams } "too short";
+    FileData { data } "";
+    FileEnd { datagrams, bytes, sent_with } "too short";
+    StreamRequest { interval_ns, count, size, flags, token } "too short";
+    StreamStart { interval_ns, count, size, t0_ns } "too short";
+    StreamSegment { scheduled_ns, size as Filler } "no scheduled time";
+    StreamEnd { sent } "no count";
+    Error { code, message } "no code";
+});
+
+/// A FileEnd's send info: absent, or all of method, calls and batch.
+impl Field for Option<SendInfo> {
+    fn put<S: Sink>(&self, s: &mut S) {
+        if let Some(w) = self {
+            w.method.to_u8().put(s);
+            w.calls.put(s);
+            w.max_batch.put(s);
         }
     }
+    fn get(r: &mut Reader<'_>) -> Result<Self, Cut> {
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let info = (|| {
+            Ok(SendInfo {
+                method: SendMethod::from_u8(u8::get(r)?),
+                calls: u64::get(r)?,
+                max_batch: u32::get(r)?,
+            })
+        })();
+        info.map(Some)
+            .map_err(|_: Cut| Cut::Bad("send info cut short"))
+    }
+}
 
+impl Body {
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
-        match self {
-            Body::Hello => "Hello",
-            Body::Cookie { .. } => "Cookie",
-            Body::EchoRequest { .. } => "EchoRequest",
-            Body::EchoReply { .. } => "EchoReply",
-            Body::FileRequest { .. } => "FileRequest",
-            Body::FileReady { .. } => "FileReady",
-            Body::FileData { .. } => "FileData",
-            Body::FileEnd { .. } => "FileEnd",
-            Body::StreamRequest { .. } => "StreamRequest",
-            Body::StreamStart { .. } => "StreamStart",
-            Body::StreamSegment { .. } => "StreamSegment",
-            Body::StreamEnd { .. } => "StreamEnd",
-            Body::Error { .. } => "Error",
-        }
+        self.kind().name()
+    }
+
+    /// The bytes [`encode`] writes after the header for this body; measured
+    /// by the code that writes them, without writing.
+    pub fn encoded_len(&self) -> usize {
+        let mut c = Counter::new(DGRAM_HEADER, MAX_UDP_PAYLOAD_V6);
+        self.put_body(&mut c);
+        c.len() - DGRAM_HEADER
     }
 
     /// A refusal.
@@ -345,120 +366,16 @@ pub fn parse_header(d: &[u8]) -> Result<(u8, DgramHeader), DgramError> {
 /// Decodes a whole datagram. Never panics; allocates at most the datagram's
 /// own length.
 pub fn decode(d: &[u8]) -> Result<(DgramHeader, Body), DgramError> {
-    let (kind, header) = parse_header(d)?;
-    let body = &d[DGRAM_HEADER..];
-    let mut r = super::codec_reader(body);
-    let bad = |kind, reason| DgramError::Malformed { kind, reason };
-    let parsed = match kind {
-        0x21 => Body::Hello,
-        0x22 => Body::Cookie {
-            token: r.u64().ok_or(bad("Cookie", "no token"))?,
-        },
-        0x23 => Body::EchoRequest {
-            data: body.to_vec(),
-        },
-        0x24 => Body::EchoReply {
-            data: body.to_vec(),
-        },
-        0x25 => {
-            let (Some(size), Some(rate_bps), Some(segment), Some(flags), Some(token)) =
-                (r.u64(), r.u64(), r.u32(), r.u8(), r.u64())
-            else {
-                return Err(bad("FileRequest", "too short"));
-            };
-            Body::FileRequest {
-                size,
-                rate_bps,
-                segment,
-                flags,
-                token,
-            }
-        }
-        0x26 => {
-            let (Some(size), Some(segment), Some(datagrams)) = (r.u64(), r.u32(), r.u64()) else {
-                return Err(bad("FileReady", "too short"));
-            };
-            Body::FileReady {
-                size,
-                segment,
-                datagrams,
-            }
-        }
-        0x27 => Body::FileData {
-            data: body.to_vec(),
-        },
-        0x28 => {
-            let (Some(datagrams), Some(bytes)) = (r.u64(), r.u64()) else {
-                return Err(bad("FileEnd", "too short"));
-            };
-            let sent_with = match r.rest() {
-                [] => None,
-                rest => {
-                    let mut r = super::codec_reader(rest);
-                    let (Some(method), Some(calls), Some(max_batch)) = (r.u8(), r.u64(), r.u32())
-                    else {
-                        return Err(bad("FileEnd", "send info cut short"));
-                    };
-                    Some(SendInfo {
-                        method: SendMethod::from_u8(method),
-                        calls,
-                        max_batch,
-                    })
-                }
-            };
-            Body::FileEnd {
-                datagrams,
-                bytes,
-                sent_with,
-            }
-        }
-        0x29 => {
-            let (Some(interval_ns), Some(count), Some(size), Some(flags), Some(token)) =
-                (r.u64(), r.u32(), r.u32(), r.u8(), r.u64())
-            else {
-                return Err(bad("StreamRequest", "too short"));
-            };
-            Body::StreamRequest {
-                interval_ns,
-                count,
-                size,
-                flags,
-                token,
-            }
-        }
-        0x2A => {
-            let (Some(interval_ns), Some(count), Some(size), Some(t0_ns)) =
-                (r.u64(), r.u32(), r.u32(), r.u64())
-            else {
-                return Err(bad("StreamStart", "too short"));
-            };
-            Body::StreamStart {
-                interval_ns,
-                count,
-                size,
-                t0_ns,
-            }
-        }
-        0x2B => Body::StreamSegment {
-            scheduled_ns: r.u64().ok_or(bad("StreamSegment", "no scheduled time"))?,
-            size: d.len() as u32,
-        },
-        0x2C => Body::StreamEnd {
-            sent: r.u32().ok_or(bad("StreamEnd", "no count"))?,
-        },
-        0x2D => {
-            let code = r.u16().ok_or(bad("Error", "no code"))?;
-            let message = std::str::from_utf8(r.rest())
-                .map_err(|_| bad("Error", "the sentence is not UTF-8"))?
-                .to_string();
-            Body::Error {
-                code: ErrorCode::from_u16(code),
-                message,
-            }
-        }
-        k => return Err(DgramError::UnknownKind(k)),
-    };
-    Ok((header, parsed))
+    let (byte, header) = parse_header(d)?;
+    let kind = Kind::from_code(Framing::Udp, byte);
+    match Body::read_body(kind, &mut Reader::new(&d[DGRAM_HEADER..], d.len())) {
+        Some(Ok(body)) => Ok((header, body)),
+        Some(Err(reason)) => Err(DgramError::Malformed {
+            kind: kind.name(),
+            reason,
+        }),
+        None => Err(DgramError::UnknownKind(byte)),
+    }
 }
 
 /// Writes the header of a datagram of `kind` into `out` (cleared first).
@@ -477,99 +394,38 @@ pub fn append_header(out: &mut Vec<u8>, kind: u8, h: &DgramHeader) {
     out.extend_from_slice(&h.sent_ns.to_be_bytes());
 }
 
+/// The byte of a kind over UDP, for the constants below.
+const fn code(kind: Kind) -> u8 {
+    match kind.code(Framing::Udp) {
+        Some(b) => b,
+        None => panic!("not a UDP kind"),
+    }
+}
+
 /// The kind byte of EchoRequest, for senders that build echoes in place.
-pub const KIND_ECHO_REQUEST: u8 = 0x23;
+pub const KIND_ECHO_REQUEST: u8 = code(Kind::EchoRequest);
 /// The kind byte of EchoReply.
-pub const KIND_ECHO_REPLY: u8 = 0x24;
+pub const KIND_ECHO_REPLY: u8 = code(Kind::EchoReply);
 /// Where the kind byte sits in a datagram.
 pub const KIND_AT: usize = 3;
 /// The kind byte of FileData, for senders that build data datagrams in place.
-pub const KIND_FILE_DATA: u8 = 0x27;
+pub const KIND_FILE_DATA: u8 = code(Kind::FileData);
 /// The kind byte of StreamSegment.
-pub const KIND_STREAM_SEGMENT: u8 = 0x2B;
+pub const KIND_STREAM_SEGMENT: u8 = code(Kind::StreamSegment);
 
 /// Encodes a datagram into `out` (cleared first). A StreamSegment is padded
 /// with pattern bytes to its `size` (at least [`DGRAM_SEGMENT_MIN`]).
 pub fn encode(h: &DgramHeader, body: &Body, out: &mut Vec<u8>) {
-    begin(out, body.kind(), h);
-    match body {
-        Body::Hello => {}
-        Body::Cookie { token } => out.extend_from_slice(&token.to_be_bytes()),
-        Body::EchoRequest { data } | Body::EchoReply { data } | Body::FileData { data } => {
-            out.extend_from_slice(data)
-        }
-        Body::FileRequest {
-            size,
-            rate_bps,
-            segment,
-            flags,
-            token,
-        } => {
-            out.extend_from_slice(&size.to_be_bytes());
-            out.extend_from_slice(&rate_bps.to_be_bytes());
-            out.extend_from_slice(&segment.to_be_bytes());
-            out.push(*flags);
-            out.extend_from_slice(&token.to_be_bytes());
-        }
-        Body::FileReady {
-            size,
-            segment,
-            datagrams,
-        } => {
-            out.extend_from_slice(&size.to_be_bytes());
-            out.extend_from_slice(&segment.to_be_bytes());
-            out.extend_from_slice(&datagrams.to_be_bytes());
-        }
-        Body::FileEnd {
-            datagrams,
-            bytes,
-            sent_with,
-        } => {
-            out.extend_from_slice(&datagrams.to_be_bytes());
-            out.extend_from_slice(&bytes.to_be_bytes());
-            if let Some(w) = sent_with {
-                out.push(w.method.to_u8());
-                out.extend_from_slice(&w.calls.to_be_bytes());
-                out.extend_from_slice(&w.max_batch.to_be_bytes());
-            }
-        }
-        Body::StreamRequest {
-            interval_ns,
-            count,
-            size,
-            flags,
-            token,
-        } => {
-            out.extend_from_slice(&interval_ns.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
-            out.extend_from_slice(&size.to_be_bytes());
-            out.push(*flags);
-            out.extend_from_slice(&token.to_be_bytes());
-        }
-        Body::StreamStart {
-            interval_ns,
-            count,
-            size,
-            t0_ns,
-        } => {
-            out.extend_from_slice(&interval_ns.to_be_bytes());
-            out.extend_from_slice(&count.to_be_bytes());
-            out.extend_from_slice(&size.to_be_bytes());
-            out.extend_from_slice(&t0_ns.to_be_bytes());
-        }
-        Body::StreamSegment { scheduled_ns, size } => {
-            out.extend_from_slice(&scheduled_ns.to_be_bytes());
-            let total = (*size as usize).clamp(DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V6);
-            let at = out.len();
-            out.resize(total, 0);
-            crate::content::fill(0, &mut out[at..]);
-        }
-        Body::StreamEnd { sent } => out.extend_from_slice(&sent.to_be_bytes()),
-        Body::Error { code, message } => {
-            out.extend_from_slice(&code.to_u16().to_be_bytes());
-            out.extend_from_slice(message.as_bytes());
-        }
-    }
+    // Every body's kind has a UDP byte: `Body` holds only UDP kinds, and
+    // the tests encode every one.
+    begin(out, code(body.kind()), h);
+    body.put_body(&mut Writer::new(out, 0, MAX_UDP_PAYLOAD_V6));
+}
+
+/// The length of the datagram [`encode`] writes for `body`: the header and
+/// the body.
+pub fn encoded_len(body: &Body) -> usize {
+    DGRAM_HEADER + body.encoded_len()
 }
 
 /// Encodes into a new buffer.
@@ -593,9 +449,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_every_kind() {
-        let bodies = vec![
+    /// A body of every UDP kind, and the variants with optional parts.
+    fn bodies() -> Vec<Body> {
+        vec![
             Body::Hello,
             Body::Cookie { token: 42 },
             Body::EchoRequest {
@@ -657,7 +513,12 @@ mod tests {
             },
             Body::StreamEnd { sent: 3 },
             Body::error(ErrorCode::Busy, "busy"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let bodies = bodies();
         for b in bodies {
             let bytes = to_vec(&h(), &b);
             assert_eq!(decode(&bytes), Ok((h(), b.clone())), "{}", b.name());
@@ -668,7 +529,10 @@ mod tests {
     fn header_layout_matches_the_diagram() {
         let bytes = to_vec(&h(), &Body::Hello);
         assert_eq!(bytes.len(), DGRAM_HEADER);
-        assert_eq!(&bytes[..8], &[0xAD, 0xE1, 1, 0x21, 0xDE, 0xAD, 0xBE, 0xEF]);
+        assert_eq!(
+            &bytes[..8],
+            &[0xAD, 0xE1, 1, code(Kind::Hello), 0xDE, 0xAD, 0xBE, 0xEF]
+        );
         assert_eq!(&bytes[8..12], &7u32.to_be_bytes());
         assert_eq!(&bytes[12..20], &1448u64.to_be_bytes());
     }
@@ -717,7 +581,7 @@ mod tests {
     fn an_older_file_end_and_request_still_decode() {
         // FileEnd as servers before send info wrote it: the counts only.
         let mut old = Vec::new();
-        begin(&mut old, 0x28, &h());
+        begin(&mut old, code(Kind::FileEnd), &h());
         old.extend_from_slice(&5u64.to_be_bytes());
         old.extend_from_slice(&180u64.to_be_bytes());
         assert_eq!(
@@ -756,6 +620,77 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_samples_hold_every_udp_kind() {
+        let kinds = bodies().into_iter().map(|b| b.kind());
+        crate::proto::kind::assert_covers(Framing::Udp, kinds);
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_encode_writes() {
+        let mut more = bodies();
+        more.extend([
+            Body::StreamSegment {
+                scheduled_ns: 1,
+                size: 3,
+            },
+            Body::StreamSegment {
+                scheduled_ns: 1,
+                size: u32::MAX,
+            },
+            Body::error(ErrorCode::Unknown(999), ""),
+        ]);
+        for b in more {
+            let bytes = to_vec(&h(), &b);
+            assert_eq!(encoded_len(&b), bytes.len(), "{}", b.name());
+            assert_eq!(b.encoded_len(), bytes.len() - DGRAM_HEADER, "{}", b.name());
+        }
+    }
+
+    #[test]
+    fn a_byte_that_names_no_udp_kind_is_an_unknown_kind_with_its_byte() {
+        for k in 0..=255u8 {
+            let mut d = to_vec(&h(), &Body::Hello);
+            d[KIND_AT] = k;
+            d.extend_from_slice(&[0; 40]);
+            match Kind::from_code(Framing::Udp, k) {
+                Kind::Unknown(b) => assert_eq!(decode(&d), Err(DgramError::UnknownKind(b))),
+                kind => assert_eq!(decode(&d).map(|x| x.1.kind()), Ok(kind)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_laid_out_alike_in_both_framings_is_the_same_bytes() {
+        use crate::proto::{HEADER_LEN, Message, codec};
+        let pairs = [
+            (
+                Body::StreamStart {
+                    interval_ns: 5,
+                    count: 6,
+                    size: 64,
+                    t0_ns: 7,
+                },
+                Message::StreamStart {
+                    interval_ns: 5,
+                    count: 6,
+                    size: 64,
+                    t0_ns: 7,
+                },
+            ),
+            (Body::StreamEnd { sent: 9 }, Message::StreamEnd { sent: 9 }),
+            (
+                Body::error(ErrorCode::Busy, "busy"),
+                Message::error(ErrorCode::Busy, "busy"),
+            ),
+        ];
+        for (body, msg) in pairs {
+            let udp = to_vec(&h(), &body);
+            let tcp = codec::to_vec(&msg).unwrap();
+            assert_eq!(udp[DGRAM_HEADER..], tcp[HEADER_LEN..], "{}", body.name());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
@@ -763,8 +698,26 @@ mod tests {
         })]
 
         #[test]
-        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
-            let _ = decode(&bytes);
+        fn every_body_decodes_to_what_was_encoded_and_measures_its_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..1500),
+            size in 0u32..70_000,
+            n in any::<u64>(),
+        ) {
+            let bodies = [
+                Body::EchoRequest { data: data.clone() },
+                Body::FileData { data },
+                Body::StreamSegment { scheduled_ns: n, size },
+                Body::Cookie { token: n },
+            ];
+            for b in bodies {
+                let bytes = to_vec(&h(), &b);
+                prop_assert_eq!(bytes.len(), encoded_len(&b));
+                let (_, back) = decode(&bytes).unwrap();
+                match b {
+                    Body::StreamSegment { .. } => prop_assert_eq!(back.encoded_len(), b.encoded_len()),
+                    _ => prop_assert_eq!(back, b),
+                }
+            }
         }
 
         #[test]

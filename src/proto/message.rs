@@ -1,70 +1,10 @@
-//! The typed messages of the lab protocol and their kinds and error codes.
+//! The typed messages of the lab protocol over TCP, their bodies and the
+//! error codes of both framings.
 
 use std::fmt;
 
-/// The kind byte of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Client asks the server to send `data` back.
-    EchoRequest,
-    /// Server sends the data back.
-    EchoReply,
-    /// Client asks for a file of `size` bytes.
-    FileRequest,
-    /// Server confirms; `size` raw bytes follow.
-    FileReady,
-    /// Client asks for a stream of segments.
-    StreamRequest,
-    /// Server confirms the stream and its schedule.
-    StreamStart,
-    /// One segment of a stream.
-    StreamSegment,
-    /// The stream is over.
-    StreamEnd,
-    /// A refusal or failure: a code and a sentence.
-    Error,
-    /// After a file: how long the server took to write it and to see it
-    /// acknowledged.
-    FileSent,
-    /// A kind this build does not know (kept so nothing is lost).
-    Unknown(u8),
-}
-
-impl Kind {
-    /// The kind's byte on the wire.
-    pub fn to_byte(self) -> u8 {
-        match self {
-            Kind::EchoRequest => 0x01,
-            Kind::EchoReply => 0x02,
-            Kind::FileRequest => 0x03,
-            Kind::FileReady => 0x04,
-            Kind::StreamRequest => 0x05,
-            Kind::StreamStart => 0x06,
-            Kind::StreamSegment => 0x07,
-            Kind::StreamEnd => 0x08,
-            Kind::Error => 0x09,
-            Kind::FileSent => 0x0A,
-            Kind::Unknown(b) => b,
-        }
-    }
-
-    /// The kind a byte on the wire names.
-    pub fn from_byte(b: u8) -> Kind {
-        match b {
-            0x01 => Kind::EchoRequest,
-            0x02 => Kind::EchoReply,
-            0x03 => Kind::FileRequest,
-            0x04 => Kind::FileReady,
-            0x05 => Kind::StreamRequest,
-            0x06 => Kind::StreamStart,
-            0x07 => Kind::StreamSegment,
-            0x08 => Kind::StreamEnd,
-            0x09 => Kind::Error,
-            0x0A => Kind::FileSent,
-            other => Kind::Unknown(other),
-        }
-    }
-}
+use super::body::body_codec;
+pub use super::kind::Kind;
 
 /// Why the server refused or failed a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,23 +187,27 @@ pub enum Message {
     },
 }
 
-impl Message {
-    /// The message's kind.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Message::EchoRequest { .. } => Kind::EchoRequest,
-            Message::EchoReply { .. } => Kind::EchoReply,
-            Message::FileRequest { .. } => Kind::FileRequest,
-            Message::FileReady { .. } => Kind::FileReady,
-            Message::StreamRequest { .. } => Kind::StreamRequest,
-            Message::StreamStart { .. } => Kind::StreamStart,
-            Message::StreamSegment { .. } => Kind::StreamSegment,
-            Message::StreamEnd { .. } => Kind::StreamEnd,
-            Message::Error { .. } => Kind::Error,
-            Message::FileSent { .. } => Kind::FileSent,
-        }
-    }
+// The bodies over TCP, field by field in wire order (the table in
+// `proto`'s docs). Every body but a segment's, an echo's and an error's has a
+// fixed size: bytes after it are refused.
+body_codec!(Message {
+    EchoRequest { seq, data } "shorter than its sequence number";
+    EchoReply { seq, data } "shorter than its sequence number";
+    FileRequest { size, rate_bps as RateIfPaced } "body is not an 8-byte size"
+        strict "body is not a size and a rate, 8 bytes each";
+    FileReady { size } "body is not an 8-byte size" strict "body is not an 8-byte size";
+    StreamRequest { interval_ns, count, size } "body is not interval, count and size"
+        strict "trailing bytes after the size";
+    StreamStart { interval_ns, count, size, t0_ns } "body is not interval, count, size and t0"
+        strict "trailing bytes after t0";
+    StreamSegment { seq, scheduled_ns, sent_ns, size as Filler } "shorter than seq and two timestamps";
+    StreamEnd { sent } "body is not a 4-byte count" strict "body is not a 4-byte count";
+    Error { code, message } "shorter than its code";
+    FileSent { written_ns, acked_ns } "body is not two 8-byte times"
+        strict "trailing bytes after the times";
+});
 
+impl Message {
     /// A refusal with a code and a sentence.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Message {
         Message::Error {

@@ -25,7 +25,7 @@ use crate::net::{ConnError, Framed};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::text::{self, LineBuffer, TextReply};
-use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
+use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal, codec};
 use crate::sched::Timely;
 
 /// Bytes per write when sending a file: about 1 MiB, a whole number of the
@@ -262,19 +262,25 @@ fn handle(
                 return Ok(Err(r));
             }
             stats.bytes_out += data.len() as u64;
-            let msg = (HEADER_LEN + 4 + data.len()) as u64;
+            let reply = Message::EchoReply { seq, data };
+            // The request was the same message but for its kind.
+            let msg = reply.encoded_len() as u64;
             stats.echoed(msg, msg);
-            send(conn, rec, &Message::EchoReply { seq, data })?;
+            send(conn, rec, &reply)?;
         }
         Message::FileRequest { size, rate_bps } => {
             if let Err(r) = limits.check_paced_file(size, rate_bps) {
                 return Ok(Err(r));
             }
-            let request = if rate_bps == 0 { 8 } else { 16 };
+            let request = Message::FileRequest { size, rate_bps };
+            let trailer = Message::FileSent {
+                written_ns: 0,
+                acked_ns: 0,
+            };
             stats.shapes.push(Shape::File {
-                up: (HEADER_LEN + request) as u64,
-                down: (HEADER_LEN + 8) as u64 + size,
-                trailer: (HEADER_LEN + 16) as u64,
+                up: request.encoded_len() as u64,
+                down: Message::FileReady { size }.encoded_len() as u64 + size,
+                trailer: trailer.encoded_len() as u64,
             });
             let pace = (rate_bps > 0).then_some(Pace { rate_bps, stop });
             send_file(conn, Some(size), size, pace, stats, rec)?;
