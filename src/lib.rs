@@ -33,7 +33,11 @@
 //!   with links followed and devices or pipes written in place.
 //! - [`server`]: the accept loop, the session cap, one client's session.
 //! - [`client`]: the three actions, their reports, and the prompt.
-//! - [`cli`] and [`demo`]: the command line and the tour.
+//! - [`demo`]: the tour, servers and a client on loopback.
+//! - [`cli`]: the command line, on top of everything: the raw flags, the
+//!   plan they are checked into (every rule on which flags go together),
+//!   the runners that carry a plan out, and the manual page. Nothing
+//!   imports it but the binary.
 
 pub mod account;
 pub mod arrivals;
@@ -45,7 +49,6 @@ pub mod hgrm;
 pub mod hosts;
 pub mod instruments;
 pub mod latency;
-pub mod manual;
 pub mod net;
 pub mod outfile;
 pub mod pace;
