@@ -17,12 +17,11 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
     }
     let mode = plan.action.mode();
     let fail = |e| Failure::client(e, mode, plan.target(), plan.udp());
+    on_interrupt(plan)?;
     if let ClientAction::Prompt(defaults) = plan.action {
-        on_interrupt(plan)?;
         let mut out = std::io::stdout();
         return prompt::run(&plan.config, defaults, &mut out).map_err(fail);
     }
-    on_interrupt(plan)?;
     let mut c = Client::connect(&plan.config).map_err(fail)?;
     c.set_spin(matches!(plan.action, ClientAction::Echo { spin: true, .. }));
     c.set_ticker(plan.ticker());
@@ -109,6 +108,7 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             count,
             size,
         } => c.stream(*interval, *count, *size),
+        // The prompt runs its own actions (see `run`).
         ClientAction::Prompt(_) => Err(ClientError::Protocol("no action".to_string())),
     }
 }
