@@ -199,7 +199,8 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
 }
 
 /// The action, with its defaults filled in; an action's own limits
-/// (`-i` at least 10 ms, a UDP echo that fits a datagram) checked.
+/// (`-i` at least 10 ms, a UDP echo or segment size that a datagram can
+/// carry) checked.
 fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError> {
     let prompt = a.echo.is_none() && a.file.is_none() && a.stream.is_none();
     if prompt {
@@ -226,15 +227,25 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             spin: a.spin,
         });
     }
+    let ipv6 = target.is_ipv6();
+    let udp_size = |flag, size, stream| match PlanError::datagram_size(flag, size, stream, ipv6) {
+        Some(e) if a.socket.udp => Err(e),
+        _ => Ok(()),
+    };
     if let Some(size) = a.file {
+        if let Some(segment) = a.segment_size {
+            udp_size("--segment-size", segment, false)?;
+        }
         return Ok(ClientAction::File {
             size,
             print: a.print_file,
         });
     }
+    let size = a.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE);
+    udp_size("--size", size, true)?;
     Ok(ClientAction::Stream {
         interval: a.stream.unwrap_or_default(),
         count: a.count.unwrap_or(client::DEFAULT_STREAM_COUNT),
-        size: a.size.unwrap_or(client::DEFAULT_SEGMENT_SIZE),
+        size,
     })
 }

@@ -2,7 +2,9 @@
 //! sentence the user reads. The runner turns every one into exit status 2.
 
 use crate::hosts::HostsError;
-use crate::proto::datagram::{DGRAM_HEADER, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
+use crate::proto::datagram::{
+    DGRAM_HEADER, DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+};
 
 /// A command line that cannot be carried out as written.
 #[derive(Debug, thiserror::Error)]
@@ -81,23 +83,67 @@ pub enum PlanError {
         /// The largest echo that fits.
         most: usize,
     },
+    /// A UDP file's `--segment-size` or a UDP stream's `--size` that no
+    /// datagram of the target's IP version can be.
+    #[error("{flag} {size} is outside {min}..={cap} (the whole UDP payload, lab header included)")]
+    DatagramSize {
+        /// `--segment-size` (a file) or `--size` (a stream).
+        flag: &'static str,
+        /// What was asked.
+        size: u32,
+        /// The smallest datagram the action takes.
+        min: usize,
+        /// The largest UDP payload of the target's IP version.
+        cap: usize,
+        /// Over IPv6.
+        ipv6: bool,
+    },
+}
+
+/// The largest UDP payload over IPv6 or IPv4, and the version's name.
+fn largest_payload(ipv6: bool) -> (usize, &'static str) {
+    if ipv6 {
+        (MAX_UDP_PAYLOAD_V6, "IPv6")
+    } else {
+        (MAX_UDP_PAYLOAD_V4, "IPv4")
+    }
 }
 
 impl PlanError {
     /// The refusal of a UDP echo of `len` bytes to a target over IPv6 or
     /// not, or `None` when its datagram fits.
     pub(crate) fn echo_too_large(len: usize, ipv6: bool) -> Option<PlanError> {
-        let (cap, ip) = if ipv6 {
-            (MAX_UDP_PAYLOAD_V6, "IPv6")
-        } else {
-            (MAX_UDP_PAYLOAD_V4, "IPv4")
-        };
+        let (cap, ip) = largest_payload(ipv6);
         (DGRAM_HEADER + len > cap).then(|| PlanError::EchoTooLarge {
             len,
             datagram: DGRAM_HEADER + len,
             cap,
             ip,
             most: cap - DGRAM_HEADER,
+        })
+    }
+
+    /// The refusal of a UDP datagram size asked with `flag` for a file
+    /// (`stream` false) or a stream, or `None` when a datagram can be that
+    /// size (whether it fits the path MTU is known once connected).
+    pub(crate) fn datagram_size(
+        flag: &'static str,
+        size: u32,
+        stream: bool,
+        ipv6: bool,
+    ) -> Option<PlanError> {
+        let min = if stream {
+            DGRAM_SEGMENT_MIN
+        } else {
+            DGRAM_HEADER + 1
+        };
+        let (cap, _) = largest_payload(ipv6);
+        ((size as usize) < min || size as usize > cap).then_some(PlanError::DatagramSize {
+            flag,
+            size,
+            min,
+            cap,
+            ipv6,
         })
     }
 
@@ -108,6 +154,10 @@ impl PlanError {
             PlanError::EchoTooLarge { ip, .. } => {
                 (Some("echo"), Some(if *ip == "IPv6" { 6 } else { 4 }))
             }
+            PlanError::DatagramSize { flag, ipv6, .. } => (
+                Some(if *flag == "--size" { "stream" } else { "file" }),
+                Some(if *ipv6 { 6 } else { 4 }),
+            ),
             _ => (None, None),
         }
     }

@@ -279,3 +279,35 @@ fn overhead_asks_the_model_what_the_flags_say() {
     assert_eq!(p.request.link, LinkKind::Raw);
     assert!(p.request.handshake && p.request.tcp_timestamps && !p.json);
 }
+
+#[test]
+fn a_udp_datagram_size_is_one_a_datagram_can_have() {
+    let said = |flag: &str, n: u32, min: usize| {
+        format!("{flag} {n} is outside {min}..=65507 (the whole UDP payload, lab header included)")
+    };
+    let e = client(&["--udp", "--file", "1000", "--segment-size", "70000"]).unwrap_err();
+    assert_eq!(e.to_string(), said("--segment-size", 70000, 29));
+    assert_eq!(e.context(), (Some("file"), Some(4)));
+    let e = client(&["--udp", "--file", "1000", "--segment-size", "28"]).unwrap_err();
+    assert_eq!(e.to_string(), said("--segment-size", 28, 29));
+    let e = client(&["--udp", "--stream", "5ms", "--size", "10"]).unwrap_err();
+    assert_eq!(e.to_string(), said("--size", 10, 36));
+    assert_eq!(e.context(), (Some("stream"), Some(4)));
+    assert!(client(&["--udp", "--file", "1000", "--segment-size", "29"]).is_ok());
+    assert!(client(&["--udp", "--stream", "5ms", "--size", "36"]).is_ok());
+    // Over IPv6 a datagram carries 20 bytes more.
+    let v6 = plan(&[
+        "client",
+        "[::1]:9",
+        "--udp",
+        "--file",
+        "1000",
+        "--segment-size",
+        "65527",
+    ]);
+    assert!(v6.is_ok());
+    // Over TCP, --size is the server's to judge; the prompt's streams are
+    // judged when they are asked for.
+    assert!(client(&["--stream", "5ms", "--size", "10"]).is_ok());
+    assert!(client(&["--udp", "--size", "10"]).is_ok());
+}
