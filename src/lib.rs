@@ -52,8 +52,10 @@
 //! 4. The drivers, importing the ring and the core, never each other:
 //!    - [`server`]: the accept loop, the session cap, one client's session.
 //!    - [`client`]: the three actions, their reports, and the prompt.
-//! 5. The top: [`cli`], [`demo`] and [`manual`]: the command line, the tour
-//!    and the manual page; they may import anything below.
+//! 5. The top: [`demo`], the tour, and [`cli`], the command line in two
+//!    stages (raw flags, then a checked plan that its runners carry out)
+//!    with the manual page; they may import anything below, and only
+//!    `main.rs` imports `cli`.
 
 pub mod account;
 pub mod arrivals;
@@ -65,7 +67,6 @@ pub mod hgrm;
 pub mod hosts;
 pub mod instruments;
 pub mod latency;
-pub mod manual;
 pub mod net;
 pub mod outfile;
 pub mod pace;

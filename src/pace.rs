@@ -228,7 +228,19 @@ impl Pacer {
 /// (`sched_setaffinity(2)`). Fails with a sentence when the CPU is not one
 /// this process may use.
 pub fn pin_to_cpu(cpu: usize) -> Result<(), String> {
-    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    check_cpu(cpu)?;
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|e| e.to_string())?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("--cpu {cpu}: {e}"))
+}
+
+/// Whether this process may run on CPU `cpu` (`sched_getaffinity(2)`): the
+/// check [`pin_to_cpu`] makes first, for the command line to make before
+/// it does anything else.
+pub fn check_cpu(cpu: usize) -> Result<(), String> {
+    use nix::sched::{CpuSet, sched_getaffinity};
     use nix::unistd::Pid;
     let allowed = sched_getaffinity(Pid::from_raw(0)).map_err(|e| e.to_string())?;
     if !allowed.is_set(cpu).unwrap_or(false) {
@@ -241,9 +253,7 @@ pub fn pin_to_cpu(cpu: usize) -> Result<(), String> {
             list.join(",")
         ));
     }
-    let mut set = CpuSet::new();
-    set.set(cpu).map_err(|e| e.to_string())?;
-    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("--cpu {cpu}: {e}"))
+    Ok(())
 }
 
 /// CPU time this process has used so far (`getrusage(2)`, `RUSAGE_SELF`):

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use super::args::Cli;
 
 /// Writes the whole page as roff.
 pub fn render(out: &mut dyn Write) -> std::io::Result<()> {

@@ -1,14 +1,14 @@
-//! The command line (the contract of DESIGN §1), in two stages: raw flags as
-//! clap parses them, then validated configurations that the rest of the
-//! program uses.
+//! The raw flags, as clap parses them: the contract of DESIGN §1 (names,
+//! help texts, defaults, value parsers). Nothing here decides whether flags
+//! go together; [`super::plan`] does, and the rest of the program sees only
+//! its plans.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::hosts::Family;
-use crate::net::SockOpts;
+use super::plan::rules::parse_mss;
 use crate::units::{parse_duration, parse_positive_duration, parse_size, parse_size_u32};
 
 /// A low-level, instrumented TCP/UDP socket lab.
@@ -118,38 +118,6 @@ pub struct OverheadArgs {
     pub json: bool,
 }
 
-impl OverheadArgs {
-    /// The model's request.
-    pub fn request(&self) -> crate::account::overhead::OverheadRequest {
-        use crate::account::overhead::{LinkKind, OverheadRequest};
-        use crate::wire::{IpVersion, Transport};
-        OverheadRequest {
-            payload: self.payload,
-            transport: if self.udp {
-                Transport::Udp
-            } else {
-                Transport::Tcp
-            },
-            ip: if self.ipv6 {
-                IpVersion::V6
-            } else {
-                IpVersion::V4
-            },
-            mtu: self.mtu,
-            link: match self.link {
-                LinkArg::Ethernet => LinkKind::Ethernet,
-                LinkArg::Loopback => LinkKind::Loopback,
-                LinkArg::Raw => LinkKind::Raw,
-            },
-            vlan: self.vlan,
-            tcp_timestamps: !self.no_tcp_timestamps,
-            speed_bps: self.speed,
-            ack_every: self.ack_every,
-            handshake: !self.no_handshake,
-        }
-    }
-}
-
 /// Where to find the endpoint: hosts file, pick, family.
 #[derive(Debug, Args, Clone)]
 pub struct Endpoint {
@@ -165,17 +133,6 @@ pub struct Endpoint {
     /// Take the N-th entry (from 1) of the hosts file for the chosen family.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub pick: Option<u64>,
-}
-
-impl Endpoint {
-    /// The IP family asked for.
-    pub fn family(&self) -> Family {
-        match (self.ipv4, self.ipv6) {
-            (true, _) => Family::V4,
-            (_, true) => Family::V6,
-            _ => Family::Any,
-        }
-    }
 }
 
 /// Socket options shared by server and client.
@@ -202,30 +159,6 @@ pub struct SocketArgs {
     /// TCP maximum segment size (TCP_MAXSEG), 88 to 32767 bytes, set before the handshake.
     #[arg(long, value_name = "BYTES", value_parser = parse_mss)]
     pub mss: Option<u32>,
-}
-
-impl SocketArgs {
-    /// The options to apply.
-    pub fn opts(&self) -> Result<SockOpts, String> {
-        if self.udp && (self.nodelay || self.mss.is_some()) {
-            return Err(
-                "--nodelay and --mss are TCP options; UDP has no segments to size or delay".into(),
-            );
-        }
-        let buf = |v: Option<u64>, name: &str| -> Result<Option<usize>, String> {
-            match v {
-                None => Ok(None),
-                Some(n) if (1..=(1u64 << 30)).contains(&n) => Ok(Some(n as usize)),
-                Some(n) => Err(format!("--{name} {n} is outside 1..=1G")),
-            }
-        };
-        Ok(SockOpts {
-            sndbuf: buf(self.sndbuf, "sndbuf")?,
-            rcvbuf: buf(self.rcvbuf, "rcvbuf")?,
-            nodelay: self.nodelay,
-            mss: self.mss,
-        })
-    }
 }
 
 /// `ardei-lab server`.
@@ -383,18 +316,4 @@ pub struct ClientArgs {
     /// over time (file).
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
-}
-
-/// The TCP maximum segment size: a size (`1448`, `1K`) Linux accepts for
-/// `TCP_MAXSEG`: from `TCP_MIN_MSS` (88) to `MAX_TCP_WINDOW` (32767); it
-/// refuses anything larger with `EINVAL`.
-fn parse_mss(s: &str) -> Result<u32, String> {
-    let n = parse_size_u32(s).map_err(|e| e.to_string())?;
-    if (88..=32767).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!(
-            "{n} is outside 88..=32767 (what Linux takes for TCP_MAXSEG)"
-        ))
-    }
 }
