@@ -555,4 +555,52 @@ mod tests {
         assert!(text.contains("2 frames (pcap), 1 flows"), "{text}");
         assert!(text.contains("checksums: 4 valid"), "{text}");
     }
+
+    fn flow(src: &str, sp: Option<u16>, dst: &str, dp: Option<u16>, t: &str) -> FlowSummary {
+        FlowSummary {
+            src: src.parse().unwrap(),
+            src_port: sp,
+            dst: dst.parse().unwrap(),
+            dst_port: dp,
+            transport: t.into(),
+            frames: 12,
+            bytes: 123_456,
+            payload_bytes: 120_000,
+            fragments: 3,
+            retransmissions: 2,
+            syn: 1,
+            fin: 1,
+            rst: 0,
+            seq_end: None,
+        }
+    }
+
+    #[test]
+    fn text_of_every_kind_of_row_and_note_is_unchanged() {
+        let mut s = summarize(&[tcp(1, 10, true)]);
+        s.flows = vec![
+            flow("10.0.0.1", Some(1), "10.0.0.2", Some(2), "tcp"),
+            flow("fe80::1", Some(5353), "ff02::fb", Some(5353), "udp"),
+            flow("192.168.100.200", None, "10.0.0.2", None, "icmp"),
+        ];
+        (s.first_ns, s.last_ns) = (None, None);
+        (s.cut_frames, s.ip_fragments, s.non_ip_frames) = (1, 2, 3);
+        (s.unsupported_frames, s.malformed_records) = (4, 5);
+        let want = "\
+proto  source           destination      frames   bytes  payload  retrans  syn/fin/rst  frags
+tcp    10.0.0.1:1       10.0.0.2:2           12  123456   120000        2        1/1/0      3
+udp    [fe80::1]:5353   [ff02::fb]:5353      12  123456   120000        -            -      3
+icmp   192.168.100.200  10.0.0.2             12  123456   120000        -            -      3
+
+1 frames (pcap), 3 flows, 50 bytes captured, 50 bytes on the wire
+layers: l2 0  l3 20  l4 20  payload 10  other 0
+checksums: 2 valid, 0 partial (left for offload), 0 bad, 0 unchecked
+1 frames cut by the snap length
+2 IP fragments
+3 non-IP frames
+4 frames on an unsupported link type
+5 malformed records skipped
+";
+        assert_eq!(render_text(&s), want);
+    }
 }
