@@ -320,6 +320,15 @@ pub fn summarize_path(path: &Path) -> Result<Summary, PcapError> {
 /// A readable report: one table row per flow, then the totals.
 pub fn render_text(s: &Summary) -> String {
     let mut out = String::new();
+    flow_table(&mut out, s);
+    let _ = writeln!(out);
+    totals(&mut out, s);
+    out
+}
+
+/// The flows as a table: a header, then one row per flow, each column as
+/// wide as its widest cell.
+fn flow_table(out: &mut String, s: &Summary) {
     let endpoint = |a: &IpAddr, p: Option<u16>| match (a, p) {
         (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
         (a, Some(p)) => format!("{a}:{p}"),
@@ -382,7 +391,11 @@ pub fn render_text(s: &Summary) -> String {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         let _ = writeln!(out, "{}", line(&cells));
     }
-    let _ = writeln!(out);
+}
+
+/// Frames, flows and bytes; bytes by layer; checksum verdicts; the
+/// duration; and a line for each kind of frame that was set aside.
+fn totals(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "{} frames ({}), {} flows, {} bytes captured, {} bytes on the wire",
@@ -419,7 +432,6 @@ pub fn render_text(s: &Summary) -> String {
             let _ = writeln!(out, "{n} {what}");
         }
     }
-    out
 }
 
 #[cfg(test)]
