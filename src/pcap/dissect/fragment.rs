@@ -40,7 +40,7 @@ pub(super) fn add(
         offset: f.offset,
         more: f.more,
         len: ip_payload_len as u32,
-        sum: whole.then(|| checksum::data_sum(&p.payload.payload)),
+        sum: whole.then(|| checksum::data_sum(p.payload.payload)),
         stored: header.stored,
         ports: header.ports,
     };
