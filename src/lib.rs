@@ -54,4 +54,5 @@ pub mod plot;
 pub mod proto;
 pub mod sched;
 pub mod server;
+pub mod session;
 pub mod units;

@@ -263,31 +263,11 @@ pub fn unix_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A monotonic instant mapped onto the Unix-epoch clock, so that times of one
-/// run stay consistent even if the wall clock is stepped during it.
-#[derive(Debug, Clone, Copy)]
-pub struct Epoch {
-    at: Instant,
-    unix_ns: u64,
-}
+pub use crate::session::Epoch;
 
-impl Epoch {
-    /// Pins the two clocks together now.
-    pub fn now() -> Epoch {
-        Epoch {
-            at: Instant::now(),
-            unix_ns: unix_ns(),
-        }
-    }
-
-    /// The Unix-epoch time of `t`.
-    pub fn unix_ns_of(&self, t: Instant) -> u64 {
-        if t >= self.at {
-            self.unix_ns + (t - self.at).as_nanos() as u64
-        } else {
-            self.unix_ns.saturating_sub((self.at - t).as_nanos() as u64)
-        }
-    }
+/// Pins the monotonic clock to the Unix-epoch clock now.
+pub fn epoch_now() -> Epoch {
+    Epoch::pin(Instant::now(), unix_ns())
 }
 
 #[cfg(test)]

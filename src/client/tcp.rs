@@ -21,7 +21,7 @@ use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, ConnError, Framed, SockOpts};
-use crate::pace::{self, Epoch};
+use crate::pace;
 use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 use crate::proto::codec;
@@ -617,7 +617,7 @@ impl TcpClient {
                 )));
             }
         }
-        let epoch = Epoch::now();
+        let epoch = pace::epoch_now();
         let mut delay = Recorder::new();
         let mut ticker = self.ticker(start, None);
         let mut schedule = Recorder::new();

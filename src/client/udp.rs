@@ -42,7 +42,7 @@ use crate::latency::{Jitter, Recorder};
 use crate::net::batch::{self, Inbox, RecvMethod};
 use crate::net::counters::{self, UdpCounters};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
-use crate::pace::{self, Epoch};
+use crate::pace;
 use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
 
@@ -471,7 +471,7 @@ impl UdpClient {
         let cpu_before = pace::process_cpu();
         let mut rtt = Recorder::new();
         let mut arrivals = Arrivals::new(u64::from(count));
-        let epoch = Epoch::now();
+        let epoch = pace::epoch_now();
         let start = Instant::now();
         let size = (DGRAM_HEADER + data.len()) as u32;
         let mut ticker = self.ticker(start, None, size, data.len() as u32);
@@ -896,7 +896,7 @@ impl UdpClient {
                 token,
             },
         );
-        let epoch = Epoch::now();
+        let epoch = pace::epoch_now();
         let mut arrivals = Arrivals::new(u64::from(count));
         let mut delay = Recorder::new();
         let mut ticker = self.ticker(start, None, size, size);

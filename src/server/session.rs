@@ -21,7 +21,7 @@ use crate::account::beside::{Overhead, Shape};
 use crate::content;
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{ConnError, Framed};
-use crate::pace::{self, Epoch};
+use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::text::{self, LineBuffer, TextReply};
 use crate::proto::{ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
@@ -521,7 +521,7 @@ fn send_stream(
     let timely = Timely::for_interval(interval);
     tracing::debug!("stream sender: {}", timely.priority());
     let mut schedule = pace::Schedule::new(interval);
-    let epoch = Epoch::now();
+    let epoch = pace::epoch_now();
     // A little lead, so segment 0 does not start behind schedule.
     let t0 = Instant::now() + Duration::from_micros(200);
     let t0_ns = epoch.unix_ns_of(t0);

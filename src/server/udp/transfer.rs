@@ -270,7 +270,7 @@ impl Transfer {
 }
 
 pub(super) fn run_file(ctx: Transfer, size: u64, rate_bps: u64, segment: u32, how: FileSend) {
-    let epoch = Epoch::now();
+    let epoch = pace::epoch_now();
     // The server's checks keep a segment larger than the lab header.
     let Some(plan) = FilePlan::new(size, segment) else {
         return ctx.finish(
@@ -371,7 +371,7 @@ pub(super) fn run_stream(ctx: Transfer, interval: Duration, count: u32, size: u3
     let timely = Timely::for_interval(interval);
     tracing::debug!("stream sender: {}", timely.priority());
     let mut schedule = pace::Schedule::new(interval);
-    let epoch = Epoch::now();
+    let epoch = pace::epoch_now();
     let t0 = Instant::now() + Duration::from_micros(200);
     let start = datagram::to_vec(
         &ctx.header(0, 0, &epoch),
