@@ -461,3 +461,28 @@ proptest! {
         prop_assert_eq!(s.layers.total(), s.original_bytes);
     }
 }
+
+/// Every corpus file's summary, as text and as JSON, one after another:
+/// what `pcap summary` prints for each, pinned byte for byte.
+fn every_corpus_summary() -> String {
+    let mut out = String::new();
+    for (path, _) in captures() {
+        let s = summary(&path);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        out.push_str(&format!("== {name}\n"));
+        out.push_str(&ardei_lab::pcap::render_text(&s));
+        out.push_str(&serde_json::to_string_pretty(&s).expect("serializable"));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn corpus_summaries_are_unchanged() {
+    let got = every_corpus_summary();
+    let want = include_str!("data/pcap-summary.txt");
+    assert!(
+        got == want,
+        "the summaries differ from tests/data/pcap-summary.txt"
+    );
+}

@@ -320,6 +320,15 @@ pub fn summarize_path(path: &Path) -> Result<Summary, PcapError> {
 /// A readable report: one table row per flow, then the totals.
 pub fn render_text(s: &Summary) -> String {
     let mut out = String::new();
+    flow_table(&mut out, s);
+    let _ = writeln!(out);
+    totals(&mut out, s);
+    out
+}
+
+/// The flows as a table: a header, then one row per flow, each column as
+/// wide as its widest cell.
+fn flow_table(out: &mut String, s: &Summary) {
     let endpoint = |a: &IpAddr, p: Option<u16>| match (a, p) {
         (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
         (a, Some(p)) => format!("{a}:{p}"),
@@ -382,7 +391,11 @@ pub fn render_text(s: &Summary) -> String {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         let _ = writeln!(out, "{}", line(&cells));
     }
-    let _ = writeln!(out);
+}
+
+/// Frames, flows and bytes; bytes by layer; checksum verdicts; the
+/// duration; and a line for each kind of frame that was set aside.
+fn totals(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "{} frames ({}), {} flows, {} bytes captured, {} bytes on the wire",
@@ -419,7 +432,6 @@ pub fn render_text(s: &Summary) -> String {
             let _ = writeln!(out, "{n} {what}");
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -554,5 +566,53 @@ mod tests {
         assert!(text.contains("10.0.0.1:1"), "{text}");
         assert!(text.contains("2 frames (pcap), 1 flows"), "{text}");
         assert!(text.contains("checksums: 4 valid"), "{text}");
+    }
+
+    fn flow(src: &str, sp: Option<u16>, dst: &str, dp: Option<u16>, t: &str) -> FlowSummary {
+        FlowSummary {
+            src: src.parse().unwrap(),
+            src_port: sp,
+            dst: dst.parse().unwrap(),
+            dst_port: dp,
+            transport: t.into(),
+            frames: 12,
+            bytes: 123_456,
+            payload_bytes: 120_000,
+            fragments: 3,
+            retransmissions: 2,
+            syn: 1,
+            fin: 1,
+            rst: 0,
+            seq_end: None,
+        }
+    }
+
+    #[test]
+    fn text_of_every_kind_of_row_and_note_is_unchanged() {
+        let mut s = summarize(&[tcp(1, 10, true)]);
+        s.flows = vec![
+            flow("10.0.0.1", Some(1), "10.0.0.2", Some(2), "tcp"),
+            flow("fe80::1", Some(5353), "ff02::fb", Some(5353), "udp"),
+            flow("192.168.100.200", None, "10.0.0.2", None, "icmp"),
+        ];
+        (s.first_ns, s.last_ns) = (None, None);
+        (s.cut_frames, s.ip_fragments, s.non_ip_frames) = (1, 2, 3);
+        (s.unsupported_frames, s.malformed_records) = (4, 5);
+        let want = "\
+proto  source           destination      frames   bytes  payload  retrans  syn/fin/rst  frags
+tcp    10.0.0.1:1       10.0.0.2:2           12  123456   120000        2        1/1/0      3
+udp    [fe80::1]:5353   [ff02::fb]:5353      12  123456   120000        -            -      3
+icmp   192.168.100.200  10.0.0.2             12  123456   120000        -            -      3
+
+1 frames (pcap), 3 flows, 50 bytes captured, 50 bytes on the wire
+layers: l2 0  l3 20  l4 20  payload 10  other 0
+checksums: 2 valid, 0 partial (left for offload), 0 bad, 0 unchecked
+1 frames cut by the snap length
+2 IP fragments
+3 non-IP frames
+4 frames on an unsupported link type
+5 malformed records skipped
+";
+        assert_eq!(render_text(&s), want);
     }
 }

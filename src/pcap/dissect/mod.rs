@@ -19,17 +19,28 @@
 //! IP header are payload, and it joins the flow of its datagram's first
 //! fragment (same addresses, protocol and identification) when that was
 //! seen, else the last flow between the same addresses and protocol.
+//!
+//! One file per layer, as a frame is taken apart:
+//! - `link`: the link header, per link type.
+//! - `ip`: the IPv4 or IPv6 header, lengths and fragment facts.
+//! - `transport`: the TCP or UDP header and a whole segment's checksum.
+//! - `fragment`: fragments joined to their datagram, checksummed once.
+
+mod fragment;
+mod ip;
+mod link;
+mod transport;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use etherparse::{
-    EtherType, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, LenSource,
-    TcpHeaderSlice, UdpHeaderSlice,
-};
+use etherparse::{LaxNetSlice, LenSource};
 
-use super::read::{Frame, LinkType};
-use crate::wire::checksum::{self, DatagramId, Fragment, FragmentSums, Verdict};
+use crate::wire::checksum::{FragmentSums, Verdict};
+use super::read::Frame;
+use ip::{IpParts, ipv4_parts, ipv6_parts, offset_in};
+use link::slice_link;
+use transport::{TransportHeader, segment_checksum};
 
 /// IP protocol number of TCP.
 pub const TCP: u8 = 6;
@@ -166,6 +177,9 @@ impl Dissector {
         self.ip_frame(data, wire, parts)
     }
 
+    /// An IP frame, step by step: the IP header and lengths, the transport
+    /// header, the checksum (of the segment, or of the datagram a fragment
+    /// completes), and the flow's ports.
     fn ip_frame(&mut self, data: &[u8], wire: u64, p: IpParts<'_>) -> Dissection {
         let ip_start = offset_in(data, p.header);
         let room = wire.saturating_sub(ip_start as u64);
@@ -179,94 +193,24 @@ impl Dissector {
         let ip_payload_len = ip_len - l3;
 
         let protocol = p.payload.ip_number.0;
-        let first = p.fragment.is_none_or(|f| f.offset == 0);
-        let mut ports = None;
-        let mut tcp = None;
-        let mut l4_header = 0u64;
-        let mut stored = None;
-        if first {
-            if protocol == TCP {
-                if let Ok(h) = TcpHeaderSlice::from_slice(payload) {
-                    ports = Some((h.source_port(), h.destination_port()));
-                    l4_header = h.slice().len() as u64;
-                    stored = Some(h.checksum());
-                    tcp = Some(TcpFacts {
-                        seq: h.sequence_number(),
-                        syn: h.syn(),
-                        fin: h.fin(),
-                        rst: h.rst(),
-                    });
-                }
-            } else if protocol == UDP {
-                if let Ok(h) = UdpHeaderSlice::from_slice(payload) {
-                    ports = Some((h.source_port(), h.destination_port()));
-                    l4_header = 8;
-                    stored = Some(h.checksum());
-                }
-            }
-        }
-        let l4 = l4_header.min(ip_payload_len);
-        let checksummed = protocol == TCP || protocol == UDP;
-        let base = checksum::pseudo_base(p.src, p.dst, protocol);
-        // UDP over IPv4 may carry no checksum at all (field 0).
-        let no_checksum = protocol == UDP && p.src.is_ipv4() && stored == Some(0);
-
-        let (l4_checksum, checks_l4) = match p.fragment {
+        let header = match p.fragment {
+            Some(f) if f.offset != 0 => TransportHeader::default(),
+            _ => TransportHeader::parse(protocol, payload),
+        };
+        let l4 = header.len.min(ip_payload_len);
+        let (ports, l4_checksum, checks_l4) = match p.fragment {
             None => {
-                let verdict = match stored {
-                    Some(stored) if checksummed && whole && !no_checksum => {
-                        let seg_len = if protocol == UDP {
-                            udp_len(payload)
-                        } else {
-                            payload.len()
-                        };
-                        let segment = payload.get(..seg_len).unwrap_or(payload);
-                        let pseudo = checksum::pseudo_with_len(base, segment.len() as u32);
-                        Some(checksum::transport(
-                            pseudo,
-                            checksum::data_sum(segment),
-                            stored,
-                        ))
-                    }
-                    _ => None,
-                };
-                (verdict, checksummed)
+                let verdict = whole
+                    .then(|| segment_checksum((p.src, p.dst), protocol, payload, header.stored))
+                    .flatten();
+                (header.ports, verdict, transport::checksummed(protocol))
             }
             Some(f) => {
-                let id = DatagramId {
-                    src: p.src,
-                    dst: p.dst,
-                    protocol,
-                    ident: f.ident,
-                };
-                let piece = Fragment {
-                    offset: f.offset,
-                    more: f.more,
-                    len: ip_payload_len as u32,
-                    sum: whole.then(|| checksum::data_sum(payload)),
-                    stored,
-                    ports,
-                };
-                let (learnt, completed) = self.fragments.add(id, piece);
-                ports = ports.or(learnt);
-                let verdict = completed.and_then(|c| {
-                    let (sum, stored) = (c.sum?, c.stored?);
-                    let skip = protocol == UDP && p.src.is_ipv4() && stored == 0;
-                    let pseudo = checksum::pseudo_with_len(base, c.len);
-                    (!skip).then(|| checksum::transport(pseudo, sum, stored))
-                });
-                (verdict, checksummed && completed.is_some())
+                let got = fragment::add(&mut self.fragments, &p, f, ip_payload_len, whole, &header);
+                (got.ports, got.l4_checksum, got.checks_l4)
             }
         };
-
-        let key = (p.src, p.dst, protocol);
-        match ports {
-            Some(ports) => {
-                self.last_ports.insert(key, ports);
-            }
-            None if p.fragment.is_some() => ports = self.last_ports.get(&key).copied(),
-            None => {}
-        }
+        let ports = self.flow_ports((p.src, p.dst, protocol), ports, p.fragment.is_some());
 
         Dissection {
             layers: Layers {
@@ -285,155 +229,36 @@ impl Dissector {
                 ipv4_checksum: p.ipv4_checksum,
                 l4_checksum,
                 checks_l4,
-                tcp,
+                tcp: header.tcp,
             }),
             unsupported_link: false,
         }
     }
-}
 
-#[derive(Debug, Clone, Copy)]
-struct FragmentFacts {
-    ident: u32,
-    offset: u32,
-    more: bool,
-}
-
-/// The parts of an IP packet the accounting needs.
-struct IpParts<'a> {
-    header: &'a [u8],
-    header_len: usize,
-    /// Length of the whole IP packet from its header, `None` when unset.
-    ip_len: Option<u64>,
-    payload: LaxIpPayloadSlice<'a>,
-    src: IpAddr,
-    dst: IpAddr,
-    fragment: Option<FragmentFacts>,
-    ipv4_checksum: Option<Verdict>,
-}
-
-fn ipv4_parts<'a>(v4: &'a etherparse::LaxIpv4Slice<'a>) -> IpParts<'a> {
-    let h = v4.header();
-    let header = h.slice();
-    let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
-    let total = usize::from(h.total_len());
-    let fragment = h.is_fragmenting_payload().then(|| FragmentFacts {
-        ident: u32::from(h.identification()),
-        offset: u32::from(h.fragments_offset().value()) * 8,
-        more: h.more_fragments(),
-    });
-    IpParts {
-        header,
-        header_len: header.len() + auth,
-        ip_len: (total >= header.len()).then_some(total as u64),
-        payload: v4.payload().clone(),
-        src: IpAddr::V4(h.source_addr()),
-        dst: IpAddr::V4(h.destination_addr()),
-        fragment,
-        ipv4_checksum: Some(checksum::ipv4_header(header)),
-    }
-}
-
-fn ipv6_parts<'a>(v6: &etherparse::LaxIpv6Slice<'a>) -> IpParts<'a> {
-    let h = v6.header();
-    let exts = v6.extensions();
-    let fragment = exts.clone().into_iter().find_map(|e| match e {
-        Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some(FragmentFacts {
-            ident: f.identification(),
-            offset: u32::from(f.fragment_offset().value()) * 8,
-            more: f.more_fragments(),
-        }),
-        _ => None,
-    });
-    let payload_len = h.payload_length();
-    IpParts {
-        header: h.slice(),
-        header_len: h.slice().len() + exts.slice().len(),
-        ip_len: (payload_len != 0).then_some(40 + u64::from(payload_len)),
-        payload: v6.payload().clone(),
-        src: IpAddr::V6(h.source_addr()),
-        dst: IpAddr::V6(h.destination_addr()),
-        fragment,
-        ipv4_checksum: None,
-    }
-}
-
-/// Length a UDP header claims for its datagram, bounded by what is there.
-fn udp_len(payload: &[u8]) -> usize {
-    match payload.get(4..6) {
-        Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])).min(payload.len()),
-        None => payload.len(),
-    }
-}
-
-/// Where `sub` starts inside `data` (0 if it is not inside).
-fn offset_in(data: &[u8], sub: &[u8]) -> usize {
-    (sub.as_ptr() as usize)
-        .checked_sub(data.as_ptr() as usize)
-        .filter(|o| *o <= data.len())
-        .unwrap_or(0)
-}
-
-/// Splits off the link header. Returns its length and the packet from the
-/// network layer down (`None` inside when the link header is cut short), or
-/// `None` for a link type not handled here.
-fn slice_link(link: LinkType, data: &[u8]) -> Option<(usize, Option<LaxSlicedPacket<'_>>)> {
-    let by_type = |len: usize, ether_type: Option<u16>| {
-        let packet = match (data.get(len..), ether_type) {
-            (Some(rest), Some(t)) => Some(LaxSlicedPacket::from_ether_type(EtherType(t), rest)),
-            _ => None,
-        };
-        Some((len, packet))
-    };
-    let be16 = |at: usize| {
-        data.get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    match link {
-        LinkType::ETHERNET => Some((14, LaxSlicedPacket::from_ethernet(data).ok())),
-        LinkType::LINUX_SLL => by_type(16, be16(14)),
-        LinkType::LINUX_SLL2 => by_type(20, be16(0)),
-        LinkType::RAW | LinkType::RAW_BSD => by_type(0, version_type(data)),
-        LinkType::IPV4 => by_type(0, Some(EtherType::IPV4.0)),
-        LinkType::IPV6 => by_type(0, Some(EtherType::IPV6.0)),
-        LinkType::NULL | LinkType::LOOP => {
-            let family = data.get(..4).and_then(|b| {
-                let [a, b, c, d] = [b[0], b[1], b[2], b[3]];
-                // NULL is in the capturing host's byte order: try both.
-                [
-                    u32::from_be_bytes([a, b, c, d]),
-                    u32::from_le_bytes([a, b, c, d]),
-                ]
-                .into_iter()
-                .find_map(family_type)
-            });
-            by_type(4, family)
+    /// Remembers the last ports seen between two addresses over one
+    /// protocol, and lends them to a fragment that has none of its own.
+    fn flow_ports(
+        &mut self,
+        key: (IpAddr, IpAddr, u8),
+        ports: Option<(u16, u16)>,
+        fragment: bool,
+    ) -> Option<(u16, u16)> {
+        match ports {
+            Some(ports) => {
+                self.last_ports.insert(key, ports);
+                Some(ports)
+            }
+            None if fragment => self.last_ports.get(&key).copied(),
+            None => None,
         }
-        _ => None,
-    }
-}
-
-/// The ether type of a raw IP packet, from its version nibble.
-fn version_type(data: &[u8]) -> Option<u16> {
-    match data.first().map(|b| b >> 4) {
-        Some(4) => Some(EtherType::IPV4.0),
-        Some(6) => Some(EtherType::IPV6.0),
-        _ => None,
-    }
-}
-
-/// The ether type for a BSD address family (AF_INET6 differs by system).
-fn family_type(family: u32) -> Option<u16> {
-    match family {
-        2 => Some(EtherType::IPV4.0),
-        10 | 24 | 28 | 30 => Some(EtherType::IPV6.0),
-        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum;
+    use crate::pcap::read::LinkType;
     use etherparse::{IpFragOffset, IpNumber, Ipv4Header, PacketBuilder};
 
     const SRC: [u8; 4] = [198, 18, 0, 1];

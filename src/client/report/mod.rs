@@ -1,0 +1,237 @@
+//! What a client run measured: one [`Report`] per action, rendered as text
+//! for people or as the JSON object of the command-line contract.
+//!
+//! Every figure is measured by the client (round-trip times, receive times,
+//! byte counts) or carried from the server (a stream segment's scheduled and
+//! real send times). One-way delays compare the server's clock with the
+//! client's: meaningful on one host, where both read the same clock.
+//!
+//! The text report is written part by part, in the order it prints:
+//! - `figures`: the headline and the action's own figures (echo, file,
+//!   stream).
+//! - `udp`: UDP's datagram accounting and how the datagrams crossed the
+//!   system-call boundary.
+//! - `overhead`: the on-wire table, model beside kernel (and capture).
+//! - `captures`: where the model and live captures went.
+//! - `socket`: the socket's options as the kernel applied them.
+
+mod captures;
+mod figures;
+mod overhead;
+mod socket;
+mod udp;
+
+use serde::Serialize;
+
+pub use socket::SocketReport;
+pub use udp::{Ending, Missing, TransferIo, UdpFigures};
+
+use super::record::CapturesReport;
+use super::ticker::Interval;
+use crate::account::beside::Overhead;
+use crate::latency::{Percentiles, Recorder};
+
+/// One action's measurements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// "echo", "file" or "stream".
+    pub mode: &'static str,
+    /// "tcp" or "udp".
+    pub transport: &'static str,
+    /// 4 or 6.
+    pub ip: u8,
+    /// The server's address.
+    pub target: String,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// From the request to the last byte, seconds.
+    pub seconds: f64,
+    /// `bytes` × 8 / `seconds`.
+    pub goodput_bps: f64,
+    /// Round-trip (echo) or one-way (stream) latency, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<Percentiles>,
+    /// Mode-specific figures.
+    #[serde(flatten)]
+    pub detail: Detail,
+    /// UDP's datagram accounting (UDP runs only).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpFigures>,
+    /// The client socket's options as the kernel applied them.
+    pub socket: SocketReport,
+    /// What the action cost on the wire: the model beside the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<Overhead>,
+    /// Where the model and live captures went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captures: Option<CapturesReport>,
+    /// The latency histogram behind `latency_us` (for `--hgrm`, `--plot`).
+    #[serde(skip)]
+    pub histogram: Option<Recorder>,
+    /// File bytes received over time: (seconds since the request, bytes).
+    #[serde(skip)]
+    pub progress: Vec<(f64, u64)>,
+    /// Interval reports (`-i`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
+    /// Whether the client busy-polled its receives (`--spin`).
+    pub spin: bool,
+    /// The client process's CPU time over the action (measured with `--spin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
+}
+
+/// The client process's CPU time over an action (`getrusage(2)`), beside
+/// the wall-clock time it took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuUse {
+    /// User-mode CPU seconds.
+    pub user_seconds: f64,
+    /// Kernel-mode CPU seconds.
+    pub sys_seconds: f64,
+    /// Wall-clock seconds.
+    pub wall_seconds: f64,
+    /// (user + sys) / wall: 1.0 is one core busy the whole time.
+    pub cores: f64,
+}
+
+impl CpuUse {
+    /// The CPU time between two `(user, sys)` readings over `wall` seconds.
+    pub fn between(before: (f64, f64), after: (f64, f64), wall: f64) -> CpuUse {
+        let user = (after.0 - before.0).max(0.0);
+        let sys = (after.1 - before.1).max(0.0);
+        CpuUse {
+            user_seconds: user,
+            sys_seconds: sys,
+            wall_seconds: wall,
+            cores: if wall > 0.0 { (user + sys) / wall } else { 0.0 },
+        }
+    }
+}
+
+/// Figures that belong to one mode.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Detail {
+    /// Echo.
+    Echo {
+        /// Round trips asked for.
+        count: u32,
+        /// Replies received.
+        replies: u32,
+        /// Bytes in each request.
+        size: usize,
+    },
+    /// File.
+    File {
+        /// Bytes asked for.
+        size: u64,
+        /// Every byte received was checked against the pattern.
+        verified: bool,
+        /// Every byte of the file arrived.
+        complete: bool,
+        /// From the request to the first file byte, µs.
+        time_to_first_byte_us: f64,
+        /// From the first to the last file byte, seconds.
+        transfer_seconds: f64,
+        /// The server's view (TCP): from FileReady until its last write
+        /// returned, seconds — when the kernel had taken the data.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_written_seconds: Option<f64>,
+        /// The server's view (TCP): from FileReady until the last byte was
+        /// acknowledged, seconds.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_acked_seconds: Option<f64>,
+    },
+    /// Stream.
+    Stream {
+        /// Segments received.
+        segments: u32,
+        /// Segments asked for.
+        count: u32,
+        /// Segments the server says it sent (TCP). A UDP stream leaves it
+        /// out: its datagram accounting carries the same count as `sent`,
+        /// and a JSON object holds each key once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sent: Option<u32>,
+        /// Interval asked for, µs.
+        interval_us: f64,
+        /// Whole segment size, bytes.
+        size: u32,
+        /// RFC 3550 interarrival jitter at the end, µs.
+        jitter_us: f64,
+        /// Distribution of the |D| values behind it, µs.
+        jitter_hist_us: Option<Percentiles>,
+        /// Server's send time minus scheduled time, µs.
+        schedule_error_us: Option<Percentiles>,
+        /// The same for the last segment: how far from `t0 + (n-1)·interval`
+        /// the schedule ended, µs.
+        end_drift_us: Option<f64>,
+        /// Where the one-way delays come from.
+        clocks: &'static str,
+    },
+}
+
+/// The note attached to one-way delays.
+pub const SAME_HOST_CLOCKS: &str = "one-way delay = client receive time - server send time, both CLOCK_REALTIME; exact only when client and server share a host";
+
+impl Report {
+    /// A report of `bytes` received in `seconds`, its other figures empty.
+    pub fn new(
+        mode: &'static str,
+        target: std::net::SocketAddr,
+        bytes: u64,
+        seconds: f64,
+        detail: Detail,
+        socket: SocketReport,
+    ) -> Report {
+        Report {
+            mode,
+            transport: match socket {
+                SocketReport::Tcp(_) => "tcp",
+                SocketReport::Udp(_) => "udp",
+            },
+            ip: if target.is_ipv6() { 6 } else { 4 },
+            target: target.to_string(),
+            bytes,
+            seconds,
+            goodput_bps: if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds
+            } else {
+                0.0
+            },
+            latency_us: None,
+            detail,
+            udp: None,
+            socket,
+            overhead: None,
+            captures: None,
+            histogram: None,
+            progress: Vec::new(),
+            intervals: Vec::new(),
+            spin: false,
+            cpu: None,
+        }
+    }
+
+    /// The text report for people: the action's figures, then UDP's
+    /// datagram accounting, the overhead table, the captures and the socket.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        figures::write(&mut s, self);
+        if let Some(u) = &self.udp {
+            u.write_text(&mut s);
+        }
+        if let Some(o) = &self.overhead {
+            overhead::write(&mut s, o, self.goodput_bps);
+        }
+        if let Some(c) = &self.captures {
+            captures::write(&mut s, c);
+        }
+        self.socket.write_text(&mut s);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;

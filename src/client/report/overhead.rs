@@ -1,0 +1,135 @@
+//! The on-wire table: what the action cost, frame by frame and layer by
+//! layer, in the model's column beside the kernel's (and a live capture's),
+//! then the kernel's own figures and why the columns differ.
+
+use std::fmt::Write as _;
+
+use crate::account::beside::{KernelRaw, Overhead};
+use crate::units::format_bitrate;
+
+/// The table, the goodput beside the wire rate, the kernel's own line and
+/// one line per reason the columns differ.
+pub(super) fn write(s: &mut String, o: &Overhead, goodput_bps: f64) {
+    table(s, o);
+    let _ = writeln!(
+        s,
+        "    goodput {}, wire rate {} (all headers, {} link)",
+        format_bitrate(goodput_bps),
+        format_bitrate(o.wire_rate_bps),
+        o.link
+    );
+    kernel(s, &o.kernel_raw);
+    for n in &o.notes {
+        let _ = writeln!(s, "    why they differ: {n}");
+    }
+}
+
+/// The header and one row per count: frames, then bytes layer by layer,
+/// each in the model's, the kernel's and the capture's column.
+fn table(s: &mut String, o: &Overhead) {
+    let cap = o.capture.as_ref();
+    // A TCP segment's payload is whatever TCP carries; a UDP datagram's
+    // figure is what it carries after the lab's own header.
+    let per = match o.kernel_raw {
+        KernelRaw::Udp(_) => "data bytes per full datagram after the lab's 28-byte header",
+        _ => "payload bytes per full segment",
+    };
+    let _ = writeln!(
+        s,
+        "  on the wire ({}, MTU {}, {} {per}):   model      kernel{}",
+        o.link,
+        o.mtu,
+        o.segment_payload,
+        if cap.is_some() { "     capture" } else { "" }
+    );
+    let row = |s: &mut String, name: &str, m: u64, k: u64, c: Option<u64>| {
+        let c = c.map(|c| format!(" {c:>11}")).unwrap_or_default();
+        let _ = writeln!(s, "    {name:<58} {m:>10} {k:>11}{c}");
+    };
+    row(
+        s,
+        "frames",
+        o.model.frames,
+        o.kernel.frames,
+        cap.map(|c| c.frames),
+    );
+    let (m, k) = (&o.model, &o.kernel);
+    row(s, "  with data", m.data_frames, k.data_frames, None);
+    row(
+        s,
+        "  without data (pure ACKs, control)",
+        m.ack_frames,
+        k.ack_frames,
+        None,
+    );
+    let retrans = cap.map(|c| c.retransmissions);
+    row(
+        s,
+        "  retransmitted",
+        m.retransmissions,
+        k.retransmissions,
+        retrans,
+    );
+    let cl = cap.map(|c| c.layers.named());
+    let layers = m
+        .layers
+        .named()
+        .into_iter()
+        .zip(k.layers.named())
+        .enumerate();
+    for (i, ((name, mv), (_, kv))) in layers {
+        row(s, &format!("bytes: {name}"), mv, kv, cl.map(|l| l[i].1));
+    }
+    row(
+        s,
+        "bytes on the wire",
+        m.wire_bytes,
+        k.wire_bytes,
+        cap.map(|c| c.wire_bytes),
+    );
+}
+
+/// What the kernel reported as it is: `TCP_INFO`, or the namespace's UDP
+/// counters.
+fn kernel(s: &mut String, raw: &KernelRaw) {
+    match raw {
+        KernelRaw::Tcp(k) => {
+            let mut opts = Vec::new();
+            if k.timestamps {
+                opts.push("timestamps".to_string());
+            }
+            if k.sack {
+                opts.push("SACK".to_string());
+            }
+            if let Some((snd, rcv)) = k.wscale {
+                opts.push(format!("window scale {snd}/{rcv}"));
+            }
+            let _ = writeln!(
+                s,
+                "    kernel (TCP_INFO): snd_mss {} rcv_mss {} pmtu {}, rtt {} µs (±{}), {} segments out ({} with data), {} in ({} with data), {} retransmitted; negotiated: {}",
+                k.snd_mss,
+                k.rcv_mss,
+                k.pmtu,
+                k.rtt_us,
+                k.rttvar_us,
+                k.segs_out,
+                k.data_segs_out,
+                k.segs_in,
+                k.data_segs_in,
+                k.total_retrans,
+                if opts.is_empty() {
+                    "no options".to_string()
+                } else {
+                    opts.join(", ")
+                }
+            );
+        }
+        KernelRaw::Udp(k) => {
+            let _ = writeln!(
+                s,
+                "    kernel (/proc/net/snmp, whole namespace): {} datagrams in, {} out, {} fragments created, {} received for reassembly, {} reassembled",
+                k.in_datagrams, k.out_datagrams, k.frag_creates, k.reasm_reqds, k.reasm_oks
+            );
+        }
+    }
+}
