@@ -40,7 +40,7 @@ pub enum Finished {
     /// A download.
     File(FileFigures),
     /// A stream.
-    Stream(StreamFigures),
+    Stream(Box<StreamFigures>),
     /// An upload of this many bytes, received in this many ns.
     Upload {
         /// File bytes sent.
@@ -159,7 +159,7 @@ impl ClientAction {
                 Some(Finished::Echo { rtt, bytes, shape })
             }
             ClientAction::File(s) => s.finish().map(Finished::File),
-            ClientAction::Stream(s) => Some(Finished::Stream(s.finish())),
+            ClientAction::Stream(s) => Some(Finished::Stream(Box::new(s.finish()))),
             ClientAction::Upload(s) => Some(Finished::Upload {
                 bytes: s.bytes(),
                 received_ns: s.received_ns()?,

@@ -82,7 +82,7 @@ impl EchoClient {
 
     /// When request `seq` is due.
     fn due(&self) -> Instant {
-        crate::pace::deadline(self.start, self.interval, self.seq)
+        super::deadline(self.start, self.interval, self.seq)
     }
 
     /// The next request, when it is due at `now` and none is outstanding.

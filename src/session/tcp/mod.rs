@@ -46,6 +46,11 @@ pub use text::TextServer;
 
 use std::time::Duration;
 
+/// The instant of the `i`-th of deadlines `interval` apart from `t0`.
+pub(crate) fn deadline(t0: std::time::Instant, interval: Duration, i: u32) -> std::time::Instant {
+    t0 + interval.saturating_mul(i)
+}
+
 /// Which way bytes went, for the model capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Toward {

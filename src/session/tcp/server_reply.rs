@@ -130,8 +130,7 @@ pub const TEXT_SEGMENT_LEN: usize = 32;
 impl StreamSender {
     /// When the next segment is due.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        (!self.over && !self.stopped)
-            .then(|| crate::pace::deadline(self.t0, self.interval, self.sent))
+        (!self.over && !self.stopped).then(|| super::deadline(self.t0, self.interval, self.sent))
     }
 
     /// Writes the start, if this is the first write.
