@@ -16,6 +16,10 @@
 //!   `.hgrm` text, which HdrHistogram's plotter reads.
 //! - [`plot`]: SVG charts, with no font files needed: latency by percentile
 //!   as HdrHistogram plots it, and goodput over time.
+//! - [`session`]: the exchanges as pure state machines, both sides: handed
+//!   the time and the bytes that arrived, a session says what to send and
+//!   when it next wants to be woken; the drivers in `client` and `server`
+//!   move the bytes. TCP's are in [`session::tcp`].
 //! - [`arrivals`]: which datagrams arrived: loss, duplicates, reordering.
 //! - [`units`]: durations, sizes and bitrates as the command line writes them.
 //! - [`hosts`]: the `hosts.txt` list and how an address is chosen from it.

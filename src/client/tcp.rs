@@ -507,7 +507,6 @@ impl TcpClient {
                 } => self
                     .instruments
                     .send_file(direction(toward), &head, len, &comment),
-                Record::Close { .. } => {}
             }
         }
     }

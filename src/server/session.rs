@@ -28,8 +28,6 @@ use crate::proto::Limits;
 use crate::sched::Timely;
 use crate::session::tcp::{ACK_WAIT, Ended, Event, Record, ServerSession, Toward};
 
-pub use crate::session::tcp::FILE_CHUNK;
-
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
 #[derive(Debug, Clone, Default, Serialize)]
@@ -244,7 +242,6 @@ impl Driver<'_, '_> {
             Record::File {
                 head, len, comment, ..
             } => self.rec.file(&head, len, || comment),
-            Record::Close { client_first } => self.rec.close(client_first),
         }
     }
 }

@@ -84,11 +84,6 @@ pub enum Record {
         /// What the frames carry.
         comment: String,
     },
-    /// The connection's teardown: the client's FIN first, or the server's.
-    Close {
-        /// Whether the client closed first.
-        client_first: bool,
-    },
 }
 
 /// Something the driver acts on besides sending: an entry for the model,
