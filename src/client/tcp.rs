@@ -73,6 +73,8 @@ pub struct TcpClient {
     reply_timeout: Duration,
     /// Whether `reply_timeout` was asked for rather than the default.
     timeout_set: bool,
+    /// The receive timeout of the running action.
+    wait: Duration,
     /// The pace asked of the server for files, bit/s of payload (0: none).
     rate_bps: u64,
 }
@@ -116,6 +118,7 @@ impl TcpClient {
             spin: false,
             reply_timeout: REPLY_TIMEOUT,
             timeout_set: false,
+            wait: REPLY_TIMEOUT,
             rate_bps: 0,
         })
     }
@@ -218,8 +221,10 @@ impl TcpClient {
         r.overhead = Some(beside::tcp(&[shape], ip, link, mtu, seg, &delta, r.seconds));
     }
 
-    fn set_timeout(&self, t: Duration) -> Result<(), ClientError> {
+    /// Sets the receive timeout of the action about to run.
+    fn set_timeout(&mut self, t: Duration) -> Result<(), ClientError> {
         self.conn.stream().set_read_timeout(Some(t))?;
+        self.wait = t;
         Ok(())
     }
 
@@ -406,7 +411,7 @@ impl TcpClient {
         action: &mut ClientAction,
         sink: &mut Option<&mut dyn Write>,
     ) -> Result<(), ClientError> {
-        let wait = self.reply_timeout_now();
+        let wait = self.wait;
         let n = self
             .conn
             .fill()
@@ -462,7 +467,7 @@ impl TcpClient {
         };
         // Without the mark the read is only slower.
         let _ = self.conn.set_recv_lowat(mark);
-        let wait = self.reply_timeout_now();
+        let wait = self.wait;
         let n = self
             .conn
             .read_raw_all(&mut buf[..want])
@@ -475,16 +480,6 @@ impl TcpClient {
             w.write_all(&buf[data])?;
         }
         Ok(())
-    }
-
-    /// The receive timeout set for the running action.
-    fn reply_timeout_now(&self) -> Duration {
-        self.conn
-            .stream()
-            .read_timeout()
-            .ok()
-            .flatten()
-            .unwrap_or(self.reply_timeout)
     }
 
     /// Hands the action's records to the model capture.
