@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::{Events, FileReceiver, FileSender, Inbox, Record, SessionError, Toward};
+use super::{Events, FileReceiver, FileSender, Inbox, Patience, Record, SessionError, Toward};
 use crate::account::beside::Shape;
 use crate::proto::{HEADER_LEN, Message, codec};
 use crate::session::Transmit;
@@ -51,8 +51,7 @@ pub struct FileClient {
     step: Step,
     size: u64,
     rate_bps: u64,
-    timeout: Duration,
-    heard: Instant,
+    patience: Patience,
     ready_at: Option<Instant>,
     inbox: Inbox,
     receiver: FileReceiver,
@@ -69,8 +68,7 @@ impl FileClient {
             step: Step::Request,
             size,
             rate_bps,
-            timeout,
-            heard: start,
+            patience: Patience::new(start, timeout),
             ready_at: None,
             inbox: Inbox::new(),
             receiver: FileReceiver::new(start, size),
@@ -94,7 +92,7 @@ impl FileClient {
         self.events
             .bytes(Toward::Server, buf, || format!("file request {size}"));
         self.step = Step::Ready;
-        self.heard = now;
+        self.patience.heard(now);
         Some(Transmit {
             len: buf.len(),
             segment: None,
@@ -108,7 +106,7 @@ impl FileClient {
         now: Instant,
         bytes: &[u8],
     ) -> Result<Range<usize>, SessionError> {
-        self.heard = now;
+        self.patience.heard(now);
         let mut data = 0..0;
         let mut at = 0;
         while at < bytes.len() {
@@ -215,15 +213,12 @@ impl FileClient {
 
     /// When silence fails the download.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.wants_input().then(|| self.heard + self.timeout)
+        self.patience.deadline(self.wants_input())
     }
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
-        match self.poll_timeout() {
-            Some(t) if now >= t => Err(SessionError::Timeout(self.timeout)),
-            _ => Ok(()),
-        }
+        self.patience.check(now, self.wants_input())
     }
 
     /// Whether bytes are awaited.
@@ -285,8 +280,7 @@ fn error_bytes(code: crate::proto::ErrorCode, message: &str) -> Vec<u8> {
 #[derive(Debug)]
 pub struct UploadClient {
     sender: FileSender,
-    timeout: Duration,
-    heard: Instant,
+    patience: Patience,
     inbox: Inbox,
     received_ns: Option<u64>,
 }
@@ -297,8 +291,7 @@ impl UploadClient {
         let head = codec::to_vec(&Message::FileReady { size }).unwrap_or_default();
         UploadClient {
             sender: FileSender::new(start, head, size, rate_bps),
-            timeout,
-            heard: start,
+            patience: Patience::new(start, timeout),
             inbox: Inbox::new(),
             received_ns: None,
         }
@@ -307,13 +300,13 @@ impl UploadClient {
     /// The next write of the file, when due.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let t = self.sender.poll_transmit(now, buf)?;
-        self.heard = now;
+        self.patience.heard(now);
         Some(t)
     }
 
     /// The receiver's answer.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), SessionError> {
-        self.heard = now;
+        self.patience.heard(now);
         let mut at = 0;
         while at < bytes.len() && self.received_ns.is_none() {
             let (n, r) = self.inbox.take(&bytes[at..]);
@@ -343,17 +336,12 @@ impl UploadClient {
         if !self.sender.is_done() {
             return self.sender.poll_timeout();
         }
-        self.received_ns
-            .is_none()
-            .then(|| self.heard + self.timeout)
+        self.patience.deadline(self.wants_input())
     }
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
-        if self.sender.is_done() && self.received_ns.is_none() && now >= self.heard + self.timeout {
-            return Err(SessionError::Timeout(self.timeout));
-        }
-        Ok(())
+        self.patience.check(now, self.wants_input())
     }
 
     /// Whether the answer is awaited.

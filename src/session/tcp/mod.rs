@@ -51,6 +51,41 @@ pub(crate) fn deadline(t0: std::time::Instant, interval: Duration, i: u32) -> st
     t0 + interval.saturating_mul(i)
 }
 
+/// How long a client's action waits with nothing heard from the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    heard: std::time::Instant,
+    timeout: Duration,
+}
+
+impl Patience {
+    /// Waits `timeout` from `now` on.
+    pub(crate) fn new(now: std::time::Instant, timeout: Duration) -> Patience {
+        Patience {
+            heard: now,
+            timeout,
+        }
+    }
+
+    /// Something was sent or heard at `now`: the wait starts again.
+    pub(crate) fn heard(&mut self, now: std::time::Instant) {
+        self.heard = now;
+    }
+
+    /// The deadline, while `waiting`.
+    pub(crate) fn deadline(&self, waiting: bool) -> Option<std::time::Instant> {
+        waiting.then(|| self.heard + self.timeout)
+    }
+
+    /// Fails once the deadline has passed at `now`, while `waiting`.
+    pub(crate) fn check(&self, now: std::time::Instant, waiting: bool) -> Result<(), SessionError> {
+        match self.deadline(waiting) {
+            Some(t) if now >= t => Err(SessionError::Timeout(self.timeout)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Which way bytes went, for the model capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Toward {

@@ -203,7 +203,6 @@ pub struct FramedServer {
     inbox: Inbox,
     backlog: Vec<u8>,
     out: Replier,
-    ending: Option<Ended>,
     upload: Option<FileReceiver>,
     uploads: bool,
 }
@@ -216,15 +215,7 @@ impl FramedServer {
             epoch,
             inbox: Inbox::new(),
             backlog: Vec::new(),
-            out: Replier {
-                id,
-                figures: ServerFigures {
-                    mode: "framed",
-                    ..ServerFigures::default()
-                },
-                ..Replier::default()
-            },
-            ending: None,
+            out: Replier::new(id, "framed"),
             upload: None,
             uploads: false,
         }
@@ -246,7 +237,7 @@ impl FramedServer {
     }
 
     fn busy(&self) -> bool {
-        self.out.reply.is_some() || self.ending.is_some()
+        self.out.busy()
     }
 
     /// Bytes arrived: requests are taken one at a time; what comes while a
@@ -306,7 +297,7 @@ impl FramedServer {
         tracing::warn!("session {}: {e}", self.out.id);
         self.out.reply = Some(Reply::Message(Message::error(e.code(), e.to_string())));
         if e.skip().is_none() {
-            self.ending = Some(Ended::server(format!("protocol error: {e}")));
+            self.out.ending = Some(Ended::server(format!("protocol error: {e}")));
         }
     }
 
@@ -396,7 +387,7 @@ impl FramedServer {
                     ErrorCode::Malformed,
                     msg.clone(),
                 )));
-                self.ending = Some(Ended::server(msg));
+                self.out.ending = Some(Ended::server(msg));
                 self.upload = None;
                 bytes.len()
             }
@@ -418,10 +409,10 @@ impl FramedServer {
 
     /// The client closed its side.
     pub fn handle_eof(&mut self) {
-        if self.ending.is_some() {
+        if self.out.ending.is_some() {
             return;
         }
-        self.ending = Some(if self.inbox.is_empty() && self.backlog.is_empty() {
+        self.out.ending = Some(if self.inbox.is_empty() && self.backlog.is_empty() {
             Ended::client("closed by the client")
         } else {
             Ended::client("closed in the middle of a message")
@@ -430,7 +421,7 @@ impl FramedServer {
 
     /// The next write.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.out.reply.is_none() && !self.backlog.is_empty() && self.ending.is_none() {
+        if self.out.reply.is_none() && !self.backlog.is_empty() && self.out.ending.is_none() {
             self.advance(now);
         }
         self.out.poll_transmit(now, buf)
@@ -444,16 +435,11 @@ impl FramedServer {
 
     /// The server is stopping.
     pub fn handle_stop(&mut self) {
-        if self.out.handle_stop() {
-            self.ending = Some(Ended::server("error: the server is stopping".to_string()));
-        }
+        self.out.stop();
     }
 
     /// Why the session is over, once its last reply went out.
     pub fn ended(&self) -> Option<&Ended> {
-        if self.out.reply.is_some() {
-            return None;
-        }
-        self.ending.as_ref()
+        self.out.ended()
     }
 }

@@ -251,9 +251,47 @@ pub(super) struct Replier {
     pub(super) figures: ServerFigures,
     /// The session's number, for its log lines.
     pub(super) id: u64,
+    /// How the session ends once the reply going out has gone.
+    pub(super) ending: Option<super::Ended>,
 }
 
 impl Replier {
+    /// The replies of session `id`, in `mode` ("framed" or "text").
+    pub(super) fn new(id: u64, mode: &'static str) -> Replier {
+        Replier {
+            id,
+            figures: ServerFigures {
+                mode,
+                ..ServerFigures::default()
+            },
+            ..Replier::default()
+        }
+    }
+
+    /// Whether a reply is going out or the session is ending: no request
+    /// is taken then.
+    pub(super) fn busy(&self) -> bool {
+        self.reply.is_some() || self.ending.is_some()
+    }
+
+    /// Why the session is over, once its last reply went out.
+    pub(super) fn ended(&self) -> Option<&super::Ended> {
+        if self.reply.is_some() {
+            return None;
+        }
+        self.ending.as_ref()
+    }
+
+    /// The server is stopping: a stream ends where it is, a paced file is
+    /// cut and the session ends with it.
+    pub(super) fn stop(&mut self) {
+        if self.handle_stop() {
+            self.ending = Some(super::Ended::server(
+                "error: the server is stopping".to_string(),
+            ));
+        }
+    }
+
     /// The next write of the reply, if one is due at `now`.
     pub(super) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let t = match self.reply.as_mut()? {
@@ -346,9 +384,9 @@ impl Replier {
         self.reply = None;
     }
 
-    /// The server is stopping: a stream ends where it is (its end still
-    /// goes out), a paced file is cut (`true`: the session ends with it).
-    pub(super) fn handle_stop(&mut self) -> bool {
+    /// A stream ends where it is (its end still goes out), a paced file
+    /// is cut (`true`: the session ends with it).
+    fn handle_stop(&mut self) -> bool {
         match self.reply.as_mut() {
             Some(Reply::Stream(s)) => {
                 s.stopped = true;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Events, Inbox, Record, SessionError, Toward};
+use super::{Events, Inbox, Patience, Record, SessionError, Toward};
 use crate::account::beside::Shape;
 use crate::latency::{Jitter, Recorder};
 use crate::proto::{HEADER_LEN, Message, codec};
@@ -58,8 +58,7 @@ pub struct StreamClient {
     interval: Duration,
     count: u32,
     size: u32,
-    timeout: Duration,
-    heard: Instant,
+    patience: Patience,
     epoch: Epoch,
     inbox: Inbox,
     held: HeldWrite,
@@ -88,8 +87,7 @@ impl StreamClient {
             interval,
             count,
             size,
-            timeout,
-            heard: start,
+            patience: Patience::new(start, timeout),
             epoch,
             inbox: Inbox::new(),
             held: HeldWrite::default(),
@@ -119,7 +117,7 @@ impl StreamClient {
         self.events
             .bytes(Toward::Server, buf, || "stream request".to_string());
         self.step = Step::Start;
-        self.heard = now;
+        self.patience.heard(now);
         Some(Transmit {
             len: buf.len(),
             segment: None,
@@ -128,7 +126,7 @@ impl StreamClient {
 
     /// Bytes arrived at `now`.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) -> Result<(), SessionError> {
-        self.heard = now;
+        self.patience.heard(now);
         let mut at = 0;
         while at < bytes.len() && matches!(self.step, Step::Start | Step::Segments) {
             let (n, r) = self.inbox.take(&bytes[at..]);
@@ -247,15 +245,12 @@ impl StreamClient {
 
     /// When silence fails the stream.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.wants_input().then(|| self.heard + self.timeout)
+        self.patience.deadline(self.wants_input())
     }
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
-        match self.poll_timeout() {
-            Some(t) if now >= t => Err(SessionError::Timeout(self.timeout)),
-            _ => Ok(()),
-        }
+        self.patience.check(now, self.wants_input())
     }
 
     /// Whether bytes are awaited.

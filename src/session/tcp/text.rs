@@ -15,9 +15,7 @@
 use std::time::{Duration, Instant};
 
 use super::server::Ended;
-use super::server_reply::{
-    FileReply, Replier, Reply, ServerFigures, StreamSender, TEXT_SEGMENT_LEN,
-};
+use super::server_reply::{FileReply, Replier, Reply, StreamSender, TEXT_SEGMENT_LEN};
 use super::{Event, FileSender, Toward};
 use crate::account::beside::Shape;
 use crate::proto::text::{self, LineBuffer, TextReply};
@@ -31,7 +29,6 @@ pub struct TextServer {
     epoch: Epoch,
     lines: LineBuffer,
     out: Replier,
-    ending: Option<Ended>,
     /// The last line was `stream`: this one is its interval.
     interval_next: bool,
     eof: bool,
@@ -44,15 +41,7 @@ impl TextServer {
             lines: LineBuffer::new(limits.max_echo),
             limits,
             epoch,
-            out: Replier {
-                id,
-                figures: ServerFigures {
-                    mode: "text",
-                    ..ServerFigures::default()
-                },
-                ..Replier::default()
-            },
-            ending: None,
+            out: Replier::new(id, "text"),
             interval_next: false,
             eof: false,
         }
@@ -67,7 +56,7 @@ impl TextServer {
     }
 
     fn busy(&self) -> bool {
-        self.out.reply.is_some() || self.ending.is_some()
+        self.out.busy()
     }
 
     /// Bytes arrived.
@@ -100,7 +89,7 @@ impl TextServer {
                     self.out.figures.refused += 1;
                     let reply = format!("error: {e}\n").into_bytes();
                     self.out.reply = Some(Reply::Bytes(reply, format!("error: {e}")));
-                    self.ending = Some(Ended::server(format!("text protocol error: {e}")));
+                    self.out.ending = Some(Ended::server(format!("text protocol error: {e}")));
                 }
             }
         }
@@ -112,8 +101,8 @@ impl TextServer {
                     .bytes(Toward::Server, &rest, || "text line".to_string());
                 self.answer(now, &rest);
             }
-            if self.ending.is_none() {
-                self.ending = Some(Ended::client("closed by the client"));
+            if self.out.ending.is_none() {
+                self.out.ending = Some(Ended::client("closed by the client"));
             }
         }
     }
@@ -125,7 +114,7 @@ impl TextServer {
             return self.start_stream(now, line);
         }
         if word == b"quit" {
-            self.ending = Some(Ended::server("the client said quit".to_string()));
+            self.out.ending = Some(Ended::server("the client said quit".to_string()));
             return;
         }
         self.out.figures.requests += 1;
@@ -220,16 +209,11 @@ impl TextServer {
 
     /// The server is stopping.
     pub fn handle_stop(&mut self) {
-        if self.out.handle_stop() {
-            self.ending = Some(Ended::server("error: the server is stopping".to_string()));
-        }
+        self.out.stop();
     }
 
     /// Why the session is over, once its last answer went out.
     pub fn ended(&self) -> Option<&Ended> {
-        if self.out.reply.is_some() {
-            return None;
-        }
-        self.ending.as_ref()
+        self.out.ended()
     }
 }
