@@ -1,8 +1,11 @@
 //! The client's side of echo, file and stream over one TCP connection.
 //!
 //! One connection carries any number of requests, one after the other (the
-//! prompt reuses it). Each method sends a request, reads the answer, and
-//! returns a [`Report`] of what it measured.
+//! prompt reuses it). Each method builds the action's session
+//! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
+//! (sends what it asks for, waits for its deadlines, reads what comes, feeds
+//! the model capture and the ticker), and returns a [`Report`] of what it
+//! measured.
 
 use std::io::Write;
 use std::net::SocketAddr;

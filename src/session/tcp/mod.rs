@@ -36,7 +36,7 @@ mod tests;
 pub use client::{ClientAction, Finished};
 pub use echo::EchoClient;
 pub use error::SessionError;
-pub use file::{FILE_CHUNK, FIRST_CHUNK, PROGRESS_STEP};
+pub use file::{FILE_CHUNK, FIRST_CHUNK, PACED_SLICE, PROGRESS_STEP};
 pub use file::{FileReceiver, FileSender};
 pub use file_client::{FileClient, FileFigures, UploadClient};
 pub use inbox::Inbox;
