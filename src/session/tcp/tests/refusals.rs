@@ -155,3 +155,112 @@ fn a_stopping_server_ends_a_framed_stream_with_what_it_sent() {
         }
     );
 }
+
+/// A server session that took `request` at `t`, recording.
+fn serving(t: std::time::Instant, request: &Message) -> ServerSession {
+    let mut s = ServerSession::new(1, Limits::default(), epoch(t));
+    s.set_recording(true);
+    s.handle_bytes(t, &codec::to_vec(request).unwrap());
+    s
+}
+
+/// The model's file records and pacing changes the session reported.
+fn file_events(s: &mut ServerSession) -> (Vec<(u64, String)>, Vec<Option<u64>>) {
+    let (mut files, mut pacing) = (Vec::new(), Vec::new());
+    while let Some(e) = s.poll_event() {
+        match e {
+            Event::Record(Record::File { len, comment, .. }) => files.push((len, comment)),
+            Event::Pacing(p) => pacing.push(p),
+            _ => {}
+        }
+    }
+    (files, pacing)
+}
+
+#[test]
+fn a_stopping_server_cuts_a_paced_file_and_prices_what_went() {
+    let t = base();
+    // 8 Mbit/s: 5000-byte slices.
+    let request = Message::FileRequest {
+        size: 100_000,
+        rate_bps: 8_000_000,
+    };
+    let mut s = serving(t, &request);
+    let mut buf = Vec::new();
+    for i in 0..3 {
+        let at = t + 5 * MS * i;
+        assert!(s.poll_transmit(at, &mut buf).is_some());
+        assert!(
+            s.poll_transmit(at, &mut buf).is_none(),
+            "one slice per 5 ms"
+        );
+    }
+    s.handle_stop();
+    assert_eq!(s.ended().unwrap().why, "error: the server is stopping");
+    let (files, pacing) = file_events(&mut s);
+    assert_eq!(
+        files,
+        [(15_000, "file, cut short after 15000 bytes".to_string())]
+    );
+    assert_eq!(pacing, [Some(1_250_000), None]);
+    let f = s.figures();
+    assert_eq!(f.bytes_out, 15_000);
+    assert_eq!(
+        f.shapes,
+        [crate::account::beside::Shape::File {
+            up: 24,
+            down: 16 + 15_000,
+            trailer: 0
+        }]
+    );
+}
+
+#[test]
+fn a_failed_write_counts_only_the_file_bytes_before_it() {
+    let t = base();
+    let mut s = serving(
+        t,
+        &Message::FileRequest {
+            size: 5_000_000,
+            rate_bps: 0,
+        },
+    );
+    let mut buf = Vec::new();
+    assert!(s.poll_transmit(t, &mut buf).is_some());
+    assert!(s.poll_transmit(t, &mut buf).is_some());
+    s.handle_send_failed();
+    let (files, _) = file_events(&mut s);
+    let first = FIRST_CHUNK as u64;
+    assert_eq!(
+        files,
+        [(first, format!("file, cut short after {first} bytes"))]
+    );
+    assert_eq!(s.figures().bytes_out, first);
+}
+
+#[test]
+fn a_file_s_last_byte_acknowledged_brings_file_sent() {
+    let t = base();
+    let mut s = serving(
+        t,
+        &Message::FileRequest {
+            size: 10,
+            rate_bps: 0,
+        },
+    );
+    let mut buf = Vec::new();
+    assert!(s.poll_transmit(t, &mut buf).is_some());
+    assert!(s.poll_transmit(t, &mut buf).is_none());
+    assert!(s.awaiting_ack());
+    s.handle_acked(t + 2 * MS, Some(t + 3 * MS));
+    let tx = s.poll_transmit(t + 3 * MS, &mut buf).unwrap();
+    let sent = codec::decode(&buf[..tx.len]).unwrap().unwrap().0;
+    assert_eq!(
+        sent,
+        Message::FileSent {
+            written_ns: 2_000_000,
+            acked_ns: 3_000_000
+        }
+    );
+    assert!(s.wants_input());
+}
