@@ -504,23 +504,33 @@ impl Generator {
 
     /// The file's `len` bytes from `offset`.
     pub fn chunk(&mut self, offset: u64, len: usize) -> &[u8] {
-        let aligned = offset % RECORD == 0;
-        if aligned && len <= self.shaped {
-            // Same layout as before: only the digits change.
-            let whole = len - len % RECORD as usize;
-            let (records, tail) = self.buf[..len].split_at_mut(whole);
-            stamp(records, offset / RECORD);
-            record_part(offset + whole as u64, 0, tail);
-        } else {
-            self.buf.resize(self.buf.len().max(len), 0);
-            fill(offset, &mut self.buf[..len]);
-            // An aligned fill lays records out from the buffer's start (a
-            // partial last one is a record's start); bytes past `len` keep
-            // the layout they had. An unaligned one breaks it.
-            self.shaped = if aligned { self.shaped.max(len) } else { 0 };
-        }
+        self.buf.resize(self.buf.len().max(len), 0);
+        self.shaped = fill_shaped(offset, &mut self.buf[..len], self.shaped);
         &self.buf[..len]
     }
+}
+
+/// As [`fill`], into a buffer whose first `shaped` bytes already hold
+/// records laid out from its start (the template, with some record's
+/// digits): when `offset` starts a record and `buf` fits in them, only the
+/// counting digits are rewritten. Returns how many bytes from the start of
+/// `buf` are so laid out afterwards (bytes past `buf` keep the layout they
+/// had), the `shaped` of the next call on the same buffer.
+pub fn fill_shaped(offset: u64, buf: &mut [u8], shaped: usize) -> usize {
+    let len = buf.len();
+    let aligned = offset % RECORD == 0;
+    if aligned && len <= shaped {
+        // Same layout as before: only the digits change.
+        let whole = len - len % RECORD as usize;
+        let (records, tail) = buf.split_at_mut(whole);
+        stamp(records, offset / RECORD);
+        record_part(offset + whole as u64, 0, tail);
+        return shaped;
+    }
+    fill(offset, buf);
+    // An aligned fill lays records out from the buffer's start (a partial
+    // last one is a record's start). An unaligned one breaks it.
+    if aligned { shaped.max(len) } else { 0 }
 }
 
 #[cfg(test)]

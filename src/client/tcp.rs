@@ -1,8 +1,11 @@
 //! The client's side of echo, file and stream over one TCP connection.
 //!
 //! One connection carries any number of requests, one after the other (the
-//! prompt reuses it). Each method sends a request, reads the answer, and
-//! returns a [`Report`] of what it measured.
+//! prompt reuses it). Each method builds the action's session
+//! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
+//! (sends what it asks for, waits for its deadlines, reads what comes, feeds
+//! the model capture and the ticker), and returns a [`Report`] of what it
+//! measured.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,23 +16,21 @@ use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
-use crate::content::Verifier;
-use crate::instruments::comment::stream_comment;
+use crate::wire::IpVersion;
 use crate::instruments::{FlowModel, Handshake};
-use crate::latency::{Jitter, Recorder};
 use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
-use crate::net::{Applied, ConnError, Framed, SockOpts};
+use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
+use crate::pcap::capture::Transport;
 use crate::pcap::model::Direction;
-use crate::proto::codec;
-use crate::proto::{HEADER_LEN, Message};
-use crate::wire::IpVersion;
-use crate::wire::Transport;
+use crate::session::tcp::{
+    ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,
+    Toward,
+};
 
-/// Bytes between two points of a file's progress (for `--plot`).
-pub const PROGRESS_STEP: u64 = 256 << 10;
+pub use crate::session::tcp::PROGRESS_STEP;
 /// Most bytes per read when receiving a file: small enough to stay in a
 /// core's L2 cache (512 KiB and more on current x86 cores) between the
 /// kernel's copy and the verification, large enough that a reader woken
@@ -59,23 +60,6 @@ fn block_size(got: u64, elapsed: Duration) -> usize {
     (per_block as usize).clamp(MIN_BLOCK, READ_CHUNK)
 }
 
-/// The running figures of an echo.
-struct EchoRun {
-    rtt: Recorder,
-    ticker: Ticker,
-    bytes: u64,
-    start: Instant,
-    before: TcpInfo,
-}
-
-/// The error for a reply that is not the echo of request `seq`.
-fn unexpected_echo(seq: u32, other: &Message) -> ClientError {
-    ClientError::Protocol(format!(
-        "expected the echo of request {seq}, got {:?}",
-        other.kind()
-    ))
-}
-
 /// A connection to a lab server.
 #[derive(Debug)]
 pub struct TcpClient {
@@ -92,6 +76,8 @@ pub struct TcpClient {
     reply_timeout: Duration,
     /// Whether `reply_timeout` was asked for rather than the default.
     timeout_set: bool,
+    /// The receive timeout of the running action.
+    wait: Duration,
     /// The pace asked of the server for files, bit/s of payload (0: none).
     rate_bps: u64,
 }
@@ -135,6 +121,7 @@ impl TcpClient {
             spin: false,
             reply_timeout: REPLY_TIMEOUT,
             timeout_set: false,
+            wait: REPLY_TIMEOUT,
             rate_bps: 0,
         })
     }
@@ -184,15 +171,6 @@ impl TcpClient {
     /// The connection's instruments.
     pub fn instruments(&mut self) -> &mut Instruments {
         &mut self.instruments
-    }
-
-    /// Records a message in the model capture, if one is open.
-    fn record(&mut self, dir: Direction, msg: &Message, comment: impl FnOnce() -> String) {
-        if self.instruments.modelling() {
-            if let Ok(bytes) = codec::to_vec(msg) {
-                self.instruments.send(dir, &bytes, comment);
-            }
-        }
     }
 
     /// The server's address.
@@ -246,31 +224,11 @@ impl TcpClient {
         r.overhead = Some(beside::tcp(&[shape], ip, link, mtu, seg, &delta, r.seconds));
     }
 
-    fn set_timeout(&self, t: Duration) -> Result<(), ClientError> {
+    /// Sets the receive timeout of the action about to run.
+    fn set_timeout(&mut self, t: Duration) -> Result<(), ClientError> {
         self.conn.stream().set_read_timeout(Some(t))?;
+        self.wait = t;
         Ok(())
-    }
-
-    fn recv(&mut self, timeout: Duration) -> Result<Message, ClientError> {
-        match self.conn.read_message() {
-            Ok(Some(Message::Error { code, message })) => {
-                // The model shows the refusal as the server sent it.
-                let refusal = Message::Error {
-                    code,
-                    message: message.clone(),
-                };
-                self.record(Direction::ToClient, &refusal, || {
-                    format!("error: {message}")
-                });
-                Err(ClientError::Refused { code, message })
-            }
-            Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(ClientError::Protocol(
-                "the server closed the connection".to_string(),
-            )),
-            Err(ConnError::Io(e)) => Err(ClientError::from_io(e, timeout)),
-            Err(e) => Err(ClientError::Protocol(e.to_string())),
-        }
     }
 
     /// Busy-polls the receives of the next echoes (`--spin`), or not.
@@ -291,42 +249,28 @@ impl TcpClient {
         let before = self.info();
         let cpu_before = pace::process_cpu();
         let start = Instant::now();
-        let mut run = EchoRun {
-            rtt: Recorder::new(),
-            ticker: self.ticker(start, None),
-            bytes: 0,
-            start,
-            before,
-        };
+        let echo = EchoClient::new(start, data, count, interval, self.reply_timeout)?;
+        let mut action = ClientAction::Echo(echo);
+        let mut ticker = self.ticker(start, None);
         if self.spin {
             self.conn.set_spin(Some(Spin {
                 wait: self.reply_timeout,
                 stop: None,
             }));
-            let done = self.echo_loop(data, count, interval, &mut run);
-            self.conn.set_spin(None);
-            done?;
-        } else {
-            self.echo_loop(data, count, interval, &mut run)?;
         }
-        let EchoRun {
-            rtt,
-            ticker,
-            bytes,
-            start,
-            before,
-        } = run;
+        let done = self.drive(&mut action, None, &mut ticker, &before);
+        self.conn.set_spin(None);
+        done?;
+        let Some(Finished::Echo { rtt, bytes, shape }) = action.finish() else {
+            return Err(unfinished());
+        };
         let wall = start.elapsed().as_secs_f64();
-        let mut r = self.report(
-            "echo",
-            bytes,
-            wall,
-            Detail::Echo {
-                count,
-                replies: count,
-                size: data.len(),
-            },
-        );
+        let detail = Detail::Echo {
+            count,
+            replies: count,
+            size: data.len(),
+        };
+        let mut r = self.report("echo", bytes, wall, detail);
         r.spin = self.spin;
         if self.spin {
             r.cpu = cpu_before
@@ -336,248 +280,35 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
         r.intervals = ticker.finish(self.totals(bytes, &before));
-        let request = Message::EchoRequest {
-            seq: 0,
-            data: data.to_vec(),
-        };
-        // The reply carries the request's sequence number and data back.
-        let msg = request.encoded_len() as u64;
-        let shape = Shape::Echo {
-            count: u64::from(count),
-            request: msg,
-            reply: msg,
-        };
         self.account(&mut r, shape, &before);
         Ok(r)
     }
 
-    /// Before echo `seq`: an interval report if one is due, then the wait
-    /// for the request's turn.
-    fn before_echo(&self, run: &mut EchoRun, interval: Duration, seq: u32) {
-        if run.ticker.due() {
-            run.ticker.tick(self.totals(run.bytes, &run.before));
-        }
-        if !interval.is_zero() {
-            pace::wait_until(pace::deadline(run.start, interval, seq));
-        }
-    }
-
-    /// The echo loop, with blocking or busy-polled reads (whichever the
-    /// connection does). The request and the reply it should bring are
-    /// encoded once, and only their sequence numbers rewritten; the reply's
-    /// size is known, so the bytes read are compared with it in place, and
-    /// decoded only when they differ (an error from the server, a changed
-    /// echo). No allocation and no decoding between the clock reads.
-    fn echo_loop(
-        &mut self,
-        data: &[u8],
-        count: u32,
-        interval: Duration,
-        run: &mut EchoRun,
-    ) -> Result<(), ClientError> {
-        let wait = self.reply_timeout;
-        let encode = |msg: &Message| {
-            let mut v = Vec::new();
-            codec::encode(msg, &mut v)
-                .map(|_| v)
-                .map_err(|e| ClientError::Usage(e.to_string()))
-        };
-        let mut request = encode(&Message::EchoRequest {
-            seq: 0,
-            data: data.to_vec(),
-        })?;
-        let mut expected = encode(&Message::EchoReply {
-            seq: 0,
-            data: data.to_vec(),
-        })?;
-        let seq_at = HEADER_LEN..HEADER_LEN + 4;
-        for seq in 0..count {
-            self.before_echo(run, interval, seq);
-            request[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
-            expected[seq_at.clone()].copy_from_slice(&seq.to_be_bytes());
-            let sent = Instant::now();
-            self.conn.send_raw(&request)?;
-            let whole = loop {
-                let got = self.conn.buffered();
-                let n = got.len().min(expected.len());
-                if got[..n] != expected[..n] {
-                    break false;
-                }
-                if n == expected.len() {
-                    break true;
-                }
-                let read = self
-                    .conn
-                    .fill()
-                    .map_err(|e| ClientError::from_io(e, wait))?;
-                if read == 0 {
-                    return Err(ClientError::Protocol(
-                        "the server closed the connection".to_string(),
-                    ));
-                }
-            };
-            let took = sent.elapsed();
-            if !whole {
-                // Not the echo: decode what came to say what it is (a
-                // refusal goes into the model after its request).
-                self.instruments.send(Direction::ToServer, &request, || {
-                    format!("echo {seq} request")
-                });
-                let other = self.recv(wait)?;
-                return Err(unexpected_echo(seq, &other));
-            }
-            self.conn.consume(expected.len());
-            run.rtt.record_ns(took.as_nanos() as i128);
-            run.bytes += data.len() as u64;
-            if self.instruments.modelling() {
-                self.instruments.send(Direction::ToServer, &request, || {
-                    format!("echo {seq} request")
-                });
-                self.instruments.send(Direction::ToClient, &expected, || {
-                    format!("echo {seq} reply")
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// A file of `size` bytes, every byte verified; written to `sink` too if given.
-    pub fn file(
-        &mut self,
-        size: u64,
-        mut sink: Option<&mut dyn Write>,
-    ) -> Result<Report, ClientError> {
+    pub fn file(&mut self, size: u64, sink: Option<&mut dyn Write>) -> Result<Report, ClientError> {
         let wait = self.reply_timeout;
         self.set_timeout(wait)?;
         let before = self.info();
         let start = Instant::now();
-        let request = Message::FileRequest {
-            size,
-            rate_bps: self.rate_bps,
-        };
-        self.conn.send(&request)?;
-        self.record(Direction::ToServer, &request, || {
-            format!("file request {size}")
-        });
-        match self.recv(wait)? {
-            Message::FileReady { size: s } if s == size => {}
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected FileReady for {size} bytes, got {other:?}"
-                )));
-            }
-        }
-        let mut verifier = Verifier::new();
+        let mut action = ClientAction::File(FileClient::new(start, size, self.rate_bps, wait));
         let mut ticker = self.ticker(start, Some(size));
-        let mut progress = vec![(0.0, 0)];
-        let mut last_point = 0u64;
-        let mut buf = vec![0u8; READ_CHUNK.min(size.max(1) as usize)];
-        let mut first_byte = None;
-        // The receive low-water mark follows the block, so the kernel wakes
-        // this reader once per block rather than once per arriving segment
-        // (each wake-up of a reader on another CPU costs the sender an
-        // interprocessor interrupt). Only blocks of the largest size set it
-        // (smaller ones change from read to read), and only while at least
-        // two blocks remain: a read that copied part of its block and sleeps
-        // is woken when a whole mark's worth more has come, which near the
-        // end of the file would never happen. The next message read (here
-        // FileSent, or any after an error) puts it back to 1.
-        while verifier.checked() < size {
-            let block = first_byte.map_or(MIN_BLOCK, |t: Instant| {
-                block_size(verifier.checked(), t.elapsed())
-            });
-            let left = size - verifier.checked();
-            let want = (left as usize).min(block.min(buf.len()));
-            let mark = if want == buf.len() && left >= 2 * want as u64 {
-                want
-            } else {
-                1
-            };
-            // Without the mark the read is only slower.
-            let _ = self.conn.set_recv_lowat(mark);
-            let n = self
-                .conn
-                .read_raw_all(&mut buf[..want])
-                .map_err(|e| ClientError::from_io(e, wait))?;
-            if n == 0 {
-                return Err(ClientError::Short {
-                    expected: size,
-                    got: verifier.checked(),
-                });
-            }
-            first_byte.get_or_insert_with(Instant::now);
-            verifier.feed(&buf[..n])?;
-            if verifier.checked() >= last_point + PROGRESS_STEP || verifier.checked() == size {
-                last_point = verifier.checked();
-                progress.push((start.elapsed().as_secs_f64(), last_point));
-            }
-            if let Some(w) = sink.as_deref_mut() {
-                w.write_all(&buf[..n])?;
-            }
-            if ticker.due() {
-                ticker.tick(self.totals(verifier.checked(), &before));
-            }
-        }
-        let end = Instant::now();
-        let first = first_byte.unwrap_or(end);
-        // The server reports its own timing once it sees the last byte
-        // acknowledged: acknowledge at once rather than after the delayed
-        // ACK timer.
-        let _ = socket2::SockRef::from(self.conn.stream()).set_tcp_quickack(true);
-        if self.instruments.modelling() {
-            if let Ok(head) = codec::to_vec(&Message::FileReady { size }) {
-                self.instruments
-                    .send_file(Direction::ToClient, &head, size, "file");
-            }
-        }
-        let (written, acked) = match self.recv(wait)? {
-            Message::FileSent {
-                written_ns,
-                acked_ns,
-            } => {
-                let sent = Message::FileSent {
-                    written_ns,
-                    acked_ns,
-                };
-                self.record(Direction::ToClient, &sent, || "file sent".to_string());
-                (
-                    Some(written_ns as f64 / 1e9),
-                    (acked_ns > 0).then_some(acked_ns as f64 / 1e9),
-                )
-            }
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected FileSent after the file, got {:?}",
-                    other.kind()
-                )));
-            }
+        self.drive(&mut action, sink, &mut ticker, &before)?;
+        let Some(Finished::File(f)) = action.finish() else {
+            return Err(unfinished());
         };
-        let mut r = self.report(
-            "file",
+        let detail = Detail::File {
             size,
-            (end - start).as_secs_f64(),
-            Detail::File {
-                size,
-                verified: true,
-                complete: true,
-                time_to_first_byte_us: (first - start).as_secs_f64() * 1e6,
-                transfer_seconds: (end - first).as_secs_f64(),
-                server_written_seconds: written,
-                server_acked_seconds: acked,
-            },
-        );
-        r.progress = progress;
+            verified: true,
+            complete: true,
+            time_to_first_byte_us: (f.first - start).as_secs_f64() * 1e6,
+            transfer_seconds: (f.end - f.first).as_secs_f64(),
+            server_written_seconds: Some(f.written),
+            server_acked_seconds: f.acked,
+        };
+        let mut r = self.report("file", size, (f.end - start).as_secs_f64(), detail);
+        r.progress = f.progress;
         r.intervals = ticker.finish(self.totals(size, &before));
-        let trailer = Message::FileSent {
-            written_ns: 0,
-            acked_ns: 0,
-        };
-        let shape = Shape::File {
-            up: request.encoded_len() as u64,
-            down: Message::FileReady { size }.encoded_len() as u64 + size,
-            trailer: trailer.encoded_len() as u64,
-        };
-        self.account(&mut r, shape, &before);
+        self.account(&mut r, f.shape, &before);
         Ok(r)
     }
 
@@ -598,180 +329,217 @@ impl TcpClient {
         self.set_timeout(timeout)?;
         let before = self.info();
         let start = Instant::now();
-        let request = Message::StreamRequest {
-            interval_ns: interval.as_nanos() as u64,
-            count,
-            size,
-        };
-        self.conn.send(&request)?;
-        self.record(Direction::ToServer, &request, || {
-            "stream request".to_string()
-        });
-        // The model holds each write of the server as the server made it:
-        // StreamStart with segment 0, the last segment with StreamEnd.
-        let mut held = HeldWrite::default();
-        match self.recv(timeout)? {
-            start @ Message::StreamStart { .. } => {
-                if self.instruments.modelling() {
-                    held.add(&start, None);
-                }
-            }
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected StreamStart, got {:?}",
-                    other.kind()
-                )));
-            }
-        }
         let epoch = pace::epoch_now();
-        let mut delay = Recorder::new();
+        let stream = StreamClient::new(start, epoch, (interval, count, size), timeout);
+        let mut action = ClientAction::Stream(stream);
         let mut ticker = self.ticker(start, None);
-        let mut schedule = Recorder::new();
-        let mut end_drift = None;
-        let mut jitter = Jitter::new();
-        let mut segments = 0u32;
-        let mut bytes = 0u64;
-        let sent = loop {
-            match self.recv(timeout)? {
-                Message::StreamSegment {
-                    seq,
-                    scheduled_ns,
-                    sent_ns,
-                    size: got,
-                } => {
-                    let recv_ns = epoch.unix_ns_of(Instant::now()) as i128;
-                    if seq != segments {
-                        return Err(ClientError::Protocol(format!(
-                            "segment {seq} arrived where {segments} was due"
-                        )));
-                    }
-                    if seq >= count {
-                        return Err(ClientError::Protocol(format!(
-                            "segment {seq} arrived, beyond the {count} asked for"
-                        )));
-                    }
-                    segments += 1;
-                    bytes += u64::from(got);
-                    if self.instruments.modelling() {
-                        let seg = Message::StreamSegment {
-                            seq,
-                            scheduled_ns,
-                            sent_ns,
-                            size: got,
-                        };
-                        held.add(&seg, Some(seq));
-                        if segments < count {
-                            held.record(&mut self.instruments, false);
-                        }
-                    }
-                    delay.record_ns(recv_ns - sent_ns as i128);
-                    schedule.record_ns(sent_ns as i128 - scheduled_ns as i128);
-                    end_drift = Some((sent_ns as i128 - scheduled_ns as i128) as f64 / 1e3);
-                    jitter.add(sent_ns as i128, recv_ns);
-                    if ticker.due() {
-                        ticker.tick(self.totals(bytes, &before));
-                    }
-                }
-                Message::StreamEnd { sent } => {
-                    if self.instruments.modelling() {
-                        held.add(&Message::StreamEnd { sent }, None);
-                        held.record(&mut self.instruments, true);
-                    }
-                    // TCP loses nothing: what the server says it sent is
-                    // what arrived, or one of the two is wrong.
-                    if sent != segments {
-                        return Err(ClientError::Protocol(format!(
-                            "the stream's end says {sent} segments were sent, but {segments} arrived"
-                        )));
-                    }
-                    if sent < count {
-                        return Err(ClientError::Cut {
-                            what: "stream",
-                            sent: u64::from(sent),
-                            planned: u64::from(count),
-                            unit: "segments",
-                        });
-                    }
-                    break sent;
-                }
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected a stream segment, got {:?}",
-                        other.kind()
-                    )));
-                }
-            }
+        self.drive(&mut action, None, &mut ticker, &before)?;
+        let Some(Finished::Stream(s)) = action.finish() else {
+            return Err(unfinished());
         };
-        let mut r = self.report(
-            "stream",
-            bytes,
-            start.elapsed().as_secs_f64(),
-            Detail::Stream {
-                segments,
-                count,
-                sent: Some(sent),
-                interval_us: interval.as_secs_f64() * 1e6,
-                size,
-                jitter_us: jitter.estimate_us(),
-                jitter_hist_us: jitter.percentiles(),
-                schedule_error_us: schedule.percentiles(),
-                end_drift_us: end_drift,
-                clocks: SAME_HOST_CLOCKS,
-            },
-        );
-        r.latency_us = delay.percentiles();
-        r.histogram = Some(delay);
-        r.intervals = ticker.finish(self.totals(bytes, &before));
-        let stream_start = Message::StreamStart {
-            interval_ns: 0,
+        let detail = Detail::Stream {
+            segments: s.segments,
             count,
+            sent: Some(s.sent),
+            interval_us: interval.as_secs_f64() * 1e6,
             size,
-            t0_ns: 0,
+            jitter_us: s.jitter.estimate_us(),
+            jitter_hist_us: s.jitter.percentiles(),
+            schedule_error_us: s.schedule.percentiles(),
+            end_drift_us: s.end_drift_us,
+            clocks: SAME_HOST_CLOCKS,
         };
-        let shape = Shape::Stream {
-            up: request.encoded_len() as u64,
-            count: u64::from(segments),
-            size: u64::from(size),
-            start: stream_start.encoded_len() as u64,
-            end: Message::StreamEnd { sent }.encoded_len() as u64,
-        };
-        self.account(&mut r, shape, &before);
+        let mut r = self.report("stream", s.bytes, start.elapsed().as_secs_f64(), detail);
+        r.latency_us = s.delay.percentiles();
+        r.histogram = Some(s.delay);
+        r.intervals = ticker.finish(self.totals(s.bytes, &before));
+        self.account(&mut r, s.shape, &before);
         Ok(r)
     }
-}
 
-/// One write of a stream's server in the making, for the model capture:
-/// the messages that left together and the segment among them.
-#[derive(Default)]
-struct HeldWrite {
-    bytes: Vec<u8>,
-    start: bool,
-    seq: Option<u32>,
-}
-
-impl HeldWrite {
-    /// Adds a message; `seq` for a segment.
-    fn add(&mut self, msg: &Message, seq: Option<u32>) {
-        if matches!(msg, Message::StreamStart { .. }) {
-            self.start = true;
+    /// Runs `action` to its end: sends what it asks for, waits for its
+    /// deadlines, reads what comes and hands it over, copies file data to
+    /// `sink`, and runs the instruments (the model's records, the ticker)
+    /// as it goes. One loop for every action.
+    fn drive(
+        &mut self,
+        action: &mut ClientAction,
+        mut sink: Option<&mut dyn Write>,
+        ticker: &mut Ticker,
+        before: &TcpInfo,
+    ) -> Result<(), ClientError> {
+        action.set_recording(self.instruments.modelling());
+        let mut out = Vec::new();
+        let mut block = Vec::new();
+        loop {
+            let now = Instant::now();
+            while let Some(t) = action.poll_transmit(now, &mut out) {
+                self.conn.send_raw(&out[..t.len])?;
+            }
+            self.take_events(action);
+            if action.is_done() {
+                return Ok(());
+            }
+            if ticker.due() {
+                ticker.tick(self.totals(action.bytes(), before));
+            }
+            if !action.wants_input() {
+                if let Some(t) = action.poll_timeout() {
+                    pace::wait_until(t);
+                }
+                action.handle_timeout(Instant::now())?;
+                continue;
+            }
+            let bulk = action.bulk_left();
+            let got = match bulk {
+                Some(left) if self.conn.buffered().is_empty() => {
+                    self.read_block(action, left, &mut block, &mut sink)
+                }
+                _ => self.read_some(action, &mut sink),
+            };
+            self.take_events(action);
+            got?;
+            if bulk.is_some() && action.bulk_left().is_none() {
+                // The server reports its own timing once it sees the last
+                // byte acknowledged: acknowledge at once rather than after
+                // the delayed ACK timer.
+                let _ = socket2::SockRef::from(self.conn.stream()).set_tcp_quickack(true);
+            }
         }
-        if seq.is_some() {
-            self.seq = seq;
-        }
-        // A message that came in decoded encodes again.
-        let _ = codec::encode(msg, &mut self.bytes);
     }
 
-    /// Records what is held as one send, named as the server names it
-    /// (`end`: StreamEnd is in it), and starts the next.
-    fn record(&mut self, instruments: &mut Instruments, end: bool) {
-        let comment = match self.seq {
-            Some(seq) => stream_comment(seq, self.start, end),
-            None if self.start => "stream start; stream end".to_string(),
-            None => "stream end".to_string(),
+    /// One read of whatever comes, handed to `action`.
+    fn read_some(
+        &mut self,
+        action: &mut ClientAction,
+        sink: &mut Option<&mut dyn Write>,
+    ) -> Result<(), ClientError> {
+        let wait = self.wait;
+        let n = self
+            .conn
+            .fill()
+            .map_err(|e| ClientError::from_io(e, wait))?;
+        if n == 0 {
+            return Err(action.handle_eof().into());
+        }
+        let bytes = self.conn.buffered();
+        let len = bytes.len();
+        // What an action took, it took whole, even when it failed on it.
+        let data = action.handle_bytes(Instant::now(), bytes);
+        let written = match (&data, sink.as_deref_mut()) {
+            (Ok(d), Some(w)) => w.write_all(&bytes[d.clone()]),
+            _ => Ok(()),
         };
-        instruments.send(Direction::ToClient, &self.bytes, || comment);
-        *self = HeldWrite::default();
+        self.conn.consume(len);
+        data?;
+        Ok(written?)
+    }
+
+    /// One block of a file's bytes (`left` still to come), read straight
+    /// into `buf` and handed to `action`.
+    ///
+    /// The receive low-water mark follows the block, so the kernel wakes
+    /// this reader once per block rather than once per arriving segment
+    /// (each wake-up of a reader on another CPU costs the sender an
+    /// interprocessor interrupt). Only blocks of the largest size set it
+    /// (smaller ones change from read to read), and only while at least
+    /// two blocks remain: a read that copied part of its block and sleeps
+    /// is woken when a whole mark's worth more has come, which near the
+    /// end of the file would never happen. The next message read (here
+    /// FileSent, or any after an error) puts it back to 1.
+    fn read_block(
+        &mut self,
+        action: &mut ClientAction,
+        left: u64,
+        buf: &mut Vec<u8>,
+        sink: &mut Option<&mut dyn Write>,
+    ) -> Result<(), ClientError> {
+        let (first, got) = match &*action {
+            ClientAction::File(f) => (f.receiver().first(), f.receiver().got()),
+            _ => (None, 0),
+        };
+        if buf.is_empty() {
+            buf.resize(READ_CHUNK.min((got + left).max(1) as usize), 0);
+        }
+        let block = first.map_or(MIN_BLOCK, |t| block_size(got, t.elapsed()));
+        let want = (left as usize).min(block.min(buf.len()));
+        let mark = if want == buf.len() && left >= 2 * want as u64 {
+            want
+        } else {
+            1
+        };
+        // Without the mark the read is only slower.
+        let _ = self.conn.set_recv_lowat(mark);
+        let wait = self.wait;
+        let n = self
+            .conn
+            .read_raw_all(&mut buf[..want])
+            .map_err(|e| ClientError::from_io(e, wait))?;
+        if n == 0 {
+            return Err(action.handle_eof().into());
+        }
+        let data = action.handle_bytes(Instant::now(), &buf[..n])?;
+        if let Some(w) = sink.as_deref_mut() {
+            w.write_all(&buf[data])?;
+        }
+        Ok(())
+    }
+
+    /// Hands the action's records to the model capture.
+    fn take_events(&mut self, action: &mut ClientAction) {
+        while let Some(e) = action.poll_event() {
+            let Event::Record(r) = e else {
+                continue;
+            };
+            match r {
+                Record::Bytes {
+                    toward,
+                    bytes,
+                    comment,
+                } => self.instruments.send(direction(toward), &bytes, || comment),
+                Record::File {
+                    toward,
+                    head,
+                    len,
+                    comment,
+                } => self
+                    .instruments
+                    .send_file(direction(toward), &head, len, &comment),
+            }
+        }
+    }
+}
+
+/// The model capture's direction for bytes sent `toward`.
+fn direction(toward: Toward) -> Direction {
+    match toward {
+        Toward::Server => Direction::ToServer,
+        Toward::Client => Direction::ToClient,
+    }
+}
+
+/// An action that ended without its figures: a driver's mistake, reported
+/// rather than trusted.
+fn unfinished() -> ClientError {
+    ClientError::Protocol("the exchange ended before its figures were whole".to_string())
+}
+
+impl From<SessionError> for ClientError {
+    fn from(e: SessionError) -> ClientError {
+        match e {
+            SessionError::Refused { code, message } => ClientError::Refused { code, message },
+            SessionError::Protocol(m) => ClientError::Protocol(m),
+            SessionError::Verify(m) => ClientError::Verify(m),
+            SessionError::Short { expected, got } => ClientError::Short { expected, got },
+            SessionError::Cut { sent, planned } => ClientError::Cut {
+                what: "stream",
+                sent,
+                planned,
+                unit: "segments",
+            },
+            SessionError::Timeout(d) => ClientError::Timeout(d),
+            SessionError::Usage(m) => ClientError::Usage(m),
+        }
     }
 }
 

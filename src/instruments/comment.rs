@@ -6,40 +6,9 @@
 //! here, below the client and the server, and read only the protocol.
 
 use crate::pcap::model::Direction;
-use crate::proto::Message;
 use crate::proto::datagram::{self, Body, KIND_FILE_DATA, KIND_STREAM_SEGMENT};
 
-/// The lab event a message is, as a frame comment.
-pub fn message_comment(msg: &Message) -> String {
-    match msg {
-        Message::EchoRequest { seq, .. } => format!("echo {seq} request"),
-        Message::EchoReply { seq, .. } => format!("echo {seq} reply"),
-        Message::FileRequest { size, rate_bps: 0 } => format!("file request {size}"),
-        Message::FileRequest { size, rate_bps } => {
-            format!("file request {size} at {rate_bps} bit/s")
-        }
-        Message::FileReady { size } => format!("file ready {size}"),
-        Message::FileSent { .. } => "file sent".to_string(),
-        Message::StreamRequest {
-            count,
-            size,
-            interval_ns,
-        } => format!("stream request {count} x {size} bytes every {interval_ns} ns"),
-        Message::StreamStart { .. } => "stream start".to_string(),
-        Message::StreamSegment { seq, .. } => format!("stream seq {seq}"),
-        Message::StreamEnd { .. } => "stream end".to_string(),
-        Message::Error { message, .. } => format!("error: {message}"),
-    }
-}
-
-/// The comment of one write of a stream: segment `seq`, with the
-/// StreamStart before it (`first`) and the StreamEnd after it (`last`) when
-/// they share its write.
-pub fn stream_comment(seq: u32, first: bool, last: bool) -> String {
-    let start = if first { "stream start; " } else { "" };
-    let end = if last { "; stream end" } else { "" };
-    format!("{start}stream seq {seq}{end}")
-}
+pub use crate::session::tcp::{message_comment, stream_comment};
 
 /// The lab event a datagram is, as a frame comment: its kind, and its
 /// sequence number and offset where they matter. Only small datagrams are

@@ -2,7 +2,8 @@
 //! of its own.
 //!
 //! - [`tcp`]: the listener, the accept loop, the session cap and shutdown.
-//! - [`session`]: one client's conversation, framed or plain text.
+//! - [`session`]: the loop that drives one client's conversation (framed
+//!   or plain text, [`crate::session::tcp::ServerSession`]) over its socket.
 //! - [`udp`]: the UDP server: one socket, sessions by address and id,
 //!   cookies, the amplification limit, and a thread per transfer.
 //! - [`record`]: the model capture of sessions and datagrams (`--pcap`),

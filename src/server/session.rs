@@ -1,14 +1,16 @@
-//! One client's conversation with the server, framed or plain text.
+//! The driver of one client's TCP session on the server, framed or plain
+//! text, and what the session did ([`SessionStats`]).
 //!
-//! The first byte decides: the protocol's magic means a lab client (framed
-//! messages), anything else a plain-text peer such as `nc` (one line, one
-//! answer). Either way every request is checked against the server's
-//! [`Limits`] first, a refusal goes back to the client, and the session goes
-//! on. Only a broken stream (wrong magic or version, an oversized length, a
-//! timeout, a closed socket) ends it.
-//!
-//! With a [`Recorder`] that is on, every message received and every write
-//! completed goes into the model capture, and the teardown at the end.
+//! The conversation itself is [`crate::session::tcp::ServerSession`]: the
+//! first byte decides between a lab client and a plain-text peer, requests
+//! are checked against the server's [`Limits`], replies come out write by
+//! write. This loop moves the bytes between the socket and that session,
+//! waits for its deadlines (a paced file's writes, a stream's segments;
+//! a stopping server cuts them short), watches the last byte of a file be
+//! acknowledged, sets the kernel's pacing, and records what the session
+//! reports in the model capture: every message received and every write
+//! completed, and the teardown at the end. A timeout or a closed socket
+//! ends the session here.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,22 +20,13 @@ use serde::Serialize;
 
 use super::record::Recorder;
 use crate::account::beside::{Overhead, Shape};
-use crate::content;
-use crate::instruments::comment::stream_comment;
+use crate::net::Framed;
 use crate::net::tcpinfo::TcpInfo;
-use crate::net::{ConnError, Framed};
 use crate::pace;
 use crate::pcap::model::Direction;
-use crate::proto::text::{self, LineBuffer, TextReply};
-use crate::proto::{ErrorCode, Limits, MAGIC, Message, Refusal, codec};
+use crate::proto::Limits;
 use crate::sched::Timely;
-
-/// Bytes per write when sending a file: about 1 MiB, a whole number of the
-/// pattern's 100-byte records, so each chunk after the first only needs its
-/// counting digits rewritten.
-pub const FILE_CHUNK: usize = 10_485 * 100;
-/// The first write of a file is small, so the first byte leaves at once.
-const FIRST_CHUNK: usize = 655 * 100;
+use crate::session::tcp::{ACK_WAIT, Ended, Event, Record, ServerSession, Toward};
 
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
@@ -93,58 +86,6 @@ impl SessionStats {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
-
-    /// A file cut short once `sent` of its bytes (FileReady included) had
-    /// gone out: the model prices those, and no FileSent after them.
-    fn file_cut(&mut self, sent: u64) {
-        if let Some(Shape::File { down, trailer, .. }) = self.shapes.last_mut() {
-            *down = sent;
-            *trailer = 0;
-        }
-    }
-
-    /// Counts one round trip; a run of equal echoes is one shape, so a long
-    /// echo session keeps its accounting small.
-    fn echoed(&mut self, request: u64, reply: u64) {
-        if let Some(Shape::Echo {
-            count,
-            request: q,
-            reply: r,
-        }) = self.shapes.last_mut()
-        {
-            if *q == request && *r == reply {
-                *count += 1;
-                return;
-            }
-        }
-        self.shapes.push(Shape::Echo {
-            count: 1,
-            request,
-            reply,
-        });
-    }
-}
-
-/// How a session ended: why, and whether the client closed first.
-struct Ended {
-    why: String,
-    by_client: bool,
-}
-
-impl Ended {
-    fn client(why: &str) -> Ended {
-        Ended {
-            why: why.to_string(),
-            by_client: true,
-        }
-    }
-
-    fn server(why: String) -> Ended {
-        Ended {
-            why,
-            by_client: false,
-        }
-    }
 }
 
 /// Serves one connection until the peer leaves, breaks the protocol, idles
@@ -157,19 +98,22 @@ pub fn serve(
     rec: &mut Recorder<'_>,
 ) {
     let started = Instant::now();
-    let result = match first_byte(conn) {
-        Ok(Some(b)) if b == MAGIC[0] => {
-            stats.mode = "framed";
-            serve_framed(conn, limits, stop, stats, rec)
-        }
-        Ok(Some(_)) => {
-            stats.mode = "text";
-            serve_text(conn, limits, stats, rec)
-        }
-        Ok(None) => Ok(Ended::client("closed before a request")),
-        Err(e) => Err(e),
+    let mut session = ServerSession::new(stats.session, limits.clone(), pace::epoch_now());
+    session.set_recording(rec.is_on());
+    let mut driver = Driver {
+        conn,
+        stop,
+        rec,
+        stream: None,
     };
+    let result = driver.run(&mut session);
     stats.seconds = started.elapsed().as_secs_f64();
+    let f = session.figures();
+    stats.mode = f.mode;
+    stats.requests = f.requests;
+    stats.refused = f.refused;
+    stats.bytes_out = f.bytes_out;
+    stats.shapes = f.shapes;
     let ended = match result {
         Ok(e) => e,
         Err(e) => Ended {
@@ -182,15 +126,10 @@ pub fn serve(
     };
     // A server that stops shuts the sessions' read side: what looks like
     // the client leaving is the server closing.
-    rec.close(ended.by_client && !stop.load(Ordering::Relaxed));
+    driver
+        .rec
+        .close(ended.by_client && !stop.load(Ordering::Relaxed));
     stats.end = ended.why;
-}
-
-/// Sends `msg`, then records it.
-fn send(conn: &mut Framed, rec: &mut Recorder<'_>, msg: &Message) -> io::Result<()> {
-    conn.send(msg)?;
-    rec.sent(msg);
-    Ok(())
 }
 
 fn describe_io(e: &io::Error) -> String {
@@ -203,284 +142,129 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
-fn first_byte(conn: &mut Framed) -> io::Result<Option<u8>> {
-    while conn.buffered().is_empty() {
-        if conn.fill()? == 0 {
-            return Ok(None);
-        }
-    }
-    Ok(conn.buffered().first().copied())
+/// The socket and the instruments around one session.
+struct Driver<'a, 'r> {
+    conn: &'a mut Framed,
+    stop: &'a AtomicBool,
+    rec: &'a mut Recorder<'r>,
+    /// A stream's deadlines and the priority its sender runs at.
+    stream: Option<(pace::Schedule, Timely)>,
 }
 
-fn serve_framed(
-    conn: &mut Framed,
-    limits: &Limits,
-    stop: &AtomicBool,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<Ended> {
-    loop {
-        let msg = match conn.read_message() {
-            Ok(Some(m)) => m,
-            Ok(None) => return Ok(Ended::client("closed by the client")),
-            Err(ConnError::Io(e)) => return Err(e),
-            Err(ConnError::Truncated) => {
-                return Ok(Ended::client("closed in the middle of a message"));
+impl Driver<'_, '_> {
+    /// The loop: write what is due, wait for what is next, read what comes.
+    fn run(&mut self, session: &mut ServerSession) -> io::Result<Ended> {
+        let mut out = Vec::new();
+        loop {
+            while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
+                if let Err(e) = self.conn.send_raw(&out[..t.len]) {
+                    session.handle_send_failed();
+                    self.take_events(session);
+                    return Err(e);
+                }
+                self.take_events(session);
             }
-            Err(ConnError::Decode(e)) => {
-                stats.requests += 1;
-                stats.refused += 1;
-                tracing::warn!("session {}: {e}", stats.session);
-                send(conn, rec, &Message::error(e.code(), e.to_string()))?;
-                if e.skip().is_none() {
-                    return Ok(Ended::server(format!("protocol error: {e}")));
+            self.take_events(session);
+            if session.awaiting_ack() {
+                let written = Instant::now();
+                let acked = wait_acked(self.conn, ACK_WAIT);
+                session.handle_acked(written, acked);
+                continue;
+            }
+            if let Some(e) = session.ended() {
+                return Ok(e.clone());
+            }
+            if let Some(t) = session.poll_timeout() {
+                let on_time = match self.stream.as_mut() {
+                    Some((schedule, _)) => schedule.wait(t, self.stop),
+                    None => sleep_until_or_stop(t, self.stop),
+                };
+                if !on_time {
+                    session.handle_stop();
                 }
                 continue;
             }
-        };
-        stats.requests += 1;
-        rec.received(&msg);
-        if let Err(r) = handle(conn, msg, limits, stop, stats, rec)? {
-            stats.refused += 1;
-            tracing::info!("session {}: refused: {}", stats.session, r.message);
-            send(conn, rec, &Message::error(r.code, r.message))?;
-        }
-    }
-}
-
-fn handle(
-    conn: &mut Framed,
-    msg: Message,
-    limits: &Limits,
-    stop: &AtomicBool,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<Result<(), Refusal>> {
-    match msg {
-        Message::EchoRequest { seq, data } => {
-            if let Err(r) = limits.check_echo(data.len()) {
-                return Ok(Err(r));
+            if !session.wants_input() {
+                return Ok(Ended {
+                    why: "the session had nothing left to do".to_string(),
+                    by_client: false,
+                });
             }
-            stats.bytes_out += data.len() as u64;
-            let reply = Message::EchoReply { seq, data };
-            // The request was the same message but for its kind.
-            let msg = reply.encoded_len() as u64;
-            stats.echoed(msg, msg);
-            send(conn, rec, &reply)?;
-        }
-        Message::FileRequest { size, rate_bps } => {
-            if let Err(r) = limits.check_paced_file(size, rate_bps) {
-                return Ok(Err(r));
-            }
-            let request = Message::FileRequest { size, rate_bps };
-            let trailer = Message::FileSent {
-                written_ns: 0,
-                acked_ns: 0,
-            };
-            stats.shapes.push(Shape::File {
-                up: request.encoded_len() as u64,
-                down: Message::FileReady { size }.encoded_len() as u64 + size,
-                trailer: trailer.encoded_len() as u64,
-            });
-            let pace = (rate_bps > 0).then_some(Pace { rate_bps, stop });
-            send_file(conn, Some(size), size, pace, stats, rec)?;
-        }
-        Message::StreamRequest {
-            interval_ns,
-            count,
-            size,
-        } => {
-            if let Err(r) = limits.check_stream(interval_ns, count, size) {
-                return Ok(Err(r));
-            }
-            send_stream(
-                conn,
-                Duration::from_nanos(interval_ns),
-                count,
-                size,
-                stop,
-                stats,
-                rec,
-            )?;
-        }
-        other => {
-            return Ok(Err(Refusal {
-                code: ErrorCode::Unexpected,
-                message: format!("a server does not accept {:?} from a client", other.kind()),
-            }));
-        }
-    }
-    Ok(Ok(()))
-}
-
-/// A file's pace: bits of payload per second, and the server's stop flag
-/// (a paced file may last minutes; a shutdown must not wait for it).
-#[derive(Clone, Copy)]
-struct Pace<'a> {
-    rate_bps: u64,
-    stop: &'a AtomicBool,
-}
-
-/// Sends `size` bytes of the file pattern, generated chunk by chunk as it
-/// goes: memory does not grow with `size`, and the first byte leaves at once.
-///
-/// A framed reply's FileReady goes out in the same write as the first bytes:
-/// two small writes in a row would let Nagle's algorithm hold the second
-/// until the client's delayed ACK of the first (40 ms or more on Linux).
-///
-/// The reply is recorded once, when its last write returned (or failed:
-/// then as far as the writes went).
-fn send_file(
-    conn: &mut Framed,
-    ready: Option<u64>,
-    size: u64,
-    pace: Option<Pace<'_>>,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<()> {
-    let mut head = Vec::new();
-    if let Some(size) = ready {
-        codec::encode(&Message::FileReady { size }, &mut head).map_err(invalid)?;
-    }
-    let h = head.len();
-    let started = Instant::now();
-    let mut offset = 0;
-    let wrote = match pace {
-        None => write_file(conn, &mut head, size, &mut offset, stats),
-        Some(p) => write_paced(conn, &mut head, size, p, &mut offset, stats),
-    };
-    if offset > 0 || wrote.is_ok() {
-        rec.file(&head[..h], offset, || {
-            let what = match ready {
-                Some(_) => "file".to_string(),
-                None => format!("text file {size}"),
-            };
-            if offset < size {
-                format!("{what}, cut short after {offset} bytes")
+            let n = self.conn.fill()?;
+            if n == 0 {
+                session.handle_eof(Instant::now());
             } else {
-                what
+                let bytes = self.conn.buffered();
+                let len = bytes.len();
+                session.handle_bytes(Instant::now(), bytes);
+                self.conn.consume(len);
             }
-        });
-    }
-    if offset < size {
-        stats.file_cut(h as u64 + offset);
-    }
-    wrote?;
-    if ready.is_none() {
-        return Ok(());
-    }
-    let written = started.elapsed();
-    let acked = wait_acked(conn, ACK_WAIT).map(|t| t.duration_since(started));
-    tracing::info!(
-        "session {}: file of {size} bytes written in {:.6} s (the kernel took it), {}",
-        stats.session,
-        written.as_secs_f64(),
-        match acked {
-            Some(a) => format!("last byte acknowledged after {:.6} s", a.as_secs_f64()),
-            None => format!("last byte not acknowledged within {ACK_WAIT:?}"),
+            self.take_events(session);
         }
-    );
-    let sent = Message::FileSent {
-        written_ns: written.as_nanos() as u64,
-        acked_ns: acked.map_or(0, |a| a.as_nanos() as u64),
-    };
-    send(conn, rec, &sent)
+    }
+
+    /// Acts on what the session reports: records for the model, the
+    /// kernel's pacing, a stream's schedule.
+    fn take_events(&mut self, session: &mut ServerSession) {
+        while let Some(e) = session.poll_event() {
+            match e {
+                Event::Record(r) => self.record(r),
+                Event::Pacing(rate) => {
+                    let _ = set_pacing_rate(self.conn, rate.unwrap_or(u64::MAX));
+                }
+                Event::StreamStarted { interval } => {
+                    let timely = Timely::for_interval(interval);
+                    tracing::debug!("stream sender: {}", timely.priority());
+                    self.stream = Some((pace::Schedule::new(interval), timely));
+                }
+                Event::StreamEnded { sent, interval } => {
+                    if let Some((schedule, _)) = self.stream.take() {
+                        log_schedule(&schedule, sent, interval);
+                    }
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, r: Record) {
+        match r {
+            Record::Bytes {
+                toward,
+                bytes,
+                comment,
+            } => {
+                let dir = match toward {
+                    Toward::Server => Direction::ToServer,
+                    Toward::Client => Direction::ToClient,
+                };
+                self.rec.bytes(dir, &bytes, || comment);
+            }
+            Record::File {
+                head, len, comment, ..
+            } => self.rec.file(&head, len, || comment),
+        }
+    }
 }
 
-/// Writes `size` bytes of the pattern after the framing in `head` (whose
-/// buffer it reuses for the first, small write), counting in `offset` the
-/// file bytes the kernel took.
-fn write_file(
-    conn: &mut Framed,
-    head: &mut Vec<u8>,
-    size: u64,
-    offset: &mut u64,
-    stats: &mut SessionStats,
-) -> io::Result<()> {
-    let first = (size as usize).min(FIRST_CHUNK);
-    let h = head.len();
-    head.resize(h + first, 0);
-    content::fill(0, &mut head[h..]);
-    conn.send_raw(head)?;
-    stats.bytes_out += first as u64;
-    *offset = first as u64;
-    if *offset < size {
-        let mut generator = content::Generator::new();
-        while *offset < size {
-            let n = ((size - *offset) as usize).min(FILE_CHUNK);
-            conn.send_raw(generator.chunk(*offset, n))?;
-            *offset += n as u64;
-            stats.bytes_out += n as u64;
+/// Sleeps until `t`, `false` at once (within [`pace::STOP_CHECK`]) when
+/// `stop` is set: a paced file may last minutes, a shutdown must not wait
+/// for it. No spin: a paced sender needs its rate, not each write's
+/// microsecond.
+fn sleep_until_or_stop(t: Instant, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
         }
+        let now = Instant::now();
+        if t <= now {
+            return true;
+        }
+        std::thread::sleep((t - now).min(pace::STOP_CHECK));
     }
-    Ok(())
 }
 
-/// As [`write_file`], at `pace`: writes of about [`PACED_SLICE`] of data
-/// (at least one byte), each when the bytes before it are due
-/// ([`pace::Pacer`]: absolute deadlines, so the first slice, with the
-/// FileReady, leaves at once and a late wake-up is made up by writing the
-/// overdue slices back to back). The socket's buffer then never holds more
-/// than a few slices, so no blocked write waits long. The kernel's TCP
-/// pacing (`SO_MAX_PACING_RATE`, set for the file and lifted after it)
-/// spreads each slice's segments on the wire; it runs [`PACING_HEADROOM`]
-/// faster than the pace, so that it smooths without holding back the
-/// catching up.
-fn write_paced(
-    conn: &mut Framed,
-    head: &mut Vec<u8>,
-    size: u64,
-    pace: Pace<'_>,
-    offset: &mut u64,
-    stats: &mut SessionStats,
-) -> io::Result<()> {
-    let bytes_per_s = pace.rate_bps.div_ceil(8);
-    let _ = set_pacing_rate(conn, (bytes_per_s as f64 * PACING_HEADROOM) as u64);
-    let slice = (bytes_per_s as f64 * PACED_SLICE.as_secs_f64()) as usize;
-    let slice = slice.clamp(1, FILE_CHUNK);
-    let mut pacer = pace::Pacer::new(pace.rate_bps);
-    let mut generator = content::Generator::new();
-    let h = head.len();
-    let mut wrote = Ok(());
-    // The framing in `head` leaves with the first slice (alone for an empty
-    // file), each slice when it is due.
-    let mut first = true;
-    while first || *offset < size {
-        let n = ((size - *offset) as usize).min(slice);
-        if !pacer.ready(0, pace.stop) {
-            wrote = Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "the server is stopping",
-            ));
-            break;
-        }
-        wrote = if first {
-            head.resize(h + n, 0);
-            content::fill(0, &mut head[h..]);
-            conn.send_raw(head)
-        } else {
-            conn.send_raw(generator.chunk(*offset, n))
-        };
-        if wrote.is_err() {
-            break;
-        }
-        first = false;
-        pacer.count(n as u64);
-        *offset += n as u64;
-        stats.bytes_out += n as u64;
-    }
-    let _ = set_pacing_rate(conn, u64::MAX);
-    wrote
-}
-
-/// The data one paced write carries: this long at the pace.
-const PACED_SLICE: Duration = Duration::from_millis(5);
-
-/// How much faster than the pace the kernel may send a paced file's
-/// segments.
-const PACING_HEADROOM: f64 = 1.25;
-
-/// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: no limit).
+/// `SO_MAX_PACING_RATE` in bytes per second (`u64::MAX`: no limit): the
+/// kernel spreads each paced write's segments on the wire.
 fn set_pacing_rate(conn: &Framed, bytes_per_s: u64) -> io::Result<()> {
     crate::net::socket::set_u64(
         conn.stream(),
@@ -489,9 +273,6 @@ fn set_pacing_rate(conn: &Framed, bytes_per_s: u64) -> io::Result<()> {
         bytes_per_s,
     )
 }
-
-/// How long a server waits for the last byte of a file to be acknowledged.
-const ACK_WAIT: Duration = Duration::from_secs(5);
 
 /// Waits until every byte written to `conn` is acknowledged (`TCP_INFO`:
 /// nothing unsent, nothing unacknowledged); the instant it saw that, or
@@ -510,89 +291,6 @@ fn wait_acked(conn: &Framed, limit: Duration) -> Option<Instant> {
     }
 }
 
-fn invalid(e: codec::EncodeError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, e)
-}
-
-/// Sends `count` segments on an absolute schedule: segment i leaves at
-/// t0 + i·interval, whatever happened to the ones before.
-fn send_stream(
-    conn: &mut Framed,
-    interval: Duration,
-    count: u32,
-    size: u32,
-    stop: &AtomicBool,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<()> {
-    let timely = Timely::for_interval(interval);
-    tracing::debug!("stream sender: {}", timely.priority());
-    let mut schedule = pace::Schedule::new(interval);
-    let epoch = pace::epoch_now();
-    // A little lead, so segment 0 does not start behind schedule.
-    let t0 = Instant::now() + Duration::from_micros(200);
-    let t0_ns = epoch.unix_ns_of(t0);
-    // StreamStart leaves with segment 0 and StreamEnd with the last
-    // segment, in one write each, for the same reason FileReady leaves with
-    // the first file bytes.
-    let mut out = Vec::with_capacity(size as usize + 64);
-    codec::encode(
-        &Message::StreamStart {
-            interval_ns: interval.as_nanos() as u64,
-            count,
-            size,
-            t0_ns,
-        },
-        &mut out,
-    )
-    .map_err(invalid)?;
-    let mut sent = 0;
-    for seq in 0..count {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let due = pace::deadline(t0, interval, seq);
-        if !schedule.wait(due, stop) {
-            break;
-        }
-        let now = Instant::now();
-        codec::encode(
-            &Message::StreamSegment {
-                seq,
-                scheduled_ns: epoch.unix_ns_of(due),
-                sent_ns: epoch.unix_ns_of(now),
-                size,
-            },
-            &mut out,
-        )
-        .map_err(invalid)?;
-        sent += 1;
-        if sent == count {
-            codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
-        }
-        conn.send_raw(&out)?;
-        rec.bytes(Direction::ToClient, &out, || {
-            stream_comment(seq, seq == 0, sent == count)
-        });
-        out.clear();
-        stats.bytes_out += u64::from(size);
-    }
-    log_schedule(&schedule, sent, interval);
-    if sent < count {
-        // Stopped before segment 0, `out` still holds the StreamStart.
-        codec::encode(&Message::StreamEnd { sent }, &mut out).map_err(invalid)?;
-        conn.send_raw(&out)?;
-        rec.bytes(Direction::ToClient, &out, || {
-            if sent == 0 {
-                "stream start; stream end".to_string()
-            } else {
-                "stream end".to_string()
-            }
-        });
-    }
-    Ok(())
-}
-
 /// What keeping a stream's schedule cost, for `-v`.
 pub(crate) fn log_schedule(schedule: &pace::Schedule, sent: u32, interval: Duration) {
     let span = interval.saturating_mul(sent).as_secs_f64();
@@ -608,81 +306,4 @@ pub(crate) fn log_schedule(schedule: &pace::Schedule, sent: u32, interval: Durat
         schedule.late_wakes(),
         schedule.tail().as_micros()
     );
-}
-
-fn serve_text(
-    conn: &mut Framed,
-    limits: &Limits,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<Ended> {
-    let max_line = limits.max_echo;
-    let mut lines = LineBuffer::new(max_line);
-    loop {
-        lines.push(conn.buffered());
-        let n = conn.buffered().len();
-        conn.consume(n);
-        loop {
-            match lines.next_line() {
-                Ok(Some(line)) => {
-                    rec.line_received(&line);
-                    answer_line(conn, &line, limits, stats, rec)?;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    stats.refused += 1;
-                    let reply = format!("error: {e}\n");
-                    conn.send_raw(reply.as_bytes())?;
-                    rec.bytes(Direction::ToClient, reply.as_bytes(), || {
-                        format!("error: {e}")
-                    });
-                    return Ok(Ended::server(format!("text protocol error: {e}")));
-                }
-            }
-        }
-        if conn.fill()? == 0 {
-            let rest = lines.take_rest();
-            if !rest.is_empty() {
-                rec.bytes(Direction::ToServer, &rest, || "text line".to_string());
-                answer_line(conn, &rest, limits, stats, rec)?;
-            }
-            return Ok(Ended::client("closed by the client"));
-        }
-    }
-}
-
-fn answer_line(
-    conn: &mut Framed,
-    line: &[u8],
-    limits: &Limits,
-    stats: &mut SessionStats,
-    rec: &mut Recorder<'_>,
-) -> io::Result<()> {
-    stats.requests += 1;
-    match text::interpret(line, limits) {
-        TextReply::Echo(bytes) => {
-            stats.bytes_out += bytes.len() as u64;
-            stats.echoed(line.len() as u64 + 1, bytes.len() as u64);
-            conn.send_raw(&bytes)?;
-            rec.bytes(Direction::ToClient, &bytes, || "text echo".to_string());
-            Ok(())
-        }
-        TextReply::File(size) => {
-            stats.shapes.push(Shape::File {
-                up: line.len() as u64 + 1,
-                down: size,
-                trailer: 0,
-            });
-            send_file(conn, None, size, None, stats, rec)
-        }
-        TextReply::Refuse(r) => {
-            stats.refused += 1;
-            let reply = text::refusal_line(&r);
-            conn.send_raw(&reply)?;
-            rec.bytes(Direction::ToClient, &reply, || {
-                format!("error: {}", r.message)
-            });
-            Ok(())
-        }
-    }
 }

@@ -1,0 +1,309 @@
+//! A file on the wire, either way: [`FileSender`] writes the generated
+//! file after its framing, paced or not; [`FileReceiver`] verifies every
+//! byte as it arrives and notes the progress.
+//!
+//! The server's reply to a FileRequest and the client's upload are both a
+//! sender; the client's download and the server's upload receiver are both
+//! a receiver.
+
+use std::time::{Duration, Instant};
+
+use crate::content::{self, Mismatch, Verifier};
+use crate::session::Transmit;
+
+/// Bytes per write when sending a file: about 1 MiB, a whole number of the
+/// pattern's 100-byte records, so each chunk after the first only needs its
+/// counting digits rewritten.
+pub const FILE_CHUNK: usize = 10_485 * 100;
+/// The first write of a file is small, so the first byte leaves at once.
+pub const FIRST_CHUNK: usize = 655 * 100;
+/// The data one paced write carries: this long at the pace.
+pub const PACED_SLICE: Duration = Duration::from_millis(5);
+/// How early a paced write may leave: a sleep is not finer than this.
+const EARLY: Duration = Duration::from_micros(50);
+/// Bytes between two points of a file's progress (for `--plot`).
+pub const PROGRESS_STEP: u64 = 256 << 10;
+
+/// Writes a file after its framing: the framing with the first bytes (so
+/// Nagle's algorithm never holds a lone small write), then chunks.
+///
+/// Unpaced, the first chunk is small ([`FIRST_CHUNK`]) so the first byte
+/// leaves at once, and the rest go in [`FILE_CHUNK`]s as fast as the
+/// driver can write them. Paced at `rate_bps`, each write carries
+/// [`PACED_SLICE`] of data and is due when the bytes before it are
+/// (absolute deadlines from the first write, so a late write is made up by
+/// the next ones leaving back to back).
+///
+/// The file bytes are generated straight into the driver's buffer. When the
+/// driver hands back the same buffer, untouched, only each chunk's counting
+/// digits are rewritten: the rest of every record is already there.
+#[derive(Debug)]
+pub struct FileSender {
+    head: Vec<u8>,
+    size: u64,
+    offset: u64,
+    head_sent: bool,
+    rate_bps: u64,
+    slice: usize,
+    t0: Instant,
+    last: u64,
+    buf_at: usize,
+    shaped: usize,
+}
+
+impl FileSender {
+    /// A sender of `size` bytes after `head`, starting at `now`; paced at
+    /// `rate_bps` bits of file per second (0: unpaced).
+    pub fn new(now: Instant, head: Vec<u8>, size: u64, rate_bps: u64) -> FileSender {
+        let bytes_per_s = rate_bps.div_ceil(8);
+        let slice = (bytes_per_s as f64 * PACED_SLICE.as_secs_f64()) as usize;
+        FileSender {
+            head,
+            size,
+            offset: 0,
+            head_sent: false,
+            rate_bps,
+            slice: slice.clamp(1, FILE_CHUNK),
+            t0: now,
+            last: 0,
+            buf_at: 0,
+            shaped: 0,
+        }
+    }
+
+    /// The framing before the file bytes.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// File bytes handed out so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The file's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the framing and every byte have been handed out.
+    pub fn is_done(&self) -> bool {
+        self.head_sent && self.offset == self.size
+    }
+
+    /// Bytes per second the kernel may pace at: a quarter faster than the
+    /// pace, so it smooths the writes without holding back a catching up.
+    pub fn kernel_pace(&self) -> Option<u64> {
+        (self.rate_bps > 0).then(|| (self.rate_bps.div_ceil(8) as f64 * 1.25) as u64)
+    }
+
+    /// How many file bytes the next write carries.
+    fn next_len(&self) -> usize {
+        let left = (self.size - self.offset) as usize;
+        if self.rate_bps > 0 {
+            left.min(self.slice)
+        } else if !self.head_sent {
+            left.min(FIRST_CHUNK)
+        } else {
+            left.min(FILE_CHUNK)
+        }
+    }
+
+    /// When the next write is due (`None`: now, or nothing left).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_done() || self.rate_bps == 0 {
+            return None;
+        }
+        // A write is due when the bytes before it are.
+        let bits = self.offset as u128 * 8;
+        let ns = bits * 1_000_000_000 / u128::from(self.rate_bps);
+        let due = self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64);
+        Some(due.checked_sub(EARLY).unwrap_or(due))
+    }
+
+    /// The next write, if it is due at `now`: written into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.is_done() || self.poll_timeout().is_some_and(|t| t > now) {
+            return None;
+        }
+        let n = self.next_len();
+        if buf.as_ptr() as usize != self.buf_at {
+            self.shaped = 0;
+        }
+        if self.head_sent {
+            self.resize(buf, n);
+            self.shaped = content::fill_shaped(self.offset, &mut buf[..n], self.shaped);
+        } else {
+            let h = self.head.len();
+            self.resize(buf, h + n);
+            buf[..h].copy_from_slice(&self.head);
+            content::fill(0, &mut buf[h..]);
+            self.shaped = if h == 0 { n } else { 0 };
+            self.head_sent = true;
+        }
+        self.buf_at = buf.as_ptr() as usize;
+        self.offset += n as u64;
+        self.last = n as u64;
+        Some(Transmit {
+            len: buf.len(),
+            segment: None,
+        })
+    }
+
+    /// Sets `buf` to `len` bytes, keeping what it holds: what is past
+    /// `len` no longer counts as laid out.
+    fn resize(&mut self, buf: &mut Vec<u8>, len: usize) {
+        if buf.len() > len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
+        self.shaped = self.shaped.min(len);
+    }
+
+    /// The last write did not go out whole: its file bytes do not count.
+    /// Returns how many they were.
+    pub fn unsend_last(&mut self) -> u64 {
+        let last = std::mem::take(&mut self.last);
+        self.offset -= last;
+        last
+    }
+}
+
+/// Verifies a file as it arrives and notes its progress: the time of the
+/// first byte and of the last, and a point every [`PROGRESS_STEP`].
+#[derive(Debug)]
+pub struct FileReceiver {
+    size: u64,
+    start: Instant,
+    verifier: Verifier,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    progress: Vec<(f64, u64)>,
+    last_point: u64,
+}
+
+impl FileReceiver {
+    /// A receiver of `size` bytes for an action that began at `start`.
+    pub fn new(start: Instant, size: u64) -> FileReceiver {
+        FileReceiver {
+            size,
+            start,
+            verifier: Verifier::new(),
+            first: None,
+            last: None,
+            progress: vec![(0.0, 0)],
+            last_point: 0,
+        }
+    }
+
+    /// Takes the file's bytes from the front of `bytes` at `now`, every one
+    /// verified: how many it took (the rest is what follows the file).
+    pub fn feed(&mut self, now: Instant, bytes: &[u8]) -> Result<usize, Mismatch> {
+        let n = (self.left() as usize).min(bytes.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.first.get_or_insert(now);
+        self.verifier.feed(&bytes[..n])?;
+        let got = self.verifier.checked();
+        if got >= self.last_point + PROGRESS_STEP || got == self.size {
+            self.last_point = got;
+            let at = now.saturating_duration_since(self.start).as_secs_f64();
+            self.progress.push((at, got));
+        }
+        if got == self.size {
+            self.last = Some(now);
+        }
+        Ok(n)
+    }
+
+    /// Bytes still to come.
+    pub fn left(&self) -> u64 {
+        self.size - self.verifier.checked()
+    }
+
+    /// Bytes verified.
+    pub fn got(&self) -> u64 {
+        self.verifier.checked()
+    }
+
+    /// The file's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// When the first byte came.
+    pub fn first(&self) -> Option<Instant> {
+        self.first
+    }
+
+    /// When the last byte came.
+    pub fn last(&self) -> Option<Instant> {
+        self.last
+    }
+
+    /// The progress points: seconds since the start, bytes so far.
+    pub fn progress(&self) -> &[(f64, u64)] {
+        &self.progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(s: &mut FileSender, now: Instant, buf: &mut Vec<u8>) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(t) = s.poll_transmit(now, buf) {
+            all.extend_from_slice(&buf[..t.len]);
+        }
+        all
+    }
+
+    #[test]
+    fn an_unpaced_file_comes_out_whole_in_one_reused_buffer() {
+        let now = Instant::now();
+        let size = 3 * FILE_CHUNK as u64 + 1234;
+        let mut s = FileSender::new(now, b"HEAD".to_vec(), size, 0);
+        let mut buf = Vec::new();
+        let all = drain(&mut s, now, &mut buf);
+        assert_eq!(&all[..4], b"HEAD");
+        assert_eq!(all[4..], content::fill_vec(0, size as usize)[..]);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn a_paced_file_leaves_as_its_bytes_fall_due() {
+        let t0 = Instant::now();
+        // 8 kbit/s: 1000 bytes a second, 5-byte slices.
+        let mut s = FileSender::new(t0, Vec::new(), 100, 8_000);
+        let mut buf = Vec::new();
+        let first = s.poll_transmit(t0, &mut buf).unwrap();
+        assert_eq!(first.len, 5);
+        assert!(s.poll_transmit(t0, &mut buf).is_none());
+        let due = s.poll_timeout().unwrap();
+        assert!(due > t0 + Duration::from_millis(4) && due <= t0 + Duration::from_millis(5));
+        // By 50 ms the slices from 5 to 50 are due.
+        let later = drain(&mut s, t0 + Duration::from_millis(50), &mut buf);
+        assert_eq!(later.len(), 50);
+        assert_eq!(s.kernel_pace(), Some(1250));
+    }
+
+    #[test]
+    fn a_receiver_takes_only_the_file_and_notes_its_progress() {
+        let t = Instant::now();
+        let size = PROGRESS_STEP + 10;
+        let mut r = FileReceiver::new(t, size);
+        let mut bytes = content::fill_vec(0, size as usize);
+        bytes.extend_from_slice(b"after");
+        assert_eq!(
+            r.feed(t + Duration::from_secs(1), &bytes),
+            Ok(size as usize)
+        );
+        assert_eq!(r.left(), 0);
+        assert_eq!(r.progress(), &[(0.0, 0), (1.0, size)]);
+        let mut bad = FileReceiver::new(t, 10);
+        assert!(bad.feed(t, b"0000000001").is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! The lab's exchanges over one TCP connection, both sides, as pure state
+//! machines.
+//!
+//! - the client's actions, one [`ClientAction`] each: [`EchoClient`],
+//!   [`FileClient`] (a download, every byte verified), [`StreamClient`]
+//!   (sequence checks; a server that lies about its count is a protocol
+//!   error) and [`UploadClient`] (the client sends a generated file);
+//! - the server's side, one [`ServerSession`] per connection: the first
+//!   byte decides between the framed protocol ([`FramedServer`]: requests
+//!   checked against [`crate::proto::Limits`], replies paced or on their
+//!   deadlines, refusals as Error messages) and plain text ([`TextServer`]:
+//!   one line, one answer, as with `nc`).
+//!
+//! A session is handed the bytes of the stream as they come, in pieces of
+//! any size: half a message is "not enough bytes yet", never an error. What
+//! it wants sent comes out of `poll_transmit`, written into the driver's
+//! buffer. What the model capture should hold comes out of `poll_event` as
+//! [`Record`]s, in the order the instruments want them, and only when the
+//! driver asked for them (`set_recording`), so an action without a capture
+//! builds no comment and copies no message.
+
+mod client;
+mod echo;
+mod error;
+mod file;
+mod file_client;
+mod inbox;
+mod server;
+mod server_reply;
+mod stream;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{ClientAction, Finished};
+pub use echo::EchoClient;
+pub use error::SessionError;
+pub use file::{FILE_CHUNK, FIRST_CHUNK, PACED_SLICE, PROGRESS_STEP};
+pub use file::{FileReceiver, FileSender};
+pub use file_client::{FileClient, FileFigures, UploadClient};
+pub use inbox::Inbox;
+pub use server::{ACK_WAIT, Ended, FramedServer, ServerFigures, ServerSession};
+pub use stream::{StreamClient, StreamFigures, stream_comment};
+pub use text::TextServer;
+
+use std::time::Duration;
+
+/// The instant of the `i`-th of deadlines `interval` apart from `t0`.
+pub(crate) fn deadline(t0: std::time::Instant, interval: Duration, i: u32) -> std::time::Instant {
+    t0 + interval.saturating_mul(i)
+}
+
+/// How long a client's action waits with nothing heard from the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    heard: std::time::Instant,
+    timeout: Duration,
+}
+
+impl Patience {
+    /// Waits `timeout` from `now` on.
+    pub(crate) fn new(now: std::time::Instant, timeout: Duration) -> Patience {
+        Patience {
+            heard: now,
+            timeout,
+        }
+    }
+
+    /// Something was sent or heard at `now`: the wait starts again.
+    pub(crate) fn heard(&mut self, now: std::time::Instant) {
+        self.heard = now;
+    }
+
+    /// The deadline, while `waiting`.
+    pub(crate) fn deadline(&self, waiting: bool) -> Option<std::time::Instant> {
+        waiting.then(|| self.heard + self.timeout)
+    }
+
+    /// Fails once the deadline has passed at `now`, while `waiting`.
+    pub(crate) fn check(&self, now: std::time::Instant, waiting: bool) -> Result<(), SessionError> {
+        match self.deadline(waiting) {
+            Some(t) if now >= t => Err(SessionError::Timeout(self.timeout)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which way bytes went, for the model capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toward {
+    /// From the client to the server.
+    Server,
+    /// From the server to the client.
+    Client,
+}
+
+/// One entry of the model capture, as the session saw it happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// One send of `bytes`.
+    Bytes {
+        /// Which way.
+        toward: Toward,
+        /// What went, as one write.
+        bytes: Vec<u8>,
+        /// What the frames carry, for a reader of the capture.
+        comment: String,
+    },
+    /// One write of `head` (a file's framing, maybe empty) and `len` bytes
+    /// of the generated file after it.
+    File {
+        /// Which way.
+        toward: Toward,
+        /// The framing before the file bytes.
+        head: Vec<u8>,
+        /// File bytes.
+        len: u64,
+        /// What the frames carry.
+        comment: String,
+    },
+}
+
+/// Something the driver acts on besides sending: an entry for the model,
+/// or a change to the instruments around the transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An entry for the model capture.
+    Record(Record),
+    /// A paced file starts: the kernel may pace the socket at this many
+    /// bytes per second (`Some`), or the pacing ends (`None`).
+    Pacing(Option<u64>),
+    /// A stream starts: its deadlines come `interval` apart.
+    StreamStarted {
+        /// The stream's interval.
+        interval: Duration,
+    },
+    /// A stream ended after `sent` segments.
+    StreamEnded {
+        /// Segments sent.
+        sent: u32,
+        /// The stream's interval.
+        interval: Duration,
+    },
+}
+
+/// A queue of events, with recording on or off.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    queue: std::collections::VecDeque<Event>,
+    recording: bool,
+}
+
+impl Events {
+    /// Turns the model's records on or off.
+    pub(crate) fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
+    /// Whether records are wanted.
+    pub(crate) fn recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Queues `bytes` sent `toward`, the comment built only when recording.
+    pub(crate) fn bytes(&mut self, toward: Toward, bytes: &[u8], comment: impl FnOnce() -> String) {
+        if self.recording {
+            self.record(Record::Bytes {
+                toward,
+                bytes: bytes.to_vec(),
+                comment: comment(),
+            });
+        }
+    }
+
+    /// Queues a message sent `toward`, with the comment that names it.
+    pub(crate) fn message(&mut self, toward: Toward, msg: &crate::proto::Message) {
+        if self.recording {
+            if let Ok(bytes) = crate::proto::codec::to_vec(msg) {
+                self.record(Record::Bytes {
+                    toward,
+                    bytes,
+                    comment: message_comment(msg),
+                });
+            }
+        }
+    }
+
+    /// Queues a record when recording.
+    pub(crate) fn record(&mut self, r: Record) {
+        if self.recording {
+            self.queue.push_back(Event::Record(r));
+        }
+    }
+
+    /// Queues an event that is not a record.
+    pub(crate) fn push(&mut self, e: Event) {
+        self.queue.push_back(e);
+    }
+
+    /// Drops the records queued since the driver last took events (what
+    /// a failed write would have recorded).
+    pub(crate) fn drop_records(&mut self) {
+        self.queue.retain(|e| !matches!(e, Event::Record(_)));
+    }
+
+    /// The next event.
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+}
+
+/// The lab event a message is, as a frame comment.
+pub fn message_comment(msg: &crate::proto::Message) -> String {
+    use crate::proto::Message;
+    match msg {
+        Message::EchoRequest { seq, .. } => format!("echo {seq} request"),
+        Message::EchoReply { seq, .. } => format!("echo {seq} reply"),
+        Message::FileRequest { size, rate_bps: 0 } => format!("file request {size}"),
+        Message::FileRequest { size, rate_bps } => {
+            format!("file request {size} at {rate_bps} bit/s")
+        }
+        Message::FileReady { size } => format!("file ready {size}"),
+        Message::FileSent { .. } => "file sent".to_string(),
+        Message::StreamRequest {
+            count,
+            size,
+            interval_ns,
+        } => format!("stream request {count} x {size} bytes every {interval_ns} ns"),
+        Message::StreamStart { .. } => "stream start".to_string(),
+        Message::StreamSegment { seq, .. } => format!("stream seq {seq}"),
+        Message::StreamEnd { .. } => "stream end".to_string(),
+        Message::Error { message, .. } => format!("error: {message}"),
+    }
+}
