@@ -21,6 +21,7 @@
 //! base instant plus simulated durations, deterministic run after run.
 
 mod epoch;
+pub mod udp;
 
 pub use epoch::Epoch;
 
