@@ -233,3 +233,134 @@ pub fn is_reply_to(reply: &[u8], request: &[u8]) -> bool {
         && reply[..KIND_AT] == request[..KIND_AT]
         && reply[KIND_AT + 1..] == request[KIND_AT + 1..]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::script::{self, DELAY, Fate, ID, Script};
+    use super::*;
+    use crate::session::udp::client::ClientSession;
+
+    fn plan(count: u32, interval: Duration) -> EchoPlan {
+        EchoPlan {
+            data: b"ping".to_vec(),
+            count,
+            interval,
+            wait: Duration::from_millis(100),
+        }
+    }
+
+    fn run(p: EchoPlan, sc: &Script) -> (Result<EchoFigures, SessionError>, script::Run) {
+        let (t0, epoch) = script::base();
+        let mut s = ClientSession::Echo(Echo::new(ID, epoch, t0, p));
+        let run = script::drive(&mut s, sc, t0, epoch).unwrap();
+        let ClientSession::Echo(e) = s else {
+            unreachable!()
+        };
+        (e.finish(), run)
+    }
+
+    #[test]
+    fn every_reply_gives_a_round_trip() {
+        let (f, run) = run(plan(5, Duration::ZERO), &Script::default());
+        let f = f.unwrap();
+        assert_eq!(f.replies, 5);
+        assert_eq!(f.rtt.len(), 5);
+        assert_eq!(f.bytes, 20);
+        assert_eq!(f.request_len, 32);
+        assert_eq!(f.tally.tx, 5);
+        assert_eq!(f.tally.rx, 5);
+        // Back to back: each request leaves as the reply before arrives.
+        assert_eq!(run.end - run.sent[0].0, 10 * DELAY);
+        let p = f.rtt.percentiles().unwrap();
+        assert!((p.p50 - 2000.0).abs() < 10.0, "{p:?}");
+    }
+
+    #[test]
+    fn requests_keep_their_interval_and_carry_the_run_count() {
+        let every = Duration::from_millis(10);
+        let (f, run) = run(plan(4, every), &Script::default());
+        assert_eq!(f.unwrap().replies, 4);
+        for (i, (at, d)) in run.sent.iter().enumerate() {
+            assert_eq!(*at - run.sent[0].0, every * i as u32);
+            let (h, _) = datagram::decode(d).unwrap();
+            assert_eq!((h.seq, h.offset), (i as u32, 4));
+        }
+    }
+
+    #[test]
+    fn a_lost_reply_is_waited_for_then_counted_lost() {
+        let sc = Script {
+            fates: vec![Fate::Deliver, Fate::Drop, Fate::Deliver],
+            ..Script::default()
+        };
+        let (f, run) = run(plan(3, Duration::ZERO), &sc);
+        let f = f.unwrap();
+        assert_eq!(f.replies, 2);
+        // The lost one cost its whole wait, on virtual time.
+        assert_eq!(
+            run.end - run.sent[0].0,
+            4 * DELAY + Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn a_doubled_reply_counts_once() {
+        let sc = Script {
+            fates: vec![Fate::Double; 3],
+            ..Script::default()
+        };
+        let f = run(plan(3, Duration::ZERO), &sc).0.unwrap();
+        assert_eq!(f.replies, 3);
+        assert_eq!(f.rtt.len(), 3);
+    }
+
+    #[test]
+    fn no_reply_at_all_is_an_error() {
+        let sc = Script {
+            answers: false,
+            ..Script::default()
+        };
+        let e = run(plan(2, Duration::ZERO), &sc).0.unwrap_err();
+        assert!(matches!(e, SessionError::NoEcho { count: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_changed_echo_is_a_protocol_error() {
+        let (t0, epoch) = script::base();
+        let mut e = Echo::new(ID, epoch, t0, plan(1, Duration::ZERO));
+        let mut buf = Vec::new();
+        e.poll_transmit(t0, &mut buf).unwrap();
+        let (h, _) = datagram::decode(&buf).unwrap();
+        let bad = datagram::to_vec(
+            &h,
+            &Body::EchoReply {
+                data: b"pong".to_vec(),
+            },
+        );
+        let err = e.handle_datagram(t0 + DELAY, &bad).unwrap_err();
+        assert!(matches!(err, SessionError::Protocol(_)), "{err}");
+    }
+
+    #[test]
+    fn a_reply_is_the_request_with_the_reply_kind() {
+        let h = DgramHeader {
+            session: 7,
+            seq: 3,
+            offset: 0,
+            sent_ns: 1,
+        };
+        let data = b"hi".to_vec();
+        let request = datagram::to_vec(&h, &Body::EchoRequest { data: data.clone() });
+        let reply = datagram::to_vec(&h, &Body::EchoReply { data });
+        assert!(is_reply_to(&reply, &request));
+        assert!(!is_reply_to(&request, &request));
+        let changed = datagram::to_vec(
+            &h,
+            &Body::EchoReply {
+                data: b"ho".to_vec(),
+            },
+        );
+        assert!(!is_reply_to(&changed, &request));
+        assert!(!is_reply_to(&reply[..KIND_AT], &request[..KIND_AT]));
+    }
+}

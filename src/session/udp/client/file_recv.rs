@@ -287,3 +287,244 @@ impl FileReceive {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::handshake;
+    use super::super::script::{self, Fate, ID, Script};
+    use super::*;
+    use crate::proto::datagram::DgramHeader;
+    use crate::session::udp::client::ClientSession;
+    use proptest::prelude::*;
+
+    /// 10 datagrams of 100 file bytes, the last 50.
+    const SIZE: u64 = 950;
+    const SEGMENT: u32 = 128;
+
+    fn plan() -> FilePlan {
+        FilePlan {
+            size: SIZE,
+            rate_bps: 0,
+            segment: SEGMENT,
+            fragment: false,
+            gso: true,
+            silence: Duration::from_secs(2),
+            in_order: true,
+            progress_step: 256,
+        }
+    }
+
+    /// The session and what the run saw, or the session's error.
+    fn run(sc: &Script) -> Result<(FileReceive, script::Run), SessionError> {
+        let (t0, epoch) = script::base();
+        let mut s = ClientSession::File(FileReceive::new(ID, epoch, t0, plan()));
+        let run = script::drive(&mut s, sc, t0, epoch)?;
+        let ClientSession::File(f) = s else {
+            unreachable!()
+        };
+        Ok((f, run))
+    }
+
+    /// Fates for the server's datagrams: Cookie, FileReady, then `data`.
+    fn fates(data: &[Fate]) -> Vec<Fate> {
+        [Fate::Deliver, Fate::Deliver]
+            .iter()
+            .chain(data)
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn a_whole_file_arrives_verified_and_in_order() {
+        let (f, run) = run(&Script::default()).unwrap();
+        assert_eq!(run.in_order, content::fill_vec(0, SIZE as usize));
+        let end = f.finish(run.end).unwrap();
+        assert_eq!(
+            (end.bytes, end.sent, end.ended),
+            (SIZE, 10, Ended::EndMessage)
+        );
+        assert_eq!(end.arrivals.lost(end.sent), 0);
+        assert_eq!(end.data, 10);
+        assert_eq!(end.data_wire, SIZE + 10 * DGRAM_HEADER as u64);
+        // Hello and the request out; Cookie, FileReady, 10 data and the
+        // first End in (the rest came after the transfer was whole).
+        assert_eq!((end.tally.tx, end.tally.rx), (2, 13));
+        assert_eq!(end.progress.last(), Some(&(0.004, SIZE)));
+    }
+
+    #[test]
+    fn the_request_carries_the_cookies_token() {
+        let (_, run) = run(&Script::default()).unwrap();
+        let (_, body) = datagram::decode(&run.sent[1].1).unwrap();
+        assert!(matches!(
+            body,
+            Body::FileRequest {
+                token: script::TOKEN,
+                size: SIZE,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn reordered_and_doubled_datagrams_count_exactly() {
+        let sc = Script {
+            reverse: true,
+            fates: fates(&[Fate::Double, Fate::Deliver, Fate::Double]),
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        assert_eq!(run.in_order, content::fill_vec(0, SIZE as usize));
+        let end = f.finish(run.end).unwrap();
+        assert_eq!(end.arrivals.received(), 10);
+        assert_eq!(end.arrivals.duplicates(), 2);
+        assert_eq!(end.arrivals.reordered(), 9);
+    }
+
+    #[test]
+    fn lost_datagrams_are_counted_and_the_end_waits_only_the_linger() {
+        let sc = Script {
+            fates: fates(&[Fate::Drop, Fate::Deliver, Fate::Drop]),
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        assert!(run.in_order.is_empty(), "datagram 0 never came");
+        let end = f.finish(run.end).unwrap();
+        assert_eq!((end.sent, end.arrivals.lost(10)), (10, 2));
+        assert_eq!(end.bytes, SIZE - 200);
+        let gaps = end.arrivals.gaps(10, 5);
+        assert_eq!((gaps[0].first, gaps[1].first), (0, 2));
+        assert_eq!(
+            run.end - run.sent[0].0,
+            4 * script::DELAY + handshake::LINGER
+        );
+    }
+
+    #[test]
+    fn without_an_end_silence_ends_it() {
+        let sc = Script {
+            ends: false,
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        let end = f.finish(run.end).unwrap();
+        assert_eq!((end.sent, end.ended), (10, Ended::Silence));
+        assert_eq!(run.end - end.end, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_end_claiming_more_than_the_plan_is_a_protocol_error() {
+        let sc = Script {
+            claim: Some(11),
+            ..Script::default()
+        };
+        let (f, _) = run(&sc).unwrap();
+        assert!(matches!(f.ending(), Err(SessionError::Protocol(_))));
+        let sc = Script {
+            claim: Some(4),
+            ..Script::default()
+        };
+        let (f, _) = run(&sc).unwrap();
+        assert!(matches!(
+            f.ending(),
+            Err(SessionError::Cut {
+                sent: 4,
+                planned: 10,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_wrong_byte_fails_verification() {
+        let sc = Script {
+            corrupt: Some(321),
+            ..Script::default()
+        };
+        let e = run(&sc).unwrap_err();
+        assert!(matches!(e, SessionError::Verify(m) if m.offset == 321));
+    }
+
+    #[test]
+    fn a_datagram_out_of_place_is_a_protocol_error() {
+        let (t0, epoch) = script::base();
+        let mut f = FileReceive::new(ID, epoch, t0, plan());
+        let h = DgramHeader {
+            session: ID,
+            seq: 2,
+            offset: 100,
+            sent_ns: 0,
+        };
+        let d = datagram::to_vec(
+            &h,
+            &Body::FileData {
+                data: content::fill_vec(100, 100),
+            },
+        );
+        assert!(matches!(
+            f.handle_datagram(t0, &d),
+            Err(SessionError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn a_refusal_ends_it() {
+        let sc = Script {
+            refuse: Some("busy".into()),
+            ..Script::default()
+        };
+        let e = run(&sc).unwrap_err();
+        assert!(matches!(e, SessionError::Refused { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_silent_server_gets_twelve_hellos_a_quarter_second_apart() {
+        let sc = Script {
+            answers: false,
+            ..Script::default()
+        };
+        let (t0, epoch) = script::base();
+        let mut s = ClientSession::File(FileReceive::new(ID, epoch, t0, plan()));
+        let e = script::drive(&mut s, &sc, t0, epoch).unwrap_err();
+        assert!(matches!(e, SessionError::NoAnswer { tries: 12 }), "{e}");
+        assert_eq!(s.tally().tx, 12);
+    }
+
+    #[test]
+    fn a_lost_cookie_or_ready_is_asked_for_again() {
+        let sc = Script {
+            fates: vec![Fate::Drop],
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        assert_eq!(run.sent.len(), 3, "Hello twice, then the request");
+        assert_eq!(run.sent[1].0 - run.sent[0].0, handshake::RETRY);
+        assert_eq!(f.finish(run.end).unwrap().bytes, SIZE);
+    }
+
+    proptest! {
+        /// Whatever the path drops or doubles, received + lost = sent, and
+        /// every byte handed out is the file's.
+        #[test]
+        fn any_loss_pattern_adds_up(data in prop::collection::vec(0..3u8, 10), ends in any::<bool>()) {
+            let fate = |n: &u8| [Fate::Deliver, Fate::Drop, Fate::Double][*n as usize];
+            let sc = Script {
+                ends,
+                fates: fates(&data.iter().map(fate).collect::<Vec<_>>()),
+                ..Script::default()
+            };
+            let (f, run) = run(&sc).unwrap();
+            let file = content::fill_vec(0, SIZE as usize);
+            prop_assert_eq!(&run.in_order[..], &file[..run.in_order.len()]);
+            let end = f.finish(run.end).unwrap();
+            let a = &end.arrivals;
+            prop_assert_eq!(a.received() + a.lost(end.sent), end.sent);
+            let dropped = data.iter().filter(|&&n| n == 1).count() as u64;
+            prop_assert_eq!(a.lost(end.sent), dropped);
+            let per = u64::from(SEGMENT) - DGRAM_HEADER as u64;
+            let lost_bytes: u64 = data.iter().enumerate().filter(|&(_, &n)| n == 1)
+                .map(|(i, _)| per.min(SIZE - i as u64 * per)).sum();
+            prop_assert_eq!(end.bytes, SIZE - lost_bytes);
+        }
+    }
+}

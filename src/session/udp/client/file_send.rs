@@ -207,3 +207,91 @@ impl FileSend {
         self.tally
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::file_recv::{FilePlan, FileReceive};
+    use super::super::script;
+    use super::*;
+
+    /// A receiver that has its cookie and has sent its request.
+    fn receiver(t0: Instant, epoch: Epoch, size: u64, segment: u32) -> FileReceive {
+        let plan = FilePlan {
+            size,
+            rate_bps: 0,
+            segment,
+            fragment: false,
+            gso: true,
+            silence: Duration::from_secs(2),
+            in_order: true,
+            progress_step: 1 << 20,
+        };
+        let mut r = FileReceive::new(script::ID, epoch, t0, plan);
+        let mut buf = Vec::new();
+        r.poll_transmit(t0, &mut buf).unwrap();
+        let h = DgramHeader {
+            session: script::ID,
+            ..DgramHeader::default()
+        };
+        let cookie = datagram::to_vec(&h, &Body::Cookie { token: 1 });
+        r.handle_datagram(t0, &cookie).unwrap();
+        r.poll_transmit(t0, &mut buf).unwrap();
+        r
+    }
+
+    #[test]
+    fn an_upload_is_paced_batched_and_received_whole() {
+        let (t0, epoch) = script::base();
+        let (size, segment) = (10_000, 1028);
+        let plan = SendPlan {
+            size,
+            segment,
+            rate_bps: 8_224_000, // one 1028-byte datagram per ms
+            batch: 4,
+        };
+        let mut tx = FileSend::new(script::ID, epoch, t0, plan);
+        let mut rx = receiver(t0, epoch, size, segment);
+        let (mut now, mut buf, mut got) = (t0, Vec::new(), Vec::new());
+        while !tx.is_done() {
+            while let Some(t) = tx.poll_transmit(now, &mut buf) {
+                for d in buf[..t.len].chunks(t.segment.unwrap_or(t.len)) {
+                    rx.handle_datagram(now, d).unwrap();
+                }
+                got.extend_from_slice(rx.ready_bytes());
+                rx.consume_ready();
+            }
+            // Jump 2.5 ms at a time: two or three datagrams fall due.
+            now = tx
+                .poll_timeout()
+                .map_or(now, |_| now + Duration::from_micros(2500));
+        }
+        assert_eq!(got, content::fill_vec(0, size as usize));
+        assert!(rx.is_done());
+        assert_eq!(tx.planned(), 10);
+        assert_eq!(tx.tally().tx, 10 + END_COPIES as u64);
+        assert!(tx.max_batch > 1 && tx.max_batch <= 4, "{}", tx.max_batch);
+        assert_eq!(rx.ending().unwrap(), (10, super::super::Ended::EndMessage));
+        // Paced: the last datagram left 9 ms after the first, not at once.
+        assert!(now - t0 >= Duration::from_millis(9));
+    }
+
+    #[test]
+    fn unpaced_it_sends_everything_at_once() {
+        let (t0, epoch) = script::base();
+        let plan = SendPlan {
+            size: 100,
+            segment: 78,
+            rate_bps: 0,
+            batch: 1,
+        };
+        let mut tx = FileSend::new(script::ID, epoch, t0, plan);
+        let mut buf = Vec::new();
+        let mut n = 0;
+        while tx.poll_transmit(t0, &mut buf).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 2 + END_COPIES);
+        assert!(tx.is_done());
+        assert_eq!(tx.totals(), (100, 0));
+    }
+}

@@ -185,3 +185,80 @@ impl StreamReceive {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::script::{self, Fate, ID, Script};
+    use super::*;
+    use crate::session::udp::client::ClientSession;
+
+    fn plan() -> StreamPlan {
+        StreamPlan {
+            interval: Duration::from_millis(5),
+            count: 6,
+            size: 64,
+            fragment: false,
+            silence: Duration::from_secs(1),
+        }
+    }
+
+    fn run(sc: &Script) -> Result<(StreamFigures, script::Run), SessionError> {
+        let (t0, epoch) = script::base();
+        let mut s = ClientSession::Stream(StreamReceive::new(ID, epoch, t0, plan()));
+        let run = script::drive(&mut s, sc, t0, epoch)?;
+        let ClientSession::Stream(st) = s else {
+            unreachable!()
+        };
+        Ok((st.finish()?, run))
+    }
+
+    #[test]
+    fn delay_schedule_error_and_loss_are_measured() {
+        // Cookie, StreamStart, then six segments: one dropped, one doubled.
+        let sc = Script {
+            fates: vec![
+                Fate::Deliver,
+                Fate::Deliver,
+                Fate::Deliver,
+                Fate::Drop,
+                Fate::Double,
+            ],
+            ..Script::default()
+        };
+        let (f, _) = run(&sc).unwrap();
+        assert_eq!((f.sent, f.ended), (6, Ended::EndMessage));
+        assert_eq!(f.arrivals.received(), 5);
+        assert_eq!(f.arrivals.lost(f.sent), 1);
+        assert_eq!(f.arrivals.duplicates(), 1);
+        assert_eq!(f.bytes, 5 * 64);
+        // The scripted server stamps each segment 3 µs after it was due.
+        let s = f.schedule.percentiles().unwrap();
+        assert!((s.p50 - 3.0).abs() < 0.1, "{s:?}");
+        assert_eq!(f.end_drift_us, Some(3.0));
+        assert_eq!(f.delay.len(), 5);
+        assert!(f.jitter.estimate_us() > 0.0);
+    }
+
+    #[test]
+    fn without_an_end_silence_ends_it_with_the_plans_count() {
+        let sc = Script {
+            ends: false,
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        assert_eq!((f.sent, f.ended), (6, Ended::Silence));
+        assert_eq!(
+            run.end - run.sent[0].0,
+            4 * script::DELAY + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn an_end_beyond_the_count_is_a_protocol_error() {
+        let sc = Script {
+            claim: Some(7),
+            ..Script::default()
+        };
+        assert!(matches!(run(&sc), Err(SessionError::Protocol(_))));
+    }
+}
