@@ -88,7 +88,7 @@ impl Echo {
 
     /// When the next request is due.
     fn send_at(&self) -> Instant {
-        crate::pace::deadline(self.start, self.plan.interval, self.next)
+        self.start + self.plan.interval.saturating_mul(self.next)
     }
 
     /// The next request, when it is due and the one before is settled.
