@@ -21,6 +21,8 @@
 //! base instant plus simulated durations, deterministic run after run.
 
 mod epoch;
+#[cfg(test)]
+pub mod testnet;
 
 pub use epoch::Epoch;
 
