@@ -21,6 +21,9 @@
 //! base instant plus simulated durations, deterministic run after run.
 
 mod epoch;
+pub mod udp;
+
+/// A seeded network for tests on virtual time.
 #[cfg(test)]
 pub mod testnet;
 

@@ -21,7 +21,11 @@ pub struct XorShift(u64);
 impl XorShift {
     /// A generator from `seed` (any value; zero is mapped to a fixed non-zero state).
     pub fn new(seed: u64) -> XorShift {
-        XorShift(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        XorShift(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// The next 64 pseudo-random bits.
@@ -308,7 +312,10 @@ mod tests {
         assert_eq!(sa, sb);
         let (c, _) = run(43, faults);
         assert_ne!(a, c, "another seed, another run");
-        assert!(sa.lost > 10 && sa.duplicated > 5 && sa.reordered > 5, "{sa:?}");
+        assert!(
+            sa.lost > 10 && sa.duplicated > 5 && sa.reordered > 5,
+            "{sa:?}"
+        );
         assert_eq!(sa.delivered, sa.sent - sa.lost + sa.duplicated);
         assert!(a.windows(2).any(|w| w[0].1 > w[1].1), "some overtaken");
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0), "landing order");
