@@ -23,6 +23,10 @@
 mod epoch;
 pub mod udp;
 
+/// A seeded network for tests on virtual time.
+#[cfg(test)]
+pub mod testnet;
+
 pub use epoch::Epoch;
 
 /// One send that a session asks its driver for: `len` bytes at the start of

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::plan::FilePlan;
 use super::session::{Carried, Finish, Outcome, Tally};
 use super::{END_COPIES, END_SPACING, Sender};
 use crate::content;
@@ -29,6 +28,7 @@ use crate::proto::datagram::{
 };
 use crate::sched::Timely;
 use crate::server::record::{SharedFlow, record_datagram};
+use crate::session::udp::server::FilePlan;
 
 /// What a transfer thread needs.
 pub(super) struct Transfer {

@@ -29,6 +29,11 @@ impl FilePlan {
         Some(FilePlan { size, segment, per })
     }
 
+    /// File bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// UDP payload bytes of a full datagram.
     pub fn segment(&self) -> u32 {
         u32::try_from(self.segment).unwrap_or(u32::MAX)
