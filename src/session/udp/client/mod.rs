@@ -21,6 +21,8 @@ pub mod echo;
 pub mod file_recv;
 pub mod file_send;
 pub mod handshake;
+#[cfg(test)]
+mod pair;
 pub mod reorder;
 #[cfg(test)]
 mod script;
