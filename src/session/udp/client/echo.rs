@@ -155,7 +155,7 @@ impl Echo {
         if let Some((seq, sent)) = self.waiting {
             if is_reply_to(d, &self.out) {
                 // The server's reply is the request with another kind.
-                self.answered(seq, sent, now);
+                self.answered(sent, now);
                 self.arrivals.record(u64::from(seq));
                 return Ok(());
             }
@@ -169,8 +169,8 @@ impl Echo {
                     )));
                 }
                 let fresh = self.arrivals.record(u64::from(rh.seq)) != Arrival::Duplicate;
-                if let Some((seq, sent)) = self.waiting.filter(|&(s, _)| fresh && rh.seq == s) {
-                    self.answered(seq, sent, now);
+                if let Some((_, sent)) = self.waiting.filter(|&(s, _)| fresh && rh.seq == s) {
+                    self.answered(sent, now);
                 }
                 Ok(())
             }
@@ -179,7 +179,7 @@ impl Echo {
         }
     }
 
-    fn answered(&mut self, _seq: u32, sent: Instant, now: Instant) {
+    fn answered(&mut self, sent: Instant, now: Instant) {
         self.rtt.record_ns((now - sent).as_nanos() as i128);
         self.bytes += self.plan.data.len() as u64;
         self.waiting = None;

@@ -89,8 +89,10 @@ pub enum SessionError {
     Order(#[from] reorder::OrderError),
 }
 
-/// What a session moved, as the accounting prices it: data datagrams of
-/// `segment` bytes (the last may be shorter), the rest control.
+/// Every datagram a session sent and received, and their UDP payload
+/// bytes: the accounting takes out the data datagrams its figures count
+/// (an echo's requests and replies, a file's FileData, a stream's
+/// segments) and prices the rest as control.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Datagrams sent.
