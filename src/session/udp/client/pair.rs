@@ -187,3 +187,42 @@ fn a_stream_over_a_clean_path_keeps_its_schedule() {
     assert!((d.p50 - 2000.0).abs() < 50.0, "{d:?}");
     assert!(f.schedule.percentiles().unwrap().max < 50.0);
 }
+
+proptest::proptest! {
+    /// Through any seeded bad path, received + lost = sent, every byte
+    /// handed out in order is the file's, and the bytes counted are those
+    /// of the datagrams that arrived.
+    #[test]
+    fn any_bad_path_adds_up(
+        seed in proptest::prelude::any::<u64>(),
+        loss in 0.0..0.2f64,
+        duplicate in 0.0..0.3f64,
+        reorder in 0.0..0.3f64,
+    ) {
+        let (t0, epoch, mut ep) = base();
+        let mut net = TestNet::new(seed, Faults::lossy(loss, duplicate, reorder));
+        let size = 20_000;
+        let mut s = ClientSession::File(FileReceive::new(21, epoch, t0, file_plan(size)));
+        let p = match run(&mut s, &mut ep, &mut net, t0) {
+            Ok(p) => p,
+            // Every Hello or request of a round lost: the client gives up.
+            Err(SessionError::NoAnswer { .. }) => return Ok(()),
+            Err(e) => panic!("{e}"),
+        };
+        let ClientSession::File(f) = s else {
+            unreachable!()
+        };
+        let file = content::fill_vec(0, size as usize);
+        proptest::prop_assert_eq!(&p.in_order[..], &file[..p.in_order.len()]);
+        let f = f.finish(p.end).unwrap();
+        let a = &f.arrivals;
+        proptest::prop_assert_eq!(a.received() + a.lost(f.sent), f.sent);
+        let per = 1200 - 28;
+        let whole = a.received() - u64::from(a.has(f.sent - 1));
+        let last = if a.has(f.sent - 1) { size - (f.sent - 1) * per } else { 0 };
+        proptest::prop_assert_eq!(f.bytes, whole * per + last);
+        if p.in_order.len() as u64 == size {
+            proptest::prop_assert_eq!(a.lost(f.sent), 0);
+        }
+    }
+}
