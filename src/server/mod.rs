@@ -3,8 +3,9 @@
 //!
 //! - [`tcp`]: the listener, the accept loop, the session cap and shutdown.
 //! - [`session`]: one client's conversation, framed or plain text.
-//! - [`udp`]: the UDP server: one socket, sessions by address and id,
-//!   cookies, the amplification limit, and a thread per transfer.
+//! - [`udp`]: the UDP server's driver: one socket and one receive loop
+//!   around the pure endpoint of [`crate::session::udp::server`], and a
+//!   thread per transfer.
 //! - [`record`]: the model capture of sessions and datagrams (`--pcap`),
 //!   and the live capture around a run (`--capture`).
 

@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::figures::{Carried, Tally};
-use super::plan::FilePlan;
+use super::plan::{FilePlan, GSO_MAX_SEGMENTS};
 use crate::content;
-use crate::net::batch::GSO_MAX_SEGMENTS;
 use crate::proto::datagram::{
     self, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA, SendInfo, SendMethod,
 };
