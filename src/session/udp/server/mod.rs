@@ -140,6 +140,13 @@ impl Endpoint {
         }
     }
 
+    /// Pins the protocol's clock anew: transfers started from now on stamp
+    /// their datagrams with `epoch` (a driver re-pins it as it goes, so
+    /// that a long run follows the wall clock's steps).
+    pub fn set_epoch(&mut self, epoch: Epoch) {
+        self.config.epoch = epoch;
+    }
+
     /// What it allows.
     pub fn config(&self) -> &Config {
         &self.config
@@ -237,7 +244,7 @@ impl Endpoint {
         let idle = self.config.idle_timeout;
         let why = format!("idle timeout: quiet for {idle:?}");
         for key in self.table.due(now, idle) {
-            self.end(key, &why);
+            self.end(key, &why, now);
         }
         self.table.forget(now, idle);
         self.next_sweep = self.table.next_due(idle).map(|t| t.max(now + SWEEP));
@@ -279,7 +286,7 @@ impl Endpoint {
             if let Some(Slot::Held(t)) = self.table.map.get_mut(&key).map(|s| &mut s.transfer) {
                 t.stop(now);
             }
-            self.end(key, "the server stopped");
+            self.end(key, "the server stopped", now);
         }
         self.table = Table::default();
         self.held.clear();
@@ -287,7 +294,7 @@ impl Endpoint {
 
     /// Ends `key`'s session: reports its figures, and forgets it unless it
     /// is a transfer (see [`table`]).
-    fn end(&mut self, key: Key, why: &str) {
+    fn end(&mut self, key: Key, why: &str, now: Instant) {
         let Some(s) = self.table.map.get_mut(&key) else {
             return;
         };
@@ -295,7 +302,7 @@ impl Endpoint {
             return;
         }
         s.ended = true;
-        let figures = s.figures(key, why);
+        let figures = s.figures(key, why, now);
         let transfer = s.kind.is_transfer();
         self.events.push_back(Event::Ended(figures));
         if !transfer {
