@@ -8,7 +8,8 @@
 //!
 //! A client's datagrams are told apart by its address and the session id
 //! in each header: a session is an echo, a file, a stream, or a text peer
-//! (see [`table`]). Over UDP a source address can be forged, so everything
+//! (the session table: started by a first datagram, ended when quiet or
+//! done). Over UDP a source address can be forged, so everything
 //! sent to an address stays within 3× what it sent (RFC 9000 §8.1, see
 //! [`crate::proto::cookie`]): larger framed replies are dropped, text
 //! refusals shortened to a sentence that fits ([`text`]). A file or a
@@ -293,7 +294,8 @@ impl Endpoint {
     }
 
     /// Ends `key`'s session: reports its figures, and forgets it unless it
-    /// is a transfer (see [`table`]).
+    /// is a transfer, remembered until quiet so that a late copy of its
+    /// request does not start it again.
     fn end(&mut self, key: Key, why: &str, now: Instant) {
         let Some(s) = self.table.map.get_mut(&key) else {
             return;
