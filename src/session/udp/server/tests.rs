@@ -164,6 +164,41 @@ fn a_file_needs_a_cookie_and_then_goes_whole_with_three_ends() {
 }
 
 #[test]
+fn a_cookie_is_bound_to_its_address_and_expires_on_virtual_time() {
+    use crate::proto::cookie::TOKEN_LIFETIME_S;
+    let (mut ep, t0) = endpoint(4);
+    let c = client(5007);
+    let token = cookie(&mut ep, t0, c);
+    // Another address cannot use it.
+    send(
+        &mut ep,
+        t0,
+        client(5008),
+        hdr(1, 0),
+        &file_request(10, 64, token),
+    );
+    assert_eq!(error_code(&drain(&mut ep, t0)), vec![ErrorCode::Unexpected]);
+    // Three lifetimes later it is stale: refused, no session.
+    let late = t0 + Duration::from_secs(3 * TOKEN_LIFETIME_S);
+    send(&mut ep, late, c, hdr(1, 0), &file_request(10, 64, token));
+    assert_eq!(
+        error_code(&drain(&mut ep, late)),
+        vec![ErrorCode::Unexpected]
+    );
+    assert!(!ep.served());
+    // Within its lifetime it starts the file.
+    let soon = t0 + Duration::from_secs(TOKEN_LIFETIME_S);
+    send(&mut ep, soon, c, hdr(1, 0), &file_request(10, 64, token));
+    assert!(matches!(
+        &events(&mut ep)[..],
+        [Event::Started {
+            kind: Kind::File,
+            ..
+        }]
+    ));
+}
+
+#[test]
 fn an_ended_transfer_is_remembered_until_quiet_so_a_late_copy_does_not_restart_it() {
     let (mut ep, t0) = endpoint(4);
     let c = client(5001);
