@@ -197,7 +197,11 @@ impl Loop {
                 Ok((n, peer)) => {
                     let d = &buf[..n];
                     self.record(peer, Direction::ToServer, d);
-                    self.endpoint.handle_datagram(Instant::now(), peer, d);
+                    let now = Instant::now();
+                    // A transfer's stamps count from the wall clock as it
+                    // starts, as the client's do.
+                    self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
+                    self.endpoint.handle_datagram(now, peer, d);
                 }
                 Err(e)
                     if matches!(

@@ -184,7 +184,7 @@ impl Endpoint {
         match self.table.map.get(&key) {
             // A repeated request: the transfer is under way (or done).
             Some(s) if s.kind.is_transfer() => return,
-            Some(_) => self.end(key, "the client asked for a transfer in this session"),
+            Some(_) => self.end(key, "the client asked for a transfer in this session", now),
             None => {}
         }
         if self.table.live_transfers() >= self.config.max_sessions {
@@ -220,7 +220,7 @@ impl Endpoint {
         // not said): the session ends with the answer to the last one
         // rather than after --idle-timeout of quiet.
         if h.offset > 0 && u64::from(h.seq) + 1 >= h.offset {
-            self.end(key, "the client's last echo was answered");
+            self.end(key, "the client's last echo was answered", now);
         }
     }
 
@@ -329,7 +329,7 @@ impl Endpoint {
                     "ended early: {} echo and text sessions at once (--max-sessions), this one the quietest",
                     self.config.max_sessions
                 );
-                self.end(quietest, &why);
+                self.end(quietest, &why, now);
             }
         }
         let what = kind.name().to_string();

@@ -8,7 +8,8 @@
 //!
 //! A client's datagrams are told apart by its address and the session id
 //! in each header: a session is an echo, a file, a stream, or a text peer
-//! (see [`table`]). Over UDP a source address can be forged, so everything
+//! (the session table: started by a first datagram, ended when quiet or
+//! done). Over UDP a source address can be forged, so everything
 //! sent to an address stays within 3× what it sent (RFC 9000 §8.1, see
 //! [`crate::proto::cookie`]): larger framed replies are dropped, text
 //! refusals shortened to a sentence that fits ([`text`]). A file or a
@@ -140,6 +141,13 @@ impl Endpoint {
         }
     }
 
+    /// Pins the protocol's clock anew: transfers started from now on stamp
+    /// their datagrams with `epoch` (a driver re-pins it as it goes, so
+    /// that a long run follows the wall clock's steps).
+    pub fn set_epoch(&mut self, epoch: Epoch) {
+        self.config.epoch = epoch;
+    }
+
     /// What it allows.
     pub fn config(&self) -> &Config {
         &self.config
@@ -237,7 +245,7 @@ impl Endpoint {
         let idle = self.config.idle_timeout;
         let why = format!("idle timeout: quiet for {idle:?}");
         for key in self.table.due(now, idle) {
-            self.end(key, &why);
+            self.end(key, &why, now);
         }
         self.table.forget(now, idle);
         self.next_sweep = self.table.next_due(idle).map(|t| t.max(now + SWEEP));
@@ -279,15 +287,16 @@ impl Endpoint {
             if let Some(Slot::Held(t)) = self.table.map.get_mut(&key).map(|s| &mut s.transfer) {
                 t.stop(now);
             }
-            self.end(key, "the server stopped");
+            self.end(key, "the server stopped", now);
         }
         self.table = Table::default();
         self.held.clear();
     }
 
     /// Ends `key`'s session: reports its figures, and forgets it unless it
-    /// is a transfer (see [`table`]).
-    fn end(&mut self, key: Key, why: &str) {
+    /// is a transfer, remembered until quiet so that a late copy of its
+    /// request does not start it again.
+    fn end(&mut self, key: Key, why: &str, now: Instant) {
         let Some(s) = self.table.map.get_mut(&key) else {
             return;
         };
@@ -295,7 +304,7 @@ impl Endpoint {
             return;
         }
         s.ended = true;
-        let figures = s.figures(key, why);
+        let figures = s.figures(key, why, now);
         let transfer = s.kind.is_transfer();
         self.events.push_back(Event::Ended(figures));
         if !transfer {

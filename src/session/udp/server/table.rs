@@ -72,9 +72,9 @@ impl Entry {
         }
     }
 
-    /// Its figures as it ends for `why` (a transfer's own end says why
-    /// first when it has one).
-    pub(super) fn figures(&self, key: Key, why: &str) -> Figures {
+    /// Its figures as it ends for `why` at `now` (a transfer's own end says
+    /// why first when it has one; a transfer cut short counts what it sent).
+    pub(super) fn figures(&self, key: Key, why: &str, now: Instant) -> Figures {
         let mut f = Figures {
             id: self.id,
             kind: self.kind,
@@ -90,7 +90,11 @@ impl Entry {
         };
         let end = match &self.transfer {
             Slot::Finished(end) => Some(end.clone()),
-            Slot::Held(t) => t.end().cloned(),
+            Slot::Held(t) => Some(
+                t.end()
+                    .cloned()
+                    .unwrap_or_else(|| t.so_far(why.to_string(), now)),
+            ),
             Slot::None | Slot::Away => None,
         };
         if let Some(end) = end {

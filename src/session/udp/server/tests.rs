@@ -164,6 +164,41 @@ fn a_file_needs_a_cookie_and_then_goes_whole_with_three_ends() {
 }
 
 #[test]
+fn a_cookie_is_bound_to_its_address_and_expires_on_virtual_time() {
+    use crate::proto::cookie::TOKEN_LIFETIME_S;
+    let (mut ep, t0) = endpoint(4);
+    let c = client(5007);
+    let token = cookie(&mut ep, t0, c);
+    // Another address cannot use it.
+    send(
+        &mut ep,
+        t0,
+        client(5008),
+        hdr(1, 0),
+        &file_request(10, 64, token),
+    );
+    assert_eq!(error_code(&drain(&mut ep, t0)), vec![ErrorCode::Unexpected]);
+    // Three lifetimes later it is stale: refused, no session.
+    let late = t0 + Duration::from_secs(3 * TOKEN_LIFETIME_S);
+    send(&mut ep, late, c, hdr(1, 0), &file_request(10, 64, token));
+    assert_eq!(
+        error_code(&drain(&mut ep, late)),
+        vec![ErrorCode::Unexpected]
+    );
+    assert!(!ep.served());
+    // Within its lifetime it starts the file.
+    let soon = t0 + Duration::from_secs(TOKEN_LIFETIME_S);
+    send(&mut ep, soon, c, hdr(1, 0), &file_request(10, 64, token));
+    assert!(matches!(
+        &events(&mut ep)[..],
+        [Event::Started {
+            kind: Kind::File,
+            ..
+        }]
+    ));
+}
+
+#[test]
 fn an_ended_transfer_is_remembered_until_quiet_so_a_late_copy_does_not_restart_it() {
     let (mut ep, t0) = endpoint(4);
     let c = client(5001);
@@ -399,73 +434,120 @@ fn a_transfer_taken_by_the_driver_ends_when_it_says_so() {
     assert_eq!(ep.live(), 0);
 }
 
-/// A scripted client fetches a file through a network that loses,
-/// duplicates and reorders: it retries Hello and its request until the
-/// file starts, and the server starts one session however many copies
-/// arrive, and sends every datagram once.
+/// What a scripted client got of a file through a test network.
+struct Fetch {
+    got: FileReceive,
+    ends: u32,
+    starts: usize,
+    ended: Vec<Figures>,
+}
+
+/// A scripted client fetches a file of `size` bytes in `segment`-byte
+/// datagrams through a network with `faults`: it retries Hello and its
+/// request every 20 ms until the file starts, and listens until an End
+/// arrives or 5 s of virtual time have passed.
+fn fetch(seed: u64, faults: Faults, size: u64, segment: u32) -> Fetch {
+    let (mut ep, t0) = endpoint(4);
+    let (c, s) = (client(6000), client(4000));
+    let mut net = TestNet::new(seed, faults);
+    let plan = FilePlan::new(size, segment).unwrap();
+    let mut got = FileReceive::new(plan);
+    let (mut token, mut ends, mut ready) = (None, 0, false);
+    let (mut now, mut retry) = (t0, t0);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    while ends == 0 && now < t0 + Duration::from_secs(5) {
+        if now >= retry && !ready {
+            let body = match token {
+                None => Body::Hello,
+                Some(token) => file_request(size, segment, token),
+            };
+            net.send(now, c, s, &datagram::to_vec(&hdr(11, 0), &body));
+            retry = now + MS * 20;
+        }
+        while let Some(d) = net.deliver(now) {
+            if d.to == s {
+                ep.handle_datagram(now, d.from, &d.bytes);
+                continue;
+            }
+            let (h, body) = datagram::decode(&d.bytes).unwrap();
+            match body {
+                Body::Cookie { token: t } => token = Some(t),
+                Body::FileReady { .. } => ready = true,
+                Body::FileEnd { datagrams, .. } => {
+                    assert_eq!(datagrams, plan.datagrams());
+                    ends += 1;
+                }
+                b @ Body::FileData { .. } => {
+                    ready = true;
+                    assert_ne!(got.handle(&h, &b), Verdict::Corrupt);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        ep.handle_timeout(now);
+        while let Some((to, t)) = ep.poll_transmit(now, &mut buf) {
+            net.send_transmit(now, s, to, &buf, t);
+        }
+        events.extend(std::iter::from_fn(|| ep.poll_event()));
+        let next = [ep.poll_timeout(), net.next_arrival(), Some(retry)];
+        let next = next.into_iter().flatten().min().unwrap_or(now);
+        now = next.max(now + Duration::from_micros(10));
+    }
+    ep.close(now);
+    events.extend(std::iter::from_fn(|| ep.poll_event()));
+    Fetch {
+        got,
+        ends,
+        starts: events
+            .iter()
+            .filter(|e| matches!(e, Event::Started { .. }))
+            .count(),
+        ended: ended(&events).into_iter().cloned().collect(),
+    }
+}
+
+/// Through a network that loses, duplicates and reorders, the server
+/// starts one session however many copies of the request arrive, sends
+/// every datagram once, and every byte that arrives verifies.
 #[test]
 fn a_scripted_client_gets_its_file_through_a_bad_network() {
     for seed in 1..=20 {
-        let (mut ep, t0) = endpoint(4);
-        let (c, s) = (client(6000), client(4000));
-        let mut net = TestNet::new(seed, Faults::lossy(0.2, 0.1, 0.1));
-        let plan = FilePlan::new(20_000, 500).unwrap();
-        let mut r = FileReceive::new(plan);
-        let (mut token, mut ends, mut ready) = (None, 0, false);
-        let mut now = t0;
-        let mut retry = t0;
-        let mut buf = Vec::new();
-        while ends == 0 && now < t0 + Duration::from_secs(5) {
-            if now >= retry && !ready {
-                let body = match token {
-                    None => Body::Hello,
-                    Some(token) => file_request(20_000, 500, token),
-                };
-                net.send(now, c, s, &datagram::to_vec(&hdr(11, 0), &body));
-                retry = now + MS * 20;
-            }
-            while let Some(d) = net.deliver(now) {
-                if d.to == s {
-                    ep.handle_datagram(now, d.from, &d.bytes);
-                    continue;
-                }
-                let (h, body) = datagram::decode(&d.bytes).unwrap();
-                match body {
-                    Body::Cookie { token: t } => token = Some(t),
-                    Body::FileReady { .. } => ready = true,
-                    Body::FileEnd { datagrams, .. } => {
-                        assert_eq!(datagrams, plan.datagrams());
-                        ends += 1;
-                    }
-                    b @ Body::FileData { .. } => {
-                        ready = true;
-                        assert_ne!(r.handle(&h, &b), Verdict::Corrupt);
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
-            ep.handle_timeout(now);
-            while let Some((to, t)) = ep.poll_transmit(now, &mut buf) {
-                net.send_transmit(now, s, to, &buf, t);
-            }
-            let next = [ep.poll_timeout(), net.next_arrival(), Some(retry)];
-            now = next
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap()
-                .max(now + Duration::from_micros(10));
+        let f = fetch(seed, Faults::lossy(0.2, 0.1, 0.1), 20_000, 500);
+        assert!(f.ends > 0, "seed {seed}: no End arrived");
+        assert_eq!(f.got.corrupt, 0);
+        assert!(f.got.received > 0, "seed {seed}");
+        assert_eq!(f.starts, 1, "seed {seed}");
+        assert_eq!(f.ended.len(), 1);
+        assert_eq!(f.ended[0].carried.data.datagrams, 43, "each sent once");
+        assert_eq!(f.ended[0].payload, 20_000);
+    }
+    let clean = fetch(1, Faults::clean(MS), 20_000, 500);
+    assert!(
+        clean.got.complete() && clean.ends == 1,
+        "listens until the first End"
+    );
+}
+
+proptest::proptest! {
+    /// For any loss pattern: what arrived and what was lost add up to what
+    /// the server sent, every delivered byte verifies, and one session
+    /// started at most.
+    #[test]
+    fn received_and_lost_add_up_whatever_the_network_does(
+        seed in 1u64..u64::MAX,
+        loss in 0.0f64..0.6,
+        duplicate in 0.0f64..0.3,
+        reorder in 0.0f64..0.3,
+        size in 0u64..30_000,
+    ) {
+        let f = fetch(seed, Faults::lossy(loss, duplicate, reorder), size, 700);
+        proptest::prop_assert_eq!(f.got.corrupt, 0);
+        proptest::prop_assert!(f.starts <= 1);
+        let plan = FilePlan::new(size, 700).unwrap();
+        proptest::prop_assert_eq!(f.got.received + f.got.missing(), plan.datagrams());
+        if let Some(e) = f.ended.first() {
+            proptest::prop_assert_eq!(e.carried.data.datagrams, plan.datagrams());
         }
-        assert!(ends > 0, "seed {seed}: no End arrived");
-        let stats = net.stats();
-        assert_eq!(r.corrupt, 0);
-        assert!(r.received + r.missing() == plan.datagrams());
-        assert!(r.received > 0, "seed {seed}");
-        let ev = events(&mut ep);
-        let starts = ev
-            .iter()
-            .filter(|e| matches!(e, Event::Started { .. }))
-            .count();
-        assert_eq!(starts, 1, "seed {seed}: {ev:?} {stats:?}");
     }
 }

@@ -367,17 +367,22 @@ impl Transfer {
     }
 
     fn finish(&mut self, what: String, now: Instant) {
+        self.phase = Phase::Done;
+        self.end = Some(self.so_far(what, now));
+    }
+
+    /// What it has sent by `now`, as if it ended there for `what`.
+    pub fn so_far(&self, what: String, now: Instant) -> TransferEnd {
         let carried = match &self.data {
             Data::File(f) => f.carried(),
             Data::Stream(s) => s.carried(),
         };
-        self.phase = Phase::Done;
-        self.end = Some(TransferEnd {
+        TransferEnd {
             what,
             at: now,
             sent: self.sent,
             carried,
-        });
+        }
     }
 
     /// The last batch of file datagrams went out in `calls` sends of at
