@@ -315,3 +315,33 @@ fn past_max_sessions_the_quietest_echo_session_ends_and_every_echo_is_answered()
     assert_eq!(rest, vec![12, 13]);
     no_more(&json);
 }
+
+/// A text peer that asks for more than 3x what it sent gets a whole short
+/// sentence that fits that budget, ending in a newline, never a cut one:
+/// `50` from `nc -u` (3 bytes in, 9 may go back) and `100000` (7 in, 21
+/// back), each from a fresh address.
+#[test]
+fn a_text_refusal_over_udp_is_a_whole_sentence_within_the_budget() {
+    let s = udp_server(&[]);
+    for (line, want) in [
+        (&b"50\n"[..], &b"too big\n"[..]),
+        (b"100000\n", b"error: too large\n"),
+    ] {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.connect(s.addr).unwrap();
+        u.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        u.send(line).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = u.recv(&mut buf).expect("an answer");
+        assert_eq!(
+            &buf[..n],
+            want,
+            "{:?}: {:?}",
+            String::from_utf8_lossy(line),
+            String::from_utf8_lossy(&buf[..n])
+        );
+        assert!(n <= 3 * line.len());
+        assert!(u.recv(&mut buf).is_err(), "one answer only");
+    }
+}

@@ -7,13 +7,11 @@
 //! - [`prompt`]: the interactive prompt.
 //! - [`interrupt`]: SIGINT and SIGTERM: a sentence, the JSON error, status 130 or 143.
 //! - [`record`]: the model and live captures around a connection.
-//! - [`reorder`]: a UDP file's bytes written out in file order (`--print-file`).
 //! - [`ticker`]: interval reports and the progress bar while an action runs.
 
 pub mod interrupt;
 pub mod prompt;
 pub mod record;
-pub mod reorder;
 pub mod report;
 pub mod tcp;
 pub mod ticker;

@@ -23,7 +23,7 @@ use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
-use crate::pcap::capture::Transport;
+use crate::wire::Transport;
 use crate::pcap::model::Direction;
 use crate::session::tcp::{
     ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,

@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
 use serde::Serialize;
 
-/// Most datagrams one GSO send may carry on current kernels (their
-/// `UDP_MAX_SEGMENTS`).
-pub const GSO_MAX_SEGMENTS: usize = 128;
+pub use crate::session::udp::server::plan::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 /// The same limit on older kernels.
 pub const GSO_OLD_SEGMENTS: usize = 64;
 
@@ -64,9 +62,6 @@ pub fn lower_gso_segments(n: usize) -> bool {
 pub fn restore_gso_segments() {
     GSO_SEGMENTS.store(GSO_MAX_SEGMENTS, Ordering::Relaxed);
 }
-/// Most bytes of UDP payload one GSO send may carry: the largest UDP
-/// payload of one IPv4 packet (65535 − 20 − 8), for either family.
-pub const GSO_MAX_BYTES: usize = 65_507;
 /// Most datagrams one `recvmmsg` takes.
 pub const RECV_BATCH: usize = 64;
 /// Memory the receive slots may use together.

@@ -4,8 +4,9 @@
 //! - [`tcp`]: the listener, the accept loop, the session cap and shutdown.
 //! - [`session`]: the loop that drives one client's conversation (framed
 //!   or plain text, [`crate::session::tcp::ServerSession`]) over its socket.
-//! - [`udp`]: the UDP server: one socket, sessions by address and id,
-//!   cookies, the amplification limit, and a thread per transfer.
+//! - [`udp`]: the UDP server's driver: one socket and one receive loop
+//!   around the pure endpoint of [`crate::session::udp::server`], and a
+//!   thread per transfer.
 //! - [`record`]: the model capture of sessions and datagrams (`--pcap`),
 //!   and the live capture around a run (`--capture`).
 

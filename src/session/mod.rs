@@ -22,6 +22,11 @@
 
 mod epoch;
 pub mod tcp;
+pub mod udp;
+
+/// A seeded network for tests on virtual time.
+#[cfg(test)]
+pub mod testnet;
 
 pub use epoch::Epoch;
 

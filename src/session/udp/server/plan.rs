@@ -7,8 +7,14 @@
 //! carries consecutive datagrams, all full but possibly the last of the
 //! file, so the kernel can cut them at `segment` bytes.
 
-use crate::net::batch::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::proto::datagram::DGRAM_HEADER;
+
+/// Most datagrams one GSO send may carry on current kernels (their
+/// `UDP_MAX_SEGMENTS`; older kernels take 64).
+pub const GSO_MAX_SEGMENTS: usize = 128;
+/// Most bytes of UDP payload one GSO send may carry: the largest UDP
+/// payload of one IPv4 packet (65535 − 20 − 8), for either family.
+pub const GSO_MAX_BYTES: usize = 65_507;
 
 /// A file of `size` bytes in datagrams of `segment` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +33,11 @@ impl FilePlan {
             .checked_sub(DGRAM_HEADER as u64)
             .filter(|p| *p > 0)?;
         Some(FilePlan { size, segment, per })
+    }
+
+    /// File bytes.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// UDP payload bytes of a full datagram.

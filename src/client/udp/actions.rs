@@ -1,0 +1,382 @@
+//! The UDP client's three actions: each checks what was asked, sets up
+//! its session ([`crate::session::udp::client`]), runs it through the
+//! driver's loop, and turns the session's figures, the kernel's counters
+//! and the accounting's prices into a report.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::{DEFAULT_ECHO_TIMEOUT, DEFAULT_RECV_TIMEOUT, MISSING_LISTED, Sink, UdpClient};
+use crate::account::beside;
+use crate::wire::IpVersion;
+use crate::arrivals::Arrivals;
+use crate::client::ClientError;
+use crate::client::report::{
+    CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, TransferIo, UdpFigures,
+};
+use crate::client::ticker::{Ticker, Totals};
+use crate::net::batch::RecvMethod;
+use crate::net::counters::{self, UdpCounters};
+use crate::pace;
+use crate::proto::datagram::{
+    DGRAM_HEADER, DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, SendMethod,
+};
+use crate::session::udp::client::echo::{EchoPlan, request_len};
+use crate::session::udp::client::file_recv::FilePlan;
+use crate::session::udp::client::stream::StreamPlan;
+use crate::session::udp::client::{ClientSession, Echo, Ended, FileReceive, StreamReceive, Tally};
+
+impl UdpClient {
+    /// A ticker for an action of `segment`-byte datagrams begun at `start`,
+    /// whose byte count grows by `counted` per datagram (the file's or the
+    /// echo's bytes, without the lab's header; a stream's whole segment), so
+    /// that its wire rate prices each counted byte with its share of the
+    /// datagram's headers.
+    fn ticker(&self, start: Instant, total: Option<u64>, segment: u32, counted: u32) -> Ticker {
+        let v6 = self.target.is_ipv6();
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
+        let per_segment_byte = beside::udp_wire_factor(ip, link, self.mtu, segment);
+        let factor = per_segment_byte * f64::from(segment) / f64::from(counted.max(1));
+        Ticker::new(self.ticker, start, total, factor)
+    }
+
+    fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
+        let socket = SocketReport::Udp(self.applied);
+        Report::new(mode, self.target, bytes, seconds, detail, socket)
+    }
+
+    /// `count` echoes of `data`, one every `interval`; a reply that does not
+    /// come within the timeout counts as lost.
+    pub fn echo(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+    ) -> Result<Report, ClientError> {
+        let size = request_len(data.len());
+        self.echo_fits(data.len(), count)?;
+        let session = self.new_session(size);
+        // One reply per request: one plain recv each.
+        self.inbox.prepare_one(size);
+        let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
+        let before = counters::read(self.target.is_ipv6());
+        let cpu_before = pace::process_cpu();
+        let epoch = pace::epoch_now();
+        let start = Instant::now();
+        let mut ticker = self.ticker(start, None, size as u32, data.len() as u32);
+        let plan = EchoPlan {
+            data: data.to_vec(),
+            count,
+            interval,
+            wait,
+        };
+        let mut s = ClientSession::Echo(Echo::new(session, epoch, start, plan));
+        self.run(&mut s, &mut ticker, None)?;
+        let ClientSession::Echo(e) = s else {
+            unreachable!("the session stays an echo")
+        };
+        let f = e.finish().map_err(|e| self.fail(e, None))?;
+        let wall = start.elapsed().as_secs_f64();
+        let detail = Detail::Echo {
+            count,
+            replies: f.replies,
+            size: data.len(),
+        };
+        let mut r = self.report("echo", f.bytes, wall, detail);
+        r.spin = self.spin;
+        if self.spin {
+            r.cpu = cpu_before
+                .zip(pace::process_cpu())
+                .map(|(b, a)| CpuUse::between(b, a, wall));
+        }
+        r.latency_us = f.rtt.percentiles();
+        let lost = u64::from(count).saturating_sub(f.rtt.len());
+        r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
+        r.histogram = Some(f.rtt);
+        let c = u64::from(count);
+        let mut u = self.figures(&f.arrivals, c, f.request_len, None, before, 1);
+        // An echo has no End: every reply is awaited up to its timeout.
+        u.datagrams = u64::from(f.replies);
+        u.lost = u64::from(count - f.replies);
+        r.udp = Some(u);
+        let n = f.tally.tx + f.tally.rx;
+        let len = f.request_len;
+        self.account(&mut r, len, n, n * u64::from(len), f.tally, before);
+        Ok(r)
+    }
+
+    /// Whether an echo of `len` bytes fits a datagram: the largest UDP
+    /// payload always, the path MTU unless `--fragment`.
+    fn echo_fits(&self, len: usize, count: u32) -> Result<(), ClientError> {
+        let (cap, ip) = if self.target.is_ipv6() {
+            (MAX_UDP_PAYLOAD_V6, "IPv6")
+        } else {
+            (MAX_UDP_PAYLOAD_V4, "IPv4")
+        };
+        let size = request_len(len);
+        if size > cap {
+            // Not even IP fragmentation carries it.
+            return Err(ClientError::Usage(format!(
+                "an echo of {len} bytes makes a {size}-byte datagram, over the largest UDP payload of {cap} bytes over {ip}: send at most {} bytes",
+                cap - DGRAM_HEADER
+            )));
+        }
+        if count > 0 && size > self.max_unfragmented() as usize && !self.fragment {
+            return Err(ClientError::Usage(format!(
+                "an echo of {len} bytes makes a {size}-byte datagram, over the path MTU of {}; add --fragment",
+                self.mtu
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds the model-beside-kernel report: `data` datagrams of `segment`
+    /// bytes, the rest of the action's datagrams being control.
+    fn account(
+        &self,
+        r: &mut Report,
+        segment: u32,
+        data: u64,
+        data_bytes: u64,
+        tally: Tally,
+        before: Option<UdpCounters>,
+    ) {
+        let Some(before) = before else { return };
+        let Some(after) = counters::read(self.target.is_ipv6()) else {
+            return;
+        };
+        let ip = if self.target.is_ipv6() {
+            IpVersion::V6
+        } else {
+            IpVersion::V4
+        };
+        let link = beside::link_for(self.target.ip().is_loopback());
+        let control = (tally.tx + tally.rx).saturating_sub(data);
+        let control_bytes = (tally.tx_bytes + tally.rx_bytes).saturating_sub(data_bytes);
+        r.overhead = Some(beside::udp(
+            ip,
+            link,
+            self.mtu,
+            segment,
+            data,
+            data_bytes,
+            control,
+            control_bytes,
+            &after.since(&before),
+            r.seconds,
+        ));
+    }
+
+    /// Says how batching changed the kernel's counts: `gso` is the
+    /// sender's GSO calls and the datagrams they carried.
+    fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
+        if let Some(o) = r.overhead.as_mut() {
+            o.add_udp_batching(&beside::UdpBatching {
+                gso,
+                gro: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+            });
+        }
+    }
+
+    fn figures(
+        &self,
+        arrivals: &Arrivals,
+        sent: u64,
+        segment_size: u32,
+        ended_by: Option<Ending>,
+        before: Option<UdpCounters>,
+        unit: u64,
+    ) -> UdpFigures {
+        let lost = arrivals.lost(sent);
+        let after = counters::read(self.target.is_ipv6());
+        UdpFigures {
+            datagrams: arrivals.received(),
+            sent,
+            lost,
+            duplicates: arrivals.duplicates(),
+            reordered: arrivals.reordered(),
+            loss_percent: if sent > 0 {
+                lost as f64 * 100.0 / sent as f64
+            } else {
+                0.0
+            },
+            segment_size,
+            path_mtu: self.mtu,
+            ended_by,
+            missing: arrivals
+                .gaps(sent, MISSING_LISTED)
+                .into_iter()
+                .map(|g| Missing {
+                    first: g.first * unit,
+                    last: (g.last + 1) * unit - 1,
+                })
+                .collect(),
+            kernel: match (before, after) {
+                (Some(b), Some(a)) => Some(a.since(&b)),
+                _ => None,
+            },
+            io: TransferIo {
+                send: None,
+                send_calls: None,
+                send_batch_max: None,
+                gso_refused: false,
+                receive: self.inbox.method().name(),
+                receive_calls: self.rx_calls,
+                coalesced: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+            },
+        }
+    }
+
+    /// A file of `size` bytes, paced at `rate_bps` by the server, every byte
+    /// that arrives verified; written to `sink` in file order as it arrives.
+    /// With a sink, a file that cannot be written whole is an error that
+    /// says how much of it the sink holds.
+    pub fn file(
+        &mut self,
+        size: u64,
+        rate_bps: u64,
+        segment: Option<u32>,
+        sink: Option<&mut dyn Write>,
+    ) -> Result<Report, ClientError> {
+        let segment = self.segment_size(segment, DGRAM_HEADER + 1, "--segment-size")?;
+        let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
+        let session = self.new_session(segment as usize);
+        let before = counters::read(self.target.is_ipv6());
+        let epoch = pace::epoch_now();
+        let start = Instant::now();
+        let plan = FilePlan {
+            size,
+            rate_bps,
+            segment,
+            fragment: self.fragment,
+            gso: self.gso,
+            silence,
+            in_order: sink.is_some(),
+            progress_step: crate::client::tcp::PROGRESS_STEP,
+        };
+        let mut sink = sink.map(|w| Sink {
+            w,
+            written: 0,
+            size,
+        });
+        let counted = segment.saturating_sub(DGRAM_HEADER as u32);
+        let mut ticker = self.ticker(start, Some(size), segment, counted);
+        let mut s = ClientSession::File(FileReceive::new(session, epoch, start, plan));
+        self.run(&mut s, &mut ticker, sink.as_mut())?;
+        let ClientSession::File(f) = s else {
+            unreachable!("the session stays a file")
+        };
+        let ending = f.ending().map_err(|e| self.fail(e, None));
+        if let Some(p) = sink.as_ref().filter(|p| p.written < size) {
+            let why = match &ending {
+                Err(e) => e.to_string(),
+                Ok((sent, _)) => format!(
+                    "{} of {sent} datagrams never arrived, and UDP does not send them again",
+                    f.arrivals().lost(*sent)
+                ),
+            };
+            return Err(p.incomplete(why));
+        }
+        ending?;
+        let per = u64::from(segment) - DGRAM_HEADER as u64;
+        let f = f.finish(Instant::now()).map_err(|e| self.fail(e, None))?;
+        let detail = Detail::File {
+            size,
+            verified: true,
+            complete: f.bytes == size,
+            time_to_first_byte_us: (f.first - start).as_secs_f64() * 1e6,
+            transfer_seconds: (f.end - f.first).as_secs_f64(),
+            server_written_seconds: None,
+            server_acked_seconds: None,
+        };
+        let mut r = self.report("file", f.bytes, (f.end - start).as_secs_f64(), detail);
+        r.progress = f.progress;
+        let lost = f.arrivals.lost(f.sent);
+        r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
+        let mut u = self.figures(
+            &f.arrivals,
+            f.sent,
+            segment,
+            Some(f.ended.into()),
+            before,
+            per,
+        );
+        u.io.sent(f.sent_with);
+        // Byte ranges end at the file's end, not at a whole segment.
+        for m in &mut u.missing {
+            m.last = m.last.min(size.saturating_sub(1));
+        }
+        r.udp = Some(u);
+        self.account(&mut r, segment, f.data, f.data_wire, f.tally, before);
+        let gso = f
+            .sent_with
+            .filter(|w| w.method == SendMethod::Gso)
+            .map(|w| (w.calls, f.sent));
+        self.note_batching(&mut r, gso);
+        Ok(r)
+    }
+
+    /// `count` segments of `size` bytes (whole UDP payload) every `interval`.
+    pub fn stream(
+        &mut self,
+        interval: Duration,
+        count: u32,
+        size: u32,
+    ) -> Result<Report, ClientError> {
+        let size = self.segment_size(Some(size), DGRAM_SEGMENT_MIN, "--size")?;
+        let silence = self
+            .recv_timeout
+            .unwrap_or(DEFAULT_RECV_TIMEOUT.max(interval * 2 + Duration::from_secs(1)));
+        let session = self.new_session(size as usize);
+        let before = counters::read(self.target.is_ipv6());
+        let epoch = pace::epoch_now();
+        let start = Instant::now();
+        let plan = StreamPlan {
+            interval,
+            count,
+            size,
+            fragment: self.fragment,
+            silence,
+        };
+        let mut ticker = self.ticker(start, None, size, size);
+        let mut s = ClientSession::Stream(StreamReceive::new(session, epoch, start, plan));
+        self.run(&mut s, &mut ticker, None)?;
+        let ClientSession::Stream(st) = s else {
+            unreachable!("the session stays a stream")
+        };
+        let f = st.finish().map_err(|e| self.fail(e, None))?;
+        let detail = Detail::Stream {
+            segments: f.arrivals.received() as u32,
+            count,
+            // `sent` is in the datagram accounting below.
+            sent: None,
+            interval_us: interval.as_secs_f64() * 1e6,
+            size,
+            jitter_us: f.jitter.estimate_us(),
+            jitter_hist_us: f.jitter.percentiles(),
+            schedule_error_us: f.schedule.percentiles(),
+            end_drift_us: f.end_drift_us,
+            clocks: SAME_HOST_CLOCKS,
+        };
+        let mut r = self.report("stream", f.bytes, start.elapsed().as_secs_f64(), detail);
+        r.latency_us = f.delay.percentiles();
+        r.histogram = Some(f.delay);
+        let lost = f.arrivals.lost(f.sent);
+        r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
+        r.udp = Some(self.figures(&f.arrivals, f.sent, size, Some(f.ended.into()), before, 1));
+        let data = f.arrivals.received() + f.arrivals.duplicates();
+        self.account(&mut r, size, data, data * u64::from(size), f.tally, before);
+        self.note_batching(&mut r, None);
+        Ok(r)
+    }
+}
+
+impl From<Ended> for Ending {
+    fn from(e: Ended) -> Ending {
+        match e {
+            Ended::EndMessage => Ending::EndMessage,
+            Ended::Silence => Ending::Timeout,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! A stream received over UDP: asked for after the cookie round trip, each
+//! segment's one-way delay (the server's send stamp to the arrival),
+//! jitter (RFC 3550's estimate) and schedule error (the send stamp against
+//! the time the segment was due) recorded; a copy, or a segment beyond the
+//! count asked for, adds nothing. Ended by StreamEnd or by silence.
+
+use std::time::{Duration, Instant};
+
+use super::handshake::{Ended, Handshake};
+use super::{SessionError, Tally};
+use crate::arrivals::{Arrival, Arrivals};
+use crate::latency::{Jitter, Recorder};
+use crate::proto::datagram::{self, Body, FLAG_FRAGMENT};
+use crate::session::{Epoch, Transmit};
+
+/// What a stream asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamPlan {
+    /// Time between segments.
+    pub interval: Duration,
+    /// Segments.
+    pub count: u32,
+    /// Whole UDP payload per segment.
+    pub size: u32,
+    /// Let IP fragment segments larger than the path MTU.
+    pub fragment: bool,
+    /// Silence that ends the stream when no End comes.
+    pub silence: Duration,
+}
+
+/// A stream being received.
+#[derive(Debug)]
+pub struct StreamReceive {
+    hs: Handshake,
+    epoch: Epoch,
+    plan: StreamPlan,
+    arrivals: Arrivals,
+    delay: Recorder,
+    schedule: Recorder,
+    jitter: Jitter,
+    /// The highest segment so far and its schedule error, µs.
+    last: Option<(u32, f64)>,
+    bytes: u64,
+    tally: Tally,
+}
+
+/// What a stream measured.
+#[derive(Debug)]
+pub struct StreamFigures {
+    /// Which segments arrived.
+    pub arrivals: Arrivals,
+    /// One-way delays, send stamp to arrival.
+    pub delay: Recorder,
+    /// Send stamps against the schedule.
+    pub schedule: Recorder,
+    /// Interarrival jitter.
+    pub jitter: Jitter,
+    /// The last segment's schedule error, µs.
+    pub end_drift_us: Option<f64>,
+    /// Segment bytes of distinct segments.
+    pub bytes: u64,
+    /// The sender's count.
+    pub sent: u64,
+    /// What ended the stream.
+    pub ended: Ended,
+    /// What the stream sent and received.
+    pub tally: Tally,
+}
+
+impl StreamReceive {
+    /// A stream of session `session`, begun at `start`.
+    pub fn new(session: u32, epoch: Epoch, start: Instant, plan: StreamPlan) -> StreamReceive {
+        let request = Body::StreamRequest {
+            interval_ns: plan.interval.as_nanos() as u64,
+            count: plan.count,
+            size: plan.size,
+            flags: if plan.fragment { FLAG_FRAGMENT } else { 0 },
+            token: 0,
+        };
+        StreamReceive {
+            hs: Handshake::new(session, epoch, start, request, plan.silence),
+            epoch,
+            plan,
+            arrivals: Arrivals::new(u64::from(plan.count)),
+            delay: Recorder::new(),
+            schedule: Recorder::new(),
+            jitter: Jitter::new(),
+            last: None,
+            bytes: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> u32 {
+        self.hs.session()
+    }
+
+    /// The Hello or the request, while unanswered.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let t = self.hs.poll_transmit(now, buf)?;
+        self.tally.sent(t);
+        Some(t)
+    }
+
+    /// The next retry, the silence's end or the linger's.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.hs.poll_timeout()
+    }
+
+    /// Retries and the end of the stream.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.hs.handle_timeout(now)
+    }
+
+    /// Datagrams may come at any time.
+    pub fn awaits_datagram(&self) -> bool {
+        true
+    }
+
+    /// Whether the stream is over.
+    pub fn is_done(&self) -> bool {
+        self.hs.is_done()
+    }
+
+    /// A datagram of the session arrived at `now`.
+    pub fn handle_datagram(&mut self, now: Instant, d: &[u8]) -> Result<(), SessionError> {
+        self.tally.received(d);
+        self.hs.heard(now);
+        match datagram::decode(d) {
+            Ok((h, Body::StreamSegment { scheduled_ns, size })) => {
+                self.hs.started();
+                // A copy, or a segment beyond the count asked for, adds
+                // nothing to the figures.
+                if matches!(
+                    self.arrivals.record(u64::from(h.seq)),
+                    Arrival::Duplicate | Arrival::OutOfRange
+                ) {
+                    return Ok(());
+                }
+                let recv_ns = self.epoch.unix_ns_of(now) as i128;
+                self.bytes += u64::from(size);
+                self.delay.record_ns(recv_ns - h.sent_ns as i128);
+                let error_ns = h.sent_ns as i128 - scheduled_ns as i128;
+                self.schedule.record_ns(error_ns);
+                if self.last.is_none_or(|(seq, _)| h.seq > seq) {
+                    self.last = Some((h.seq, error_ns as f64 / 1e3));
+                }
+                self.jitter.add(h.sent_ns as i128, recv_ns);
+            }
+            Ok((_, Body::StreamStart { .. })) => self.hs.started(),
+            Ok((_, Body::StreamEnd { sent })) => self.hs.end(now, u64::from(sent)),
+            Ok((_, body)) => self.hs.handle_control(now, &body)?,
+            Err(_) => {}
+        }
+        self.hs.check_complete(self.arrivals.received());
+        Ok(())
+    }
+
+    /// Segment bytes so far and segments missing so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.bytes, self.arrivals.missing_so_far())
+    }
+
+    /// What the stream sent and received.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// The figures of a stream that is over.
+    pub fn finish(self) -> Result<StreamFigures, SessionError> {
+        let (sent, ended) = self
+            .hs
+            .ending(u64::from(self.plan.count), "stream", "segments")?;
+        Ok(StreamFigures {
+            arrivals: self.arrivals,
+            delay: self.delay,
+            schedule: self.schedule,
+            jitter: self.jitter,
+            end_drift_us: self.last.map(|(_, e)| e),
+            bytes: self.bytes,
+            sent,
+            ended,
+            tally: self.tally,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::script::{self, Fate, ID, Script};
+    use super::*;
+    use crate::session::udp::client::ClientSession;
+
+    fn plan() -> StreamPlan {
+        StreamPlan {
+            interval: Duration::from_millis(5),
+            count: 6,
+            size: 64,
+            fragment: false,
+            silence: Duration::from_secs(1),
+        }
+    }
+
+    fn run(sc: &Script) -> Result<(StreamFigures, script::Run), SessionError> {
+        let (t0, epoch) = script::base();
+        let mut s = ClientSession::Stream(StreamReceive::new(ID, epoch, t0, plan()));
+        let run = script::drive(&mut s, sc, t0, epoch)?;
+        let ClientSession::Stream(st) = s else {
+            unreachable!()
+        };
+        Ok((st.finish()?, run))
+    }
+
+    #[test]
+    fn delay_schedule_error_and_loss_are_measured() {
+        // Cookie, StreamStart, then six segments: one dropped, one doubled.
+        let sc = Script {
+            fates: vec![
+                Fate::Deliver,
+                Fate::Deliver,
+                Fate::Deliver,
+                Fate::Drop,
+                Fate::Double,
+            ],
+            ..Script::default()
+        };
+        let (f, _) = run(&sc).unwrap();
+        assert_eq!((f.sent, f.ended), (6, Ended::EndMessage));
+        assert_eq!(f.arrivals.received(), 5);
+        assert_eq!(f.arrivals.lost(f.sent), 1);
+        assert_eq!(f.arrivals.duplicates(), 1);
+        assert_eq!(f.bytes, 5 * 64);
+        // The scripted server stamps each segment 3 µs after it was due.
+        let s = f.schedule.percentiles().unwrap();
+        assert!((s.p50 - 3.0).abs() < 0.1, "{s:?}");
+        assert_eq!(f.end_drift_us, Some(3.0));
+        assert_eq!(f.delay.len(), 5);
+        assert!(f.jitter.estimate_us() > 0.0);
+    }
+
+    #[test]
+    fn without_an_end_silence_ends_it_with_the_plans_count() {
+        let sc = Script {
+            ends: false,
+            ..Script::default()
+        };
+        let (f, run) = run(&sc).unwrap();
+        assert_eq!((f.sent, f.ended), (6, Ended::Silence));
+        assert_eq!(
+            run.end - run.sent[0].0,
+            4 * script::DELAY + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn an_end_beyond_the_count_is_a_protocol_error() {
+        let sc = Script {
+            claim: Some(7),
+            ..Script::default()
+        };
+        assert!(matches!(run(&sc), Err(SessionError::Protocol(_))));
+    }
+}

@@ -1,0 +1,362 @@
+//! How the endpoint answers each datagram: a cookie for Hello, an echo,
+//! a text reply, a transfer started once the cookie and the limits allow,
+//! or a refusal within the address's amplification budget.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::figures::{Key, Kind};
+use super::file::FileSend;
+use super::plan::FilePlan;
+use super::table::Slot;
+use super::transfer::Transfer;
+use super::{Endpoint, Event, text};
+use crate::proto::datagram::{
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
+    FLAG_NO_GSO,
+};
+use crate::proto::{ErrorCode, Refusal};
+
+/// A transfer request, as it arrived.
+struct Ask {
+    h: DgramHeader,
+    token: u64,
+    /// Bytes of the request datagram.
+    len: usize,
+    kind: Kind,
+    /// What the session's start line says it is.
+    what: String,
+}
+
+impl Endpoint {
+    pub(super) fn on_lab(&mut self, now: Instant, peer: SocketAddr, d: &[u8]) {
+        let (h, body) = match datagram::decode(d) {
+            Ok(x) => x,
+            Err(e) => {
+                let h = datagram::parse_header(d).map(|x| x.1).unwrap_or_default();
+                if !matches!(e, DgramError::NotLab) {
+                    self.refuse(peer, &h, e.code(), e.to_string());
+                }
+                return;
+            }
+        };
+        let key = Key::lab(peer, h.session);
+        if let Body::EchoRequest { data } = body {
+            return self.on_echo(now, key, &h, data, d.len());
+        }
+        self.count_received(&key, d.len(), now);
+        let len = d.len();
+        match body {
+            Body::Hello => {
+                let token = self.validator.issue(&peer, self.now_s(now));
+                self.reply(peer, &h, &Body::Cookie { token });
+            }
+            Body::FileRequest {
+                size,
+                rate_bps,
+                segment,
+                flags,
+                token,
+            } => {
+                let how = FileSend {
+                    fragment: flags & FLAG_FRAGMENT != 0,
+                    gso: flags & FLAG_NO_GSO == 0,
+                };
+                let ask = Ask {
+                    h,
+                    token,
+                    len,
+                    kind: Kind::File,
+                    what: describe_file(size, segment, rate_bps, how),
+                };
+                let check = self.check_file(size, segment, rate_bps);
+                let plan = FilePlan::new(size, segment);
+                self.start(
+                    now,
+                    peer,
+                    ask,
+                    check.and(plan.ok_or_else(no_room)),
+                    |plan, at, epoch| {
+                        Transfer::file((peer, h.session), plan, rate_bps, how, epoch, at)
+                    },
+                );
+            }
+            Body::StreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token,
+            } => {
+                let interval = Duration::from_nanos(interval_ns);
+                let ask = Ask {
+                    h,
+                    token,
+                    len,
+                    kind: Kind::Stream,
+                    what: format!(
+                        "udp stream of {count} segments of {size} bytes, one every {interval:?}"
+                    ),
+                };
+                let check = self.check_stream(interval_ns, count, size);
+                self.start(now, peer, ask, check, |(), at, epoch| {
+                    let fragment = flags & FLAG_FRAGMENT != 0;
+                    Transfer::stream(
+                        (peer, h.session),
+                        (interval, count, size),
+                        fragment,
+                        epoch,
+                        at,
+                    )
+                });
+            }
+            other => self.refuse(
+                peer,
+                &h,
+                ErrorCode::Unexpected,
+                format!(
+                    "a server does not accept {} from a client (session {:#x})",
+                    other.name(),
+                    h.session
+                ),
+            ),
+        }
+    }
+
+    fn check_file(&self, size: u64, segment: u32, rate_bps: u64) -> Result<(), Refusal> {
+        self.config.limits.check_paced_file(size, rate_bps)?;
+        let max = self.config.max_payload();
+        if segment as usize <= DGRAM_HEADER || segment > max {
+            return Err(Refusal {
+                code: ErrorCode::BadSize,
+                message: format!(
+                    "a segment of {segment} bytes is outside {}..={max} (UDP payload, lab header included)",
+                    DGRAM_HEADER + 1
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_stream(&self, interval_ns: u64, count: u32, size: u32) -> Result<(), Refusal> {
+        // The TCP size bounds do not apply; check count and interval, then
+        // the datagram's own bounds.
+        self.config
+            .limits
+            .check_stream(interval_ns, count, crate::proto::SEGMENT_MIN as u32)?;
+        let max = self.config.max_payload();
+        if (size as usize) < DGRAM_SEGMENT_MIN || size > max {
+            return Err(Refusal {
+                code: ErrorCode::BadSize,
+                message: format!(
+                    "a stream segment of {size} bytes is outside {DGRAM_SEGMENT_MIN}..={max}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a file or stream once the cookie and the limits allow.
+    fn start<T>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        ask: Ask,
+        check: Result<T, Refusal>,
+        make: impl FnOnce(T, Instant, crate::session::Epoch) -> Transfer,
+    ) {
+        let h = ask.h;
+        if !self.validator.check(&peer, ask.token, self.now_s(now)) {
+            let why = "no valid cookie: send Hello first and use the token it returns";
+            return self.refuse(peer, &h, ErrorCode::Unexpected, why.to_string());
+        }
+        let ok = match check {
+            Ok(ok) => ok,
+            Err(r) => {
+                self.refuse(peer, &h, r.code, r.message);
+                // A validated client whose request is refused was served
+                // (as a TCP session that ends in a refusal is).
+                self.served = true;
+                return;
+            }
+        };
+        let key = Key::lab(peer, h.session);
+        match self.table.map.get(&key) {
+            // A repeated request: the transfer is under way (or done).
+            Some(s) if s.kind.is_transfer() => return,
+            Some(_) => self.end(key, "the client asked for a transfer in this session", now),
+            None => {}
+        }
+        if self.table.live_transfers() >= self.config.max_sessions {
+            let max = self.config.max_sessions;
+            let why = format!(
+                "the server is busy: {max} sessions at once (--max-sessions); try again later"
+            );
+            return self.refuse(peer, &h, ErrorCode::Busy, why);
+        }
+        let transfer = make(ok, now, self.config.epoch);
+        let s = self.new_session(key, ask.kind, ask.what, now);
+        s.traffic.received(ask.len);
+        s.requests = 1;
+        s.transfer = Slot::Held(Box::new(transfer));
+        self.held.push(key);
+    }
+
+    /// Answers an echo in its session (started by this request if new).
+    fn on_echo(&mut self, now: Instant, key: Key, h: &DgramHeader, data: Vec<u8>, len: usize) {
+        self.open(key, Kind::Echo, len, now);
+        let asked = data.len();
+        match self.config.limits.check_echo(asked) {
+            Ok(()) => {
+                let sent = self.reply(key.peer, h, &Body::EchoReply { data });
+                self.answered(&key, false, if sent { asked } else { 0 });
+            }
+            Err(r) => {
+                self.refuse(key.peer, h, r.code, r.message);
+                self.answered(&key, true, 0);
+            }
+        }
+        // A request's offset field holds its run's number of requests (0:
+        // not said): the session ends with the answer to the last one
+        // rather than after --idle-timeout of quiet.
+        if h.offset > 0 && u64::from(h.seq) + 1 >= h.offset {
+            self.end(key, "the client's last echo was answered", now);
+        }
+    }
+
+    /// Answers a plain-text datagram in its peer's text session.
+    pub(super) fn on_text(&mut self, now: Instant, peer: SocketAddr, d: &[u8]) {
+        let key = Key::text(peer);
+        self.open(key, Kind::Text, d.len(), now);
+        let room = self.budgets.get(&peer).room();
+        let answer = text::answer(d, &self.config.limits, room);
+        let n = self.budgets.take(&peer, answer.bytes.len());
+        debug_assert_eq!(n, answer.bytes.len(), "answers fit the room");
+        if n > 0 {
+            self.queue(peer, answer.bytes);
+            self.count_sent(&key, n);
+        }
+        self.answered(&key, answer.refused, n);
+    }
+
+    /// Queues a framed reply within the address's amplification budget, or
+    /// drops it, and counts it in its session; whether it is queued.
+    fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) -> bool {
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        datagram::encode(h, body, &mut bytes);
+        if self.budgets.take(&to, bytes.len()) < bytes.len() {
+            tracing::debug!(
+                "{to}: {} of {} bytes dropped: over 3x what it sent (amplification limit)",
+                body.name(),
+                bytes.len()
+            );
+            self.spare.push(bytes);
+            return false;
+        }
+        self.count_sent(&Key::lab(to, h.session), bytes.len());
+        self.queue(to, bytes);
+        true
+    }
+
+    fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.replies.push_back((to, bytes));
+    }
+
+    fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {
+        tracing::info!("{to} session {:#x}: refused: {message}", h.session);
+        self.reply(to, h, &Body::Error { code, message });
+    }
+
+    /// A new session, its start reported as `what`.
+    fn new_session(
+        &mut self,
+        key: Key,
+        kind: Kind,
+        what: String,
+        now: Instant,
+    ) -> &mut super::table::Entry {
+        self.served = true;
+        let idle = now + self.config.idle_timeout;
+        self.next_sweep = Some(self.next_sweep.map_or(idle, |t| t.min(idle)));
+        let s = self.table.insert(key, kind, now);
+        self.events.push_back(Event::Started {
+            id: s.id,
+            key,
+            kind,
+            what,
+        });
+        s
+    }
+
+    /// Counts a datagram of `n` bytes from `key`'s peer in its session, if
+    /// it has one; whether it has.
+    fn count_received(&mut self, key: &Key, n: usize, now: Instant) -> bool {
+        match self.table.map.get_mut(key) {
+            Some(s) => {
+                s.last_seen = now;
+                s.traffic.received(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_sent(&mut self, key: &Key, n: usize) {
+        if let Some(s) = self.table.map.get_mut(key) {
+            s.traffic.sent(n);
+        }
+    }
+
+    /// Counts a request answered in `key`'s session: refused or not, and
+    /// the payload bytes its answer carried.
+    fn answered(&mut self, key: &Key, refused: bool, payload: usize) {
+        if let Some(s) = self.table.map.get_mut(key) {
+            s.requests += 1;
+            s.refused += u64::from(refused);
+            s.payload_out += payload as u64;
+        }
+    }
+
+    /// Counts a datagram of `n` bytes in `key`'s echo or text session,
+    /// started by it when there is none (ending the quietest when full).
+    fn open(&mut self, key: Key, kind: Kind, n: usize, now: Instant) {
+        if self.count_received(&key, n, now) {
+            return;
+        }
+        if self.table.light >= self.config.max_sessions {
+            if let Some(quietest) = self.table.quietest() {
+                let why = format!(
+                    "ended early: {} echo and text sessions at once (--max-sessions), this one the quietest",
+                    self.config.max_sessions
+                );
+                self.end(quietest, &why, now);
+            }
+        }
+        let what = kind.name().to_string();
+        self.new_session(key, kind, what, now).traffic.received(n);
+    }
+}
+
+fn no_room() -> Refusal {
+    Refusal {
+        code: ErrorCode::BadSize,
+        message: "no room for file bytes in a segment".to_string(),
+    }
+}
+
+/// A file request, for the session's start line.
+fn describe_file(size: u64, segment: u32, rate_bps: u64, how: FileSend) -> String {
+    let pace = if rate_bps > 0 {
+        format!("at {rate_bps} bit/s")
+    } else {
+        "unpaced".to_string()
+    };
+    let send = if how.fragment {
+        ", IP may fragment"
+    } else if !how.gso {
+        ", one datagram per send"
+    } else {
+        ""
+    };
+    format!("udp file of {size} bytes in datagrams of {segment} bytes, {pace}{send}")
+}
