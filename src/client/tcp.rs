@@ -16,19 +16,19 @@ use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
-use crate::wire::IpVersion;
 use crate::instruments::{FlowModel, Handshake};
 use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
-use crate::wire::Transport;
 use crate::pcap::model::Direction;
 use crate::session::tcp::{
     ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,
     Toward,
 };
+use crate::wire::IpVersion;
+use crate::wire::Transport;
 
 pub use crate::session::tcp::PROGRESS_STEP;
 /// Most bytes per read when receiving a file: small enough to stay in a

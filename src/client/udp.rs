@@ -34,11 +34,11 @@ use crate::net::batch::{self, Inbox, RecvMethod};
 use crate::net::spin::{self, Polled};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace;
-use crate::wire::Transport;
 use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
 use crate::session::Transmit;
 use crate::session::udp::client::{ClientSession, FileReceive, SessionError};
+use crate::wire::Transport;
 
 mod actions;
 

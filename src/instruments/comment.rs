@@ -50,7 +50,7 @@ pub fn dgram_comment(dir: Direction, d: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::proto::datagram::DgramHeader;
-    use crate::proto::{ErrorCode, MAGIC};
+    use crate::proto::{ErrorCode, MAGIC, Message};
 
     #[test]
     fn messages_name_their_lab_event() {

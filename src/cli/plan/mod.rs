@@ -108,8 +108,8 @@ impl OverheadPlan {
     /// The model's request from the flags.
     pub fn build(a: &OverheadArgs) -> OverheadPlan {
         use crate::account::overhead::LinkKind;
-        use crate::wire::Transport;
         use crate::wire::IpVersion;
+        use crate::wire::Transport;
         let request = OverheadRequest {
             payload: a.payload,
             transport: if a.udp {

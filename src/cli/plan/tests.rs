@@ -273,7 +273,8 @@ fn overhead_asks_the_model_what_the_flags_say() {
     else {
         panic!("not overhead")
     };
-    use crate::account::overhead::{LinkKind, Transport};
+    use crate::account::overhead::LinkKind;
+    use crate::wire::Transport;
     assert_eq!(p.request.payload, 1024);
     assert_eq!(p.request.transport, Transport::Udp);
     assert_eq!(p.request.link, LinkKind::Raw);

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use super::{DEFAULT_ECHO_TIMEOUT, DEFAULT_RECV_TIMEOUT, MISSING_LISTED, Sink, UdpClient};
 use crate::account::beside;
-use crate::wire::IpVersion;
 use crate::arrivals::Arrivals;
 use crate::client::ClientError;
 use crate::client::report::{
@@ -25,6 +24,7 @@ use crate::session::udp::client::echo::{EchoPlan, request_len};
 use crate::session::udp::client::file_recv::FilePlan;
 use crate::session::udp::client::stream::StreamPlan;
 use crate::session::udp::client::{ClientSession, Echo, Ended, FileReceive, StreamReceive, Tally};
+use crate::wire::IpVersion;
 
 impl UdpClient {
     /// A ticker for an action of `segment`-byte datagrams begun at `start`,

@@ -36,8 +36,8 @@ use std::net::IpAddr;
 
 use etherparse::{LaxNetSlice, LenSource};
 
-use crate::wire::checksum::{FragmentSums, Verdict};
 use super::read::Frame;
+use crate::wire::checksum::{FragmentSums, Verdict};
 use ip::{IpParts, ipv4_parts, ipv6_parts, offset_in};
 use link::slice_link;
 use transport::{TransportHeader, segment_checksum};
@@ -257,8 +257,8 @@ impl Dissector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::checksum;
     use crate::pcap::read::LinkType;
+    use crate::wire::checksum;
     use etherparse::{IpFragOffset, IpNumber, Ipv4Header, PacketBuilder};
 
     const SRC: [u8; 4] = [198, 18, 0, 1];

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::account::beside::{self, Overhead, UdpBatching};
-use crate::wire::IpVersion;
 use crate::net::counters::{self, UdpCounters};
 use crate::server::record::udp_mtu;
 use crate::server::session::{SessionStats, UdpSessionStats};
 use crate::session::udp::server::{Figures, Key, Kind};
+use crate::wire::IpVersion;
 
 /// The kernel's counters of each running session: at its start, and at
 /// its transfer's end.
