@@ -24,12 +24,14 @@
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
 //!      limits, and text mode for peers such as `nc` (imports `content`, whose
 //!      bytes fill its padding).
-//!    - [`session`]: the exchanges as state machines that take the time and
-//!      the bytes that arrived and say what to send (may import `wire`,
-//!      `content`, `proto`).
 //!    - [`account`]: on-wire accounting: the model of a transfer, the
 //!      report of the `overhead` command, and the model beside the kernel's
 //!      counts, which it defines itself (imports `wire`, `proto`, `units`).
+//!    - [`session`]: the exchanges, both sides of echo, file and stream over
+//!      TCP and UDP, as state machines that take the time and the bytes or
+//!      datagrams that arrived and say what to send, when to wake them, and
+//!      at the end the shape the accounting prices (imports `content`,
+//!      `proto`, `account`, `latency`, `arrivals`).
 //!    - [`pcap`]: reading any pcap or pcapng file and summarising it per
 //!      flow and per layer, with checksum verdicts; writing model captures
 //!      from the lab's own events (imports `wire`). Its `capture` module, the
