@@ -142,88 +142,6 @@ impl Schedule {
     }
 }
 
-/// Paces a sender to a bitrate: the byte that brings the total to `n` is due
-/// at `t0 + 8n / rate`. Deadlines are absolute, so a late wake-up is made up
-/// by sending back to back until the sender is on time again. The pacer only
-/// sleeps (no spin): a bulk sender needs its rate, not each datagram's
-/// microsecond.
-#[derive(Debug, Clone, Copy)]
-pub struct Pacer {
-    t0: Instant,
-    rate_bps: u64,
-    bytes: u64,
-}
-
-impl Pacer {
-    /// A pacer starting now; a rate of 0 never waits.
-    pub fn new(rate_bps: u64) -> Pacer {
-        Pacer {
-            t0: Instant::now(),
-            rate_bps,
-            bytes: 0,
-        }
-    }
-
-    /// When the next `n` bytes may leave.
-    pub fn due(&self, n: u64) -> Instant {
-        if self.rate_bps == 0 {
-            return self.t0;
-        }
-        let bits = (self.bytes + n) as u128 * 8;
-        let ns = bits * 1_000_000_000 / u128::from(self.rate_bps);
-        self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
-    }
-
-    /// Waits until `n` more bytes may leave, and counts them; `false` when
-    /// `stop` was set meanwhile (the bytes are then not counted).
-    pub fn wait(&mut self, n: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
-        if !self.ready(n, stop) {
-            return false;
-        }
-        self.count(n);
-        true
-    }
-
-    /// Waits until `n` more bytes may leave, without counting them (a
-    /// batching sender then asks [`Pacer::room`] how many more are due);
-    /// `false` when `stop` was set meanwhile.
-    pub fn ready(&self, n: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
-        use std::sync::atomic::Ordering;
-        let due = self.due(n);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            let now = Instant::now();
-            if due <= now + Self::EARLY {
-                return true;
-            }
-            std::thread::sleep((due - now).min(STOP_CHECK));
-        }
-    }
-
-    /// How early a wait may end: the sleep is not finer than this anyway.
-    const EARLY: Duration = Duration::from_micros(50);
-
-    /// Bytes, beyond those counted, that are due by `now` (within the
-    /// same early margin as a wait): `u64::MAX` when unpaced.
-    pub fn room(&self, now: Instant) -> u64 {
-        if self.rate_bps == 0 {
-            return u64::MAX;
-        }
-        let ns = (now + Self::EARLY)
-            .saturating_duration_since(self.t0)
-            .as_nanos();
-        let due = ns * u128::from(self.rate_bps) / 8 / 1_000_000_000;
-        (due.min(u64::MAX as u128) as u64).saturating_sub(self.bytes)
-    }
-
-    /// Counts `n` bytes as sent.
-    pub fn count(&mut self, n: u64) {
-        self.bytes += n;
-    }
-}
-
 /// Pins the calling thread, and the threads it starts after, to CPU `cpu`
 /// (`sched_setaffinity(2)`). Fails with a sentence when the CPU is not one
 /// this process may use.
@@ -292,33 +210,11 @@ mod tests {
     }
 
     #[test]
-    fn pacer_deadlines_follow_the_rate() {
-        let p = Pacer::new(8_000_000); // 1 MB/s
-        assert_eq!(p.due(1000) - p.t0, Duration::from_millis(1));
-        let unpaced = Pacer::new(0);
-        assert_eq!(unpaced.due(1 << 30), unpaced.t0);
-    }
-
-    #[test]
-    fn room_is_what_the_rate_allows_by_then_less_what_was_counted() {
-        let mut p = Pacer::new(8_000_000); // 1 MB/s: 1 byte per µs
-        let at = p.t0 + Duration::from_millis(1) - Pacer::EARLY;
-        assert_eq!(p.room(at), 1000);
-        p.count(600);
-        assert_eq!(p.room(at), 400);
-        p.count(600);
-        assert_eq!(p.room(at), 0, "never negative");
-        assert_eq!(p.due(0) - p.t0, Duration::from_micros(1200));
-        assert_eq!(Pacer::new(0).room(at), u64::MAX);
-    }
-
-    #[test]
     fn a_stop_cuts_a_long_wait_short() {
         use std::sync::atomic::AtomicBool;
         let stop = AtomicBool::new(true);
         let t = Instant::now();
         assert!(!wait_until_or_stop(t + Duration::from_secs(60), &stop));
-        assert!(!Pacer::new(1).wait(1000, &stop));
         assert!(t.elapsed() < Duration::from_secs(1));
         let go = AtomicBool::new(false);
         assert!(wait_until_or_stop(

@@ -21,6 +21,7 @@
 //! base instant plus simulated durations, deterministic run after run.
 
 mod epoch;
+mod pacer;
 pub mod tcp;
 pub mod udp;
 
@@ -29,6 +30,7 @@ pub mod udp;
 pub mod testnet;
 
 pub use epoch::Epoch;
+pub use pacer::Pacer;
 
 /// One send that a session asks its driver for: `len` bytes at the start of
 /// the buffer it was given.

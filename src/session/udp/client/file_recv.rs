@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::handshake::{Ended, Handshake};
+use super::handshake::{Asking, Ended, Handshake};
 use super::reorder::{InOrder, REORDER_LIMIT};
 use super::{SessionError, Tally};
 use crate::arrivals::{Arrival, Arrivals};
@@ -16,7 +16,7 @@ use crate::content;
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, FLAG_FRAGMENT, FLAG_NO_GSO, KIND_FILE_DATA, SendInfo,
 };
-use crate::session::{Epoch, Transmit};
+use crate::session::Epoch;
 
 /// What a file transfer asks for.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +91,16 @@ pub struct FileFigures {
     pub tally: Tally,
 }
 
+impl Asking for FileReceive {
+    fn handshake(&self) -> &Handshake {
+        &self.hs
+    }
+
+    fn handshake_and_tally(&mut self) -> (&mut Handshake, &mut Tally) {
+        (&mut self.hs, &mut self.tally)
+    }
+}
+
 impl FileReceive {
     /// A transfer of session `session`, begun at `start`.
     pub fn new(session: u32, epoch: Epoch, start: Instant, plan: FilePlan) -> FileReceive {
@@ -126,42 +136,9 @@ impl FileReceive {
         }
     }
 
-    /// The session id.
-    pub fn id(&self) -> u32 {
-        self.hs.session()
-    }
-
-    /// The Hello or the request, while unanswered.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let t = self.hs.poll_transmit(now, buf)?;
-        self.tally.sent(t);
-        Some(t)
-    }
-
-    /// The next retry, the silence's end or the linger's.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.hs.poll_timeout()
-    }
-
-    /// Retries and the end of the transfer.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
-        self.hs.handle_timeout(now)
-    }
-
-    /// Datagrams may come at any time.
-    pub fn awaits_datagram(&self) -> bool {
-        true
-    }
-
-    /// Whether the transfer is over.
-    pub fn is_done(&self) -> bool {
-        self.hs.is_done()
-    }
-
     /// A datagram of the session arrived at `now`.
     pub fn handle_datagram(&mut self, now: Instant, d: &[u8]) -> Result<(), SessionError> {
-        self.tally.received(d);
-        self.hs.heard(now);
+        self.heard(now, d);
         let (kind, h) =
             datagram::parse_header(d).map_err(|e| SessionError::Protocol(e.to_string()))?;
         if kind == KIND_FILE_DATA {

@@ -5,14 +5,14 @@
 //! datagrams go out together in one [`Transmit`] of equal segments (UDP
 //! GSO). Nothing is sent again: UDP loss is the receiver's to count.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{SessionError, Tally};
 use crate::content;
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA, SendInfo, SendMethod,
 };
-use crate::session::{Epoch, Transmit};
+use crate::session::{Epoch, Pacer, Transmit};
 
 /// How many times the FileEnd goes out, so that one loss does not hide it.
 pub const END_COPIES: u32 = 3;
@@ -81,12 +81,8 @@ impl FileSend {
 
     /// When datagram `n` may leave: after the bytes before it at the rate.
     fn due(&self, n: u64) -> Instant {
-        if self.plan.rate_bps == 0 {
-            return self.start;
-        }
-        let bits = u128::from(n) * u128::from(self.plan.segment) * 8;
-        let ns = bits * 1_000_000_000 / u128::from(self.plan.rate_bps);
-        self.start + Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+        Pacer::new(self.start, self.plan.rate_bps)
+            .due(n.saturating_mul(u64::from(self.plan.segment)))
     }
 
     /// The data datagrams that are due, then the FileEnd copies.
@@ -211,8 +207,10 @@ impl FileSend {
 #[cfg(test)]
 mod tests {
     use super::super::file_recv::{FilePlan, FileReceive};
+    use super::super::handshake::Asking;
     use super::super::script;
     use super::*;
+    use std::time::Duration;
 
     /// A receiver that has its cookie and has sent its request.
     fn receiver(t0: Instant, epoch: Epoch, size: u64, segment: u32) -> FileReceive {

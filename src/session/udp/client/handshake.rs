@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::SessionError;
+use super::{SessionError, Tally};
 use crate::proto::datagram::{self, Body, DgramHeader};
 use crate::session::{Epoch, Transmit};
 
@@ -220,6 +220,56 @@ impl Handshake {
             Some((sent, _)) => Ok((sent, Ended::EndMessage)),
             None => Ok((planned, Ended::Silence)),
         }
+    }
+}
+
+/// A session that asks with a request and then takes what comes: a file
+/// or a stream received. Its handshake answers every call but the datagrams
+/// themselves, so the sessions write only what they do with those.
+pub trait Asking {
+    /// The session's handshake.
+    fn handshake(&self) -> &Handshake;
+    /// The handshake and the tally of what the session sent and received.
+    fn handshake_and_tally(&mut self) -> (&mut Handshake, &mut Tally);
+
+    /// The session id.
+    fn id(&self) -> u32 {
+        self.handshake().session()
+    }
+
+    /// The Hello or the request, while unanswered.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let (hs, tally) = self.handshake_and_tally();
+        let t = hs.poll_transmit(now, buf)?;
+        tally.sent(t);
+        Some(t)
+    }
+
+    /// The next retry, the silence's end or the linger's.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.handshake().poll_timeout()
+    }
+
+    /// Retries and the end of the transfer.
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.handshake_and_tally().0.handle_timeout(now)
+    }
+
+    /// Datagrams may come at any time.
+    fn awaits_datagram(&self) -> bool {
+        true
+    }
+
+    /// Whether the transfer is over.
+    fn is_done(&self) -> bool {
+        self.handshake().is_done()
+    }
+
+    /// Counts a datagram that arrived at `now` and tells the handshake.
+    fn heard(&mut self, now: Instant, d: &[u8]) {
+        let (hs, tally) = self.handshake_and_tally();
+        tally.received(d);
+        hs.heard(now);
     }
 }
 

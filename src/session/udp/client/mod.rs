@@ -38,7 +38,7 @@ use crate::session::Transmit;
 pub use echo::Echo;
 pub use file_recv::FileReceive;
 pub use file_send::FileSend;
-pub use handshake::Ended;
+pub use handshake::{Asking, Ended};
 pub use stream::StreamReceive;
 
 /// Why a client session failed.

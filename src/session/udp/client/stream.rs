@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::handshake::{Ended, Handshake};
+use super::handshake::{Asking, Ended, Handshake};
 use super::{SessionError, Tally};
 use crate::arrivals::{Arrival, Arrivals};
 use crate::latency::{Jitter, Recorder};
 use crate::proto::datagram::{self, Body, FLAG_FRAGMENT};
-use crate::session::{Epoch, Transmit};
+use crate::session::Epoch;
 
 /// What a stream asks for.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +67,16 @@ pub struct StreamFigures {
     pub tally: Tally,
 }
 
+impl Asking for StreamReceive {
+    fn handshake(&self) -> &Handshake {
+        &self.hs
+    }
+
+    fn handshake_and_tally(&mut self) -> (&mut Handshake, &mut Tally) {
+        (&mut self.hs, &mut self.tally)
+    }
+}
+
 impl StreamReceive {
     /// A stream of session `session`, begun at `start`.
     pub fn new(session: u32, epoch: Epoch, start: Instant, plan: StreamPlan) -> StreamReceive {
@@ -91,42 +101,9 @@ impl StreamReceive {
         }
     }
 
-    /// The session id.
-    pub fn id(&self) -> u32 {
-        self.hs.session()
-    }
-
-    /// The Hello or the request, while unanswered.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let t = self.hs.poll_transmit(now, buf)?;
-        self.tally.sent(t);
-        Some(t)
-    }
-
-    /// The next retry, the silence's end or the linger's.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.hs.poll_timeout()
-    }
-
-    /// Retries and the end of the stream.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
-        self.hs.handle_timeout(now)
-    }
-
-    /// Datagrams may come at any time.
-    pub fn awaits_datagram(&self) -> bool {
-        true
-    }
-
-    /// Whether the stream is over.
-    pub fn is_done(&self) -> bool {
-        self.hs.is_done()
-    }
-
     /// A datagram of the session arrived at `now`.
     pub fn handle_datagram(&mut self, now: Instant, d: &[u8]) -> Result<(), SessionError> {
-        self.tally.received(d);
-        self.hs.heard(now);
+        self.heard(now, d);
         match datagram::decode(d) {
             Ok((h, Body::StreamSegment { scheduled_ns, size })) => {
                 self.hs.started();

@@ -2,7 +2,7 @@
 //! instant, built back to back for one UDP GSO send within the kernel's
 //! limits, and how they were sent, for the End message.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::figures::{Carried, Tally};
 use super::plan::{FilePlan, GSO_MAX_SEGMENTS};
@@ -10,6 +10,7 @@ use crate::content;
 use crate::proto::datagram::{
     self, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA, SendInfo, SendMethod,
 };
+use crate::session::Pacer;
 
 /// How a file may be sent, as its request asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,58 +19,6 @@ pub struct FileSend {
     pub fragment: bool,
     /// The client allows UDP GSO (it did not ask `--no-gso`).
     pub gso: bool,
-}
-
-/// Paces bytes to a bitrate: the byte that brings the total to `n` is due
-/// at `t0 + 8n / rate`. Deadlines are absolute, so a late wake-up is made
-/// up by sending back to back. A rate of 0 never waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pacer {
-    t0: Instant,
-    rate_bps: u64,
-    bytes: u64,
-}
-
-impl Pacer {
-    /// How early a send may go: a sleep is not finer than this anyway.
-    pub const EARLY: Duration = Duration::from_micros(50);
-
-    /// A pacer whose first byte is due at `t0`.
-    pub fn new(t0: Instant, rate_bps: u64) -> Pacer {
-        Pacer {
-            t0,
-            rate_bps,
-            bytes: 0,
-        }
-    }
-
-    /// When the next `n` bytes may leave.
-    pub fn due(&self, n: u64) -> Instant {
-        if self.rate_bps == 0 {
-            return self.t0;
-        }
-        let bits = (self.bytes + n) as u128 * 8;
-        let ns = bits * 1_000_000_000 / u128::from(self.rate_bps);
-        self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
-    }
-
-    /// Bytes, beyond those counted, due by `now` (within [`Pacer::EARLY`]):
-    /// `u64::MAX` when unpaced.
-    pub fn room(&self, now: Instant) -> u64 {
-        if self.rate_bps == 0 {
-            return u64::MAX;
-        }
-        let ns = (now + Self::EARLY)
-            .saturating_duration_since(self.t0)
-            .as_nanos();
-        let due = ns * u128::from(self.rate_bps) / 8 / 1_000_000_000;
-        (due.min(u64::MAX as u128) as u64).saturating_sub(self.bytes)
-    }
-
-    /// Counts `n` bytes as sent.
-    pub fn count(&mut self, n: u64) {
-        self.bytes += n;
-    }
 }
 
 /// A file's send calls, for its End message.
@@ -294,6 +243,7 @@ impl FileData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn data(size: u64, rate: u64, gso: bool, t0: Instant) -> FileData {
         let how = FileSend {

@@ -107,10 +107,7 @@ fn a_paced_file_goes_at_its_rate_and_says_how_it_was_sent() {
     assert_eq!(data.len(), 10);
     for (i, (at, h, b)) in data.iter().enumerate() {
         assert_eq!(h.seq as usize, i);
-        assert_eq!(
-            *at,
-            t0 + MS * (i as u32 + 1) - super::super::file::Pacer::EARLY
-        );
+        assert_eq!(*at, t0 + MS * (i as u32 + 1) - crate::session::Pacer::EARLY);
         let Body::FileData { data } = b else { panic!() };
         content::check_at(h.offset, data).unwrap();
     }
