@@ -393,14 +393,7 @@ impl UdpClient {
                 }
                 Ok(true)
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if crate::net::nothing_came(&e) => {
                 // The session's clock decides whether the wait is over.
                 Ok(false)
             }

@@ -16,3 +16,15 @@ pub mod udp;
 
 pub use framed::{ConnError, Framed};
 pub use socket::{Applied, NetError, SockOpts};
+
+/// Whether a receive or an accept ended only because nothing came within
+/// the socket's timeout (or a signal cut the wait short): the caller looks
+/// at its clock and its stop flag and waits again.
+pub fn nothing_came(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}

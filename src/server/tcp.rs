@@ -108,14 +108,7 @@ impl TcpServer {
         while !stop.load(Ordering::Relaxed) {
             let (stream, peer) = match self.listener.accept() {
                 Ok(x) => x,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) =>
-                {
+                Err(e) if crate::net::nothing_came(&e) => {
                     handles.retain(|h: &std::thread::JoinHandle<()>| !h.is_finished());
                     continue;
                 }

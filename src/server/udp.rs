@@ -203,13 +203,7 @@ impl Loop {
                     self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
                     self.endpoint.handle_datagram(now, peer, d);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::net::nothing_came(&e) => {}
                 // ICMP errors from earlier sends surface here; they are not ours to stop for.
                 Err(e) => tracing::debug!("udp receive: {e}"),
             }
