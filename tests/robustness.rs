@@ -662,6 +662,7 @@ fn udp_file_request(session: u32, size: u64, rate_bps: u64, segment: u32, token:
             segment,
             flags: 0,
             token,
+            time_ns: 0,
         },
     )
 }

@@ -466,6 +466,7 @@ fn garbage_and_spoofed_sessions_leave_the_server_serving() {
                 segment: 1400,
                 flags: 0,
                 token: 42,
+                time_ns: 0,
             },
         ),
         datagram::to_vec(
@@ -499,6 +500,7 @@ fn garbage_and_spoofed_sessions_leave_the_server_serving() {
             segment: 1400,
             flags: 0,
             token: 7,
+            time_ns: 0,
         },
     ))
     .unwrap();
@@ -533,6 +535,7 @@ fn an_unvalidated_address_never_gets_more_than_three_times_what_it_sent() {
                 segment: 65507,
                 flags: 0,
                 token: 0,
+                time_ns: 0,
             },
         ),
         datagram::to_vec(

@@ -158,6 +158,16 @@ impl Field for ErrorCode {
     }
 }
 
+/// A boxed field is laid out as what it holds.
+impl<T: Field> Field for Box<T> {
+    fn put<S: Sink>(&self, s: &mut S) {
+        T::put(self, s);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, Cut> {
+        T::get(r).map(Box::new)
+    }
+}
+
 /// Data: every byte to the end of the message.
 impl Field for Vec<u8> {
     fn put<S: Sink>(&self, s: &mut S) {
@@ -210,15 +220,70 @@ pub(crate) struct RateIfPaced;
 
 impl Adapter<u64> for RateIfPaced {
     fn put<S: Sink>(v: &u64, s: &mut S) {
-        if *v != 0 {
-            v.put(s);
-        }
+        put_unless_zero(*v, s);
     }
     fn get(r: &mut Reader<'_>) -> Result<u64, Cut> {
-        if r.is_empty() {
-            return Ok(0);
+        get_unless_absent(r, "body is not a size and a rate, 8 bytes each")
+    }
+}
+
+/// A UDP FileRequest's time: 8 bytes when timed, absent when 0, so an
+/// untimed request is the body it always was.
+pub(crate) struct TimeIfTimed;
+
+impl Adapter<u64> for TimeIfTimed {
+    fn put<S: Sink>(v: &u64, s: &mut S) {
+        put_unless_zero(*v, s);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<u64, Cut> {
+        get_unless_absent(r, "the time after the token is cut short")
+    }
+}
+
+/// A trailing u64 that is written only when it is not 0.
+fn put_unless_zero<S: Sink>(v: u64, s: &mut S) {
+    if v != 0 {
+        v.put(s);
+    }
+}
+
+/// A trailing u64 that reads as 0 when the body ends before it, and as
+/// malformed (`cut`) when only part of it is there.
+fn get_unless_absent(r: &mut Reader<'_>, cut: &'static str) -> Result<u64, Cut> {
+    if r.is_empty() {
+        return Ok(0);
+    }
+    u64::get(r).map_err(|_| Cut::Bad(cut))
+}
+
+/// A byte followed by a reserved byte: 0 when written, ignored when read
+/// (a TransferRequest's `tos`).
+pub(crate) struct ThenReserved;
+
+impl Adapter<u8> for ThenReserved {
+    fn put<S: Sink>(v: &u8, s: &mut S) {
+        v.put(s);
+        0u8.put(s);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<u8, Cut> {
+        let v = u8::get(r)?;
+        u8::get(r)?;
+        Ok(v)
+    }
+}
+
+/// Data that must hold at least one byte (a TCP FileData's).
+pub(crate) struct NonEmpty;
+
+impl Adapter<Vec<u8>> for NonEmpty {
+    fn put<S: Sink>(v: &Vec<u8>, s: &mut S) {
+        v.put(s);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Vec<u8>, Cut> {
+        match r.rest() {
+            [] => Err(Cut::Bad("a FileData carries at least one byte")),
+            data => Ok(data.to_vec()),
         }
-        u64::get(r).map_err(|_| Cut::Bad("body is not a size and a rate, 8 bytes each"))
     }
 }
 
@@ -243,13 +308,15 @@ pub(crate) fn read<T>(
 
 /// Declares the bodies of a message set, an enum whose variants are named as
 /// their [`Kind`](super::Kind)s: for each variant its fields in wire order
-/// (`field as Adapter` for one laid out other than by its type), the reason
-/// given when the body is too short, and with `strict` the reason given when
-/// bytes are left after it. It writes the set's `kind()`, `put_body` (to any
-/// [`Sink`]) and `read_body`.
+/// (`{ a, b as Adapter }` for a struct variant, `field as Adapter` for one
+/// laid out other than by its type; `(name)` for a variant that holds one
+/// value, laid out by its type), the reason given when the body is too
+/// short, and with `strict` the reason given when bytes are left after it.
+/// It writes the set's `kind()`, `put_body` (to any [`Sink`]) and
+/// `read_body`.
 macro_rules! body_codec {
     ($Set:ident {
-        $( $V:ident { $( $f:ident $(as $A:ident)? ),* } $short:literal $(strict $trailing:literal)? ; )*
+        $( $V:ident $fields:tt $short:literal $(strict $trailing:literal)? ; )*
     }) => {
         impl $Set {
             /// The message's kind.
@@ -262,8 +329,8 @@ macro_rules! body_codec {
             /// Writes the body's fields to `s`.
             pub(crate) fn put_body<S: $crate::proto::body::Sink>(&self, s: &mut S) {
                 match self {
-                    $( $Set::$V { $($f),* } => {
-                        $( $crate::proto::body::body_codec!(@put s, $f $(as $A)?); )*
+                    $( $crate::proto::body::body_codec!(@pat $Set $V $fields) => {
+                        $crate::proto::body::body_codec!(@puts s $fields);
                     } )*
                 }
             }
@@ -278,12 +345,24 @@ macro_rules! body_codec {
                 use $crate::proto::body::read;
                 Some(match kind {
                     $( $crate::proto::Kind::$V => read(r, $short, None $(.or(Some($trailing)))?, |r| {
-                        Ok($Set::$V { $( $f: $crate::proto::body::body_codec!(@get r, $f $(as $A)?) ),* })
+                        Ok($crate::proto::body::body_codec!(@build $Set $V r $fields))
                     }), )*
                     _ => return None,
                 })
             }
         }
+    };
+    (@pat $Set:ident $V:ident { $( $f:ident $(as $A:ident)? ),* }) => { $Set::$V { $($f),* } };
+    (@pat $Set:ident $V:ident ( $f:ident )) => { $Set::$V($f) };
+    (@puts $s:ident { $( $f:ident $(as $A:ident)? ),* }) => {
+        $( $crate::proto::body::body_codec!(@put $s, $f $(as $A)?); )*
+    };
+    (@puts $s:ident ( $f:ident )) => { $crate::proto::body::body_codec!(@put $s, $f) };
+    (@build $Set:ident $V:ident $r:ident { $( $f:ident $(as $A:ident)? ),* }) => {
+        $Set::$V { $( $f: $crate::proto::body::body_codec!(@get $r, $f $(as $A)?) ),* }
+    };
+    (@build $Set:ident $V:ident $r:ident ( $f:ident )) => {
+        $Set::$V($crate::proto::body::body_codec!(@get $r, $f))
     };
     (@put $s:ident, $f:ident) => { $crate::proto::body::Field::put($f, $s) };
     (@put $s:ident, $f:ident as $A:ident) => {

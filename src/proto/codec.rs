@@ -130,6 +130,9 @@ pub enum EncodeError {
     /// A stream segment size below the fixed part.
     #[error("a stream segment of {0} bytes is below the minimum of {SEGMENT_MIN}")]
     SegmentTooSmall(u32),
+    /// A FileData with no bytes, which a decoder refuses.
+    #[error("a FileData message carries at least one byte")]
+    EmptyFileData,
 }
 
 /// Decodes one message from the front of `buf`.
@@ -194,6 +197,11 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     {
         return Err(EncodeError::SegmentTooSmall(*size));
     }
+    if let Message::FileData { data } = msg
+        && data.is_empty()
+    {
+        return Err(EncodeError::EmptyFileData);
+    }
     let kind = msg.kind();
     let start = out.len();
     out.extend_from_slice(&Header::emit(kind, 0));
@@ -221,6 +229,14 @@ impl Message {
     }
 }
 
+/// The header of a FileData message of `n` bytes, for a sender that writes
+/// the header and the file's bytes straight into its buffer; `n` is 1 to
+/// [`MAX_BODY`] (a receiver refuses anything else).
+pub fn file_data_header(n: usize) -> [u8; HEADER_LEN] {
+    debug_assert!((1..=MAX_BODY).contains(&n), "FileData of {n} bytes");
+    Header::emit(Kind::FileData, n as u32)
+}
+
 /// Encodes `msg` into a new buffer.
 pub fn to_vec(msg: &Message) -> Result<Vec<u8>, EncodeError> {
     let mut v = Vec::new();
@@ -231,6 +247,7 @@ pub fn to_vec(msg: &Message) -> Result<Vec<u8>, EncodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::{Results, TransferDirection, TransferFlags};
     use proptest::prelude::*;
 
     fn samples() -> Vec<Message> {
@@ -271,7 +288,50 @@ mod tests {
                 written_ns: 5,
                 acked_ns: 7,
             },
+            Message::FileData {
+                data: b"0123456789".to_vec(),
+            },
+            Message::FileEnd { bytes: 1 << 40 },
+            transfer_request(),
+            Message::TransferRequest {
+                direction: TransferDirection::Download,
+                flags: TransferFlags::NONE,
+                tos: 0,
+                size: 0,
+                rate_bps: 0,
+                time_ns: 0,
+                congestion: String::new(),
+            },
+            Message::Results(Box::new(results())),
+            Message::Results(Box::default()),
         ]
+    }
+
+    fn transfer_request() -> Message {
+        Message::TransferRequest {
+            direction: TransferDirection::Upload,
+            flags: TransferFlags::ECN | TransferFlags::TOS,
+            tos: 0xB8,
+            size: 1_000_000,
+            rate_bps: 100_000_000,
+            time_ns: 5_000_000_000,
+            congestion: "bbr".to_string(),
+        }
+    }
+
+    fn results() -> Results {
+        Results {
+            bytes: Some(1_000_000),
+            active_ns: Some(2_000_000),
+            cpu_user_ns: Some(3),
+            cpu_sys_ns: Some(4),
+            retrans: Some(0),
+            cwnd: Some(10),
+            rtt_us: Some(50),
+            flags: Results::ECN_NEGOTIATED,
+            congestion: "cubic".to_string(),
+            ..Results::default()
+        }
     }
 
     #[test]

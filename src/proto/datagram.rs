@@ -22,7 +22,7 @@
 //! | 0x22 | Cookie        | token u64                                                    |
 //! | 0x23 | EchoRequest   | data                                                         |
 //! | 0x24 | EchoReply     | data                                                         |
-//! | 0x25 | FileRequest   | size u64, rate_bps u64, segment u32, flags u8, token u64     |
+//! | 0x25 | FileRequest   | size u64, rate_bps u64, segment u32, flags u8, token u64 [, time_ns u64] |
 //! | 0x26 | FileReady     | size u64, segment u32, datagrams u64                         |
 //! | 0x27 | FileData      | file bytes from `offset`                                     |
 //! | 0x28 | FileEnd       | datagrams u64, bytes u64 (the sender's counts) [, send info] |
@@ -31,6 +31,7 @@
 //! | 0x2B | StreamSegment | scheduled_ns u64, filler to `size` bytes                     |
 //! | 0x2C | StreamEnd     | sent u32                                                     |
 //! | 0x2D | Error         | code u16, a UTF-8 sentence                                   |
+//! | 0x2E | Results       | sixteen u64 figures, congestion (rest, UTF-8): [`super::results`] |
 //!
 //! An EchoRequest's byte offset holds how many requests its run has (0: not
 //! said); the server ends the echo session once it has answered the last,
@@ -40,6 +41,15 @@
 //! included (as iperf3's `-l`). Flag bit 0 lets IP fragment the datagrams;
 //! flag bit 1 (file) asks for one datagram per send call, without UDP GSO.
 //! A request without bit 1, as every older client sends, allows GSO.
+//! File flag bit 2 asks for an upload (the client sends the file, the
+//! server verifies), bit 3 for the server's Results at the end, bit 4 for
+//! ECN (the server sends ECT(0) and counts the ECN field of every datagram
+//! it receives in the session).
+//!
+//! A FileRequest's `time_ns` after the token makes the transfer timed (run
+//! until the time is up, or `size` when that is not 0, whichever comes
+//! first). It is written only when not 0, so an untimed request is the
+//! body it always was, and a request without it reads as untimed.
 //!
 //! A FileEnd may carry, after its counts, how the sender sent: method u8
 //! (0 one datagram per call, 1 UDP GSO, 2 one per call because the kernel
@@ -49,6 +59,7 @@
 use super::body::{Counter, Cut, Field, Reader, Sink, Writer, body_codec};
 use super::kind::{Framing, Kind};
 use super::message::ErrorCode;
+use super::results::Results;
 use super::{MAGIC, VERSION};
 
 /// Length of the datagram header.
@@ -63,6 +74,13 @@ pub const DGRAM_SEGMENT_MIN: usize = DGRAM_HEADER + 8;
 pub const FLAG_FRAGMENT: u8 = 1;
 /// Flag: send one datagram per system call (no UDP GSO), for comparison.
 pub const FLAG_NO_GSO: u8 = 2;
+/// File flag: an upload; the client sends the file, the server verifies it.
+pub const FLAG_UPLOAD: u8 = 4;
+/// File flag: the server sends its Results after the transfer.
+pub const FLAG_RESULTS: u8 = 8;
+/// File flag: ECN; the server sends ECT(0) and counts the ECN field of
+/// what it receives.
+pub const FLAG_ECN: u8 = 16;
 
 /// How a sender handed a file's datagrams to its kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,10 +176,13 @@ pub enum Body {
         rate_bps: u64,
         /// Whole UDP payload per datagram.
         segment: u32,
-        /// [`FLAG_FRAGMENT`], [`FLAG_NO_GSO`], both or 0.
+        /// [`FLAG_FRAGMENT`], [`FLAG_NO_GSO`], [`FLAG_UPLOAD`],
+        /// [`FLAG_RESULTS`], [`FLAG_ECN`], any of them or 0.
         flags: u8,
         /// The cookie's token.
         token: u64,
+        /// How long a timed transfer runs, ns; 0: sized (and not written).
+        time_ns: u64,
     },
     /// The file is coming.
     FileReady {
@@ -229,6 +250,9 @@ pub enum Body {
         /// For people.
         message: String,
     },
+    /// After a transfer: the server's figures of it (boxed: they are
+    /// several times the size of any other body, and sent once).
+    Results(Box<Results>),
 }
 
 // The bodies over UDP, field by field in wire order (the table above).
@@ -238,7 +262,7 @@ body_codec!(Body {
     Cookie { token } "no token";
     EchoRequest { data } "";
     EchoReply { data } "";
-    FileRequest { size, rate_bps, segment, flags, token } "too short";
+    FileRequest { size, rate_bps, segment, flags, token, time_ns as TimeIfTimed } "too short";
     FileReady { size, segment, datagrams } "too short";
     FileData { data } "";
     FileEnd { datagrams, bytes, sent_with } "too short";
@@ -247,6 +271,7 @@ body_codec!(Body {
     StreamSegment { scheduled_ns, size as Filler } "no scheduled time";
     StreamEnd { sent } "no count";
     Error { code, message } "no code";
+    Results(results) "shorter than the sixteen figures";
 });
 
 /// A FileEnd's send info: absent, or all of method, calls and batch.
@@ -464,6 +489,7 @@ mod tests {
                 segment: 1472,
                 flags: FLAG_FRAGMENT,
                 token: 9,
+                time_ns: 0,
             },
             Body::FileReady {
                 size: 10,
@@ -493,6 +519,7 @@ mod tests {
                 segment: 64,
                 flags: FLAG_NO_GSO | FLAG_FRAGMENT,
                 token: 9,
+                time_ns: 0,
             },
             Body::StreamRequest {
                 interval_ns: 5_000_000,
@@ -513,6 +540,27 @@ mod tests {
             },
             Body::StreamEnd { sent: 3 },
             Body::error(ErrorCode::Busy, "busy"),
+            Body::FileRequest {
+                size: 0,
+                rate_bps: 1_000_000,
+                segment: 1472,
+                flags: FLAG_UPLOAD | FLAG_RESULTS | FLAG_ECN,
+                token: 9,
+                time_ns: 5_000_000_000,
+            },
+            Body::Results(Box::new(Results {
+                bytes: Some(10),
+                datagrams: Some(1),
+                lost: Some(0),
+                duplicates: Some(0),
+                reordered: Some(0),
+                not_ect: Some(0),
+                ect0: Some(1),
+                ect1: Some(0),
+                ce: Some(0),
+                ..Results::default()
+            })),
+            Body::Results(Box::default()),
         ]
     }
 
@@ -612,6 +660,7 @@ mod tests {
                 segment: 64,
                 flags: FLAG_FRAGMENT,
                 token: 1,
+                time_ns: 0,
             },
         );
         assert!(matches!(
@@ -652,7 +701,7 @@ mod tests {
         for k in 0..=255u8 {
             let mut d = to_vec(&h(), &Body::Hello);
             d[KIND_AT] = k;
-            d.extend_from_slice(&[0; 40]);
+            d.extend_from_slice(&[0; 200]);
             match Kind::from_code(Framing::Udp, k) {
                 Kind::Unknown(b) => assert_eq!(decode(&d), Err(DgramError::UnknownKind(b))),
                 kind => assert_eq!(decode(&d).map(|x| x.1.kind()), Ok(kind)),

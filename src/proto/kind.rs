@@ -2,9 +2,9 @@
 //! gives each kind its byte on the wire in each framing.
 //!
 //! A kind is a meaning (an echo request, a stream's end); its byte depends on
-//! the framing: over TCP the kinds are 0x01..0x0A, over UDP 0x21..0x2D, and
+//! the framing: over TCP the kinds are 0x01..0x0E, over UDP 0x21..0x2E, and
 //! some kinds exist in one framing only (Hello and Cookie over UDP, FileSent
-//! over TCP). A byte that names no kind of its framing decodes as
+//! and TransferRequest over TCP). A byte that names no kind of its framing decodes as
 //! [`Kind::Unknown`], so nothing is lost in a round trip.
 
 /// The two framings of the lab protocol.
@@ -32,9 +32,10 @@ pub enum Kind {
     FileRequest,
     /// Server confirms; the file follows.
     FileReady,
-    /// File bytes from an offset (UDP; over TCP the file is unframed).
+    /// File bytes: from the header's offset over UDP; over TCP the next
+    /// bytes of a timed file (a sized one is unframed).
     FileData,
-    /// The sender is done with a file; its counts (UDP).
+    /// The sender is done with a file; its counts.
     FileEnd,
     /// After a file: how long the server took to write it and to see it
     /// acknowledged (TCP).
@@ -49,6 +50,11 @@ pub enum Kind {
     StreamEnd,
     /// A refusal or failure: a code and a sentence.
     Error,
+    /// Client asks for a transfer in either direction, sized or timed,
+    /// with its marking and congestion control (TCP).
+    TransferRequest,
+    /// After a transfer: the server's figures of it.
+    Results,
     /// A kind this build does not know (kept so nothing is lost).
     Unknown(u8),
 }
@@ -66,7 +72,7 @@ const fn row(name: &'static str, tcp: Option<u8>, udp: Option<u8>) -> Row {
 
 impl Kind {
     /// Every kind this build knows.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Hello,
         Kind::Cookie,
         Kind::EchoRequest,
@@ -81,6 +87,8 @@ impl Kind {
         Kind::StreamSegment,
         Kind::StreamEnd,
         Kind::Error,
+        Kind::TransferRequest,
+        Kind::Results,
     ];
 
     /// The table: the only place a kind's bytes are written down.
@@ -92,14 +100,16 @@ impl Kind {
             Kind::EchoReply => row("EchoReply", Some(0x02), Some(0x24)),
             Kind::FileRequest => row("FileRequest", Some(0x03), Some(0x25)),
             Kind::FileReady => row("FileReady", Some(0x04), Some(0x26)),
-            Kind::FileData => row("FileData", None, Some(0x27)),
-            Kind::FileEnd => row("FileEnd", None, Some(0x28)),
+            Kind::FileData => row("FileData", Some(0x0B), Some(0x27)),
+            Kind::FileEnd => row("FileEnd", Some(0x0C), Some(0x28)),
             Kind::FileSent => row("FileSent", Some(0x0A), None),
             Kind::StreamRequest => row("StreamRequest", Some(0x05), Some(0x29)),
             Kind::StreamStart => row("StreamStart", Some(0x06), Some(0x2A)),
             Kind::StreamSegment => row("StreamSegment", Some(0x07), Some(0x2B)),
             Kind::StreamEnd => row("StreamEnd", Some(0x08), Some(0x2C)),
             Kind::Error => row("Error", Some(0x09), Some(0x2D)),
+            Kind::TransferRequest => row("TransferRequest", Some(0x0D), None),
+            Kind::Results => row("Results", Some(0x0E), Some(0x2E)),
             Kind::Unknown(b) => row("Unknown", Some(b), Some(b)),
         }
     }
@@ -192,14 +202,16 @@ mod tests {
             (Kind::EchoReply, Some(0x02), Some(0x24)),
             (Kind::FileRequest, Some(0x03), Some(0x25)),
             (Kind::FileReady, Some(0x04), Some(0x26)),
-            (Kind::FileData, None, Some(0x27)),
-            (Kind::FileEnd, None, Some(0x28)),
+            (Kind::FileData, Some(0x0B), Some(0x27)),
+            (Kind::FileEnd, Some(0x0C), Some(0x28)),
             (Kind::FileSent, Some(0x0A), None),
             (Kind::StreamRequest, Some(0x05), Some(0x29)),
             (Kind::StreamStart, Some(0x06), Some(0x2A)),
             (Kind::StreamSegment, Some(0x07), Some(0x2B)),
             (Kind::StreamEnd, Some(0x08), Some(0x2C)),
             (Kind::Error, Some(0x09), Some(0x2D)),
+            (Kind::TransferRequest, Some(0x0D), None),
+            (Kind::Results, Some(0x0E), Some(0x2E)),
         ];
         let table = Kind::ALL.map(|k| (k, k.code(Framing::Tcp), k.code(Framing::Udp)));
         assert_eq!(table, documented);

@@ -5,6 +5,8 @@ use std::fmt;
 
 use super::body::body_codec;
 pub use super::kind::Kind;
+use super::results::Results;
+use super::transfer::{TransferDirection, TransferFlags};
 
 /// Why the server refused or failed a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +35,8 @@ pub enum ErrorCode {
     BadMagic,
     /// A length above the protocol's maximum.
     TooLong,
+    /// A congestion control or a marking the server cannot apply.
+    Unavailable,
     /// A code this build does not know.
     Unknown(u16),
 }
@@ -53,6 +57,7 @@ impl ErrorCode {
             ErrorCode::Unexpected => 10,
             ErrorCode::BadMagic => 11,
             ErrorCode::TooLong => 12,
+            ErrorCode::Unavailable => 13,
             ErrorCode::Unknown(c) => c,
         }
     }
@@ -72,6 +77,7 @@ impl ErrorCode {
             10 => ErrorCode::Unexpected,
             11 => ErrorCode::BadMagic,
             12 => ErrorCode::TooLong,
+            13 => ErrorCode::Unavailable,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -91,6 +97,7 @@ impl ErrorCode {
             ErrorCode::Unexpected => "unexpected",
             ErrorCode::BadMagic => "bad-magic",
             ErrorCode::TooLong => "too-long",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Unknown(_) => "unknown",
         }
     }
@@ -185,11 +192,47 @@ pub enum Message {
         /// it was not seen within the server's wait).
         acked_ns: u64,
     },
+    /// The next bytes of a timed file, in order (TCP keeps it). A sized
+    /// file is sent unframed after FileReady instead. Senders on the hot
+    /// path write [`super::codec::file_data_header`] and the bytes straight
+    /// into their buffer.
+    FileData {
+        /// The bytes, 1 to [`super::MAX_BODY`].
+        data: Vec<u8>,
+    },
+    /// The sender of a timed file is done.
+    FileEnd {
+        /// File bytes it sent in all.
+        bytes: u64,
+    },
+    /// Ask for a transfer: download or upload, sized, timed or both, with
+    /// the marking and congestion control of the server's socket.
+    TransferRequest {
+        /// Which way the file goes.
+        direction: TransferDirection,
+        /// What the client asks of the server's socket.
+        flags: TransferFlags,
+        /// The TOS byte (DSCP << 2 | ECN) to apply with [`TransferFlags::TOS`].
+        tos: u8,
+        /// Bytes: the file's size, or the cap of a timed transfer (0: none).
+        size: u64,
+        /// The pace asked for, bits of payload per second; 0: full speed.
+        rate_bps: u64,
+        /// How long a timed transfer runs, ns (0: sized).
+        time_ns: u64,
+        /// The congestion control the server's socket should use (empty:
+        /// its default).
+        congestion: String,
+    },
+    /// After a transfer: the server's figures of it (boxed: they are
+    /// several times the size of any other message, and sent once).
+    Results(Box<Results>),
 }
 
 // The bodies over TCP, field by field in wire order (the table in
 // `proto`'s docs). Every body but a segment's, an echo's and an error's has a
-// fixed size: bytes after it are refused.
+// fixed size: bytes after it are refused. A file's data, a transfer
+// request's and results' congestion control run to the end of the body.
 body_codec!(Message {
     EchoRequest { seq, data } "shorter than its sequence number";
     EchoReply { seq, data } "shorter than its sequence number";
@@ -205,6 +248,11 @@ body_codec!(Message {
     Error { code, message } "shorter than its code";
     FileSent { written_ns, acked_ns } "body is not two 8-byte times"
         strict "trailing bytes after the times";
+    FileData { data as NonEmpty } "";
+    FileEnd { bytes } "body is not an 8-byte count" strict "body is not an 8-byte count";
+    TransferRequest { direction, flags, tos as ThenReserved, size, rate_bps, time_ns, congestion }
+        "shorter than a transfer request's 28 bytes of fields";
+    Results(results) "shorter than the results' sixteen 8-byte fields";
 });
 
 impl Message {

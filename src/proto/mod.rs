@@ -31,12 +31,25 @@
 //! | 0x08 | StreamEnd       | sent u32                                                        |
 //! | 0x09 | Error           | code u16, a UTF-8 sentence                                      |
 //! | 0x0A | FileSent        | written_ns u64, acked_ns u64 — after the file's last byte       |
+//! | 0x0B | FileData        | the next bytes of a timed file, 1..=MAX_BODY of them            |
+//! | 0x0C | FileEnd         | bytes u64 — what the sender of a timed file sent in all         |
+//! | 0x0D | TransferRequest | direction u8, flags u8, tos u8, reserved u8 (0), size u64, rate_bps u64, time_ns u64, congestion (rest, UTF-8) |
+//! | 0x0E | Results         | sixteen u64 figures, congestion (rest, UTF-8) — [`results`]     |
 //!
 //! FileSent answers the question the kernel's buffers hide from a sender:
 //! `written_ns` is when the last write returned (the kernel had taken the
 //! data, not sent it), `acked_ns` when the peer had acknowledged the last
 //! byte (`TCP_INFO`: nothing unacknowledged, nothing unsent), both counted
 //! from FileReady.
+//!
+//! A TransferRequest ([`transfer`]) asks for a file either way: download
+//! (direction 0) or upload (1), sized (`time_ns` 0: FileReady, then exactly
+//! `size` raw bytes either way), or timed (FileReady, then FileData chunks
+//! and a FileEnd), and always ends with FileSent and the server's Results.
+//! Flag bit 0 asks for ECN, bit 1 for `tos` on the server's socket; a
+//! non-empty `congestion` for `TCP_CONGESTION`, refused with the error code
+//! `unavailable` (13) when the server cannot set it. The older FileRequest
+//! stays valid and is answered as before.
 //!
 //! Timestamps are nanoseconds since the Unix epoch on the sender's clock
 //! (`CLOCK_REALTIME`). A stream segment's `size` counts the whole message,
@@ -46,7 +59,8 @@
 //! framing; `body` is the one codec of the bodies' fields, which both
 //! framings wrap; [`codec`] turns bytes into [`Message`]s and back over TCP;
 //! [`datagram`] is the same protocol over UDP, one message per datagram;
-//! [`cookie`] holds the address validation and the amplification budget of
+//! [`results`] and [`transfer`] hold the typed fields of the
+//! newer bodies; [`cookie`] holds the address validation and the amplification budget of
 //! UDP; [`limits`] holds the server's refusals; [`text`] serves peers that
 //! speak plain lines. A message's length is [`Message::encoded_len`] (and
 //! [`datagram::encoded_len`]), measured by the code that writes it.
@@ -58,12 +72,16 @@ pub mod datagram;
 pub mod kind;
 pub mod limits;
 pub mod message;
+pub mod results;
 pub mod text;
+pub mod transfer;
 
 pub use codec::{DecodeError, Header, decode, encode};
 pub use kind::{Framing, Kind};
 pub use limits::{Limits, Refusal};
 pub use message::{ErrorCode, Message};
+pub use results::Results;
+pub use transfer::{TransferDirection, TransferFlags};
 
 /// First two bytes of every framed message.
 pub const MAGIC: [u8; 2] = [0xAD, 0xE1];

@@ -231,5 +231,21 @@ pub fn message_comment(msg: &crate::proto::Message) -> String {
         Message::StreamSegment { seq, .. } => format!("stream seq {seq}"),
         Message::StreamEnd { .. } => "stream end".to_string(),
         Message::Error { message, .. } => format!("error: {message}"),
+        Message::FileData { data } => format!("file data {} bytes", data.len()),
+        Message::FileEnd { bytes } => format!("file end {bytes}"),
+        Message::TransferRequest {
+            direction,
+            size,
+            time_ns,
+            ..
+        } => match (*size, *time_ns) {
+            (size, 0) => format!("transfer request {} {size}", direction.name()),
+            (0, t) => format!("transfer request {} for {t} ns", direction.name()),
+            (size, t) => format!("transfer request {} {size} or {t} ns", direction.name()),
+        },
+        Message::Results(r) => match r.bytes {
+            Some(bytes) => format!("results {bytes}"),
+            None => "results".to_string(),
+        },
     }
 }

@@ -115,6 +115,7 @@ impl FileReceive {
             flags: if plan.fragment { FLAG_FRAGMENT } else { 0 }
                 | if plan.gso { 0 } else { FLAG_NO_GSO },
             token: 0,
+            time_ns: 0,
         };
         FileReceive {
             hs: Handshake::new(session, epoch, start, request, plan.silence),

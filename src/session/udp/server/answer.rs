@@ -57,6 +57,7 @@ impl Endpoint {
                 segment,
                 flags,
                 token,
+                ..
             } => {
                 let how = FileSend {
                     fragment: flags & FLAG_FRAGMENT != 0,

@@ -107,6 +107,7 @@ fn file_request(size: u64, segment: u32, token: u64) -> Body {
         segment,
         flags: 0,
         token,
+        time_ns: 0,
     }
 }
 
