@@ -6,9 +6,9 @@
 //! here, below the client and the server, and read only the protocol.
 
 use crate::pcap::model::Direction;
-use crate::proto::datagram::{self, Body, KIND_FILE_DATA, KIND_STREAM_SEGMENT};
+use crate::proto::datagram::{self, Body, FLAG_UPLOAD, KIND_FILE_DATA, KIND_STREAM_SEGMENT};
 
-pub use crate::session::tcp::{message_comment, stream_comment};
+pub use crate::session::tcp::{message_comment, request_amount, stream_comment};
 
 /// The lab event a datagram is, as a frame comment: its kind, and its
 /// sequence number and offset where they matter. Only small datagrams are
@@ -31,7 +31,19 @@ pub fn dgram_comment(dir: Direction, d: &[u8]) -> String {
             Body::EchoRequest { .. } | Body::EchoReply { .. } => {
                 format!("{} seq {}", body.name(), h.seq)
             }
-            Body::FileRequest { size, .. } => format!("FileRequest {size}"),
+            Body::FileRequest {
+                size,
+                flags,
+                time_ns,
+                ..
+            } => {
+                let upload = if flags & FLAG_UPLOAD != 0 {
+                    " upload"
+                } else {
+                    ""
+                };
+                format!("FileRequest{upload} {}", request_amount(size, time_ns))
+            }
             Body::FileReady {
                 size, datagrams, ..
             } => format!("FileReady {size} in {datagrams} datagrams"),
@@ -40,6 +52,10 @@ pub fn dgram_comment(dir: Direction, d: &[u8]) -> String {
             }
             Body::StreamRequest { count, .. } => format!("StreamRequest {count}"),
             Body::Error { message, .. } => format!("Error: {message}"),
+            Body::Results(r) => match r.bytes {
+                Some(bytes) => format!("Results {bytes} bytes"),
+                None => "Results".to_string(),
+            },
             other => other.name().to_string(),
         },
         Err(e) => format!("not a valid datagram: {e}"),
@@ -64,6 +80,18 @@ mod tests {
         assert_eq!(stream_comment(0, true, false), "stream start; stream seq 0");
         assert_eq!(stream_comment(42, false, false), "stream seq 42");
         assert_eq!(stream_comment(9, false, true), "stream seq 9; stream end");
+        let upload = Message::TransferRequest {
+            direction: crate::proto::TransferDirection::Upload,
+            flags: crate::proto::TransferFlags::NONE,
+            tos: 0,
+            size: 0,
+            rate_bps: 0,
+            time_ns: 2_500_000_000,
+            congestion: String::new(),
+        };
+        assert_eq!(message_comment(&upload), "transfer request upload for 2.5s");
+        let end = Message::FileEnd { bytes: 7 };
+        assert_eq!(message_comment(&end), "file end 7");
     }
 
     #[test]
@@ -81,6 +109,29 @@ mod tests {
             dgram_comment(Direction::ToClient, &d),
             "FileData seq 12 offset 16464"
         );
+        let request = |flags, time_ns| Body::FileRequest {
+            size: 1000,
+            rate_bps: 0,
+            segment: 1472,
+            flags,
+            token: 1,
+            time_ns,
+        };
+        let named = |b: &Body| dgram_comment(Direction::ToServer, &datagram::to_vec(&h, b));
+        assert_eq!(named(&request(0, 0)), "FileRequest 1000");
+        assert_eq!(
+            named(&request(FLAG_UPLOAD, 5_000_000_000)),
+            "FileRequest upload 1000 or 5s"
+        );
+        let results = crate::proto::Results {
+            bytes: Some(1000),
+            ..Default::default()
+        };
+        assert_eq!(
+            named(&Body::Results(Box::new(results))),
+            "Results 1000 bytes"
+        );
+        assert_eq!(named(&Body::Results(Box::default())), "Results");
         let cookie = datagram::to_vec(&h, &Body::Cookie { token: 5 });
         assert_eq!(dgram_comment(Direction::ToClient, &cookie), "Cookie");
         assert_eq!(dgram_comment(Direction::ToServer, b"hello\n"), "text line");

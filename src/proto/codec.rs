@@ -491,6 +491,93 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_transfer_request_is_laid_out_as_documented() {
+        let bytes = to_vec(&transfer_request()).unwrap();
+        let mut want = vec![0xAD, 0xE1, 1, 0x0D, 0, 0, 0, 31, 1, 3, 0xB8, 0];
+        want.extend_from_slice(&1_000_000u64.to_be_bytes());
+        want.extend_from_slice(&100_000_000u64.to_be_bytes());
+        want.extend_from_slice(&5_000_000_000u64.to_be_bytes());
+        want.extend_from_slice(b"bbr");
+        assert_eq!(bytes, want);
+        // The reserved byte is written 0 and ignored when read.
+        let mut other = bytes.clone();
+        other[11] = 0x55;
+        assert_eq!(decode(&other).unwrap().unwrap().0, transfer_request());
+    }
+
+    #[test]
+    fn new_bodies_cut_short_or_overlong_are_refused_with_their_reason() {
+        let reason = |bytes: &[u8]| match decode(bytes) {
+            Err(DecodeError::Malformed { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        // A header that claims `len` bytes of the body of `msg`.
+        let cut = |msg: &Message, len: usize| {
+            let full = to_vec(msg).unwrap();
+            let mut b = Header::emit(msg.kind(), len as u32).to_vec();
+            b.extend_from_slice(&full[HEADER_LEN..HEADER_LEN + len]);
+            b
+        };
+        let req = transfer_request();
+        for len in 0..28 {
+            assert_eq!(
+                reason(&cut(&req, len)),
+                "shorter than a transfer request's 28 bytes of fields"
+            );
+        }
+        let res = Message::Results(Box::new(results()));
+        for len in [0, 8, 127] {
+            assert_eq!(
+                reason(&cut(&res, len)),
+                "shorter than the results' sixteen 8-byte fields"
+            );
+        }
+        let end = Message::FileEnd { bytes: 9 };
+        assert_eq!(reason(&cut(&end, 7)), "body is not an 8-byte count");
+        let mut long = to_vec(&end).unwrap();
+        long.push(0);
+        long[7] = 9;
+        assert_eq!(reason(&long), "body is not an 8-byte count");
+        let mut direction = to_vec(&req).unwrap();
+        direction[HEADER_LEN] = 2;
+        assert!(reason(&direction).contains("direction"));
+        let mut name = to_vec(&req).unwrap();
+        *name.last_mut().unwrap() = 0xFF;
+        assert!(reason(&name).contains("UTF-8"));
+        let empty = Header::emit(Kind::FileData, 0);
+        assert_eq!(reason(&empty), "a FileData carries at least one byte");
+    }
+
+    #[test]
+    fn file_data_is_one_to_max_body_bytes_under_the_header_senders_write() {
+        for n in [1, 1448, MAX_BODY] {
+            let m = Message::FileData { data: vec![7; n] };
+            let bytes = to_vec(&m).unwrap();
+            assert_eq!(bytes[..HEADER_LEN], file_data_header(n));
+            assert_eq!(decode(&bytes).unwrap(), Some((m, HEADER_LEN + n)));
+        }
+        let empty = Message::FileData { data: vec![] };
+        assert_eq!(to_vec(&empty), Err(EncodeError::EmptyFileData));
+        let over = Message::FileData {
+            data: vec![0; MAX_BODY + 1],
+        };
+        assert!(matches!(to_vec(&over), Err(EncodeError::TooLong { .. })));
+        let huge = Header::emit(Kind::FileData, MAX_BODY as u32 + 1);
+        assert!(matches!(decode(&huge), Err(DecodeError::TooLong(_))));
+    }
+
+    #[test]
+    fn the_unavailable_code_is_13() {
+        assert_eq!(ErrorCode::Unavailable.to_u16(), 13);
+        assert_eq!(ErrorCode::from_u16(13), ErrorCode::Unavailable);
+        assert_eq!(ErrorCode::Unavailable.name(), "unavailable");
+        let m = Message::error(ErrorCode::Unavailable, "no bbr here");
+        let bytes = to_vec(&m).unwrap();
+        assert_eq!(bytes[HEADER_LEN..HEADER_LEN + 2], [0, 13]);
+        assert_eq!(decode(&bytes).unwrap().unwrap().0, m);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2048),
@@ -518,10 +605,29 @@ mod tests {
             n in any::<u64>(),
         ) {
             let msgs = [
-                Message::EchoReply { seq: n as u32, data },
                 Message::StreamSegment { seq: 0, scheduled_ns: n, sent_ns: n, size },
                 Message::FileRequest { size: n, rate_bps: n % 3 },
                 Message::FileSent { written_ns: n, acked_ns: 0 },
+                Message::FileEnd { bytes: n },
+                Message::TransferRequest {
+                    direction: if n % 2 == 0 { TransferDirection::Download } else { TransferDirection::Upload },
+                    flags: TransferFlags(n as u8),
+                    tos: (n >> 8) as u8,
+                    size: n,
+                    rate_bps: n.rotate_left(7),
+                    time_ns: n.rotate_left(13),
+                    congestion: String::from_utf8_lossy(&data[..data.len().min(16)]).into_owned(),
+                },
+                Message::Results(Box::new(Results {
+                    bytes: Some(n),
+                    active_ns: (n % 2 == 0).then_some(n / 2),
+                    retrans: Some(u64::MAX - 1),
+                    flags: n,
+                    congestion: String::from_utf8_lossy(&data[..data.len().min(16)]).into_owned(),
+                    ..Results::default()
+                })),
+                Message::FileData { data: data.clone() },
+                Message::EchoReply { seq: n as u32, data },
             ];
             for m in msgs {
                 match to_vec(&m) {
@@ -530,8 +636,12 @@ mod tests {
                         prop_assert_eq!(decode(&bytes).unwrap(), Some((m, bytes.len())));
                     }
                     Err(_) => {
-                        let segment = matches!(m, Message::StreamSegment { .. });
-                        prop_assert!(segment);
+                        let may_fail = match &m {
+                            Message::StreamSegment { .. } => true,
+                            Message::FileData { data } => data.is_empty(),
+                            _ => false,
+                        };
+                        prop_assert!(may_fail, "{:?}", m);
                     }
                 }
             }

@@ -709,6 +709,87 @@ mod tests {
         }
     }
 
+    fn figures() -> Results {
+        Results {
+            bytes: Some(3600),
+            datagrams: Some(100),
+            lost: Some(2),
+            ce: Some(1),
+            flags: Results::TOS_APPLIED,
+            congestion: "cubic".to_string(),
+            ..Results::default()
+        }
+    }
+
+    fn file_request(flags: u8, time_ns: u64) -> Body {
+        Body::FileRequest {
+            size: 10,
+            rate_bps: 0,
+            segment: 1472,
+            flags,
+            token: 9,
+            time_ns,
+        }
+    }
+
+    #[test]
+    fn an_untimed_request_is_the_body_it_always_was_and_a_timed_one_adds_its_time() {
+        let old = to_vec(&h(), &file_request(FLAG_FRAGMENT, 0));
+        assert_eq!(old.len(), DGRAM_HEADER + 8 + 8 + 4 + 1 + 8);
+        let flags = FLAG_UPLOAD | FLAG_RESULTS | FLAG_ECN;
+        assert_eq!(flags, 0b1_1100);
+        let timed = to_vec(&h(), &file_request(flags, 7_000_000_000));
+        assert_eq!(timed[..old.len() - 9], old[..old.len() - 9]);
+        assert_eq!(timed[old.len() - 9], flags);
+        assert_eq!(timed[old.len()..], 7_000_000_000u64.to_be_bytes());
+        assert_eq!(
+            decode(&timed).map(|x| x.1),
+            Ok(file_request(flags, 7_000_000_000))
+        );
+        // A time cut short is malformed, never misread; bytes after it are
+        // ignored as after any UDP body.
+        for cut in old.len() + 1..timed.len() {
+            assert!(
+                matches!(decode(&timed[..cut]), Err(DgramError::Malformed { .. })),
+                "{cut}"
+            );
+        }
+        let mut longer = timed.clone();
+        longer.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(
+            decode(&longer).map(|x| x.1),
+            Ok(file_request(flags, 7_000_000_000))
+        );
+    }
+
+    #[test]
+    fn results_cut_short_are_malformed() {
+        let full = to_vec(&h(), &Body::Results(Box::new(figures())));
+        for cut in [DGRAM_HEADER, DGRAM_HEADER + 8, DGRAM_HEADER + 127] {
+            assert_eq!(
+                decode(&full[..cut]),
+                Err(DgramError::Malformed {
+                    kind: "Results",
+                    reason: "shorter than the sixteen figures"
+                })
+            );
+        }
+        let fixed = DGRAM_HEADER + crate::proto::results::RESULTS_FIXED_LEN;
+        let mut unnamed = Results {
+            congestion: String::new(),
+            ..figures()
+        };
+        assert_eq!(
+            decode(&full[..fixed]).map(|x| x.1),
+            Ok(Body::Results(Box::new(unnamed.clone())))
+        );
+        unnamed.congestion = "cubic".to_string();
+        assert_eq!(
+            decode(&full).map(|x| x.1),
+            Ok(Body::Results(Box::new(unnamed)))
+        );
+    }
+
     #[test]
     fn a_body_laid_out_alike_in_both_framings_is_the_same_bytes() {
         use crate::proto::{HEADER_LEN, Message, codec};
@@ -728,6 +809,10 @@ mod tests {
                 },
             ),
             (Body::StreamEnd { sent: 9 }, Message::StreamEnd { sent: 9 }),
+            (
+                Body::Results(Box::new(figures())),
+                Message::Results(Box::new(figures())),
+            ),
             (
                 Body::error(ErrorCode::Busy, "busy"),
                 Message::error(ErrorCode::Busy, "busy"),
@@ -757,6 +842,14 @@ mod tests {
                 Body::FileData { data },
                 Body::StreamSegment { scheduled_ns: n, size },
                 Body::Cookie { token: n },
+                Body::FileRequest { size: n, rate_bps: n / 3, segment: size, flags: n as u8, token: n, time_ns: n.rotate_left(9) },
+                Body::Results(Box::new(Results {
+                    bytes: Some(n),
+                    datagrams: (n % 2 == 0).then_some(n),
+                    ect1: Some(size.into()),
+                    flags: n,
+                    ..Results::default()
+                })),
             ];
             for b in bodies {
                 let bytes = to_vec(&h(), &b);

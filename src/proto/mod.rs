@@ -59,8 +59,8 @@
 //! framing; `body` is the one codec of the bodies' fields, which both
 //! framings wrap; [`codec`] turns bytes into [`Message`]s and back over TCP;
 //! [`datagram`] is the same protocol over UDP, one message per datagram;
-//! [`results`] and [`transfer`] hold the typed fields of the
-//! newer bodies; [`cookie`] holds the address validation and the amplification budget of
+//! [`results`] and [`transfer`] hold the typed fields of the newer bodies;
+//! [`cookie`] holds the address validation and the amplification budget of
 //! UDP; [`limits`] holds the server's refusals; [`text`] serves peers that
 //! speak plain lines. A message's length is [`Message::encoded_len`] (and
 //! [`datagram::encoded_len`]), measured by the code that writes it.

@@ -210,6 +210,18 @@ impl Events {
     }
 }
 
+/// How much a file request asks for: its size, its time, or both
+/// ("1000", "for 5s", "1000 or 5s"); a request without a time reads as it
+/// always did.
+pub fn request_amount(size: u64, time_ns: u64) -> String {
+    let time = std::time::Duration::from_nanos(time_ns);
+    match (size, time_ns) {
+        (size, 0) => size.to_string(),
+        (0, _) => format!("for {time:?}"),
+        (size, _) => format!("{size} or {time:?}"),
+    }
+}
+
 /// The lab event a message is, as a frame comment.
 pub fn message_comment(msg: &crate::proto::Message) -> String {
     use crate::proto::Message;
@@ -238,11 +250,11 @@ pub fn message_comment(msg: &crate::proto::Message) -> String {
             size,
             time_ns,
             ..
-        } => match (*size, *time_ns) {
-            (size, 0) => format!("transfer request {} {size}", direction.name()),
-            (0, t) => format!("transfer request {} for {t} ns", direction.name()),
-            (size, t) => format!("transfer request {} {size} or {t} ns", direction.name()),
-        },
+        } => format!(
+            "transfer request {} {}",
+            direction.name(),
+            request_amount(*size, *time_ns)
+        ),
         Message::Results(r) => match r.bytes {
             Some(bytes) => format!("results {bytes}"),
             None => "results".to_string(),
