@@ -44,7 +44,8 @@
 //! 3. The ring that does the I/O, importing the core:
 //!    - [`net`]: sockets built with `socket2`, options and the kernel's
 //!      counters read back from the kernel into `account`'s types, and a
-//!      framed connection over the codec.
+//!      framed connection over the codec; the marking (DSCP and ECN) of
+//!      sockets and datagrams, congestion control, and CPU readings.
 //!    - [`pace`]: absolute deadlines and the clocks timestamps come from;
 //!      [`sched`]: waking a stream's sender on time (imports `pace`).
 //!    - [`outfile`]: `--hgrm` and `--plot` files, written whole or not at

@@ -176,11 +176,11 @@ pub fn check_cpu(cpu: usize) -> Result<(), String> {
 
 /// CPU time this process has used so far (`getrusage(2)`, `RUSAGE_SELF`):
 /// user and system seconds, all threads together.
+/// The reading itself is [`crate::net::rusage::process_cpu`].
 pub fn process_cpu() -> Option<(f64, f64)> {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
-    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    Some((secs(u.user_time()), secs(u.system_time())))
+    Some(crate::net::rusage::seconds(
+        crate::net::rusage::process_cpu(),
+    ))
 }
 
 /// Now, in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): the clock

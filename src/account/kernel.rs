@@ -52,6 +52,9 @@ pub struct TcpInfo {
     pub timestamps: bool,
     /// SACK negotiated.
     pub sack: bool,
+    /// ECN negotiated (`TCPI_OPT_ECN`): both ends asked for it in the
+    /// handshake, so the connection's data segments leave ECT(0).
+    pub ecn_negotiated: bool,
     /// Window scaling negotiated: (send, receive) shifts.
     pub wscale: Option<(u8, u8)>,
 }

@@ -179,7 +179,9 @@ impl TcpClient {
     }
 
     fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
-        let socket = SocketReport::Tcp(applied_of(self.conn.stream()).unwrap_or(self.applied));
+        let socket = SocketReport::Tcp(
+            applied_of(self.conn.stream()).unwrap_or_else(|_| self.applied.clone()),
+        );
         Report::new(mode, self.target, bytes, seconds, detail, socket)
     }
 

@@ -14,6 +14,13 @@
 //! - **GRO** (`UDP_GRO` socket option): the kernel may hand up several
 //!   datagrams of one flow in one buffer, with their size in a `UDP_GRO`
 //!   control message; [`split`] cuts it back into datagrams.
+//! - **TOS** per datagram: a send may carry its own TOS byte in an
+//!   `IP_TOS` / `IPV6_TCLASS` control message ([`send_marked`],
+//!   [`send_gso_marked`]), so one socket marks each peer's datagrams as it
+//!   should; an inbox told to ([`Inbox::set_tos`], with
+//!   [`crate::net::marking::set_recv_tos`] on the socket) reports the byte
+//!   each buffer came with ([`Received::tos`]). The kernel coalesces only
+//!   datagrams of one TOS into a GRO buffer, so one byte stands for all.
 //!
 //! Only [`split`] and the slot sizing are pure; the rest is the thin layer
 //! over the system calls.
@@ -27,6 +34,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg};
 use serde::Serialize;
+
+use super::cmsg::{self, Mark};
 
 pub use crate::session::udp::server::plan::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 /// The same limit on older kernels.
@@ -80,13 +89,52 @@ pub fn send_gso(
     to: SocketAddr,
     segment: u16,
 ) -> io::Result<usize> {
+    send_gso_marked(sock, buf, to, segment, None)
+}
+
+/// As [`send_gso`], every datagram with TOS byte `tos` when given (else
+/// the socket's own).
+pub fn send_gso_marked(
+    sock: &impl AsRawFd,
+    buf: &[u8],
+    to: SocketAddr,
+    segment: u16,
+    tos: Option<u8>,
+) -> io::Result<usize> {
+    let mark = tos.map(|t| Mark::new(to.is_ipv6(), t));
+    let gso = ControlMessage::UdpGsoSegments(&segment);
+    match &mark {
+        Some(m) => send_with(sock, buf, to, &[gso, m.cmsg()]),
+        None => send_with(sock, buf, to, &[gso]),
+    }
+}
+
+/// Sends one datagram to `to` with TOS byte `tos` when given (else the
+/// socket's own). On a connected socket `to` must be its peer.
+pub fn send_marked(
+    sock: &impl AsRawFd,
+    buf: &[u8],
+    to: SocketAddr,
+    tos: Option<u8>,
+) -> io::Result<usize> {
+    match tos.map(|t| Mark::new(to.is_ipv6(), t)) {
+        Some(m) => send_with(sock, buf, to, &[m.cmsg()]),
+        None => send_with(sock, buf, to, &[]),
+    }
+}
+
+fn send_with(
+    sock: &impl AsRawFd,
+    buf: &[u8],
+    to: SocketAddr,
+    cmsgs: &[ControlMessage<'_>],
+) -> io::Result<usize> {
     let addr = SockaddrStorage::from(to);
     let iov = [IoSlice::new(buf)];
-    let cmsg = [ControlMessage::UdpGsoSegments(&segment)];
     sendmsg(
         sock.as_raw_fd(),
         &iov,
-        &cmsg,
+        cmsgs,
         MsgFlags::empty(),
         Some(&addr),
     )
@@ -178,8 +226,8 @@ pub fn slots_for(largest: usize, method: RecvMethod) -> (usize, usize) {
     (slot, count)
 }
 
-/// One received buffer: where it lies in the inbox, and the datagram size
-/// the kernel reported if it coalesced several (GRO).
+/// One received buffer: where it lies in the inbox, the datagram size the
+/// kernel reported if it coalesced several (GRO), and its TOS byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// Bytes in the inbox.
@@ -188,6 +236,10 @@ pub struct Received {
     pub gso: Option<u16>,
     /// The datagram was longer than its slot and was cut (`MSG_TRUNC`).
     pub truncated: bool,
+    /// The TOS byte (IPv4) or traffic class (IPv6) it came with, when the
+    /// inbox reads it ([`Inbox::set_tos`]); with GRO, that of every
+    /// datagram in the buffer.
+    pub tos: Option<u8>,
 }
 
 /// Receive buffers for one socket: one slot per datagram (or GRO buffer)
@@ -200,12 +252,7 @@ pub struct Inbox {
     buf: Vec<u8>,
     cmsgs: Vec<u8>,
     got: Vec<Received>,
-}
-
-/// Control-message room per slot: one `UDP_GRO` int.
-fn cmsg_space() -> usize {
-    // SAFETY: CMSG_SPACE only computes a size.
-    unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize }
+    tos: bool,
 }
 
 impl Inbox {
@@ -218,6 +265,7 @@ impl Inbox {
             buf: Vec::new(),
             cmsgs: Vec::new(),
             got: Vec::new(),
+            tos: false,
         };
         i.prepare(largest);
         i
@@ -226,6 +274,19 @@ impl Inbox {
     /// How it receives.
     pub fn method(&self) -> RecvMethod {
         self.method
+    }
+
+    /// Reads (or stops reading) each buffer's TOS byte from its control
+    /// message into [`Received::tos`]. The socket must report it
+    /// ([`crate::net::marking::set_recv_tos`]). Off, the receive does no
+    /// control-message work but GRO's.
+    pub fn set_tos(&mut self, on: bool) {
+        self.tos = on;
+    }
+
+    /// Whether it reads each buffer's TOS byte.
+    pub fn reads_tos(&self) -> bool {
+        self.tos
     }
 
     /// Resizes the slots for datagrams of at most `largest` bytes.
@@ -253,7 +314,7 @@ impl Inbox {
             self.slot = slot;
             self.slots = slots;
             self.buf = vec![0u8; slot * slots];
-            self.cmsgs = vec![0u8; cmsg_space() * slots];
+            self.cmsgs = vec![0u8; cmsg::recv_space() * slots];
         }
     }
 
@@ -285,6 +346,9 @@ impl Inbox {
     fn recv_flags(&mut self, sock: &impl AsRawFd, flags: libc::c_int) -> io::Result<usize> {
         self.got.clear();
         if self.method == RecvMethod::Recv || (self.slots == 1 && self.method != RecvMethod::Gro) {
+            if self.tos {
+                return self.recv_one_tos(sock, flags);
+            }
             // SAFETY: `buf` is live and writable for its whole length.
             let n = unsafe {
                 libc::recv(
@@ -301,10 +365,11 @@ impl Inbox {
                 range: 0..n as usize,
                 gso: None,
                 truncated: false,
+                tos: None,
             });
             return Ok(1);
         }
-        let space = cmsg_space();
+        let space = cmsg::recv_space();
         let base = self.buf.as_mut_ptr();
         let cbase = self.cmsgs.as_mut_ptr();
         // The headers live on the stack, built afresh for each call: no
@@ -319,7 +384,7 @@ impl Inbox {
             iov.iov_base = unsafe { base.add(i * self.slot) }.cast();
             iov.iov_len = self.slot;
         }
-        let ctl = self.method == RecvMethod::Gro;
+        let ctl = self.method == RecvMethod::Gro || self.tos;
         // SAFETY: an all-zero mmsghdr is a valid empty header.
         let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
         for (i, (m, iov)) in msgs.iter_mut().zip(iovs.iter_mut()).take(slots).enumerate() {
@@ -347,37 +412,54 @@ impl Inbox {
         }
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             let len = (m.msg_len as usize).min(self.slot);
-            let gso = if ctl { gro_size(&m.msg_hdr) } else { None };
+            let found = if ctl {
+                cmsg::parse(&m.msg_hdr)
+            } else {
+                cmsg::Found::default()
+            };
             self.got.push(Received {
                 range: i * self.slot..i * self.slot + len,
-                gso,
+                gso: found.gro,
                 truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                tos: found.tos.filter(|_| self.tos),
             });
         }
         Ok(self.got.len())
     }
-}
 
-/// The `UDP_GRO` datagram size in a received message's control data.
-fn gro_size(h: &libc::msghdr) -> Option<u16> {
-    // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the
-    // CMSG macros stay within it, and the int is read unaligned.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(h);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
-                let v: libc::c_int = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return u16::try_from(v).ok().filter(|v| *v > 0);
-            }
-            c = libc::CMSG_NXTHDR(h, c);
+    /// One datagram into the single slot with `recvmsg`, for its TOS
+    /// control message.
+    fn recv_one_tos(&mut self, sock: &impl AsRawFd, flags: libc::c_int) -> io::Result<usize> {
+        let mut iov = libc::iovec {
+            iov_base: self.buf.as_mut_ptr().cast(),
+            iov_len: self.buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is a valid empty header.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        h.msg_iov = &mut iov;
+        h.msg_iovlen = 1;
+        h.msg_control = self.cmsgs.as_mut_ptr().cast();
+        h.msg_controllen = cmsg::recv_space().min(self.cmsgs.len()) as _;
+        // SAFETY: the header points at the live slot and control area,
+        // unaliased until the call returns.
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut h, flags) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
         }
+        self.got.push(Received {
+            range: 0..(n as usize).min(self.buf.len()),
+            gso: None,
+            truncated: h.msg_flags & libc::MSG_TRUNC != 0,
+            tos: cmsg::parse(&h).tos,
+        });
+        Ok(1)
     }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::marking;
     use std::net::UdpSocket;
     use std::time::Duration;
 
@@ -439,6 +521,106 @@ mod tests {
                 assert!(d.iter().all(|b| usize::from(*b) == i), "{method:?} {i}");
             }
             assert_eq!(datagrams[10].len(), 20);
+        }
+    }
+
+    /// A receiver on `addr` that reports TOS bytes, and a sender beside it;
+    /// `None` when the host has no such address (no IPv6).
+    fn marked_pair(addr: &str, method: RecvMethod) -> Option<(UdpSocket, UdpSocket)> {
+        let rx = UdpSocket::bind(addr).ok()?;
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        marking::set_recv_tos(&rx, true).unwrap();
+        if method == RecvMethod::Gro {
+            set_gro(&rx, true).unwrap();
+        }
+        Some((rx, UdpSocket::bind(addr).unwrap()))
+    }
+
+    /// Datagrams and their TOS bytes until `want` datagrams came.
+    fn take_marked(inbox: &mut Inbox, rx: &UdpSocket, want: usize) -> Vec<(Vec<u8>, Option<u8>)> {
+        let mut out = Vec::new();
+        while out.len() < want {
+            for g in inbox.recv(rx).unwrap().to_vec() {
+                for r in split(g.range.len(), g.gso) {
+                    let b = inbox.bytes(g.range.start + r.start..g.range.start + r.end);
+                    out.push((b.to_vec(), g.tos));
+                }
+            }
+        }
+        out
+    }
+
+    /// Each datagram comes with the TOS byte its send gave it (0xB8, DSCP
+    /// 46, or 0xBA, DSCP 46 and ECT(0)), whatever the socket's own, over
+    /// IPv4 and IPv6, through `recv`, `recvmmsg` and GRO; GSO sends mark
+    /// every datagram they carry.
+    #[test]
+    fn each_datagram_comes_with_the_tos_it_was_sent_with() {
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            for method in [RecvMethod::Recv, RecvMethod::Recvmmsg, RecvMethod::Gro] {
+                let Some((rx, tx)) = marked_pair(addr, method) else {
+                    continue;
+                };
+                let to = rx.local_addr().unwrap();
+                marking::set_tos(&tx, 0x20).unwrap();
+                let mut inbox = Inbox::new(method, 64);
+                inbox.set_tos(true);
+                send_marked(&tx, b"ef", to, Some(0xB8)).unwrap();
+                send_marked(&tx, b"own", to, None).unwrap();
+                send_marked(&tx, b"ect0", to, Some(0xBA)).unwrap();
+                let got = take_marked(&mut inbox, &rx, 3);
+                let want = [
+                    (b"ef".to_vec(), Some(0xB8)),
+                    (b"own".to_vec(), Some(0x20)),
+                    (b"ect0".to_vec(), Some(0xBA)),
+                ];
+                assert_eq!(got, want, "{addr} {method:?}");
+                let buf: Vec<u8> = (0..8u8).flat_map(|i| [i; 64]).collect();
+                match send_gso_marked(&tx, &buf, to, 64, Some(0xBA)) {
+                    Ok(n) => assert_eq!(n, buf.len()),
+                    Err(e) if gso_refused(&e) => continue,
+                    Err(e) => panic!("{e}"),
+                }
+                let got = take_marked(&mut inbox, &rx, 8);
+                let mut ecn = marking::EcnCounts::default();
+                for (i, (d, tos)) in got.iter().enumerate() {
+                    assert_eq!(d, &vec![i as u8; 64], "{addr} {method:?}");
+                    assert_eq!(*tos, Some(0xBA), "{addr} {method:?} {i}");
+                    ecn.add(tos.unwrap());
+                }
+                assert_eq!(ecn.ect0, 8, "{addr} {method:?}");
+                assert_eq!(ecn.total(), 8);
+            }
+        }
+    }
+
+    /// Off, the inbox reports no TOS, even from a socket that sends it.
+    #[test]
+    fn an_inbox_that_does_not_read_the_tos_reports_none() {
+        for method in [RecvMethod::Recv, RecvMethod::Recvmmsg, RecvMethod::Gro] {
+            let (rx, tx) = marked_pair("127.0.0.1:0", method).unwrap();
+            let mut inbox = Inbox::new(method, 64);
+            assert!(!inbox.reads_tos());
+            send_marked(&tx, b"x", rx.local_addr().unwrap(), Some(0xB8)).unwrap();
+            assert_eq!(take_marked(&mut inbox, &rx, 1), [(b"x".to_vec(), None)]);
+        }
+    }
+
+    /// A server's receive learns the sender and the TOS of each datagram.
+    #[test]
+    fn recv_from_tos_gives_the_sender_and_the_byte() {
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let Some((rx, tx)) = marked_pair(addr, RecvMethod::Recv) else {
+                continue;
+            };
+            send_marked(&tx, b"hello", rx.local_addr().unwrap(), Some(0xB8)).unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from, tos) = crate::net::udp::recv_from_tos(&rx, &mut buf, false).unwrap();
+            assert_eq!(&buf[..n], b"hello");
+            assert_eq!(from, tx.local_addr().unwrap());
+            assert_eq!(tos, Some(0xB8), "{addr}");
+            let e = crate::net::udp::recv_from_tos(&rx, &mut buf, true).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
         }
     }
 }

@@ -1,14 +1,20 @@
 //! The system-call boundary: sockets built with `socket2`, their options,
 //! batched UDP I/O (GSO, `recvmmsg`, GRO), a framed connection that turns a
-//! TCP stream into lab messages, and the busy-poll receive of `--spin`.
+//! TCP stream into lab messages, the busy-poll receive of `--spin`, the
+//! marking of packets (DSCP and ECN), congestion control per socket, and the
+//! CPU a flow used.
 //!
 //! Everything here is thin: it sets what the command line asked for, reads
 //! back what the kernel really applied, and hands bytes to the sans-IO
 //! [`crate::proto`] codec.
 
 pub mod batch;
+mod cmsg;
+pub mod congestion;
 pub mod counters;
 pub mod framed;
+pub mod marking;
+pub mod rusage;
 pub mod socket;
 pub mod spin;
 pub mod tcpinfo;

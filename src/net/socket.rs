@@ -1,7 +1,9 @@
-//! TCP sockets with explicit options: buffer sizes, Nagle, MSS, IPv6-only.
+//! TCP sockets with explicit options: buffer sizes, Nagle, MSS, IPv6-only,
+//! marking (DSCP) and congestion control.
 //!
 //! Each option the user gives is applied with its own system call before
-//! `bind`/`connect` (so that the MSS and buffer sizes shape the handshake),
+//! `bind`/`connect` (so that the MSS and buffer sizes shape the handshake,
+//! and the SYN and a listener's SYN-ACKs carry the marking),
 //! and [`Applied`] reads back what the kernel really took. Linux doubles
 //! `SO_SNDBUF` and `SO_RCVBUF` for its own bookkeeping (socket(7)), so the
 //! applied value is usually twice the requested one.
@@ -14,8 +16,10 @@ use std::time::Duration;
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::{congestion, marking};
+
 /// Options the user asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SockOpts {
     /// `SO_SNDBUF`, bytes.
     pub sndbuf: Option<usize>,
@@ -25,10 +29,15 @@ pub struct SockOpts {
     pub nodelay: bool,
     /// `TCP_MAXSEG`, bytes.
     pub mss: Option<u32>,
+    /// `IP_TOS` / `IPV6_TCLASS`: the whole byte, DSCP << 2 | ECN (TCP keeps
+    /// the ECN bits its own: [`crate::net::marking`]).
+    pub tos: Option<u8>,
+    /// `TCP_CONGESTION`: the congestion control algorithm.
+    pub congestion: Option<String>,
 }
 
 /// What the kernel really applied, read back after the options were set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// `SO_SNDBUF` as the kernel reports it.
     pub sndbuf: usize,
@@ -38,6 +47,12 @@ pub struct Applied {
     pub nodelay: bool,
     /// `TCP_MAXSEG` (on a connected socket: the MSS in use).
     pub mss: u32,
+    /// `IP_TOS` / `IPV6_TCLASS` as the kernel holds it, when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos: Option<u8>,
+    /// `TCP_CONGESTION`: the algorithm the socket uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub congestion: Option<String>,
 }
 
 impl Applied {
@@ -48,13 +63,15 @@ impl Applied {
             rcvbuf: sock.recv_buffer_size()?,
             nodelay: sock.tcp_nodelay()?,
             mss: sock.tcp_mss()?,
+            tos: Some(marking::tos_of(sock)?).filter(|t| *t != 0),
+            congestion: congestion::get(sock).ok().filter(|c| !c.is_empty()),
         })
     }
 
     /// One line for logs: requested beside applied.
     pub fn describe(&self, asked: &SockOpts) -> String {
         let req = |v: Option<usize>| v.map_or("default".to_string(), |v| v.to_string());
-        format!(
+        let mut s = format!(
             "sndbuf {} (asked {}), rcvbuf {} (asked {}), nodelay {}, mss {}{}",
             self.sndbuf,
             req(asked.sndbuf),
@@ -63,7 +80,15 @@ impl Applied {
             self.nodelay,
             self.mss,
             asked.mss.map_or(String::new(), |m| format!(" (asked {m})")),
-        )
+        );
+        if self.tos.is_some() || asked.tos.is_some() {
+            let hex = |t: Option<u8>| t.map_or("0x00".to_string(), |t| format!("{t:#04x}"));
+            s += &format!(", tos {} (asked {})", hex(self.tos), hex(asked.tos));
+        }
+        if let Some(c) = &self.congestion {
+            s += &format!(", congestion {c}");
+        }
+        s
     }
 }
 
@@ -85,6 +110,14 @@ pub enum NetError {
     Connect {
         /// The address.
         addr: SocketAddr,
+        /// The system's reason.
+        source: io::Error,
+    },
+    /// A congestion control the kernel refused.
+    #[error("{}", congestion::refusal(name, source, &congestion::available()))]
+    Congestion {
+        /// The algorithm asked for.
+        name: String,
         /// The system's reason.
         source: io::Error,
     },
@@ -146,6 +179,20 @@ pub fn tcp_socket(addr: &SocketAddr, opts: &SockOpts) -> Result<Socket, NetError
     }
     if let Some(m) = opts.mss {
         sock.set_tcp_mss(m).map_err(opt("TCP_MAXSEG"))?;
+    }
+    if let Some(t) = opts.tos {
+        let name = if addr.is_ipv6() {
+            "IPV6_TCLASS"
+        } else {
+            "IP_TOS"
+        };
+        marking::set_tos(&sock, t).map_err(opt(name))?;
+    }
+    if let Some(c) = &opts.congestion {
+        congestion::set(&sock, c).map_err(|source| NetError::Congestion {
+            name: c.clone(),
+            source,
+        })?;
     }
     Ok(sock)
 }
@@ -308,18 +355,77 @@ mod tests {
             rcvbuf: Some(65536),
             nodelay: true,
             mss: Some(1000),
+            tos: Some(0xB8),
+            congestion: Some("reno".into()),
         };
         let (l, applied) = tcp_listen("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
         // Linux doubles the buffer sizes (socket(7)).
         assert_eq!(applied.sndbuf, 131072);
         assert_eq!(applied.rcvbuf, 131072);
         assert!(applied.nodelay);
+        assert_eq!(applied.tos, Some(0xB8));
+        assert_eq!(applied.congestion.as_deref(), Some("reno"));
         let addr = l.local_addr().unwrap();
         let (c, capplied) = tcp_connect(addr, &opts, Duration::from_secs(2)).unwrap();
         let (s, _) = l.accept().unwrap();
         assert!(capplied.mss <= 1000, "{capplied:?}");
-        assert!(applied_of(&s).unwrap().nodelay);
+        assert_eq!(capplied.tos, Some(0xB8));
+        assert_eq!(capplied.congestion.as_deref(), Some("reno"));
+        let sapplied = applied_of(&s).unwrap();
+        assert!(sapplied.nodelay);
+        // Accepted sockets inherit the listener's marking and algorithm.
+        assert_eq!(sapplied.tos, Some(0xB8));
+        assert_eq!(sapplied.congestion.as_deref(), Some("reno"));
+        let j = serde_json::to_value(&capplied).unwrap();
+        assert_eq!(j["congestion"], "reno");
+        assert!(
+            applied
+                .describe(&opts)
+                .contains("tos 0xb8 (asked 0xb8), congestion reno")
+        );
         drop(c);
+    }
+
+    #[test]
+    fn v6_sockets_take_the_traffic_class_and_the_algorithm() {
+        let opts = SockOpts {
+            tos: Some(0xB8),
+            congestion: Some("cubic".into()),
+            ..SockOpts::default()
+        };
+        let Ok((l, applied)) = tcp_listen("[::1]:0".parse().unwrap(), &opts) else {
+            return; // no IPv6 on this host
+        };
+        assert_eq!(applied.tos, Some(0xB8));
+        let (c, capplied) =
+            tcp_connect(l.local_addr().unwrap(), &opts, Duration::from_secs(2)).unwrap();
+        assert_eq!(capplied.tos, Some(0xB8));
+        assert_eq!(capplied.congestion.as_deref(), Some("cubic"));
+        drop(c);
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_named_with_what_the_kernel_offers() {
+        let opts = SockOpts {
+            congestion: Some("no-such-algo".into()),
+            ..SockOpts::default()
+        };
+        let e = tcp_listen("127.0.0.1:0".parse().unwrap(), &opts).unwrap_err();
+        assert!(matches!(e, NetError::Congestion { .. }), "{e:?}");
+        let m = e.to_string();
+        assert!(m.contains("\"no-such-algo\" is not available"), "{m}");
+        assert!(m.contains("reno"), "{m}");
+    }
+
+    #[test]
+    fn a_plain_socket_reports_no_marking() {
+        let (l, applied) =
+            tcp_listen("127.0.0.1:0".parse().unwrap(), &SockOpts::default()).unwrap();
+        assert_eq!(applied.tos, None);
+        assert!(applied.congestion.is_some());
+        let j = serde_json::to_value(&applied).unwrap();
+        assert!(j.get("tos").is_none(), "{j}");
+        drop(l);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `TCP_INFO` (tcp(7)): what the kernel knows about a TCP connection:
 //! segment sizes, segments and bytes in and out, retransmissions, round-trip
-//! time and the options the handshake negotiated.
+//! time, the congestion window and the options the handshake negotiated
+//! (timestamps, SACK, window scaling, ECN).
 //!
 //! The value read is the accounting's own type ([`TcpInfo`], defined in
 //! `account::kernel`): this module only fills it in from the socket.
@@ -14,6 +15,7 @@ pub use crate::account::kernel::TcpInfo;
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
 const TCPI_OPT_WSCALE: u8 = 4;
+const TCPI_OPT_ECN: u8 = 8;
 
 impl TcpInfo {
     /// Reads `TCP_INFO` from a connected socket.
@@ -59,6 +61,7 @@ impl TcpInfo {
             snd_cwnd: raw.tcpi_snd_cwnd,
             timestamps: o & TCPI_OPT_TIMESTAMPS != 0,
             sack: o & TCPI_OPT_SACK != 0,
+            ecn_negotiated: o & TCPI_OPT_ECN != 0,
             wscale: (o & TCPI_OPT_WSCALE != 0).then(|| {
                 let w = raw.tcpi_snd_rcv_wscale;
                 (w & 0x0F, w >> 4)
@@ -93,5 +96,27 @@ mod tests {
         // current MSS may be lower: Linux keeps it at most half the peer's
         // largest window (tcp_bound_to_half_wnd).
         assert!((1..=65483).contains(&d.snd_mss), "{d:?}");
+        assert!(d.snd_cwnd > 0 && d.rtt_us > 0, "{d:?}");
+        // The client asks for ECN only with net.ipv4.tcp_ecn = 1 (or 3).
+        if crate::net::marking::tcp_ecn() == Some(2) {
+            assert!(!d.ecn_negotiated, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn the_options_byte_says_which_were_negotiated() {
+        // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+        let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+        raw.tcpi_options = TCPI_OPT_SACK | TCPI_OPT_ECN;
+        raw.tcpi_total_retrans = 3;
+        raw.tcpi_snd_cwnd = 10;
+        raw.tcpi_rtt = 250;
+        raw.tcpi_rttvar = 40;
+        let i = TcpInfo::from_raw(&raw);
+        assert!(i.ecn_negotiated && i.sack && !i.timestamps && i.wscale.is_none());
+        assert_eq!(
+            (i.total_retrans, i.snd_cwnd, i.rtt_us, i.rttvar_us),
+            (3, 10, 250, 40)
+        );
     }
 }

@@ -8,6 +8,9 @@
 //! - Path MTU: `IP_MTU` / `IPV6_MTU` on a connected socket: the MTU the
 //!   kernel knows for the route to the peer (the interface MTU until a
 //!   smaller one is learnt).
+//! - A datagram with its sender and TOS byte ([`recv_from_tos`]): what a
+//!   server with one socket for every peer needs to answer each request
+//!   with the marking it came with.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -17,6 +20,7 @@ use serde::Serialize;
 use socket2::{Protocol, Socket, Type};
 
 use super::NetError;
+use super::cmsg;
 use super::socket::{base_socket, bind_any, get_int, opt, set_int};
 
 /// Options the user asked for.
@@ -135,6 +139,51 @@ pub fn udp_connect_with<E: From<NetError>>(
         })?;
     let a = applied(&sock, target.is_ipv6())?;
     Ok((sock.into(), a))
+}
+
+/// One datagram (`recvmsg(2)`): its length, its sender, and its TOS byte
+/// (IPv4) or traffic class (IPv6) when the socket reports it
+/// ([`crate::net::marking::set_recv_tos`]). With `dontwait`, `WouldBlock`
+/// at once when none waits; else as long as `SO_RCVTIMEO` allows.
+pub fn recv_from_tos(
+    sock: &impl AsRawFd,
+    buf: &mut [u8],
+    dontwait: bool,
+) -> io::Result<(usize, SocketAddr, Option<u8>)> {
+    let mut from = socket2::SockAddrStorage::zeroed();
+    // SAFETY: an all-zero msghdr is a valid empty header.
+    let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+    // u64s keep the control area aligned for the cmsg headers.
+    let mut control = [0u64; 8];
+    debug_assert!(std::mem::size_of_val(&control) >= cmsg::recv_space());
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    h.msg_namelen = from.size_of();
+    // SAFETY: the storage is a sockaddr_storage, the largest address.
+    h.msg_name =
+        (unsafe { from.view_as::<libc::sockaddr_storage>() } as *mut libc::sockaddr_storage).cast();
+    h.msg_iov = &mut iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.as_mut_ptr().cast();
+    h.msg_controllen = std::mem::size_of_val(&control) as _;
+    let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: the header points at the live buffer, address and control
+    // area, each with its size, unaliased until the call returns.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut h, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes.
+    let addr = unsafe { socket2::SockAddr::new(from, h.msg_namelen) };
+    let from = addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a datagram from an address that is not IP",
+        )
+    })?;
+    Ok((n as usize, from, cmsg::parse(&h).tos))
 }
 
 #[cfg(test)]

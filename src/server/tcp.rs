@@ -88,7 +88,7 @@ impl TcpServer {
 
     /// The listener's options as the kernel applied them.
     pub fn applied(&self) -> Applied {
-        self.applied
+        self.applied.clone()
     }
 
     /// Records every session in `model` (the `--pcap` file), or none.

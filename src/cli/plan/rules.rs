@@ -55,6 +55,7 @@ pub(crate) fn sock_opts(s: &SocketArgs) -> Result<SockOpts, PlanError> {
         rcvbuf: buf(s.rcvbuf, "rcvbuf")?,
         nodelay: s.nodelay,
         mss: s.mss,
+        ..SockOpts::default()
     })
 }
 

@@ -40,7 +40,7 @@ pub fn run(plan: ServerPlan) -> Result<(), Failure> {
             e => Failure::other(e),
         })
     };
-    let opts = plan.config.opts;
+    let opts = plan.config.opts.clone();
     let captures = if plan.udp {
         let mut server = UdpServer::bind(plan.config).map_err(Failure::other)?;
         let captures = start_captures(Transport::Udp, server.local_addr())?;

@@ -9,7 +9,7 @@ use crate::net::Applied;
 use crate::net::udp::UdpApplied;
 
 /// The client socket's options, per transport.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum SocketReport {
     /// A TCP socket.

@@ -1,0 +1,88 @@
+//! The control messages the lab reads from received datagrams (cmsg(3)):
+//! the datagram size of a GRO buffer (`UDP_GRO`) and the TOS byte or
+//! traffic class (`IP_TOS` with `IP_RECVTOS`, `IPV6_TCLASS` with
+//! `IPV6_RECVTCLASS`), and what a datagram to be sent carries: its TOS.
+
+use nix::sys::socket::ControlMessage;
+
+/// What a received message's control data said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// `UDP_GRO`: the size of the datagrams a buffer holds, when above 0.
+    pub gro: Option<u16>,
+    /// The TOS byte (IPv4) or traffic class (IPv6) the datagram came with.
+    pub tos: Option<u8>,
+}
+
+/// Room for one `int` control message.
+fn int_space() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize }
+}
+
+/// Control-message room per received message: `UDP_GRO`, and the TOS
+/// (an `int` at most: IPv6's traffic class; IPv4's is one byte).
+pub(crate) fn recv_space() -> usize {
+    2 * int_space()
+}
+
+/// Reads the control messages the kernel put in a received header.
+pub(crate) fn parse(h: &libc::msghdr) -> Found {
+    let mut f = Found::default();
+    if h.msg_control.is_null() || h.msg_controllen == 0 {
+        return f;
+    }
+    // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the
+    // CMSG macros stay within it, and each value is read unaligned and no
+    // longer than its header says.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = ((*c).cmsg_len as usize).saturating_sub(data.offset_from(c.cast()) as usize);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_UDP, libc::UDP_GRO) if len >= 4 => {
+                    let v: libc::c_int = std::ptr::read_unaligned(data.cast());
+                    f.gro = u16::try_from(v).ok().filter(|v| *v > 0);
+                }
+                (libc::IPPROTO_IP, libc::IP_TOS) if len >= 1 => f.tos = Some(*data),
+                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if len >= 4 => {
+                    let v: libc::c_int = std::ptr::read_unaligned(data.cast());
+                    f.tos = u8::try_from(v).ok();
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    f
+}
+
+/// A TOS to send with, in the control message of the destination's
+/// family: `IP_TOS` (one byte) for IPv4, `IPV6_TCLASS` (an `int`) for IPv6.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mark {
+    /// IPv4.
+    V4(u8),
+    /// IPv6.
+    V6(libc::c_int),
+}
+
+impl Mark {
+    /// The mark for a datagram to `v6` (or IPv4) with TOS byte `tos`.
+    pub fn new(v6: bool, tos: u8) -> Mark {
+        if v6 {
+            Mark::V6(tos.into())
+        } else {
+            Mark::V4(tos)
+        }
+    }
+
+    /// Its control message.
+    pub fn cmsg(&self) -> ControlMessage<'_> {
+        match self {
+            Mark::V4(t) => ControlMessage::Ipv4Tos(t),
+            Mark::V6(t) => ControlMessage::Ipv6TClass(t),
+        }
+    }
+}
