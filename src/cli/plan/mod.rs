@@ -14,6 +14,8 @@ mod transfer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_transfer;
 
 use std::path::PathBuf;
 

@@ -147,7 +147,10 @@ mod tests {
         };
         let mut s = String::new();
         a.write_text(&mut s);
-        assert!(s.starts_with("  server: 976.56 KiB in 0.500000 s"), "{s}");
+        assert!(
+            s.starts_with("  server: 976.56 KiB (1000000 bytes) in 0.500000 s, 16.00 Mbit/s\n"),
+            "{s}"
+        );
         assert!(
             s.contains(
                 "  server: 2 retransmitted, cwnd 10 segments, rtt 40 µs, congestion control cubic\n"
