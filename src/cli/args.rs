@@ -173,6 +173,18 @@ pub struct ServerArgs {
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,
+    /// Most sessions (TCP connections, UDP transfers) at once from one
+    /// client address; more are refused with a busy error naming the cap.
+    #[arg(long, value_name = "N", default_value_t = crate::server::DEFAULT_MAX_PER_CLIENT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_per_client: u64,
+    /// The longest timed transfer (-t) a client may ask for.
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, default_value = "60s")]
+    pub max_time: Duration,
+    /// Mark what the server sends with DSCP N (0 to 63): IP_TOS or
+    /// IPV6_TCLASS on the listener and every socket it serves from.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub dscp: Option<u8>,
     /// Serve one client, then exit. Over UDP: once the first session (of
     /// any kind) has ended, a transfer at its End, an echo run with the
     /// answer to its last request, a text session after --idle-timeout
@@ -239,6 +251,35 @@ pub struct ClientArgs {
     /// Ask for a stream of segments, one every DUR (5ms, 250us; bare number: ms).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, group = "action")]
     pub stream: Option<Duration>,
+    /// Run the transfer for DUR instead of a size (10s, 500ms); with --file,
+    /// whichever comes first. Without --file: a timed file transfer.
+    #[arg(short = 't', long = "time", value_name = "DUR", value_parser = parse_positive_duration)]
+    pub time: Option<Duration>,
+    /// Send the file to the server instead (it verifies every byte and
+    /// returns its figures).
+    #[arg(long)]
+    pub upload: bool,
+    /// Download and upload at once, on separate connections (TCP) or
+    /// sessions (UDP): N each with -P N.
+    #[arg(long, conflicts_with = "upload")]
+    pub bidir: bool,
+    /// Run N flows at once (1 to 128), each on its own connection or
+    /// session and thread, each verified; per-flow and summed figures.
+    #[arg(short = 'P', long = "parallel", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub parallel: u32,
+    /// TCP congestion control for every sending socket (TCP_CONGESTION):
+    /// one of /proc/sys/net/ipv4/tcp_available_congestion_control.
+    #[arg(short = 'C', long = "congestion", value_name = "ALGO")]
+    pub congestion: Option<String>,
+    /// Mark every packet of the flow, both ways, with DSCP N (0 to 63).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=63))]
+    pub dscp: Option<u8>,
+    /// ECN: UDP datagrams leave ECT(0) both ways and the receiver counts
+    /// the ECN field of each; TCP asks for ECN and reports whether it was
+    /// negotiated.
+    #[arg(long)]
+    pub ecn: bool,
     /// Round trips (echo, default 1) or segments (stream, default 100; without
     /// an action, of the prompt's streams).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

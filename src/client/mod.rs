@@ -7,14 +7,22 @@
 //! - [`prompt`]: the interactive prompt.
 //! - [`interrupt`]: SIGINT and SIGTERM: a sentence, the JSON error, status 130 or 143.
 //! - [`record`]: the model and live captures around a connection.
-//! - [`ticker`]: interval reports and the progress bar while an action runs.
+//! - [`ticker`]: interval reports and the progress bar while an action runs;
+//!   [`probe`]: a flow's running totals for the thread that samples several.
+//! - [`transfer`]: which way a file goes, how much and for how long, and
+//!   the one place that picks the exchange that carries it.
+//! - [`flows`]: several flows at once (`-P N`, `--bidir`), each its own
+//!   client on its own thread, and their sums.
 
+pub mod flows;
 pub mod interrupt;
+pub mod probe;
 pub mod prompt;
 pub mod record;
 pub mod report;
 pub mod tcp;
 pub mod ticker;
+pub mod transfer;
 pub mod udp;
 
 use std::io;
@@ -317,6 +325,9 @@ pub enum ClientError {
         /// Why the rest could not be written.
         reason: String,
     },
+    /// Some of several flows failed: what each got, and the worst failure.
+    #[error("{0}")]
+    Flows(Box<flows::FlowsFailed>),
     /// A capture could not start or finish.
     #[error(transparent)]
     Instrument(#[from] crate::instruments::InstrumentError),
@@ -328,6 +339,7 @@ impl ClientError {
     /// whole and verified, 1 anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
+            ClientError::Flows(f) => f.worst.exit_code(),
             ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 3,
             ClientError::Verify(_) | ClientError::Short { .. } | ClientError::Incomplete { .. } => {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
-use super::report::{CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
+use super::report::{CpuFigures, CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
@@ -193,7 +193,7 @@ impl TcpClient {
         let l4 = 20 + if info.timestamps { 12 } else { 0 };
         let link = beside::link_for(self.target.ip().is_loopback());
         let factor = beside::wire_factor(link, if v6 { 40 } else { 20 }, l4, seg);
-        Ticker::new(self.ticker, start, total, factor)
+        Ticker::new(self.ticker.clone(), start, total, factor)
     }
 
     /// Running totals for the ticker: `bytes`, and retransmissions since
@@ -277,7 +277,7 @@ impl TcpClient {
         if self.spin {
             r.cpu = cpu_before
                 .zip(pace::process_cpu())
-                .map(|(b, a)| CpuUse::between(b, a, wall));
+                .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);

@@ -4,14 +4,18 @@
 //!
 //! The loops of the client call [`Ticker::due`] after each read (a clock
 //! read) and [`Ticker::tick`] when it says so, handing in their running
-//! totals; the ticker turns them into per-interval figures.
+//! totals; the ticker turns them into per-interval figures. One of several
+//! flows prints nothing itself: its ticker publishes the totals to a
+//! [`Probe`] that the flows' runner samples.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use super::probe::{self, Probe};
 use crate::units::{format_bitrate, format_bytes};
 
 /// How often the progress bar is redrawn.
@@ -20,7 +24,7 @@ const BAR_EVERY: Duration = Duration::from_millis(100);
 const BAR_AFTER: Duration = Duration::from_secs(1);
 
 /// What the command line asked to see while the action runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct TickerConfig {
     /// `-i DUR`: an interval report every DUR.
     pub every: Option<Duration>,
@@ -30,6 +34,8 @@ pub struct TickerConfig {
     pub to_stderr: bool,
     /// Whether a progress bar may be shown (not with JSON output).
     pub bar: bool,
+    /// Where one of several flows publishes its totals.
+    pub probe: Option<Arc<Probe>>,
 }
 
 /// One interval's figures.
@@ -66,6 +72,43 @@ pub struct Totals {
     pub lost: Option<u64>,
 }
 
+impl Interval {
+    /// The interval from `start` to `end` seconds in which the totals went
+    /// from `last` to `now`, its wire rate priced at `wire_factor`.
+    pub fn between(start: f64, end: f64, last: Totals, now: Totals, wire_factor: f64) -> Interval {
+        let len = (end - start).max(1e-9);
+        let bytes = now.bytes.saturating_sub(last.bytes);
+        Interval {
+            start,
+            end,
+            bytes,
+            goodput_bps: bytes as f64 * 8.0 / len,
+            wire_bps: bytes as f64 * wire_factor * 8.0 / len,
+            retransmissions: now
+                .retransmissions
+                .map(|r| r.saturating_sub(last.retransmissions.unwrap_or(0))),
+            lost: now.lost.map(|l| l.saturating_sub(last.lost.unwrap_or(0))),
+        }
+    }
+
+    /// The line `-i` prints for it.
+    pub fn line(&self) -> String {
+        let extra = match (self.retransmissions, self.lost) {
+            (Some(r), _) => format!("  {r} retransmitted"),
+            (_, Some(l)) => format!("  {l} lost"),
+            _ => String::new(),
+        };
+        format!(
+            "[{:7.2}-{:7.2} s] {:>26}  goodput {:>14}  wire {:>14}{extra}",
+            self.start,
+            self.end,
+            format_bytes(self.bytes),
+            format_bitrate(self.goodput_bps),
+            format_bitrate(self.wire_bps)
+        )
+    }
+}
+
 impl Totals {
     /// A UDP action's totals: bytes, and datagrams missing so far.
     pub fn udp(bytes: u64, lost: u64) -> Totals {
@@ -90,6 +133,8 @@ pub struct Ticker {
     total: Option<u64>,
     bar: Option<ProgressBar>,
     bar_next: Instant,
+    /// When the totals are next published to the probe (if any).
+    probe_next: Instant,
 }
 
 impl Ticker {
@@ -98,10 +143,13 @@ impl Ticker {
     /// bytes per payload byte of a full segment in the model.
     pub fn new(cfg: TickerConfig, start: Instant, total: Option<u64>, wire_factor: f64) -> Ticker {
         let far = start + Duration::from_secs(365 * 24 * 3600);
+        if let Some(p) = &cfg.probe {
+            p.set_wire_factor(wire_factor);
+        }
         Ticker {
+            next: cfg.every.map_or(far, |e| start + e),
             cfg,
             start,
-            next: cfg.every.map_or(far, |e| start + e),
             last_at: 0.0,
             last: Totals::default(),
             wire_factor,
@@ -109,6 +157,7 @@ impl Ticker {
             total,
             bar: None,
             bar_next: start + BAR_AFTER,
+            probe_next: start,
         }
     }
 
@@ -119,12 +168,18 @@ impl Ticker {
 
     /// As [`due`](Self::due), at a time the caller already read.
     pub fn due_at(&self, now: Instant) -> bool {
-        now >= self.next || (self.cfg.bar && self.total.is_some() && now >= self.bar_next)
+        now >= self.next
+            || (self.cfg.bar && self.total.is_some() && now >= self.bar_next)
+            || (self.cfg.probe.is_some() && now >= self.probe_next)
     }
 
     /// Updates the bar and closes the intervals that have ended.
     pub fn tick(&mut self, t: Totals) {
         let now = Instant::now();
+        if let Some(p) = self.cfg.probe.as_ref().filter(|_| now >= self.probe_next) {
+            p.publish(t);
+            self.probe_next = now + probe::PUBLISH_EVERY;
+        }
         if self.cfg.bar && now >= self.bar_next {
             self.draw_bar(t.bytes);
             self.bar_next = now + BAR_EVERY;
@@ -165,21 +220,7 @@ impl Ticker {
     }
 
     fn close(&mut self, end: f64, t: Totals) {
-        let len = (end - self.last_at).max(1e-9);
-        let bytes = t.bytes.saturating_sub(self.last.bytes);
-        let i = Interval {
-            start: self.last_at,
-            end,
-            bytes,
-            goodput_bps: bytes as f64 * 8.0 / len,
-            wire_bps: bytes as f64 * self.wire_factor * 8.0 / len,
-            retransmissions: t
-                .retransmissions
-                .map(|r| r.saturating_sub(self.last.retransmissions.unwrap_or(0))),
-            lost: t
-                .lost
-                .map(|l| l.saturating_sub(self.last.lost.unwrap_or(0))),
-        };
+        let i = Interval::between(self.last_at, end, self.last, t, self.wire_factor);
         self.emit(&i);
         self.intervals.push(i);
         self.last = t;
@@ -193,19 +234,7 @@ impl Ticker {
             }
             return;
         }
-        let extra = match (i.retransmissions, i.lost) {
-            (Some(r), _) => format!("  {r} retransmitted"),
-            (_, Some(l)) => format!("  {l} lost"),
-            _ => String::new(),
-        };
-        let line = format!(
-            "[{:7.2}-{:7.2} s] {:>26}  goodput {:>14}  wire {:>14}{extra}",
-            i.start,
-            i.end,
-            format_bytes(i.bytes),
-            format_bitrate(i.goodput_bps),
-            format_bitrate(i.wire_bps)
-        );
+        let line = i.line();
         if let Some(b) = &self.bar {
             b.suspend(|| eprintln!("{line}"));
         } else if self.cfg.to_stderr {
@@ -219,6 +248,9 @@ impl Ticker {
 
     /// Closes the last, partial interval and the bar; the intervals.
     pub fn finish(mut self, t: Totals) -> Vec<Interval> {
+        if let Some(p) = &self.cfg.probe {
+            p.publish(t);
+        }
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }

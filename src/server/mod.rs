@@ -24,6 +24,10 @@ use crate::proto::Limits;
 
 /// Default most sessions at once.
 pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+/// Default most sessions at once from one client address.
+pub const DEFAULT_MAX_PER_CLIENT: usize = 128;
+/// Default longest timed transfer a client may ask for.
+pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(60);
 /// Default time a session may sit idle (no bytes in or out) before it is cut.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a shutdown waits for sessions to finish what they are doing.
@@ -40,6 +44,16 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Most sessions at once; more are refused with a Busy error.
     pub max_sessions: usize,
+    /// Most sessions at once from one client address (TCP connections,
+    /// UDP transfers); more are refused with a Busy error.
+    pub max_per_client: usize,
+    /// The longest timed transfer a client may ask for (`--max-time`).
+    /// Parsed and kept; timed transfers, which it bounds, are not served
+    /// by this build yet.
+    pub max_time: Duration,
+    /// `--dscp N`: the marking of everything the server sends. Parsed and
+    /// kept; this build does not apply it to its sockets yet.
+    pub dscp: Option<u8>,
     /// A session with no traffic for this long is closed.
     pub idle_timeout: Duration,
     /// Serve one client, then exit.
@@ -61,6 +75,9 @@ impl ServerConfig {
             opts: SockOpts::default(),
             limits: Limits::default(),
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_per_client: DEFAULT_MAX_PER_CLIENT,
+            max_time: DEFAULT_MAX_TIME,
+            dscp: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             once: false,
             json: false,

@@ -4,7 +4,8 @@
 //! Each session runs on its own thread with read and write timeouts of
 //! `--idle-timeout`, so a slow, stuck or hostile client holds only its own
 //! thread and is cut when it stops moving. Beyond `--max-sessions` a new
-//! connection gets a Busy error and is closed. On stop (SIGINT/SIGTERM) the
+//! connection gets a Busy error and is closed, and so is one beyond
+//! `--max-per-client` from the same client address. On stop (SIGINT/SIGTERM) the
 //! server stops accepting, shuts the read side of every session so that each
 //! finishes the reply it is sending, waits [`super::SHUTDOWN_GRACE`], then
 //! closes whatever is left.
@@ -22,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,6 +58,8 @@ struct Shared {
     config: ServerConfig,
     active: AtomicUsize,
     sessions: Mutex<HashMap<u64, TcpStream>>,
+    /// Sessions running per client address.
+    per_client: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl TcpServer {
@@ -102,6 +105,7 @@ impl TcpServer {
             config: self.config,
             active: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
+            per_client: Mutex::new(HashMap::new()),
         });
         let next_id = AtomicU64::new(1);
         let mut handles = Vec::new();
@@ -120,13 +124,30 @@ impl TcpServer {
                 }
             };
             if shared.active.load(Ordering::SeqCst) >= shared.config.max_sessions {
-                refuse_busy(stream, peer, shared.config.max_sessions);
+                let max = shared.config.max_sessions;
+                refuse_busy(
+                    stream,
+                    peer,
+                    &format!("{max} sessions at once (--max-sessions)"),
+                );
+                continue;
+            }
+            if !shared.take_client_slot(peer.ip()) {
+                let max = shared.config.max_per_client;
+                let why = format!(
+                    "{max} sessions at once from {} (--max-per-client)",
+                    peer.ip()
+                );
+                refuse_busy(stream, peer, &why);
                 continue;
             }
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             match spawn_session(&shared, stream, peer, id, &stop) {
                 Ok(h) => handles.push(h),
-                Err(e) => tracing::warn!("session {id} from {peer}: cannot start a thread: {e}"),
+                Err(e) => {
+                    shared.release_client_slot(peer.ip());
+                    tracing::warn!("session {id} from {peer}: cannot start a thread: {e}");
+                }
             }
             if shared.config.once {
                 break;
@@ -145,11 +166,40 @@ impl TcpServer {
     }
 }
 
-fn refuse_busy(stream: TcpStream, peer: SocketAddr, max: usize) {
-    tracing::warn!("refused {peer}: at --max-sessions {max}");
+impl Shared {
+    /// Counts a new session from `ip`, unless it already has
+    /// `--max-per-client` running.
+    fn take_client_slot(&self, ip: IpAddr) -> bool {
+        let Ok(mut map) = self.per_client.lock() else {
+            return true;
+        };
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.config.max_per_client {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives back the slot of a session from `ip` that has ended.
+    fn release_client_slot(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.per_client.lock() {
+            if let Some(n) = map.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// Tells `peer` the server is busy (`why`: which cap it is at), and closes.
+fn refuse_busy(stream: TcpStream, peer: SocketAddr, why: &str) {
+    tracing::warn!("refused {peer}: busy, {why}");
     let msg = Message::error(
         ErrorCode::Busy,
-        format!("the server is busy: {max} sessions at once (--max-sessions); try again later"),
+        format!("the server is busy: {why}; try again later"),
     );
     if let Ok(bytes) = codec::to_vec(&msg) {
         // Never let a refusal block the accept loop.
@@ -278,6 +328,7 @@ fn run_session(
     if let Ok(mut map) = shared.sessions.lock() {
         map.remove(&id);
     }
+    shared.release_client_slot(peer.ip());
     shared.active.fetch_sub(1, Ordering::SeqCst);
 }
 

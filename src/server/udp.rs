@@ -150,6 +150,7 @@ impl UdpServer {
         let config = endpoint::Config {
             limits: self.config.limits.clone(),
             max_sessions: self.config.max_sessions,
+            max_per_client: self.config.max_per_client,
             idle_timeout: self.config.idle_timeout,
             v6: self.sender.v6,
             epoch: Epoch::pin(now, pace::unix_ns()),

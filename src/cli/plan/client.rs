@@ -5,11 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::transfer::{self, Marking};
 use super::{PlanError, rules};
 use crate::cli::args::ClientArgs;
+use crate::client::flows::Flows;
 use crate::client::prompt::StreamDefaults;
 use crate::client::record::Recording;
 use crate::client::ticker::TickerConfig;
+use crate::client::transfer::Transfer;
 use crate::client::{self, ClientConfig, TcpSettings, UdpSettings};
 
 /// What the client does once connected.
@@ -26,11 +29,13 @@ pub enum ClientAction {
         /// Busy-poll the wait for each reply (`--spin`).
         spin: bool,
     },
-    /// `--file N`: a file of `size` bytes, verified; written to stdout too
-    /// with `--print-file`.
+    /// `--file N` and/or `-t DUR`: a file transfer, verified, in one flow
+    /// or several; a download written to stdout too with `--print-file`.
     File {
-        /// The file's size.
-        size: u64,
+        /// Which way, how much, for how long, at what pace.
+        transfer: Transfer,
+        /// How many flows, and whether both ways.
+        flows: Flows,
         /// Whether stdout takes the file's bytes.
         print: bool,
     },
@@ -85,6 +90,8 @@ pub struct ClientPlan {
     pub hgrm: Option<PathBuf>,
     /// `--plot`: where the SVG goes.
     pub plot: Option<PathBuf>,
+    /// `-C`, `--dscp`, `--ecn`.
+    pub marking: Marking,
 }
 
 impl ClientPlan {
@@ -95,8 +102,10 @@ impl ClientPlan {
         let cpu = rules::cpu(args.socket.cpu)?;
         let target = rules::address(args.target.as_deref(), &args.endpoint)?;
         let opts = rules::sock_opts(&args.socket)?;
+        transfer::check(&args)?;
         check_combinations(&args)?;
         let action = action(&args, target)?;
+        let marking = transfer::marking(&args);
         let config = ClientConfig {
             target,
             opts,
@@ -127,6 +136,7 @@ impl ClientPlan {
                 json_stream: args.json_stream,
                 every: args.interval_report,
             },
+            marking,
             hgrm: args.hgrm,
             plot: args.plot,
         })
@@ -160,13 +170,18 @@ impl ClientPlan {
             json_stream: self.output.json_stream,
             to_stderr: self.print_file() || json,
             bar: !json && matches!(self.action, ClientAction::File { .. }),
+            probe: None,
         }
     }
 }
 
 /// The flags that belong to one action, refused with another or none.
 fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
-    let (echo, file, stream) = (a.echo.is_some(), a.file.is_some(), a.stream.is_some());
+    let (echo, file, stream) = (
+        a.echo.is_some(),
+        transfer::is_transfer(a),
+        a.stream.is_some(),
+    );
     let action = echo || file || stream;
     if !action && (a.json || a.json_stream || a.interval_report.is_some()) {
         return Err(PlanError::ReportWithoutAction);
@@ -202,7 +217,7 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
 /// (`-i` at least 10 ms, a UDP echo or segment size that a datagram can
 /// carry) checked.
 fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError> {
-    let prompt = a.echo.is_none() && a.file.is_none() && a.stream.is_none();
+    let prompt = a.echo.is_none() && !transfer::is_transfer(a) && a.stream.is_none();
     if prompt {
         return Ok(ClientAction::Prompt(StreamDefaults {
             count: a.count.unwrap_or(client::DEFAULT_STREAM_COUNT),
@@ -232,12 +247,18 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
         Some(e) if a.socket.udp => Err(e),
         _ => Ok(()),
     };
-    if let Some(size) = a.file {
+    if transfer::is_transfer(a) {
         if let Some(segment) = a.segment_size {
             udp_size("--segment-size", segment, false)?;
         }
+        let rate = match a.socket.udp {
+            true => a.rate.unwrap_or(client::udp::DEFAULT_RATE_BPS),
+            false => a.rate.unwrap_or(0),
+        };
+        let (transfer, flows) = transfer::transfer(a, rate);
         return Ok(ClientAction::File {
-            size,
+            transfer,
+            flows,
             print: a.print_file,
         });
     }

@@ -64,6 +64,35 @@ pub enum PlanError {
     /// `--hgrm` with `--file`, which measures no latency.
     #[error("--hgrm writes a latency histogram: use it with --echo or --stream")]
     HgrmWithFile,
+    /// `-t`, `-P`, `--upload` or `--bidir` without a file transfer.
+    #[error(
+        "{flag} goes with a file transfer: use it with --file N or -t DUR \
+         (not with --echo, --stream or the interactive prompt)"
+    )]
+    TransferWithoutFile {
+        /// The flag.
+        flag: &'static str,
+    },
+    /// `-C` with `--udp`.
+    #[error("-C sets TCP congestion control; UDP has none: leave -C out with --udp")]
+    CongestionOverUdp,
+    /// `-C ALGO` that the kernel does not offer.
+    #[error("-C {name}: not a congestion control this kernel offers: {offered}")]
+    Congestion {
+        /// What was asked.
+        name: String,
+        /// What the kernel offers, or why that is not known.
+        offered: String,
+    },
+    /// `--pcap` or `--capture` with more than one flow.
+    #[error("--pcap and --capture record one flow: they do not go with -P above 1 or --bidir yet")]
+    RecordingSeveralFlows,
+    /// `--print-file` with an upload or more than one flow.
+    #[error(
+        "--print-file writes one downloaded file to stdout: it does not go with --upload, \
+         --bidir or -P above 1"
+    )]
+    PrintFileOneDownload,
     /// `-i` shorter than 10 ms.
     #[error("-i needs at least 10ms between reports")]
     ReportsTooOften,

@@ -10,15 +10,19 @@ mod client;
 mod error;
 pub(crate) mod rules;
 mod server;
+mod transfer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_transfer;
 
 use std::path::PathBuf;
 
 pub use client::{ClientAction, ClientOutput, ClientPlan};
 pub use error::PlanError;
 pub use server::ServerPlan;
+pub use transfer::Marking;
 
 use crate::account::overhead::OverheadRequest;
 use crate::cli::args::{Command, LinkArg, OverheadArgs, PcapCommand};

@@ -1,6 +1,7 @@
 //! The rules server and client share: the CPU to pin to, the endpoint from
-//! a target or the hosts file, the socket options, and the `--mss` range
-//! (checked as clap parses the flag, so its error is clap's).
+//! a target or the hosts file, the socket options, the `--mss` range
+//! (checked as clap parses the flag, so its error is clap's), and the
+//! congestion controls the kernel offers.
 
 use std::net::SocketAddr;
 
@@ -59,6 +60,36 @@ pub(crate) fn sock_opts(s: &SocketArgs) -> Result<SockOpts, PlanError> {
     })
 }
 
+/// Where Linux lists the congestion controls a socket may set.
+const AVAILABLE_CONGESTION: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+
+/// `-C ALGO`: a congestion control the kernel offers, as
+/// `/proc/sys/net/ipv4/tcp_available_congestion_control` lists them.
+pub(crate) fn congestion(name: &str) -> Result<(), PlanError> {
+    match std::fs::read_to_string(AVAILABLE_CONGESTION) {
+        Ok(offered) => congestion_among(name, &offered),
+        Err(e) => Err(PlanError::Congestion {
+            name: name.to_string(),
+            offered: format!("none known: cannot read {AVAILABLE_CONGESTION}: {e}"),
+        }),
+    }
+}
+
+/// `name` if it is one of the space-separated names of `offered`.
+fn congestion_among(name: &str, offered: &str) -> Result<(), PlanError> {
+    let names: Vec<&str> = offered.split_whitespace().collect();
+    if names.contains(&name) {
+        return Ok(());
+    }
+    Err(PlanError::Congestion {
+        name: name.to_string(),
+        offered: format!(
+            "choose one of {} ({AVAILABLE_CONGESTION})",
+            names.join(", ")
+        ),
+    })
+}
+
 /// The TCP maximum segment size: a size (`1448`, `1K`) Linux accepts for
 /// `TCP_MAXSEG`: from `TCP_MIN_MSS` (88) to `MAX_TCP_WINDOW` (32767); it
 /// refuses anything larger with `EINVAL`.
@@ -87,6 +118,23 @@ mod tests {
             Command::Server(a) => a,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn a_congestion_control_is_one_the_kernel_offers() {
+        assert!(congestion_among("cubic", "reno cubic bbr\n").is_ok());
+        let e = congestion_among("vegas", "reno cubic\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "-C vegas: not a congestion control this kernel offers: choose one of reno, cubic \
+             (/proc/sys/net/ipv4/tcp_available_congestion_control)"
+        );
+        // The real list has at least the one the kernel was built with.
+        let real = std::fs::read_to_string(AVAILABLE_CONGESTION).unwrap();
+        let first = real.split_whitespace().next().unwrap();
+        assert!(congestion(first).is_ok());
+        let e = congestion("no-such-algorithm").unwrap_err().to_string();
+        assert!(e.contains(first), "{e}");
     }
 
     #[test]

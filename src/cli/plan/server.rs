@@ -44,6 +44,9 @@ impl ServerPlan {
                     ..Limits::default()
                 },
                 max_sessions: args.max_sessions as usize,
+                max_per_client: args.max_per_client as usize,
+                max_time: args.max_time,
+                dscp: args.dscp,
                 idle_timeout: args.idle_timeout,
                 once: args.once,
                 json: args.json,

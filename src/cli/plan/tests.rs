@@ -202,8 +202,13 @@ fn the_action_takes_its_defaults() {
     assert!(matches!(
         p.action,
         ClientAction::File {
-            size: 1024,
-            print: false
+            transfer: crate::client::transfer::Transfer {
+                size: Some(1024),
+                time: None,
+                ..
+            },
+            print: false,
+            ..
         }
     ));
     assert_eq!(

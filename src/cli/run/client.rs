@@ -1,6 +1,7 @@
 //! Carries out a [`ClientPlan`]: connect, run the action or the prompt,
-//! close the captures, write the exports, print the report. A signal ends
-//! the client with a sentence saying what did not finish.
+//! close the captures, write the exports, print the report; several flows
+//! of a file transfer go to [`crate::client::flows`], which connects each.
+//! A signal ends the client with a sentence saying what did not finish.
 
 use std::io::Write;
 
@@ -8,7 +9,8 @@ use super::exports::write_exports;
 use super::failure::{Failure, ip_version};
 use crate::cli::plan::{ClientAction, ClientPlan};
 use crate::client::report::Report;
-use crate::client::{Client, ClientError, interrupt, prompt};
+use crate::client::transfer::Transfer;
+use crate::client::{Client, ClientError, flows, interrupt, prompt};
 
 /// Runs the client as planned.
 pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
@@ -22,22 +24,13 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
         let mut out = std::io::stdout();
         return prompt::run(&plan.config, defaults, &mut out).map_err(fail);
     }
-    let mut c = Client::connect(&plan.config).map_err(fail)?;
-    c.set_spin(matches!(plan.action, ClientAction::Echo { spin: true, .. }));
-    c.set_ticker(plan.ticker());
-    let action = run_action(plan, &mut c);
-    // The captures close whatever happened, so their files are whole.
-    let captures = c.finish().map_err(fail)?;
-    let mut report = action.map_err(fail)?;
-    if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
-        if let (Some(o), Ok(s)) = (
-            report.overhead.as_mut(),
-            crate::pcap::summarize_path(std::path::Path::new(&live.path)),
-        ) {
-            o.add_capture(&s);
-        }
+    let report = match &plan.action {
+        ClientAction::File {
+            transfer, flows, ..
+        } if flows.several() => flows::run(&plan.config, transfer, *flows, &plan.ticker()),
+        _ => one_client(plan),
     }
-    report.captures = captures;
+    .map_err(fail)?;
     interrupt::claim_or_wait();
     write_exports(plan, &report)?;
     if plan.output.json_stream {
@@ -48,6 +41,27 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
         print_report(&report, plan.output.json, plan.print_file());
     }
     Ok(())
+}
+
+/// The action on one client: connect, run it, close the captures (whatever
+/// happened, so their files are whole) and add the live one's figures.
+fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
+    let mut c = Client::connect(&plan.config)?;
+    c.set_spin(matches!(plan.action, ClientAction::Echo { spin: true, .. }));
+    c.set_ticker(plan.ticker());
+    let action = run_action(plan, &mut c);
+    let captures = c.finish()?;
+    let mut report = action?;
+    if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
+        if let (Some(o), Ok(s)) = (
+            report.overhead.as_mut(),
+            crate::pcap::summarize_path(std::path::Path::new(&live.path)),
+        ) {
+            o.add_capture(&s);
+        }
+    }
+    report.captures = captures;
+    Ok(report)
 }
 
 /// Ends a client that gets SIGINT or SIGTERM with a sentence on stderr
@@ -83,6 +97,7 @@ fn on_interrupt(plan: &ClientPlan) -> Result<(), Failure> {
             mode,
             ip: Some(ip),
             bytes: None,
+            flows: Vec::new(),
         };
         if json {
             println!("{}", f.json(Some(transport)));
@@ -101,8 +116,16 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             interval,
             ..
         } => c.echo(text.as_bytes(), *count, *interval),
-        ClientAction::File { size, print: true } => print_file(c, *size),
-        ClientAction::File { size, print: false } => c.file(*size, None),
+        ClientAction::File {
+            transfer,
+            print: true,
+            ..
+        } => print_file(c, transfer),
+        ClientAction::File {
+            transfer,
+            print: false,
+            ..
+        } => c.transfer(transfer, None),
         ClientAction::Stream {
             interval,
             count,
@@ -113,15 +136,15 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
     }
 }
 
-/// A file of `size` bytes, written to stdout as it arrives.
-fn print_file(c: &mut Client, size: u64) -> Result<Report, ClientError> {
+/// A downloaded file, written to stdout as it arrives.
+fn print_file(c: &mut Client, t: &Transfer) -> Result<Report, ClientError> {
     let mut printed = Printed {
         out: std::io::stdout().lock(),
         written: 0,
         failed: None,
     };
     let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut printed);
-    let r = c.file(size, Some(&mut buf));
+    let r = c.transfer(t, Some(&mut buf));
     let _ = buf.flush();
     drop(buf);
     // A failure to write stdout is said as such, with what it holds
@@ -130,7 +153,7 @@ fn print_file(c: &mut Client, size: u64) -> Result<Report, ClientError> {
         (Some(reason), Ok(_) | Err(ClientError::Io(_) | ClientError::Incomplete { .. })) => {
             Err(ClientError::Incomplete {
                 written: printed.written,
-                size,
+                size: t.size.unwrap_or(printed.written),
                 reason,
             })
         }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::cli::plan::{PlanError, Reporting};
 use crate::client::ClientError;
+use crate::client::report::FlowFigures;
 
 /// A failure: the sentence for stderr and the exit status, and for a
 /// client's `--json` error object what is known of the action.
@@ -21,8 +22,11 @@ pub struct Failure {
     /// The server's IP version, once the target is known.
     pub ip: Option<u8>,
     /// Payload bytes received before the failure, where the error says
-    /// (`null` in the JSON when it does not).
+    /// (`null` in the JSON when it does not; with several flows, `null`
+    /// and each flow's own in `flows`).
     pub bytes: Option<u64>,
+    /// With several flows: what each got, and why it failed if it did.
+    pub flows: Vec<FlowFigures>,
 }
 
 impl Failure {
@@ -34,6 +38,7 @@ impl Failure {
             mode: None,
             ip: None,
             bytes: None,
+            flows: Vec::new(),
         }
     }
 
@@ -45,6 +50,7 @@ impl Failure {
             mode: None,
             ip: None,
             bytes: None,
+            flows: Vec::new(),
         }
     }
 
@@ -57,8 +63,6 @@ impl Failure {
         udp: bool,
     ) -> Failure {
         Failure {
-            message: e.to_string(),
-            code: e.exit_code() as u8,
             mode,
             ip: Some(ip_version(target)),
             bytes: match &e {
@@ -70,6 +74,12 @@ impl Failure {
                 ClientError::Verify(m) if !udp => Some(m.offset),
                 _ => None,
             },
+            flows: match &e {
+                ClientError::Flows(f) => f.flows.clone(),
+                _ => Vec::new(),
+            },
+            message: e.to_string(),
+            code: e.exit_code() as u8,
         }
     }
 
@@ -97,6 +107,9 @@ impl Failure {
                 });
                 if self.mode == Some("file") {
                     v["verified"] = false.into();
+                }
+                if !self.flows.is_empty() {
+                    v["flows"] = serde_json::to_value(&self.flows).unwrap_or_default();
                 }
                 v
             }

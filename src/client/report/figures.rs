@@ -39,7 +39,7 @@ fn echo(s: &mut String, r: &Report, head: &str) {
         s.push_str(
             "  busy-poll receive (--spin): the client polled a non-blocking recv while it waited, a whole CPU core busy\n",
         );
-        if let Some(c) = &r.cpu {
+        if let Some(c) = r.cpu.as_ref().and_then(|c| c.client.as_ref()) {
             let _ = writeln!(
                 s,
                 "  CPU time    {:.3} s user + {:.3} s sys in {:.3} s: {:.2} of one core",

@@ -7,8 +7,11 @@
 //! client's: meaningful on one host, where both read the same clock.
 //!
 //! The text report is written part by part, in the order it prints:
+//! - `flows`: with several flows, a line per flow and their sums.
 //! - `figures`: the headline and the action's own figures (echo, file,
 //!   stream).
+//! - `cpu`: each side's CPU over the transfer; `server`: the server's view
+//!   of it.
 //! - `udp`: UDP's datagram accounting and how the datagrams crossed the
 //!   system-call boundary.
 //! - `overhead`: the on-wire table, model beside kernel (and capture).
@@ -16,13 +19,19 @@
 //! - `socket`: the socket's options as the kernel applied them.
 
 mod captures;
+mod cpu;
 mod figures;
+mod flows;
 mod overhead;
+mod server;
 mod socket;
 mod udp;
 
 use serde::Serialize;
 
+pub use cpu::{CpuFigures, CpuUse};
+pub use flows::{DirectionSum, FlowFigures};
+pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
@@ -36,15 +45,20 @@ use crate::latency::{Percentiles, Recorder};
 pub struct Report {
     /// "echo", "file" or "stream".
     pub mode: &'static str,
+    /// A file's direction: "download", "upload" or "bidir" (empty, and
+    /// left out, for echo and stream).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub direction: &'static str,
     /// "tcp" or "udp".
     pub transport: &'static str,
     /// 4 or 6.
     pub ip: u8,
     /// The server's address.
     pub target: String,
-    /// Payload bytes received.
+    /// Payload bytes received (several flows: their sum).
     pub bytes: u64,
-    /// From the request to the last byte, seconds.
+    /// From the request to the last byte, seconds (several flows: from
+    /// their common start to the last one's end).
     pub seconds: f64,
     /// `bytes` × 8 / `seconds`.
     pub goodput_bps: f64,
@@ -76,37 +90,22 @@ pub struct Report {
     pub intervals: Vec<Interval>,
     /// Whether the client busy-polled its receives (`--spin`).
     pub spin: bool,
-    /// The client process's CPU time over the action (measured with `--spin`).
+    /// Each side's CPU over the action (the client's measured with
+    /// `--spin` and with several flows).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpu: Option<CpuUse>,
-}
-
-/// The client process's CPU time over an action (`getrusage(2)`), beside
-/// the wall-clock time it took.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct CpuUse {
-    /// User-mode CPU seconds.
-    pub user_seconds: f64,
-    /// Kernel-mode CPU seconds.
-    pub sys_seconds: f64,
-    /// Wall-clock seconds.
-    pub wall_seconds: f64,
-    /// (user + sys) / wall: 1.0 is one core busy the whole time.
-    pub cores: f64,
-}
-
-impl CpuUse {
-    /// The CPU time between two `(user, sys)` readings over `wall` seconds.
-    pub fn between(before: (f64, f64), after: (f64, f64), wall: f64) -> CpuUse {
-        let user = (after.0 - before.0).max(0.0);
-        let sys = (after.1 - before.1).max(0.0);
-        CpuUse {
-            user_seconds: user,
-            sys_seconds: sys,
-            wall_seconds: wall,
-            cores: if wall > 0.0 { (user + sys) / wall } else { 0.0 },
-        }
-    }
+    pub cpu: Option<CpuFigures>,
+    /// The server's view of the transfer, when it sent its results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerView>,
+    /// With several flows: each flow's figures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<FlowFigures>,
+    /// With `--bidir`: the download flows' sum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<DirectionSum>,
+    /// With `--bidir`: the upload flows' sum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<DirectionSum>,
 }
 
 /// Figures that belong to one mode.
@@ -187,6 +186,10 @@ impl Report {
     ) -> Report {
         Report {
             mode,
+            direction: match detail {
+                Detail::File { .. } => "download",
+                _ => "",
+            },
             transport: match socket {
                 SocketReport::Tcp(_) => "tcp",
                 SocketReport::Udp(_) => "udp",
@@ -211,6 +214,10 @@ impl Report {
             intervals: Vec::new(),
             spin: false,
             cpu: None,
+            server: None,
+            flows: Vec::new(),
+            download: None,
+            upload: None,
         }
     }
 
@@ -218,7 +225,16 @@ impl Report {
     /// datagram accounting, the overhead table, the captures and the socket.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
+        if !self.flows.is_empty() {
+            flows::write(&mut s, self);
+        }
         figures::write(&mut s, self);
+        if let (false, Some(c)) = (self.spin, &self.cpu) {
+            c.write_text(&mut s);
+        }
+        if let Some(v) = &self.server {
+            v.write_text(&mut s);
+        }
         if let Some(u) = &self.udp {
             u.write_text(&mut s);
         }

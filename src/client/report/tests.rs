@@ -37,6 +37,11 @@ fn file_report() -> Report {
         intervals: Vec::new(),
         spin: false,
         cpu: None,
+        server: None,
+        flows: Vec::new(),
+        download: None,
+        upload: None,
+        direction: "download",
     }
 }
 
@@ -241,7 +246,11 @@ fn echo_reports() -> Vec<Report> {
     let mut spin_echo = Report::new("echo", target, 320, 0.0125, echo.clone(), tcp_socket());
     spin_echo.latency_us = Some(pct(12.3456));
     spin_echo.spin = true;
-    spin_echo.cpu = Some(CpuUse::between((1.0, 0.5), (1.01, 0.5025), 0.0125));
+    spin_echo.cpu = Some(CpuFigures::client(CpuUse::between(
+        (1.0, 0.5),
+        (1.01, 0.5025),
+        0.0125,
+    )));
     let mut udp_echo = Report::new("echo", target6, 320, 0.5, echo, udp_socket());
     udp_echo.spin = true;
     udp_echo.udp = Some(udp_figures(None, false));

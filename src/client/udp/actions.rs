@@ -11,7 +11,8 @@ use crate::account::beside;
 use crate::arrivals::Arrivals;
 use crate::client::ClientError;
 use crate::client::report::{
-    CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport, TransferIo, UdpFigures,
+    CpuFigures, CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport,
+    TransferIo, UdpFigures,
 };
 use crate::client::ticker::{Ticker, Totals};
 use crate::net::batch::RecvMethod;
@@ -38,7 +39,7 @@ impl UdpClient {
         let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
         let per_segment_byte = beside::udp_wire_factor(ip, link, self.mtu, segment);
         let factor = per_segment_byte * f64::from(segment) / f64::from(counted.max(1));
-        Ticker::new(self.ticker, start, total, factor)
+        Ticker::new(self.ticker.clone(), start, total, factor)
     }
 
     fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
@@ -88,7 +89,7 @@ impl UdpClient {
         if self.spin {
             r.cpu = cpu_before
                 .zip(pace::process_cpu())
-                .map(|(b, a)| CpuUse::between(b, a, wall));
+                .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = f.rtt.percentiles();
         let lost = u64::from(count).saturating_sub(f.rtt.len());

@@ -31,6 +31,7 @@ fn base() -> (Instant, Epoch, Endpoint) {
     let config = Config {
         limits: Limits::default(),
         max_sessions: 16,
+        max_per_client: 16,
         idle_timeout: Duration::from_secs(2),
         v6: false,
         epoch,

@@ -195,6 +195,14 @@ impl Endpoint {
             );
             return self.refuse(peer, &h, ErrorCode::Busy, why);
         }
+        if self.table.live_transfers_from(peer.ip()) >= self.config.max_per_client {
+            let max = self.config.max_per_client;
+            let why = format!(
+                "the server is busy: {max} sessions at once from {} (--max-per-client); try again later",
+                peer.ip()
+            );
+            return self.refuse(peer, &h, ErrorCode::Busy, why);
+        }
         let transfer = make(ok, now, self.config.epoch);
         let s = self.new_session(key, ask.kind, ask.what, now);
         s.traffic.received(ask.len);

@@ -60,6 +60,8 @@ pub struct Config {
     /// Most transfers at once (beyond: Busy), and most echo and text
     /// sessions at once (beyond: the quietest ends).
     pub max_sessions: usize,
+    /// Most transfers at once from one client address (beyond: Busy).
+    pub max_per_client: usize,
     /// An echo or text session quiet this long ends; an ended transfer
     /// quiet this long is forgotten.
     pub idle_timeout: Duration,

@@ -6,7 +6,8 @@
 //! address needs no cookie for them, so they do not take transfer slots:
 //! they are bounded on their own, at `--max-sessions` at once, the one
 //! quiet the longest ending early to make room for a new one. Transfers
-//! are refused with Busy beyond `--max-sessions` running. An ended
+//! are refused with Busy beyond `--max-sessions` running, or beyond
+//! `--max-per-client` running from the same client address. An ended
 //! transfer stays in the table until it has been quiet for
 //! `--idle-timeout`, so that a late copy of its request does not start it
 //! again.
@@ -128,6 +129,14 @@ impl Table {
         self.map
             .values()
             .filter(|s| s.kind.is_transfer() && s.live())
+            .count()
+    }
+
+    /// Transfers still running from client address `ip`.
+    pub(super) fn live_transfers_from(&self, ip: std::net::IpAddr) -> usize {
+        self.map
+            .iter()
+            .filter(|(k, s)| k.peer.ip() == ip && s.kind.is_transfer() && s.live())
             .count()
     }
 

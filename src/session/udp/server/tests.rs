@@ -16,6 +16,7 @@ fn config(max_sessions: usize) -> (Config, Instant) {
     let config = Config {
         limits: Limits::default(),
         max_sessions,
+        max_per_client: max_sessions,
         idle_timeout: IDLE,
         v6: false,
         epoch: Epoch::pin(t0, 1_700_000_000_000_000_000),
@@ -266,6 +267,46 @@ fn transfers_beyond_max_sessions_are_busy_and_echoes_do_not_count() {
         vec![ErrorCode::FileTooLarge]
     );
     assert!(ep.served() && ep.live() == 0);
+}
+
+#[test]
+fn transfers_beyond_max_per_client_are_busy_for_that_address_only() {
+    let (mut c, t0) = config(16);
+    c.max_per_client = 2;
+    let mut ep = Endpoint::new(c, t0);
+    let slow = |token| Body::StreamRequest {
+        interval_ns: 1_000_000,
+        count: 1000,
+        size: 100,
+        flags: 0,
+        token,
+    };
+    let (a, b) = (client(5002), SocketAddr::from(([127, 0, 0, 2], 5002)));
+    let (ta, tb) = (cookie(&mut ep, t0, a), cookie(&mut ep, t0, b));
+    for s in 1..=2 {
+        send(&mut ep, t0, a, hdr(s, 0), &slow(ta));
+    }
+    drain(&mut ep, t0);
+    send(&mut ep, t0, a, hdr(3, 0), &slow(ta));
+    let out = drain(&mut ep, t0);
+    assert_eq!(error_code(&out), vec![ErrorCode::Busy]);
+    let said = bodies(&out).into_iter().find_map(|b| match b {
+        Body::Error { message, .. } => Some(message),
+        _ => None,
+    });
+    assert_eq!(
+        said.as_deref(),
+        Some(
+            "the server is busy: 2 sessions at once from 127.0.0.1 (--max-per-client); try again later"
+        )
+    );
+    send(&mut ep, t0, b, hdr(1, 0), &slow(tb));
+    assert!(error_code(&drain(&mut ep, t0)).is_empty());
+    assert_eq!(
+        ep.live(),
+        3,
+        "two streams from one address, one from another"
+    );
 }
 
 #[test]

@@ -1,0 +1,96 @@
+//! The flags of a file transfer and the sockets that carry it: which way
+//! (`--upload`, `--bidir`), how many flows (`-P`), for how long (`-t`), and
+//! the congestion control and marking (`-C`, `--dscp`, `--ecn`), checked
+//! together and turned into a [`Transfer`], its [`Flows`] and a
+//! [`Marking`].
+
+use super::{PlanError, rules};
+use crate::cli::args::ClientArgs;
+use crate::client::flows::Flows;
+use crate::client::transfer::{Direction, Transfer};
+
+/// What the client's sockets are asked to carry beyond their options:
+/// TCP congestion control and the IP marking. Checked here; the sockets
+/// apply them once the socket layer has the options
+/// (`SockOpts::congestion`, `SockOpts::tos`), which this build does not
+/// yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marking {
+    /// `-C ALGO`: a congestion control the kernel offers.
+    pub congestion: Option<String>,
+    /// `--dscp N`: 0 to 63.
+    pub dscp: Option<u8>,
+    /// `--ecn`.
+    pub ecn: bool,
+}
+
+/// Whether the flags ask for a file transfer: `--file`, `-t`, or both.
+pub(super) fn is_transfer(a: &ClientArgs) -> bool {
+    a.file.is_some() || a.time.is_some()
+}
+
+/// Whether more than one flow runs.
+fn several(a: &ClientArgs) -> bool {
+    a.parallel > 1 || a.bidir
+}
+
+/// The rules of the transfer flags, tried in a fixed order: each goes
+/// with a file transfer only; `-C` with TCP and a name the kernel offers;
+/// one flow's outputs (the captures, `--print-file`) with one flow.
+pub(super) fn check(a: &ClientArgs) -> Result<(), PlanError> {
+    let other_action = a.echo.is_some() || a.stream.is_some();
+    let file = is_transfer(a);
+    for (on, flag) in [
+        (a.time.is_some(), "-t"),
+        (a.parallel > 1, "-P"),
+        (a.upload, "--upload"),
+        (a.bidir, "--bidir"),
+    ] {
+        if on && (other_action || !file) {
+            return Err(PlanError::TransferWithoutFile { flag });
+        }
+    }
+    if let Some(name) = &a.congestion {
+        if a.socket.udp {
+            return Err(PlanError::CongestionOverUdp);
+        }
+        rules::congestion(name)?;
+    }
+    if several(a) && (a.pcap.is_some() || a.capture.is_some()) {
+        return Err(PlanError::RecordingSeveralFlows);
+    }
+    if a.print_file && (several(a) || a.upload) {
+        return Err(PlanError::PrintFileOneDownload);
+    }
+    Ok(())
+}
+
+/// The transfer and its flows, for flags that [`check`] accepted and that
+/// ask for a transfer; `rate_bps` is the pace the transport's settings
+/// carry.
+pub(super) fn transfer(a: &ClientArgs, rate_bps: u64) -> (Transfer, Flows) {
+    let transfer = Transfer {
+        direction: if a.upload {
+            Direction::Upload
+        } else {
+            Direction::Download
+        },
+        size: a.file,
+        time: a.time,
+        rate_bps,
+    };
+    let flows = Flows {
+        parallel: a.parallel,
+        bidir: a.bidir,
+    };
+    (transfer, flows)
+}
+
+/// The congestion control and marking asked for.
+pub(super) fn marking(a: &ClientArgs) -> Marking {
+    Marking {
+        congestion: a.congestion.clone(),
+        dscp: a.dscp,
+        ecn: a.ecn,
+    }
+}

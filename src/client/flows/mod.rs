@@ -1,0 +1,152 @@
+//! Several flows at once: `-P N` flows of one direction, or with `--bidir`
+//! N downloads and N uploads. Each flow is a [`Client`] of its own (its own
+//! connection, or UDP session) on a thread of its own, and verifies every
+//! byte it gets; they start together, once every flow has connected. The
+//! run succeeds only if every flow does: a flow that fails fails the run,
+//! with what each flow got ([`FlowsFailed`]), never a sum of what happened
+//! to arrive.
+//!
+//! - `gate`: where the flows wait for each other before they start.
+//! - `intervals`: `-i` with several flows: a line per flow and their sum
+//!   per interval, sampled from each flow's [`Probe`].
+//! - `outcome`: the flows' reports summed into one, or the failure that
+//!   says what became of each flow.
+
+mod gate;
+mod intervals;
+mod outcome;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub use outcome::FlowsFailed;
+
+use super::probe::Probe;
+use super::report::{CpuUse, Report};
+use super::ticker::TickerConfig;
+use super::transfer::{Direction, Transfer};
+use super::{Client, ClientConfig, ClientError};
+use gate::Gate;
+use outcome::{FlowRun, Window};
+
+/// How many flows run, and which ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flows {
+    /// Flows per direction (`-P N`, 1 to 128).
+    pub parallel: u32,
+    /// Downloads and uploads at once (`--bidir`).
+    pub bidir: bool,
+}
+
+impl Default for Flows {
+    fn default() -> Flows {
+        Flows {
+            parallel: 1,
+            bidir: false,
+        }
+    }
+}
+
+impl Flows {
+    /// Whether more than one flow runs.
+    pub fn several(&self) -> bool {
+        self.parallel > 1 || self.bidir
+    }
+
+    /// Each flow's direction, in flow order: `parallel` flows of `asked`,
+    /// or with `--bidir` `parallel` downloads, then as many uploads.
+    pub fn directions(&self, asked: Direction) -> Vec<Direction> {
+        let n = self.parallel as usize;
+        if self.bidir {
+            let mut v = vec![Direction::Download; n];
+            v.extend(vec![Direction::Upload; n]);
+            v
+        } else {
+            vec![asked; n]
+        }
+    }
+
+    /// The run's direction in reports: `bidir`, or the one asked.
+    pub fn label(&self, asked: Direction) -> &'static str {
+        if self.bidir { "bidir" } else { asked.name() }
+    }
+}
+
+/// Runs the flows of `t` that `flows` asks for against the configured
+/// server (which must not record captures: one capture holds one flow),
+/// showing intervals as `show` says; one report of them all, or the
+/// failure of the run.
+pub fn run(
+    config: &ClientConfig,
+    t: &Transfer,
+    flows: Flows,
+    show: &TickerConfig,
+) -> Result<Report, ClientError> {
+    let directions = flows.directions(t.direction);
+    let gate = Gate::default();
+    // Nanoseconds from the start to the last flow's end; MAX while they run.
+    let ended = AtomicU64::new(u64::MAX);
+    let probes: Vec<Arc<Probe>> = directions.iter().map(|_| Arc::default()).collect();
+    let (runs, window) = std::thread::scope(|s| {
+        let mut spawned = Vec::new();
+        for (i, (d, p)) in directions.iter().zip(&probes).enumerate() {
+            let t = Transfer {
+                direction: *d,
+                ..*t
+            };
+            let (probe, gate) = (Arc::clone(p), &gate);
+            let h = std::thread::Builder::new()
+                .name(format!("flow-{}", i + 1))
+                .spawn_scoped(s, move || one_flow(config, &t, gate, probe));
+            spawned.push(h.map_err(|e| (*d, e)));
+        }
+        let running = spawned.iter().filter(|h| h.is_ok()).count();
+        gate.open_when(running);
+        let start = Instant::now();
+        let cpu_before = crate::pace::process_cpu();
+        let sampler = show.every.map(|every| {
+            let (probes, ended) = (&probes, &ended);
+            s.spawn(move || intervals::sample(show, every, start, probes, ended))
+        });
+        let runs: Vec<FlowRun> = spawned
+            .into_iter()
+            .zip(&probes)
+            .map(|(h, p)| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| FlowRun::lost(start, p, None)),
+                Err((d, e)) => FlowRun::lost(start, p, Some((d, e))),
+            })
+            .collect();
+        let last = runs.iter().map(|r| r.ended).max().unwrap_or(start);
+        let wall = (last - start).as_secs_f64();
+        let cpu = cpu_before
+            .zip(crate::pace::process_cpu())
+            .map(|(b, a)| CpuUse::between(b, a, wall));
+        ended.store((last - start).as_nanos() as u64, Ordering::Release);
+        let sums = sampler.and_then(|h| h.join().ok()).unwrap_or_default();
+        (runs, Window { start, cpu, sums })
+    });
+    outcome::sum(runs, window, flows, t.direction)
+}
+
+/// One flow: connect, wait at the gate for the others, transfer with the
+/// totals published to `probe`, close.
+fn one_flow(config: &ClientConfig, t: &Transfer, gate: &Gate, probe: Arc<Probe>) -> FlowRun {
+    let connected = Client::connect(config);
+    gate.arrive_and_wait();
+    let began = Instant::now();
+    let result = connected.and_then(|mut c| {
+        c.set_ticker(TickerConfig {
+            probe: Some(Arc::clone(&probe)),
+            ..TickerConfig::default()
+        });
+        c.transfer(t, None)
+    });
+    FlowRun {
+        direction: t.direction,
+        began,
+        ended: Instant::now(),
+        result,
+        probe,
+    }
+}

@@ -1,0 +1,180 @@
+//! The server's view of a transfer, as its Results message carries it:
+//! what it sent or received, its TCP_INFO, its CPU, and over UDP its
+//! datagram counts; in the JSON as `server` and in the text as lines that
+//! begin `server:`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::cpu::CpuUse;
+use crate::units::{format_bitrate, format_bytes};
+
+/// ECN fields of the datagrams one side received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EcnView {
+    /// Not ECN-capable.
+    pub not_ect: u64,
+    /// ECT(0).
+    pub ect0: u64,
+    /// ECT(1).
+    pub ect1: u64,
+    /// Congestion experienced.
+    pub ce: u64,
+}
+
+/// What the server says of one transfer (or of several, summed); a figure
+/// it did not give is absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerView {
+    /// Payload bytes it sent (download) or received and verified (upload).
+    pub bytes: u64,
+    /// From its first to its last file byte, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// TCP: segments its socket retransmitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retransmits: Option<u64>,
+    /// TCP: its congestion window at the end, segments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwnd: Option<u64>,
+    /// TCP: its smoothed round-trip time, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u64>,
+    /// TCP: the congestion control its socket used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub congestion: Option<String>,
+    /// Its CPU over the transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
+    /// UDP: distinct datagrams it received (upload) or sent (download).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datagrams: Option<u64>,
+    /// UDP upload: datagrams the client sent that never arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    /// UDP upload: extra copies received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u64>,
+    /// UDP upload: received after a higher sequence number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reordered: Option<u64>,
+    /// UDP with `--ecn`: the ECN fields of what it received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecn: Option<EcnView>,
+}
+
+impl ServerView {
+    /// The views of flows that ran side by side over `wall` seconds,
+    /// summed: bytes always, CPU when every flow's view has it; the rest
+    /// belongs to one socket each, and is left out.
+    pub fn sum(views: &[&ServerView], wall: f64) -> ServerView {
+        let cpus: Option<Vec<&CpuUse>> = views.iter().map(|v| v.cpu.as_ref()).collect();
+        ServerView {
+            bytes: views.iter().map(|v| v.bytes).sum(),
+            cpu: cpus.map(|c| CpuUse::sum(c, wall)),
+            ..ServerView::default()
+        }
+    }
+
+    /// The lines of the text report.
+    pub(super) fn write_text(&self, s: &mut String) {
+        let rate = self
+            .seconds
+            .filter(|t| *t > 0.0)
+            .map(|t| {
+                format!(
+                    " in {t:.6} s, {}",
+                    format_bitrate(self.bytes as f64 * 8.0 / t)
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(s, "  server: {}{rate}", format_bytes(self.bytes));
+        let mut tcp = Vec::new();
+        if let Some(r) = self.retransmits {
+            tcp.push(format!("{r} retransmitted"));
+        }
+        if let Some(c) = self.cwnd {
+            tcp.push(format!("cwnd {c} segments"));
+        }
+        if let Some(r) = self.rtt_us {
+            tcp.push(format!("rtt {r} µs"));
+        }
+        if let Some(c) = &self.congestion {
+            tcp.push(format!("congestion control {c}"));
+        }
+        if !tcp.is_empty() {
+            let _ = writeln!(s, "  server: {}", tcp.join(", "));
+        }
+        if let Some(d) = self.datagrams {
+            let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            let _ = writeln!(
+                s,
+                "  server: {d} datagrams, {} lost, {} duplicated, {} reordered",
+                n(self.lost),
+                n(self.duplicates),
+                n(self.reordered)
+            );
+        }
+        if let Some(e) = &self.ecn {
+            let _ = writeln!(
+                s,
+                "  server: ECN received: {} Not-ECT, {} ECT(0), {} ECT(1), {} CE",
+                e.not_ect, e.ect0, e.ect1, e.ce
+            );
+        }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(s, "  server: CPU {}", c.text());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_renders_what_it_has_and_sums_bytes_and_cpu() {
+        let a = ServerView {
+            bytes: 1_000_000,
+            seconds: Some(0.5),
+            retransmits: Some(2),
+            cwnd: Some(10),
+            rtt_us: Some(40),
+            congestion: Some("cubic".into()),
+            cpu: Some(CpuUse::of(0.1, 0.2, 0.5)),
+            ..ServerView::default()
+        };
+        let mut s = String::new();
+        a.write_text(&mut s);
+        assert!(
+            s.starts_with("  server: 976.56 KiB (1000000 bytes) in 0.500000 s, 16.00 Mbit/s\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "  server: 2 retransmitted, cwnd 10 segments, rtt 40 µs, congestion control cubic\n"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("  server: CPU 0.100 s user + 0.200 s sys"),
+            "{s}"
+        );
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["bytes"], 1_000_000);
+        assert!(v.get("datagrams").is_none());
+        let b = ServerView {
+            bytes: 500,
+            cpu: Some(CpuUse::of(0.1, 0.0, 0.5)),
+            ..ServerView::default()
+        };
+        let sum = ServerView::sum(&[&a, &b], 1.0);
+        assert_eq!(sum.bytes, 1_000_500);
+        let c = sum.cpu.unwrap();
+        assert!((c.user_seconds - 0.2).abs() < 1e-12 && (c.cores - 0.4).abs() < 1e-12);
+        assert!(sum.retransmits.is_none());
+        let none = ServerView::sum(&[&a, &ServerView::default()], 1.0);
+        assert!(none.cpu.is_none());
+    }
+}
