@@ -18,7 +18,9 @@
 //!      [`arrivals`]: which datagrams arrived: loss, duplicates, reordering;
 //!      [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
 //!      `.hgrm` text; [`hosts`]: the `hosts.txt` list and how an address is
-//!      chosen from it. These leaves import nothing of the crate.
+//!      chosen from it; [`schema`]: the version every printed JSON object
+//!      carries, and the one way to print one. These leaves import nothing
+//!      of the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -78,7 +80,10 @@ pub mod pcap;
 pub mod plot;
 pub mod proto;
 pub mod sched;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod units;
 pub mod wire;
+
+pub use schema::SCHEMA;

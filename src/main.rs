@@ -21,7 +21,11 @@ fn main() -> ExitCode {
                 let first = e.to_string();
                 let reason = first.lines().next().unwrap_or("usage error");
                 let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-                println!("{}", serde_json::json!({ "error": reason }));
+                if let Ok(line) =
+                    ardei_lab::schema::to_line(&serde_json::json!({ "error": reason }))
+                {
+                    println!("{line}");
+                }
             }
             e.exit()
         }

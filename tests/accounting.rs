@@ -124,7 +124,7 @@ fn a_file_cut_short_is_priced_as_far_as_it_went() {
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let v: serde_json::Value = parse_json(out.lines().next().unwrap()).unwrap();
     let sent = v["bytes_out"].as_u64().unwrap();
     assert!(sent > 0 && sent < 100 << 20, "{v}");
     let model = v["overhead"]["model"]["layers"]["payload"]
@@ -193,7 +193,7 @@ fn udp_kernel_counts_equal_the_model_in_a_quiet_namespace() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = parse_json(&out.stdout).unwrap();
     let o = &v["overhead"];
     columns_add_up(o);
     assert_eq!(v["lost"], 0);
@@ -224,7 +224,7 @@ fn udp_kernel_counts_equal_the_model_in_a_quiet_namespace() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = parse_json(&out.stdout).unwrap();
     let o = &v["overhead"];
     assert_eq!(v["send"], "gso", "{v}");
     assert_eq!(o["kernel"]["frames"], o["model"]["frames"], "{o}");

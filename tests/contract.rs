@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ardei_lab::proto::{Message, codec};
-use common::{Server, bin, client, stderr, stdout};
+use common::{Server, bin, client, parse_json, stderr, stdout};
 
 /// Runs `ardei-lab ARGS…` with no stdin, for at most 20 s.
 fn run(args: &[&str]) -> std::process::Output {
@@ -91,8 +91,8 @@ fn sizes_take_the_contracts_suffixes() {
 fn json_failures_are_one_object_on_stdout() {
     let missing = run(&["pcap", "summary", "/nonexistent/x.pcapng", "--json"]);
     assert_ne!(missing.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_slice(&missing.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&missing)));
+    let v: serde_json::Value =
+        parse_json(&missing.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&missing)));
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
 
     // Flags that do not parse, with JSON asked for: still one object.
@@ -110,15 +110,15 @@ fn json_failures_are_one_object_on_stdout() {
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
+        let v: serde_json::Value =
+            parse_json(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     }
 
     let bad = run(&["overhead", "1000", "--mtu", "10", "--json"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     let v: serde_json::Value =
-        serde_json::from_slice(&bad.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&bad)));
+        parse_json(&bad.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&bad)));
     assert!(v["error"].as_str().is_some(), "{v}");
     assert!(v.get("transport").is_none(), "{v}");
 }
@@ -290,7 +290,7 @@ fn a_failed_file_in_json_says_what_is_known() {
     let out = s.client(&["--file", "100", "--json"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+        parse_json(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     assert_eq!(v["mode"], "file", "{v}");
     assert_eq!(v["transport"], "tcp", "{v}");
     assert_eq!(v["ip"], 4, "{v}");
@@ -315,7 +315,7 @@ fn a_failed_file_in_json_says_what_is_known() {
     fake.join().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+        parse_json(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     assert_eq!(v["verified"], false, "{v}");
     assert_eq!(v["bytes"], 300, "{v}");
 }
@@ -407,7 +407,7 @@ fn an_interrupted_client_says_so_and_ends_by_the_signal() {
             "{args:?}: {err:?}"
         );
         if args.contains(&"--json") {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            let v: serde_json::Value = parse_json(&out.stdout)
                 .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
             assert!(
                 v["error"].as_str().is_some_and(|e| e.contains(what)),

@@ -73,12 +73,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// Parses `text` strictly, then as a plain value to read figures from.
+/// Parses `text` strictly, then as a plain value to read figures from
+/// (checked against its schema document).
 fn strict(text: &str, what: &str) -> serde_json::Value {
     if let Err(e) = serde_json::from_str::<Strict>(text) {
         panic!("{what}: {e}\n{text}");
     }
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"))
+    parse_json(text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"))
 }
 
 /// Runs `ardei-lab client TARGET ARGS…`, for at most 60 s.

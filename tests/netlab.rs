@@ -155,7 +155,7 @@ impl Lab {
             "client {args:?} to {target}: {}",
             stderr(&out)
         );
-        serde_json::from_slice(&out.stdout)
+        parse_json(&out.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", stdout(&out)))
     }
 

@@ -18,7 +18,7 @@ fn json(args: &[&str]) -> serde_json::Value {
     a.push("--json");
     let out = overhead(&a);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::parse_json(&out.stdout).unwrap()
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn json_keys_and_tshark_counts_for_every_corpus_file() {
         let path = format!("{dir}/{name}");
         let out = summary(&[&path, "--json"]);
         assert!(out.status.success(), "{name}: {}", common::stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: serde_json::Value = common::parse_json(&out.stdout).unwrap();
         let stem = name.rsplit_once('.').unwrap().0;
         let want: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(format!("{dir}/{stem}.tshark.json")).unwrap(),
@@ -72,7 +72,7 @@ fn damaged_and_missing_files_say_what_is_wrong() {
         "{}",
         common::stderr(&out)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = common::parse_json(&out.stdout).unwrap();
     assert!(v["frames"].as_u64().unwrap() > 0);
 
     let junk = dir.path().join("junk.pcap");
@@ -111,7 +111,7 @@ fn a_file_cut_before_any_frame_says_where() {
         let err = common::stderr(&out);
         assert!(err.contains(want), "{name}: {err}");
         assert!(!err.contains("record"), "{name}: {err}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: serde_json::Value = common::parse_json(&out.stdout).unwrap();
         assert!(v["error"].as_str().unwrap().contains(want), "{name}: {v}");
     }
 }

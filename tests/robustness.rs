@@ -1580,7 +1580,7 @@ fn udp_segments_beyond_the_count_are_not_counted() {
             &addr,
             &["--udp", "--stream", "1ms", "--count", "5", "--json"],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let v: serde_json::Value = parse_json(&out.stdout).unwrap_or_default();
         (out, v)
     };
     h.join().unwrap();

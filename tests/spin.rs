@@ -42,7 +42,7 @@ fn client_within(target: &str, args: &[&str], t: Duration) -> std::process::Outp
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    parse_json(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not one JSON object ({e}): {}\nstderr: {}",
             stdout(out),

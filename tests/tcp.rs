@@ -362,7 +362,7 @@ fn sixty_four_concurrent_clients() {
     for h in handles {
         let out = h.join().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: serde_json::Value = parse_json(&out.stdout).unwrap();
         assert!(v["bytes"].as_u64().unwrap() > 0);
     }
 }
@@ -607,7 +607,7 @@ fn json_stream_is_one_line_per_interval_then_the_summary() {
         assert!(out.status.success(), "{}", stderr(&out));
         let lines: Vec<serde_json::Value> = stdout(&out)
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| parse_json(l).unwrap())
             .collect();
         let (last, intervals) = lines.split_last().unwrap();
         assert!(intervals.len() >= 2, "{lines:?}");

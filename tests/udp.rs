@@ -339,7 +339,7 @@ fn without_an_end_message_the_timeout_ends_the_transfer() {
     );
     h.join().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = parse_json(&out.stdout).unwrap();
     assert_eq!(v["ended_by"], "timeout");
     assert_eq!(v["bytes"], 50_000);
     assert_eq!(
@@ -667,7 +667,7 @@ fn an_unanswered_echo_counts_as_lost_never_a_hang() {
     );
     h.join().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = parse_json(&out.stdout).unwrap();
     assert_eq!(v["replies"], 3);
     assert_eq!(v["lost"], 3);
     assert_eq!(v["latency_us"]["count"], 3);
@@ -825,7 +825,7 @@ fn interval_wire_rate_prices_file_bytes_with_their_headers() {
     let text = stdout(&out);
     let mut intervals = 0;
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let v: serde_json::Value = parse_json(line).unwrap();
         let Some(i) = v.get("interval") else { continue };
         let (good, wire) = (
             i["goodput_bps"].as_f64().unwrap(),

@@ -91,7 +91,7 @@ fn stdout_lines(s: &mut Server) -> mpsc::Receiver<String> {
 /// The next line of stdout as JSON, within [`PROMPT`].
 fn next_json(rx: &mpsc::Receiver<String>) -> serde_json::Value {
     let line = rx.recv_timeout(PROMPT).expect("no JSON line on stdout");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    parse_json(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
 /// The keys every server session has, TCP or UDP, and those a UDP one adds.

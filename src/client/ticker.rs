@@ -229,7 +229,7 @@ impl Ticker {
 
     fn emit(&self, i: &Interval) {
         if self.cfg.json_stream {
-            if let Ok(line) = serde_json::to_string(&serde_json::json!({ "interval": i })) {
+            if let Ok(line) = crate::schema::to_line(&serde_json::json!({ "interval": i })) {
                 println!("{line}");
             }
             return;

@@ -79,7 +79,7 @@ impl SessionStats {
     /// Prints the session as one line of JSON on stdout (`--json`); a
     /// closed stdout is not the server's failure, so it is ignored.
     pub fn print_json(&self) {
-        let Ok(line) = serde_json::to_string(self) else {
+        let Ok(line) = crate::schema::to_line(self) else {
             return;
         };
         let mut out = io::stdout().lock();

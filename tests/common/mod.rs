@@ -9,6 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod schema;
+pub use schema::*;
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ardei-lab")
@@ -55,7 +58,7 @@ impl Server {
         let mut a = args.to_vec();
         a.push("--json");
         let out = self.client(&a);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        let v: serde_json::Value = parse_json(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not one JSON object ({e}): {}\nstderr: {}",
                 String::from_utf8_lossy(&out.stdout),

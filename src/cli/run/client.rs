@@ -34,7 +34,7 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
     interrupt::claim_or_wait();
     write_exports(plan, &report)?;
     if plan.output.json_stream {
-        if let Ok(line) = serde_json::to_string(&serde_json::json!({ "summary": &report })) {
+        if let Ok(line) = crate::schema::to_line(&serde_json::json!({ "summary": &report })) {
             println!("{line}");
         }
     } else {
@@ -100,7 +100,9 @@ fn on_interrupt(plan: &ClientPlan) -> Result<(), Failure> {
             flows: Vec::new(),
         };
         if json {
-            println!("{}", f.json(Some(transport)));
+            if let Ok(line) = crate::schema::to_line(&f.json(Some(transport))) {
+                println!("{line}");
+            }
         }
         eprintln!("ardei-lab: {}", f.message);
     })
@@ -192,7 +194,7 @@ impl<W: Write> Write for Printed<W> {
 
 fn print_report(report: &Report, json: bool, print_file: bool) {
     if json {
-        if let Ok(s) = serde_json::to_string_pretty(report) {
+        if let Ok(s) = crate::schema::to_pretty(report) {
             println!("{s}");
         }
     } else if print_file {

@@ -87,7 +87,9 @@ impl Failure {
     /// for, the sentence on stderr. Returns the exit status.
     pub fn tell(&self, how: Reporting) -> u8 {
         if how.json {
-            println!("{}", self.json(how.transport));
+            if let Ok(line) = crate::schema::to_line(&self.json(how.transport)) {
+                println!("{line}");
+            }
         }
         eprintln!("ardei-lab: {}", self.message);
         self.code

@@ -13,7 +13,7 @@ use crate::pcap::{PcapError, Summary};
 pub fn overhead(plan: &OverheadPlan) -> Result<(), Failure> {
     let report = overhead::compute(&plan.request).map_err(|e| Failure::usage(e.to_string()))?;
     if plan.json {
-        let s = serde_json::to_string_pretty(&report).map_err(Failure::other)?;
+        let s = crate::schema::to_pretty(&report).map_err(Failure::other)?;
         println!("{s}");
     } else {
         print!("{}", overhead::render_text(&report));
@@ -34,7 +34,7 @@ pub fn pcap_summary(file: &Path, json: bool) -> Result<(), Failure> {
             if let (Some(e), Some(obj)) = (error, v.as_object_mut()) {
                 obj.insert("error".into(), e.into());
             }
-            if let Ok(text) = serde_json::to_string_pretty(&v) {
+            if let Ok(text) = crate::schema::to_pretty(&v) {
                 println!("{text}");
             }
         } else {
@@ -60,7 +60,10 @@ pub fn pcap_summary(file: &Path, json: bool) -> Result<(), Failure> {
         Err(e) => {
             let f = Failure::other(e);
             if json {
-                println!("{}", serde_json::json!({ "error": f.message }));
+                if let Ok(line) = crate::schema::to_line(&serde_json::json!({ "error": f.message }))
+                {
+                    println!("{line}");
+                }
             }
             Err(f)
         }
