@@ -55,7 +55,7 @@ pub fn assert_valid(v: &Value) {
 pub fn document_of(v: &Value) -> Option<&'static str> {
     let o = v.as_object()?;
     let has = |k: &str| o.contains_key(k);
-    Some(if has("interval") || has("summary") {
+    Some(if has("interval") || has("summary") || has("sum") {
         "json-stream-line.json"
     } else if has("session") && has("peer") {
         "server-session.json"

@@ -121,9 +121,9 @@ fn emit(show: &TickerConfig, each: &[Interval], sum: &Interval) {
     if show.json_stream {
         for (n, i) in each.iter().enumerate() {
             let v = serde_json::json!({ "flow": n + 1, "interval": i });
-            lines.push(v.to_string());
+            lines.extend(crate::schema::to_line(&v));
         }
-        lines.push(serde_json::json!({ "sum": sum }).to_string());
+        lines.extend(crate::schema::to_line(&serde_json::json!({ "sum": sum })));
     } else {
         for (n, i) in each.iter().enumerate() {
             lines.push(format!("[{:3}] {}", n + 1, i.line()));

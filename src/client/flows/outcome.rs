@@ -226,7 +226,14 @@ fn summed(reports: &[(Report, Instant)], start: Instant, wall: f64) -> Option<Re
         server_acked_seconds: None,
     };
     let target = first.target.parse().ok()?;
-    let mut r = Report::new(first.mode, target, bytes, wall, detail, first.socket);
+    let mut r = Report::new(
+        first.mode,
+        target,
+        bytes,
+        wall,
+        detail,
+        first.socket.clone(),
+    );
     let udps: Option<Vec<&UdpFigures>> = all().map(|r| r.udp.as_ref()).collect();
     r.udp = udps.and_then(|u| udp_sum(&u));
     r.progress = progress(reports, start);
