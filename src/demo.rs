@@ -196,6 +196,7 @@ pub fn run() -> Result<(), DemoError> {
                 }),
                 recording: Default::default(),
                 tcp: Default::default(),
+                ecn: false,
             };
             let tag = format!("{transport}{}", if bind.is_ipv6() { 6 } else { 4 });
             let result = tour(&config, &tag, live, &mut reports, &mut files);

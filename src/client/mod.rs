@@ -87,6 +87,10 @@ pub struct ClientConfig {
     pub recording: record::Recording,
     /// What a TCP client needs beyond the socket options (unused over UDP).
     pub tcp: TcpSettings,
+    /// `--ecn`: over UDP the datagrams leave ECT(0) and the receiver counts
+    /// the ECN field of each; over TCP the report says whether ECN was
+    /// negotiated.
+    pub ecn: bool,
 }
 
 /// What a TCP client needs beyond the socket options.

@@ -101,11 +101,13 @@ impl ClientPlan {
     pub fn build(args: ClientArgs) -> Result<ClientPlan, PlanError> {
         let cpu = rules::cpu(args.socket.cpu)?;
         let target = rules::address(args.target.as_deref(), &args.endpoint)?;
-        let opts = rules::sock_opts(&args.socket)?;
+        let mut opts = rules::sock_opts(&args.socket)?;
         transfer::check(&args)?;
         check_combinations(&args)?;
         let action = action(&args, target)?;
         let marking = transfer::marking(&args);
+        opts.tos = marking.tos(args.socket.udp);
+        opts.congestion = marking.congestion.clone();
         let config = ClientConfig {
             target,
             opts,
@@ -122,6 +124,7 @@ impl ClientPlan {
                 pcap: args.pcap.as_deref().map(crate::instruments::model_path),
                 capture: args.capture,
             },
+            ecn: marking.ecn,
             tcp: TcpSettings {
                 rate_bps: args.rate.unwrap_or(0),
                 recv_timeout: args.recv_timeout,

@@ -64,10 +64,13 @@ pub(crate) fn sock_opts(s: &SocketArgs) -> Result<SockOpts, PlanError> {
 const AVAILABLE_CONGESTION: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
 
 /// `-C ALGO`: a congestion control the kernel offers, as
-/// `/proc/sys/net/ipv4/tcp_available_congestion_control` lists them.
+/// `/proc/sys/net/ipv4/tcp_available_congestion_control` lists them, or
+/// one a TCP socket accepts (which, as root, loads its module: `bbr` is
+/// often not listed until then).
 pub(crate) fn congestion(name: &str) -> Result<(), PlanError> {
     match std::fs::read_to_string(AVAILABLE_CONGESTION) {
-        Ok(offered) => congestion_among(name, &offered),
+        Ok(offered) => congestion_among(name, &offered)
+            .or_else(|e| crate::net::congestion::check(name).map_err(|_| e)),
         Err(e) => Err(PlanError::Congestion {
             name: name.to_string(),
             offered: format!("none known: cannot read {AVAILABLE_CONGESTION}: {e}"),

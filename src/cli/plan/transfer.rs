@@ -10,10 +10,9 @@ use crate::client::flows::Flows;
 use crate::client::transfer::{Direction, Transfer};
 
 /// What the client's sockets are asked to carry beyond their options:
-/// TCP congestion control and the IP marking. Checked here; the sockets
-/// apply them once the socket layer has the options
-/// (`SockOpts::congestion`, `SockOpts::tos`), which this build does not
-/// yet.
+/// TCP congestion control and the IP marking. Checked here; the plan puts
+/// them in the client's socket options (`SockOpts::congestion`,
+/// `SockOpts::tos`), which the sockets apply before they connect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Marking {
     /// `-C ALGO`: a congestion control the kernel offers.
@@ -22,6 +21,24 @@ pub struct Marking {
     pub dscp: Option<u8>,
     /// `--ecn`.
     pub ecn: bool,
+}
+
+impl Marking {
+    /// The TOS / traffic-class byte of the client's sockets: the DSCP in
+    /// its six high bits and, over UDP with `--ecn`, ECT(0) in the two low
+    /// ones (Linux's TCP sets those itself and clears what a user puts
+    /// there). `None` when neither is asked for.
+    pub fn tos(&self, udp: bool) -> Option<u8> {
+        let ecn = if udp && self.ecn {
+            crate::net::marking::Ecn::Ect0.bits()
+        } else {
+            0
+        };
+        match (self.dscp, ecn) {
+            (None, 0) => None,
+            (dscp, ecn) => Some(dscp.unwrap_or(0) << 2 | ecn),
+        }
+    }
 }
 
 /// Whether the flags ask for a file transfer: `--file`, `-t`, or both.
