@@ -65,6 +65,49 @@ pub struct ServerView {
 }
 
 impl ServerView {
+    /// The view a Results message gives, over `transport`: TCP keeps the
+    /// socket's figures, UDP the datagram counts; CPU over the server's
+    /// transfer window (its first to last file byte).
+    pub fn from_results(
+        r: &crate::proto::Results,
+        transport: crate::wire::Transport,
+    ) -> ServerView {
+        let tcp = transport == crate::wire::Transport::Tcp;
+        let seconds = r.active_ns.map(|ns| ns as f64 / 1e9);
+        let cpu = match (r.cpu_user_ns, r.cpu_sys_ns) {
+            (Some(u), Some(s)) => Some(CpuUse::of(
+                u as f64 / 1e9,
+                s as f64 / 1e9,
+                seconds.unwrap_or(0.0),
+            )),
+            _ => None,
+        };
+        let ecn = match (r.not_ect, r.ect0, r.ect1, r.ce) {
+            (Some(not_ect), Some(ect0), Some(ect1), Some(ce)) if !tcp => Some(EcnView {
+                not_ect,
+                ect0,
+                ect1,
+                ce,
+            }),
+            _ => None,
+        };
+        let only = |on: bool, v: Option<u64>| v.filter(|_| on);
+        ServerView {
+            bytes: r.bytes.unwrap_or(0),
+            seconds,
+            retransmits: only(tcp, r.retrans),
+            cwnd: only(tcp, r.cwnd),
+            rtt_us: only(tcp, r.rtt_us),
+            congestion: Some(r.congestion.clone()).filter(|c| tcp && !c.is_empty()),
+            cpu,
+            datagrams: only(!tcp, r.datagrams),
+            lost: only(!tcp, r.lost),
+            duplicates: only(!tcp, r.duplicates),
+            reordered: only(!tcp, r.reordered),
+            ecn,
+        }
+    }
+
     /// The views of flows that ran side by side over `wall` seconds,
     /// summed: bytes always, CPU when every flow's view has it; the rest
     /// belongs to one socket each, and is left out.
