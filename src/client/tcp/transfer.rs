@@ -38,7 +38,7 @@ impl TcpClient {
         let cpu_before = rusage::process_cpu();
         let start = Instant::now();
         let ask = self.ask(t);
-        let mut action = ClientAction::Transfer(TransferClient::new(start, ask, wait));
+        let mut action = ClientAction::Transfer(Box::new(TransferClient::new(start, ask, wait)));
         let total = if t.time.is_none() { t.size } else { None };
         let mut ticker = self.ticker(start, total);
         self.drive(&mut action, sink, &mut ticker, &before)?;

@@ -25,7 +25,7 @@ pub enum ClientAction {
     /// An upload.
     Upload(UploadClient),
     /// A TransferRequest, either way.
-    Transfer(TransferClient),
+    Transfer(Box<TransferClient>),
 }
 
 /// What a finished action measured.

@@ -233,7 +233,7 @@ pub struct FramedServer {
     upload: Option<FileReceiver>,
     uploads: bool,
     /// A TransferRequest in progress.
-    pub(super) transfer: Option<Transfer>,
+    pub(super) transfer: Option<Box<Transfer>>,
     /// The session ended on a wrong uploaded byte.
     pub(super) cut_upload: bool,
 }
@@ -270,7 +270,7 @@ impl FramedServer {
     }
 
     fn busy(&self) -> bool {
-        self.out.busy() || self.transfer.as_ref().is_some_and(Transfer::waiting)
+        self.out.busy() || self.transfer.as_ref().is_some_and(|t| t.waiting())
     }
 
     /// The file's last write returned at `written`, its last byte was
@@ -314,7 +314,7 @@ impl FramedServer {
     /// Takes what it can of `bytes`: the rest of an upload, or the next
     /// request. Returns how many bytes it used.
     fn take(&mut self, now: Instant, bytes: &[u8]) -> usize {
-        if self.transfer.as_ref().is_some_and(Transfer::receiving) {
+        if self.transfer.as_ref().is_some_and(|t| t.receiving()) {
             return self.upload_take(now, bytes);
         }
         if let Some(left) = self.upload.as_ref().map(FileReceiver::left) {

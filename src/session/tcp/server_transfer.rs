@@ -127,7 +127,7 @@ impl FramedServer {
             tos,
             congestion: (!congestion.is_empty()).then_some(congestion),
         });
-        self.transfer = Some(Transfer {
+        self.transfer = Some(Box::new(Transfer {
             asked,
             phase: Phase::Applying,
             started: now,
@@ -135,7 +135,7 @@ impl FramedServer {
             bytes: 0,
             active_ns: 0,
             file_sent: None,
-        });
+        }));
         Ok(())
     }
 
@@ -198,11 +198,7 @@ impl FramedServer {
 
     /// Bytes of an upload: verified and counted; returns how many it took.
     pub(super) fn upload_take(&mut self, now: Instant, bytes: &[u8]) -> usize {
-        let Some(Transfer {
-            phase: Phase::Receiving(u),
-            ..
-        }) = self.transfer.as_mut()
-        else {
+        let Some(Phase::Receiving(u)) = self.transfer.as_deref_mut().map(|t| &mut t.phase) else {
             return 0;
         };
         let Some(chunks) = u.chunks.as_mut() else {
@@ -327,6 +323,7 @@ impl FramedServer {
         let Some(t) = self.transfer.take_if(|t| matches!(t.phase, Phase::Results)) else {
             return;
         };
+        let t = *t;
         let mut flags = 0;
         if readings.ecn_negotiated {
             flags |= Results::ECN_NEGOTIATED;
@@ -352,11 +349,10 @@ impl FramedServer {
         };
         let _ = codec::encode(&Message::Results(Box::new(results)), &mut bytes);
         let trailer_len = bytes.len() as u64;
-        match self.out.figures.shapes.last_mut() {
-            Some(Shape::File { trailer, .. } | Shape::Upload { trailer, .. }) => {
-                *trailer = trailer_len;
-            }
-            _ => {}
+        if let Some(Shape::File { trailer, .. } | Shape::Upload { trailer, .. }) =
+            self.out.figures.shapes.last_mut()
+        {
+            *trailer = trailer_len;
         }
         tracing::info!(
             "session {}: {} of {} bytes in {:.6} s",

@@ -229,11 +229,7 @@ impl TransferClient {
                     let (n, piece) = self.chunks.take(&bytes[at..]);
                     self.down_wire += n as u64;
                     match piece {
-                        Some(Piece::Data(_)) => {
-                            if self.receiver.feed(now, &bytes[at..at + n])? < n {
-                                return Err(over_cap(self.ask.size));
-                            }
-                        }
+                        Some(Piece::Data(d)) => self.data(now, d)?,
                         Some(Piece::Message(m)) => self.message(now, m)?,
                         Some(Piece::Bad(e)) => return Err(SessionError::Protocol(e.to_string())),
                         None => {}
@@ -253,6 +249,17 @@ impl TransferClient {
             }
         }
         Ok(data)
+    }
+
+    /// File bytes of a timed download: verified, and no more than the cap.
+    fn data(&mut self, now: Instant, d: &[u8]) -> Result<(), SessionError> {
+        if self.receiver.feed(now, d)? < d.len() {
+            return Err(SessionError::Protocol(format!(
+                "the server sent more than the {} bytes asked for",
+                self.ask.size
+            )));
+        }
+        Ok(())
     }
 
     /// A whole message arrived.
@@ -296,10 +303,7 @@ impl TransferClient {
                 self.ask.size
             ))),
             (Step::Body, Message::FileData { data }) if self.timed() && !self.upload() => {
-                if self.receiver.feed(now, &data)? < data.len() {
-                    return Err(over_cap(self.ask.size));
-                }
-                Ok(())
+                self.data(now, &data)
             }
             (Step::Body, Message::FileEnd { bytes }) if self.timed() && !self.upload() => {
                 let got = self.receiver.got();
@@ -493,13 +497,6 @@ impl TransferClient {
             shape,
         })
     }
-}
-
-/// A timed download that went past the cap it asked for.
-fn over_cap(cap: u64) -> SessionError {
-    SessionError::Protocol(format!(
-        "the server sent more than the {cap} bytes asked for"
-    ))
 }
 
 /// The server's Error as the session's: a wrong uploaded byte names its

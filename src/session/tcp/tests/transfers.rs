@@ -21,7 +21,8 @@ fn ask(direction: TransferDirection, size: u64, time: Option<Duration>, rate: u6
 }
 
 fn transfer_net(t: std::time::Instant, seed: u64, a: TransferAsk) -> Net {
-    let client = ClientAction::Transfer(TransferClient::new(t, a, Duration::from_secs(5)));
+    let client =
+        ClientAction::Transfer(Box::new(TransferClient::new(t, a, Duration::from_secs(5))));
     let mut net = Net::new(t, seed, 70_000, MS, client);
     net.driver = true;
     net
@@ -204,7 +205,11 @@ fn what_the_server_cannot_apply_or_allow_is_refused_and_the_session_goes_on() {
     let mut b = ask(TransferDirection::Download, 1000, None, 0);
     b.flags = TransferFlags::TOS | TransferFlags::ECN;
     b.tos = 0xB8;
-    net.client = ClientAction::Transfer(TransferClient::new(net.now, b, Duration::from_secs(5)));
+    net.client = ClientAction::Transfer(Box::new(TransferClient::new(
+        net.now,
+        b,
+        Duration::from_secs(5),
+    )));
     net.run().unwrap();
     let (f, _) = finished(net);
     assert!(f.results.tos_applied() && !f.results.ecn_negotiated());
