@@ -130,9 +130,10 @@ fn a_file_cut_short_is_priced_as_far_as_it_went() {
     let model = v["overhead"]["model"]["layers"]["payload"]
         .as_u64()
         .unwrap();
-    // The request (24 bytes with a rate) and the FileReady (16) around
-    // what was sent; no FileSent.
-    assert_eq!(model, sent + 24 + 16, "{v}");
+    // The request (a TransferRequest: 8 + 28 bytes, no congestion
+    // control named) and the FileReady (16) around what was sent; no
+    // FileSent.
+    assert_eq!(model, sent + 36 + 16, "{v}");
     columns_add_up(&v["overhead"]);
 }
 

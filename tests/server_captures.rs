@@ -244,10 +244,11 @@ fn tcp_server_writes_both_captures() {
     assert_eq!(s.flows.iter().map(|f| f.fin).sum::<u64>(), 8);
     if let Some(t) = t {
         let has = |c: &str| t.comments.iter().any(|x| x == c);
-        for c in ["echo 0 request", "echo 0 reply", "file request 100000"] {
+        let request = "transfer request download 100000";
+        for c in ["echo 0 request", "echo 0 reply", request] {
             assert!(has(c), "no comment {c:?}");
         }
-        assert!(has("file sent") && has("text line") && has("text echo"));
+        assert!(has("file sent; results 100000") && has("text line") && has("text echo"));
         assert!(t.comments.iter().any(|c| c.starts_with("stream seq 19")));
         assert!(t.comments.iter().any(|c| c.starts_with("file bytes 0-")));
     }
