@@ -271,6 +271,14 @@ pub enum ClientError {
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),
+    /// The server verified an upload and found a wrong byte.
+    #[error("the server rejected the upload: {message}")]
+    Rejected {
+        /// Where the first wrong byte is in the file.
+        offset: u64,
+        /// The server's sentence, which names it.
+        message: String,
+    },
     /// The file ended early.
     #[error("the file ended after {got} of {expected} bytes")]
     Short {
@@ -346,9 +354,10 @@ impl ClientError {
             ClientError::Flows(f) => f.worst.exit_code(),
             ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 3,
-            ClientError::Verify(_) | ClientError::Short { .. } | ClientError::Incomplete { .. } => {
-                4
-            }
+            ClientError::Verify(_)
+            | ClientError::Rejected { .. }
+            | ClientError::Short { .. }
+            | ClientError::Incomplete { .. } => 4,
             _ => 1,
         }
     }

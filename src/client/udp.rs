@@ -423,6 +423,7 @@ impl UdpClient {
                 unit,
             },
             SessionError::Verify(m) => ClientError::Verify(m),
+            SessionError::Rejected { offset, message } => ClientError::Rejected { offset, message },
             SessionError::Order(o) => match sink {
                 Some(s) => s.incomplete(o.to_string()),
                 None => ClientError::Protocol(o.to_string()),

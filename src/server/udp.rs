@@ -154,6 +154,8 @@ impl UdpServer {
             idle_timeout: self.config.idle_timeout,
             v6: self.sender.v6,
             epoch: Epoch::pin(now, pace::unix_ns()),
+            max_time: self.config.max_time,
+            cpu: Some(crate::net::rusage::process_cpu),
         };
         let mut lp = Loop {
             endpoint: Endpoint::new(config, now),

@@ -255,6 +255,9 @@ impl UdpClient {
             silence,
             in_order: sink.is_some(),
             progress_step: crate::client::tcp::PROGRESS_STEP,
+            time: None,
+            results: true,
+            ecn: false,
         };
         let mut sink = sink.map(|w| Sink {
             w,
