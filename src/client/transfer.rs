@@ -44,13 +44,16 @@ pub struct Transfer {
 
 impl Client {
     /// Carries out `t`, writing a downloaded file to `sink` too if given.
-    /// This build runs sized downloads; uploads and timed runs are refused
-    /// as not available yet.
+    /// Over UDP every kind runs; over TCP this build runs sized downloads,
+    /// and refuses uploads and timed runs as not available yet.
     pub fn transfer(
         &mut self,
         t: &Transfer,
         sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
+        if let Client::Udp(c, u) = self {
+            return c.transfer(t, u, sink);
+        }
         match (t.direction, t.size, t.time) {
             (Direction::Download, Some(size), None) => self.file(size, sink),
             (Direction::Upload, _, _) => Err(ClientError::Usage(
