@@ -12,7 +12,6 @@ use super::table::Slot;
 use super::transfer::{FileOptions, Transfer};
 use super::upload::{Upload, UploadAsk};
 use super::{Endpoint, Event, text};
-use crate::net::marking::{Dscp, Ecn};
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_ECN, FLAG_FRAGMENT,
     FLAG_NO_GSO, FLAG_RESULTS, FLAG_UPLOAD, KIND_FILE_DATA,
@@ -27,13 +26,19 @@ pub(super) fn answer_tos(asker: Option<u8>, ecn: bool) -> Option<u8> {
     if asker.is_none() && !ecn {
         return None;
     }
+    // The DSCP is the high six bits; ECT(0) is 0b10 in the low two.
     let t = asker.unwrap_or(0);
-    let mark = if ecn || Ecn::of(t).capable() {
-        Ecn::Ect0
-    } else {
-        Ecn::NotEct
-    };
-    Some(Dscp::of(t).tos(mark))
+    let capable = t & 0b11 != 0;
+    Some(t & 0xFC | if ecn || capable { 0b10 } else { 0 })
+}
+
+/// A file request's fields.
+struct FileAsk {
+    size: u64,
+    rate_bps: u64,
+    segment: u32,
+    flags: u8,
+    time_ns: u64,
 }
 
 /// A transfer request, as it arrived.
@@ -83,65 +88,14 @@ impl Endpoint {
                 token,
                 time_ns,
             } => {
-                let how = FileSend {
-                    fragment: flags & FLAG_FRAGMENT != 0,
-                    gso: flags & FLAG_NO_GSO == 0,
-                };
-                let time = (time_ns > 0).then(|| Duration::from_nanos(time_ns));
-                let ecn = flags & FLAG_ECN != 0;
-                let tos = answer_tos(self.asker_tos, ecn);
-                let upload = flags & FLAG_UPLOAD != 0;
-                let ask = Ask {
-                    h,
-                    token,
-                    len,
-                    kind: if upload { Kind::Upload } else { Kind::File },
-                    what: describe_file(size, segment, rate_bps, how, time, upload),
-                };
-                let check = self
-                    .check_file(size, segment, if time.is_some() { 0 } else { rate_bps })
-                    .and_then(|()| self.check_time(time));
-                if upload {
-                    let up = UploadAsk {
-                        size,
-                        segment,
-                        time,
-                        ecn,
-                        tos,
-                    };
-                    let cpu = self.config.cpu;
-                    let made = check.and(Upload::new(up, cpu).ok_or_else(no_room));
-                    let seen = self.asker_tos;
-                    return self.start(now, peer, ask, made, |mut u, _, _| {
-                        u.saw(seen);
-                        Slot::Receiving(Box::new(u))
-                    });
-                }
-                let plan = FilePlan::new(
-                    if size == 0 && time.is_some() {
-                        u64::MAX
-                    } else {
-                        size
-                    },
+                let req = FileAsk {
+                    size,
+                    rate_bps,
                     segment,
-                );
-                let options = FileOptions {
-                    time,
-                    cap: size,
-                    results: flags & FLAG_RESULTS != 0,
-                    tos,
-                    cpu: self.config.cpu,
+                    flags,
+                    time_ns,
                 };
-                self.start(
-                    now,
-                    peer,
-                    ask,
-                    check.and(plan.ok_or_else(no_room)),
-                    |plan, at, epoch| {
-                        let t = Transfer::file((peer, h.session), plan, rate_bps, how, epoch, at);
-                        Slot::Held(Box::new(t.with_options(options)))
-                    },
-                );
+                self.on_file_request(now, peer, h, token, len, req);
             }
             Body::FileEnd { datagrams, .. } if self.receiving(&key) => {
                 self.on_upload_end(now, key, &h, datagrams);
@@ -188,6 +142,85 @@ impl Endpoint {
                 ),
             ),
         }
+    }
+
+    /// A file request: a download (sized or timed, with Results if asked)
+    /// or an upload, once the cookie and the limits allow.
+    fn on_file_request(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        h: DgramHeader,
+        token: u64,
+        len: usize,
+        req: FileAsk,
+    ) {
+        let FileAsk {
+            size,
+            rate_bps,
+            segment,
+            flags,
+            time_ns,
+        } = req;
+        let how = FileSend {
+            fragment: flags & FLAG_FRAGMENT != 0,
+            gso: flags & FLAG_NO_GSO == 0,
+        };
+        let time = (time_ns > 0).then(|| Duration::from_nanos(time_ns));
+        let ecn = flags & FLAG_ECN != 0;
+        let tos = answer_tos(self.asker_tos, ecn);
+        let upload = flags & FLAG_UPLOAD != 0;
+        let ask = Ask {
+            h,
+            token,
+            len,
+            kind: if upload { Kind::Upload } else { Kind::File },
+            what: describe_file(size, segment, rate_bps, how, time, upload),
+        };
+        let check = self
+            .check_file(size, segment, if time.is_some() { 0 } else { rate_bps })
+            .and_then(|()| self.check_time(time));
+        if upload {
+            let up = UploadAsk {
+                size,
+                segment,
+                time,
+                ecn,
+                tos,
+            };
+            let cpu = self.config.cpu;
+            let made = check.and(Upload::new(up, cpu).ok_or_else(no_room));
+            let seen = self.asker_tos;
+            return self.start(now, peer, ask, made, |mut u, _, _| {
+                u.saw(seen);
+                Slot::Receiving(Box::new(u))
+            });
+        }
+        let plan = FilePlan::new(
+            if size == 0 && time.is_some() {
+                u64::MAX
+            } else {
+                size
+            },
+            segment,
+        );
+        let options = FileOptions {
+            time,
+            cap: size,
+            results: flags & FLAG_RESULTS != 0,
+            tos,
+            cpu: self.config.cpu,
+        };
+        self.start(
+            now,
+            peer,
+            ask,
+            check.and(plan.ok_or_else(no_room)),
+            |plan, at, epoch| {
+                let t = Transfer::file((peer, h.session), plan, rate_bps, how, epoch, at);
+                Slot::Held(Box::new(t.with_options(options)))
+            },
+        );
     }
 
     fn check_file(&self, size: u64, segment: u32, rate_bps: u64) -> Result<(), Refusal> {

@@ -333,7 +333,7 @@ impl Transfer {
             .options
             .cpu
             .zip(self.cpu_start)
-            .map(|(c, start)| crate::net::rusage::between(start, c()));
+            .map(|(c, start)| super::upload::cpu_between(start, c()));
         let (bytes, datagrams) = match &self.data {
             Data::File(f) => (f.carried().payload, f.seq()),
             Data::Stream(s) => (s.carried().payload, u64::from(s.seq)),

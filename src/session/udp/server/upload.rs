@@ -13,13 +13,31 @@ use super::plan::FilePlan;
 use super::receive::{FileReceive, Verdict};
 use super::table::Slot;
 use crate::content::Mismatch;
-use crate::net::marking::EcnCounts;
 use crate::proto::datagram::{Body, DGRAM_HEADER, DgramHeader};
 use crate::proto::{ErrorCode, Results};
 
 /// How long after the sender's first FileEnd its stragglers are awaited
 /// before the figures are made.
 pub const LINGER: Duration = Duration::from_millis(50);
+
+/// Received datagrams by their ECN field (the TOS byte's two low bits):
+/// Not-ECT, ECT(1), ECT(0), CE.
+#[derive(Debug, Clone, Copy, Default)]
+struct EcnCounts([u64; 4]);
+
+impl EcnCounts {
+    fn add(&mut self, tos: u8) {
+        self.0[usize::from(tos & 0b11)] += 1;
+    }
+}
+
+/// The CPU between two readings, never negative.
+pub(super) fn cpu_between(before: (u64, u64), after: (u64, u64)) -> (u64, u64) {
+    (
+        after.0.saturating_sub(before.0),
+        after.1.saturating_sub(before.1),
+    )
+}
 
 /// Reads the process's CPU so far, `(user_ns, sys_ns)`: the driver's
 /// `getrusage`, or nothing in tests.
@@ -159,9 +177,7 @@ impl Upload {
         let (first, last) = (self.first, self.last);
         let (clock, start) = (self.cpu, self.cpu_start);
         Some(self.results.get_or_insert_with(|| {
-            let cpu = clock
-                .zip(start)
-                .map(|(c, start)| crate::net::rusage::between(start, c()));
+            let cpu = clock.zip(start).map(|(c, start)| cpu_between(start, c()));
             let a = rx.arrivals();
             Results {
                 bytes: Some(rx.bytes),
@@ -176,10 +192,10 @@ impl Upload {
                 lost: Some(a.lost(datagrams.max(a.received()))),
                 duplicates: Some(a.duplicates()),
                 reordered: Some(a.reordered()),
-                not_ect: ask.ecn.then_some(ecn.not_ect),
-                ect0: ask.ecn.then_some(ecn.ect0),
-                ect1: ask.ecn.then_some(ecn.ect1),
-                ce: ask.ecn.then_some(ecn.ce),
+                not_ect: ask.ecn.then_some(ecn.0[0]),
+                ect1: ask.ecn.then_some(ecn.0[1]),
+                ect0: ask.ecn.then_some(ecn.0[2]),
+                ce: ask.ecn.then_some(ecn.0[3]),
                 flags: if ask.tos.is_some() {
                     Results::TOS_APPLIED
                 } else {
