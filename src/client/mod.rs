@@ -157,6 +157,7 @@ impl Client {
                     &config.recording,
                 )?;
                 c.set_batching(u.no_gso, u.gro)?;
+                c.set_marking(config.opts.tos, config.ecn)?;
                 Ok(Client::Udp(c, u))
             }
         }
@@ -183,7 +184,7 @@ impl Client {
     ) -> Result<report::Report, ClientError> {
         match self {
             Client::Tcp(c) => c.file(size, sink),
-            Client::Udp(c, u) => c.file(size, u.rate_bps, u.segment_size, sink),
+            Client::Udp(c, u) => c.file(size, None, u.rate_bps, u.segment_size, sink),
         }
     }
 

@@ -38,6 +38,7 @@ fn file_report() -> Report {
         spin: false,
         cpu: None,
         server: None,
+        ecn: None,
         flows: Vec::new(),
         download: None,
         upload: None,
