@@ -1,7 +1,8 @@
 //! `ardei-lab client`: asks a server for an echo, a file or a stream, measures
 //! what comes back, and reports it.
 //!
-//! - [`tcp`]: the three actions over a TCP connection.
+//! - [`tcp`]: the three actions over a TCP connection, and a transfer
+//!   either way, sized or timed.
 //! - [`udp`]: the three actions over UDP, with exact loss accounting.
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
@@ -140,6 +141,7 @@ impl Client {
                     &config.recording,
                 )?;
                 c.set_settings(config.tcp);
+                c.set_ecn(config.ecn);
                 Ok(Client::Tcp(c))
             }
             Some(u) => {
@@ -272,12 +274,14 @@ pub enum ClientError {
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),
-    /// The server verified an upload and found a wrong byte.
-    #[error("the server rejected the upload: {message}")]
+    /// The server found a wrong byte in an upload.
+    #[error(
+        "verification failed: the server found a wrong byte in the upload at offset {offset}: {message}"
+    )]
     Rejected {
-        /// Where the first wrong byte is in the file.
+        /// The offset of the wrong byte in the file.
         offset: u64,
-        /// The server's sentence, which names it.
+        /// The server's sentence.
         message: String,
     },
     /// The file ended early.

@@ -64,10 +64,17 @@ fn file(s: &mut String, r: &Report, head: &str) {
     else {
         return;
     };
+    // An upload's bytes are the client's to send and the server's to
+    // verify; a download's the other way round.
+    let (moved, checker) = if r.direction == "upload" {
+        ("sent", " by the server")
+    } else {
+        ("received", "")
+    };
     let what = match (*complete, *verified) {
-        (true, true) => "received, every byte verified".to_string(),
+        (true, true) => format!("{moved}, every byte verified{checker}"),
         (false, true) => format!(
-            "requested: {} received, every one verified",
+            "requested: {} {moved}, every one verified{checker}",
             format_bytes(r.bytes)
         ),
         (_, false) => "NOT verified".to_string(),
