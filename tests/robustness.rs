@@ -1048,7 +1048,8 @@ fn udp_files(
 #[test]
 fn a_thousand_concurrent_udp_sessions_complete_without_loss() {
     raise_nofile();
-    let mut s = udp_server(&["-q"]);
+    // A thousand sessions from one address: lift the per-client cap.
+    let mut s = udp_server(&["-q", "--max-per-client", "1000"]);
     let mut log = Log::new();
     let t = Instant::now();
     let results = udp_files(s.addr, 1000, 4000, 50_000_000);

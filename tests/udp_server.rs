@@ -155,8 +155,9 @@ fn json_gives_one_object_per_udp_session_with_its_counts() {
     assert_eq!(file["requests"], 1, "{file}");
     assert_eq!(file["bytes_out"], 10000, "{file}");
     assert!(file["datagrams_in"].as_u64().unwrap() >= 1, "{file}");
-    // FileReady, 10 data datagrams of 1000 file bytes, 3 copies of End.
-    assert_eq!(file["datagrams_out"], 14, "{file}");
+    // FileReady, 10 data datagrams of 1000 file bytes, 3 copies of End,
+    // 3 copies of the Results the client asks for.
+    assert_eq!(file["datagrams_out"], 17, "{file}");
     assert_eq!(file["overhead"]["segment_payload"], 1000, "{file}");
     assert!(
         file["end"].as_str().unwrap().contains("sent 10 datagrams"),
