@@ -134,7 +134,7 @@ mod tests {
     use crate::account::kernel::TcpInfo;
     use crate::wire::{IpVersion, Layers, Link};
 
-    fn flow(bytes: u64, segs: u32) -> Overhead {
+    fn flow(bytes: u64, segs: u64) -> Overhead {
         tcp(
             &[super::super::Shape::File {
                 up: 16,
