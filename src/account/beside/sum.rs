@@ -84,8 +84,12 @@ impl OverheadSum {
     /// the flows' kernel columns (UDP: each of those counts every flow).
     pub fn with_kernel_window(&mut self, kernel: Option<Column>) {
         let note = match kernel {
-            Some(_) => "kernel: /proc/net/snmp counts the whole namespace, so each flow's own kernel column counts every flow's datagrams in its window; the summed column is those counters read once, from the flows' common start to the last one's end",
-            None => "kernel: not available: /proc/net/snmp could not be read over the run (each flow's own kernel column counts every flow's datagrams, so their sum would count them several times)",
+            Some(_) => {
+                "kernel: /proc/net/snmp counts the whole namespace, so each flow's own kernel column counts every flow's datagrams in its window; the summed column is those counters read once, from the flows' common start to the last one's end"
+            }
+            None => {
+                "kernel: not available: /proc/net/snmp could not be read over the run (each flow's own kernel column counts every flow's datagrams, so their sum would count them several times)"
+            }
         };
         self.kernel = kernel;
         self.notes.push(note.to_string());
@@ -204,9 +208,16 @@ mod tests {
         let s = OverheadSum::of(&[Some(&a), None], true, 1.0);
         assert!(s.model.is_none() && s.kernel.is_none() && s.wire_rate_bps.is_none());
         assert_eq!(s.capture, Some(None));
-        assert!(s.notes[0].contains("flow 2 has no accounting"), "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("flow 2 has no accounting"),
+            "{:?}",
+            s.notes
+        );
         let json = serde_json::to_value(&s).unwrap();
-        assert!(json["model"].is_null() && json["capture"].is_null(), "{json}");
+        assert!(
+            json["model"].is_null() && json["capture"].is_null(),
+            "{json}"
+        );
     }
 
     #[test]

@@ -111,7 +111,10 @@ fn flow_goodput(flows: &[FlowFigures]) -> Vec<(String, Vec<(f64, f64)>)> {
 /// first, all after the last.
 fn bytes_at(progress: &[(f64, u64)], t: f64) -> f64 {
     let after = progress.partition_point(|p| p.0 <= t);
-    match (after.checked_sub(1).map(|i| progress[i]), progress.get(after)) {
+    match (
+        after.checked_sub(1).map(|i| progress[i]),
+        progress.get(after),
+    ) {
         (None, _) => 0.0,
         (Some((_, b)), None) => b as f64,
         (Some((t0, b0)), Some(&(t1, b1))) => {
@@ -143,8 +146,14 @@ mod tests {
         assert_eq!(s[0].1.len(), 3);
         let rate = |p: &(f64, f64)| p.1.round();
         assert_eq!(s[0].1.iter().map(rate).collect::<Vec<_>>(), [8000.0; 3]);
-        assert_eq!(s[1].1.iter().map(rate).collect::<Vec<_>>(), [0.0, 2000.0, 4000.0]);
-        assert_eq!(s[2].1.iter().map(rate).collect::<Vec<_>>(), [8000.0, 10000.0, 12000.0]);
+        assert_eq!(
+            s[1].1.iter().map(rate).collect::<Vec<_>>(),
+            [0.0, 2000.0, 4000.0]
+        );
+        assert_eq!(
+            s[2].1.iter().map(rate).collect::<Vec<_>>(),
+            [8000.0, 10000.0, 12000.0]
+        );
         assert_eq!(bytes_at(&[(1.0, 10)], 0.5), 0.0);
         assert_eq!(bytes_at(&[(1.0, 10)], 3.0), 10.0);
     }

@@ -109,15 +109,36 @@ pub(super) fn write_sum(s: &mut String, o: &OverheadSum, flows: &[FlowFigures], 
     let (m, k) = (o.model.as_ref(), o.kernel.as_ref());
     let c = |f: fn(&crate::account::beside::CaptureColumn) -> u64| cap.map(|c| c.as_ref().map(f));
     let cl = |i: usize| cap.map(|c| c.as_ref().map(|c| c.layers.named()[i].1));
-    sum_row(s, "frames", m.map(|c| c.frames), k.map(|c| c.frames), c(|c| c.frames));
-    sum_row(s, "  with data", m.map(|c| c.data_frames), k.map(|c| c.data_frames), None);
+    sum_row(
+        s,
+        "frames",
+        m.map(|c| c.frames),
+        k.map(|c| c.frames),
+        c(|c| c.frames),
+    );
+    sum_row(
+        s,
+        "  with data",
+        m.map(|c| c.data_frames),
+        k.map(|c| c.data_frames),
+        None,
+    );
     let name = "  without data (pure ACKs, control)";
-    sum_row(s, name, m.map(|c| c.ack_frames), k.map(|c| c.ack_frames), None);
+    sum_row(
+        s,
+        name,
+        m.map(|c| c.ack_frames),
+        k.map(|c| c.ack_frames),
+        None,
+    );
     let (mr, kr) = (m.map(|c| c.retransmissions), k.map(|c| c.retransmissions));
     sum_row(s, "  retransmitted", mr, kr, c(|c| c.retransmissions));
     for i in 0..6 {
         let (name, _) = crate::wire::Layers::default().named()[i];
-        let (mv, kv) = (m.map(|c| c.layers.named()[i].1), k.map(|c| c.layers.named()[i].1));
+        let (mv, kv) = (
+            m.map(|c| c.layers.named()[i].1),
+            k.map(|c| c.layers.named()[i].1),
+        );
         sum_row(s, &format!("bytes: {name}"), mv, kv, cl(i));
     }
     let (mw, kw) = (m.map(|c| c.wire_bytes), k.map(|c| c.wire_bytes));
