@@ -349,6 +349,25 @@ impl FlowModel {
         });
     }
 
+    /// Records a timed file: `head`, then `len` file bytes as FileData
+    /// messages, then FileEnd when `end` ([`crate::proto::timed::TimedStream`]).
+    pub fn send_timed(&mut self, dir: Direction, head: &[u8], len: u64, end: bool, comment: &str) {
+        let t = unix_ns();
+        let stream = crate::proto::timed::TimedStream { head, len, end };
+        let total = stream.total();
+        self.record(|flow, cap| match flow {
+            Flow::Tcp(f) => f.send_len(
+                cap,
+                dir,
+                total,
+                |o, out: &mut [u8]| stream.fill(o, out),
+                t,
+                comment,
+            ),
+            _ => Ok(()),
+        });
+    }
+
     /// Records the TCP teardown, the side in `first` closing first.
     pub fn close(&mut self, first: Direction) {
         let t = unix_ns();

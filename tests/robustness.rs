@@ -1037,7 +1037,7 @@ fn udp_files(
                     let mut c = UdpClient::connect(addr, &opts, Some(Duration::from_secs(3)))
                         .expect("udp connect");
                     go.wait();
-                    c.file(size, rate, Some(1400), None)
+                    c.file(size, None, rate, Some(1400), None)
                 })
                 .expect("spawn")
         })

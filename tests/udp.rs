@@ -572,7 +572,8 @@ fn two_hundred_concurrent_sessions() {
         .map(|i| {
             std::thread::spawn(move || {
                 let mut c = UdpClient::connect(addr, &UdpOpts::default(), None).unwrap();
-                c.file(20_000 + i, 200_000_000, Some(1400), None).unwrap()
+                c.file(20_000 + i, None, 200_000_000, Some(1400), None)
+                    .unwrap()
             })
         })
         .collect();

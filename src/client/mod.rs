@@ -1,7 +1,8 @@
 //! `ardei-lab client`: asks a server for an echo, a file or a stream, measures
 //! what comes back, and reports it.
 //!
-//! - [`tcp`]: the three actions over a TCP connection.
+//! - [`tcp`]: the three actions over a TCP connection, and a transfer
+//!   either way, sized or timed.
 //! - [`udp`]: the three actions over UDP, with exact loss accounting.
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
@@ -140,6 +141,7 @@ impl Client {
                     &config.recording,
                 )?;
                 c.set_settings(config.tcp);
+                c.set_ecn(config.ecn);
                 Ok(Client::Tcp(c))
             }
             Some(u) => {
@@ -155,6 +157,7 @@ impl Client {
                     &config.recording,
                 )?;
                 c.set_batching(u.no_gso, u.gro)?;
+                c.set_marking(config.opts.tos, config.ecn)?;
                 Ok(Client::Udp(c, u))
             }
         }
@@ -181,7 +184,7 @@ impl Client {
     ) -> Result<report::Report, ClientError> {
         match self {
             Client::Tcp(c) => c.file(size, sink),
-            Client::Udp(c, u) => c.file(size, u.rate_bps, u.segment_size, sink),
+            Client::Udp(c, u) => c.file(size, None, u.rate_bps, u.segment_size, sink),
         }
     }
 
@@ -271,6 +274,16 @@ pub enum ClientError {
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),
+    /// The server found a wrong byte in an upload.
+    #[error(
+        "verification failed: the server found a wrong byte in the upload at offset {offset}: {message}"
+    )]
+    Rejected {
+        /// The offset of the wrong byte in the file.
+        offset: u64,
+        /// The server's sentence.
+        message: String,
+    },
     /// The file ended early.
     #[error("the file ended after {got} of {expected} bytes")]
     Short {
@@ -346,9 +359,10 @@ impl ClientError {
             ClientError::Flows(f) => f.worst.exit_code(),
             ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 3,
-            ClientError::Verify(_) | ClientError::Short { .. } | ClientError::Incomplete { .. } => {
-                4
-            }
+            ClientError::Verify(_)
+            | ClientError::Rejected { .. }
+            | ClientError::Short { .. }
+            | ClientError::Incomplete { .. } => 4,
             _ => 1,
         }
     }

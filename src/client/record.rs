@@ -169,6 +169,14 @@ impl Instruments {
         }
     }
 
+    /// Records a timed file: `head`, `len` file bytes as FileData
+    /// messages, and FileEnd when `end`.
+    pub fn send_timed(&mut self, dir: Direction, head: &[u8], len: u64, end: bool, comment: &str) {
+        if let Some((_, f)) = self.model.as_mut() {
+            f.send_timed(dir, head, len, end, comment);
+        }
+    }
+
     /// Closes both: the model's teardown (the client closes first), then the
     /// files. `None` when no instrument was on.
     pub fn finish(&mut self) -> Result<Option<CapturesReport>, ClientError> {

@@ -44,24 +44,21 @@ pub struct Transfer {
 
 impl Client {
     /// Carries out `t`, writing a downloaded file to `sink` too if given.
-    /// This build runs sized downloads; uploads and timed runs are refused
-    /// as not available yet.
+    /// Every transfer runs over both transports: a TransferRequest over
+    /// TCP, a FileRequest with its upload and time over UDP.
     pub fn transfer(
         &mut self,
         t: &Transfer,
         sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
-        match (t.direction, t.size, t.time) {
-            (Direction::Download, Some(size), None) => self.file(size, sink),
-            (Direction::Upload, _, _) => Err(ClientError::Usage(
-                "--upload is not available yet in this build".to_string(),
-            )),
-            (Direction::Download, _, Some(_)) => Err(ClientError::Usage(
-                "-t (a timed transfer) is not available yet in this build".to_string(),
-            )),
-            (Direction::Download, None, None) => Err(ClientError::Usage(
+        if t.size.is_none() && t.time.is_none() {
+            return Err(ClientError::Usage(
                 "a transfer needs a size (--file N) or a time (-t DUR)".to_string(),
-            )),
+            ));
+        }
+        match self {
+            Client::Tcp(c) => c.transfer(t, sink),
+            Client::Udp(c, u) => c.transfer(t, u, sink),
         }
     }
 }

@@ -16,7 +16,11 @@
 //! handed to the session one at a time, each stamped with the time its
 //! receive call returned. `--no-gso` keeps one `recv` per datagram and
 //! asks the server for one send per datagram: the unbatched path, to
-//! compare. A file's bytes go to a sink (`--print-file`) in file order as
+//! compare. An upload's datagrams leave in UDP GSO batches (one
+//! `sendmsg` each) unless `--no-gso` or the kernel refuses. The socket
+//! carries the client's marking (`--dscp`, ECT(0) with `--ecn`) on every
+//! datagram, the Hello included; with `--ecn` the ECN field of every
+//! datagram of the session that arrives is counted. A file's bytes go to a sink (`--print-file`) in file order as
 //! the session hands them out.
 
 use std::collections::hash_map::RandomState;
@@ -31,6 +35,7 @@ use super::record::{Instruments, Recording};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use crate::instruments::FlowModel;
 use crate::net::batch::{self, Inbox, RecvMethod};
+use crate::net::marking::{self, EcnCounts};
 use crate::net::spin::{self, Polled};
 use crate::net::udp::{UdpApplied, UdpOpts, ip_header_len, path_mtu, udp_connect_with};
 use crate::pace;
@@ -41,6 +46,7 @@ use crate::session::udp::client::{ClientSession, FileReceive, SessionError};
 use crate::wire::Transport;
 
 mod actions;
+mod upload;
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
 /// transfer with default buffers loses nothing.
@@ -66,9 +72,9 @@ pub struct UdpClient {
     recv_timeout: Option<Duration>,
     /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
     inbox: Box<Inbox>,
-    /// Datagrams received and not yet handed out: ranges in the inbox, and
-    /// whether the kernel cut one short for want of room.
-    pending: Vec<(Range<usize>, bool)>,
+    /// Datagrams received and not yet handed out: ranges in the inbox,
+    /// whether the kernel cut one short for want of room, and its TOS byte.
+    pending: Vec<(Range<usize>, bool, Option<u8>)>,
     /// The next of `pending` to hand out.
     next: usize,
     /// Receive calls that returned data in the current action.
@@ -91,6 +97,12 @@ pub struct UdpClient {
     out: Vec<u8>,
     /// Busy-poll the receives (`--spin`).
     spin: bool,
+    /// Count the ECN field of what arrives (`--ecn`).
+    ecn: bool,
+    /// The current action's counts of it.
+    ecn_counts: EcnCounts,
+    /// Send batches with UDP GSO (until the kernel refuses).
+    gso_send: bool,
 }
 
 impl UdpClient {
@@ -144,7 +156,27 @@ impl UdpClient {
             timeout_set: None,
             out: Vec::new(),
             spin: false,
+            ecn: false,
+            ecn_counts: EcnCounts::default(),
+            gso_send: true,
         })
+    }
+
+    /// Marks every datagram the socket sends with `tos` (`--dscp`, ECT(0)
+    /// with `--ecn`); with `ecn`, reads the TOS byte of every datagram that
+    /// arrives and counts its ECN field.
+    pub fn set_marking(&mut self, tos: Option<u8>, ecn: bool) -> Result<(), ClientError> {
+        let err =
+            |name| move |source| ClientError::Net(crate::net::NetError::Option { name, source });
+        if let Some(t) = tos {
+            marking::set_tos(&self.sock, t).map_err(err("IP_TOS"))?;
+        }
+        if ecn {
+            marking::set_recv_tos(&self.sock, true).map_err(err("IP_RECVTOS"))?;
+        }
+        self.ecn = ecn;
+        self.inbox.set_tos(ecn);
+        Ok(())
     }
 
     /// How datagrams go: `no_gso` asks the server for one datagram per send
@@ -167,6 +199,8 @@ impl UdpClient {
             RecvMethod::Recvmmsg
         };
         *self.inbox = Inbox::new(method, 65_536);
+        self.inbox.set_tos(self.ecn);
+        self.gso_send = !no_gso;
         self.pending.clear();
         self.next = 0;
         Ok(())
@@ -237,6 +271,7 @@ impl UdpClient {
         self.counter += 1;
         self.rx_calls = 0;
         self.rx_coalesced = 0;
+        self.ecn_counts = EcnCounts::default();
         self.pending.clear();
         self.next = 0;
         self.inbox.prepare(largest);
@@ -296,11 +331,14 @@ impl UdpClient {
                     .map_err(|e| self.fail(e, None))?;
                 continue;
             }
-            while let Some((r, truncated)) = self.pending.get(self.next).cloned() {
+            while let Some((r, truncated, tos)) = self.pending.get(self.next).cloned() {
                 self.next += 1;
                 let d = self.inbox.bytes(r.clone());
                 if !s.owns(d) {
                     continue;
+                }
+                if let (true, Some(t)) = (self.ecn, tos) {
+                    self.ecn_counts.add(t);
                 }
                 if truncated {
                     return Err(ClientError::Protocol(format!(
@@ -332,11 +370,28 @@ impl UdpClient {
     }
 
     /// Sends what the session asked for: one datagram, or several of one
-    /// size back to back, each with its own send.
+    /// size back to back in one UDP GSO send (each with its own send once
+    /// the kernel refuses GSO).
     fn transmit(&mut self, t: Transmit) -> Result<(), ClientError> {
         let bytes = &self.out[..t.len];
+        if let (Some(segment), true) = (t.segment, self.gso_send) {
+            match send_retry(|| batch::send_gso(&self.sock, bytes, self.target, segment as u16)) {
+                Ok(()) => {
+                    for d in bytes.chunks(segment) {
+                        self.instruments
+                            .send(Direction::ToServer, d, || describe(d));
+                    }
+                    return Ok(());
+                }
+                Err(e) if batch::gso_refused(&e) => {
+                    tracing::info!("the kernel refused UDP GSO ({e}); one datagram per send");
+                    self.gso_send = false;
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
         for d in bytes.chunks(t.segment.unwrap_or(t.len).max(1)) {
-            if let Err(e) = self.sock.send(d) {
+            if let Err(e) = send_retry(|| self.sock.send(d)) {
                 return Err(self.io_error(e));
             }
             self.instruments
@@ -388,7 +443,7 @@ impl UdpClient {
                     let at = g.range.start;
                     self.pending.extend(
                         batch::split(g.range.len(), g.gso)
-                            .map(|r| (at + r.start..at + r.end, g.truncated)),
+                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos)),
                     );
                 }
                 Ok(true)
@@ -423,6 +478,7 @@ impl UdpClient {
                 unit,
             },
             SessionError::Verify(m) => ClientError::Verify(m),
+            SessionError::Rejected { offset, message } => ClientError::Rejected { offset, message },
             SessionError::Order(o) => match sink {
                 Some(s) => s.incomplete(o.to_string()),
                 None => ClientError::Protocol(o.to_string()),
@@ -435,6 +491,19 @@ impl UdpClient {
             "none of {count} echoes came back within {wait:?}: is a UDP server running on {}? start one with `ardei-lab server --udp --bind {}`",
             self.target, self.target
         ))
+    }
+}
+
+/// Runs `send` until the kernel has room for it (`ENOBUFS`).
+fn send_retry(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
+    loop {
+        match send() {
+            Ok(_) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -160,6 +160,22 @@ impl Framed {
         }
     }
 
+    /// Whether a read would not block: bytes are buffered or queued on the
+    /// socket, or the peer closed or reset it (a `MSG_PEEK | MSG_DONTWAIT`
+    /// look, nothing taken). A sender checks it between writes for an
+    /// early answer.
+    pub fn has_input(&self) -> bool {
+        if !self.buffered().is_empty() {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+        match nix::sys::socket::recv(std::os::fd::AsRawFd::as_raw_fd(&self.stream), &mut b, flags) {
+            Ok(_) => true,
+            Err(e) => e != nix::errno::Errno::EAGAIN,
+        }
+    }
+
     /// Sends one message.
     pub fn send(&mut self, msg: &Message) -> io::Result<()> {
         self.out.clear();

@@ -21,6 +21,8 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 pub const MAX_STREAM_TIME: Duration = Duration::from_secs(600);
 /// Largest echo, in bytes (fits one UDP datagram with every header).
 pub const MAX_ECHO: usize = 60_000;
+/// Default longest timed transfer (`--max-time`).
+pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(60);
 
 /// The server's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct Limits {
     pub max_stream_time: Duration,
     /// Largest echo.
     pub max_echo: usize,
+    /// Longest timed transfer (`--max-time`).
+    pub max_time: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
             max_interval: MAX_INTERVAL,
             max_stream_time: MAX_STREAM_TIME,
             max_echo: MAX_ECHO,
+            max_time: DEFAULT_MAX_TIME,
         }
     }
 }
@@ -96,6 +101,28 @@ impl Limits {
                 format!(
                     "at {rate_bps} bit/s a file of {size} bytes would take {seconds:.0} s, over the limit of {} s: ask for a higher --rate",
                     limit.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a transfer of `size` bytes (a timed one's cap; 0: none)
+    /// for `time_ns` (0: sized) at `rate_bps` (0: unpaced), either way: the
+    /// size must fit `--max-file`, the time `--max-time`, and a sized
+    /// paced transfer `max_stream_time`.
+    pub fn check_transfer(&self, size: u64, time_ns: u64, rate_bps: u64) -> Result<(), Refusal> {
+        if time_ns == 0 {
+            return self.check_paced_file(size, rate_bps);
+        }
+        self.check_file(size)?;
+        let time = Duration::from_nanos(time_ns);
+        if time > self.max_time {
+            return Err(Refusal::new(
+                ErrorCode::BadInterval,
+                format!(
+                    "a transfer of {time:?} is over this server's limit of {:?} (--max-time)",
+                    self.max_time
                 ),
             ));
         }
@@ -196,6 +223,24 @@ mod tests {
         assert_eq!(code(60_000_000_000, 10_000, 64), ErrorCode::BadInterval);
         assert_eq!(code(5_000_000, 10, 3), ErrorCode::BadSize);
         assert_eq!(code(5_000_000, 10, u32::MAX), ErrorCode::BadSize);
+    }
+
+    #[test]
+    fn transfers_fit_the_size_and_the_time() {
+        let l = Limits {
+            max_time: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        assert!(l.check_transfer(1000, 0, 0).is_ok());
+        assert!(l.check_transfer(0, 1_000_000_000, 0).is_ok());
+        assert!(l.check_transfer(1000, 500_000_000, 0).is_ok());
+        let e = l.check_transfer(0, 5_000_000_000, 0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadInterval);
+        assert!(e.message.contains("--max-time"), "{}", e.message);
+        let big = l.check_transfer(u64::MAX, 1_000_000, 0).unwrap_err();
+        assert_eq!(big.code, ErrorCode::FileTooLarge);
+        // Sized and paced: the pace must not stretch it past the stream limit.
+        assert!(l.check_transfer(100_000_000, 0, 1000).is_err());
     }
 
     #[test]

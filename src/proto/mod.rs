@@ -59,7 +59,8 @@
 //! framing; `body` is the one codec of the bodies' fields, which both
 //! framings wrap; [`codec`] turns bytes into [`Message`]s and back over TCP;
 //! [`datagram`] is the same protocol over UDP, one message per datagram;
-//! [`results`] and [`transfer`] hold the typed fields of the newer bodies;
+//! [`results`] and [`transfer`] hold the typed fields of the newer bodies,
+//! [`timed`] the byte layout of a timed file's messages;
 //! [`cookie`] holds the address validation and the amplification budget of
 //! UDP; [`limits`] holds the server's refusals; [`text`] serves peers that
 //! speak plain lines. A message's length is [`Message::encoded_len`] (and
@@ -74,6 +75,7 @@ pub mod limits;
 pub mod message;
 pub mod results;
 pub mod text;
+pub mod timed;
 pub mod transfer;
 
 pub use codec::{DecodeError, Header, decode, encode};

@@ -47,12 +47,11 @@ pub struct ServerConfig {
     /// Most sessions at once from one client address (TCP connections,
     /// UDP transfers); more are refused with a Busy error.
     pub max_per_client: usize,
-    /// The longest timed transfer a client may ask for (`--max-time`).
-    /// Parsed and kept; timed transfers, which it bounds, are not served
-    /// by this build yet.
+    /// The longest timed transfer a client may ask for (`--max-time`);
+    /// the TCP server puts it in its [`Limits`].
     pub max_time: Duration,
-    /// `--dscp N`: the marking of everything the server sends. Parsed and
-    /// kept; this build does not apply it to its sockets yet.
+    /// `--dscp N`: the marking of everything the server sends. The TCP
+    /// server marks its listener (its SYN-ACKs) and so every connection.
     pub dscp: Option<u8>,
     /// A session with no traffic for this long is closed.
     pub idle_timeout: Duration,

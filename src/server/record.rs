@@ -103,6 +103,14 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Records a timed file sent `dir`: `head`, `len` file bytes as
+    /// FileData messages, and FileEnd when `end`.
+    pub fn timed(&mut self, dir: Direction, head: &[u8], len: u64, end: bool, comment: &str) {
+        if let Some(f) = self.flow.as_deref_mut() {
+            f.send_timed(dir, head, len, end, comment);
+        }
+    }
+
     /// Records the teardown: the client's FIN first, or the server's.
     pub fn close(&mut self, client_first: bool) {
         if let Some(f) = self.flow.as_deref_mut() {

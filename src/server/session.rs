@@ -11,6 +11,11 @@
 //! reports in the model capture: every message received and every write
 //! completed, and the teardown at the end. A timeout or a closed socket
 //! ends the session here.
+//!
+//! For a TransferRequest it also applies the marking and congestion
+//! control the request asks of the connection before anything of the
+//! transfer is sent, and at its end reads `TCP_INFO` and the CPU this
+//! session's thread spent over the transfer window for the Results.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,13 +25,13 @@ use serde::Serialize;
 
 use super::record::Recorder;
 use crate::account::beside::{Overhead, Shape};
-use crate::net::Framed;
 use crate::net::tcpinfo::TcpInfo;
+use crate::net::{Framed, congestion, marking, rusage};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::Limits;
 use crate::sched::Timely;
-use crate::session::tcp::{ACK_WAIT, Ended, Event, Record, ServerSession, Toward};
+use crate::session::tcp::{ACK_WAIT, Ended, Event, Readings, Record, ServerSession, Toward};
 
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
@@ -105,8 +110,12 @@ pub fn serve(
         stop,
         rec,
         stream: None,
+        cpu_start: None,
     };
     let result = driver.run(&mut session);
+    if session.cut_upload() {
+        drain(driver.conn);
+    }
     stats.seconds = started.elapsed().as_secs_f64();
     let f = session.figures();
     stats.mode = f.mode;
@@ -149,6 +158,8 @@ struct Driver<'a, 'r> {
     rec: &'a mut Recorder<'r>,
     /// A stream's deadlines and the priority its sender runs at.
     stream: Option<(pace::Schedule, Timely)>,
+    /// This thread's CPU when the running transfer started.
+    cpu_start: Option<(u64, u64)>,
 }
 
 impl Driver<'_, '_> {
@@ -164,7 +175,9 @@ impl Driver<'_, '_> {
                 }
                 self.take_events(session);
             }
-            self.take_events(session);
+            if self.take_events(session) {
+                continue;
+            }
             if session.awaiting_ack() {
                 let written = Instant::now();
                 let acked = wait_acked(self.conn, ACK_WAIT);
@@ -204,10 +217,23 @@ impl Driver<'_, '_> {
     }
 
     /// Acts on what the session reports: records for the model, the
-    /// kernel's pacing, a stream's schedule.
-    fn take_events(&mut self, session: &mut ServerSession) {
+    /// kernel's pacing, a stream's schedule, a transfer's socket settings
+    /// and readings. `true` when it answered the session (which may then
+    /// have something to send).
+    fn take_events(&mut self, session: &mut ServerSession) -> bool {
+        let mut answered = false;
         while let Some(e) = session.poll_event() {
             match e {
+                Event::TransferStarting { tos, congestion } => {
+                    self.cpu_start = Some(rusage::thread_cpu());
+                    let applied = apply(self.conn, tos, congestion.as_deref());
+                    session.handle_applied(Instant::now(), applied);
+                    answered = true;
+                }
+                Event::WantResults => {
+                    session.handle_results(self.readings());
+                    answered = true;
+                }
                 Event::Record(r) => self.record(r),
                 Event::Pacing(rate) => {
                     let _ = set_pacing_rate(self.conn, rate.unwrap_or(u64::MAX));
@@ -224,6 +250,25 @@ impl Driver<'_, '_> {
                 }
             }
         }
+        answered
+    }
+
+    /// The socket and the thread's CPU at a transfer's end.
+    fn readings(&mut self) -> Readings {
+        let stream = self.conn.stream();
+        let info = TcpInfo::read(stream).ok();
+        let cpu = self
+            .cpu_start
+            .take()
+            .map(|before| rusage::between(before, rusage::thread_cpu()));
+        Readings {
+            retrans: info.map(|i| i.total_retrans),
+            cwnd: info.map(|i| u64::from(i.snd_cwnd)),
+            rtt_us: info.map(|i| u64::from(i.rtt_us)),
+            ecn_negotiated: info.is_some_and(|i| i.ecn_negotiated),
+            cpu_ns: cpu,
+            congestion: congestion::get(stream).unwrap_or_default(),
+        }
     }
 
     fn record(&mut self, r: Record) {
@@ -233,15 +278,68 @@ impl Driver<'_, '_> {
                 bytes,
                 comment,
             } => {
-                let dir = match toward {
-                    Toward::Server => Direction::ToServer,
-                    Toward::Client => Direction::ToClient,
-                };
-                self.rec.bytes(dir, &bytes, || comment);
+                self.rec.bytes(direction(toward), &bytes, || comment);
             }
             Record::File {
                 head, len, comment, ..
             } => self.rec.file(&head, len, || comment),
+            Record::Timed {
+                toward,
+                head,
+                len,
+                end,
+                comment,
+            } => self.rec.timed(direction(toward), &head, len, end, &comment),
+        }
+    }
+}
+
+/// The model capture's direction for bytes sent `toward`.
+fn direction(toward: Toward) -> Direction {
+    match toward {
+        Toward::Server => Direction::ToServer,
+        Toward::Client => Direction::ToClient,
+    }
+}
+
+/// Applies what a transfer asks of the connection: the congestion control
+/// first (it shapes the first byte sent), then the marking; `Err` is the
+/// sentence of the Error(Unavailable) that refuses the transfer.
+fn apply(conn: &Framed, tos: Option<u8>, algo: Option<&str>) -> Result<(), String> {
+    let s = conn.stream();
+    if let Some(name) = algo {
+        congestion::set(s, name)
+            .map_err(|e| congestion::refusal(name, &e, &congestion::available()))?;
+    }
+    if let Some(t) = tos {
+        marking::set_tos(s, t)
+            .map_err(|e| format!("cannot mark this connection with TOS {t:#04x}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// How long a server that refused an upload reads what the client still
+/// sends, so that its Error is not lost to a reset.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Sends the FIN after the Error and reads what the client still sends
+/// until it closes too (or [`DRAIN_WAIT`]): closing with unread bytes
+/// would reset the connection, and the client could lose the Error.
+fn drain(conn: &mut Framed) {
+    let s = conn.stream();
+    if s.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_WAIT;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match std::io::Read::read(&mut &*s, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
     }
 }

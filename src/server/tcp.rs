@@ -63,8 +63,15 @@ struct Shared {
 }
 
 impl TcpServer {
-    /// Binds the listener with the configured options.
-    pub fn bind(config: ServerConfig) -> Result<TcpServer, NetError> {
+    /// Binds the listener with the configured options. With `--dscp` the
+    /// listener is marked before it listens, so its SYN-ACKs carry the
+    /// marking and every accepted connection inherits it.
+    pub fn bind(mut config: ServerConfig) -> Result<TcpServer, NetError> {
+        config.limits.max_time = config.max_time;
+        if let Some(d) = config.dscp {
+            config.opts.tos = Some(d << 2);
+            say_reflection(d);
+        }
         let (listener, applied) = tcp_listen(config.bind, &config.opts)?;
         let local = listener.local_addr().map_err(|source| NetError::Option {
             name: "getsockname",
@@ -191,6 +198,22 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// Says whether the kernel marks SYN-ACKs with the server's `--dscp` or
+/// with the client's SYN's own (`net.ipv4.tcp_reflect_tos`).
+fn say_reflection(dscp: u8) {
+    match crate::net::marking::tcp_reflect_tos() {
+        Some(true) => tracing::info!(
+            "net.ipv4.tcp_reflect_tos is on: the kernel answers each SYN with the SYN's own marking and the connection keeps it, so --dscp {dscp} marks only what a client leaves unmarked"
+        ),
+        Some(false) => tracing::info!(
+            "--dscp {dscp}: the listener, its SYN-ACKs and every accepted connection are marked (net.ipv4.tcp_reflect_tos is off)"
+        ),
+        None => tracing::info!(
+            "--dscp {dscp}: the listener, its SYN-ACKs and every accepted connection are marked (this kernel has no net.ipv4.tcp_reflect_tos)"
+        ),
     }
 }
 

@@ -13,6 +13,13 @@
 //! and waits for its deadlines, so that a file is as fast as the kernel
 //! allows while echoes are answered.
 //!
+//! Each datagram is read with its TOS byte (`IP_RECVTOS`,
+//! `IPV6_RECVTCLASS`), which the endpoint answers with: a reply carries
+//! the asker's DSCP, a transfer's every datagram that of its request, each
+//! sent with its own marking (a control message per send, GSO included).
+//! An upload's datagrams are verified by the endpoint on this loop.
+//! `--dscp N` marks what the socket sends otherwise.
+//!
 //! With `--spin`, the receive loop busy-polls the socket (see
 //! [`crate::net::spin`]) instead of blocking in `recvfrom`: one CPU core at
 //! 100 % for as long as the server runs. Echoes are answered sooner; the
@@ -41,9 +48,10 @@ use super::ServerConfig;
 use super::record::UdpModels;
 use crate::instruments::ModelFile;
 use crate::net::NetError;
-use crate::net::batch::send_gso;
+use crate::net::batch::{send_gso_marked, send_marked};
+use crate::net::marking;
 use crate::net::spin::{self, Polled};
-use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
+use crate::net::udp::{UdpApplied, UdpOpts, recv_from_tos, set_dont_fragment, udp_bind};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::Epoch;
@@ -69,24 +77,38 @@ struct Sender {
 }
 
 impl Sender {
-    fn send_to(&self, buf: &[u8], to: SocketAddr, fragment: bool) -> io::Result<usize> {
+    /// Sends one datagram marked `tos` (`None`: the socket's marking).
+    fn send_to(
+        &self,
+        buf: &[u8],
+        to: SocketAddr,
+        fragment: bool,
+        tos: Option<u8>,
+    ) -> io::Result<usize> {
         let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
         if *df == fragment {
             set_dont_fragment(&self.sock, self.v6, !fragment)?;
             *df = !fragment;
         }
-        self.sock.send_to(buf, to)
+        send_marked(&self.sock, buf, to, tos)
     }
 
     /// Sends `buf` as datagrams of `segment` bytes in one call (UDP GSO),
-    /// don't-fragment on: GSO and IP fragmentation do not mix.
-    fn send_gso(&self, buf: &[u8], to: SocketAddr, segment: u16) -> io::Result<usize> {
+    /// each marked `tos`, don't-fragment on: GSO and IP fragmentation do
+    /// not mix.
+    fn send_gso(
+        &self,
+        buf: &[u8],
+        to: SocketAddr,
+        segment: u16,
+        tos: Option<u8>,
+    ) -> io::Result<usize> {
         let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
         if !*df {
             set_dont_fragment(&self.sock, self.v6, true)?;
             *df = true;
         }
-        send_gso(&self.sock, buf, to, segment)
+        send_gso_marked(&self.sock, buf, to, segment, tos)
     }
 }
 
@@ -112,6 +134,10 @@ impl UdpServer {
         let local = sock.local_addr().map_err(err("getsockname"))?;
         sock.set_read_timeout(Some(POLL))
             .map_err(err("SO_RCVTIMEO"))?;
+        marking::set_recv_tos(&sock, true).map_err(err("IP_RECVTOS"))?;
+        if let Some(dscp) = config.dscp {
+            marking::set_tos(&sock, dscp << 2).map_err(err("IP_TOS"))?;
+        }
         Ok(UdpServer {
             sender: Arc::new(Sender {
                 sock,
@@ -154,6 +180,8 @@ impl UdpServer {
             idle_timeout: self.config.idle_timeout,
             v6: self.sender.v6,
             epoch: Epoch::pin(now, pace::unix_ns()),
+            max_time: self.config.max_time,
+            cpu: Some(crate::net::rusage::process_cpu),
         };
         let mut lp = Loop {
             endpoint: Endpoint::new(config, now),
@@ -195,14 +223,14 @@ impl Loop {
         let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
             match self.recv_from(&mut buf) {
-                Ok((n, peer)) => {
+                Ok((n, peer, tos)) => {
                     let d = &buf[..n];
                     self.record(peer, Direction::ToServer, d);
                     let now = Instant::now();
                     // A transfer's stamps count from the wall clock as it
                     // starts, as the client's do.
                     self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
-                    self.endpoint.handle_datagram(now, peer, d);
+                    self.endpoint.handle_datagram_tos(now, peer, d, tos);
                 }
                 Err(e) if crate::net::nothing_came(&e) => {}
                 // ICMP errors from earlier sends surface here; they are not ours to stop for.
@@ -226,9 +254,9 @@ impl Loop {
             self.endpoint.handle_timeout(now);
         }
         self.events();
-        while let Some((to, t)) = self.endpoint.poll_transmit(now, &mut self.out) {
+        while let Some((to, t, tos)) = self.endpoint.poll_transmit_tos(now, &mut self.out) {
             let bytes = &self.out[..t.len];
-            match self.sender.send_to(bytes, to, false) {
+            match self.sender.send_to(bytes, to, false, tos) {
                 Ok(_) => {
                     if let Some(m) = self.models.as_mut() {
                         m.record(to, Direction::ToClient, bytes);
@@ -240,16 +268,17 @@ impl Loop {
         self.events();
     }
 
-    /// The next datagram, within [`POLL`] (then `WouldBlock`, so the loop
-    /// looks at the stop flag and the timers): a blocking receive with the
-    /// socket's timeout, or with `--spin` a busy-poll.
-    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    /// The next datagram and its TOS byte, within [`POLL`] (then
+    /// `WouldBlock`, so the loop looks at the stop flag and the timers): a
+    /// blocking receive with the socket's timeout, or with `--spin` a
+    /// busy-poll.
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<u8>)> {
         if !self.config.spin {
-            return self.sender.sock.recv_from(buf);
+            return recv_from_tos(&self.sender.sock, buf, false);
         }
         let deadline = Instant::now() + POLL;
         match spin::spin_until(deadline, Some(&self.stop), || {
-            spin::recv_from_dontwait(&self.sender.sock, buf)
+            recv_from_tos(&self.sender.sock, buf, true)
         })? {
             Polled::Ready(x) => Ok(x),
             Polled::TimedOut | Polled::Stopped => Err(io::ErrorKind::WouldBlock.into()),

@@ -59,6 +59,20 @@ pub enum Shape {
         /// Bytes of the message after the file.
         trailer: u64,
     },
+    /// An upload: one request, the server's go-ahead (FileReady), then
+    /// `data` bytes from the client (the file and its framing, in writes
+    /// cut at the MSS), then a `trailer` from the server once they are all
+    /// in (FileSent and Results).
+    Upload {
+        /// Request message bytes.
+        up: u64,
+        /// The go-ahead's bytes.
+        ready: u64,
+        /// Bytes from the client after it.
+        data: u64,
+        /// Bytes of the server's answer after the file.
+        trailer: u64,
+    },
     /// One request, then `count` writes of `size` bytes; the first also
     /// carries `start` bytes (StreamStart), the last `end` (StreamEnd).
     Stream {

@@ -10,7 +10,10 @@
 //!   reply needs a pure ACK of its own;
 //! - file and stream: the client sends one pure ACK per 2 data segments it
 //!   receives (Linux's usual rate for bulk data); FileSent, sent once the
-//!   file is acknowledged, gets an ACK of its own.
+//!   file is acknowledged, gets an ACK of its own;
+//! - upload: the same with the roles swapped: the server acknowledges
+//!   every 2 data segments of the client's file, and the client its
+//!   trailer (FileSent and Results).
 
 use super::{ACK_EVERY, Column, KernelRaw, Overhead, Shape, TIMESTAMPS_LEN, column, ip_len, rate};
 use crate::account::kernel::TcpInfo;
@@ -173,6 +176,20 @@ fn model_shape(t: &mut Tally, control: Packet, seg: u32, shape: Shape) -> u64 {
             let data = push_message(t, control, seg, down, 1);
             // The trailer leaves once everything is acknowledged, and is
             // acknowledged in turn.
+            let tail = push_message(t, control, seg, trailer, 1);
+            data.div_ceil(ACK_EVERY) + tail
+        }
+        Shape::Upload {
+            up,
+            ready,
+            data,
+            trailer,
+        } => {
+            // The go-ahead acknowledges the request, the first data the
+            // go-ahead; the trailer is acknowledged in turn.
+            push_message(t, control, seg, up, 1);
+            push_message(t, control, seg, ready, 1);
+            let data = push_message(t, control, seg, data, 1);
             let tail = push_message(t, control, seg, trailer, 1);
             data.div_ceil(ACK_EVERY) + tail
         }

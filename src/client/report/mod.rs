@@ -102,6 +102,10 @@ pub struct Report {
     /// The server's view of the transfer, when it sent its results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerView>,
+    /// UDP with `--ecn`: the ECN fields of the datagrams the client
+    /// received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecn: Option<EcnView>,
     /// With several flows: each flow's figures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flows: Vec<FlowFigures>,
@@ -221,6 +225,7 @@ impl Report {
             spin: false,
             cpu: None,
             server: None,
+            ecn: None,
             flows: Vec::new(),
             download: None,
             upload: None,
@@ -243,6 +248,12 @@ impl Report {
         }
         if let Some(u) = &self.udp {
             u.write_text(&mut s);
+        }
+        if let Some(e) = &self.ecn {
+            s.push_str(&format!(
+                "  ECN received: {} Not-ECT, {} ECT(0), {} ECT(1), {} CE\n",
+                e.not_ect, e.ect0, e.ect1, e.ce
+            ));
         }
         if let Some(o) = &self.overhead {
             overhead::write(&mut s, o, self.goodput_bps);

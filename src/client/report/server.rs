@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::cpu::CpuUse;
+use crate::proto::Results;
 use crate::units::{format_bitrate, format_bytes};
+use crate::wire::Transport;
 
 /// ECN fields of the datagrams one side received.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -64,7 +66,58 @@ pub struct ServerView {
     pub ecn: Option<EcnView>,
 }
 
+impl EcnView {
+    /// The four counts, when `r` carries them.
+    fn of(r: &Results) -> Option<EcnView> {
+        let (not_ect, ect0, ect1, ce) = (r.not_ect?, r.ect0?, r.ect1?, r.ce?);
+        Some(EcnView {
+            not_ect,
+            ect0,
+            ect1,
+            ce,
+        })
+    }
+}
+
+impl From<crate::net::marking::EcnCounts> for EcnView {
+    fn from(c: crate::net::marking::EcnCounts) -> EcnView {
+        EcnView {
+            not_ect: c.not_ect,
+            ect0: c.ect0,
+            ect1: c.ect1,
+            ce: c.ce,
+        }
+    }
+}
+
 impl ServerView {
+    /// The view a Results message of a `transport` transfer gives: the
+    /// figures that belong to that transport, each where the server gave
+    /// it; the CPU over the server's active time.
+    pub fn from_results(r: &Results, transport: Transport) -> ServerView {
+        let tcp = transport == Transport::Tcp;
+        let only = |v: Option<u64>, on: bool| v.filter(|_| on);
+        let seconds = r.active_ns.map(|ns| ns as f64 / 1e9);
+        let cpu = r
+            .cpu_user_ns
+            .zip(r.cpu_sys_ns)
+            .map(|(u, s)| CpuUse::of(u as f64 / 1e9, s as f64 / 1e9, seconds.unwrap_or(0.0)));
+        ServerView {
+            bytes: r.bytes.unwrap_or(0),
+            seconds,
+            retransmits: only(r.retrans, tcp),
+            cwnd: only(r.cwnd, tcp),
+            rtt_us: only(r.rtt_us, tcp),
+            congestion: (!r.congestion.is_empty()).then(|| r.congestion.clone()),
+            cpu,
+            datagrams: only(r.datagrams, !tcp),
+            lost: only(r.lost, !tcp),
+            duplicates: only(r.duplicates, !tcp),
+            reordered: only(r.reordered, !tcp),
+            ecn: EcnView::of(r).filter(|_| !tcp),
+        }
+    }
+
     /// The views of flows that ran side by side over `wall` seconds,
     /// summed: bytes always, CPU when every flow's view has it; the rest
     /// belongs to one socket each, and is left out.

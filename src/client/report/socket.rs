@@ -23,9 +23,13 @@ impl SocketReport {
     pub(super) fn write_text(&self, s: &mut String) {
         match self {
             SocketReport::Tcp(a) => {
+                let cc = a
+                    .congestion
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" congestion {c}"));
                 let _ = writeln!(
                     s,
-                    "  socket: sndbuf {} rcvbuf {} nodelay {} mss {} (as the kernel applied them)",
+                    "  socket: sndbuf {} rcvbuf {} nodelay {} mss {}{cc} (as the kernel applied them)",
                     a.sndbuf, a.rcvbuf, a.nodelay, a.mss
                 );
             }

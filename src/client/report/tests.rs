@@ -39,6 +39,7 @@ fn file_report() -> Report {
         spin: false,
         cpu: None,
         server: None,
+        ecn: None,
         flows: Vec::new(),
         download: None,
         upload: None,

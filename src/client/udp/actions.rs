@@ -33,7 +33,13 @@ impl UdpClient {
     /// echo's bytes, without the lab's header; a stream's whole segment), so
     /// that its wire rate prices each counted byte with its share of the
     /// datagram's headers.
-    fn ticker(&self, start: Instant, total: Option<u64>, segment: u32, counted: u32) -> Ticker {
+    pub(super) fn ticker(
+        &self,
+        start: Instant,
+        total: Option<u64>,
+        segment: u32,
+        counted: u32,
+    ) -> Ticker {
         let v6 = self.target.is_ipv6();
         let link = beside::link_for(self.target.ip().is_loopback());
         let ip = if v6 { IpVersion::V6 } else { IpVersion::V4 };
@@ -42,7 +48,13 @@ impl UdpClient {
         Ticker::new(self.ticker.clone(), start, total, factor)
     }
 
-    fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
+    pub(super) fn report(
+        &self,
+        mode: &'static str,
+        bytes: u64,
+        seconds: f64,
+        detail: Detail,
+    ) -> Report {
         let socket = SocketReport::Udp(self.applied);
         Report::new(mode, self.target, bytes, seconds, detail, socket)
     }
@@ -134,7 +146,7 @@ impl UdpClient {
 
     /// Adds the model-beside-kernel report: `data` datagrams of `segment`
     /// bytes, the rest of the action's datagrams being control.
-    fn account(
+    pub(super) fn account(
         &self,
         r: &mut Report,
         segment: u32,
@@ -171,7 +183,7 @@ impl UdpClient {
 
     /// Says how batching changed the kernel's counts: `gso` is the
     /// sender's GSO calls and the datagrams they carried.
-    fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
+    pub(super) fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
         if let Some(o) = r.overhead.as_mut() {
             o.add_udp_batching(&beside::UdpBatching {
                 gso,
@@ -229,21 +241,25 @@ impl UdpClient {
         }
     }
 
-    /// A file of `size` bytes, paced at `rate_bps` by the server, every byte
-    /// that arrives verified; written to `sink` in file order as it arrives.
-    /// With a sink, a file that cannot be written whole is an error that
-    /// says how much of it the sink holds.
+    /// A file of `size` bytes (with `time`, for that long and `size` a cap,
+    /// 0: none), paced at `rate_bps` by the server, every byte that arrives
+    /// verified; written to `sink` in file order as it arrives. With a
+    /// sink, a sized file that cannot be written whole is an error that
+    /// says how much of it the sink holds. The server's Results fill the
+    /// report's `server`.
     pub fn file(
         &mut self,
         size: u64,
+        time: Option<Duration>,
         rate_bps: u64,
         segment: Option<u32>,
         sink: Option<&mut dyn Write>,
     ) -> Result<Report, ClientError> {
         let segment = self.segment_size(segment, DGRAM_HEADER + 1, "--segment-size")?;
         let silence = self.recv_timeout.unwrap_or(DEFAULT_RECV_TIMEOUT);
-        let session = self.new_session(segment as usize);
+        let session = self.new_session(segment.max(1024) as usize);
         let before = counters::read(self.target.is_ipv6());
+        let cpu_before = pace::process_cpu();
         let epoch = pace::epoch_now();
         let start = Instant::now();
         let plan = FilePlan {
@@ -255,6 +271,9 @@ impl UdpClient {
             silence,
             in_order: sink.is_some(),
             progress_step: crate::client::tcp::PROGRESS_STEP,
+            time,
+            results: true,
+            ecn: self.ecn,
         };
         let mut sink = sink.map(|w| Sink {
             w,
@@ -262,14 +281,15 @@ impl UdpClient {
             size,
         });
         let counted = segment.saturating_sub(DGRAM_HEADER as u32);
-        let mut ticker = self.ticker(start, Some(size), segment, counted);
+        let total = (time.is_none() || size > 0).then_some(size);
+        let mut ticker = self.ticker(start, total, segment, counted);
         let mut s = ClientSession::File(FileReceive::new(session, epoch, start, plan));
         self.run(&mut s, &mut ticker, sink.as_mut())?;
         let ClientSession::File(f) = s else {
             unreachable!("the session stays a file")
         };
         let ending = f.ending().map_err(|e| self.fail(e, None));
-        if let Some(p) = sink.as_ref().filter(|p| p.written < size) {
+        if let Some(p) = sink.as_ref().filter(|p| p.written < size && time.is_none()) {
             let why = match &ending {
                 Err(e) => e.to_string(),
                 Ok((sent, _)) => format!(
@@ -282,10 +302,15 @@ impl UdpClient {
         ending?;
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let f = f.finish(Instant::now()).map_err(|e| self.fail(e, None))?;
+        let lost = f.arrivals.lost(f.sent);
         let detail = Detail::File {
             size,
             verified: true,
-            complete: f.bytes == size,
+            complete: if time.is_some() {
+                lost == 0
+            } else {
+                f.bytes == size
+            },
             time_to_first_byte_us: (f.first - start).as_secs_f64() * 1e6,
             transfer_seconds: (f.end - f.first).as_secs_f64(),
             server_written_seconds: None,
@@ -293,7 +318,7 @@ impl UdpClient {
         };
         let mut r = self.report("file", f.bytes, (f.end - start).as_secs_f64(), detail);
         r.progress = f.progress;
-        let lost = f.arrivals.lost(f.sent);
+        self.server_view(&mut r, f.results.as_ref(), start, cpu_before);
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
         let mut u = self.figures(
             &f.arrivals,
@@ -305,8 +330,13 @@ impl UdpClient {
         );
         u.io.sent(f.sent_with);
         // Byte ranges end at the file's end, not at a whole segment.
+        let end = if time.is_some() && size == 0 {
+            u64::MAX
+        } else {
+            size
+        };
         for m in &mut u.missing {
-            m.last = m.last.min(size.saturating_sub(1));
+            m.last = m.last.min(end.saturating_sub(1));
         }
         r.udp = Some(u);
         self.account(&mut r, segment, f.data, f.data_wire, f.tally, before);

@@ -2,7 +2,7 @@
 //! started, handing what the transfer decides to send to the kernel, and
 //! waiting for the times it names. A file's batches go out in one
 //! `sendmsg` with `UDP_SEGMENT` (GSO) each, a stream's segments in one
-//! `sendto` each at their deadlines. Every datagram is recorded in the
+//! `sendto` each at their deadlines, all with the transfer's marking. Every datagram is recorded in the
 //! peer's model flow when there is one. At its end the thread leaves the
 //! transfer's end and the kernel's counters in its [`Finish`], for the
 //! receive loop to hand back to the endpoint.
@@ -159,7 +159,8 @@ impl Job {
     /// One datagram, waiting out a full send buffer.
     fn send_one(&self, d: &[u8]) -> io::Result<()> {
         let (peer, fragment) = (self.transfer.peer(), self.transfer.fragment());
-        retry(|| self.sender.send_to(d, peer, fragment))?;
+        let tos = self.transfer.tos();
+        retry(|| self.sender.send_to(d, peer, fragment, tos))?;
         if let Some(m) = &self.model {
             record_datagram(m, Direction::ToClient, d);
         }
@@ -168,8 +169,8 @@ impl Job {
 
     /// One GSO send, waiting out a full send buffer.
     fn send_gso(&self, bytes: &[u8], segment: usize) -> io::Result<()> {
-        let peer = self.transfer.peer();
-        retry(|| self.sender.send_gso(bytes, peer, segment as u16))?;
+        let (peer, tos) = (self.transfer.peer(), self.transfer.tos());
+        retry(|| self.sender.send_gso(bytes, peer, segment as u16, tos))?;
         if let Some(m) = &self.model {
             for d in bytes.chunks(segment) {
                 record_datagram(m, Direction::ToClient, d);

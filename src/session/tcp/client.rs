@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::echo::EchoClient;
 use super::file_client::{FileClient, FileFigures, UploadClient};
 use super::stream::{StreamClient, StreamFigures};
+use super::transfer_client::{TransferClient, TransferFigures};
 use super::{Event, SessionError};
 use crate::account::beside::Shape;
 use crate::latency::Recorder;
@@ -23,6 +24,8 @@ pub enum ClientAction {
     Stream(StreamClient),
     /// An upload.
     Upload(UploadClient),
+    /// A TransferRequest, either way.
+    Transfer(Box<TransferClient>),
 }
 
 /// What a finished action measured.
@@ -48,6 +51,8 @@ pub enum Finished {
         /// The receiver's time from FileReady to the last byte.
         received_ns: u64,
     },
+    /// A transfer.
+    Transfer(Box<TransferFigures>),
 }
 
 macro_rules! each {
@@ -57,6 +62,7 @@ macro_rules! each {
             ClientAction::File($s) => $e,
             ClientAction::Stream($s) => $e,
             ClientAction::Upload($s) => $e,
+            ClientAction::Transfer($s) => $e,
         }
     };
 }
@@ -79,6 +85,7 @@ impl ClientAction {
             ClientAction::Echo(s) => s.handle_bytes(now, bytes).map(|()| 0..0),
             ClientAction::Stream(s) => s.handle_bytes(now, bytes).map(|()| 0..0),
             ClientAction::Upload(s) => s.handle_bytes(now, bytes).map(|()| 0..0),
+            ClientAction::Transfer(s) => s.handle_bytes(now, bytes),
         }
     }
 
@@ -89,6 +96,7 @@ impl ClientAction {
             ClientAction::File(s) => s.handle_eof(),
             ClientAction::Stream(s) => s.handle_eof(),
             ClientAction::Upload(_) => SessionError::closed(),
+            ClientAction::Transfer(s) => s.handle_eof(),
         }
     }
 
@@ -113,10 +121,20 @@ impl ClientAction {
         each!(self, s => s.is_done())
     }
 
+    /// Whether the action is sending a file's bytes (an upload's body):
+    /// the driver then looks for an early answer between writes.
+    pub fn uploading(&self) -> bool {
+        match self {
+            ClientAction::Transfer(s) => s.uploading(),
+            _ => false,
+        }
+    }
+
     /// File bytes still to come while a download's are coming.
     pub fn bulk_left(&self) -> Option<u64> {
         match self {
             ClientAction::File(s) => s.bulk_left(),
+            ClientAction::Transfer(s) => s.bulk_left(),
             _ => None,
         }
     }
@@ -128,6 +146,7 @@ impl ClientAction {
             ClientAction::File(s) => s.receiver().got(),
             ClientAction::Stream(s) => s.bytes(),
             ClientAction::Upload(s) => s.bytes(),
+            ClientAction::Transfer(s) => s.bytes(),
         }
     }
 
@@ -137,6 +156,7 @@ impl ClientAction {
             ClientAction::Echo(s) => s.events.set_recording(on),
             ClientAction::File(s) => s.events.set_recording(on),
             ClientAction::Stream(s) => s.events.set_recording(on),
+            ClientAction::Transfer(s) => s.events.set_recording(on),
             ClientAction::Upload(_) => {}
         }
     }
@@ -147,6 +167,7 @@ impl ClientAction {
             ClientAction::Echo(s) => s.events.pop(),
             ClientAction::File(s) => s.events.pop(),
             ClientAction::Stream(s) => s.events.pop(),
+            ClientAction::Transfer(s) => s.events.pop(),
             ClientAction::Upload(_) => None,
         }
     }
@@ -164,6 +185,7 @@ impl ClientAction {
                 bytes: s.bytes(),
                 received_ns: s.received_ns()?,
             }),
+            ClientAction::Transfer(s) => s.finish().map(|f| Finished::Transfer(Box::new(f))),
         }
     }
 }

@@ -23,6 +23,14 @@ pub enum SessionError {
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),
+    /// The server found a wrong byte in the upload.
+    #[error("the server found a wrong byte in the upload at offset {offset}: {message}")]
+    Rejected {
+        /// The offset of the wrong byte in the file.
+        offset: u64,
+        /// The server's sentence.
+        message: String,
+    },
     /// The file ended early.
     #[error("the file ended after {got} of {expected} bytes")]
     Short {

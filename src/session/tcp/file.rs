@@ -5,6 +5,10 @@
 //! The server's reply to a FileRequest and the client's upload are both a
 //! sender; the client's download and the server's upload receiver are both
 //! a receiver.
+//!
+//! A timed file ([`FileSender::timed`]) goes as FileData messages of
+//! [`DATA_BODY`] bytes each, until a deadline or a cap, then a FileEnd
+//! with the count: the receiver cannot know its length in advance.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,10 @@ pub const PACED_SLICE: Duration = Duration::from_millis(5);
 const EARLY: Duration = Duration::from_micros(50);
 /// Bytes between two points of a file's progress (for `--plot`).
 pub const PROGRESS_STEP: u64 = 256 << 10;
+pub use crate::proto::timed::DATA_BODY;
+/// FileData messages per write of a timed file (after the first, which
+/// carries one so the first byte leaves at once).
+const DATA_PER_WRITE: usize = 16;
 
 /// Writes a file after its framing: the framing with the first bytes (so
 /// Nagle's algorithm never holds a lone small write), then chunks.
@@ -49,6 +57,15 @@ pub struct FileSender {
     last: u64,
     buf_at: usize,
     shaped: usize,
+    /// A timed file: FileData messages until this instant (or the cap),
+    /// then a FileEnd.
+    deadline: Option<Instant>,
+    end_sent: bool,
+    /// File bytes of the FileData message under way not written yet.
+    piece_left: usize,
+    /// Bytes handed out, framing included, and those of the last write.
+    wire: u64,
+    last_wire: u64,
 }
 
 impl FileSender {
@@ -68,7 +85,39 @@ impl FileSender {
             last: 0,
             buf_at: 0,
             shaped: 0,
+            deadline: None,
+            end_sent: false,
+            piece_left: 0,
+            wire: 0,
+            last_wire: 0,
         }
+    }
+
+    /// A timed file after `head`, from `now` until `deadline` or `cap`
+    /// bytes (`u64::MAX`: none), whichever comes first: FileData messages,
+    /// then a FileEnd with the count, which rides with the last data when
+    /// the cap ends it.
+    pub fn timed(
+        now: Instant,
+        head: Vec<u8>,
+        cap: u64,
+        deadline: Instant,
+        rate_bps: u64,
+    ) -> FileSender {
+        FileSender {
+            deadline: Some(deadline),
+            ..FileSender::new(now, head, cap, rate_bps)
+        }
+    }
+
+    /// Whether the file is timed (framed as FileData and FileEnd).
+    pub fn is_timed(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// Bytes handed out so far, framing included.
+    pub fn wire_len(&self) -> u64 {
+        self.wire
     }
 
     /// The framing before the file bytes.
@@ -86,9 +135,13 @@ impl FileSender {
         self.size
     }
 
-    /// Whether the framing and every byte have been handed out.
+    /// Whether the framing and every byte (a timed file: its FileEnd)
+    /// have been handed out.
     pub fn is_done(&self) -> bool {
-        self.head_sent && self.offset == self.size
+        match self.deadline {
+            Some(_) => self.end_sent,
+            None => self.head_sent && self.offset == self.size,
+        }
     }
 
     /// Bytes per second the kernel may pace at: a quarter faster than the
@@ -99,13 +152,17 @@ impl FileSender {
 
     /// How many file bytes the next write carries.
     fn next_len(&self) -> usize {
-        let left = (self.size - self.offset) as usize;
+        let left = usize::try_from(self.size - self.offset).unwrap_or(usize::MAX);
+        let (first, rest) = match self.deadline {
+            Some(_) => (DATA_BODY, DATA_BODY * DATA_PER_WRITE),
+            None => (FIRST_CHUNK, FILE_CHUNK),
+        };
         if self.rate_bps > 0 {
             left.min(self.slice)
         } else if !self.head_sent {
-            left.min(FIRST_CHUNK)
+            left.min(first)
         } else {
-            left.min(FILE_CHUNK)
+            left.min(rest)
         }
     }
 
@@ -118,15 +175,28 @@ impl FileSender {
         let bits = self.offset as u128 * 8;
         let ns = bits * 1_000_000_000 / u128::from(self.rate_bps);
         let due = self.t0 + Duration::from_nanos(ns.min(u64::MAX as u128) as u64);
-        Some(due.checked_sub(EARLY).unwrap_or(due))
+        let due = due.checked_sub(EARLY).unwrap_or(due);
+        // A paced timed file ends at its deadline, whatever is due.
+        Some(self.deadline.map_or(due, |d| d.min(due)))
     }
 
     /// The next write, if it is due at `now`: written into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.is_done() || self.poll_timeout().is_some_and(|t| t > now) {
+        if self.is_done() {
+            return None;
+        }
+        if let Some(deadline) = self.deadline {
+            if now >= deadline || self.offset == self.size {
+                return Some(self.end(buf));
+            }
+        }
+        if self.poll_timeout().is_some_and(|t| t > now) {
             return None;
         }
         let n = self.next_len();
+        if self.deadline.is_some() {
+            return Some(self.chunks(buf, n));
+        }
         if buf.as_ptr() as usize != self.buf_at {
             self.shaped = 0;
         }
@@ -144,10 +214,106 @@ impl FileSender {
         self.buf_at = buf.as_ptr() as usize;
         self.offset += n as u64;
         self.last = n as u64;
+        self.wrote(buf.len());
         Some(Transmit {
             len: buf.len(),
             segment: None,
         })
+    }
+
+    fn wrote(&mut self, len: usize) {
+        self.last_wire = len as u64;
+        self.wire += len as u64;
+    }
+
+    /// The head if not sent yet, the rest of the FileData message under
+    /// way, then FileEnd: a timed file is over.
+    fn end(&mut self, buf: &mut Vec<u8>) -> Transmit {
+        buf.clear();
+        if !self.head_sent {
+            buf.extend_from_slice(&self.head);
+            self.head_sent = true;
+        }
+        let rest = self.piece_left;
+        let at = buf.len();
+        self.put_data(buf, at, rest, false);
+        self.put_end(buf);
+        self.last = rest as u64;
+        self.shaped = 0;
+        self.wrote(buf.len());
+        Transmit {
+            len: buf.len(),
+            segment: None,
+        }
+    }
+
+    fn put_end(&mut self, buf: &mut Vec<u8>) {
+        let end = crate::proto::Message::FileEnd { bytes: self.offset };
+        let _ = crate::proto::codec::encode(&end, buf);
+        self.end_sent = true;
+    }
+
+    /// Writes `n` file bytes into `buf` from `at` on, as FileData messages
+    /// of [`DATA_BODY`] bytes from the file's start (the last before the
+    /// cap shorter), and ends `buf` there: a message cut by the end of a
+    /// write goes on, without its header, in the next. `same`: `buf`
+    /// already holds this layout from `at`, only the digits change.
+    fn put_data(&mut self, buf: &mut Vec<u8>, mut at: usize, n: usize, same: bool) {
+        let mut left = n;
+        let room = at + n + (n / DATA_BODY + 2) * crate::proto::HEADER_LEN;
+        if buf.len() < room {
+            buf.resize(room, 0);
+        }
+        while left > 0 {
+            if self.piece_left == 0 {
+                let k = usize::try_from(self.size - self.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(DATA_BODY);
+                let header = crate::proto::codec::file_data_header(k);
+                buf[at..at + header.len()].copy_from_slice(&header);
+                at += header.len();
+                self.piece_left = k;
+            }
+            let m = self.piece_left.min(left);
+            let region = &mut buf[at..at + m];
+            content::fill_shaped(self.offset, region, if same { m } else { 0 });
+            at += m;
+            self.offset += m as u64;
+            self.piece_left -= m;
+            left -= m;
+        }
+        buf.truncate(at);
+    }
+
+    /// `n` file bytes of a timed file as FileData messages (the head
+    /// first, on the first write; FileEnd last when they reach the cap).
+    /// A write laid out as the one before it in the same buffer only has
+    /// each message's counting digits rewritten.
+    fn chunks(&mut self, buf: &mut Vec<u8>, n: usize) -> Transmit {
+        let h = if self.head_sent { 0 } else { self.head.len() };
+        let len = h + n.div_ceil(DATA_BODY) * crate::proto::HEADER_LEN + n;
+        let same = buf.as_ptr() as usize == self.buf_at
+            && self.shaped == len
+            && self.piece_left == 0
+            && buf.len() >= len;
+        if buf.len() < h {
+            buf.resize(h, 0);
+        }
+        buf[..h].copy_from_slice(&self.head[..h]);
+        self.head_sent = true;
+        self.put_data(buf, h, n, same);
+        self.last = n as u64;
+        if self.offset == self.size {
+            self.put_end(buf);
+        }
+        self.buf_at = buf.as_ptr() as usize;
+        // The layout holds for a write of the same length only.
+        self.shaped = len;
+        self.wrote(buf.len());
+        Transmit {
+            len: buf.len(),
+            segment: None,
+        }
     }
 
     /// Sets `buf` to `len` bytes, keeping what it holds: what is past
@@ -166,6 +332,7 @@ impl FileSender {
     pub fn unsend_last(&mut self) -> u64 {
         let last = std::mem::take(&mut self.last);
         self.offset -= last;
+        self.wire -= std::mem::take(&mut self.last_wire);
         last
     }
 }
@@ -212,9 +379,7 @@ impl FileReceiver {
             let at = now.saturating_duration_since(self.start).as_secs_f64();
             self.progress.push((at, got));
         }
-        if got == self.size {
-            self.last = Some(now);
-        }
+        self.last = Some(now);
         Ok(n)
     }
 
@@ -238,7 +403,7 @@ impl FileReceiver {
         self.first
     }
 
-    /// When the last byte came.
+    /// When the last byte so far came.
     pub fn last(&self) -> Option<Instant> {
         self.last
     }

@@ -4,7 +4,9 @@
 //! - the client's actions, one [`ClientAction`] each: [`EchoClient`],
 //!   [`FileClient`] (a download, every byte verified), [`StreamClient`]
 //!   (sequence checks; a server that lies about its count is a protocol
-//!   error) and [`UploadClient`] (the client sends a generated file);
+//!   error), [`UploadClient`] (the client sends a generated file) and
+//!   [`TransferClient`] (a TransferRequest either way, sized or timed,
+//!   ending with the server's [`crate::proto::Results`]);
 //! - the server's side, one [`ServerSession`] per connection: the first
 //!   byte decides between the framed protocol ([`FramedServer`]: requests
 //!   checked against [`crate::proto::Limits`], replies paced or on their
@@ -19,6 +21,7 @@
 //! driver asked for them (`set_recording`), so an action without a capture
 //! builds no comment and copies no message.
 
+mod chunks;
 mod client;
 mod echo;
 mod error;
@@ -27,22 +30,27 @@ mod file_client;
 mod inbox;
 mod server;
 mod server_reply;
+mod server_transfer;
 mod stream;
 mod text;
+mod transfer_client;
 
 #[cfg(test)]
 mod tests;
 
+pub use chunks::{ChunkReader, Piece};
 pub use client::{ClientAction, Finished};
 pub use echo::EchoClient;
 pub use error::SessionError;
-pub use file::{FILE_CHUNK, FIRST_CHUNK, PACED_SLICE, PROGRESS_STEP};
+pub use file::{DATA_BODY, FILE_CHUNK, FIRST_CHUNK, PACED_SLICE, PROGRESS_STEP};
 pub use file::{FileReceiver, FileSender};
 pub use file_client::{FileClient, FileFigures, UploadClient};
 pub use inbox::Inbox;
 pub use server::{ACK_WAIT, Ended, FramedServer, ServerFigures, ServerSession};
+pub use server_transfer::Readings;
 pub use stream::{StreamClient, StreamFigures, stream_comment};
 pub use text::TextServer;
+pub use transfer_client::{TransferAsk, TransferClient, TransferFigures};
 
 use std::time::Duration;
 
@@ -119,6 +127,22 @@ pub enum Record {
         /// What the frames carry.
         comment: String,
     },
+    /// One write of `head`, then `len` bytes of the generated file from
+    /// offset 0 as FileData messages of [`DATA_BODY`] bytes each (the last
+    /// may be shorter), then, when `end`, the FileEnd that counts them: a
+    /// timed file.
+    Timed {
+        /// Which way.
+        toward: Toward,
+        /// The framing before the first FileData.
+        head: Vec<u8>,
+        /// File bytes.
+        len: u64,
+        /// Whether the FileEnd follows.
+        end: bool,
+        /// What the frames carry.
+        comment: String,
+    },
 }
 
 /// Something the driver acts on besides sending: an entry for the model,
@@ -135,6 +159,18 @@ pub enum Event {
         /// The stream's interval.
         interval: Duration,
     },
+    /// A transfer asks the server's socket for a marking and a congestion
+    /// control before anything of it is sent, and its window starts: the
+    /// driver applies them and answers with `handle_applied`.
+    TransferStarting {
+        /// The TOS byte to set (`IP_TOS` / `IPV6_TCLASS`).
+        tos: Option<u8>,
+        /// The congestion control to set (`TCP_CONGESTION`).
+        congestion: Option<String>,
+    },
+    /// A transfer is over: the driver reads the socket and the CPU spent
+    /// since it started and answers with `handle_results`.
+    WantResults,
     /// A stream ended after `sent` segments.
     StreamEnded {
         /// Segments sent.

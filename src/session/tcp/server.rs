@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::server_reply::{FileReply, Replier, Reply, StreamSender};
+use super::server_transfer::{Asked, Readings, Transfer};
 use super::{Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
 use crate::account::beside::Shape;
 use crate::proto::{DecodeError, ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
@@ -157,7 +158,33 @@ impl ServerSession {
     /// The file's last write returned at `written`; its last byte was
     /// acknowledged at `acked`, if seen.
     pub fn handle_acked(&mut self, written: Instant, acked: Option<Instant>) {
-        each!(self, s => s.replier_mut().handle_acked(written, acked), ())
+        match self {
+            ServerSession::Framed(s) => s.handle_acked(written, acked),
+            ServerSession::Text(s) => s.replier_mut().handle_acked(written, acked),
+            ServerSession::Undecided { .. } => {}
+        }
+    }
+
+    /// The driver applied a transfer's socket settings, or could not
+    /// ([`Event::TransferStarting`]).
+    pub fn handle_applied(&mut self, now: Instant, applied: Result<(), String>) {
+        if let ServerSession::Framed(s) = self {
+            s.handle_applied(now, applied);
+        }
+    }
+
+    /// The driver's readings for a transfer's Results ([`Event::WantResults`]).
+    pub fn handle_results(&mut self, readings: Readings) {
+        if let ServerSession::Framed(s) = self {
+            s.handle_results(readings);
+        }
+    }
+
+    /// Whether the session ended on a wrong uploaded byte: the client may
+    /// still be sending, and should read the Error before the connection
+    /// is reset.
+    pub fn cut_upload(&self) -> bool {
+        matches!(self, ServerSession::Framed(s) if s.cut_upload)
     }
 
     /// The last write did not go out whole.
@@ -198,13 +225,17 @@ impl ServerSession {
 /// The framed side of a server session: lab messages in, lab messages out.
 #[derive(Debug)]
 pub struct FramedServer {
-    limits: Limits,
+    pub(super) limits: Limits,
     epoch: Epoch,
     inbox: Inbox,
     backlog: Vec<u8>,
-    out: Replier,
+    pub(super) out: Replier,
     upload: Option<FileReceiver>,
     uploads: bool,
+    /// A TransferRequest in progress.
+    pub(super) transfer: Option<Box<Transfer>>,
+    /// The session ended on a wrong uploaded byte.
+    pub(super) cut_upload: bool,
 }
 
 impl FramedServer {
@@ -218,6 +249,8 @@ impl FramedServer {
             out: Replier::new(id, "framed"),
             upload: None,
             uploads: false,
+            transfer: None,
+            cut_upload: false,
         }
     }
 
@@ -237,7 +270,19 @@ impl FramedServer {
     }
 
     fn busy(&self) -> bool {
-        self.out.busy()
+        self.out.busy() || self.transfer.as_ref().is_some_and(|t| t.waiting())
+    }
+
+    /// The file's last write returned at `written`, its last byte was
+    /// acknowledged at `acked`: FileSent, or for a transfer the readings
+    /// its Results need first.
+    pub fn handle_acked(&mut self, written: Instant, acked: Option<Instant>) {
+        if let Some(Reply::File(f)) = &self.out.reply {
+            let (bytes, wire) = (f.sender.offset(), f.sender.wire_len());
+            self.download_written(bytes, wire);
+        }
+        self.out.handle_acked(written, acked);
+        self.download_acked(written);
     }
 
     /// Bytes arrived: requests are taken one at a time; what comes while a
@@ -269,6 +314,9 @@ impl FramedServer {
     /// Takes what it can of `bytes`: the rest of an upload, or the next
     /// request. Returns how many bytes it used.
     fn take(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        if self.transfer.as_ref().is_some_and(|t| t.receiving()) {
+            return self.upload_take(now, bytes);
+        }
         if let Some(left) = self.upload.as_ref().map(FileReceiver::left) {
             return self.upload_bytes(now, bytes, left);
         }
@@ -349,6 +397,24 @@ impl FramedServer {
                     stopped: false,
                     over: false,
                 })
+            }
+            Message::TransferRequest {
+                direction,
+                flags,
+                tos,
+                size,
+                rate_bps,
+                time_ns,
+                congestion,
+            } => {
+                let asked = Asked {
+                    direction,
+                    size,
+                    rate_bps,
+                    time_ns,
+                    len: (HEADER_LEN + 28 + congestion.len()) as u64,
+                };
+                return self.transfer_request(now, asked, flags, tos, congestion);
             }
             Message::FileReady { size } if self.uploads => {
                 self.limits.check_file(size)?;

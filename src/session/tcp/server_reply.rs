@@ -87,7 +87,19 @@ impl FileReply {
     /// and, cut short, prices only what went.
     pub(super) fn settle(&self, events: &mut Events, figures: &mut ServerFigures, cut: bool) {
         let offset = self.sender.offset();
-        if !cut || offset > 0 {
+        if self.sender.is_timed() {
+            let end = self.sender.is_done();
+            events.record(Record::Timed {
+                toward: Toward::Client,
+                head: self.sender.head().to_vec(),
+                len: offset,
+                end,
+                comment: if end { "file" } else { "file, cut short" }.to_string(),
+            });
+            if !end {
+                figures.file_cut(self.sender.wire_len());
+            }
+        } else if !cut || offset > 0 {
             events.record(Record::File {
                 toward: Toward::Client,
                 head: self.sender.head().to_vec(),
@@ -95,7 +107,7 @@ impl FileReply {
                 comment: self.comment(),
             });
         }
-        if offset < self.sender.size() {
+        if !self.sender.is_timed() && offset < self.sender.size() {
             figures.file_cut(self.sender.head().len() as u64 + offset);
         }
         if self.sender.kernel_pace().is_some() {

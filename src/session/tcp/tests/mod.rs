@@ -11,6 +11,7 @@ use super::*;
 mod exchanges;
 mod refusals;
 mod text;
+mod transfers;
 use crate::content;
 use crate::proto::{ErrorCode, Limits, Message, codec};
 use crate::session::Epoch;
@@ -81,6 +82,9 @@ pub(super) struct Net {
     pub(super) down: Pipe,
     pub(super) client: ClientAction,
     pub(super) server: ServerSession,
+    /// Answer the server's transfer events as a driver would (the
+    /// congestion control "nope" cannot be set).
+    pub(super) driver: bool,
 }
 
 pub(super) fn base() -> Instant {
@@ -105,6 +109,27 @@ impl Net {
             down: Pipe::new(seed.wrapping_add(7), max_piece, delay),
             client,
             server: ServerSession::new(1, Limits::default(), epoch(now)),
+            driver: false,
+        }
+    }
+
+    /// Acts on the server's transfer events, as its driver does.
+    fn drive_server(&mut self) {
+        while self.driver {
+            let Some(e) = self.server.poll_event() else {
+                return;
+            };
+            match e {
+                Event::TransferStarting { congestion, .. } => {
+                    let applied = match congestion.as_deref() {
+                        Some("nope") => Err("congestion control \"nope\" is not available".into()),
+                        _ => Ok(()),
+                    };
+                    self.server.handle_applied(self.now, applied);
+                }
+                Event::WantResults => self.server.handle_results(readings()),
+                _ => {}
+            }
         }
     }
 
@@ -121,9 +146,11 @@ impl Net {
                 return Ok(());
             }
             loop {
+                self.drive_server();
                 while let Some(t) = self.server.poll_transmit(now, &mut sbuf) {
                     self.down.send(now, &sbuf[..t.len]);
                 }
+                self.drive_server();
                 if !self.server.awaiting_ack() {
                     break;
                 }
@@ -155,6 +182,18 @@ impl Net {
             self.client.handle_timeout(self.now)?;
         }
         panic!("the exchange did not end");
+    }
+}
+
+/// What the test driver reads of the server's socket.
+pub(super) fn readings() -> Readings {
+    Readings {
+        retrans: Some(0),
+        cwnd: Some(10),
+        rtt_us: Some(2000),
+        ecn_negotiated: false,
+        cpu_ns: Some((1_000, 2_000)),
+        congestion: "cubic".to_string(),
     }
 }
 

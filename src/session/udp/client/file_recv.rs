@@ -5,6 +5,11 @@
 //! the plan is a protocol error, fewer a cut transfer) or, failing that, by
 //! silence. With `in_order`, the file's bytes are handed out in file order
 //! as they become whole ([`InOrder`]).
+//!
+//! A timed transfer ([`FilePlan::time`]) has no known count: the size is a
+//! cap (0: none), the tracking grows with what arrives, and the End's
+//! count is the sender's. With [`FilePlan::results`], the server's
+//! [`Results`] are awaited up to [`RESULTS_WAIT`] after the End.
 
 use std::time::{Duration, Instant};
 
@@ -13,10 +18,15 @@ use super::reorder::{InOrder, REORDER_LIMIT};
 use super::{SessionError, Tally};
 use crate::arrivals::{Arrival, Arrivals};
 use crate::content;
+use crate::proto::Results;
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, FLAG_FRAGMENT, FLAG_NO_GSO, KIND_FILE_DATA, SendInfo,
+    self, Body, DGRAM_HEADER, FLAG_ECN, FLAG_FRAGMENT, FLAG_NO_GSO, FLAG_RESULTS, KIND_FILE_DATA,
+    SendInfo,
 };
 use crate::session::Epoch;
+
+/// How long after the End the server's Results are awaited.
+pub const RESULTS_WAIT: Duration = Duration::from_millis(200);
 
 /// What a file transfer asks for.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +47,23 @@ pub struct FilePlan {
     pub in_order: bool,
     /// File bytes between two points of the progress curve.
     pub progress_step: u64,
+    /// Ask for this long of data (with `size` a cap, 0: none).
+    pub time: Option<Duration>,
+    /// Ask for the server's figures after the End.
+    pub results: bool,
+    /// Ask for ECT(0) datagrams (the driver counts what arrives).
+    pub ecn: bool,
+}
+
+impl FilePlan {
+    /// The most file bytes: the size, or with a time and no size, no cap.
+    fn cap(&self) -> u64 {
+        if self.size == 0 && self.time.is_some() {
+            u64::MAX
+        } else {
+            self.size
+        }
+    }
 }
 
 /// A file being received.
@@ -62,6 +89,9 @@ pub struct FileReceive {
     last_data: Instant,
     bytes: u64,
     tally: Tally,
+    results: Option<Results>,
+    /// The wait for the Results ran out.
+    no_results: bool,
 }
 
 /// What a file transfer measured.
@@ -89,6 +119,8 @@ pub struct FileFigures {
     pub data_wire: u64,
     /// What the transfer sent and received.
     pub tally: Tally,
+    /// The server's figures, when they came.
+    pub results: Option<Results>,
 }
 
 impl Asking for FileReceive {
@@ -99,6 +131,28 @@ impl Asking for FileReceive {
     fn handshake_and_tally(&mut self) -> (&mut Handshake, &mut Tally) {
         (&mut self.hs, &mut self.tally)
     }
+
+    /// The handshake's, then the end of the wait for the Results.
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.results_due() {
+            Some(at) if self.hs.is_done() => Some(at),
+            _ => self.hs.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.hs.handle_timeout(now)?;
+        if self.hs.is_done() && self.results_due().is_some_and(|at| now >= at) {
+            self.no_results = true;
+        }
+        Ok(())
+    }
+
+    /// The transfer is over and the Results came (or were not asked for,
+    /// or the wait ran out).
+    fn is_done(&self) -> bool {
+        self.hs.is_done() && self.results_due().is_none()
+    }
 }
 
 impl FileReceive {
@@ -107,15 +161,17 @@ impl FileReceive {
         let per = u64::from(plan.segment)
             .saturating_sub(DGRAM_HEADER as u64)
             .max(1);
-        let planned = plan.size.div_ceil(per);
+        let planned = plan.cap().div_ceil(per);
         let request = Body::FileRequest {
             size: plan.size,
             rate_bps: plan.rate_bps,
             segment: plan.segment,
             flags: if plan.fragment { FLAG_FRAGMENT } else { 0 }
-                | if plan.gso { 0 } else { FLAG_NO_GSO },
+                | if plan.gso { 0 } else { FLAG_NO_GSO }
+                | if plan.results { FLAG_RESULTS } else { 0 }
+                | if plan.ecn { FLAG_ECN } else { 0 },
             token: 0,
-            time_ns: 0,
+            time_ns: plan.time.map_or(0, |t| t.as_nanos() as u64),
         };
         FileReceive {
             hs: Handshake::new(session, epoch, start, request, plan.silence),
@@ -134,7 +190,23 @@ impl FileReceive {
             last_data: start,
             bytes: 0,
             tally: Tally::default(),
+            results: None,
+            no_results: false,
         }
+    }
+
+    /// When the wait for the Results ends, while they are awaited: asked
+    /// for, not come, and the End came.
+    fn results_due(&self) -> Option<Instant> {
+        if !self.plan.results || self.results.is_some() || self.no_results {
+            return None;
+        }
+        self.hs.end_at().map(|at| at + RESULTS_WAIT)
+    }
+
+    /// The server's figures, once they came.
+    pub fn results(&self) -> Option<&Results> {
+        self.results.as_ref()
     }
 
     /// A datagram of the session arrived at `now`.
@@ -167,6 +239,7 @@ impl FileReceive {
                 self.hs.end(now, datagrams);
                 self.hs.check_complete(self.arrivals.received());
             }
+            Ok((_, Body::Results(r))) => self.results = Some(*r),
             Ok((_, body)) => self.hs.handle_control(now, &body)?,
             Err(_) => {}
         }
@@ -178,7 +251,7 @@ impl FileReceive {
         self.hs.started();
         self.data_wire += d.len() as u64;
         let data = &d[DGRAM_HEADER..];
-        let (per, size) = (self.per, self.plan.size);
+        let (per, size) = (self.per, self.plan.cap());
         let expected_len = per.min(size.saturating_sub(seq.saturating_mul(per)));
         if seq >= self.planned || offset != seq * per || data.len() as u64 != expected_len {
             return Err(SessionError::Protocol(format!(
@@ -237,8 +310,23 @@ impl FileReceive {
     }
 
     /// The sender's count and what ended the transfer, or why it failed.
+    /// A timed transfer takes the End's count (at most the cap's), or
+    /// without an End the datagrams up to the highest that came.
     pub fn ending(&self) -> Result<(u64, Ended), SessionError> {
-        self.hs.ending(self.planned, "file", "datagrams")
+        if self.plan.time.is_none() {
+            return self.hs.ending(self.planned, "file", "datagrams");
+        }
+        match self.hs.end_count() {
+            Some(sent) if sent > self.planned => Err(SessionError::Protocol(format!(
+                "the server says it sent {sent} datagrams, more than the {} its cap allows",
+                self.planned
+            ))),
+            Some(sent) => Ok((sent, Ended::EndMessage)),
+            None => Ok((
+                self.arrivals.received() + self.arrivals.missing_so_far(),
+                Ended::Silence,
+            )),
+        }
     }
 
     /// The figures of a transfer over at `now`.
@@ -262,6 +350,7 @@ impl FileReceive {
             data_wire: self.data_wire,
             arrivals: self.arrivals,
             tally: self.tally,
+            results: self.results,
         })
     }
 }
@@ -289,6 +378,9 @@ mod tests {
             silence: Duration::from_secs(2),
             in_order: true,
             progress_step: 256,
+            time: None,
+            results: false,
+            ecn: false,
         }
     }
 

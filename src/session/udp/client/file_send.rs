@@ -1,26 +1,36 @@
-//! A generated file sent over UDP (an upload): the lab's content cut into
-//! datagrams of one segment size, each placed by its sequence number and
-//! offset, paced at a bit rate of UDP payload, then the sender's counts
-//! in a FileEnd sent [`END_COPIES`] times. With `batch` above one, due
-//! datagrams go out together in one [`Transmit`] of equal segments (UDP
-//! GSO). Nothing is sent again: UDP loss is the receiver's to count.
+//! A generated file sent over UDP (an upload): the cookie round trip and
+//! the request with the upload bit ([`Handshake`]) until the server's
+//! FileReady gives the go-ahead; then the lab's content cut into datagrams
+//! of one segment size, each placed by its sequence number and offset,
+//! paced at a bit rate of UDP payload, until the file (the cap) is sent or
+//! the time is up; then the sender's counts in a FileEnd, [`END_COPIES`]
+//! at once and again every [`RETRY`] until the server's [`Results`] come
+//! ([`TRIES`] FileEnds in all; without them the server's figures are not
+//! available). With `batch` above one, due datagrams go out together in
+//! one [`Transmit`] of equal segments (UDP GSO). Nothing is sent again:
+//! UDP loss is the receiver's to count, and the server reports it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::handshake::{Handshake, RETRY, TRIES};
 use super::{SessionError, Tally};
 use crate::content;
+use crate::proto::Results;
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA, SendInfo, SendMethod,
+    self, Body, DGRAM_HEADER, DgramHeader, FLAG_ECN, FLAG_FRAGMENT, FLAG_RESULTS, FLAG_UPLOAD,
+    KIND_FILE_DATA, SendInfo, SendMethod,
 };
+use crate::proto::message::ErrorCode;
 use crate::session::{Epoch, Pacer, Transmit};
 
-/// How many times the FileEnd goes out, so that one loss does not hide it.
+/// How many FileEnd copies go out at once, so that one loss does not hide
+/// it.
 pub const END_COPIES: u32 = 3;
 
 /// What an upload sends.
 #[derive(Debug, Clone, Copy)]
 pub struct SendPlan {
-    /// File bytes.
+    /// File bytes: the whole file, or with `time` a cap (0: none).
     pub size: u64,
     /// Whole UDP payload per datagram, lab header included.
     pub segment: u32,
@@ -28,23 +38,51 @@ pub struct SendPlan {
     pub rate_bps: u64,
     /// Most datagrams in one transmit (1: one send per datagram).
     pub batch: u32,
+    /// Send for this long from the go-ahead (with `size` a cap).
+    pub time: Option<Duration>,
+    /// Ask the server to count the ECN field of what it receives.
+    pub ecn: bool,
+    /// Let IP fragment datagrams larger than the path MTU.
+    pub fragment: bool,
+}
+
+/// Where the upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The cookie round trip and the request.
+    Asking,
+    /// The file's datagrams.
+    Data,
+    /// FileEnds until the Results come.
+    Ending,
+    /// Over, with or without the server's figures.
+    Done,
 }
 
 /// A file being sent.
 #[derive(Debug)]
 pub struct FileSend {
-    session: u32,
+    hs: Handshake,
     epoch: Epoch,
-    start: Instant,
     plan: SendPlan,
+    phase: Phase,
     per: u64,
+    /// The datagrams the file (the cap) takes.
     planned: u64,
     /// The next datagram to send.
     next: u64,
+    /// When the data began, and when it must stop (timed).
+    go: Instant,
+    deadline: Option<Instant>,
+    /// When the first and the last datagram left.
+    first: Option<Instant>,
+    last: Option<Instant>,
     ends_sent: u32,
+    last_end: Instant,
     /// Transmits that carried file data, and the most datagrams in one.
     calls: u64,
     max_batch: u32,
+    results: Option<Results>,
     tally: Tally,
 }
 
@@ -54,72 +92,75 @@ impl FileSend {
         let per = u64::from(plan.segment)
             .saturating_sub(DGRAM_HEADER as u64)
             .max(1);
+        let cap = if plan.size == 0 && plan.time.is_some() {
+            u64::MAX
+        } else {
+            plan.size
+        };
+        let flags = FLAG_UPLOAD
+            | FLAG_RESULTS
+            | if plan.ecn { FLAG_ECN } else { 0 }
+            | if plan.fragment { FLAG_FRAGMENT } else { 0 };
+        let request = Body::FileRequest {
+            size: plan.size,
+            rate_bps: plan.rate_bps,
+            segment: plan.segment,
+            flags,
+            token: 0,
+            time_ns: plan.time.map_or(0, |t| t.as_nanos() as u64),
+        };
         FileSend {
-            session,
+            hs: Handshake::new(session, epoch, start, request, Duration::from_secs(3600)),
             epoch,
-            start,
             plan,
+            phase: Phase::Asking,
             per,
-            planned: plan.size.div_ceil(per),
+            planned: cap.div_ceil(per),
             next: 0,
+            go: start,
+            deadline: None,
+            first: None,
+            last: None,
             ends_sent: 0,
+            last_end: start,
             calls: 0,
             max_batch: 0,
+            results: None,
             tally: Tally::default(),
         }
     }
 
     /// The session id.
     pub fn id(&self) -> u32 {
-        self.session
+        self.hs.session()
     }
 
-    /// The datagrams the file takes.
-    pub fn planned(&self) -> u64 {
-        self.planned
+    /// The datagrams sent so far.
+    pub fn sent(&self) -> u64 {
+        self.next
     }
 
-    /// When datagram `n` may leave: after the bytes before it at the rate.
-    fn due(&self, n: u64) -> Instant {
-        Pacer::new(self.start, self.plan.rate_bps)
-            .due(n.saturating_mul(u64::from(self.plan.segment)))
-    }
-
-    /// The data datagrams that are due, then the FileEnd copies.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        buf.clear();
-        if self.next < self.planned {
-            if now < self.due(self.next) {
-                return None;
-            }
-            let mut n = 0u32;
-            while self.next < self.planned && n < self.plan.batch.max(1) {
-                if n > 0 && (now < self.due(self.next) || self.len_of(self.next) < self.per) {
-                    break;
-                }
-                self.append(now, buf);
-                n += 1;
-            }
-            self.calls += 1;
-            self.max_batch = self.max_batch.max(n);
-            let t = Transmit {
-                len: buf.len(),
-                segment: (n > 1).then_some(self.plan.segment as usize),
-            };
-            self.tally.sent(t);
-            return Some(t);
+    /// File bytes sent so far: every datagram full but perhaps the last.
+    pub fn bytes(&self) -> u64 {
+        match self.next {
+            0 => 0,
+            n => (n - 1) * self.per + self.len_of(n - 1),
         }
-        if self.ends_sent >= END_COPIES {
-            return None;
-        }
-        self.ends_sent += 1;
-        let h = DgramHeader {
-            session: self.session,
-            seq: 0,
-            offset: 0,
-            sent_ns: self.epoch.unix_ns_of(now),
-        };
-        let sent_with = SendInfo {
+    }
+
+    /// The server's figures, once they came.
+    pub fn results(&self) -> Option<&Results> {
+        self.results.as_ref()
+    }
+
+    /// When the go-ahead came, and the first and last datagram left.
+    pub fn times(&self) -> (Instant, Option<Instant>, Option<Instant>) {
+        (self.go, self.first, self.last)
+    }
+
+    /// How the file was sent: GSO batches or one datagram per send.
+    pub fn sent_with(&self) -> SendInfo {
+        SendInfo {
             method: if self.plan.batch > 1 {
                 SendMethod::Gso
             } else {
@@ -127,11 +168,84 @@ impl FileSend {
             },
             calls: self.calls,
             max_batch: self.max_batch,
+        }
+    }
+
+    /// When datagram `n` may leave: after the bytes before it at the rate.
+    fn due(&self, n: u64) -> Instant {
+        Pacer::new(self.go, self.plan.rate_bps).due(n.saturating_mul(u64::from(self.plan.segment)))
+    }
+
+    /// Whether the data is over at `now`: the file (cap) sent, or the
+    /// time up.
+    fn data_over(&self, now: Instant) -> bool {
+        self.next >= self.planned || self.deadline.is_some_and(|d| now >= d)
+    }
+
+    /// The Hello or the request, the data that is due, then the FileEnds.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        match self.phase {
+            Phase::Asking => {
+                let t = self.hs.poll_transmit(now, buf)?;
+                self.tally.sent(t);
+                Some(t)
+            }
+            Phase::Data if self.data_over(now) => {
+                self.phase = Phase::Ending;
+                self.poll_transmit(now, buf)
+            }
+            Phase::Data => self.data(now, buf),
+            Phase::Ending => self.end(now, buf),
+            Phase::Done => None,
+        }
+    }
+
+    /// The datagrams due at `now`, in one transmit.
+    fn data(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if now < self.due(self.next) {
+            return None;
+        }
+        let mut n = 0u32;
+        while !self.data_over(now) && n < self.plan.batch.max(1) {
+            if n > 0 && (now < self.due(self.next) || self.len_of(self.next) < self.per) {
+                break;
+            }
+            self.append(now, buf);
+            n += 1;
+        }
+        self.calls += 1;
+        self.max_batch = self.max_batch.max(n);
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        let t = Transmit {
+            len: buf.len(),
+            segment: (n > 1).then_some(self.plan.segment as usize),
+        };
+        self.tally.sent(t);
+        Some(t)
+    }
+
+    /// A FileEnd when one is due: [`END_COPIES`] at once, then one every
+    /// [`RETRY`].
+    fn end(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let due =
+            self.ends_sent < END_COPIES || (self.ends_sent < TRIES && now >= self.last_end + RETRY);
+        if !due {
+            return None;
+        }
+        self.ends_sent += 1;
+        self.last_end = now;
+        let h = DgramHeader {
+            session: self.id(),
+            seq: self.ends_sent - 1,
+            offset: 0,
+            sent_ns: self.epoch.unix_ns_of(now),
         };
         let body = Body::FileEnd {
-            datagrams: self.planned,
-            bytes: self.plan.size,
-            sent_with: Some(sent_with),
+            datagrams: self.next,
+            bytes: self.bytes(),
+            sent_with: Some(self.sent_with()),
         };
         datagram::encode(&h, &body, buf);
         let t = Transmit {
@@ -144,7 +258,12 @@ impl FileSend {
 
     /// File bytes datagram `n` carries.
     fn len_of(&self, n: u64) -> u64 {
-        self.per.min(self.plan.size - n * self.per)
+        let cap = if self.plan.size == 0 && self.plan.time.is_some() {
+            u64::MAX
+        } else {
+            self.plan.size
+        };
+        self.per.min(cap - n * self.per)
     }
 
     /// Appends datagram `next` to `buf`.
@@ -152,7 +271,7 @@ impl FileSend {
         let n = self.next;
         let offset = n * self.per;
         let h = DgramHeader {
-            session: self.session,
+            session: self.id(),
             seq: n as u32,
             offset,
             sent_ns: self.epoch.unix_ns_of(now),
@@ -164,38 +283,76 @@ impl FileSend {
         self.next += 1;
     }
 
-    /// When the next datagram is due.
+    /// When the session next wants to be woken.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (self.next < self.planned).then(|| self.due(self.next))
+        match self.phase {
+            Phase::Asking => self.hs.poll_timeout(),
+            Phase::Data => {
+                let due = self.due(self.next);
+                Some(self.deadline.map_or(due, |d| due.min(d)))
+            }
+            Phase::Ending => Some(self.last_end + RETRY),
+            Phase::Done => None,
+        }
     }
 
-    /// Nothing waits on time but the pace, which `poll_transmit` keeps.
-    pub fn handle_timeout(&mut self, _now: Instant) -> Result<(), SessionError> {
-        Ok(())
-    }
-
-    /// The sender needs nothing from the peer to go on.
-    pub fn awaits_datagram(&self) -> bool {
-        false
-    }
-
-    /// Every datagram and every End copy sent.
-    pub fn is_done(&self) -> bool {
-        self.next >= self.planned && self.ends_sent >= END_COPIES
-    }
-
-    /// A refusal ends the upload; anything else is ignored.
-    pub fn handle_datagram(&mut self, _now: Instant, d: &[u8]) -> Result<(), SessionError> {
-        self.tally.received(d);
-        match datagram::decode(d) {
-            Ok((_, Body::Error { code, message })) => Err(SessionError::Refused { code, message }),
+    /// Retries of the request; the end of the wait for the Results.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        match self.phase {
+            Phase::Asking => self.hs.handle_timeout(now),
+            Phase::Ending if self.ends_sent >= TRIES && now >= self.last_end + RETRY => {
+                self.phase = Phase::Done;
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
 
+    /// Answers may come while asking and while ending; the data needs
+    /// nothing from the peer to go on.
+    pub fn awaits_datagram(&self) -> bool {
+        matches!(self.phase, Phase::Asking | Phase::Ending)
+    }
+
+    /// The Results came, or the FileEnds ran out.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The server's answers: the Cookie, the go-ahead, the Results, or a
+    /// refusal (one naming a wrong byte's offset is [`SessionError::Rejected`]).
+    pub fn handle_datagram(&mut self, now: Instant, d: &[u8]) -> Result<(), SessionError> {
+        self.tally.received(d);
+        self.hs.heard(now);
+        let Ok((_, body)) = datagram::decode(d) else {
+            return Ok(());
+        };
+        match body {
+            Body::FileReady { size, segment, .. } if self.phase == Phase::Asking => {
+                if size != self.plan.size || segment != self.plan.segment {
+                    return Err(SessionError::Protocol(format!(
+                        "asked to send {} bytes in {}-byte segments, the server expects {size} in {segment}",
+                        self.plan.size, self.plan.segment
+                    )));
+                }
+                self.hs.started();
+                self.phase = Phase::Data;
+                self.go = now;
+                self.deadline = self.plan.time.map(|t| now + t);
+            }
+            Body::Results(r) if self.phase == Phase::Ending => {
+                self.results = Some(*r);
+                self.phase = Phase::Done;
+            }
+            Body::Error { code, message } => return Err(rejected(code, message)),
+            body => self.hs.handle_control(now, &body)?,
+        }
+        Ok(())
+    }
+
     /// File bytes sent so far; a sender counts no loss.
     pub fn totals(&self) -> (u64, u64) {
-        ((self.next * self.per).min(self.plan.size), 0)
+        (self.bytes(), 0)
     }
 
     /// What the upload sent and received.
@@ -204,92 +361,16 @@ impl FileSend {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::file_recv::{FilePlan, FileReceive};
-    use super::super::handshake::Asking;
-    use super::super::script;
-    use super::*;
-    use std::time::Duration;
-
-    /// A receiver that has its cookie and has sent its request.
-    fn receiver(t0: Instant, epoch: Epoch, size: u64, segment: u32) -> FileReceive {
-        let plan = FilePlan {
-            size,
-            rate_bps: 0,
-            segment,
-            fragment: false,
-            gso: true,
-            silence: Duration::from_secs(2),
-            in_order: true,
-            progress_step: 1 << 20,
-        };
-        let mut r = FileReceive::new(script::ID, epoch, t0, plan);
-        let mut buf = Vec::new();
-        r.poll_transmit(t0, &mut buf).unwrap();
-        let h = DgramHeader {
-            session: script::ID,
-            ..DgramHeader::default()
-        };
-        let cookie = datagram::to_vec(&h, &Body::Cookie { token: 1 });
-        r.handle_datagram(t0, &cookie).unwrap();
-        r.poll_transmit(t0, &mut buf).unwrap();
-        r
-    }
-
-    #[test]
-    fn an_upload_is_paced_batched_and_received_whole() {
-        let (t0, epoch) = script::base();
-        let (size, segment) = (10_000, 1028);
-        let plan = SendPlan {
-            size,
-            segment,
-            rate_bps: 8_224_000, // one 1028-byte datagram per ms
-            batch: 4,
-        };
-        let mut tx = FileSend::new(script::ID, epoch, t0, plan);
-        let mut rx = receiver(t0, epoch, size, segment);
-        let (mut now, mut buf, mut got) = (t0, Vec::new(), Vec::new());
-        while !tx.is_done() {
-            while let Some(t) = tx.poll_transmit(now, &mut buf) {
-                for d in buf[..t.len].chunks(t.segment.unwrap_or(t.len)) {
-                    rx.handle_datagram(now, d).unwrap();
-                }
-                got.extend_from_slice(rx.ready_bytes());
-                rx.consume_ready();
-            }
-            // Jump 2.5 ms at a time: two or three datagrams fall due.
-            now = tx
-                .poll_timeout()
-                .map_or(now, |_| now + Duration::from_micros(2500));
-        }
-        assert_eq!(got, content::fill_vec(0, size as usize));
-        assert!(rx.is_done());
-        assert_eq!(tx.planned(), 10);
-        assert_eq!(tx.tally().tx, 10 + END_COPIES as u64);
-        assert!(tx.max_batch > 1 && tx.max_batch <= 4, "{}", tx.max_batch);
-        assert_eq!(rx.ending().unwrap(), (10, super::super::Ended::EndMessage));
-        // Paced: the last datagram left 9 ms after the first, not at once.
-        assert!(now - t0 >= Duration::from_millis(9));
-    }
-
-    #[test]
-    fn unpaced_it_sends_everything_at_once() {
-        let (t0, epoch) = script::base();
-        let plan = SendPlan {
-            size: 100,
-            segment: 78,
-            rate_bps: 0,
-            batch: 1,
-        };
-        let mut tx = FileSend::new(script::ID, epoch, t0, plan);
-        let mut buf = Vec::new();
-        let mut n = 0;
-        while tx.poll_transmit(t0, &mut buf).is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 2 + END_COPIES);
-        assert!(tx.is_done());
-        assert_eq!(tx.totals(), (100, 0));
+/// The session's error for a refusal: one that names the offset of a
+/// wrong byte the server found is a rejected upload.
+fn rejected(code: ErrorCode, message: String) -> SessionError {
+    const AT: &str = "upload: verification failed at offset ";
+    let offset = message
+        .strip_prefix(AT)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    match (code, offset) {
+        (ErrorCode::Malformed, Some(offset)) => SessionError::Rejected { offset, message },
+        _ => SessionError::Refused { code, message },
     }
 }

@@ -181,6 +181,11 @@ impl Handshake {
         }
     }
 
+    /// The sender's count, from the first End.
+    pub fn end_count(&self) -> Option<u64> {
+        self.end.map(|(sent, _)| sent)
+    }
+
     /// When the first End arrived.
     pub fn end_at(&self) -> Option<Instant> {
         self.end.map(|(_, at)| at)

@@ -15,7 +15,8 @@
 //!   exactly, the bytes handed out in file order on request
 //!   ([`reorder`]).
 //! - [`stream`]: a stream received: delay, jitter and schedule error.
-//! - [`file_send`]: a generated file sent in paced datagrams (an upload).
+//! - [`file_send`]: a generated file sent in paced datagrams (an upload),
+//!   then the server's figures awaited.
 
 pub mod echo;
 pub mod file_recv;
@@ -23,6 +24,8 @@ pub mod file_send;
 pub mod handshake;
 #[cfg(test)]
 mod pair;
+#[cfg(test)]
+mod pair_transfer;
 pub mod reorder;
 #[cfg(test)]
 mod script;
@@ -84,6 +87,14 @@ pub enum SessionError {
     /// A byte of the file was wrong.
     #[error("verification failed: {0}")]
     Verify(#[from] Mismatch),
+    /// The server found a wrong byte in what the client uploaded.
+    #[error("the server rejected the upload: {message}")]
+    Rejected {
+        /// Where the first wrong byte is in the file.
+        offset: u64,
+        /// The server's sentence.
+        message: String,
+    },
     /// The file can no longer be handed out whole in order.
     #[error(transparent)]
     Order(#[from] reorder::OrderError),

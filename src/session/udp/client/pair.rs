@@ -20,12 +20,12 @@ const SERVER: ([u8; 4], u16) = ([127, 0, 0, 1], 9_000);
 
 /// What a pair run ended with: the virtual time, and the file's bytes the
 /// client handed out in order.
-struct Pair {
-    end: Instant,
-    in_order: Vec<u8>,
+pub(super) struct Pair {
+    pub(super) end: Instant,
+    pub(super) in_order: Vec<u8>,
 }
 
-fn base() -> (Instant, Epoch, Endpoint) {
+pub(super) fn base() -> (Instant, Epoch, Endpoint) {
     let t0 = Instant::now();
     let epoch = Epoch::pin(t0, 1_700_000_000_000_000_000);
     let config = Config {
@@ -35,16 +35,29 @@ fn base() -> (Instant, Epoch, Endpoint) {
         idle_timeout: Duration::from_secs(2),
         v6: false,
         epoch,
+        max_time: Duration::from_secs(60),
+        cpu: None,
     };
     (t0, epoch, Endpoint::new(config, t0))
 }
 
 /// Runs client session `s` against `ep` through `net` until `s` is done.
-fn run(
+pub(super) fn run(
     s: &mut ClientSession,
     ep: &mut Endpoint,
     net: &mut TestNet,
     t0: Instant,
+) -> Result<Pair, SessionError> {
+    run_tampered(s, ep, net, t0, |_| {})
+}
+
+/// As [`run`], with `tamper` applied to every datagram the server gets.
+pub(super) fn run_tampered(
+    s: &mut ClientSession,
+    ep: &mut Endpoint,
+    net: &mut TestNet,
+    t0: Instant,
+    mut tamper: impl FnMut(&mut Vec<u8>),
 ) -> Result<Pair, SessionError> {
     let (client, server) = (SocketAddr::from(CLIENT), SocketAddr::from(SERVER));
     let mut now = t0;
@@ -60,8 +73,9 @@ fn run(
         if s.is_done() {
             return Ok(Pair { end: now, in_order });
         }
-        if let Some(d) = net.deliver(now) {
+        if let Some(mut d) = net.deliver(now) {
             if d.to == server {
+                tamper(&mut d.bytes);
                 ep.handle_datagram(now, d.from, &d.bytes);
             } else if s.owns(&d.bytes) {
                 s.handle_datagram(now, &d.bytes)?;
@@ -84,7 +98,7 @@ fn run(
     panic!("the pair never finished");
 }
 
-fn file_plan(size: u64) -> FilePlan {
+pub(super) fn file_plan(size: u64) -> FilePlan {
     FilePlan {
         size,
         rate_bps: 100_000_000,
@@ -94,6 +108,9 @@ fn file_plan(size: u64) -> FilePlan {
         silence: Duration::from_secs(2),
         in_order: true,
         progress_step: 1 << 20,
+        time: None,
+        results: false,
+        ecn: false,
     }
 }
 

@@ -9,13 +9,37 @@ use super::figures::{Key, Kind};
 use super::file::FileSend;
 use super::plan::FilePlan;
 use super::table::Slot;
-use super::transfer::Transfer;
+use super::transfer::{FileOptions, Transfer};
+use super::upload::{Upload, UploadAsk};
 use super::{Endpoint, Event, text};
 use crate::proto::datagram::{
-    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_FRAGMENT,
-    FLAG_NO_GSO,
+    self, Body, DGRAM_HEADER, DGRAM_SEGMENT_MIN, DgramError, DgramHeader, FLAG_ECN, FLAG_FRAGMENT,
+    FLAG_NO_GSO, FLAG_RESULTS, FLAG_UPLOAD, KIND_FILE_DATA,
 };
 use crate::proto::{ErrorCode, Refusal};
+
+/// The TOS byte of an answer to a datagram that came with `asker`: the
+/// same DSCP, and ECT(0) when the asker was ECN-capable or `ecn` asks for
+/// it, else Not-ECT. `None` (the socket's own) when the asker's byte is
+/// not known and ECN is not asked for.
+pub(super) fn answer_tos(asker: Option<u8>, ecn: bool) -> Option<u8> {
+    if asker.is_none() && !ecn {
+        return None;
+    }
+    // The DSCP is the high six bits; ECT(0) is 0b10 in the low two.
+    let t = asker.unwrap_or(0);
+    let capable = t & 0b11 != 0;
+    Some(t & 0xFC | if ecn || capable { 0b10 } else { 0 })
+}
+
+/// A file request's fields.
+struct FileAsk {
+    size: u64,
+    rate_bps: u64,
+    segment: u32,
+    flags: u8,
+    time_ns: u64,
+}
 
 /// A transfer request, as it arrived.
 struct Ask {
@@ -30,6 +54,11 @@ struct Ask {
 
 impl Endpoint {
     pub(super) fn on_lab(&mut self, now: Instant, peer: SocketAddr, d: &[u8]) {
+        if let Ok((KIND_FILE_DATA, h)) = datagram::parse_header(d) {
+            if self.on_upload_data(now, peer, &h, d) {
+                return;
+            }
+        }
         let (h, body) = match datagram::decode(d) {
             Ok(x) => x,
             Err(e) => {
@@ -57,30 +86,19 @@ impl Endpoint {
                 segment,
                 flags,
                 token,
-                ..
+                time_ns,
             } => {
-                let how = FileSend {
-                    fragment: flags & FLAG_FRAGMENT != 0,
-                    gso: flags & FLAG_NO_GSO == 0,
+                let req = FileAsk {
+                    size,
+                    rate_bps,
+                    segment,
+                    flags,
+                    time_ns,
                 };
-                let ask = Ask {
-                    h,
-                    token,
-                    len,
-                    kind: Kind::File,
-                    what: describe_file(size, segment, rate_bps, how),
-                };
-                let check = self.check_file(size, segment, rate_bps);
-                let plan = FilePlan::new(size, segment);
-                self.start(
-                    now,
-                    peer,
-                    ask,
-                    check.and(plan.ok_or_else(no_room)),
-                    |plan, at, epoch| {
-                        Transfer::file((peer, h.session), plan, rate_bps, how, epoch, at)
-                    },
-                );
+                self.on_file_request(now, peer, h, token, len, req);
+            }
+            Body::FileEnd { datagrams, .. } if self.receiving(&key) => {
+                self.on_upload_end(now, key, &h, datagrams);
             }
             Body::StreamRequest {
                 interval_ns,
@@ -100,15 +118,17 @@ impl Endpoint {
                     ),
                 };
                 let check = self.check_stream(interval_ns, count, size);
+                let tos = answer_tos(self.asker_tos, false);
                 self.start(now, peer, ask, check, |(), at, epoch| {
                     let fragment = flags & FLAG_FRAGMENT != 0;
-                    Transfer::stream(
+                    let t = Transfer::stream(
                         (peer, h.session),
                         (interval, count, size),
                         fragment,
                         epoch,
                         at,
-                    )
+                    );
+                    Slot::Held(Box::new(t.with_tos(tos)))
                 });
             }
             other => self.refuse(
@@ -124,6 +144,85 @@ impl Endpoint {
         }
     }
 
+    /// A file request: a download (sized or timed, with Results if asked)
+    /// or an upload, once the cookie and the limits allow.
+    fn on_file_request(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        h: DgramHeader,
+        token: u64,
+        len: usize,
+        req: FileAsk,
+    ) {
+        let FileAsk {
+            size,
+            rate_bps,
+            segment,
+            flags,
+            time_ns,
+        } = req;
+        let how = FileSend {
+            fragment: flags & FLAG_FRAGMENT != 0,
+            gso: flags & FLAG_NO_GSO == 0,
+        };
+        let time = (time_ns > 0).then(|| Duration::from_nanos(time_ns));
+        let ecn = flags & FLAG_ECN != 0;
+        let tos = answer_tos(self.asker_tos, ecn);
+        let upload = flags & FLAG_UPLOAD != 0;
+        let ask = Ask {
+            h,
+            token,
+            len,
+            kind: if upload { Kind::Upload } else { Kind::File },
+            what: describe_file(size, segment, rate_bps, how, time, upload),
+        };
+        let check = self
+            .check_file(size, segment, if time.is_some() { 0 } else { rate_bps })
+            .and_then(|()| self.check_time(time));
+        if upload {
+            let up = UploadAsk {
+                size,
+                segment,
+                time,
+                ecn,
+                tos,
+            };
+            let cpu = self.config.cpu;
+            let made = check.and(Upload::new(up, cpu).ok_or_else(no_room));
+            let seen = self.asker_tos;
+            return self.start(now, peer, ask, made, |mut u, _, _| {
+                u.saw(seen);
+                Slot::Receiving(Box::new(u))
+            });
+        }
+        let plan = FilePlan::new(
+            if size == 0 && time.is_some() {
+                u64::MAX
+            } else {
+                size
+            },
+            segment,
+        );
+        let options = FileOptions {
+            time,
+            cap: size,
+            results: flags & FLAG_RESULTS != 0,
+            tos,
+            cpu: self.config.cpu,
+        };
+        self.start(
+            now,
+            peer,
+            ask,
+            check.and(plan.ok_or_else(no_room)),
+            |plan, at, epoch| {
+                let t = Transfer::file((peer, h.session), plan, rate_bps, how, epoch, at);
+                Slot::Held(Box::new(t.with_options(options)))
+            },
+        );
+    }
+
     fn check_file(&self, size: u64, segment: u32, rate_bps: u64) -> Result<(), Refusal> {
         self.config.limits.check_paced_file(size, rate_bps)?;
         let max = self.config.max_payload();
@@ -137,6 +236,22 @@ impl Endpoint {
             });
         }
         Ok(())
+    }
+
+    /// A timed transfer no longer than `--max-time`.
+    fn check_time(&self, time: Option<Duration>) -> Result<(), Refusal> {
+        let max = self.config.max_time;
+        match time {
+            Some(t) if t > max => Err(Refusal {
+                code: ErrorCode::BadInterval,
+                message: format!(
+                    "a timed transfer of {:.3} s is longer than this server allows (--max-time {} s)",
+                    t.as_secs_f64(),
+                    max.as_secs_f64()
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn check_stream(&self, interval_ns: u64, count: u32, size: u32) -> Result<(), Refusal> {
@@ -157,14 +272,15 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Starts a file or stream once the cookie and the limits allow.
+    /// Starts a file, stream or upload once the cookie and the limits
+    /// allow.
     fn start<T>(
         &mut self,
         now: Instant,
         peer: SocketAddr,
         ask: Ask,
         check: Result<T, Refusal>,
-        make: impl FnOnce(T, Instant, crate::session::Epoch) -> Transfer,
+        make: impl FnOnce(T, Instant, crate::session::Epoch) -> Slot,
     ) {
         let h = ask.h;
         if !self.validator.check(&peer, ask.token, self.now_s(now)) {
@@ -183,6 +299,15 @@ impl Endpoint {
         };
         let key = Key::lab(peer, h.session);
         match self.table.map.get(&key) {
+            // A repeated request of an upload nothing of which came yet:
+            // its go-ahead was lost.
+            Some(s) if matches!(&s.transfer, Slot::Receiving(u) if u.nothing_yet()) => {
+                if let Slot::Receiving(u) = &s.transfer {
+                    let (ready, tos) = (u.ready(), u.tos());
+                    self.reply_marked(peer, &h, &ready, tos);
+                }
+                return;
+            }
             // A repeated request: the transfer is under way (or done).
             Some(s) if s.kind.is_transfer() => return,
             Some(_) => self.end(key, "the client asked for a transfer in this session", now),
@@ -203,12 +328,22 @@ impl Endpoint {
             );
             return self.refuse(peer, &h, ErrorCode::Busy, why);
         }
-        let transfer = make(ok, now, self.config.epoch);
+        let slot = make(ok, now, self.config.epoch);
+        let ready = match &slot {
+            Slot::Receiving(u) => Some((u.ready(), u.tos())),
+            _ => None,
+        };
         let s = self.new_session(key, ask.kind, ask.what, now);
         s.traffic.received(ask.len);
         s.requests = 1;
-        s.transfer = Slot::Held(Box::new(transfer));
-        self.held.push(key);
+        let held = matches!(slot, Slot::Held(_));
+        s.transfer = slot;
+        if held {
+            self.held.push(key);
+        }
+        if let Some((ready, tos)) = ready {
+            self.reply_marked(peer, &h, &ready, tos);
+        }
     }
 
     /// Answers an echo in its session (started by this request if new).
@@ -248,9 +383,22 @@ impl Endpoint {
         self.answered(&key, answer.refused, n);
     }
 
-    /// Queues a framed reply within the address's amplification budget, or
+    /// Queues a framed reply marked as the asking datagram was (see
+    /// [`answer_tos`]), within the address's amplification budget, or
     /// drops it, and counts it in its session; whether it is queued.
     fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) -> bool {
+        let tos = answer_tos(self.asker_tos, false);
+        self.reply_marked(to, h, body, tos)
+    }
+
+    /// As [`Endpoint::reply`], with TOS byte `tos`.
+    pub(super) fn reply_marked(
+        &mut self,
+        to: SocketAddr,
+        h: &DgramHeader,
+        body: &Body,
+        tos: Option<u8>,
+    ) -> bool {
         let mut bytes = self.spare.pop().unwrap_or_default();
         datagram::encode(h, body, &mut bytes);
         if self.budgets.take(&to, bytes.len()) < bytes.len() {
@@ -263,12 +411,17 @@ impl Endpoint {
             return false;
         }
         self.count_sent(&Key::lab(to, h.session), bytes.len());
-        self.queue(to, bytes);
+        self.queue_marked(to, bytes, tos);
         true
     }
 
     fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
-        self.replies.push_back((to, bytes));
+        let tos = answer_tos(self.asker_tos, false);
+        self.queue_marked(to, bytes, tos);
+    }
+
+    fn queue_marked(&mut self, to: SocketAddr, bytes: Vec<u8>, tos: Option<u8>) {
+        self.replies.push_back((to, bytes, tos));
     }
 
     fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {
@@ -354,7 +507,14 @@ fn no_room() -> Refusal {
 }
 
 /// A file request, for the session's start line.
-fn describe_file(size: u64, segment: u32, rate_bps: u64, how: FileSend) -> String {
+fn describe_file(
+    size: u64,
+    segment: u32,
+    rate_bps: u64,
+    how: FileSend,
+    time: Option<Duration>,
+    upload: bool,
+) -> String {
     let pace = if rate_bps > 0 {
         format!("at {rate_bps} bit/s")
     } else {
@@ -367,5 +527,14 @@ fn describe_file(size: u64, segment: u32, rate_bps: u64, how: FileSend) -> Strin
     } else {
         ""
     };
-    format!("udp file of {size} bytes in datagrams of {segment} bytes, {pace}{send}")
+    let what = if upload { "udp upload" } else { "udp file" };
+    let amount = match (time, size) {
+        (Some(t), 0) => format!("for {t:?}"),
+        (Some(t), n) => format!("for {t:?} or {n} bytes"),
+        (None, n) => format!("of {n} bytes"),
+    };
+    if upload {
+        return format!("{what} {amount} in datagrams of {segment} bytes");
+    }
+    format!("{what} {amount} in datagrams of {segment} bytes, {pace}{send}")
 }

@@ -15,6 +15,8 @@ pub enum Kind {
     File,
     /// A stream sent to the client.
     Stream,
+    /// A file the client sends (an upload), verified.
+    Upload,
 }
 
 impl Kind {
@@ -25,12 +27,13 @@ impl Kind {
             Kind::Text => "text",
             Kind::File => "file",
             Kind::Stream => "stream",
+            Kind::Upload => "upload",
         }
     }
 
-    /// Whether it is a transfer (sent paced, ended with End).
+    /// Whether it is a transfer (sent paced or received, ended with End).
     pub fn is_transfer(self) -> bool {
-        matches!(self, Kind::File | Kind::Stream)
+        matches!(self, Kind::File | Kind::Stream | Kind::Upload)
     }
 }
 

@@ -35,11 +35,13 @@ pub mod receive;
 mod table;
 pub mod text;
 pub mod transfer;
+pub mod upload;
 
 pub use figures::{Carried, Figures, Key, Kind, Tally, Traffic, TransferEnd};
 pub use file::FileSend;
 pub use plan::FilePlan;
-pub use transfer::{END_COPIES, END_SPACING, SendFailure, Transfer};
+pub use transfer::{END_COPIES, END_SPACING, FileOptions, SendFailure, Transfer};
+pub use upload::{CpuClock, RESULTS_COPIES, Upload};
 
 use super::super::{Epoch, Transmit};
 use crate::proto::Limits;
@@ -69,6 +71,11 @@ pub struct Config {
     pub v6: bool,
     /// Maps instants to the protocol's Unix-epoch stamps.
     pub epoch: Epoch,
+    /// The longest timed transfer a client may ask for (`--max-time`).
+    pub max_time: Duration,
+    /// Reads the process's CPU, for the figures a transfer's Results
+    /// carry (`None`: not available).
+    pub cpu: Option<CpuClock>,
 }
 
 impl Config {
@@ -109,8 +116,10 @@ pub struct Endpoint {
     /// The instant the cookies' clock counts from.
     origin: Instant,
     table: Table,
-    /// Answers waiting to be sent, in order.
-    replies: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Answers waiting to be sent, in order, with their TOS byte.
+    replies: VecDeque<(SocketAddr, Vec<u8>, Option<u8>)>,
+    /// The TOS byte of the datagram being handled, when the driver read it.
+    asker_tos: Option<u8>,
     /// Buffers of sent answers, for the next ones.
     spare: Vec<Vec<u8>>,
     /// Transfers the endpoint drives itself.
@@ -135,6 +144,7 @@ impl Endpoint {
             origin: now,
             table: Table::default(),
             replies: VecDeque::new(),
+            asker_tos: None,
             spare: Vec::new(),
             held: Vec::new(),
             events: VecDeque::new(),
@@ -166,8 +176,22 @@ impl Endpoint {
         self.table.live()
     }
 
-    /// A datagram `d` arrived from `from` at `now`.
+    /// A datagram `d` arrived from `from` at `now` (its TOS byte not read).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, d: &[u8]) {
+        self.handle_datagram_tos(now, from, d, None);
+    }
+
+    /// A datagram `d` arrived from `from` at `now` with TOS byte `tos`
+    /// (`IP_RECVTOS`): answers carry its DSCP, sessions it opens that of
+    /// their request, and an upload with ECN counts its ECN field.
+    pub fn handle_datagram_tos(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        d: &[u8],
+        tos: Option<u8>,
+    ) {
+        self.asker_tos = tos;
         self.budgets.received(from, d.len());
         if crate::proto::datagram::is_lab(d) {
             self.on_lab(now, from, d);
@@ -177,23 +201,31 @@ impl Endpoint {
     }
 
     /// The next datagram (or GSO batch) to send, written into `buf`, and
-    /// where to.
+    /// where to (see [`Endpoint::poll_transmit_tos`]).
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
     ) -> Option<(SocketAddr, Transmit)> {
-        if let Some((to, bytes)) = self.replies.pop_front() {
+        self.poll_transmit_tos(now, buf).map(|(to, t, _)| (to, t))
+    }
+
+    /// The next datagram (or GSO batch) to send, written into `buf`, where
+    /// to, and the TOS byte to send it with (`None`: the socket's).
+    pub fn poll_transmit_tos(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+    ) -> Option<(SocketAddr, Transmit, Option<u8>)> {
+        if let Some((to, bytes, tos)) = self.replies.pop_front() {
             buf.clear();
             buf.extend_from_slice(&bytes);
             self.spare.push(bytes);
-            return Some((
-                to,
-                Transmit {
-                    len: buf.len(),
-                    segment: None,
-                },
-            ));
+            let t = Transmit {
+                len: buf.len(),
+                segment: None,
+            };
+            return Some((to, t, tos));
         }
         let mut i = 0;
         while i < self.held.len() {
@@ -207,6 +239,7 @@ impl Endpoint {
                 continue;
             };
             let sent = t.poll_transmit(now, buf);
+            let tos = t.tos();
             if let Some(end) = t.end().cloned() {
                 s.transfer = Slot::Finished(end);
                 self.held.swap_remove(i);
@@ -215,7 +248,7 @@ impl Endpoint {
                 i += 1;
             }
             if let Some(t) = sent {
-                return Some((key.peer, t));
+                return Some((key.peer, t, tos));
             }
         }
         None
@@ -244,6 +277,7 @@ impl Endpoint {
         if self.next_sweep.is_none_or(|t| t > now) {
             return;
         }
+        self.uploads_due(now);
         let idle = self.config.idle_timeout;
         let why = format!("idle timeout: quiet for {idle:?}");
         for key in self.table.due(now, idle) {
@@ -322,3 +356,5 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_marking;

@@ -3,12 +3,15 @@
 //!
 //! Each FileData datagram says where its bytes start; they must be the
 //! generated content there ([`crate::content`]) and lie on the plan's grid.
-//! Duplicates are counted once; what never came is lost. Pure: the
-//! datagrams and the time come from the driver.
+//! Which datagrams arrived is an [`Arrivals`] bitmap that grows with the
+//! highest sequence number seen, so a timed upload with no size cap costs
+//! only what it sends. Duplicates are counted once; what never came is
+//! lost. Pure: the datagrams and the time come from the driver.
 
 use super::plan::FilePlan;
-use crate::content;
-use crate::proto::datagram::{Body, DgramHeader};
+use crate::arrivals::{Arrival, Arrivals};
+use crate::content::{self, Mismatch};
+use crate::proto::datagram::DgramHeader;
 
 /// What one datagram did to the received file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,83 +20,96 @@ pub enum Verdict {
     New,
     /// A datagram already received.
     Duplicate,
-    /// Bytes that are not the content at their offset, or not where the
-    /// plan puts datagram `seq`.
-    Corrupt,
-    /// Not file data of this file.
-    Other,
+    /// Bytes that are not the content at their offset (the first wrong
+    /// byte), or not where the plan puts datagram `seq` (its offset, with
+    /// `expected` and `found` both 0).
+    Corrupt(Mismatch),
 }
 
 /// A file being received.
 #[derive(Debug, Clone)]
 pub struct FileReceive {
     plan: FilePlan,
-    seen: Vec<u64>,
-    /// Distinct datagrams received and verified.
-    pub received: u64,
-    /// File bytes among them.
+    arrivals: Arrivals,
+    /// File bytes among the distinct datagrams received.
     pub bytes: u64,
-    /// Copies of datagrams already received.
-    pub duplicates: u64,
     /// Datagrams whose bytes did not verify.
     pub corrupt: u64,
-    /// Datagrams that arrived after one with a higher sequence number.
-    pub reordered: u64,
-    highest: Option<u64>,
+    /// FileData datagrams that arrived, copies and corrupt ones included,
+    /// and their UDP payload bytes.
+    pub data: (u64, u64),
 }
 
 impl FileReceive {
-    /// Expects the file of `plan`.
+    /// Expects the file of `plan` (its size a cap: a timed upload with no
+    /// cap has a plan of `u64::MAX` bytes).
     pub fn new(plan: FilePlan) -> FileReceive {
         FileReceive {
-            seen: vec![0; plan.datagrams().div_ceil(64) as usize],
+            arrivals: Arrivals::new(plan.datagrams()),
             plan,
-            received: 0,
             bytes: 0,
-            duplicates: 0,
             corrupt: 0,
-            reordered: 0,
-            highest: None,
+            data: (0, 0),
         }
     }
 
-    /// Takes one datagram.
-    pub fn handle(&mut self, h: &DgramHeader, body: &Body) -> Verdict {
-        let Body::FileData { data } = body else {
-            return Verdict::Other;
-        };
+    /// Takes one FileData datagram: its header and its file bytes.
+    pub fn handle(&mut self, h: &DgramHeader, data: &[u8]) -> Verdict {
         let seq = u64::from(h.seq);
+        self.data.0 += 1;
+        self.data.1 += (crate::proto::datagram::DGRAM_HEADER + data.len()) as u64;
+        let misplaced = Mismatch {
+            offset: h.offset,
+            expected: 0,
+            found: 0,
+        };
         if seq >= self.plan.datagrams()
             || h.offset != self.plan.offset(seq)
             || data.len() as u64 != self.plan.len(seq)
-            || content::check_at(h.offset, data).is_err()
         {
             self.corrupt += 1;
-            return Verdict::Corrupt;
+            return Verdict::Corrupt(misplaced);
         }
-        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
-        if self.seen[word] & bit != 0 {
-            self.duplicates += 1;
-            return Verdict::Duplicate;
+        if let Err(m) = content::check_at(h.offset, data) {
+            self.corrupt += 1;
+            return Verdict::Corrupt(m);
         }
-        self.seen[word] |= bit;
-        self.received += 1;
-        self.bytes += data.len() as u64;
-        if self.highest.is_some_and(|hi| hi > seq) {
-            self.reordered += 1;
+        match self.arrivals.record(seq) {
+            Arrival::Duplicate => Verdict::Duplicate,
+            Arrival::OutOfRange => {
+                self.corrupt += 1;
+                Verdict::Corrupt(misplaced)
+            }
+            Arrival::New | Arrival::Reordered => {
+                self.bytes += data.len() as u64;
+                Verdict::New
+            }
         }
-        self.highest = Some(self.highest.map_or(seq, |hi| hi.max(seq)));
-        Verdict::New
     }
 
-    /// Whether every datagram has arrived.
+    /// Which datagrams arrived.
+    pub fn arrivals(&self) -> &Arrivals {
+        &self.arrivals
+    }
+
+    /// Distinct datagrams received and verified.
+    pub fn received(&self) -> u64 {
+        self.arrivals.received()
+    }
+
+    /// Whether every datagram of the plan has arrived.
     pub fn complete(&self) -> bool {
-        self.received == self.plan.datagrams()
+        self.received() == self.plan.datagrams()
     }
 
-    /// Datagrams that have not arrived (lost, once the sender has ended).
+    /// Datagrams of the plan that have not arrived.
     pub fn missing(&self) -> u64 {
-        self.plan.datagrams() - self.received
+        self.plan.datagrams() - self.received()
+    }
+
+    /// The plan's datagrams (the cap's).
+    pub fn planned(&self) -> u64 {
+        self.plan.datagrams()
     }
 }
 
@@ -101,7 +117,7 @@ impl FileReceive {
 mod tests {
     use super::*;
 
-    fn datagram(plan: &FilePlan, seq: u64) -> (DgramHeader, Body) {
+    fn datagram(plan: &FilePlan, seq: u64) -> (DgramHeader, Vec<u8>) {
         let offset = plan.offset(seq);
         let mut data = vec![0; plan.len(seq) as usize];
         content::fill(offset, &mut data);
@@ -110,7 +126,7 @@ mod tests {
             offset,
             ..DgramHeader::default()
         };
-        (h, Body::FileData { data })
+        (h, data)
     }
 
     #[test]
@@ -122,22 +138,36 @@ mod tests {
             r.handle(&h, &b);
         }
         assert_eq!(plan.datagrams(), 10);
-        assert_eq!((r.received, r.duplicates, r.missing()), (9, 1, 1));
-        assert!(r.reordered >= 3);
+        let a = r.arrivals();
+        assert_eq!((a.received(), a.duplicates(), a.lost(10)), (9, 1, 1));
+        assert!(a.reordered() >= 3);
         let (h, b) = datagram(&plan, 9);
         assert_eq!(r.handle(&h, &b), Verdict::New);
-        assert!(r.complete());
-        assert_eq!(r.bytes, 1000);
+        assert_eq!((r.received(), r.bytes), (10, 1000));
         // Wrong bytes, wrong place, beyond the end.
         let (h, _) = datagram(&plan, 2);
-        let bad = Body::FileData { data: vec![0; 100] };
-        assert_eq!(r.handle(&h, &bad), Verdict::Corrupt);
+        let Verdict::Corrupt(m) = r.handle(&h, &[0; 100]) else {
+            panic!("zeros are not the content")
+        };
+        assert!(m.offset >= 200 && m.offset < 300, "{m}");
         let (mut h, b) = datagram(&plan, 2);
         h.offset += 1;
-        assert_eq!(r.handle(&h, &b), Verdict::Corrupt);
+        assert!(matches!(r.handle(&h, &b), Verdict::Corrupt(m) if m.offset == 201));
         h.seq = 10;
-        assert_eq!(r.handle(&h, &b), Verdict::Corrupt);
-        assert_eq!(r.handle(&h, &Body::Hello), Verdict::Other);
+        assert!(matches!(r.handle(&h, &b), Verdict::Corrupt(_)));
         assert_eq!(r.corrupt, 3);
+        assert_eq!(r.data.0, 14);
+    }
+
+    #[test]
+    fn an_uncapped_plan_tracks_only_what_arrives() {
+        let plan = FilePlan::new(u64::MAX, 1028).unwrap();
+        let mut r = FileReceive::new(plan);
+        for seq in [0, 1, 5] {
+            let (h, b) = datagram(&plan, seq);
+            assert_eq!(r.handle(&h, &b), Verdict::New);
+        }
+        assert_eq!(r.arrivals().lost(6), 3);
+        assert_eq!(r.bytes, 3 * 1000);
     }
 }

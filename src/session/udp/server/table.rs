@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::figures::{Figures, Key, Kind, Traffic, TransferEnd};
 use super::transfer::Transfer;
+use super::upload::Upload;
 
 /// Where a session's transfer is.
 #[derive(Debug)]
@@ -29,6 +30,10 @@ pub(super) enum Slot {
     Away,
     /// Ended, as this says.
     Finished(TransferEnd),
+    /// An upload the endpoint receives: over once the sender's FileEnd
+    /// (or a wrong byte) came, and kept so that later End copies get the
+    /// figures again.
+    Receiving(Box<Upload>),
 }
 
 /// One session in the table.
@@ -56,7 +61,12 @@ pub(super) struct Entry {
 impl Entry {
     /// Whether it still runs: not ended, and no transfer that has.
     pub(super) fn live(&self) -> bool {
-        !self.ended && !matches!(self.transfer, Slot::Finished(_))
+        !self.ended
+            && match &self.transfer {
+                Slot::Finished(_) => false,
+                Slot::Receiving(u) => !u.over(),
+                _ => true,
+            }
     }
 
     /// When its end is due: at once when its transfer has finished; for an
@@ -66,10 +76,11 @@ impl Entry {
         if self.ended {
             return None;
         }
-        match self.transfer {
+        match &self.transfer {
             Slot::Finished(_) => Some(self.started),
+            Slot::Receiving(u) if u.over() => Some(self.started),
             Slot::Held(_) | Slot::Away => None,
-            Slot::None => Some(self.last_seen + idle),
+            Slot::None | Slot::Receiving(_) => Some(self.last_seen + idle),
         }
     }
 
@@ -96,6 +107,17 @@ impl Entry {
                     .cloned()
                     .unwrap_or_else(|| t.so_far(why.to_string(), now)),
             ),
+            Slot::Receiving(u) => {
+                let (datagrams, bytes, _) = u.carried();
+                f.carried = super::figures::Carried {
+                    data: super::figures::Tally { datagrams, bytes },
+                    payload: 0,
+                    segment: u.segment(),
+                    gso: None,
+                };
+                f.why = u.summary();
+                None
+            }
             Slot::None | Slot::Away => None,
         };
         if let Some(end) = end {
@@ -210,9 +232,14 @@ impl Table {
     /// The next instant at which a session's end is due or an ended one is
     /// forgotten.
     pub(super) fn next_due(&self, idle: Duration) -> Option<Instant> {
+        let results = self.map.values().filter_map(|s| match &s.transfer {
+            Slot::Receiving(u) => u.results_at(),
+            _ => None,
+        });
         self.map
             .values()
             .filter_map(|s| s.end_due(idle).or(s.ended.then_some(s.last_seen + idle)))
+            .chain(results)
             .min()
     }
 

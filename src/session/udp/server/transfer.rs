@@ -8,6 +8,13 @@
 //! [`Transfer::sent_as`] (GSO refused, or a batch cut smaller) and
 //! [`Transfer::failed`] (the send failed: an Error goes instead and the
 //! transfer ends). [`Transfer::stop`] cuts it short: the End goes at once.
+//!
+//! A timed file ([`FileOptions::time`]) sends until that time after its
+//! request or its cap, whichever comes first; its FileReady says the cap
+//! (or 0) and 0 datagrams, its End the real counts. With
+//! [`FileOptions::results`], [`RESULTS_COPIES`] Results follow the End
+//! copies. Every datagram carries the transfer's TOS byte
+//! ([`Transfer::tos`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,8 +22,9 @@ use std::time::{Duration, Instant};
 use super::figures::{Carried, Tally, TransferEnd};
 use super::file::{FileData, FileSend};
 use super::plan::FilePlan;
-use crate::proto::ErrorCode;
+use super::upload::{CpuClock, RESULTS_COPIES};
 use crate::proto::datagram::{self, Body, DgramHeader};
+use crate::proto::{ErrorCode, Results};
 use crate::session::{Epoch, Transmit};
 
 /// How many times an End message is sent.
@@ -33,6 +41,21 @@ pub enum SendFailure {
     TooBig,
     /// Any other error, as the system said it.
     Other(String),
+}
+
+/// What a file's request asked beyond its plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileOptions {
+    /// Send for this long after the request (with the plan's size a cap).
+    pub time: Option<Duration>,
+    /// The cap the request named (0: none), for the FileReady.
+    pub cap: u64,
+    /// Send the server's figures after the End.
+    pub results: bool,
+    /// The TOS byte of every datagram (`None`: the socket's).
+    pub tos: Option<u8>,
+    /// Reads the process's CPU for the figures.
+    pub cpu: Option<CpuClock>,
 }
 
 /// A stream's segments: one per interval, each at its deadline.
@@ -80,6 +103,8 @@ enum Phase {
     Data,
     /// End copy `next` is due at `at`.
     End { next: u32, at: Instant },
+    /// Results copy `next` is due at `at`.
+    Results { next: u32, at: Instant },
     /// A send failed: this Error is due, then the transfer is over.
     Failing(String),
     /// Over.
@@ -101,6 +126,12 @@ pub struct Transfer {
     /// the driver says it failed.
     last: Option<(Tally, bool)>,
     end: Option<TransferEnd>,
+    options: FileOptions,
+    /// When a timed file stops sending.
+    deadline: Option<Instant>,
+    /// The CPU reading at the start, and the first and last data sends.
+    cpu_start: Option<(u64, u64)>,
+    active: Option<(Instant, Instant)>,
 }
 
 impl Transfer {
@@ -154,7 +185,36 @@ impl Transfer {
             sent: Tally::default(),
             last: None,
             end: None,
+            options: FileOptions::default(),
+            deadline: None,
+            cpu_start: None,
+            active: None,
         }
+    }
+
+    /// The same transfer with a file request's `options` (timed, Results,
+    /// marking).
+    pub fn with_options(mut self, options: FileOptions) -> Transfer {
+        self.deadline = options.time.map(|t| self.created + t);
+        self.cpu_start = options.cpu.map(|c| c());
+        self.options = options;
+        self
+    }
+
+    /// The same transfer with every datagram marked `tos`.
+    pub fn with_tos(mut self, tos: Option<u8>) -> Transfer {
+        self.options.tos = tos;
+        self
+    }
+
+    /// The TOS byte every datagram goes with (`None`: the socket's).
+    pub fn tos(&self) -> Option<u8> {
+        self.options.tos
+    }
+
+    /// Whether a timed file's time is up at `now`.
+    fn past(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
     }
 
     /// The peer it goes to.
@@ -199,11 +259,14 @@ impl Transfer {
         match &self.phase {
             Phase::Start | Phase::Failing(_) => Some(self.created),
             Phase::Data => match &self.data {
-                Data::File(f) => Some(f.next_due().unwrap_or(self.created)),
+                Data::File(f) => {
+                    let due = f.next_due().unwrap_or(self.created);
+                    Some(self.deadline.map_or(due, |d| due.min(d)))
+                }
                 Data::Stream(s) if s.seq < s.count => Some(s.deadline(s.seq)),
                 Data::Stream(_) => Some(self.created),
             },
-            Phase::End { at, .. } => Some(*at),
+            Phase::End { at, .. } | Phase::Results { at, .. } => Some(*at),
             Phase::Done => None,
         }
     }
@@ -229,10 +292,25 @@ impl Transfer {
             Phase::End { next, at } if at <= now => {
                 let body = self.end_body();
                 let t = self.control(self.header(next, now), &body, buf);
-                if next + 1 >= END_COPIES {
+                if next + 1 >= END_COPIES && self.options.results {
+                    self.phase = Phase::Results { next: 0, at: now };
+                } else if next + 1 >= END_COPIES {
                     self.finish(self.summary(), now);
                 } else {
                     self.phase = Phase::End {
+                        next: next + 1,
+                        at: now + END_SPACING,
+                    };
+                }
+                Some(t)
+            }
+            Phase::Results { next, at } if at <= now => {
+                let body = Body::Results(Box::new(self.results()));
+                let t = self.control(self.header(next, now), &body, buf);
+                if next + 1 >= RESULTS_COPIES {
+                    self.finish(self.summary(), now);
+                } else {
+                    self.phase = Phase::Results {
                         next: next + 1,
                         at: now + END_SPACING,
                     };
@@ -244,7 +322,34 @@ impl Transfer {
                 self.finish("failed".to_string(), now);
                 Some(t)
             }
-            Phase::End { .. } | Phase::Done => None,
+            Phase::End { .. } | Phase::Results { .. } | Phase::Done => None,
+        }
+    }
+
+    /// The server's figures of a file sent: bytes, datagrams, the time
+    /// between the first and last data send, the CPU over the transfer.
+    fn results(&self) -> Results {
+        let cpu = self
+            .options
+            .cpu
+            .zip(self.cpu_start)
+            .map(|(c, start)| super::upload::cpu_between(start, c()));
+        let (bytes, datagrams) = match &self.data {
+            Data::File(f) => (f.carried().payload, f.seq()),
+            Data::Stream(s) => (s.carried().payload, u64::from(s.seq)),
+        };
+        Results {
+            bytes: Some(bytes),
+            active_ns: Some(self.active.map_or(0, |(a, b)| (b - a).as_nanos() as u64)),
+            cpu_user_ns: cpu.map(|c| c.0),
+            cpu_sys_ns: cpu.map(|c| c.1),
+            datagrams: Some(datagrams),
+            flags: if self.options.tos.is_some() {
+                Results::TOS_APPLIED
+            } else {
+                0
+            },
+            ..Results::default()
         }
     }
 
@@ -253,10 +358,17 @@ impl Transfer {
             Data::File(f) => {
                 f.start(now);
                 let p = f.plan();
-                Body::FileReady {
-                    size: p.size(),
-                    segment: p.segment(),
-                    datagrams: p.datagrams(),
+                match self.options.time {
+                    Some(_) => Body::FileReady {
+                        size: self.options.cap,
+                        segment: p.segment(),
+                        datagrams: 0,
+                    },
+                    None => Body::FileReady {
+                        size: p.size(),
+                        segment: p.segment(),
+                        datagrams: p.datagrams(),
+                    },
                 }
             }
             Data::Stream(s) => {
@@ -277,8 +389,9 @@ impl Transfer {
         header: DgramHeader,
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
+        let past = self.past(now);
         let sent = match &mut self.data {
-            Data::File(f) if !f.done() => f.poll(now, header, buf).map(|(n, segment)| {
+            Data::File(f) if !f.done() && !past => f.poll(now, header, buf).map(|(n, segment)| {
                 (
                     n,
                     Transmit {
@@ -316,6 +429,7 @@ impl Transfer {
             }
         };
         let (n, t) = sent?;
+        self.active = Some(self.active.map_or((now, now), |(a, _)| (a, now)));
         let tally = Tally {
             datagrams: n,
             bytes: t.len as u64,

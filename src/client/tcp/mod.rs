@@ -5,7 +5,10 @@
 //! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
 //! (sends what it asks for, waits for its deadlines, reads what comes, feeds
 //! the model capture and the ticker), and returns a [`Report`] of what it
-//! measured.
+//! measured. [`transfer`] holds the TransferRequest's driver: a file
+//! either way, sized or timed, and the server's figures of it.
+
+mod transfer;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -80,6 +83,13 @@ pub struct TcpClient {
     wait: Duration,
     /// The pace asked of the server for files, bit/s of payload (0: none).
     rate_bps: u64,
+    /// The TOS byte of the client's socket, asked of the server's too.
+    tos: Option<u8>,
+    /// The congestion control of the client's socket, asked of the
+    /// server's too.
+    congestion: Option<String>,
+    /// `--ecn`: the server's report says whether ECN was negotiated.
+    ecn: bool,
 }
 
 impl TcpClient {
@@ -123,6 +133,9 @@ impl TcpClient {
             timeout_set: false,
             wait: REPLY_TIMEOUT,
             rate_bps: 0,
+            tos: opts.tos,
+            congestion: opts.congestion.clone(),
+            ecn: false,
         })
     }
 
@@ -166,6 +179,11 @@ impl TcpClient {
             self.reply_timeout = t;
             self.timeout_set = true;
         }
+    }
+
+    /// `--ecn`: a transfer asks the server to report ECN.
+    pub fn set_ecn(&mut self, on: bool) {
+        self.ecn = on;
     }
 
     /// The connection's instruments.
@@ -374,9 +392,16 @@ impl TcpClient {
         let mut out = Vec::new();
         let mut block = Vec::new();
         loop {
-            let now = Instant::now();
-            while let Some(t) = action.poll_transmit(now, &mut out) {
-                self.conn.send_raw(&out[..t.len])?;
+            // The time is read for every write: a timed upload ends on it.
+            while let Some(t) = action.poll_transmit(Instant::now(), &mut out) {
+                if let Err(e) = self.conn.send_raw(&out[..t.len]) {
+                    return Err(self.answer_after(action, &mut sink, e));
+                }
+                if action.uploading() && self.conn.has_input() {
+                    // The server answered before the end: a refusal.
+                    self.take_events(action);
+                    self.read_some(action, &mut sink)?;
+                }
             }
             self.take_events(action);
             if action.is_done() {
@@ -507,6 +532,15 @@ impl TcpClient {
                 } => self
                     .instruments
                     .send_file(direction(toward), &head, len, &comment),
+                Record::Timed {
+                    toward,
+                    head,
+                    len,
+                    end,
+                    comment,
+                } => self
+                    .instruments
+                    .send_timed(direction(toward), &head, len, end, &comment),
             }
         }
     }
@@ -532,6 +566,7 @@ impl From<SessionError> for ClientError {
             SessionError::Refused { code, message } => ClientError::Refused { code, message },
             SessionError::Protocol(m) => ClientError::Protocol(m),
             SessionError::Verify(m) => ClientError::Verify(m),
+            SessionError::Rejected { offset, message } => ClientError::Rejected { offset, message },
             SessionError::Short { expected, got } => ClientError::Short { expected, got },
             SessionError::Cut { sent, planned } => ClientError::Cut {
                 what: "stream",
