@@ -107,6 +107,7 @@ fn tour(
             recording: Recording {
                 pcap: Some(model),
                 capture: live.then(String::new),
+                shared: None,
             },
             ..config.clone()
         };

@@ -24,7 +24,8 @@ use crate::pcap::capture::{
     interface_for,
 };
 use crate::pcap::model::{
-    Direction, ModelCapture, ModelError, ModelOptions, Payload, TcpFlow, UdpFlow,
+    Direction, FrameSink, ModelCapture, ModelError, ModelFrame, ModelOptions, Payload, TcpFlow,
+    UdpFlow,
 };
 use crate::wire::{Layers, Transport, checksum};
 
@@ -55,6 +56,9 @@ pub enum InstrumentError {
 pub struct ModelFile {
     path: PathBuf,
     file: Arc<Mutex<Option<ModelCapture>>>,
+    /// What every frame written through this handle has before its
+    /// comment ("flow 3/4 upload"): a client's flows, one handle each.
+    label: Option<Arc<str>>,
 }
 
 impl ModelFile {
@@ -73,12 +77,27 @@ impl ModelFile {
         Ok(ModelFile {
             path: path.to_path_buf(),
             file: Arc::new(Mutex::new(Some(cap))),
+            label: None,
         })
+    }
+
+    /// A handle to the same file whose frames' comments all begin with
+    /// `label` ("flow 3/4 upload: handshake SYN").
+    pub fn labelled(&self, label: &str) -> ModelFile {
+        ModelFile {
+            label: Some(Arc::from(label)),
+            ..self.clone()
+        }
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `other` writes to the same file as this.
+    pub fn same_file(&self, other: &ModelFile) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
     }
 
     /// Flushes what was written so far (the file is whole after this).
@@ -107,12 +126,39 @@ impl ModelFile {
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut ModelCapture) -> Result<T, ModelError>,
+        f: impl FnOnce(&mut Sink<'_>) -> Result<T, ModelError>,
     ) -> Result<Option<T>, ModelError> {
         let mut g = self.file.lock().unwrap_or_else(|p| p.into_inner());
         match g.as_mut() {
-            Some(c) => f(c).map(Some),
+            Some(cap) => f(&mut Sink {
+                cap,
+                label: self.label.as_deref(),
+            })
+            .map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+/// The file as one handle writes to it: its frames' comments after the
+/// handle's label, if it has one.
+struct Sink<'a> {
+    cap: &'a mut ModelCapture,
+    label: Option<&'a str>,
+}
+
+impl FrameSink for Sink<'_> {
+    fn snaplen(&self) -> u32 {
+        self.cap.snaplen()
+    }
+
+    fn write_frame(&mut self, frame: &ModelFrame<'_>) -> Result<(), ModelError> {
+        match self.label {
+            None => self.cap.write_frame(frame),
+            Some(l) => self.cap.write_frame(&ModelFrame {
+                comment: &format!("{l}: {}", frame.comment),
+                ..*frame
+            }),
         }
     }
 }
@@ -264,7 +310,7 @@ impl FlowModel {
         }
     }
 
-    fn record(&mut self, f: impl FnOnce(&mut Flow, &mut ModelCapture) -> Result<(), ModelError>) {
+    fn record(&mut self, f: impl FnOnce(&mut Flow, &mut Sink<'_>) -> Result<(), ModelError>) {
         if self.error.is_some() || self.closed {
             return;
         }

@@ -19,7 +19,9 @@
 //! # Goodput
 //!
 //! [`goodput_svg`] draws goodput samples against time, in bit/s, kbit/s,
-//! Mbit/s or Gbit/s as the largest sample calls for.
+//! Mbit/s or Gbit/s as the largest sample calls for;
+//! [`goodput_series_svg`] draws several series on one chart, with a
+//! legend (several flows and their sum).
 //!
 //! # Example
 //!
@@ -181,11 +183,22 @@ pub fn latency_svg(
 /// Draws goodput samples `(seconds, bit/s)` against time under `title`.
 /// See the [module docs](self).
 pub fn goodput_svg(title: &str, points: &[(f64, f64)]) -> Result<String, PlotError> {
-    if points.is_empty() {
+    goodput_series_svg(title, &[("", points)])
+}
+
+/// Draws several goodput series `(name, samples)` against one time axis
+/// under `title`, each in its colour and named in a legend (several flows
+/// and their sum, for example). One series is drawn as [`goodput_svg`]
+/// draws it, without a legend.
+pub fn goodput_series_svg(
+    title: &str,
+    series: &[(&str, &[(f64, f64)])],
+) -> Result<String, PlotError> {
+    if series.iter().all(|(_, p)| p.is_empty()) {
         return Err(PlotError::NoPoints);
     }
-    if let Some((index, &(seconds, bits_per_second))) = points
-        .iter()
+    let all = || series.iter().flat_map(|(_, p)| p.iter());
+    if let Some((index, &(seconds, bits_per_second))) = all()
         .enumerate()
         .find(|(_, (t, r))| !(t.is_finite() && r.is_finite() && *r >= 0.0))
     {
@@ -196,11 +209,10 @@ pub fn goodput_svg(title: &str, points: &[(f64, f64)]) -> Result<String, PlotErr
         });
     }
 
-    let peak = points.iter().map(|p| p.1).fold(0.0, f64::max);
+    let peak = all().map(|p| p.1).fold(0.0, f64::max);
     let (unit, scale) = rate_unit(peak);
-    let scaled: Vec<(f64, f64)> = points.iter().map(|&(t, r)| (t, r / scale)).collect();
-    let first = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let last = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let first = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let last = all().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     let (x0, x1) = if last > first {
         (first, last)
     } else {
@@ -233,19 +245,34 @@ pub fn goodput_svg(title: &str, points: &[(f64, f64)]) -> Result<String, PlotErr
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(draw_error)?;
-        let style = COLOURS[0].stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(scaled.iter().copied(), style))
-            .map_err(draw_error)?;
-        // Markers where the samples are few enough to tell apart (and so a
-        // single sample still shows).
-        if scaled.len() <= 60 {
+        for (i, (name, points)) in series.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let scaled: Vec<(f64, f64)> = points.iter().map(|&(t, r)| (t, r / scale)).collect();
+            let style = colour.stroke_width(2);
+            let drawn = chart
+                .draw_series(LineSeries::new(scaled.iter().copied(), style))
+                .map_err(draw_error)?;
+            if series.len() > 1 {
+                drawn
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+            }
+            // Markers where the samples are few enough to tell apart (and
+            // so a single sample still shows).
+            if scaled.len() <= 60 {
+                chart
+                    .draw_series(scaled.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(draw_error)?;
+            }
+        }
+        if series.len() > 1 {
             chart
-                .draw_series(
-                    scaled
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, COLOURS[0].filled())),
-                )
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .label_font(("sans-serif", 16))
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK.mix(0.4))
+                .draw()
                 .map_err(draw_error)?;
         }
         root.present().map_err(draw_error)?;
@@ -518,6 +545,37 @@ mod tests {
             let err = goodput_svg("t", &[(0.0, 1.0), bad]).unwrap_err();
             assert!(matches!(err, PlotError::BadPoint { index: 1, .. }), "{err}");
         }
+    }
+
+    #[test]
+    fn several_goodput_series_share_a_chart_with_a_legend() {
+        let a = [(0.5, 1e9), (1.0, 2e9)];
+        let b = [(0.5, 3e9), (1.0, 1e9)];
+        let sum = [(0.5, 4e9), (1.0, 3e9)];
+        let svg = goodput_series_svg(
+            "two flows",
+            &[("flow 1", &a[..]), ("flow 2", &b[..]), ("sum", &sum[..])],
+        )
+        .unwrap();
+        let (texts, _) = parse(&svg);
+        for want in ["flow 1", "flow 2", "sum", "goodput (Gbit/s)"] {
+            assert!(texts.iter().any(|t| t == want), "{want}: {texts:?}");
+        }
+        // Each series in its colour: its line, and its legend entry.
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        for c in &COLOURS[..3] {
+            let stroke = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+            let lines = doc
+                .descendants()
+                .filter(|n| n.has_tag_name("polyline"))
+                .filter(|n| n.attribute("stroke") == Some(stroke.as_str()))
+                .count();
+            assert_eq!(lines, 2, "{stroke}");
+        }
+        assert!(matches!(
+            goodput_series_svg("x", &[("a", &[][..])]),
+            Err(PlotError::NoPoints)
+        ));
     }
 
     #[test]

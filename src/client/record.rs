@@ -21,15 +21,38 @@ pub struct Recording {
     pub pcap: Option<PathBuf>,
     /// `--capture`: `Some("")` for the interface that carries the flow.
     pub capture: Option<String>,
+    /// One flow of several: the model file every flow writes to, opened
+    /// by their runner (which also takes the one live capture of them all).
+    pub shared: Option<SharedModel>,
 }
+
+/// A model file that several flows share, and the name of one of them,
+/// which every comment of its frames begins with ("flow 3/4 upload").
+#[derive(Debug, Clone)]
+pub struct SharedModel {
+    /// The file.
+    pub file: ModelFile,
+    /// The flow's name in comments.
+    pub label: String,
+}
+
+impl PartialEq for SharedModel {
+    fn eq(&self, other: &SharedModel) -> bool {
+        self.file.same_file(&other.file) && self.label == other.label
+    }
+}
+
+impl Eq for SharedModel {}
 
 impl Recording {
     /// Whether any instrument is on.
     pub fn any(&self) -> bool {
-        self.pcap.is_some() || self.capture.is_some()
+        self.pcap.is_some() || self.capture.is_some() || self.shared.is_some()
     }
 
-    fn live_request(&self, what: &str) -> Option<CaptureRequest> {
+    /// The live capture asked for, if any: beside the model file, or a
+    /// fresh name under the captures folder.
+    pub(crate) fn live_request(&self, what: &str) -> Option<CaptureRequest> {
         let iface = self.capture.as_ref()?;
         Some(CaptureRequest {
             iface: (!iface.is_empty()).then(|| iface.clone()),
@@ -66,6 +89,10 @@ pub struct ModelReport {
 pub struct Instruments {
     model: Option<(ModelFile, FlowModel)>,
     live: Option<Live>,
+    /// Whether the model file is shared (its owner finishes it).
+    shared: bool,
+    /// The socket's own address, once bound.
+    local: Option<SocketAddr>,
 }
 
 impl Instruments {
@@ -78,6 +105,7 @@ impl Instruments {
         local: SocketAddr,
         peer: IpAddr,
     ) -> Result<(), ClientError> {
+        self.local = Some(local);
         let what = match transport {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
@@ -96,7 +124,12 @@ impl Instruments {
         rec: &Recording,
         flow: impl FnOnce(&ModelFile) -> FlowModel,
     ) -> Result<(), ClientError> {
-        if let Some(path) = &rec.pcap {
+        if let Some(shared) = &rec.shared {
+            let file = shared.file.labelled(&shared.label);
+            let f = flow(&file);
+            self.model = Some((file, f));
+            self.shared = true;
+        } else if let Some(path) = &rec.pcap {
             let file = ModelFile::create(path)?;
             let f = flow(&file);
             super::interrupt::watch_model(file.clone());
@@ -114,6 +147,12 @@ impl Instruments {
     /// Whether a live capture runs.
     pub fn capturing(&self) -> bool {
         self.live.is_some()
+    }
+
+    /// The socket's address as it was bound (the port its own; the
+    /// address may be the wildcard), once it is.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// Records `bytes` sent in `dir`; the comment is built only when recording.
@@ -146,6 +185,9 @@ impl Instruments {
         }
         // A signal meanwhile waits for the files to be whole.
         let _closing = super::interrupt::closing();
+        if self.shared {
+            return self.finish_shared();
+        }
         let model = match self.model.take() {
             Some((file, mut flow)) => {
                 flow.close(Direction::ToServer);
@@ -171,5 +213,20 @@ impl Instruments {
             return Ok(None);
         }
         Ok(Some(CapturesReport { model, live }))
+    }
+
+    /// Closes this flow's part of a shared model file (its teardown; the
+    /// file stays open for the others and its owner finishes it).
+    fn finish_shared(&mut self) -> Result<Option<CapturesReport>, ClientError> {
+        if let Some((file, mut flow)) = self.model.take() {
+            flow.close(Direction::ToServer);
+            if let Some(e) = flow.error() {
+                return Err(ClientError::Protocol(format!(
+                    "the model capture {} stopped: {e}",
+                    file.path().display()
+                )));
+            }
+        }
+        Ok(None)
     }
 }

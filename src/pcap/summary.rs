@@ -117,6 +117,10 @@ pub struct FlowSummary {
     pub fin: u64,
     /// TCP segments with RST set.
     pub rst: u64,
+    /// Its bytes per layer (not reported: the summary's own `layers` has
+    /// every flow's).
+    #[serde(skip)]
+    pub layers: Layers,
     /// Highest TCP sequence end seen (internal state, not reported).
     #[serde(skip)]
     seq_end: Option<u32>,
@@ -236,6 +240,7 @@ impl Summarizer {
                 syn: 0,
                 fin: 0,
                 rst: 0,
+                layers: Layers::default(),
                 seq_end: None,
             });
             s.flows.len() - 1
@@ -246,6 +251,7 @@ impl Summarizer {
         flow.frames += 1;
         flow.bytes += original;
         flow.payload_bytes += d.layers.payload;
+        flow.layers.merge(&d.layers);
         flow.fragments += u64::from(ip.fragment);
         if let Some(tcp) = ip.tcp {
             flow.syn += u64::from(tcp.syn);
@@ -583,6 +589,7 @@ mod tests {
             syn: 1,
             fin: 1,
             rst: 0,
+            layers: Layers::default(),
             seq_end: None,
         }
     }

@@ -5,7 +5,8 @@
 //! the action (`TCP_INFO` deltas for TCP, `/proc/net/snmp` deltas for UDP);
 //! this module prices both columns per layer with the same wire model and
 //! says, in one line each, why they differ. The TCP table is built in
-//! [`tcp()`], the UDP one in [`udp()`].
+//! [`tcp()`], the UDP one in [`udp()`]; several flows' tables are summed
+//! into an [`OverheadSum`].
 //!
 //! It takes its inputs in the accounting's own types, so it sits below the
 //! sockets and the capture reader rather than above them: the kernel's
@@ -22,11 +23,13 @@ use crate::wire::ip::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, Packet};
 use crate::wire::udp::UDP_HEADER_LEN;
 use crate::wire::{FrameKind, IpVersion, Layers, Link, Tally, UdpDatagram};
 
+mod sum;
 mod tcp;
 mod udp;
 
+pub use sum::{OverheadSum, add_capture};
 pub use tcp::{tcp, tcp_segment};
-pub use udp::udp;
+pub use udp::{udp, udp_kernel_column};
 
 /// Data segments per pure ACK the model assumes for bulk data.
 pub const ACK_EVERY: u64 = 2;

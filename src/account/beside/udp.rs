@@ -106,6 +106,12 @@ fn push_control(t: &mut Tally, ip: IpVersion, control_datagrams: u64, control_by
     }
 }
 
+/// The kernel's column for `kernel`'s counts carrying `payload` bytes, as
+/// [`udp()`] prices it: for several flows' counters read over one window.
+pub fn udp_kernel_column(ip: IpVersion, link: Link, kernel: &UdpCounters, payload: u64) -> Column {
+    kernel_column(ip, link, kernel, payload)
+}
+
 /// The kernel's datagrams priced per layer, carrying the model's `payload`.
 fn kernel_column(ip: IpVersion, link: Link, kernel: &UdpCounters, payload: u64) -> Column {
     // On one host both ends count in the same namespace: every datagram

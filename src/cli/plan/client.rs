@@ -123,6 +123,7 @@ impl ClientPlan {
             recording: Recording {
                 pcap: args.pcap.as_deref().map(crate::instruments::model_path),
                 capture: args.capture,
+                shared: None,
             },
             ecn: marking.ecn,
             tcp: TcpSettings {

@@ -84,9 +84,6 @@ pub enum PlanError {
         /// What the kernel offers, or why that is not known.
         offered: String,
     },
-    /// `--pcap` or `--capture` with more than one flow.
-    #[error("--pcap and --capture record one flow: they do not go with -P above 1 or --bidir yet")]
-    RecordingSeveralFlows,
     /// `--print-file` with an upload or more than one flow.
     #[error(
         "--print-file writes one downloaded file to stdout: it does not go with --upload, \

@@ -53,7 +53,7 @@ fn several(a: &ClientArgs) -> bool {
 
 /// The rules of the transfer flags, tried in a fixed order: each goes
 /// with a file transfer only; `-C` with TCP and a name the kernel offers;
-/// one flow's outputs (the captures, `--print-file`) with one flow.
+/// `--print-file` with one download.
 pub(super) fn check(a: &ClientArgs) -> Result<(), PlanError> {
     let other_action = a.echo.is_some() || a.stream.is_some();
     let file = is_transfer(a);
@@ -72,9 +72,6 @@ pub(super) fn check(a: &ClientArgs) -> Result<(), PlanError> {
             return Err(PlanError::CongestionOverUdp);
         }
         rules::congestion(name)?;
-    }
-    if several(a) && (a.pcap.is_some() || a.capture.is_some()) {
-        return Err(PlanError::RecordingSeveralFlows);
     }
     if a.print_file && (several(a) || a.upload) {
         return Err(PlanError::PrintFileOneDownload);

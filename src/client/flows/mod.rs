@@ -6,12 +6,16 @@
 //! with what each flow got ([`FlowsFailed`]), never a sum of what happened
 //! to arrive.
 //!
+//! - `captures`: `--pcap` and `--capture` of every flow: one model file
+//!   with each frame's comment naming its flow, one live capture, and the
+//!   flows' tables summed.
 //! - `gate`: where the flows wait for each other before they start.
 //! - `intervals`: `-i` with several flows: a line per flow and their sum
 //!   per interval, sampled from each flow's [`Probe`].
 //! - `outcome`: the flows' reports summed into one, or the failure that
 //!   says what became of each flow.
 
+mod captures;
 mod gate;
 mod intervals;
 mod outcome;
@@ -74,23 +78,32 @@ impl Flows {
 }
 
 /// Runs the flows of `t` that `flows` asks for against the configured
-/// server (which must not record captures: one capture holds one flow),
-/// showing intervals as `show` says; one report of them all, or the
-/// failure of the run.
+/// server, showing intervals as `show` says, with the captures the
+/// configuration asks for taken of them all; one report of them all, or
+/// the failure of the run.
 pub fn run(
     config: &ClientConfig,
     t: &Transfer,
     flows: Flows,
     show: &TickerConfig,
 ) -> Result<Report, ClientError> {
+    let caps = captures::RunCaptures::start(config)?;
+    let live = caps.live();
     let directions = flows.directions(t.direction);
+    let n = directions.len();
+    let configs: Vec<ClientConfig> = (1..)
+        .zip(&directions)
+        .map(|(i, d)| caps.config_for(config, i, n, *d))
+        .collect();
+    let v6 = config.target.is_ipv6();
+    let udp = config.udp.is_some();
     let gate = Gate::default();
     // Nanoseconds from the start to the last flow's end; MAX while they run.
     let ended = AtomicU64::new(u64::MAX);
     let probes: Vec<Arc<Probe>> = directions.iter().map(|_| Arc::default()).collect();
-    let (runs, window) = std::thread::scope(|s| {
+    let (runs, window, udp_window) = std::thread::scope(|s| {
         let mut spawned = Vec::new();
-        for (i, (d, p)) in directions.iter().zip(&probes).enumerate() {
+        for (i, ((d, p), config)) in directions.iter().zip(&probes).zip(&configs).enumerate() {
             let t = Transfer {
                 direction: *d,
                 ..*t
@@ -98,13 +111,14 @@ pub fn run(
             let (probe, gate) = (Arc::clone(p), &gate);
             let h = std::thread::Builder::new()
                 .name(format!("flow-{}", i + 1))
-                .spawn_scoped(s, move || one_flow(config, &t, gate, probe));
+                .spawn_scoped(s, move || one_flow(config, &t, gate, probe, live));
             spawned.push(h.map_err(|e| (*d, e)));
         }
         let running = spawned.iter().filter(|h| h.is_ok()).count();
         gate.open_when(running);
         let start = Instant::now();
         let cpu_before = crate::pace::process_cpu();
+        let udp_before = udp.then(|| crate::net::counters::read(v6)).flatten();
         let sampler = show.every.map(|every| {
             let (probes, ended) = (&probes, &ended);
             s.spawn(move || intervals::sample(show, every, start, probes, ended))
@@ -118,21 +132,39 @@ pub fn run(
             })
             .collect();
         let last = runs.iter().map(|r| r.ended).max().unwrap_or(start);
+        let udp_after = udp.then(|| crate::net::counters::read(v6)).flatten();
+        let udp_window = udp_before.zip(udp_after).map(|(b, a)| a.since(&b));
         let wall = (last - start).as_secs_f64();
         let cpu = cpu_before
             .zip(crate::pace::process_cpu())
             .map(|(b, a)| CpuUse::between(b, a, wall));
         ended.store((last - start).as_nanos() as u64, Ordering::Release);
         let sums = sampler.and_then(|h| h.join().ok()).unwrap_or_default();
-        (runs, Window { start, cpu, sums })
+        (runs, Window { start, cpu, sums }, udp_window)
     });
-    outcome::sum(runs, window, flows, t.direction)
+    let outcome = outcome::sum(runs, window, flows, t.direction);
+    let finished = caps.finish();
+    let mut r = outcome?;
+    r.captures = finished?;
+    captures::account(&mut r, udp_window);
+    Ok(r)
 }
 
 /// One flow: connect, wait at the gate for the others, transfer with the
-/// totals published to `probe`, close.
-fn one_flow(config: &ClientConfig, t: &Transfer, gate: &Gate, probe: Arc<Probe>) -> FlowRun {
-    let connected = Client::connect(config);
+/// totals published to `probe`, close (with the teardown waited for when
+/// the run's `live` capture should hold it).
+fn one_flow(
+    config: &ClientConfig,
+    t: &Transfer,
+    gate: &Gate,
+    probe: Arc<Probe>,
+    live: bool,
+) -> FlowRun {
+    let mut connected = Client::connect(config);
+    let local = connected.as_mut().ok().and_then(|c| match c {
+        Client::Tcp(c) => c.instruments().local(),
+        Client::Udp(c, _) => c.instruments().local(),
+    });
     gate.arrive_and_wait();
     let began = Instant::now();
     let result = connected.and_then(|mut c| {
@@ -140,7 +172,13 @@ fn one_flow(config: &ClientConfig, t: &Transfer, gate: &Gate, probe: Arc<Probe>)
             probe: Some(Arc::clone(&probe)),
             ..TickerConfig::default()
         });
-        c.transfer(t, None)
+        let r = c.transfer(t, None);
+        if let (true, Client::Tcp(tcp)) = (live, &mut c) {
+            tcp.close_and_wait();
+        }
+        let closed = c.finish();
+        let r = r?;
+        closed.map(|_| r)
     });
     FlowRun {
         direction: t.direction,
@@ -148,5 +186,6 @@ fn one_flow(config: &ClientConfig, t: &Transfer, gate: &Gate, probe: Arc<Probe>)
         ended: Instant::now(),
         result,
         probe,
+        port: local.map(|a| a.port()),
     }
 }

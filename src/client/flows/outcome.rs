@@ -30,6 +30,8 @@ pub(super) struct FlowRun {
     pub(super) result: Result<Report, ClientError>,
     /// Its totals as last published.
     pub(super) probe: Arc<Probe>,
+    /// The client's port of it, once bound.
+    pub(super) port: Option<u16>,
 }
 
 impl FlowRun {
@@ -50,6 +52,7 @@ impl FlowRun {
             ended: start,
             result: Err(ClientError::Protocol(why)),
             probe: Arc::clone(probe),
+            port: None,
         }
     }
 }
@@ -137,6 +140,10 @@ pub(super) fn sum(
                 let mut f = FlowFigures::new(flow, direction, r.bytes, r.seconds);
                 f.goodput_bps = r.goodput_bps;
                 f.verified = whole(&r);
+                f.overhead = r.overhead.clone();
+                let offset = run.began.saturating_duration_since(w.start).as_secs_f64();
+                f.progress = r.progress.iter().map(|(t, b)| (t + offset, *b)).collect();
+                f.port = run.port;
                 figures.push(f);
                 reports.push((r, run.began));
             }
@@ -148,6 +155,7 @@ pub(super) fn sum(
                 let secs = (run.ended - run.began).as_secs_f64();
                 let mut f = FlowFigures::new(flow, direction, arrived, secs);
                 f.error = Some(e.to_string());
+                f.port = run.port;
                 figures.push(f);
                 if worst.as_ref().is_none_or(|w| severity(&e) > severity(w)) {
                     worst = Some(e);

@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::Report;
+use crate::account::beside::Overhead;
 use crate::units::format_bitrate;
 
 /// One flow of several.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FlowFigures {
     /// Its number, from 1.
     pub flow: u32,
@@ -27,6 +28,17 @@ pub struct FlowFigures {
     /// Why it failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Its own on-wire table: model, kernel (and its frames in the live
+    /// capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<Overhead>,
+    /// Its bytes over time: (seconds since the flows' common start,
+    /// bytes so far), for `--plot`.
+    #[serde(skip)]
+    pub progress: Vec<(f64, u64)>,
+    /// The client's port of it, to find its frames in a capture.
+    #[serde(skip)]
+    pub port: Option<u16>,
 }
 
 impl FlowFigures {
@@ -40,6 +52,9 @@ impl FlowFigures {
             goodput_bps: rate(bytes, seconds),
             verified: false,
             error: None,
+            overhead: None,
+            progress: Vec::new(),
+            port: None,
         }
     }
 

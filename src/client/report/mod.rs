@@ -14,7 +14,8 @@
 //!   of it.
 //! - `udp`: UDP's datagram accounting and how the datagrams crossed the
 //!   system-call boundary.
-//! - `overhead`: the on-wire table, model beside kernel (and capture).
+//! - `overhead`: the on-wire table, model beside kernel (and capture), or
+//!   several flows' tables summed.
 //! - `captures`: where the model and live captures went.
 //! - `socket`: the socket's options as the kernel applied them.
 
@@ -37,7 +38,7 @@ pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;
 use super::ticker::Interval;
-use crate::account::beside::Overhead;
+use crate::account::beside::{Overhead, OverheadSum};
 use crate::latency::{Percentiles, Recorder};
 
 /// One action's measurements.
@@ -76,6 +77,10 @@ pub struct Report {
     /// What the action cost on the wire: the model beside the kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overhead: Option<Overhead>,
+    /// With several flows, in place of `overhead`: every flow's table
+    /// summed row by row (each flow's own is in `flows`).
+    #[serde(rename = "overhead", skip_serializing_if = "Option::is_none")]
+    pub overhead_sum: Option<OverheadSum>,
     /// Where the model and live captures went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captures: Option<CapturesReport>,
@@ -212,6 +217,7 @@ impl Report {
             udp: None,
             socket,
             overhead: None,
+            overhead_sum: None,
             captures: None,
             histogram: None,
             progress: Vec::new(),
@@ -251,6 +257,9 @@ impl Report {
         }
         if let Some(o) = &self.overhead {
             overhead::write(&mut s, o, self.goodput_bps);
+        }
+        if let Some(o) = &self.overhead_sum {
+            overhead::write_sum(&mut s, o, &self.flows, self.goodput_bps);
         }
         if let Some(c) = &self.captures {
             captures::write(&mut s, c);

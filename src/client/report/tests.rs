@@ -31,6 +31,7 @@ fn file_report() -> Report {
         udp: None,
         socket: SocketReport::Tcp(Applied::default()),
         overhead: None,
+        overhead_sum: None,
         captures: None,
         histogram: None,
         progress: Vec::new(),
