@@ -678,3 +678,34 @@ fn udp_gso_sends_count_once_out_and_their_datagrams_each_in() {
         }
     }
 }
+
+/// Four parallel flows share a 100 Mbit/s bottleneck: their sum is the
+/// bottleneck's payload rate within 5 %, every flow verified. The payload
+/// rate is the line rate times what a full frame carries: at MTU 1500 with
+/// TCP timestamps, 1448 payload bytes in a 1514-byte frame (the token
+/// bucket counts the Ethernet header too).
+#[test]
+fn parallel_flows_sum_to_the_bottleneck() {
+    if !can_run("parallel_flows_sum_to_the_bottleneck") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "100M"]);
+    let server = lab.server_in_b("198.18.0.2:0");
+    let v = lab.client_json_in_a(&server.target(), &["-P", "4", "-t", "3s"]);
+    let flows = v["flows"].as_array().expect("a flows array");
+    assert_eq!(flows.len(), 4, "{v}");
+    let mut sum = 0;
+    for f in flows {
+        assert_eq!(f["verified"], true, "{f}");
+        assert!(f["bytes"].as_u64().unwrap() > 0, "{f}");
+        sum += f["bytes"].as_u64().unwrap();
+    }
+    assert_eq!(v["bytes"].as_u64(), Some(sum), "{v}");
+    let payload_rate = 100e6 * 1448.0 / 1514.0;
+    let goodput = v["goodput_bps"].as_f64().unwrap();
+    assert!(
+        (goodput - payload_rate).abs() <= 0.05 * payload_rate,
+        "4 flows: {goodput:.0} bit/s against a payload rate of {payload_rate:.0}"
+    );
+    eprintln!("4 flows through 100 Mbit/s: {goodput:.0} bit/s of payload");
+}
