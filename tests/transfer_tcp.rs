@@ -26,6 +26,9 @@ fn assert_transfer(v: &serde_json::Value, direction: &str) {
         assert!(s[k].is_number(), "server.{k}: {v}");
     }
     assert!(s["congestion"].is_string(), "{v}");
+    // Whether ECN was negotiated is the kernel's answer (net.ipv4.tcp_ecn),
+    // said either way.
+    assert!(s["ecn_negotiated"].is_boolean(), "{v}");
     for side in ["client", "server"] {
         let c = &v["cpu"][side];
         for k in ["user_seconds", "sys_seconds", "wall_seconds", "cores"] {

@@ -64,6 +64,10 @@ pub struct ServerView {
     /// UDP with `--ecn`: the ECN fields of what it received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ecn: Option<EcnView>,
+    /// TCP: whether the connection negotiated ECN, as the server's
+    /// `TCP_INFO` says (`tcpi_options & TCPI_OPT_ECN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecn_negotiated: Option<bool>,
 }
 
 impl EcnView {
@@ -115,6 +119,7 @@ impl ServerView {
             duplicates: only(r.duplicates, !tcp),
             reordered: only(r.reordered, !tcp),
             ecn: EcnView::of(r).filter(|_| !tcp),
+            ecn_negotiated: tcp.then(|| r.ecn_negotiated()),
         }
     }
 
@@ -156,6 +161,12 @@ impl ServerView {
         if let Some(c) = &self.congestion {
             tcp.push(format!("congestion control {c}"));
         }
+        if let Some(e) = self.ecn_negotiated {
+            tcp.push(format!(
+                "ECN {}",
+                if e { "negotiated" } else { "not negotiated" }
+            ));
+        }
         if !tcp.is_empty() {
             let _ = writeln!(s, "  server: {}", tcp.join(", "));
         }
@@ -185,6 +196,27 @@ impl ServerView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_says_whether_ecn_was_negotiated_and_udp_does_not() {
+        let mut r = Results {
+            bytes: Some(10),
+            flags: Results::ECN_NEGOTIATED,
+            ..Results::default()
+        };
+        let v = ServerView::from_results(&r, Transport::Tcp);
+        assert_eq!(v.ecn_negotiated, Some(true));
+        let mut s = String::new();
+        v.write_text(&mut s);
+        assert!(s.contains("ECN negotiated"), "{s}");
+        r.flags = 0;
+        let v = ServerView::from_results(&r, Transport::Tcp);
+        assert_eq!(v.ecn_negotiated, Some(false));
+        assert_eq!(
+            ServerView::from_results(&r, Transport::Udp).ecn_negotiated,
+            None
+        );
+    }
 
     #[test]
     fn a_view_renders_what_it_has_and_sums_bytes_and_cpu() {
