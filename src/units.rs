@@ -191,6 +191,21 @@ pub fn format_bitrate(bps: f64) -> String {
 
 /// Formats a byte count for people: `1.00 MiB (1048576 bytes)`.
 pub fn format_bytes(n: u64) -> String {
+    match binary_unit(n) {
+        None => format!("{n} bytes"),
+        Some(short) => format!("{short} ({n} bytes)"),
+    }
+}
+
+/// A byte count in its largest binary unit under 1024, for tables:
+/// `4.00 MiB`, or `512 B`.
+pub fn format_bytes_short(n: u64) -> String {
+    binary_unit(n).unwrap_or_else(|| format!("{n} B"))
+}
+
+/// `n` as `v.vv UNIT` in the largest binary unit under 1024; `None`
+/// below 1 KiB.
+fn binary_unit(n: u64) -> Option<String> {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -198,11 +213,7 @@ pub fn format_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.2} {} ({n} bytes)", UNITS[u])
-    }
+    (u > 0).then(|| format!("{v:.2} {}", UNITS[u]))
 }
 
 /// Formats a duration for people with a sensible unit: `812 µs`, `1.204 s`.

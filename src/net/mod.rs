@@ -34,3 +34,25 @@ pub fn nothing_came(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::Interrupted
     )
 }
+
+/// Sends our FIN and reads (and drops) what the peer still sends until it
+/// closes too, or `wait` has passed: the orderly close both ends use, so
+/// that unread bytes do not turn the close into a reset and a capture
+/// stopped next holds the whole teardown.
+pub fn close_and_drain(s: &std::net::TcpStream, wait: std::time::Duration) {
+    if s.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + wait;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match std::io::Read::read(&mut &*s, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

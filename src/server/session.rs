@@ -326,22 +326,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// until it closes too (or [`DRAIN_WAIT`]): closing with unread bytes
 /// would reset the connection, and the client could lose the Error.
 fn drain(conn: &mut Framed) {
-    let s = conn.stream();
-    if s.shutdown(std::net::Shutdown::Write).is_err() {
-        return;
-    }
-    let deadline = Instant::now() + DRAIN_WAIT;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match std::io::Read::read(&mut &*s, &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
+    crate::net::close_and_drain(conn.stream(), DRAIN_WAIT);
 }
 
 /// Sleeps until `t`, `false` at once (within [`pace::STOP_CHECK`]) when

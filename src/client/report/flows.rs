@@ -118,26 +118,10 @@ pub fn rate(bytes: u64, seconds: f64) -> f64 {
     }
 }
 
-/// `4.00 MiB`: a byte count in the largest binary unit under 1024.
-fn short_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
-}
-
 fn row(id: &str, direction: &str, bytes: u64, seconds: f64, tail: String) -> String {
     format!(
         "[{id}] {direction:<9} {:>14} in {seconds:9.6} s  {:>14}  {tail}",
-        short_bytes(bytes),
+        crate::units::format_bytes_short(bytes),
         format_bitrate(rate(bytes, seconds))
     )
 }

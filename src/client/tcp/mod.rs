@@ -154,22 +154,7 @@ impl TcpClient {
     /// (whatever data comes before it is read and dropped), so that a live
     /// capture stopped next holds the whole teardown the model shows.
     pub fn close_and_wait(&mut self) {
-        let s = self.conn.stream();
-        if s.shutdown(std::net::Shutdown::Write).is_err() {
-            return;
-        }
-        let deadline = Instant::now() + TEARDOWN_WAIT;
-        let mut buf = [0u8; 16384];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-                return;
-            }
-            match std::io::Read::read(&mut &*s, &mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
+        crate::net::close_and_drain(self.conn.stream(), TEARDOWN_WAIT);
     }
 
     /// Applies what `--rate` and `--recv-timeout` ask of a TCP client.
