@@ -218,6 +218,11 @@ pub struct ServerArgs {
     /// or one core for the UDP receive loop, all the time. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
+    /// UDP: receive without UDP GRO (one datagram per recvmmsg slot), to
+    /// compare: by default the server's socket has UDP_GRO, so an upload's
+    /// datagrams may come up several to a buffer.
+    #[arg(long, requires = "udp")]
+    pub no_gro: bool,
     /// One JSON object per session on stdout.
     #[arg(long)]
     pub json: bool,
@@ -321,10 +326,15 @@ pub struct ClientArgs {
     /// its own recv (no recvmmsg), for comparison with the batched default.
     #[arg(long, requires = "udp", conflicts_with = "gro")]
     pub no_gso: bool,
-    /// UDP: turn UDP GRO on at the client, so the kernel may hand up
-    /// several datagrams in one buffer (cut apart again by the client).
-    #[arg(long, requires = "udp")]
+    /// UDP: UDP GRO on at the client, so the kernel may hand up several
+    /// datagrams in one buffer (cut apart again by the client). The default
+    /// where the kernel has UDP_GRO; the flag is kept for older command lines.
+    #[arg(long, requires = "udp", conflicts_with = "no_gro")]
     pub gro: bool,
+    /// UDP: receive a download without UDP GRO (recvmmsg, one datagram per
+    /// slot), to compare. An upload's receiver is the server: `server --no-gro`.
+    #[arg(long, requires = "udp")]
+    pub no_gro: bool,
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,

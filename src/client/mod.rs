@@ -117,8 +117,9 @@ pub struct UdpSettings {
     pub segment_size: Option<u32>,
     /// One datagram per system call both ways (no GSO, no recvmmsg).
     pub no_gso: bool,
-    /// UDP GRO on the client's socket.
-    pub gro: bool,
+    /// No UDP GRO on the client's socket (`--no-gro`; GRO is the default
+    /// where the kernel has it).
+    pub no_gro: bool,
 }
 
 /// A client over either transport.
@@ -156,7 +157,7 @@ impl Client {
                     u.recv_timeout,
                     &config.recording,
                 )?;
-                c.set_batching(u.no_gso, u.gro)?;
+                c.set_batching(u.no_gso, u.no_gro)?;
                 c.set_marking(config.opts.tos, config.ecn)?;
                 Ok(Client::Udp(c, u))
             }

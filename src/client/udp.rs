@@ -11,12 +11,13 @@
 //! ends a transfer are the session's: the driver reads the clock, hands
 //! the session the time and what arrived, and sends what it asks.
 //!
-//! Datagrams are taken from the kernel in batches, up to 64 per `recvmmsg`
-//! (or in UDP GRO buffers with `--gro`, cut back into datagrams), and
-//! handed to the session one at a time, each stamped with the time its
-//! receive call returned. `--no-gso` keeps one `recv` per datagram and
-//! asks the server for one send per datagram: the unbatched path, to
-//! compare. An upload's datagrams leave in UDP GSO batches (one
+//! Datagrams are taken from the kernel in batches, up to 64 buffers per
+//! `recvmmsg` on a socket with UDP GRO (each buffer possibly several
+//! datagrams, cut back apart here), and handed to the session one at a
+//! time, each stamped with the time its receive call returned. `--no-gro`
+//! (or a kernel without UDP GRO, said once) keeps one datagram per slot;
+//! `--no-gso` keeps one `recv` per datagram and asks the server for one
+//! send per datagram: the unbatched path, to compare. An upload's datagrams leave in UDP GSO batches (one
 //! `sendmsg` each) unless `--no-gso` or the kernel refuses. The socket
 //! carries the client's marking (`--dscp`, ECT(0) with `--ecn`) on every
 //! datagram, the Hello included; with `--ecn` the ECN field of every
@@ -73,14 +74,17 @@ pub struct UdpClient {
     /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
     inbox: Box<Inbox>,
     /// Datagrams received and not yet handed out: ranges in the inbox,
-    /// whether the kernel cut one short for want of room, and its TOS byte.
-    pending: Vec<(Range<usize>, bool, Option<u8>)>,
+    /// whether the kernel cut one short for want of room, its TOS byte,
+    /// and whether it is the first of its buffer.
+    pending: Vec<(Range<usize>, bool, Option<u8>, bool)>,
     /// The next of `pending` to hand out.
     next: usize,
     /// Receive calls that returned data in the current action.
     rx_calls: u64,
     /// Buffers in which the kernel coalesced datagrams (GRO).
     rx_coalesced: u64,
+    /// Buffers that held the session's datagrams (one each without GRO).
+    rx_buffers: u64,
     /// When the last receive call returned: the arrival time, as the
     /// client can know it, of every datagram it brought.
     read_at: Instant,
@@ -135,7 +139,7 @@ impl UdpClient {
         let mtu = path_mtu(&sock, target.is_ipv6())?;
         let local = sock.local_addr()?;
         instruments.open_model(rec, |file| FlowModel::udp(file, local, target, mtu))?;
-        Ok(UdpClient {
+        let mut c = UdpClient {
             sock,
             target,
             applied,
@@ -147,6 +151,7 @@ impl UdpClient {
             next: 0,
             rx_calls: 0,
             rx_coalesced: 0,
+            rx_buffers: 0,
             read_at: Instant::now(),
             gso: true,
             ids: RandomState::new(),
@@ -159,7 +164,9 @@ impl UdpClient {
             ecn: false,
             ecn_counts: EcnCounts::default(),
             gso_send: true,
-        })
+        };
+        c.set_batching(false, false)?;
+        Ok(c)
     }
 
     /// Marks every datagram the socket sends with `tos` (`--dscp`, ECT(0)
@@ -182,18 +189,18 @@ impl UdpClient {
     /// How datagrams go: `no_gso` asks the server for one datagram per send
     /// and receives one per `recv` (the path without batching, for
     /// comparison); else the server may batch with GSO and the client
-    /// receives with `recvmmsg`, on a socket with UDP GRO when `gro`.
-    pub fn set_batching(&mut self, no_gso: bool, gro: bool) -> Result<(), ClientError> {
+    /// receives with `recvmmsg`, on a socket with UDP GRO unless `no_gro`
+    /// or the kernel has none (said once per process).
+    pub fn set_batching(&mut self, no_gso: bool, no_gro: bool) -> Result<(), ClientError> {
         self.gso = !no_gso;
+        let want_gro = !no_gso && !no_gro;
+        if !want_gro {
+            // Off again, whatever asked before; a kernel without it refuses.
+            let _ = batch::set_gro(&self.sock, false);
+        }
         let method = if no_gso {
             RecvMethod::Recv
-        } else if gro {
-            batch::set_gro(&self.sock, true).map_err(|source| {
-                ClientError::Net(crate::net::NetError::Option {
-                    name: "UDP_GRO",
-                    source,
-                })
-            })?;
+        } else if want_gro && self.gro_on()? {
             RecvMethod::Gro
         } else {
             RecvMethod::Recvmmsg
@@ -204,6 +211,30 @@ impl UdpClient {
         self.pending.clear();
         self.next = 0;
         Ok(())
+    }
+
+    /// Turns UDP GRO on: `false` when the kernel has none, which is said
+    /// once per process.
+    fn gro_on(&mut self) -> Result<bool, ClientError> {
+        match batch::set_gro(&self.sock, true) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOPROTOOPT | libc::EOPNOTSUPP | libc::EINVAL)
+                ) =>
+            {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!("this kernel has no UDP GRO ({e}): datagrams are received in recvmmsg batches, one per slot");
+                });
+                Ok(false)
+            }
+            Err(source) => Err(ClientError::Net(crate::net::NetError::Option {
+                name: "UDP_GRO",
+                source,
+            })),
+        }
     }
 
     /// How this client receives.
@@ -271,6 +302,7 @@ impl UdpClient {
         self.counter += 1;
         self.rx_calls = 0;
         self.rx_coalesced = 0;
+        self.rx_buffers = 0;
         self.ecn_counts = EcnCounts::default();
         self.pending.clear();
         self.next = 0;
@@ -331,12 +363,13 @@ impl UdpClient {
                     .map_err(|e| self.fail(e, None))?;
                 continue;
             }
-            while let Some((r, truncated, tos)) = self.pending.get(self.next).cloned() {
+            while let Some((r, truncated, tos, first)) = self.pending.get(self.next).cloned() {
                 self.next += 1;
                 let d = self.inbox.bytes(r.clone());
                 if !s.owns(d) {
                     continue;
                 }
+                self.rx_buffers += u64::from(first);
                 if let (true, Some(t)) = (self.ecn, tos) {
                     self.ecn_counts.add(t);
                 }
@@ -443,7 +476,7 @@ impl UdpClient {
                     let at = g.range.start;
                     self.pending.extend(
                         batch::split(g.range.len(), g.gso)
-                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos)),
+                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos, r.start == 0)),
                     );
                 }
                 Ok(true)

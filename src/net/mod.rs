@@ -13,6 +13,7 @@ mod cmsg;
 pub mod congestion;
 pub mod counters;
 pub mod framed;
+pub mod inbox;
 pub mod marking;
 pub mod rusage;
 pub mod socket;

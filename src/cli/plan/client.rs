@@ -118,7 +118,7 @@ impl ClientPlan {
                 recv_timeout: args.recv_timeout,
                 segment_size: args.segment_size,
                 no_gso: args.no_gso,
-                gro: args.gro,
+                no_gro: args.no_gro,
             }),
             recording: Recording {
                 pcap: args.pcap.as_deref().map(crate::instruments::model_path),

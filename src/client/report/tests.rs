@@ -205,6 +205,8 @@ fn udp_figures(ended_by: Option<Ending>, full: bool) -> UdpFigures {
             receive: if full { "gro" } else { "recv" },
             receive_calls: 40,
             coalesced: full.then_some(9),
+            receive_buffers: full.then_some(12),
+            datagrams_per_buffer: full.then_some(2.5),
         },
     }
 }

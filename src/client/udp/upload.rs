@@ -182,6 +182,8 @@ impl UdpClient {
                 receive: self.inbox.method().name(),
                 receive_calls: self.rx_calls,
                 coalesced: None,
+                receive_buffers: None,
+                datagrams_per_buffer: None,
             },
         }
     }
