@@ -19,8 +19,10 @@
 //!      [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
 //!      `.hgrm` text; [`hosts`]: the `hosts.txt` list and how an address is
 //!      chosen from it; [`schema`]: the version every printed JSON object
-//!      carries, and the one way to print one. These leaves import nothing
-//!      of the crate.
+//!      carries, and the one way to print one; [`rate_search`]: the search
+//!      for the fastest rate that loses nothing (RFC 2544 §26.1) as a state
+//!      machine that trials are fed into. These leaves import nothing of
+//!      the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -79,6 +81,7 @@ pub mod pace;
 pub mod pcap;
 pub mod plot;
 pub mod proto;
+pub mod rate_search;
 pub mod sched;
 pub mod schema;
 pub mod server;

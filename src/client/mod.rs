@@ -15,6 +15,7 @@
 //! - [`flows`]: several flows at once (`-P N`, `--bidir`), each its own
 //!   client on its own thread, and their sums.
 
+pub mod find_rate;
 pub mod flows;
 pub mod interrupt;
 pub mod probe;
@@ -249,6 +250,10 @@ impl Client {
 /// Why a client action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// `--find-rate`: every trial lost more than the target, the slowest
+    /// too; the search's trials with it.
+    #[error("{}", .0.result_line())]
+    NoRate(Box<report::FindRate>),
     /// Connecting or setting an option failed.
     #[error(transparent)]
     Net(#[from] NetError),

@@ -340,10 +340,13 @@ impl UdpClient {
         mut sink: Option<&mut Sink<'_>>,
     ) -> Result<(), ClientError> {
         loop {
-            let now = Instant::now();
-            while let Some(t) = s.poll_transmit(now, &mut self.out) {
+            // The clock is read again for every send: an unpaced timed
+            // upload has a datagram due at every instant, and only a
+            // fresh `now` reaches its end.
+            while let Some(t) = s.poll_transmit(Instant::now(), &mut self.out) {
                 self.transmit(t)?;
             }
+            let now = Instant::now();
             if s.is_done() {
                 return Ok(());
             }

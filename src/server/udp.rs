@@ -72,6 +72,10 @@ pub use crate::session::udp::server::{END_COPIES, END_SPACING};
 /// How often the receive loop looks at the stop flag and the endpoint's
 /// timers when no datagram comes.
 const POLL: Duration = Duration::from_millis(100);
+/// The receive buffer the UDP server asks for unless `--rcvbuf` says (the
+/// kernel caps it at `net.core.rmem_max`): room for the bursts of an
+/// unpaced upload, as a client has for a download.
+pub const DEFAULT_RCVBUF: usize = 4 << 20;
 /// How long after an upload's last data the receive loop still takes
 /// datagrams in batches.
 const BATCH_AFTER_UPLOAD: Duration = Duration::from_millis(100);
@@ -140,7 +144,7 @@ impl UdpServer {
     pub fn bind(config: ServerConfig) -> Result<UdpServer, NetError> {
         let opts = UdpOpts {
             sndbuf: config.opts.sndbuf,
-            rcvbuf: config.opts.rcvbuf,
+            rcvbuf: config.opts.rcvbuf.or(Some(DEFAULT_RCVBUF)),
             fragment: false,
         };
         let (sock, applied) = udp_bind(config.bind, &opts)?;

@@ -43,6 +43,7 @@ fn file_report() -> Report {
         flows: Vec::new(),
         download: None,
         upload: None,
+        find_rate: None,
         direction: "download",
     }
 }

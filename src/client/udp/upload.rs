@@ -40,8 +40,8 @@ impl UdpClient {
         }
         let size = t.size.unwrap_or(0);
         match t.direction {
-            Direction::Download => self.file(size, t.time, u.rate_bps, u.segment_size, sink),
-            Direction::Upload => self.upload(size, t.time, u.rate_bps, u.segment_size),
+            Direction::Download => self.file(size, t.time, t.rate_bps, u.segment_size, sink),
+            Direction::Upload => self.upload(size, t.time, t.rate_bps, u.segment_size),
         }
     }
 
