@@ -26,7 +26,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -43,11 +43,14 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
 use crate::session::Transmit;
-use crate::session::udp::client::{ClientSession, FileReceive, SessionError};
+use crate::session::udp::client::{ClientSession, SessionError};
 use crate::wire::Transport;
 
 mod actions;
+mod sink;
 mod upload;
+
+use sink::Sink;
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
 /// transfer with default buffers loses nothing.
@@ -551,40 +554,6 @@ const FAR: Duration = Duration::from_secs(3600);
 fn tick(ticker: &mut Ticker, s: &ClientSession) {
     let (bytes, lost) = s.totals();
     ticker.tick(Totals::udp(bytes, lost));
-}
-
-/// Where a file's bytes go in file order (`--print-file`), and how much of
-/// the file it holds.
-struct Sink<'a> {
-    w: &'a mut dyn Write,
-    /// Bytes written, from the file's start.
-    written: u64,
-    size: u64,
-}
-
-impl Sink<'_> {
-    /// Writes the bytes the session made ready in file order.
-    fn write(&mut self, f: &mut FileReceive) -> Result<(), ClientError> {
-        let ready = f.ready_bytes();
-        if ready.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.w.write_all(ready) {
-            return Err(self.incomplete(format!("writing the file out failed: {e}")));
-        }
-        self.written += ready.len() as u64;
-        f.consume_ready();
-        Ok(())
-    }
-
-    /// The error for a file the sink got only the start of.
-    fn incomplete(&self, reason: String) -> ClientError {
-        ClientError::Incomplete {
-            written: self.written,
-            size: self.size,
-            reason,
-        }
-    }
 }
 
 /// A model-capture comment for a datagram: its kind and place.
