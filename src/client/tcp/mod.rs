@@ -27,8 +27,8 @@ use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::tcp::{
-    ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,
-    Toward,
+    Bulk, ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError,
+    StreamClient, Toward,
 };
 use crate::wire::IpVersion;
 use crate::wire::Transport;
@@ -51,6 +51,10 @@ const MIN_BLOCK: usize = 16 << 10;
 /// so far: whole blocks on a fast path (one wake-up per block, not one per
 /// segment), small ones on a slow link so progress stays smooth.
 const BLOCK_TIME: Duration = Duration::from_millis(10);
+/// A timed download's reads stop waiting for whole blocks this long
+/// before the file surely ends: at the rate that made blocks whole, many
+/// blocks' worth.
+const MARK_MARGIN: Duration = Duration::from_millis(100);
 
 /// How many bytes the next file read waits for, having `got` bytes
 /// `elapsed` after the first.
@@ -402,16 +406,16 @@ impl TcpClient {
                 action.handle_timeout(Instant::now())?;
                 continue;
             }
-            let bulk = action.bulk_left();
+            let bulk = action.bulk();
             let got = match bulk {
-                Some(left) if self.conn.buffered().is_empty() => {
-                    self.read_block(action, left, &mut block, &mut sink)
+                Some(b) if self.conn.buffered().is_empty() => {
+                    self.read_block(action, b, &mut block, &mut sink)
                 }
                 _ => self.read_some(action, &mut sink),
             };
             self.take_events(action);
             got?;
-            if bulk.is_some() && action.bulk_left().is_none() {
+            if bulk.is_some() && action.bulk().is_none() {
                 // The server reports its own timing once it sees the last
                 // byte acknowledged: acknowledge at once rather than after
                 // the delayed ACK timer.
@@ -447,35 +451,47 @@ impl TcpClient {
         Ok(written?)
     }
 
-    /// One block of a file's bytes (`left` still to come), read straight
-    /// into `buf` and handed to `action`.
+    /// One block of a download's bytes, read straight into `buf` and
+    /// handed to `action` (a timed file's FileData headers and its FileEnd
+    /// among them: the action takes the bytes however they are cut).
     ///
     /// The receive low-water mark follows the block, so the kernel wakes
     /// this reader once per block rather than once per arriving segment
     /// (each wake-up of a reader on another CPU costs the sender an
     /// interprocessor interrupt). Only blocks of the largest size set it
-    /// (smaller ones change from read to read), and only while at least
-    /// two blocks remain: a read that copied part of its block and sleeps
-    /// is woken when a whole mark's worth more has come, which near the
-    /// end of the file would never happen. The next message read (here
-    /// FileSent, or any after an error) puts it back to 1.
+    /// (smaller ones change from read to read), and only while two blocks
+    /// surely still come: at least two blocks of the file remain, and a
+    /// timed file is [`MARK_MARGIN`] or more from its end. A read that
+    /// copied part of its block and sleeps is woken when a whole mark's
+    /// worth more has come, which near the end would never happen. The
+    /// next message read (here FileSent, or any after an error) puts it
+    /// back to 1.
     fn read_block(
         &mut self,
         action: &mut ClientAction,
-        left: u64,
+        bulk: Bulk,
         buf: &mut Vec<u8>,
         sink: &mut Option<&mut dyn Write>,
     ) -> Result<(), ClientError> {
-        let (first, got) = match &*action {
-            ClientAction::File(f) => (f.receiver().first(), f.receiver().got()),
-            _ => (None, 0),
-        };
         if buf.is_empty() {
-            buf.resize(READ_CHUNK.min((got + left).max(1) as usize), 0);
+            let whole = bulk.got.saturating_add(bulk.left).max(1);
+            buf.resize(
+                READ_CHUNK.min(usize::try_from(whole).unwrap_or(usize::MAX)),
+                0,
+            );
         }
-        let block = first.map_or(MIN_BLOCK, |t| block_size(got, t.elapsed()));
-        let want = (left as usize).min(block.min(buf.len()));
-        let mark = if want == buf.len() && left >= 2 * want as u64 {
+        let block = bulk
+            .first
+            .map_or(MIN_BLOCK, |t| block_size(bulk.got, t.elapsed()));
+        let left = usize::try_from(bulk.left).unwrap_or(usize::MAX);
+        let want = if bulk.until.is_some() {
+            // A timed file's end is a FileEnd whatever the cap: read what comes.
+            block.min(buf.len())
+        } else {
+            left.min(block.min(buf.len()))
+        };
+        let sure = bulk.until.is_none_or(|t| Instant::now() + MARK_MARGIN < t);
+        let mark = if want == buf.len() && left / 2 >= want && sure {
             want
         } else {
             1
@@ -483,10 +499,13 @@ impl TcpClient {
         // Without the mark the read is only slower.
         let _ = self.conn.set_recv_lowat(mark);
         let wait = self.wait;
-        let n = self
-            .conn
-            .read_raw_all(&mut buf[..want])
-            .map_err(|e| ClientError::from_io(e, wait))?;
+        // Waiting for the whole block is as safe as the mark.
+        let read = if mark > 1 || bulk.until.is_none() {
+            self.conn.read_raw_all(&mut buf[..want])
+        } else {
+            self.conn.read_raw(&mut buf[..want])
+        };
+        let n = read.map_err(|e| ClientError::from_io(e, wait))?;
         if n == 0 {
             return Err(action.handle_eof().into());
         }
