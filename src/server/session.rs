@@ -31,7 +31,7 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::Limits;
 use crate::sched::Timely;
-use crate::session::tcp::{ACK_WAIT, Ended, Event, Readings, Record, ServerSession, Toward};
+use crate::session::tcp::{ACK_WAIT, Bulk, Ended, Event, Readings, Record, ServerSession, Toward};
 
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
@@ -166,6 +166,7 @@ impl Driver<'_, '_> {
     /// The loop: write what is due, wait for what is next, read what comes.
     fn run(&mut self, session: &mut ServerSession) -> io::Result<Ended> {
         let mut out = Vec::new();
+        let mut block = Vec::new();
         loop {
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
                 if let Err(e) = self.conn.send_raw(&out[..t.len]) {
@@ -203,17 +204,50 @@ impl Driver<'_, '_> {
                     by_client: false,
                 });
             }
-            let n = self.conn.fill()?;
-            if n == 0 {
-                session.handle_eof(Instant::now());
-            } else {
-                let bytes = self.conn.buffered();
-                let len = bytes.len();
-                session.handle_bytes(Instant::now(), bytes);
-                self.conn.consume(len);
+            match session.bulk() {
+                Some(b) if self.conn.buffered().is_empty() => {
+                    self.read_block(session, b, &mut block)?
+                }
+                _ => self.read_some(session)?,
             }
             self.take_events(session);
         }
+    }
+
+    /// One read of whatever comes, handed to `session`.
+    fn read_some(&mut self, session: &mut ServerSession) -> io::Result<()> {
+        if self.conn.fill()? == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            let bytes = self.conn.buffered();
+            let len = bytes.len();
+            session.handle_bytes(Instant::now(), bytes);
+            self.conn.consume(len);
+        }
+        Ok(())
+    }
+
+    /// One block of an upload's bytes, read straight into `buf` as `bulk`
+    /// plans it (one wake-up per block, see [`Bulk`]) and handed to
+    /// `session`, which takes them however they are cut. The next message
+    /// read puts the low-water mark back to 1.
+    fn read_block(
+        &mut self,
+        session: &mut ServerSession,
+        bulk: Bulk,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if buf.is_empty() {
+            buf.resize(bulk.buffer_len(), 0);
+        }
+        let plan = bulk.next_read(Instant::now(), buf.len());
+        let n = self.conn.read_block(buf, plan)?;
+        if n == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            session.handle_bytes(Instant::now(), &buf[..n]);
+        }
+        Ok(())
     }
 
     /// Acts on what the session reports: records for the model, the

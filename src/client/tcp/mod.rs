@@ -34,38 +34,9 @@ use crate::wire::IpVersion;
 use crate::wire::Transport;
 
 pub use crate::session::tcp::PROGRESS_STEP;
-/// Most bytes per read when receiving a file: small enough to stay in a
-/// core's L2 cache (512 KiB and more on current x86 cores) between the
-/// kernel's copy and the verification, large enough that a reader woken
-/// once per block (see the receive low-water mark in `file`) costs the
-/// sender few wake-ups: 2 GiB took about 20000 wake-ups with 128 KiB
-/// blocks and no mark, 3000 with this and the mark.
-const READ_CHUNK: usize = 256 << 10;
 /// How long a closing client waits for the server's FIN before it stops
 /// its live capture.
 const TEARDOWN_WAIT: Duration = Duration::from_millis(500);
-
-/// Fewest bytes a file read waits for (unless the file ends first).
-const MIN_BLOCK: usize = 16 << 10;
-/// A file read waits for about this long's worth of bytes at the rate seen
-/// so far: whole blocks on a fast path (one wake-up per block, not one per
-/// segment), small ones on a slow link so progress stays smooth.
-const BLOCK_TIME: Duration = Duration::from_millis(10);
-/// A timed download's reads stop waiting for whole blocks this long
-/// before the file surely ends: at the rate that made blocks whole, many
-/// blocks' worth.
-const MARK_MARGIN: Duration = Duration::from_millis(100);
-
-/// How many bytes the next file read waits for, having `got` bytes
-/// `elapsed` after the first.
-fn block_size(got: u64, elapsed: Duration) -> usize {
-    let secs = elapsed.as_secs_f64();
-    if secs <= 0.0 {
-        return MIN_BLOCK;
-    }
-    let per_block = got as f64 / secs * BLOCK_TIME.as_secs_f64();
-    (per_block as usize).clamp(MIN_BLOCK, READ_CHUNK)
-}
 
 /// A connection to a lab server.
 #[derive(Debug)]
@@ -451,21 +422,11 @@ impl TcpClient {
         Ok(written?)
     }
 
-    /// One block of a download's bytes, read straight into `buf` and
-    /// handed to `action` (a timed file's FileData headers and its FileEnd
-    /// among them: the action takes the bytes however they are cut).
-    ///
-    /// The receive low-water mark follows the block, so the kernel wakes
-    /// this reader once per block rather than once per arriving segment
-    /// (each wake-up of a reader on another CPU costs the sender an
-    /// interprocessor interrupt). Only blocks of the largest size set it
-    /// (smaller ones change from read to read), and only while two blocks
-    /// surely still come: at least two blocks of the file remain, and a
-    /// timed file is [`MARK_MARGIN`] or more from its end. A read that
-    /// copied part of its block and sleeps is woken when a whole mark's
-    /// worth more has come, which near the end would never happen. The
-    /// next message read (here FileSent, or any after an error) puts it
-    /// back to 1.
+    /// One block of a download's bytes, read straight into `buf` as
+    /// `bulk` plans it and handed to `action` (a timed file's FileData
+    /// headers and its FileEnd among them: the action takes the bytes
+    /// however they are cut). The next message read (here FileSent, or any
+    /// after an error) puts the low-water mark back to 1.
     fn read_block(
         &mut self,
         action: &mut ClientAction,
@@ -474,38 +435,14 @@ impl TcpClient {
         sink: &mut Option<&mut dyn Write>,
     ) -> Result<(), ClientError> {
         if buf.is_empty() {
-            let whole = bulk.got.saturating_add(bulk.left).max(1);
-            buf.resize(
-                READ_CHUNK.min(usize::try_from(whole).unwrap_or(usize::MAX)),
-                0,
-            );
+            buf.resize(bulk.buffer_len(), 0);
         }
-        let block = bulk
-            .first
-            .map_or(MIN_BLOCK, |t| block_size(bulk.got, t.elapsed()));
-        let left = usize::try_from(bulk.left).unwrap_or(usize::MAX);
-        let want = if bulk.until.is_some() {
-            // A timed file's end is a FileEnd whatever the cap: read what comes.
-            block.min(buf.len())
-        } else {
-            left.min(block.min(buf.len()))
-        };
-        let sure = bulk.until.is_none_or(|t| Instant::now() + MARK_MARGIN < t);
-        let mark = if want == buf.len() && left / 2 >= want && sure {
-            want
-        } else {
-            1
-        };
-        // Without the mark the read is only slower.
-        let _ = self.conn.set_recv_lowat(mark);
+        let plan = bulk.next_read(Instant::now(), buf.len());
         let wait = self.wait;
-        // Waiting for the whole block is as safe as the mark.
-        let read = if mark > 1 || bulk.until.is_none() {
-            self.conn.read_raw_all(&mut buf[..want])
-        } else {
-            self.conn.read_raw(&mut buf[..want])
-        };
-        let n = read.map_err(|e| ClientError::from_io(e, wait))?;
+        let n = self
+            .conn
+            .read_block(buf, plan)
+            .map_err(|e| ClientError::from_io(e, wait))?;
         if n == 0 {
             return Err(action.handle_eof().into());
         }
@@ -581,21 +518,5 @@ impl From<SessionError> for ClientError {
             SessionError::Timeout(d) => ClientError::Timeout(d),
             SessionError::Usage(m) => ClientError::Usage(m),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_follow_the_rate_within_bounds() {
-        assert_eq!(block_size(0, Duration::ZERO), MIN_BLOCK);
-        // 1 GB/s: 10 ms is 10 MB, more than the largest block.
-        assert_eq!(block_size(1 << 30, Duration::from_secs(1)), READ_CHUNK);
-        // 10 MB/s: 10 ms is 100 kB.
-        assert_eq!(block_size(10_000_000, Duration::from_secs(1)), 100_000);
-        // A slow link (1 Mbit/s) waits for the smallest block only.
-        assert_eq!(block_size(125_000, Duration::from_secs(1)), MIN_BLOCK);
     }
 }

@@ -30,36 +30,7 @@ pub const PROGRESS_STEP: u64 = 256 << 10;
 pub use crate::proto::timed::DATA_BODY;
 /// FileData messages per write of a timed file (after the first, which
 /// carries one so the first byte leaves at once).
-const DATA_PER_WRITE: usize = 4;
-
-/// What a driver that reads a download's bytes in blocks may count on:
-/// how many surely still come, or until when, and the rate so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bulk {
-    /// File bytes that surely still come: a sized file's rest, a timed
-    /// file's cap less what came (`u64::MAX` less it without a cap).
-    pub left: u64,
-    /// A timed file surely keeps coming until this instant: the server's
-    /// deadline is its time after the request reached it, so no earlier
-    /// than the same time after the client sent it.
-    pub until: Option<Instant>,
-    /// File bytes verified so far.
-    pub got: u64,
-    /// When the first file byte came.
-    pub first: Option<Instant>,
-}
-
-impl Bulk {
-    /// A sized download's rest at `receiver`.
-    pub fn sized(receiver: &FileReceiver) -> Bulk {
-        Bulk {
-            left: receiver.left(),
-            until: None,
-            got: receiver.got(),
-            first: receiver.first(),
-        }
-    }
-}
+const DATA_PER_WRITE: usize = 16;
 
 /// Writes a file after its framing: the framing with the first bytes (so
 /// Nagle's algorithm never holds a lone small write), then chunks.

@@ -21,6 +21,7 @@
 //! driver asked for them (`set_recording`), so an action without a capture
 //! builds no comment and copies no message.
 
+mod bulk;
 mod chunks;
 mod client;
 mod echo;
@@ -38,12 +39,13 @@ mod transfer_client;
 #[cfg(test)]
 mod tests;
 
+pub use bulk::{BlockRead, Bulk};
 pub use chunks::{ChunkReader, Piece};
 pub use client::{ClientAction, Finished};
 pub use echo::EchoClient;
 pub use error::SessionError;
-pub use file::{Bulk, FileReceiver, FileSender};
 pub use file::{DATA_BODY, FILE_CHUNK, FIRST_CHUNK, PACED_SLICE, PROGRESS_STEP};
+pub use file::{FileReceiver, FileSender};
 pub use file_client::{FileClient, FileFigures, UploadClient};
 pub use inbox::Inbox;
 pub use server::{ACK_WAIT, Ended, FramedServer, ServerFigures, ServerSession};

@@ -433,12 +433,12 @@ impl TransferClient {
         if self.step != Step::Body || self.upload() {
             return None;
         }
-        let mut bulk = Bulk::sized(&self.receiver);
-        if let Some(time) = self.ask.time {
-            // The receiver's size is the cap (u64::MAX without one).
-            bulk.until = Some(self.start + time);
-        }
-        Some(bulk)
+        // The server's deadline is its time after the request reached it,
+        // so no earlier than the same time after it left here.
+        Some(match self.ask.time {
+            Some(time) => Bulk::timed(&self.receiver, self.start + time),
+            None => Bulk::sized(&self.receiver),
+        })
     }
 
     /// File bytes moved so far.
