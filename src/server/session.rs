@@ -18,7 +18,7 @@
 //! session's thread spent over the transfer window for the Results.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -98,6 +98,7 @@ impl SessionStats {
 pub fn serve(
     conn: &mut Framed,
     limits: &Limits,
+    active: &AtomicUsize,
     stop: &AtomicBool,
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
@@ -107,6 +108,7 @@ pub fn serve(
     session.set_recording(rec.is_on());
     let mut driver = Driver {
         conn,
+        active,
         stop,
         rec,
         stream: None,
@@ -151,9 +153,24 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// The bytes of file writes a server keeps in hand across all its
+/// sessions: one session writes the session core's largest chunks (1 MiB),
+/// 128 at once about 256 KiB each. A write is generated into the session's
+/// buffer before the kernel copies it, so this is most of a busy server's
+/// memory.
+const WRITE_BUDGET: usize = 32 << 20;
+
+/// The most bytes one of `active` sessions writes at once.
+fn write_share(active: usize) -> usize {
+    WRITE_BUDGET / active.max(1)
+}
+
 /// The socket and the instruments around one session.
 struct Driver<'a, 'r> {
     conn: &'a mut Framed,
+    /// How many sessions the server is serving: they share
+    /// [`WRITE_BUDGET`].
+    active: &'a AtomicUsize,
     stop: &'a AtomicBool,
     rec: &'a mut Recorder<'r>,
     /// A stream's deadlines and the priority its sender runs at.
@@ -168,6 +185,7 @@ impl Driver<'_, '_> {
         let mut out = Vec::new();
         let mut block = Vec::new();
         loop {
+            session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
                 if let Err(e) = self.conn.send_raw(&out[..t.len]) {
                     session.handle_send_failed();

@@ -140,6 +140,17 @@ impl ServerSession {
         each!(self, s => s.wants_input(), self.ended().is_none())
     }
 
+    /// Caps the writes of the files this session sends at about `bytes`
+    /// from the next write on ([`FileSender::set_max_write`]): a server
+    /// shares its memory among the files going out at once.
+    pub fn set_max_write(&mut self, bytes: usize) {
+        match self {
+            ServerSession::Framed(s) => s.out.max_write = bytes,
+            ServerSession::Text(s) => s.replier_mut().max_write = bytes,
+            ServerSession::Undecided { .. } => {}
+        }
+    }
+
     /// What a driver reading an upload's bytes in blocks may count on,
     /// while they are coming and nothing else waits.
     pub fn bulk(&self) -> Option<Bulk> {
