@@ -153,10 +153,11 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
-/// The bytes of file writes a server keeps in hand across all its
-/// sessions: one session writes the session core's largest chunks (1 MiB),
-/// 128 at once about 256 KiB each. A write is generated into the session's
-/// buffer before the kernel copies it, so this is most of a busy server's
+/// The bytes of file writes and upload reads a server keeps in hand
+/// across all its sessions: one session writes the session core's largest
+/// chunks (1 MiB), 128 at once about 256 KiB each. A write is generated
+/// into the session's buffer before the kernel copies it, and an upload is
+/// read into one before it is verified, so this is most of a busy server's
 /// memory.
 const WRITE_BUDGET: usize = 32 << 20;
 
@@ -256,7 +257,9 @@ impl Driver<'_, '_> {
         buf: &mut Vec<u8>,
     ) -> io::Result<()> {
         if buf.is_empty() {
-            buf.resize(bulk.buffer_len(), 0);
+            // Uploads' blocks share the server's memory as files' writes do.
+            let share = write_share(self.active.load(Ordering::Relaxed));
+            buf.resize(bulk.buffer_len().min(share), 0);
         }
         let plan = bulk.next_read(Instant::now(), buf.len());
         let n = self.conn.read_block(buf, plan)?;
