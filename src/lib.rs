@@ -59,7 +59,8 @@
 //! 4. The drivers, importing the ring and the core, never each other:
 //!    - [`server`]: the accept loop, the session cap, one client's session.
 //!    - [`client`]: the three actions, their reports, and the prompt; a file
-//!      transfer in several flows at once, each a client on its own thread.
+//!      transfer in several flows at once, each a client on its own thread;
+//!      the trials of `--find-rate`.
 //! 5. The top: [`demo`], the tour, and [`cli`], the command line in two
 //!    stages (raw flags, then a checked plan that its runners carry out)
 //!    with the manual page; they may import anything below, and only

@@ -14,6 +14,8 @@
 //!   the one place that picks the exchange that carries it.
 //! - [`flows`]: several flows at once (`-P N`, `--bidir`), each its own
 //!   client on its own thread, and their sums.
+//! - [`find_rate`]: the trials of `--find-rate`, run at the pace the
+//!   search of [`crate::rate_search`] asks.
 
 pub mod find_rate;
 pub mod flows;

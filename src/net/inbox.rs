@@ -167,17 +167,13 @@ impl Inbox {
     }
 
     /// As [`Inbox::prepare`], for a receiver that expects one datagram at a
-    /// time (an echo's reply): one slot, filled by a plain `recv`. A
-    /// `recvmmsg` would, after the first datagram, try once more in the
-    /// kernel for a second that is not coming. With GRO, as `prepare`.
+    /// time (an echo's reply): one slot, filled by a plain `recv` (or, with
+    /// GRO or the TOS read, one `recvmsg`, its slot room for a whole GRO
+    /// buffer). A `recvmmsg` would, after the first datagram, try once more
+    /// in the kernel for a second that is not coming.
     pub fn prepare_one(&mut self, largest: usize) {
-        let (slot, slots) = slots_for(largest, self.method);
-        let slots = if self.method == RecvMethod::Gro {
-            slots
-        } else {
-            1
-        };
-        self.resize(slot, slots);
+        let (slot, _) = slots_for(largest, self.method);
+        self.resize(slot, 1);
     }
 
     fn resize(&mut self, slot: usize, slots: usize) {
