@@ -154,9 +154,16 @@ impl Overhead {
     /// Adds what a live capture of the flow saw, and the reasons it differs.
     pub fn add_capture(&mut self, capture: impl Into<CaptureColumn>) {
         let c = capture.into();
-        if c.frames < self.kernel.frames && self.link == Link::Loopback.name() {
+        // A UDP receiver with GRO has the kernel count its buffers, not its
+        // datagrams: the model's datagrams are then the ones the capture
+        // is short of.
+        let went = match self.kernel_raw {
+            KernelRaw::Udp(_) => self.kernel.frames.max(self.model.frames),
+            KernelRaw::Tcp(_) => self.kernel.frames,
+        };
+        if c.frames < went && self.link == Link::Loopback.name() {
             self.notes.push(format!(
-                "capture: {} frames where the kernel counted {} segments or datagrams: on lo, GSO and TSO hand the capture super-packets of up to 64 KiB, each standing for several MSS-sized segments (TCP) or GSO-sized datagrams (UDP)",
+                "capture: {} frames where {went} segments or datagrams went (the kernel counted {}): on lo, GSO and TSO hand the capture super-packets of up to 64 KiB, each standing for several MSS-sized segments (TCP) or GSO-sized datagrams (UDP)",
                 c.frames, self.kernel.frames
             ));
         }
