@@ -35,14 +35,16 @@
 //!      at the end the shape the accounting prices (imports `content`,
 //!      `proto`, `account`, `latency`, `arrivals`).
 //!    - [`pcap`]: reading any pcap or pcapng file and summarising it per
-//!      flow and per layer, with checksum verdicts; writing model captures
+//!      flow and per layer, with checksum verdicts, or as one TCP flow's
+//!      time-sequence series; writing model captures
 //!      from the lab's own events (imports `wire`). Its `capture` module, the
 //!      live capture from an `AF_PACKET` socket, is I/O and belongs to the
 //!      ring by meaning, but it lives with the reader whose files it writes
 //!      and imports nothing above `wire`.
 //!    - [`plot`]: SVG charts, with no font files needed: latency by
-//!      percentile as HdrHistogram plots it, and goodput over time (imports
-//!      `hgrm`).
+//!      percentile as HdrHistogram plots it, goodput over time, and a TCP
+//!      flow's time-sequence graph (imports `hgrm`, and `pcap` for the
+//!      graph's series).
 //! 3. The ring that does the I/O, importing the core:
 //!    - [`net`]: sockets built with `socket2`, options and the kernel's
 //!      counters read back from the kernel into `account`'s types, and a
