@@ -19,8 +19,9 @@
 //!      [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
 //!      `.hgrm` text; [`hosts`]: the `hosts.txt` list and how an address is
 //!      chosen from it; [`schema`]: the version every printed JSON object
-//!      carries, and the one way to print one. These leaves import nothing
-//!      of the crate.
+//!      carries, and the one way to print one; [`timeline`]: readings of
+//!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
+//!      into samples. These leaves import nothing of the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -85,6 +86,7 @@ pub mod sched;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod timeline;
 pub mod units;
 pub mod wire;
 

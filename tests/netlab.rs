@@ -867,3 +867,47 @@ fn a_queue_tc_refuses_fails_cleanly() {
         assert_eq!(lab.queue('b')["qdisc"], kind);
     }
 }
+
+/// The sampler's `--qdisc` reads the middle box's queue toward a from
+/// outside the namespace, every 10 ms, while a cubic download fills it; a
+/// namespace or an interface that is not there is named before any run.
+#[test]
+fn the_sampler_reads_the_queue_in_the_middle_box() {
+    use ardei_lab::instruments::sampler::RunningSampler;
+    use ardei_lab::net::qdisc::{QdiscError, QdiscTarget};
+    if !can_run("the_sampler_reads_the_queue_in_the_middle_box") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "20M", "--queue", "pfifo:200"]);
+    let r = lab.ns('r');
+    let bad: QdiscTarget = format!("{r}:no-such").parse().unwrap();
+    assert!(
+        matches!(bad.check(), Err(QdiscError::NoInterface { .. })),
+        "{:?}",
+        bad.check()
+    );
+    let gone: QdiscTarget = format!("{}-x:to-a", lab.prefix).parse().unwrap();
+    assert!(matches!(gone.check(), Err(QdiscError::NoNamespace { .. })));
+    let target: QdiscTarget = format!("{r}:to-a").parse().unwrap();
+    target.check().expect("the middle box's queue toward a");
+
+    let server = lab.server_in_b("198.18.0.2:0");
+    let sampler =
+        RunningSampler::start(Vec::new(), Duration::from_millis(10), Some(target)).unwrap();
+    let v = lab.client_json_in_a(&server.target(), &["-t", "2s", "-C", "cubic"]);
+    let t = sampler.stop();
+    assert_eq!(v["verified"], true, "{v}");
+    let queues: Vec<_> = t.samples.iter().filter_map(|s| s.queue).collect();
+    assert!(
+        queues.len() * 10 >= t.samples.len() * 9,
+        "most readings failed"
+    );
+    let peak = queues.iter().map(|q| q.backlog_packets).max().unwrap_or(0);
+    assert!((20..=200).contains(&peak), "peak backlog {peak} packets");
+    let last = t.samples.last().unwrap().t;
+    eprintln!(
+        "sampler: {} samples in {last:.2} s (one due every 10 ms), queue peak {peak} packets, {} drops",
+        t.samples.len(),
+        queues.last().map_or(0, |q| q.drops)
+    );
+}
