@@ -18,7 +18,7 @@
 //! session's thread spent over the transfer window for the Results.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -31,7 +31,7 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::Limits;
 use crate::sched::Timely;
-use crate::session::tcp::{ACK_WAIT, Ended, Event, Readings, Record, ServerSession, Toward};
+use crate::session::tcp::{ACK_WAIT, Bulk, Ended, Event, Readings, Record, ServerSession, Toward};
 
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
@@ -98,6 +98,7 @@ impl SessionStats {
 pub fn serve(
     conn: &mut Framed,
     limits: &Limits,
+    active: &AtomicUsize,
     stop: &AtomicBool,
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
@@ -107,6 +108,7 @@ pub fn serve(
     session.set_recording(rec.is_on());
     let mut driver = Driver {
         conn,
+        active,
         stop,
         rec,
         stream: None,
@@ -151,9 +153,24 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// The bytes of file writes a server keeps in hand across all its
+/// sessions: one session writes the session core's largest chunks (1 MiB),
+/// 128 at once about 256 KiB each. A write is generated into the session's
+/// buffer before the kernel copies it, so this is most of a busy server's
+/// memory.
+const WRITE_BUDGET: usize = 32 << 20;
+
+/// The most bytes one of `active` sessions writes at once.
+fn write_share(active: usize) -> usize {
+    WRITE_BUDGET / active.max(1)
+}
+
 /// The socket and the instruments around one session.
 struct Driver<'a, 'r> {
     conn: &'a mut Framed,
+    /// How many sessions the server is serving: they share
+    /// [`WRITE_BUDGET`].
+    active: &'a AtomicUsize,
     stop: &'a AtomicBool,
     rec: &'a mut Recorder<'r>,
     /// A stream's deadlines and the priority its sender runs at.
@@ -166,7 +183,9 @@ impl Driver<'_, '_> {
     /// The loop: write what is due, wait for what is next, read what comes.
     fn run(&mut self, session: &mut ServerSession) -> io::Result<Ended> {
         let mut out = Vec::new();
+        let mut block = Vec::new();
         loop {
+            session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
                 if let Err(e) = self.conn.send_raw(&out[..t.len]) {
                     session.handle_send_failed();
@@ -203,17 +222,50 @@ impl Driver<'_, '_> {
                     by_client: false,
                 });
             }
-            let n = self.conn.fill()?;
-            if n == 0 {
-                session.handle_eof(Instant::now());
-            } else {
-                let bytes = self.conn.buffered();
-                let len = bytes.len();
-                session.handle_bytes(Instant::now(), bytes);
-                self.conn.consume(len);
+            match session.bulk() {
+                Some(b) if self.conn.buffered().is_empty() => {
+                    self.read_block(session, b, &mut block)?
+                }
+                _ => self.read_some(session)?,
             }
             self.take_events(session);
         }
+    }
+
+    /// One read of whatever comes, handed to `session`.
+    fn read_some(&mut self, session: &mut ServerSession) -> io::Result<()> {
+        if self.conn.fill()? == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            let bytes = self.conn.buffered();
+            let len = bytes.len();
+            session.handle_bytes(Instant::now(), bytes);
+            self.conn.consume(len);
+        }
+        Ok(())
+    }
+
+    /// One block of an upload's bytes, read straight into `buf` as `bulk`
+    /// plans it (one wake-up per block, see [`Bulk`]) and handed to
+    /// `session`, which takes them however they are cut. The next message
+    /// read puts the low-water mark back to 1.
+    fn read_block(
+        &mut self,
+        session: &mut ServerSession,
+        bulk: Bulk,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if buf.is_empty() {
+            buf.resize(bulk.buffer_len(), 0);
+        }
+        let plan = bulk.next_read(Instant::now(), buf.len());
+        let n = self.conn.read_block(buf, plan)?;
+        if n == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            session.handle_bytes(Instant::now(), &buf[..n]);
+        }
+        Ok(())
     }
 
     /// Acts on what the session reports: records for the model, the
