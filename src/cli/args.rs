@@ -61,6 +61,20 @@ pub enum PcapCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Draw one TCP flow of a capture as a time-sequence graph (SVG).
+    Plot {
+        /// The capture: pcap or pcapng, ours, tcpdump's or Wireshark's.
+        file: PathBuf,
+        /// Write the time-sequence graph here: sequence number against
+        /// time, the ACK line and the receive window, retransmissions
+        /// marked, as tcptrace and Wireshark's Stevens graph draw it.
+        #[arg(long, value_name = "OUT.svg", required = true)]
+        tsg: PathBuf,
+        /// The flow to draw: its number, from 1, in the order `pcap summary`
+        /// lists flows (default: the TCP flow carrying the most data).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        flow: Option<u32>,
+    },
 }
 
 /// Link kinds for `overhead --link`.
