@@ -37,14 +37,19 @@ const TSTAMP_SCHED: u32 = 1;
 /// `ETHTOOL_GET_TS_INFO` (linux/ethtool.h).
 const ETHTOOL_GET_TS_INFO: u32 = 0x41;
 
-/// The flags [`enable`] sets: software stamps both ways, the TX ones at
-/// the queueing discipline and at the device, keyed, without payload.
+/// The flags [`enable`] sets on a socket: software stamps, RX on every
+/// receive, TX stamps keyed (`OPT_ID`) and without the packet's bytes.
+/// TX stamps are asked per send ([`send_stamped`]), so only the sends that
+/// want one fill the error queue: a file sent on a stamping socket costs
+/// nothing more.
 pub const FLAGS: u32 = libc::SOF_TIMESTAMPING_SOFTWARE
-    | libc::SOF_TIMESTAMPING_TX_SOFTWARE
-    | libc::SOF_TIMESTAMPING_TX_SCHED
     | libc::SOF_TIMESTAMPING_RX_SOFTWARE
     | libc::SOF_TIMESTAMPING_OPT_ID
     | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+
+/// The flags one [`send_stamped`] asks for: a stamp when the packet enters
+/// the queueing discipline and one when the device takes it.
+pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SCHED | libc::SOF_TIMESTAMPING_TX_SOFTWARE;
 
 /// Which clock took a stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,13 +105,57 @@ pub struct TxStamp {
 /// datagram (UDP). A kernel that refuses returns its error; the caller
 /// reports the stamps as not available and goes on.
 pub fn enable(sock: &impl AsFd, on: bool) -> io::Result<()> {
-    let flags = if on { FLAGS } else { 0 };
-    super::socket::set_int(
-        &sock.as_fd(),
-        libc::SOL_SOCKET,
-        libc::SO_TIMESTAMPING,
-        flags as i32,
-    )
+    let set = |flags: u32| {
+        super::socket::set_int(
+            &sock.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            flags as i32,
+        )
+    };
+    if !on {
+        return set(0);
+    }
+    // `OPT_ID_TCP` (Linux 6.2) counts a TCP socket's keys from its next
+    // byte written rather than its oldest unacknowledged one; an older
+    // kernel refuses it, and the keys then count from the latter.
+    set(FLAGS | libc::SOF_TIMESTAMPING_OPT_ID_TCP).or_else(|_| set(FLAGS))
+}
+
+/// One `sendmsg(2)` of `buf` (to `to` on an unconnected datagram socket)
+/// that asks for its TX stamps ([`TX_FLAGS`]) in a control message. On a
+/// TCP socket the stamps are of the last byte this call took.
+pub fn send_stamped(sock: &impl AsFd, buf: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
+    let mut control = [0u64; 4];
+    let to = to.map(socket2::SockAddr::from);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; its pointers are set below to
+    // buffers that outlive the call, and the control message is written
+    // within `control`, which CMSG_SPACE(4) fits.
+    let n = unsafe {
+        let mut h: libc::msghdr = std::mem::zeroed();
+        if let Some(a) = &to {
+            h.msg_name = a.as_ptr() as *mut libc::c_void;
+            h.msg_namelen = a.len();
+        }
+        h.msg_iov = &mut iov;
+        h.msg_iovlen = 1;
+        h.msg_control = control.as_mut_ptr().cast();
+        h.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let c = libc::CMSG_FIRSTHDR(&h);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SO_TIMESTAMPING;
+        (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), TX_FLAGS);
+        libc::sendmsg(sock.as_fd().as_raw_fd(), &h, libc::MSG_NOSIGNAL)
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// The flags `SO_TIMESTAMPING` holds on `sock` (0: off).
@@ -323,6 +372,10 @@ pub fn read_tx(sock: &impl AsFd, out: &mut Vec<TxStamp>) -> io::Result<usize> {
 /// The sends whose TX stamps are awaited, each with the `OPT_ID` key the
 /// kernel will tag its stamp with and a caller's tag (an echo's sequence
 /// number), matched as stamps come. Pure bookkeeping, no socket.
+///
+/// A TCP socket's keys count every byte written; a UDP socket's count only
+/// the sends that asked for a stamp, so a UDP caller tells it of those
+/// alone.
 #[derive(Debug, Clone)]
 pub struct TxKeys {
     /// Whether keys count bytes (TCP) or sends (UDP).
@@ -561,15 +614,17 @@ mod tests {
         enable(&a, true).unwrap();
         enable(&b, true).unwrap();
         settle();
-        assert_eq!(flags(&a).unwrap(), FLAGS);
+        assert_eq!(flags(&a).unwrap() & FLAGS, FLAGS);
         let before = now_ns();
         let mut keys = TxKeys::new(false);
         for tag in 10..13 {
-            a.send(b"stamp me").unwrap();
+            // A send that asks for no stamp has no key either.
+            a.send(b"not me!!").unwrap();
+            send_stamped(&a, b"stamp me", None).unwrap();
             keys.sent(8, Some(tag));
         }
         let mut buf = [0u8; 64];
-        for _ in 0..3 {
+        for _ in 0..6 {
             let r = recv_stamped(&b, &mut buf, 0).unwrap();
             assert_eq!(r.len, 8);
             assert_eq!(r.from, Some(a.local_addr().unwrap()));
@@ -618,8 +673,14 @@ mod tests {
         let mut keys = TxKeys::new(true);
         let mut buf = [0u8; 64];
         for (tag, len) in [(1u32, 10usize), (2, 30), (3, 5)] {
-            a.write_all(&vec![7u8; len]).unwrap();
-            keys.sent(len, Some(tag));
+            if tag == 1 {
+                // Bytes written without a stamp still count in the keys.
+                a.write_all(&vec![7u8; len]).unwrap();
+                keys.sent(len, None);
+            } else {
+                assert_eq!(send_stamped(&a, &vec![7u8; len], None).unwrap(), len);
+                keys.sent(len, Some(tag));
+            }
             let mut got = 0;
             while got < len {
                 let r = recv_stamped(&b, &mut buf, 0).unwrap();
@@ -627,17 +688,17 @@ mod tests {
                 got += r.len;
             }
         }
-        let stamps = tx_until(&a, 3);
-        // Keys are each send's last byte: 9, 39, 44.
+        let stamps = tx_until(&a, 2);
+        // Keys are each stamped send's last byte: 39, 44.
         let sent: Vec<u32> = stamps
             .iter()
             .filter(|s| s.point == TxPoint::Sent)
             .map(|s| s.key)
             .collect();
-        assert_eq!(sent, [9, 39, 44]);
+        assert_eq!(sent, [39, 44]);
         let mut matched = Vec::new();
         keys.take(&stamps, &mut matched);
-        assert_eq!(matched.iter().map(|m| m.tag).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(matched.iter().map(|m| m.tag).collect::<Vec<_>>(), [2, 3]);
         assert!(matched.windows(2).all(|w| w[0].sent.ns <= w[1].sent.ns));
     }
 
@@ -658,6 +719,8 @@ mod tests {
         a.send_to(b"x", b.local_addr().unwrap()).unwrap();
         let r = recv_stamped(&b, &mut [0u8; 8], 0).unwrap();
         assert_eq!((r.len, r.stamp), (1, None));
+        // A stamped send on a socket that stamps nothing queues nothing.
+        send_stamped(&a, b"y", Some(b.local_addr().unwrap())).unwrap();
         assert_eq!(read_tx(&a, &mut Vec::new()).unwrap(), 0);
         assert_eq!(flags(&a).unwrap(), 0);
     }
