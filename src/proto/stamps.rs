@@ -97,6 +97,13 @@ pub struct ServerStamps {
     pub prev_tx_ns: Option<u64>,
 }
 
+impl ServerStamps {
+    /// Reads a block of [`STAMPS_LEN`] bytes (`None` when shorter).
+    pub fn parse(block: &[u8]) -> Option<ServerStamps> {
+        ServerStamps::get(&mut Reader::new(block, block.len())).ok()
+    }
+}
+
 impl Field for ServerStamps {
     fn put<S: Sink>(&self, s: &mut S) {
         self.rx_ns.put(s);

@@ -22,6 +22,7 @@
 
 mod epoch;
 mod pacer;
+pub mod stamps;
 pub mod tcp;
 pub mod udp;
 

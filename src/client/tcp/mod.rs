@@ -266,7 +266,13 @@ impl TcpClient {
         let done = self.drive(&mut action, None, &mut ticker, &before);
         self.conn.set_spin(None);
         done?;
-        let Some(Finished::Echo { rtt, bytes, shape }) = action.finish() else {
+        let Some(Finished::Echo {
+            rtt,
+            bytes,
+            shape,
+            stamps,
+        }) = action.finish()
+        else {
             return Err(unfinished());
         };
         let wall = start.elapsed().as_secs_f64();
