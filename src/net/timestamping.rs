@@ -51,6 +51,14 @@ pub const FLAGS: u32 = libc::SOF_TIMESTAMPING_SOFTWARE
 /// the queueing discipline and one when the device takes it.
 pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SCHED | libc::SOF_TIMESTAMPING_TX_SOFTWARE;
 
+/// Now on `CLOCK_REALTIME`, Unix-epoch ns: the application's times beside
+/// the kernel's stamps, on the same clock.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Which clock took a stamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StampKind {

@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
-use super::report::{CpuFigures, CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
+use super::report::{
+    CpuFigures, CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport, TimestampsReport,
+};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
@@ -26,6 +28,7 @@ use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
 use crate::pcap::model::Direction;
+use crate::session::stamps::ClientStamp;
 use crate::session::tcp::{
     ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,
     Toward,
@@ -90,6 +93,8 @@ pub struct TcpClient {
     congestion: Option<String>,
     /// `--ecn`: the server's report says whether ECN was negotiated.
     ecn: bool,
+    /// Echoes read the kernel's timestamps (not `--no-timestamps`).
+    timestamps: bool,
 }
 
 impl TcpClient {
@@ -136,6 +141,7 @@ impl TcpClient {
             tos: opts.tos,
             congestion: opts.congestion.clone(),
             ecn: false,
+            timestamps: false,
         })
     }
 
@@ -241,6 +247,26 @@ impl TcpClient {
         self.spin = on;
     }
 
+    /// Reads the kernel's timestamps of the next echoes, or not
+    /// (`--no-timestamps`).
+    pub fn set_timestamps(&mut self, on: bool) {
+        self.timestamps = on;
+    }
+
+    /// Turns the connection's stamps on for an echo, if asked: `Err` is why
+    /// there are none.
+    fn start_stamps(&mut self) -> Result<(), String> {
+        if !self.timestamps {
+            return Err("turned off (--no-timestamps)".to_string());
+        }
+        if self.conn.stamping() {
+            return Ok(());
+        }
+        self.conn
+            .set_stamping()
+            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))
+    }
+
     /// `count` round trips of `data`, the i-th sent at start + i·interval.
     /// With `--spin` the client waits for each reply in a busy-poll loop
     /// ([`crate::net::spin`]) instead of a blocking read.
@@ -253,8 +279,12 @@ impl TcpClient {
         self.set_timeout(self.reply_timeout)?;
         let before = self.info();
         let cpu_before = pace::process_cpu();
+        let stamping = self.start_stamps();
         let start = Instant::now();
-        let echo = EchoClient::new(start, data, count, interval, self.reply_timeout)?;
+        let echo = match stamping {
+            Ok(()) => EchoClient::stamped(start, data, count, interval, self.reply_timeout)?,
+            Err(_) => EchoClient::new(start, data, count, interval, self.reply_timeout)?,
+        };
         let mut action = ClientAction::Echo(echo);
         let mut ticker = self.ticker(start, None);
         if self.spin {
@@ -266,6 +296,7 @@ impl TcpClient {
         let done = self.drive(&mut action, None, &mut ticker, &before);
         self.conn.set_spin(None);
         done?;
+        self.take_tx_stamps(&mut action);
         let Some(Finished::Echo {
             rtt,
             bytes,
@@ -290,9 +321,40 @@ impl TcpClient {
         }
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
+        r.timestamps = Some(match (stamping, stamps) {
+            (Ok(()), Some(book)) => TimestampsReport::of(book, self.hardware()),
+            (Err(why), _) => TimestampsReport::none(why),
+            (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
+        });
         r.intervals = ticker.finish(self.totals(bytes, &before));
         self.account(&mut r, shape, &before);
         Ok(r)
+    }
+
+    /// What the interface this connection leaves by can stamp.
+    fn hardware(&self) -> Option<String> {
+        let local = self.conn.stream().local_addr().ok()?.ip();
+        let name = crate::net::timestamping::interface_of(local).ok()?;
+        Some(match crate::net::timestamping::hardware(&name) {
+            Ok(h) => match h.phc {
+                Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
+                None => format!("not available ({name} has no hardware clock)"),
+            },
+            Err(e) => format!("not available ({name}: {e})"),
+        })
+    }
+
+    /// Hands the action the TX stamps its sends got so far.
+    fn take_tx_stamps(&mut self, action: &mut ClientAction) {
+        let mut matched = Vec::new();
+        if self.conn.tx_stamps(&mut matched).is_ok() {
+            for m in matched {
+                action.handle_stamp(ClientStamp::Tx {
+                    seq: m.tag,
+                    ns: m.sent.ns,
+                });
+            }
+        }
     }
 
     /// A file of `size` bytes, every byte verified; written to `sink` too if given.
@@ -385,7 +447,15 @@ impl TcpClient {
         loop {
             // The time is read for every write: a timed upload ends on it.
             while let Some(t) = action.poll_transmit(Instant::now(), &mut out) {
-                if let Err(e) = self.conn.send_raw(&out[..t.len]) {
+                let sent = match action.stamped_outstanding() {
+                    Some(seq) => {
+                        let app_ns = crate::net::timestamping::now_ns();
+                        action.handle_stamp(ClientStamp::Sent { seq, app_ns });
+                        self.conn.send_stamped(&out[..t.len], seq)
+                    }
+                    None => self.conn.send_raw(&out[..t.len]),
+                };
+                if let Err(e) = sent {
                     return Err(self.answer_after(action, &mut sink, e));
                 }
                 if action.uploading() && self.conn.has_input() {
@@ -439,6 +509,15 @@ impl TcpClient {
             .map_err(|e| ClientError::from_io(e, wait))?;
         if n == 0 {
             return Err(action.handle_eof().into());
+        }
+        if let Some((rx, app_ns)) = self.conn.last_read() {
+            let rx_ns = rx.map(|s| s.ns);
+            action.handle_stamp(ClientStamp::Received {
+                seq: 0,
+                rx_ns,
+                app_ns,
+            });
+            self.take_tx_stamps(action);
         }
         let bytes = self.conn.buffered();
         let len = bytes.len();
