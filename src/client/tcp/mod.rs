@@ -5,9 +5,10 @@
 //! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
 //! (sends what it asks for, waits for its deadlines, reads what comes, feeds
 //! the model capture and the ticker), and returns a [`Report`] of what it
-//! measured. [`transfer`] holds the TransferRequest's driver: a file
+//! measured. [`echo`] holds the echo's driver and its kernel timestamps; [`transfer`] holds the TransferRequest's driver: a file
 //! either way, sized or timed, and the server's figures of it.
 
+mod echo;
 mod transfer;
 
 use std::io::Write;
@@ -15,14 +16,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
-use super::report::{
-    CpuFigures, CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport, TimestampsReport,
-};
+use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
 use crate::instruments::{FlowModel, Handshake};
-use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, SockOpts};
@@ -30,8 +28,7 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::stamps::ClientStamp;
 use crate::session::tcp::{
-    ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError, StreamClient,
-    Toward,
+    ClientAction, Event, FileClient, Finished, Record, SessionError, StreamClient, Toward,
 };
 use crate::wire::IpVersion;
 use crate::wire::Transport;
@@ -240,121 +237,6 @@ impl TcpClient {
         self.conn.stream().set_read_timeout(Some(t))?;
         self.wait = t;
         Ok(())
-    }
-
-    /// Busy-polls the receives of the next echoes (`--spin`), or not.
-    pub fn set_spin(&mut self, on: bool) {
-        self.spin = on;
-    }
-
-    /// Reads the kernel's timestamps of the next echoes, or not
-    /// (`--no-timestamps`).
-    pub fn set_timestamps(&mut self, on: bool) {
-        self.timestamps = on;
-    }
-
-    /// Turns the connection's stamps on for an echo, if asked: `Err` is why
-    /// there are none.
-    fn start_stamps(&mut self) -> Result<(), String> {
-        if !self.timestamps {
-            return Err("turned off (--no-timestamps)".to_string());
-        }
-        if self.conn.stamping() {
-            return Ok(());
-        }
-        self.conn
-            .set_stamping()
-            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))
-    }
-
-    /// `count` round trips of `data`, the i-th sent at start + i·interval.
-    /// With `--spin` the client waits for each reply in a busy-poll loop
-    /// ([`crate::net::spin`]) instead of a blocking read.
-    pub fn echo(
-        &mut self,
-        data: &[u8],
-        count: u32,
-        interval: Duration,
-    ) -> Result<Report, ClientError> {
-        self.set_timeout(self.reply_timeout)?;
-        let before = self.info();
-        let cpu_before = pace::process_cpu();
-        let stamping = self.start_stamps();
-        let start = Instant::now();
-        let echo = match stamping {
-            Ok(()) => EchoClient::stamped(start, data, count, interval, self.reply_timeout)?,
-            Err(_) => EchoClient::new(start, data, count, interval, self.reply_timeout)?,
-        };
-        let mut action = ClientAction::Echo(echo);
-        let mut ticker = self.ticker(start, None);
-        if self.spin {
-            self.conn.set_spin(Some(Spin {
-                wait: self.reply_timeout,
-                stop: None,
-            }));
-        }
-        let done = self.drive(&mut action, None, &mut ticker, &before);
-        self.conn.set_spin(None);
-        done?;
-        self.take_tx_stamps(&mut action);
-        let Some(Finished::Echo {
-            rtt,
-            bytes,
-            shape,
-            stamps,
-        }) = action.finish()
-        else {
-            return Err(unfinished());
-        };
-        let wall = start.elapsed().as_secs_f64();
-        let detail = Detail::Echo {
-            count,
-            replies: count,
-            size: data.len(),
-        };
-        let mut r = self.report("echo", bytes, wall, detail);
-        r.spin = self.spin;
-        if self.spin {
-            r.cpu = cpu_before
-                .zip(pace::process_cpu())
-                .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
-        }
-        r.latency_us = rtt.percentiles();
-        r.histogram = Some(rtt);
-        r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(book, self.hardware()),
-            (Err(why), _) => TimestampsReport::none(why),
-            (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
-        });
-        r.intervals = ticker.finish(self.totals(bytes, &before));
-        self.account(&mut r, shape, &before);
-        Ok(r)
-    }
-
-    /// What the interface this connection leaves by can stamp.
-    fn hardware(&self) -> Option<String> {
-        let local = self.conn.stream().local_addr().ok()?.ip();
-        let name = crate::net::timestamping::interface_of(local).ok()?;
-        Some(match crate::net::timestamping::hardware(&name) {
-            Ok(h) => match h.phc {
-                Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
-                None => format!("not available ({name} has no hardware clock)"),
-            },
-            Err(e) => format!("not available ({name}: {e})"),
-        })
-    }
-
-    /// Hands the action the TX stamps its sends got so far.
-    fn take_tx_stamps(&mut self, action: &mut ClientAction) {
-        let mut matched = Vec::new();
-        if self.conn.tx_stamps(&mut matched).is_ok() {
-            for m in matched {
-                action.handle_stamp(ClientStamp::Tx {
-                    seq: m.tag,
-                    ns: m.sent.ns,
-                });
-            }
-        }
     }
 
     /// A file of `size` bytes, every byte verified; written to `sink` too if given.
