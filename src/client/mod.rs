@@ -323,6 +323,19 @@ pub enum ClientError {
         /// Requests sent.
         tries: u32,
     },
+    /// An upload's bytes went out but the server's figures never came, so
+    /// what arrived is unknown.
+    #[error(
+        "the server's figures did not come after {tries} FileEnds: {datagrams} datagrams ({bytes} bytes of file) were sent, but what arrived, and so the loss, is unknown"
+    )]
+    NoResults {
+        /// FileEnds sent.
+        tries: u32,
+        /// Datagrams of file sent.
+        datagrams: u64,
+        /// File bytes sent.
+        bytes: u64,
+    },
     /// The request cannot be made as asked.
     #[error("{0}")]
     Usage(String),

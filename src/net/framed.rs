@@ -15,6 +15,7 @@ use super::spin::{self, Polled};
 use super::timestamping::{self, Matched, Stamp, TxKeys, TxStamp};
 
 use crate::proto::{self, DecodeError, HEADER_LEN, MAX_BODY, Message};
+use crate::session::tcp::BlockRead;
 
 /// Why reading a message failed.
 #[derive(Debug, thiserror::Error)]
@@ -351,6 +352,20 @@ impl Framed {
             self.lowat = bytes;
         }
         Ok(())
+    }
+
+    /// One read of a block as `r` plans it ([`crate::session::tcp::Bulk`]):
+    /// the low-water mark set, then a read that waits for all of `out` if
+    /// it may. Without the mark the read is only slower.
+    pub fn read_block(&mut self, out: &mut [u8], r: BlockRead) -> io::Result<usize> {
+        let _ = self.set_recv_lowat(r.mark);
+        let want = r.want.min(out.len());
+        let out = &mut out[..want];
+        if r.wait_all {
+            self.read_raw_all(out)
+        } else {
+            self.read_raw(out)
+        }
     }
 
     /// As [`Framed::read_raw`], but from the socket waits for all of `out`

@@ -18,7 +18,7 @@
 //! session's thread spent over the transfer window for the Results.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -32,7 +32,7 @@ use crate::pcap::model::Direction;
 use crate::proto::Limits;
 use crate::proto::stamps::StampsKind;
 use crate::sched::Timely;
-use crate::session::tcp::{ACK_WAIT, Ended, Event, Readings, Record, ServerSession, Toward};
+use crate::session::tcp::{ACK_WAIT, Bulk, Ended, Event, Readings, Record, ServerSession, Toward};
 
 /// What a session did, logged and (with `--json`) printed when it ends:
 /// one shape for TCP and UDP sessions, UDP adding [`UdpSessionStats`].
@@ -99,6 +99,7 @@ impl SessionStats {
 pub fn serve(
     conn: &mut Framed,
     limits: &Limits,
+    active: &AtomicUsize,
     stop: &AtomicBool,
     stats: &mut SessionStats,
     rec: &mut Recorder<'_>,
@@ -111,6 +112,7 @@ pub fn serve(
     }
     let mut driver = Driver {
         conn,
+        active,
         stop,
         rec,
         stream: None,
@@ -155,9 +157,24 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// The bytes of file writes a server keeps in hand across all its
+/// sessions: one session writes the session core's largest chunks (1 MiB),
+/// 128 at once about 256 KiB each. A write is generated into the session's
+/// buffer before the kernel copies it, so this is most of a busy server's
+/// memory.
+const WRITE_BUDGET: usize = 32 << 20;
+
+/// The most bytes one of `active` sessions writes at once.
+fn write_share(active: usize) -> usize {
+    WRITE_BUDGET / active.max(1)
+}
+
 /// The socket and the instruments around one session.
 struct Driver<'a, 'r> {
     conn: &'a mut Framed,
+    /// How many sessions the server is serving: they share
+    /// [`WRITE_BUDGET`].
+    active: &'a AtomicUsize,
     stop: &'a AtomicBool,
     rec: &'a mut Recorder<'r>,
     /// A stream's deadlines and the priority its sender runs at.
@@ -170,8 +187,9 @@ impl Driver<'_, '_> {
     /// The loop: write what is due, wait for what is next, read what comes.
     fn run(&mut self, session: &mut ServerSession) -> io::Result<Ended> {
         let mut out = Vec::new();
-        let mut matched = Vec::new();
+        let mut block = Vec::new();
         loop {
+            session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
                 let sent = match session.take_stamped_reply() {
                     Some(seq) => self.conn.send_stamped(&out[..t.len], seq),
@@ -212,26 +230,60 @@ impl Driver<'_, '_> {
                     by_client: false,
                 });
             }
-            let n = self.conn.fill()?;
-            if n == 0 {
-                session.handle_eof(Instant::now());
-            } else {
-                if let Some((rx, read_ns)) = self.conn.last_read() {
-                    // The last reply's TX stamp is in the error queue by
-                    // now: the next reply carries it.
-                    let _ = self.conn.tx_stamps(&mut matched);
-                    for m in matched.drain(..) {
-                        session.handle_tx_stamp(m.tag, m.sent.ns);
-                    }
-                    session.handle_read_stamp(rx.map(|s| s.ns), read_ns);
+            match session.bulk() {
+                Some(b) if self.conn.buffered().is_empty() => {
+                    self.read_block(session, b, &mut block)?
                 }
-                let bytes = self.conn.buffered();
-                let len = bytes.len();
-                session.handle_bytes(Instant::now(), bytes);
-                self.conn.consume(len);
+                _ => self.read_some(session)?,
             }
             self.take_events(session);
         }
+    }
+
+    /// One read of whatever comes, handed to `session`.
+    fn read_some(&mut self, session: &mut ServerSession) -> io::Result<()> {
+        if self.conn.fill()? == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            if let Some((rx, read_ns)) = self.conn.last_read() {
+                // The last reply's TX stamp is in the error queue by now:
+                // the next reply carries it.
+                let mut matched = Vec::new();
+                let _ = self.conn.tx_stamps(&mut matched);
+                for m in matched {
+                    session.handle_tx_stamp(m.tag, m.sent.ns);
+                }
+                session.handle_read_stamp(rx.map(|s| s.ns), read_ns);
+            }
+            let bytes = self.conn.buffered();
+            let len = bytes.len();
+            session.handle_bytes(Instant::now(), bytes);
+            self.conn.consume(len);
+        }
+        Ok(())
+    }
+
+    /// One block of an upload's bytes, read straight into `buf` as `bulk`
+    /// plans it (one wake-up per block, see [`Bulk`]) and handed to
+    /// `session`, which takes them however they are cut. The next message
+    /// read puts the low-water mark back to 1.
+    fn read_block(
+        &mut self,
+        session: &mut ServerSession,
+        bulk: Bulk,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        if buf.is_empty() {
+            buf.resize(bulk.buffer_len(), 0);
+        }
+        let plan = bulk.next_read(Instant::now(), buf.len());
+        let n = self.conn.read_block(buf, plan)?;
+        if n == 0 {
+            session.handle_eof(Instant::now());
+        } else {
+            session.handle_bytes(Instant::now(), &buf[..n]);
+        }
+        Ok(())
     }
 
     /// Acts on what the session reports: records for the model, the

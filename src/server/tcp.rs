@@ -306,6 +306,7 @@ fn run_session(
     session::serve(
         &mut conn,
         &shared.config.limits,
+        &shared.active,
         &stop,
         &mut stats,
         &mut rec,

@@ -28,40 +28,15 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::stamps::ClientStamp;
 use crate::session::tcp::{
-    ClientAction, Event, FileClient, Finished, Record, SessionError, StreamClient, Toward,
+    Bulk, ClientAction, Event, FileClient, Finished, Record, SessionError, StreamClient, Toward,
 };
 use crate::wire::IpVersion;
 use crate::wire::Transport;
 
 pub use crate::session::tcp::PROGRESS_STEP;
-/// Most bytes per read when receiving a file: small enough to stay in a
-/// core's L2 cache (512 KiB and more on current x86 cores) between the
-/// kernel's copy and the verification, large enough that a reader woken
-/// once per block (see the receive low-water mark in `file`) costs the
-/// sender few wake-ups: 2 GiB took about 20000 wake-ups with 128 KiB
-/// blocks and no mark, 3000 with this and the mark.
-const READ_CHUNK: usize = 256 << 10;
 /// How long a closing client waits for the server's FIN before it stops
 /// its live capture.
 const TEARDOWN_WAIT: Duration = Duration::from_millis(500);
-
-/// Fewest bytes a file read waits for (unless the file ends first).
-const MIN_BLOCK: usize = 16 << 10;
-/// A file read waits for about this long's worth of bytes at the rate seen
-/// so far: whole blocks on a fast path (one wake-up per block, not one per
-/// segment), small ones on a slow link so progress stays smooth.
-const BLOCK_TIME: Duration = Duration::from_millis(10);
-
-/// How many bytes the next file read waits for, having `got` bytes
-/// `elapsed` after the first.
-fn block_size(got: u64, elapsed: Duration) -> usize {
-    let secs = elapsed.as_secs_f64();
-    if secs <= 0.0 {
-        return MIN_BLOCK;
-    }
-    let per_block = got as f64 / secs * BLOCK_TIME.as_secs_f64();
-    (per_block as usize).clamp(MIN_BLOCK, READ_CHUNK)
-}
 
 /// A connection to a lab server.
 #[derive(Debug)]
@@ -360,16 +335,16 @@ impl TcpClient {
                 action.handle_timeout(Instant::now())?;
                 continue;
             }
-            let bulk = action.bulk_left();
+            let bulk = action.bulk();
             let got = match bulk {
-                Some(left) if self.conn.buffered().is_empty() => {
-                    self.read_block(action, left, &mut block, &mut sink)
+                Some(b) if self.conn.buffered().is_empty() => {
+                    self.read_block(action, b, &mut block, &mut sink)
                 }
                 _ => self.read_some(action, &mut sink),
             };
             self.take_events(action);
             got?;
-            if bulk.is_some() && action.bulk_left().is_none() {
+            if bulk.is_some() && action.bulk().is_none() {
                 // The server reports its own timing once it sees the last
                 // byte acknowledged: acknowledge at once rather than after
                 // the delayed ACK timer.
@@ -414,45 +389,26 @@ impl TcpClient {
         Ok(written?)
     }
 
-    /// One block of a file's bytes (`left` still to come), read straight
-    /// into `buf` and handed to `action`.
-    ///
-    /// The receive low-water mark follows the block, so the kernel wakes
-    /// this reader once per block rather than once per arriving segment
-    /// (each wake-up of a reader on another CPU costs the sender an
-    /// interprocessor interrupt). Only blocks of the largest size set it
-    /// (smaller ones change from read to read), and only while at least
-    /// two blocks remain: a read that copied part of its block and sleeps
-    /// is woken when a whole mark's worth more has come, which near the
-    /// end of the file would never happen. The next message read (here
-    /// FileSent, or any after an error) puts it back to 1.
+    /// One block of a download's bytes, read straight into `buf` as
+    /// `bulk` plans it and handed to `action` (a timed file's FileData
+    /// headers and its FileEnd among them: the action takes the bytes
+    /// however they are cut). The next message read (here FileSent, or any
+    /// after an error) puts the low-water mark back to 1.
     fn read_block(
         &mut self,
         action: &mut ClientAction,
-        left: u64,
+        bulk: Bulk,
         buf: &mut Vec<u8>,
         sink: &mut Option<&mut dyn Write>,
     ) -> Result<(), ClientError> {
-        let (first, got) = match &*action {
-            ClientAction::File(f) => (f.receiver().first(), f.receiver().got()),
-            _ => (None, 0),
-        };
         if buf.is_empty() {
-            buf.resize(READ_CHUNK.min((got + left).max(1) as usize), 0);
+            buf.resize(bulk.buffer_len(), 0);
         }
-        let block = first.map_or(MIN_BLOCK, |t| block_size(got, t.elapsed()));
-        let want = (left as usize).min(block.min(buf.len()));
-        let mark = if want == buf.len() && left >= 2 * want as u64 {
-            want
-        } else {
-            1
-        };
-        // Without the mark the read is only slower.
-        let _ = self.conn.set_recv_lowat(mark);
+        let plan = bulk.next_read(Instant::now(), buf.len());
         let wait = self.wait;
         let n = self
             .conn
-            .read_raw_all(&mut buf[..want])
+            .read_block(buf, plan)
             .map_err(|e| ClientError::from_io(e, wait))?;
         if n == 0 {
             return Err(action.handle_eof().into());
@@ -529,21 +485,5 @@ impl From<SessionError> for ClientError {
             SessionError::Timeout(d) => ClientError::Timeout(d),
             SessionError::Usage(m) => ClientError::Usage(m),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_follow_the_rate_within_bounds() {
-        assert_eq!(block_size(0, Duration::ZERO), MIN_BLOCK);
-        // 1 GB/s: 10 ms is 10 MB, more than the largest block.
-        assert_eq!(block_size(1 << 30, Duration::from_secs(1)), READ_CHUNK);
-        // 10 MB/s: 10 ms is 100 kB.
-        assert_eq!(block_size(10_000_000, Duration::from_secs(1)), 100_000);
-        // A slow link (1 Mbit/s) waits for the smallest block only.
-        assert_eq!(block_size(125_000, Duration::from_secs(1)), MIN_BLOCK);
     }
 }

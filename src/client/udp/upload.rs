@@ -108,16 +108,17 @@ impl UdpClient {
         let ClientSession::Upload(f) = s else {
             unreachable!("the session stays an upload")
         };
-        let results = f.results().cloned();
-        if results.is_none() {
-            tracing::warn!(
-                "the server's figures did not come after {TRIES} FileEnds: what it received, and so the loss, is unknown"
-            );
-        }
+        let Some(res) = f.results().cloned() else {
+            return Err(ClientError::NoResults {
+                tries: TRIES,
+                datagrams: f.sent(),
+                bytes: f.bytes(),
+            });
+        };
         let (go, first, last) = f.times();
         let (first, last) = (first.unwrap_or(go), last.unwrap_or(go));
-        let verified = results.as_ref().and_then(|r| r.bytes);
-        let lost = results.as_ref().and_then(|r| r.lost);
+        let verified = res.bytes;
+        let lost = res.lost;
         let detail = Detail::File {
             size,
             verified: verified.is_some(),
@@ -131,12 +132,10 @@ impl UdpClient {
         let mut r = self.report("file", bytes, (last - start).as_secs_f64(), detail);
         r.direction = "upload";
         r.intervals = ticker.finish(Totals::udp(f.bytes(), lost.unwrap_or(0)));
-        self.server_view(&mut r, results.as_ref(), start, cpu_before);
+        self.server_view(&mut r, Some(&res), start, cpu_before);
         let with = f.sent_with();
         let gso = self.gso_send && with.method == SendMethod::Gso && with.max_batch > 1;
-        if let Some(res) = &results {
-            r.udp = Some(self.upload_figures(res, &f, segment, gso, before));
-        }
+        r.udp = Some(self.upload_figures(&res, &f, segment, gso, before));
         let sent = f.sent();
         let data_wire = f.bytes() + sent * DGRAM_HEADER as u64;
         self.account(&mut r, segment, sent, data_wire, f.tally(), before);

@@ -4,6 +4,7 @@
 use std::ops::Range;
 use std::time::Instant;
 
+use super::Bulk;
 use super::echo::EchoClient;
 use super::file_client::{FileClient, FileFigures, UploadClient};
 use super::stream::{StreamClient, StreamFigures};
@@ -132,11 +133,12 @@ impl ClientAction {
         }
     }
 
-    /// File bytes still to come while a download's are coming.
-    pub fn bulk_left(&self) -> Option<u64> {
+    /// What a driver reading a download's bytes in blocks may count on,
+    /// while they are coming.
+    pub fn bulk(&self) -> Option<Bulk> {
         match self {
-            ClientAction::File(s) => s.bulk_left(),
-            ClientAction::Transfer(s) => s.bulk_left(),
+            ClientAction::File(s) => s.bulk(),
+            ClientAction::Transfer(s) => s.bulk(),
             _ => None,
         }
     }

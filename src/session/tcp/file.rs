@@ -66,6 +66,9 @@ pub struct FileSender {
     /// Bytes handed out, framing included, and those of the last write.
     wire: u64,
     last_wire: u64,
+    /// Most bytes per unpaced write after the first (`usize::MAX`: the
+    /// sender's own size), see [`FileSender::set_max_write`].
+    max_write: usize,
 }
 
 impl FileSender {
@@ -90,7 +93,17 @@ impl FileSender {
             piece_left: 0,
             wire: 0,
             last_wire: 0,
+            max_write: usize::MAX,
         }
+    }
+
+    /// Caps the unpaced writes after the first at about `bytes`: whole
+    /// records, or whole FileData messages for a timed file, so a write
+    /// laid out as the one before it still only has its digits rewritten;
+    /// never below [`FIRST_CHUNK`]. A server with many files going out at
+    /// once keeps its memory bounded this way.
+    pub fn set_max_write(&mut self, bytes: usize) {
+        self.max_write = bytes;
     }
 
     /// A timed file after `head`, from `now` until `deadline` or `cap`
@@ -154,8 +167,14 @@ impl FileSender {
     fn next_len(&self) -> usize {
         let left = usize::try_from(self.size - self.offset).unwrap_or(usize::MAX);
         let (first, rest) = match self.deadline {
-            Some(_) => (DATA_BODY, DATA_BODY * DATA_PER_WRITE),
-            None => (FIRST_CHUNK, FILE_CHUNK),
+            Some(_) => {
+                let most = (self.max_write / DATA_BODY).clamp(1, DATA_PER_WRITE);
+                (DATA_BODY, DATA_BODY * most)
+            }
+            None => {
+                let whole = self.max_write - self.max_write % content::RECORD as usize;
+                (FIRST_CHUNK, whole.clamp(FIRST_CHUNK, FILE_CHUNK))
+            }
         };
         if self.rate_bps > 0 {
             left.min(self.slice)
@@ -417,6 +436,7 @@ impl FileReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::HEADER_LEN;
 
     fn drain(s: &mut FileSender, now: Instant, buf: &mut Vec<u8>) -> Vec<u8> {
         let mut all = Vec::new();
@@ -436,6 +456,40 @@ mod tests {
         assert_eq!(&all[..4], b"HEAD");
         assert_eq!(all[4..], content::fill_vec(0, size as usize)[..]);
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn a_capped_sender_writes_whole_records_and_the_same_file() {
+        let now = Instant::now();
+        let size = 2 * FILE_CHUNK as u64 + 777;
+        let mut s = FileSender::new(now, b"HEAD".to_vec(), size, 0);
+        s.set_max_write(200_050);
+        let mut buf = Vec::new();
+        let mut all = Vec::new();
+        let mut lens = Vec::new();
+        while let Some(t) = s.poll_transmit(now, &mut buf) {
+            lens.push(t.len);
+            all.extend_from_slice(&buf[..t.len]);
+        }
+        assert_eq!(lens[0], 4 + FIRST_CHUNK);
+        assert!(
+            lens[1..lens.len() - 1].iter().all(|&n| n == 200_000),
+            "{lens:?}"
+        );
+        assert_eq!(all[4..], content::fill_vec(0, size as usize)[..]);
+        // A timed file: whole FileData messages per write, never none.
+        let end = now + Duration::from_secs(1);
+        let mut t = FileSender::timed(now, Vec::new(), u64::MAX, end, 0);
+        t.set_max_write(1);
+        let first = t.poll_transmit(now, &mut buf).unwrap().len;
+        let next = t.poll_transmit(now, &mut buf).unwrap().len;
+        assert_eq!(
+            (first, next),
+            (HEADER_LEN + DATA_BODY, HEADER_LEN + DATA_BODY)
+        );
+        t.set_max_write(3 * DATA_BODY + 5);
+        let capped = t.poll_transmit(now, &mut buf).unwrap().len;
+        assert_eq!(capped, 3 * (HEADER_LEN + DATA_BODY));
     }
 
     #[test]

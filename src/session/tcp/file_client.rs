@@ -4,7 +4,9 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::{Events, FileReceiver, FileSender, Inbox, Patience, Record, SessionError, Toward};
+use super::{
+    Bulk, Events, FileReceiver, FileSender, Inbox, Patience, Record, SessionError, Toward,
+};
 use crate::account::beside::Shape;
 use crate::proto::{HEADER_LEN, Message, codec};
 use crate::session::Transmit;
@@ -228,8 +230,8 @@ impl FileClient {
 
     /// File bytes still to come while they are coming, for a driver that
     /// reads them in blocks.
-    pub fn bulk_left(&self) -> Option<u64> {
-        (self.step == Step::Body).then(|| self.receiver.left())
+    pub fn bulk(&self) -> Option<Bulk> {
+        (self.step == Step::Body).then(|| Bulk::sized(&self.receiver))
     }
 
     /// The receiver, for its running figures.

@@ -21,6 +21,7 @@
 //! driver asked for them (`set_recording`), so an action without a capture
 //! builds no comment and copies no message.
 
+mod bulk;
 mod chunks;
 mod client;
 mod echo;
@@ -38,6 +39,7 @@ mod transfer_client;
 #[cfg(test)]
 mod tests;
 
+pub use bulk::{BlockRead, Bulk};
 pub use chunks::{ChunkReader, Piece};
 pub use client::{ClientAction, Finished};
 pub use echo::EchoClient;

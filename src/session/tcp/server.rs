@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::server_reply::{FileReply, Replier, Reply, StreamSender};
 use super::server_transfer::{Asked, Readings, Transfer};
-use super::{Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
+use super::{Bulk, Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
 use crate::account::beside::Shape;
 use crate::proto::stamps::{STAMPS_LEN, StampsKind};
 use crate::proto::{DecodeError, ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
@@ -153,6 +153,26 @@ impl ServerSession {
     /// Whether the session waits for the client's bytes.
     pub fn wants_input(&self) -> bool {
         each!(self, s => s.wants_input(), self.ended().is_none())
+    }
+
+    /// Caps the writes of the files this session sends at about `bytes`
+    /// from the next write on ([`FileSender::set_max_write`]): a server
+    /// shares its memory among the files going out at once.
+    pub fn set_max_write(&mut self, bytes: usize) {
+        match self {
+            ServerSession::Framed(s) => s.out.max_write = bytes,
+            ServerSession::Text(s) => s.replier_mut().max_write = bytes,
+            ServerSession::Undecided { .. } => {}
+        }
+    }
+
+    /// What a driver reading an upload's bytes in blocks may count on,
+    /// while they are coming and nothing else waits.
+    pub fn bulk(&self) -> Option<Bulk> {
+        match self {
+            ServerSession::Framed(s) if s.wants_input() => s.transfer.as_ref()?.bulk(),
+            _ => None,
+        }
     }
 
     /// Why the session is over, once it is.

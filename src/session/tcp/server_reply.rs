@@ -265,6 +265,9 @@ pub(super) struct Replier {
     pub(super) id: u64,
     /// How the session ends once the reply going out has gone.
     pub(super) ending: Option<super::Ended>,
+    /// The cap on a file's writes, see [`FileSender::set_max_write`]
+    /// (0: none set).
+    pub(super) max_write: usize,
 }
 
 impl Replier {
@@ -323,6 +326,9 @@ impl Replier {
                 return Some(whole(buf));
             }
             Reply::File(f) => {
+                if self.max_write > 0 {
+                    f.sender.set_max_write(self.max_write);
+                }
                 let before = f.sender.offset();
                 let t = f.sender.poll_transmit(now, buf)?;
                 self.figures.bytes_out += f.sender.offset() - before;

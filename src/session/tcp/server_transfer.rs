@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::server::{Ended, FramedServer};
 use super::server_reply::{FileReply, Reply};
-use super::{ChunkReader, Event, FileReceiver, FileSender, Piece};
+use super::{Bulk, ChunkReader, Event, FileReceiver, FileSender, Piece};
 use crate::account::beside::Shape;
 use crate::proto::{
     ErrorCode, HEADER_LEN, Message, Refusal, Results, TransferDirection, TransferFlags, codec,
@@ -105,6 +105,22 @@ impl Transfer {
     /// Whether the client's file is coming.
     pub(super) fn receiving(&self) -> bool {
         matches!(self.phase, Phase::Receiving(_))
+    }
+
+    /// What a driver reading the upload's bytes in blocks may count on,
+    /// while they are coming. A timed upload comes until about its time
+    /// after the request came: the client counts it from the request's
+    /// leaving, and its last bytes take as long to come as the request did.
+    pub(super) fn bulk(&self) -> Option<Bulk> {
+        let Phase::Receiving(u) = &self.phase else {
+            return None;
+        };
+        Some(if self.asked.timed() {
+            let until = self.started + Duration::from_nanos(self.asked.time_ns);
+            Bulk::timed(&u.receiver, until)
+        } else {
+            Bulk::sized(&u.receiver)
+        })
     }
 }
 

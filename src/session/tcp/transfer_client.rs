@@ -13,8 +13,8 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::{
-    ChunkReader, Events, FileReceiver, FileSender, Inbox, Patience, Piece, Record, SessionError,
-    Toward,
+    Bulk, ChunkReader, Events, FileReceiver, FileSender, Inbox, Patience, Piece, Record,
+    SessionError, Toward,
 };
 use crate::account::beside::Shape;
 use crate::proto::{
@@ -427,9 +427,18 @@ impl TransferClient {
         self.step == Step::Body && self.upload()
     }
 
-    /// File bytes still to come while a sized download's are coming.
-    pub fn bulk_left(&self) -> Option<u64> {
-        (self.step == Step::Body && !self.upload() && !self.timed()).then(|| self.receiver.left())
+    /// What a driver reading a download's bytes in blocks may count on,
+    /// while they are coming.
+    pub fn bulk(&self) -> Option<Bulk> {
+        if self.step != Step::Body || self.upload() {
+            return None;
+        }
+        // The server's deadline is its time after the request reached it,
+        // so no earlier than the same time after it left here.
+        Some(match self.ask.time {
+            Some(time) => Bulk::timed(&self.receiver, self.start + time),
+            None => Bulk::sized(&self.receiver),
+        })
     }
 
     /// File bytes moved so far.
