@@ -117,7 +117,7 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
         r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(book, self.hardware()),
+            (Ok(()), Some(book)) => TimestampsReport::of(*book, self.hardware()),
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });

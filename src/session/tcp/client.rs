@@ -41,7 +41,7 @@ pub enum Finished {
         /// What the accounting prices.
         shape: Shape,
         /// A stamped echo's four stamps and what they make.
-        stamps: Option<crate::session::stamps::EchoStamps>,
+        stamps: Option<Box<crate::session::stamps::EchoStamps>>,
     },
     /// A download.
     File(FileFigures),

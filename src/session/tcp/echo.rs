@@ -42,7 +42,7 @@ pub struct EchoClient {
     rtt: Recorder,
     bytes: u64,
     /// The stamps of a stamped echo.
-    stamps: Option<EchoStamps>,
+    stamps: Option<Box<EchoStamps>>,
     /// The latest read's kernel RX stamp and return, from the driver.
     read: Option<(Option<u64>, u64)>,
     pub(super) events: Events,
@@ -117,7 +117,7 @@ impl EchoClient {
             stamps: ServerStamps::default(),
             data,
         })?;
-        e.stamps = Some(EchoStamps::new(count));
+        e.stamps = Some(Box::new(EchoStamps::new(count)));
         Ok(e)
     }
 
@@ -330,7 +330,7 @@ impl EchoClient {
 
     /// The figures: the round-trip times, the bytes, the shape, and a
     /// stamped echo's stamps.
-    pub fn finish(self) -> (Recorder, u64, Shape, Option<EchoStamps>) {
+    pub fn finish(self) -> (Recorder, u64, Shape, Option<Box<EchoStamps>>) {
         let shape = Shape::Echo {
             count: u64::from(self.total()),
             request: self.request.len() as u64,

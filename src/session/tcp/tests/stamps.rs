@@ -38,7 +38,7 @@ fn run_stamped(net: &mut Net, lose: &[u32]) -> EchoStamps {
                 panic!("not an echo");
             };
             assert!(matches!(shape, Shape::Echo { .. }));
-            return stamps.expect("a stamped echo has stamps");
+            return *stamps.expect("a stamped echo has stamps");
         }
         while let Some(t) = net.server.poll_transmit(now, &mut sbuf) {
             net.down.send(now, &sbuf[..t.len]);
@@ -82,7 +82,9 @@ fn run_stamped(net: &mut Net, lose: &[u32]) -> EchoStamps {
 }
 
 fn stamped(t: Instant, size: usize, count: u32) -> ClientAction {
-    ClientAction::Echo(EchoClient::stamped(t, &vec![b'x'; size], count, 0 * MS, 5 * MS).unwrap())
+    ClientAction::Echo(
+        EchoClient::stamped(t, &vec![b'x'; size], count, Duration::ZERO, 5 * MS).unwrap(),
+    )
 }
 
 #[test]
