@@ -245,7 +245,8 @@ fn tcp_server_writes_both_captures() {
     if let Some(t) = t {
         let has = |c: &str| t.comments.iter().any(|x| x == c);
         let request = "transfer request download 100000";
-        for c in ["echo 0 request", "echo 0 reply", request] {
+        // The echo is stamped (the default), and its comments say so.
+        for c in ["echo 0 request, stamped", "echo 0 reply, stamped", request] {
             assert!(has(c), "no comment {c:?}");
         }
         assert!(has("file sent; results 100000") && has("text line") && has("text echo"));

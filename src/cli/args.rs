@@ -310,6 +310,11 @@ pub struct ClientArgs {
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
+    /// Echo: do not read the kernel's timestamps (SO_TIMESTAMPING) of the
+    /// requests and replies: plain EchoRequests, the round trip alone, to
+    /// compare what the stamps cost.
+    #[arg(long)]
+    pub no_timestamps: bool,
     /// Write the file to stdout (reports go to stderr; stdout then holds the
     /// file alone, so --json and --json-stream do not go with it).
     #[arg(long, requires = "file", conflicts_with_all = ["json", "json_stream"])]

@@ -26,6 +26,7 @@ mod flows;
 mod overhead;
 mod server;
 mod socket;
+mod stamps;
 mod udp;
 
 use serde::Serialize;
@@ -34,6 +35,7 @@ pub use cpu::{CpuFigures, CpuUse};
 pub use flows::{DirectionSum, FlowFigures};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
+pub use stamps::{MissingStamps, TimestampsReport};
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;
@@ -95,6 +97,10 @@ pub struct Report {
     pub intervals: Vec<Interval>,
     /// Whether the client busy-polled its receives (`--spin`).
     pub spin: bool,
+    /// An echo's kernel timestamps: network RTT, server time, send path
+    /// and wake-up, or why there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<TimestampsReport>,
     /// Each side's CPU over the action (the client's measured with
     /// `--spin` and with several flows).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,6 +229,7 @@ impl Report {
             progress: Vec::new(),
             intervals: Vec::new(),
             spin: false,
+            timestamps: None,
             cpu: None,
             server: None,
             ecn: None,
