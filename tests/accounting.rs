@@ -57,14 +57,7 @@ fn tcp_file_with_a_pinned_mss_matches_the_kernel_within_four_percent() {
 fn tcp_echo_data_segments_match_exactly() {
     let s = Server::v4(&["--nodelay"]);
     // Plain echoes: 20 requests and 20 replies of 20 bytes.
-    let plain = [
-        "--echo",
-        "count me",
-        "--count",
-        "20",
-        "--nodelay",
-        "--no-timestamps",
-    ];
+    let plain = ["--echo", "count me", "--count", "20", "--nodelay"];
     let (out, v) = s.client_json(&plain);
     assert!(out.status.success());
     let o = &v["overhead"];
@@ -76,9 +69,10 @@ fn tcp_echo_data_segments_match_exactly() {
         o["kernel"]["layers"]["payload"],
         o["model"]["layers"]["payload"]
     );
-    // Stamped echoes (the default): one exchange more, to bring back the
+    // Stamped echoes (--timestamps): one exchange more, to bring back the
     // last reply's send stamp, and replies 40 bytes longer.
-    let (out, v) = s.client_json(&plain[..5]);
+    let stamped = [&plain[..], &["--timestamps"]].concat();
+    let (out, v) = s.client_json(&stamped);
     assert!(out.status.success());
     let o = &v["overhead"];
     columns_add_up(o);

@@ -24,7 +24,7 @@ fn hosts() -> Vec<&'static str> {
 fn tcp_echoes_carry_four_stamps_over_both_families() {
     for host in hosts() {
         let server = Server::start(host, &[]);
-        let (out, v) = server.client_json(&["--echo", "stamp", "--count", "200"]);
+        let (out, v) = server.client_json(&["--echo", "stamp", "--count", "200", "--timestamps"]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert_valid(&v);
         let t = &v["timestamps"];
@@ -47,7 +47,7 @@ fn tcp_echoes_carry_four_stamps_over_both_families() {
         assert!(p50("server_us") < rtt, "{v}");
         assert!(p50("send_path_us") > 0.0 && p50("wakeup_us") > 0.0, "{t}");
         // The text says the same.
-        let text = server.client(&["--echo", "stamp", "--count", "20"]);
+        let text = server.client(&["--echo", "stamp", "--count", "20", "--timestamps"]);
         let text = stdout(&text);
         for row in ["network RTT", "server ", "send path", "wake-up"] {
             assert!(text.contains(row), "{text}");
@@ -114,7 +114,10 @@ fn old_server() -> (String, std::thread::JoinHandle<()>) {
 #[test]
 fn an_older_server_gets_plain_echoes_and_the_report_says_why() {
     let (addr, h) = old_server();
-    let out = client(&addr, &["--echo", "hi", "--count", "4", "--json"]);
+    let out = client(
+        &addr,
+        &["--echo", "hi", "--count", "4", "--json", "--timestamps"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v = parse_json(&out.stdout).unwrap();
     assert_valid(&v);

@@ -310,9 +310,14 @@ pub struct ClientArgs {
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
-    /// Echo: do not read the kernel's timestamps (SO_TIMESTAMPING) of the
-    /// requests and replies: plain EchoRequests, the round trip alone, to
-    /// compare what the stamps cost.
+    /// Echo over TCP: read the kernel's timestamps (SO_TIMESTAMPING) of the
+    /// requests and replies and split each round trip into network, server,
+    /// send path and wake-up. Off by default: the stamps still cost a
+    /// quarter or more of a loopback round trip.
+    #[arg(long, conflicts_with = "no_timestamps")]
+    pub timestamps: bool,
+    /// Echo: plain EchoRequests, the round trip alone (the default), to
+    /// compare what --timestamps costs.
     #[arg(long)]
     pub no_timestamps: bool,
     /// Write the file to stdout (reports go to stderr; stdout then holds the

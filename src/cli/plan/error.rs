@@ -39,7 +39,9 @@ pub enum PlanError {
     )]
     SpinWithoutEcho,
     /// `--no-timestamps` without `--echo`.
-    #[error("--no-timestamps turns off an echo's kernel timestamps: use it with --echo")]
+    #[error(
+        "--timestamps and --no-timestamps are about an echo's kernel timestamps: use them with --echo"
+    )]
     NoTimestampsWithoutEcho,
     /// `--rate` with `--echo` or `--stream`.
     #[error("--rate paces a file: use it with --file (or at the prompt, for its file requests)")]
