@@ -193,7 +193,7 @@ pub fn run() -> Result<(), DemoError> {
                     recv_timeout: None,
                     segment_size: None,
                     no_gso: false,
-                    gro: false,
+                    no_gro: false,
                 }),
                 recording: Default::default(),
                 tcp: Default::default(),

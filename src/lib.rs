@@ -21,7 +21,9 @@
 //!      chosen from it; [`schema`]: the version every printed JSON object
 //!      carries, and the one way to print one; [`timeline`]: readings of
 //!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
-//!      into samples. These leaves import nothing of the crate.
+//!      into samples; [`rate_search`]: the search for the fastest rate that
+//!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
+//!      fed into. These leaves import nothing of the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -60,7 +62,8 @@
 //! 4. The drivers, importing the ring and the core, never each other:
 //!    - [`server`]: the accept loop, the session cap, one client's session.
 //!    - [`client`]: the three actions, their reports, and the prompt; a file
-//!      transfer in several flows at once, each a client on its own thread.
+//!      transfer in several flows at once, each a client on its own thread;
+//!      the trials of `--find-rate`.
 //! 5. The top: [`demo`], the tour, and [`cli`], the command line in two
 //!    stages (raw flags, then a checked plan that its runners carry out)
 //!    with the manual page; they may import anything below, and only
@@ -82,6 +85,7 @@ pub mod pace;
 pub mod pcap;
 pub mod plot;
 pub mod proto;
+pub mod rate_search;
 pub mod sched;
 pub mod schema;
 pub mod server;

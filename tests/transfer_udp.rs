@@ -49,6 +49,56 @@ fn an_upload_is_verified_and_the_servers_figures_add_up() {
     }
 }
 
+/// An upload's datagrams reach the server through its batched receive:
+/// with UDP GRO by default (several to a buffer when the client sends them
+/// in GSO batches), one to a slot with `server --no-gro`; the client's
+/// report says which, with the buffers, and every datagram is counted.
+#[test]
+fn an_upload_says_how_its_datagrams_reached_the_server() {
+    for (server_flags, receive) in [
+        (&["--udp"][..], "gro"),
+        (&["--udp", "--no-gro"], "recvmmsg"),
+    ] {
+        let s = Server::v4(server_flags);
+        let v = udp(
+            &s,
+            &[
+                "--file",
+                "4M",
+                "--upload",
+                "--segment-size",
+                "64",
+                "--rate",
+                "200M",
+            ],
+        );
+        let server = &v["server"];
+        assert_eq!(server["receive"], receive, "{v}");
+        let (got, dups, buffers) = (
+            n(&server["datagrams"]),
+            n(&server["duplicates"]),
+            n(&server["buffers"]),
+        );
+        assert_eq!(got + n(&server["lost"]), n(&v["sent"]), "{v}");
+        let per = server["datagrams_per_buffer"].as_f64().unwrap();
+        assert!(
+            (per - (got + dups) as f64 / buffers as f64).abs() < 1e-9,
+            "{v}"
+        );
+        if receive == "recvmmsg" {
+            assert_eq!(buffers, got + dups, "{v}");
+        } else {
+            assert!(buffers <= got + dups, "{v}");
+        }
+        let out = s.client(&["--udp", "--file", "1M", "--upload"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("server: received with {receive}: ")),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn a_download_carries_the_servers_results() {
     let s = Server::v4(&["--udp"]);

@@ -27,6 +27,9 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per run: the client's many flags make its variant the
+// largest, and boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve echo, file and stream requests.
@@ -232,6 +235,11 @@ pub struct ServerArgs {
     /// or one core for the UDP receive loop, all the time. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
+    /// UDP: receive without UDP GRO (one datagram per recvmmsg slot), to
+    /// compare: by default the server's socket has UDP_GRO, so an upload's
+    /// datagrams may come up several to a buffer.
+    #[arg(long, requires = "udp")]
+    pub no_gro: bool,
     /// One JSON object per session on stdout.
     #[arg(long)]
     pub json: bool,
@@ -269,6 +277,18 @@ pub struct ClientArgs {
     /// whichever comes first. Without --file: a timed file transfer.
     #[arg(short = 't', long = "time", value_name = "DUR", value_parser = parse_positive_duration)]
     pub time: Option<Duration>,
+    /// UDP: find the fastest rate that loses nothing (RFC 2544 §26.1): timed
+    /// downloads (or uploads) at rates found by binary search, from the
+    /// unpaced rate down, to 1 % of the rate. --file N caps each trial.
+    #[arg(long)]
+    pub find_rate: bool,
+    /// With --find-rate: how long each trial sends (default 2s).
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, requires = "find_rate")]
+    pub trial: Option<Duration>,
+    /// With --find-rate: the most loss a passing trial may have, percent
+    /// (0 to 100, default 0: none).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent, requires = "find_rate")]
+    pub loss_target: Option<f64>,
     /// Send the file to the server instead (it verifies every byte and
     /// returns its figures).
     #[arg(long)]
@@ -345,10 +365,15 @@ pub struct ClientArgs {
     /// its own recv (no recvmmsg), for comparison with the batched default.
     #[arg(long, requires = "udp", conflicts_with = "gro")]
     pub no_gso: bool,
-    /// UDP: turn UDP GRO on at the client, so the kernel may hand up
-    /// several datagrams in one buffer (cut apart again by the client).
-    #[arg(long, requires = "udp")]
+    /// UDP: UDP GRO on at the client, so the kernel may hand up several
+    /// datagrams in one buffer (cut apart again by the client). The default
+    /// where the kernel has UDP_GRO; the flag is kept for older command lines.
+    #[arg(long, requires = "udp", conflicts_with = "no_gro")]
     pub gro: bool,
+    /// UDP: receive a download without UDP GRO (recvmmsg, one datagram per
+    /// slot), to compare. An upload's receiver is the server: `server --no-gro`.
+    #[arg(long, requires = "udp")]
+    pub no_gro: bool,
     /// Socket options.
     #[command(flatten)]
     pub socket: SocketArgs,
@@ -381,4 +406,18 @@ pub struct ClientArgs {
     /// over time (file).
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
+}
+
+/// A percentage, 0 to 100 (`0.5`, `1`, `2%`).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (0 to 100)"))?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} is outside 0..=100 (a percentage)"))
+    }
 }

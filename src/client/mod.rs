@@ -14,7 +14,10 @@
 //!   the one place that picks the exchange that carries it.
 //! - [`flows`]: several flows at once (`-P N`, `--bidir`), each its own
 //!   client on its own thread, and their sums.
+//! - [`find_rate`]: the trials of `--find-rate`, run at the pace the
+//!   search of [`crate::rate_search`] asks.
 
+pub mod find_rate;
 pub mod flows;
 pub mod interrupt;
 pub mod probe;
@@ -117,8 +120,9 @@ pub struct UdpSettings {
     pub segment_size: Option<u32>,
     /// One datagram per system call both ways (no GSO, no recvmmsg).
     pub no_gso: bool,
-    /// UDP GRO on the client's socket.
-    pub gro: bool,
+    /// No UDP GRO on the client's socket (`--no-gro`; GRO is the default
+    /// where the kernel has it).
+    pub no_gro: bool,
 }
 
 /// A client over either transport.
@@ -156,7 +160,7 @@ impl Client {
                     u.recv_timeout,
                     &config.recording,
                 )?;
-                c.set_batching(u.no_gso, u.gro)?;
+                c.set_batching(u.no_gso, u.no_gro)?;
                 c.set_marking(config.opts.tos, config.ecn)?;
                 Ok(Client::Udp(c, u))
             }
@@ -257,6 +261,10 @@ impl Client {
 /// Why a client action failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// `--find-rate`: every trial lost more than the target, the slowest
+    /// too; the search's trials with it.
+    #[error("{}", .0.result_line())]
+    NoRate(Box<report::FindRate>),
     /// Connecting or setting an option failed.
     #[error(transparent)]
     Net(#[from] NetError),

@@ -11,12 +11,13 @@
 //! ends a transfer are the session's: the driver reads the clock, hands
 //! the session the time and what arrived, and sends what it asks.
 //!
-//! Datagrams are taken from the kernel in batches, up to 64 per `recvmmsg`
-//! (or in UDP GRO buffers with `--gro`, cut back into datagrams), and
-//! handed to the session one at a time, each stamped with the time its
-//! receive call returned. `--no-gso` keeps one `recv` per datagram and
-//! asks the server for one send per datagram: the unbatched path, to
-//! compare. An upload's datagrams leave in UDP GSO batches (one
+//! Datagrams are taken from the kernel in batches, up to 64 buffers per
+//! `recvmmsg` on a socket with UDP GRO (each buffer possibly several
+//! datagrams, cut back apart here), and handed to the session one at a
+//! time, each stamped with the time its receive call returned. `--no-gro`
+//! (or a kernel without UDP GRO, said once) keeps one datagram per slot;
+//! `--no-gso` keeps one `recv` per datagram and asks the server for one
+//! send per datagram: the unbatched path, to compare. An upload's datagrams leave in UDP GSO batches (one
 //! `sendmsg` each) unless `--no-gso` or the kernel refuses. The socket
 //! carries the client's marking (`--dscp`, ECT(0) with `--ecn`) on every
 //! datagram, the Hello included; with `--ecn` the ECN field of every
@@ -25,7 +26,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -42,11 +43,14 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
 use crate::session::Transmit;
-use crate::session::udp::client::{ClientSession, FileReceive, SessionError};
+use crate::session::udp::client::{ClientSession, SessionError};
 use crate::wire::Transport;
 
 mod actions;
+mod sink;
 mod upload;
+
+use sink::Sink;
 
 /// Default pace of a UDP file: fast, yet slow enough that a loopback
 /// transfer with default buffers loses nothing.
@@ -73,14 +77,17 @@ pub struct UdpClient {
     /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
     inbox: Box<Inbox>,
     /// Datagrams received and not yet handed out: ranges in the inbox,
-    /// whether the kernel cut one short for want of room, and its TOS byte.
-    pending: Vec<(Range<usize>, bool, Option<u8>)>,
+    /// whether the kernel cut one short for want of room, its TOS byte,
+    /// and whether it is the first of its buffer.
+    pending: Vec<(Range<usize>, bool, Option<u8>, bool)>,
     /// The next of `pending` to hand out.
     next: usize,
     /// Receive calls that returned data in the current action.
     rx_calls: u64,
     /// Buffers in which the kernel coalesced datagrams (GRO).
     rx_coalesced: u64,
+    /// Buffers that held the session's datagrams (one each without GRO).
+    rx_buffers: u64,
     /// When the last receive call returned: the arrival time, as the
     /// client can know it, of every datagram it brought.
     read_at: Instant,
@@ -137,7 +144,7 @@ impl UdpClient {
         let mtu = path_mtu(&sock, target.is_ipv6())?;
         let local = sock.local_addr()?;
         instruments.open_model(rec, |file| FlowModel::udp(file, local, target, mtu))?;
-        Ok(UdpClient {
+        let mut c = UdpClient {
             sock,
             target,
             applied,
@@ -149,6 +156,7 @@ impl UdpClient {
             next: 0,
             rx_calls: 0,
             rx_coalesced: 0,
+            rx_buffers: 0,
             read_at: Instant::now(),
             gso: true,
             ids: RandomState::new(),
@@ -162,7 +170,9 @@ impl UdpClient {
             ecn: false,
             ecn_counts: EcnCounts::default(),
             gso_send: true,
-        })
+        };
+        c.set_batching(false, false)?;
+        Ok(c)
     }
 
     /// Marks every datagram the socket sends with `tos` (`--dscp`, ECT(0)
@@ -185,18 +195,18 @@ impl UdpClient {
     /// How datagrams go: `no_gso` asks the server for one datagram per send
     /// and receives one per `recv` (the path without batching, for
     /// comparison); else the server may batch with GSO and the client
-    /// receives with `recvmmsg`, on a socket with UDP GRO when `gro`.
-    pub fn set_batching(&mut self, no_gso: bool, gro: bool) -> Result<(), ClientError> {
+    /// receives with `recvmmsg`, on a socket with UDP GRO unless `no_gro`
+    /// or the kernel has none (said once per process).
+    pub fn set_batching(&mut self, no_gso: bool, no_gro: bool) -> Result<(), ClientError> {
         self.gso = !no_gso;
+        let want_gro = !no_gso && !no_gro;
+        if !want_gro {
+            // Off again, whatever asked before; a kernel without it refuses.
+            let _ = batch::set_gro(&self.sock, false);
+        }
         let method = if no_gso {
             RecvMethod::Recv
-        } else if gro {
-            batch::set_gro(&self.sock, true).map_err(|source| {
-                ClientError::Net(crate::net::NetError::Option {
-                    name: "UDP_GRO",
-                    source,
-                })
-            })?;
+        } else if want_gro && self.gro_on()? {
             RecvMethod::Gro
         } else {
             RecvMethod::Recvmmsg
@@ -207,6 +217,30 @@ impl UdpClient {
         self.pending.clear();
         self.next = 0;
         Ok(())
+    }
+
+    /// Turns UDP GRO on: `false` when the kernel has none, which is said
+    /// once per process.
+    fn gro_on(&mut self) -> Result<bool, ClientError> {
+        match batch::set_gro(&self.sock, true) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOPROTOOPT | libc::EOPNOTSUPP | libc::EINVAL)
+                ) =>
+            {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    tracing::warn!("this kernel has no UDP GRO ({e}): datagrams are received in recvmmsg batches, one per slot");
+                });
+                Ok(false)
+            }
+            Err(source) => Err(ClientError::Net(crate::net::NetError::Option {
+                name: "UDP_GRO",
+                source,
+            })),
+        }
     }
 
     /// How this client receives.
@@ -274,6 +308,7 @@ impl UdpClient {
         self.counter += 1;
         self.rx_calls = 0;
         self.rx_coalesced = 0;
+        self.rx_buffers = 0;
         self.ecn_counts = EcnCounts::default();
         self.pending.clear();
         self.next = 0;
@@ -316,10 +351,13 @@ impl UdpClient {
         mut sink: Option<&mut Sink<'_>>,
     ) -> Result<(), ClientError> {
         loop {
-            let now = Instant::now();
-            while let Some(t) = s.poll_transmit(now, &mut self.out) {
+            // The clock is read again for every send: an unpaced timed
+            // upload has a datagram due at every instant, and only a
+            // fresh `now` reaches its end.
+            while let Some(t) = s.poll_transmit(Instant::now(), &mut self.out) {
                 self.transmit(t)?;
             }
+            let now = Instant::now();
             if s.is_done() {
                 return Ok(());
             }
@@ -339,12 +377,13 @@ impl UdpClient {
                     .map_err(|e| self.fail(e, None))?;
                 continue;
             }
-            while let Some((r, truncated, tos)) = self.pending.get(self.next).cloned() {
+            while let Some((r, truncated, tos, first)) = self.pending.get(self.next).cloned() {
                 self.next += 1;
                 let d = self.inbox.bytes(r.clone());
                 if !s.owns(d) {
                     continue;
                 }
+                self.rx_buffers += u64::from(first);
                 if let (true, Some(t)) = (self.ecn, tos) {
                     self.ecn_counts.add(t);
                 }
@@ -451,7 +490,7 @@ impl UdpClient {
                     let at = g.range.start;
                     self.pending.extend(
                         batch::split(g.range.len(), g.gso)
-                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos)),
+                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos, r.start == 0)),
                     );
                 }
                 Ok(true)
@@ -523,40 +562,6 @@ const FAR: Duration = Duration::from_secs(3600);
 fn tick(ticker: &mut Ticker, s: &ClientSession) {
     let (bytes, lost) = s.totals();
     ticker.tick(Totals::udp(bytes, lost));
-}
-
-/// Where a file's bytes go in file order (`--print-file`), and how much of
-/// the file it holds.
-struct Sink<'a> {
-    w: &'a mut dyn Write,
-    /// Bytes written, from the file's start.
-    written: u64,
-    size: u64,
-}
-
-impl Sink<'_> {
-    /// Writes the bytes the session made ready in file order.
-    fn write(&mut self, f: &mut FileReceive) -> Result<(), ClientError> {
-        let ready = f.ready_bytes();
-        if ready.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.w.write_all(ready) {
-            return Err(self.incomplete(format!("writing the file out failed: {e}")));
-        }
-        self.written += ready.len() as u64;
-        f.consume_ready();
-        Ok(())
-    }
-
-    /// The error for a file the sink got only the start of.
-    fn incomplete(&self, reason: String) -> ClientError {
-        ClientError::Incomplete {
-            written: self.written,
-            size: self.size,
-            reason,
-        }
-    }
 }
 
 /// A model-capture comment for a datagram: its kind and place.

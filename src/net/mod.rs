@@ -14,6 +14,7 @@ mod cmsg;
 pub mod congestion;
 pub mod counters;
 pub mod framed;
+pub mod inbox;
 pub mod marking;
 pub mod qdisc;
 pub mod rusage;

@@ -5,22 +5,22 @@
 //! bytes u64, active_ns u64, cpu_user_ns u64, cpu_sys_ns u64,
 //! retrans u64, cwnd u64, rtt_us u64,
 //! datagrams u64, lost u64, duplicates u64, reordered u64,
-//! not_ect u64, ect0 u64, ect1 u64, ce u64,
+//! not_ect u64, ect0 u64, ect1 u64, ce u64, buffers u64,
 //! flags u64, congestion (UTF-8, the rest of the message)
 //! ```
 //!
 //! Every figure is big-endian; `u64::MAX` on the wire means "not available"
 //! and reads as `None` (a UDP server has no cwnd, a TCP one no datagrams).
 //! `flags` is a plain bit set ([`Results::ECN_NEGOTIATED`],
-//! [`Results::TOS_APPLIED`]), never "not available".
+//! [`Results::TOS_APPLIED`], [`Results::GRO`]), never "not available".
 
 use super::body::{Cut, Field, Reader, Sink};
 
 /// What a figure is on the wire when it is not available.
 const NOT_AVAILABLE: u64 = u64::MAX;
 
-/// The fixed part of a Results body: sixteen u64s.
-pub const RESULTS_FIXED_LEN: usize = 16 * 8;
+/// The fixed part of a Results body: seventeen u64s.
+pub const RESULTS_FIXED_LEN: usize = 17 * 8;
 
 /// The server's figures of one transfer. `None`: the server did not have
 /// the figure (or it does not apply to the framing).
@@ -58,8 +58,11 @@ pub struct Results {
     pub ect1: Option<u64>,
     /// UDP with ECN: received datagrams marked CE.
     pub ce: Option<u64>,
-    /// [`Results::ECN_NEGOTIATED`], [`Results::TOS_APPLIED`]; unknown bits
-    /// are kept.
+    /// UDP upload: the receive buffers the datagrams came in (a GRO buffer
+    /// holds several, a `recvmmsg` slot one).
+    pub buffers: Option<u64>,
+    /// [`Results::ECN_NEGOTIATED`], [`Results::TOS_APPLIED`],
+    /// [`Results::GRO`]; unknown bits are kept.
     pub flags: u64,
     /// The congestion control the server's socket used (empty: not said).
     pub congestion: String,
@@ -71,6 +74,8 @@ impl Results {
     pub const ECN_NEGOTIATED: u64 = 1;
     /// Flag: the server applied the requested TOS byte to its socket.
     pub const TOS_APPLIED: u64 = 2;
+    /// Flag: the server received the upload on a socket with UDP GRO.
+    pub const GRO: u64 = 4;
 
     /// Whether TCP negotiated ECN.
     pub fn ecn_negotiated(&self) -> bool {
@@ -82,8 +87,13 @@ impl Results {
         self.flags & Results::TOS_APPLIED != 0
     }
 
+    /// Whether the server received with UDP GRO.
+    pub fn gro(&self) -> bool {
+        self.flags & Results::GRO != 0
+    }
+
     /// The figures in wire order, the flags excluded.
-    fn figures(&self) -> [Option<u64>; 15] {
+    fn figures(&self) -> [Option<u64>; 16] {
         [
             self.bytes,
             self.active_ns,
@@ -100,6 +110,7 @@ impl Results {
             self.ect0,
             self.ect1,
             self.ce,
+            self.buffers,
         ]
     }
 }
@@ -138,6 +149,7 @@ impl Field for Results {
             ect0: next()?,
             ect1: next()?,
             ce: next()?,
+            buffers: next()?,
             flags: u64::get(r)?,
             congestion: String::new(),
         };
@@ -173,8 +185,8 @@ mod tests {
         assert_eq!(b.len(), RESULTS_FIXED_LEN + 5);
         assert_eq!(&b[..8], &1000u64.to_be_bytes());
         assert_eq!(&b[8..16], &[0xFF; 8]);
-        assert_eq!(&b[120..128], &2u64.to_be_bytes());
-        assert_eq!(&b[128..], b"cubic");
+        assert_eq!(&b[128..136], &2u64.to_be_bytes());
+        assert_eq!(&b[136..], b"cubic");
         let back = Results::get(&mut Reader::new(&b, b.len())).unwrap();
         assert_eq!(back, r);
         assert!(back.tos_applied() && !back.ecn_negotiated());

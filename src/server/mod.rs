@@ -64,6 +64,8 @@ pub struct ServerConfig {
     /// Busy-poll every receive (`--spin`): each TCP session thread, or the
     /// UDP receive loop, keeps one CPU core at 100 % while it waits.
     pub spin: bool,
+    /// Receive UDP with UDP GRO where the kernel has it (not `--no-gro`).
+    pub gro: bool,
 }
 
 impl ServerConfig {
@@ -82,6 +84,7 @@ impl ServerConfig {
             json: false,
             model: None,
             spin: false,
+            gro: true,
         }
     }
 }

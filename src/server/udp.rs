@@ -13,6 +13,15 @@
 //! and waits for its deadlines, so that a file is as fast as the kernel
 //! allows while echoes are answered.
 //!
+//! Datagrams are taken from the kernel as a client's download takes them:
+//! on a socket with UDP GRO (unless `--no-gro`, or a kernel without it,
+//! which the server says once at start), with their senders, in batches
+//! of up to 64 buffers per `recvmmsg` while an upload's data is coming, and
+//! one `recvmsg` at a time otherwise, so that an echo's request costs no
+//! second look in the kernel. Each buffer is handed to the endpoint whole
+//! ([`Endpoint::handle_buffer`]), which cuts it into its datagrams and
+//! counts it in the upload it belongs to.
+//!
 //! Each datagram is read with its TOS byte (`IP_RECVTOS`,
 //! `IPV6_RECVTCLASS`), which the endpoint answers with: a reply carries
 //! the asker's DSCP, a transfer's every datagram that of its request, each
@@ -48,10 +57,10 @@ use super::ServerConfig;
 use super::record::UdpModels;
 use crate::instruments::ModelFile;
 use crate::net::NetError;
-use crate::net::batch::{send_gso_marked, send_marked};
+use crate::net::batch::{self, Inbox, RecvMethod, send_gso_marked, send_marked};
 use crate::net::marking;
 use crate::net::spin::{self, Polled};
-use crate::net::udp::{UdpApplied, UdpOpts, recv_from_tos, set_dont_fragment, udp_bind};
+use crate::net::udp::{UdpApplied, UdpOpts, set_dont_fragment, udp_bind};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::Epoch;
@@ -63,6 +72,13 @@ pub use crate::session::udp::server::{END_COPIES, END_SPACING};
 /// How often the receive loop looks at the stop flag and the endpoint's
 /// timers when no datagram comes.
 const POLL: Duration = Duration::from_millis(100);
+/// The receive buffer the UDP server asks for unless `--rcvbuf` says (the
+/// kernel caps it at `net.core.rmem_max`): room for the bursts of an
+/// unpaced upload, as a client has for a download.
+pub const DEFAULT_RCVBUF: usize = 4 << 20;
+/// How long after an upload's last data the receive loop still takes
+/// datagrams in batches.
+const BATCH_AFTER_UPLOAD: Duration = Duration::from_millis(100);
 
 /// The socket, shared by the receive loop and the transfer threads.
 ///
@@ -119,6 +135,8 @@ pub struct UdpServer {
     config: ServerConfig,
     local: SocketAddr,
     applied: UdpApplied,
+    /// How the receive loop takes datagrams: GRO, or recvmmsg without it.
+    method: RecvMethod,
 }
 
 impl UdpServer {
@@ -126,7 +144,7 @@ impl UdpServer {
     pub fn bind(config: ServerConfig) -> Result<UdpServer, NetError> {
         let opts = UdpOpts {
             sndbuf: config.opts.sndbuf,
-            rcvbuf: config.opts.rcvbuf,
+            rcvbuf: config.opts.rcvbuf.or(Some(DEFAULT_RCVBUF)),
             fragment: false,
         };
         let (sock, applied) = udp_bind(config.bind, &opts)?;
@@ -138,6 +156,16 @@ impl UdpServer {
         if let Some(dscp) = config.dscp {
             marking::set_tos(&sock, dscp << 2).map_err(err("IP_TOS"))?;
         }
+        let method = match config.gro.then(|| batch::set_gro(&sock, true)) {
+            Some(Ok(())) => RecvMethod::Gro,
+            Some(Err(e)) => {
+                tracing::warn!(
+                    "this kernel has no UDP GRO ({e}): uploads are received in recvmmsg batches, one datagram per slot"
+                );
+                RecvMethod::Recvmmsg
+            }
+            None => RecvMethod::Recvmmsg,
+        };
         Ok(UdpServer {
             sender: Arc::new(Sender {
                 sock,
@@ -147,7 +175,13 @@ impl UdpServer {
             config,
             local,
             applied,
+            method,
         })
+    }
+
+    /// How it receives: `gro`, or `recvmmsg` without GRO.
+    pub fn recv_method(&self) -> RecvMethod {
+        self.method
     }
 
     /// The address the server listens on.
@@ -182,7 +216,11 @@ impl UdpServer {
             epoch: Epoch::pin(now, pace::unix_ns()),
             max_time: self.config.max_time,
             cpu: Some(crate::net::rusage::process_cpu),
+            gro: self.method == RecvMethod::Gro,
         };
+        let mut inbox = Inbox::new(self.method, 65_536);
+        inbox.set_tos(true);
+        inbox.set_senders(true);
         let mut lp = Loop {
             endpoint: Endpoint::new(config, now),
             models,
@@ -192,6 +230,7 @@ impl UdpServer {
             transfers: HashMap::new(),
             stop,
             out: Vec::with_capacity(65_536),
+            inbox,
         };
         lp.run();
     }
@@ -216,22 +255,15 @@ struct Loop {
     /// The datagram being sent: one buffer for all, so that an echo costs
     /// no allocation.
     out: Vec<u8>,
+    /// Receive slots, each with its sender and TOS byte.
+    inbox: Inbox,
 }
 
 impl Loop {
     fn run(&mut self) {
-        let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
-            match self.recv_from(&mut buf) {
-                Ok((n, peer, tos)) => {
-                    let d = &buf[..n];
-                    self.record(peer, Direction::ToServer, d);
-                    let now = Instant::now();
-                    // A transfer's stamps count from the wall clock as it
-                    // starts, as the client's do.
-                    self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
-                    self.endpoint.handle_datagram_tos(now, peer, d, tos);
-                }
+            match self.receive() {
+                Ok(n) => self.hand_in(n),
                 Err(e) if crate::net::nothing_came(&e) => {}
                 // ICMP errors from earlier sends surface here; they are not ours to stop for.
                 Err(e) => tracing::debug!("udp receive: {e}"),
@@ -242,6 +274,31 @@ impl Loop {
             }
         }
         self.end_all();
+    }
+
+    /// Hands the `n` buffers just received to the endpoint, each with its
+    /// sender and TOS byte, all at the time the receive returned.
+    fn hand_in(&mut self, n: usize) {
+        let now = Instant::now();
+        // A transfer's stamps count from the wall clock as it starts, as
+        // the client's do.
+        self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
+        for i in 0..n {
+            let Some(g) = self.inbox.received().get(i) else {
+                break;
+            };
+            let (range, gso, tos) = (g.range.clone(), g.gso, g.tos);
+            let Some(peer) = g.from else {
+                continue;
+            };
+            let buf = self.inbox.bytes(range);
+            if let Some(m) = self.models.as_mut() {
+                for r in batch::split(buf.len(), gso) {
+                    m.record(peer, Direction::ToServer, &buf[r]);
+                }
+            }
+            self.endpoint.handle_buffer(now, peer, buf, gso, tos);
+        }
     }
 
     /// Hands the endpoint its due timers and finished transfers, starts
@@ -268,26 +325,26 @@ impl Loop {
         self.events();
     }
 
-    /// The next datagram and its TOS byte, within [`POLL`] (then
-    /// `WouldBlock`, so the loop looks at the stop flag and the timers): a
-    /// blocking receive with the socket's timeout, or with `--spin` a
-    /// busy-poll.
-    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<u8>)> {
+    /// The next buffers, within [`POLL`] (then `WouldBlock`, so the loop
+    /// looks at the stop flag and the timers): a blocking receive with the
+    /// socket's timeout, or with `--spin` a busy-poll. Up to a batch while
+    /// an upload's data is coming, else one.
+    fn receive(&mut self) -> io::Result<usize> {
+        let uploading = self
+            .endpoint
+            .upload_seen()
+            .is_some_and(|t| t.elapsed() < BATCH_AFTER_UPLOAD);
+        let max = if uploading { batch::RECV_BATCH } else { 1 };
+        let (sock, inbox) = (&self.sender.sock, &mut self.inbox);
         if !self.config.spin {
-            return recv_from_tos(&self.sender.sock, buf, false);
+            return inbox.recv_up_to(sock, max, false);
         }
         let deadline = Instant::now() + POLL;
         match spin::spin_until(deadline, Some(&self.stop), || {
-            recv_from_tos(&self.sender.sock, buf, true)
+            inbox.recv_up_to(sock, max, true)
         })? {
-            Polled::Ready(x) => Ok(x),
+            Polled::Ready(n) => Ok(n),
             Polled::TimedOut | Polled::Stopped => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-
-    fn record(&mut self, peer: SocketAddr, dir: Direction, d: &[u8]) {
-        if let Some(m) = self.models.as_mut() {
-            m.record(peer, dir, d);
         }
     }
 

@@ -41,6 +41,15 @@ pub enum ClientAction {
         /// Whether stdout takes the file's bytes.
         print: bool,
     },
+    /// `--find-rate`: the fastest rate that loses at most `loss_target`
+    /// percent, found by trials of `transfer` (timed, its pace the
+    /// search's).
+    FindRate {
+        /// Each trial: which way, the size cap, `trial` long.
+        transfer: Transfer,
+        /// The loss a passing trial may have, percent.
+        loss_target: f64,
+    },
     /// `--stream DUR`: `count` segments of `size` bytes, one every `interval`.
     Stream {
         /// Time between segments.
@@ -59,7 +68,7 @@ impl ClientAction {
     pub fn mode(&self) -> Option<&'static str> {
         match self {
             ClientAction::Echo { .. } => Some("echo"),
-            ClientAction::File { .. } => Some("file"),
+            ClientAction::File { .. } | ClientAction::FindRate { .. } => Some("file"),
             ClientAction::Stream { .. } => Some("stream"),
             ClientAction::Prompt(_) => None,
         }
@@ -104,6 +113,7 @@ impl ClientPlan {
         let cpu = rules::cpu(args.socket.cpu)?;
         let target = rules::address(args.target.as_deref(), &args.endpoint)?;
         let mut opts = rules::sock_opts(&args.socket)?;
+        transfer::check_find_rate(&args)?;
         transfer::check(&args)?;
         check_combinations(&args)?;
         let action = action(&args, target)?;
@@ -120,7 +130,7 @@ impl ClientPlan {
                 recv_timeout: args.recv_timeout,
                 segment_size: args.segment_size,
                 no_gso: args.no_gso,
-                gro: args.gro,
+                no_gro: args.no_gro,
             }),
             recording: Recording {
                 pcap: args.pcap.as_deref().map(crate::instruments::model_path),
@@ -265,7 +275,14 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             true => a.rate.unwrap_or(client::udp::DEFAULT_RATE_BPS),
             false => a.rate.unwrap_or(0),
         };
-        let (transfer, flows) = transfer::transfer(a, rate);
+        let (mut transfer, flows) = transfer::transfer(a, rate);
+        if a.find_rate {
+            transfer.time = Some(a.trial.unwrap_or(client::find_rate::DEFAULT_TRIAL));
+            return Ok(ClientAction::FindRate {
+                transfer,
+                loss_target: a.loss_target.unwrap_or(0.0),
+            });
+        }
         return Ok(ClientAction::File {
             transfer,
             flows,

@@ -78,6 +78,12 @@ pub enum PlanError {
         /// The flag.
         flag: &'static str,
     },
+    /// `--find-rate` with a flag or a transport it does not go with.
+    #[error("--find-rate {why}")]
+    FindRate {
+        /// The sentence after the flag's name.
+        why: &'static str,
+    },
     /// `-C` with `--udp`.
     #[error("-C sets TCP congestion control; UDP has none: leave -C out with --udp")]
     CongestionOverUdp,

@@ -52,6 +52,7 @@ impl ServerPlan {
                 json: args.json,
                 model: None,
                 spin: args.spin,
+                gro: !args.no_gro,
             },
             pcap: args.pcap.as_deref().map(crate::instruments::model_path),
             capture: args.capture,

@@ -41,9 +41,37 @@ impl Marking {
     }
 }
 
-/// Whether the flags ask for a file transfer: `--file`, `-t`, or both.
+/// Whether the flags ask for a file transfer: `--file`, `-t`, or both,
+/// or the trials of `--find-rate`.
 pub(super) fn is_transfer(a: &ClientArgs) -> bool {
-    a.file.is_some() || a.time.is_some()
+    a.file.is_some() || a.time.is_some() || a.find_rate
+}
+
+/// The rules of `--find-rate`, tried in a fixed order: UDP only, a file's
+/// trials only (no echo, no stream), the search sets the pace and the
+/// time, and it runs one flow.
+pub(super) fn check_find_rate(a: &ClientArgs) -> Result<(), PlanError> {
+    if !a.find_rate {
+        return Ok(());
+    }
+    let why = if !a.socket.udp {
+        "searches the rate of UDP datagrams: add --udp (TCP slows down instead of losing)"
+    } else if a.stream.is_some() {
+        "runs file trials: it does not go with --stream (a stream's rate is its interval)"
+    } else if a.echo.is_some() {
+        "runs file trials: it does not go with --echo"
+    } else if a.rate.is_some() {
+        "chooses each trial's --rate itself: leave --rate out"
+    } else if a.time.is_some() {
+        "times its trials with --trial DUR, not -t"
+    } else if several(a) {
+        "runs one flow: leave -P and --bidir out"
+    } else if a.print_file {
+        "does not go with --print-file (each trial is a file of its own)"
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::FindRate { why })
 }
 
 /// Whether more than one flow runs.

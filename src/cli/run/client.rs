@@ -10,7 +10,7 @@ use super::failure::{Failure, ip_version};
 use crate::cli::plan::{ClientAction, ClientPlan};
 use crate::client::report::Report;
 use crate::client::transfer::Transfer;
-use crate::client::{Client, ClientError, flows, interrupt, prompt};
+use crate::client::{Client, ClientError, find_rate, flows, interrupt, prompt};
 
 /// Runs the client as planned.
 pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
@@ -105,6 +105,7 @@ fn on_interrupt(plan: &ClientPlan) -> Result<(), Failure> {
             ip: Some(ip),
             bytes: None,
             flows: Vec::new(),
+            find_rate: None,
         };
         if json {
             if let Ok(line) = crate::schema::to_line(&f.json(Some(transport))) {
@@ -140,6 +141,12 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             count,
             size,
         } => c.stream(*interval, *count, *size),
+        ClientAction::FindRate {
+            transfer,
+            loss_target,
+        } => find_rate::run(c, transfer, *loss_target, &mut |n, t| {
+            eprintln!("{}", t.line(n));
+        }),
         // The prompt runs its own actions (see `run`).
         ClientAction::Prompt(_) => Err(ClientError::Protocol("no action".to_string())),
     }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::cli::plan::{PlanError, Reporting};
 use crate::client::ClientError;
-use crate::client::report::FlowFigures;
+use crate::client::report::{FindRate, FlowFigures};
 
 /// A failure: the sentence for stderr and the exit status, and for a
 /// client's `--json` error object what is known of the action.
@@ -27,6 +27,8 @@ pub struct Failure {
     pub bytes: Option<u64>,
     /// With several flows: what each got, and why it failed if it did.
     pub flows: Vec<FlowFigures>,
+    /// `--find-rate` that found no rate: its trials.
+    pub find_rate: Option<Box<FindRate>>,
 }
 
 impl Failure {
@@ -39,6 +41,7 @@ impl Failure {
             ip: None,
             bytes: None,
             flows: Vec::new(),
+            find_rate: None,
         }
     }
 
@@ -51,6 +54,7 @@ impl Failure {
             ip: None,
             bytes: None,
             flows: Vec::new(),
+            find_rate: None,
         }
     }
 
@@ -77,6 +81,10 @@ impl Failure {
             flows: match &e {
                 ClientError::Flows(f) => f.flows.clone(),
                 _ => Vec::new(),
+            },
+            find_rate: match &e {
+                ClientError::NoRate(f) => Some(f.clone()),
+                _ => None,
             },
             message: e.to_string(),
             code: e.exit_code() as u8,
@@ -112,6 +120,9 @@ impl Failure {
                 }
                 if !self.flows.is_empty() {
                     v["flows"] = serde_json::to_value(&self.flows).unwrap_or_default();
+                }
+                if let Some(f) = &self.find_rate {
+                    v["find_rate"] = serde_json::to_value(f).unwrap_or_default();
                 }
                 v
             }

@@ -22,6 +22,7 @@
 mod captures;
 mod cpu;
 mod figures;
+mod find_rate;
 mod flows;
 mod overhead;
 mod server;
@@ -32,6 +33,7 @@ mod udp;
 use serde::Serialize;
 
 pub use cpu::{CpuFigures, CpuUse};
+pub use find_rate::{FindRate, TrialFigures};
 pub use flows::{DirectionSum, FlowFigures};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
@@ -121,6 +123,10 @@ pub struct Report {
     /// With `--bidir`: the upload flows' sum.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload: Option<DirectionSum>,
+    /// With `--find-rate`: the search; the rest of the report is that of
+    /// the fastest trial that passed (or the last one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub find_rate: Option<FindRate>,
 }
 
 /// Figures that belong to one mode.
@@ -236,6 +242,7 @@ impl Report {
             flows: Vec::new(),
             download: None,
             upload: None,
+            find_rate: None,
         }
     }
 
@@ -243,6 +250,10 @@ impl Report {
     /// datagram accounting, the overhead table, the captures and the socket.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
+        if let Some(f) = &self.find_rate {
+            f.write_text(&mut s);
+            s.push_str("the report of that trial:\n");
+        }
         if !self.flows.is_empty() {
             flows::write(&mut s, self);
         }

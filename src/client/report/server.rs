@@ -61,6 +61,16 @@ pub struct ServerView {
     /// UDP upload: received after a higher sequence number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reordered: Option<u64>,
+    /// UDP upload: how the server took the datagrams from its socket:
+    /// `gro` (a buffer may hold several) or `recvmmsg` (one per slot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receive: Option<&'static str>,
+    /// UDP upload: the receive buffers the datagrams came in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<u64>,
+    /// UDP upload: datagrams (copies included) per buffer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datagrams_per_buffer: Option<f64>,
     /// UDP with `--ecn`: the ECN fields of what it received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ecn: Option<EcnView>,
@@ -118,6 +128,15 @@ impl ServerView {
             lost: only(r.lost, !tcp),
             duplicates: only(r.duplicates, !tcp),
             reordered: only(r.reordered, !tcp),
+            receive: r
+                .buffers
+                .filter(|_| !tcp)
+                .map(|_| if r.gro() { "gro" } else { "recvmmsg" }),
+            buffers: only(r.buffers, !tcp),
+            datagrams_per_buffer: only(r.buffers, !tcp).map(|b| {
+                let d = r.datagrams.unwrap_or(0) + r.duplicates.unwrap_or(0);
+                d as f64 / b.max(1) as f64
+            }),
             ecn: EcnView::of(r).filter(|_| !tcp),
             ecn_negotiated: tcp.then(|| r.ecn_negotiated()),
         }
@@ -178,6 +197,14 @@ impl ServerView {
                 n(self.lost),
                 n(self.duplicates),
                 n(self.reordered)
+            );
+        }
+        if let (Some(how), Some(b), Some(per)) =
+            (self.receive, self.buffers, self.datagrams_per_buffer)
+        {
+            let _ = writeln!(
+                s,
+                "  server: received with {how}: {b} buffers, {per:.1} datagrams per buffer"
             );
         }
         if let Some(e) = &self.ecn {

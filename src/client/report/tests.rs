@@ -44,6 +44,7 @@ fn file_report() -> Report {
         flows: Vec::new(),
         download: None,
         upload: None,
+        find_rate: None,
         direction: "download",
     }
 }
@@ -206,6 +207,8 @@ fn udp_figures(ended_by: Option<Ending>, full: bool) -> UdpFigures {
             receive: if full { "gro" } else { "recv" },
             receive_calls: 40,
             coalesced: full.then_some(9),
+            receive_buffers: full.then_some(12),
+            datagrams_per_buffer: full.then_some(2.5),
         },
     }
 }

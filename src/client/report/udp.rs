@@ -63,7 +63,7 @@ pub struct UdpFigures {
 /// How a UDP transfer's datagrams were sent and received: one system call
 /// each, or batches. The send side is what the server's End message said
 /// (a file); nothing when it did not say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TransferIo {
     /// `gso` (batches cut by the kernel) or `sendto` (one per call).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +85,14 @@ pub struct TransferIo {
     /// With GRO: buffers in which the kernel coalesced several datagrams.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coalesced: Option<u64>,
+    /// The receive buffers the transfer's datagrams came in (a GRO buffer
+    /// holds several, a `recv` or `recvmmsg` slot one); an upload's are the
+    /// server's (`server.buffers`), so none here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receive_buffers: Option<u64>,
+    /// Datagrams (copies included) per receive buffer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub datagrams_per_buffer: Option<f64>,
 }
 
 impl TransferIo {
@@ -116,8 +124,13 @@ impl TransferIo {
             .coalesced
             .map(|c| format!(", {c} buffers coalesced by GRO"))
             .unwrap_or_default();
+        let buffers = self
+            .receive_buffers
+            .zip(self.datagrams_per_buffer)
+            .map(|(b, per)| format!(", {b} buffers, {per:.1} datagrams per buffer"))
+            .unwrap_or_default();
         format!(
-            "  {send}received with {}: {} calls, {:.1} datagrams per call{coalesced}\n",
+            "  {send}received with {}: {} calls, {:.1} datagrams per call{buffers}{coalesced}\n",
             self.receive,
             self.receive_calls,
             mean(received, self.receive_calls)

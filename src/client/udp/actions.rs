@@ -242,6 +242,11 @@ impl UdpClient {
                 receive: self.inbox.method().name(),
                 receive_calls: self.rx_calls,
                 coalesced: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+                receive_buffers: Some(self.rx_buffers),
+                datagrams_per_buffer: Some(
+                    (arrivals.received() + arrivals.duplicates()) as f64
+                        / self.rx_buffers.max(1) as f64,
+                ),
             },
         }
     }

@@ -40,8 +40,8 @@ impl UdpClient {
         }
         let size = t.size.unwrap_or(0);
         match t.direction {
-            Direction::Download => self.file(size, t.time, u.rate_bps, u.segment_size, sink),
-            Direction::Upload => self.upload(size, t.time, u.rate_bps, u.segment_size),
+            Direction::Download => self.file(size, t.time, t.rate_bps, u.segment_size, sink),
+            Direction::Upload => self.upload(size, t.time, t.rate_bps, u.segment_size),
         }
     }
 
@@ -181,6 +181,8 @@ impl UdpClient {
                 receive: self.inbox.method().name(),
                 receive_calls: self.rx_calls,
                 coalesced: None,
+                receive_buffers: None,
+                datagrams_per_buffer: None,
             },
         }
     }

@@ -37,7 +37,8 @@ fn finished(net: Net) -> (TransferFigures, ServerFigures) {
 }
 
 /// The Results message's length with the test driver's "cubic".
-const TRAILER: u64 = (HEADER_LEN + 16) as u64 + (HEADER_LEN + 128 + 5) as u64;
+const TRAILER: u64 =
+    (HEADER_LEN + 16) as u64 + (HEADER_LEN + crate::proto::results::RESULTS_FIXED_LEN + 5) as u64;
 
 #[test]
 fn a_sized_download_ends_with_file_sent_and_the_server_s_results() {

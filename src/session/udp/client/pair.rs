@@ -37,6 +37,7 @@ pub(super) fn base() -> (Instant, Epoch, Endpoint) {
         epoch,
         max_time: Duration::from_secs(60),
         cpu: None,
+        gro: false,
     };
     (t0, epoch, Endpoint::new(config, t0))
 }

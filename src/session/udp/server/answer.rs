@@ -190,9 +190,10 @@ impl Endpoint {
             };
             let cpu = self.config.cpu;
             let made = check.and(Upload::new(up, cpu).ok_or_else(no_room));
-            let seen = self.asker_tos;
+            let (seen, gro) = (self.asker_tos, self.config.gro);
             return self.start(now, peer, ask, made, |mut u, _, _| {
                 u.saw(seen);
+                u.set_gro(gro);
                 Slot::Receiving(Box::new(u))
             });
         }

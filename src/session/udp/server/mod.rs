@@ -76,6 +76,9 @@ pub struct Config {
     /// Reads the process's CPU, for the figures a transfer's Results
     /// carry (`None`: not available).
     pub cpu: Option<CpuClock>,
+    /// Whether the driver receives with UDP GRO (an upload's Results say
+    /// so).
+    pub gro: bool,
 }
 
 impl Config {
@@ -127,6 +130,10 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     served: bool,
     next_sweep: Option<Instant>,
+    /// The datagram being handled is the first of its receive buffer.
+    new_buffer: bool,
+    /// When an upload's data last arrived.
+    upload_at: Option<Instant>,
 }
 
 impl Endpoint {
@@ -150,6 +157,8 @@ impl Endpoint {
             events: VecDeque::new(),
             served: false,
             next_sweep: None,
+            new_buffer: false,
+            upload_at: None,
         }
     }
 
@@ -191,6 +200,45 @@ impl Endpoint {
         d: &[u8],
         tos: Option<u8>,
     ) {
+        self.new_buffer = true;
+        self.handle_one(now, from, d, tos);
+    }
+
+    /// A receive buffer `buf` arrived from `from` at `now` with TOS byte
+    /// `tos`: one datagram, or with `gso` (UDP GRO's datagram size) the
+    /// datagrams the kernel coalesced, every `gso` bytes (the last may be
+    /// shorter). Each is handled as [`Endpoint::handle_datagram_tos`]
+    /// does, and an upload counts the buffer.
+    pub fn handle_buffer(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        buf: &[u8],
+        gso: Option<u16>,
+        tos: Option<u8>,
+    ) {
+        let step = gso.map_or(buf.len(), usize::from).max(1);
+        self.new_buffer = true;
+        // An upload's data, the bulk of what a buffer holds: one look-up
+        // of the sender's budget and of the session for the whole run.
+        self.asker_tos = tos;
+        let took = self.on_upload_buffer(now, from, buf, step);
+        if took > 0 {
+            self.budgets.received(from, took);
+        }
+        for d in buf[took..].chunks(step) {
+            self.handle_one(now, from, d, tos);
+        }
+        self.new_buffer = false;
+    }
+
+    /// When an upload's data last arrived: a driver takes its datagrams in
+    /// batches while they come, and one at a time otherwise.
+    pub fn upload_seen(&self) -> Option<Instant> {
+        self.upload_at
+    }
+
+    fn handle_one(&mut self, now: Instant, from: SocketAddr, d: &[u8], tos: Option<u8>) {
         self.asker_tos = tos;
         self.budgets.received(from, d.len());
         if crate::proto::datagram::is_lab(d) {
@@ -198,6 +246,7 @@ impl Endpoint {
         } else {
             self.on_text(now, from, d);
         }
+        self.new_buffer = false;
     }
 
     /// The next datagram (or GSO batch) to send, written into `buf`, and
@@ -356,5 +405,7 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_buffer;
 #[cfg(test)]
 mod tests_marking;

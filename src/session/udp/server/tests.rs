@@ -22,6 +22,7 @@ fn config(max_sessions: usize) -> (Config, Instant) {
         epoch: Epoch::pin(t0, 1_700_000_000_000_000_000),
         max_time: Duration::from_secs(60),
         cpu: None,
+        gro: false,
     };
     (config, t0)
 }

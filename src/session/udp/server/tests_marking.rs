@@ -20,6 +20,7 @@ fn endpoint() -> (Endpoint, Instant) {
         epoch: Epoch::pin(t0, 1_700_000_000_000_000_000),
         max_time: Duration::from_secs(10),
         cpu: None,
+        gro: false,
     };
     (Endpoint::new(config, t0), t0)
 }

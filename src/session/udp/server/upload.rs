@@ -13,7 +13,7 @@ use super::plan::FilePlan;
 use super::receive::{FileReceive, Verdict};
 use super::table::Slot;
 use crate::content::Mismatch;
-use crate::proto::datagram::{Body, DGRAM_HEADER, DgramHeader};
+use crate::proto::datagram::{self, Body, DGRAM_HEADER, DgramHeader, KIND_FILE_DATA};
 use crate::proto::{ErrorCode, Results};
 
 /// How long after the sender's first FileEnd its stragglers are awaited
@@ -74,6 +74,10 @@ pub struct Upload {
     said: Option<(u64, Instant)>,
     /// The figures, once the sender's FileEnd came.
     results: Option<Results>,
+    /// Receive buffers its data came in.
+    buffers: u64,
+    /// Whether the driver receives with UDP GRO.
+    gro: bool,
 }
 
 impl Upload {
@@ -97,6 +101,8 @@ impl Upload {
             corrupt: None,
             said: None,
             results: None,
+            buffers: 0,
+            gro: false,
         })
     }
 
@@ -122,6 +128,21 @@ impl Upload {
     /// The TOS byte of what the session sends.
     pub fn tos(&self) -> Option<u8> {
         self.ask.tos
+    }
+
+    /// Its data arrives through UDP GRO (or not): its Results say so.
+    pub fn set_gro(&mut self, on: bool) {
+        self.gro = on;
+    }
+
+    /// Another receive buffer of its data arrived.
+    pub fn buffer(&mut self) {
+        self.buffers += 1;
+    }
+
+    /// Receive buffers its data came in.
+    pub fn buffers(&self) -> u64 {
+        self.buffers
     }
 
     /// Any datagram of the session arrived with TOS byte `tos`.
@@ -175,6 +196,7 @@ impl Upload {
         let (datagrams, _) = self.said?;
         let (rx, ecn, ask) = (&self.rx, self.ecn, self.ask);
         let (first, last) = (self.first, self.last);
+        let (buffers, gro) = (self.buffers, self.gro);
         let (clock, start) = (self.cpu, self.cpu_start);
         Some(self.results.get_or_insert_with(|| {
             let cpu = clock.zip(start).map(|(c, start)| cpu_between(start, c()));
@@ -196,11 +218,12 @@ impl Upload {
                 ect1: ask.ecn.then_some(ecn.0[1]),
                 ect0: ask.ecn.then_some(ecn.0[2]),
                 ce: ask.ecn.then_some(ecn.0[3]),
+                buffers: Some(buffers),
                 flags: if ask.tos.is_some() {
                     Results::TOS_APPLIED
                 } else {
                     0
-                },
+                } | if gro { Results::GRO } else { 0 },
                 ..Results::default()
             }
         }))
@@ -264,32 +287,83 @@ impl super::Endpoint {
         h: &DgramHeader,
         d: &[u8],
     ) -> bool {
-        let key = super::Key::lab(peer, h.session);
+        self.upload_run(now, peer, h.session, d, d.len().max(1)) > 0
+    }
+
+    /// The datagrams of a receive buffer from `peer`, every `step` bytes, as
+    /// long as they are FileData of one upload being received: each
+    /// verified and counted, with one look-up of the session for them all.
+    /// Returns how many bytes of `buf` it took (0: the first is not such a
+    /// datagram); the caller hands the rest in one by one.
+    pub(super) fn on_upload_buffer(
+        &mut self,
+        now: Instant,
+        peer: std::net::SocketAddr,
+        buf: &[u8],
+        step: usize,
+    ) -> usize {
+        let first = &buf[..step.min(buf.len())];
+        match datagram::parse_header(first) {
+            Ok((KIND_FILE_DATA, h)) => self.upload_run(now, peer, h.session, buf, step),
+            _ => 0,
+        }
+    }
+
+    /// The run of FileData datagrams of session `id` at the start of `buf`
+    /// (every `step` bytes), into its upload: the bytes taken.
+    fn upload_run(
+        &mut self,
+        now: Instant,
+        peer: std::net::SocketAddr,
+        id: u32,
+        buf: &[u8],
+        step: usize,
+    ) -> usize {
+        let key = super::Key::lab(peer, id);
         let tos = self.asker_tos;
         let Some(s) = self.table.map.get_mut(&key) else {
-            return false;
+            return 0;
         };
         let Slot::Receiving(u) = &mut s.transfer else {
-            return false;
+            return 0;
         };
-        s.last_seen = now;
-        s.traffic.received(d.len());
-        if u.over() {
-            return true;
+        let (mut took, mut wrong) = (0, None);
+        for d in buf.chunks(step) {
+            let h = match datagram::parse_header(d) {
+                Ok((KIND_FILE_DATA, h)) if h.session == id => h,
+                _ => break,
+            };
+            took += d.len();
+            s.last_seen = now;
+            s.traffic.received(d.len());
+            if std::mem::take(&mut self.new_buffer) {
+                u.buffer();
+            }
+            if u.over() {
+                continue;
+            }
+            u.saw(tos);
+            if let Some(m) = u.data(now, &h, &d[DGRAM_HEADER..]) {
+                wrong = Some((h, m));
+                break;
+            }
         }
-        u.saw(tos);
-        let Some(m) = u.data(now, h, &d[DGRAM_HEADER..]) else {
+        if took == 0 {
+            return 0;
+        }
+        self.upload_at = Some(now);
+        let Some((h, m)) = wrong else {
             if u.results_at().is_some_and(|at| at <= now) {
                 self.send_results(now, key, RESULTS_COPIES);
             }
-            return true;
+            return took;
         };
-        let message = corrupt_message(h, &m);
+        let message = corrupt_message(&h, &m);
         let mark = u.tos();
         tracing::info!("{peer} session {:#x}: {message}", h.session);
-        self.reply_marked(peer, h, &Body::error(ErrorCode::Malformed, message), mark);
+        self.reply_marked(peer, &h, &Body::error(ErrorCode::Malformed, message), mark);
         self.next_sweep = Some(now);
-        true
+        took
     }
 
     /// The sender's FileEnd of `key`'s upload: the figures, three times
