@@ -7,8 +7,11 @@
 //! UDP session's frames in it. Recording never stops a transfer: the first
 //! error is kept, recording stops, and the caller reports it at the end.
 //! [`comment`] names the lab event each frame of a model capture carries.
+//! [`sampler`] reads each flow's `TCP_INFO` and a watched queue on one
+//! clock while a transfer runs (the timeline).
 
 pub mod comment;
+pub mod sampler;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -19,10 +19,11 @@
 //!      [`hgrm`]: a histogram's percentile distribution as HdrHistogram's
 //!      `.hgrm` text; [`hosts`]: the `hosts.txt` list and how an address is
 //!      chosen from it; [`schema`]: the version every printed JSON object
-//!      carries, and the one way to print one; [`rate_search`]: the search
-//!      for the fastest rate that loses nothing (RFC 2544 §26.1) as a state
-//!      machine that trials are fed into. These leaves import nothing of
-//!      the crate.
+//!      carries, and the one way to print one; [`timeline`]: readings of
+//!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
+//!      into samples; [`rate_search`]: the search for the fastest rate that
+//!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
+//!      fed into. These leaves import nothing of the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -37,14 +38,16 @@
 //!      at the end the shape the accounting prices (imports `content`,
 //!      `proto`, `account`, `latency`, `arrivals`).
 //!    - [`pcap`]: reading any pcap or pcapng file and summarising it per
-//!      flow and per layer, with checksum verdicts; writing model captures
+//!      flow and per layer, with checksum verdicts, or as one TCP flow's
+//!      time-sequence series; writing model captures
 //!      from the lab's own events (imports `wire`). Its `capture` module, the
 //!      live capture from an `AF_PACKET` socket, is I/O and belongs to the
 //!      ring by meaning, but it lives with the reader whose files it writes
 //!      and imports nothing above `wire`.
 //!    - [`plot`]: SVG charts, with no font files needed: latency by
-//!      percentile as HdrHistogram plots it, and goodput over time (imports
-//!      `hgrm`).
+//!      percentile as HdrHistogram plots it, goodput over time, and a TCP
+//!      flow's time-sequence graph (imports `hgrm`, and `pcap` for the
+//!      graph's series).
 //! 3. The ring that does the I/O, importing the core:
 //!    - [`net`]: sockets built with `socket2`, options and the kernel's
 //!      counters read back from the kernel into `account`'s types, and a
@@ -87,6 +90,7 @@ pub mod sched;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod timeline;
 pub mod units;
 pub mod wire;
 

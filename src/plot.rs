@@ -23,6 +23,12 @@
 //! [`goodput_series_svg`] draws several series on one chart, with a
 //! legend (several flows and their sum).
 //!
+//! # Time-sequence graph
+//!
+//! [`tsg::time_sequence_svg`] draws one TCP flow of a capture as tcptrace
+//! does: its segments, the ACK line, the receive window and the
+//! retransmissions, from [`pcap::tsg`](crate::pcap::tsg)'s series.
+//!
 //! # Example
 //!
 //! ```
@@ -49,6 +55,8 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::prelude::*;
 
 use crate::hgrm::{TICKS_PER_HALF_DISTANCE, percentile_rows};
+
+pub mod tsg;
 
 /// Width and height of every chart, in SVG pixels.
 pub const SIZE: (u32, u32) = (960, 540);
@@ -92,6 +100,9 @@ pub enum PlotError {
         /// Its rate, bit/s.
         bits_per_second: f64,
     },
+    /// The time-sequence graph was given a flow without data segments.
+    #[error("no data segments to plot")]
+    NoSegments,
     /// The unit ratio is not a positive finite number.
     #[error("unit ratio must be a positive number, not {0}")]
     BadUnitRatio(f64),

@@ -56,13 +56,29 @@ fn tcp_file_with_a_pinned_mss_matches_the_kernel_within_four_percent() {
 #[test]
 fn tcp_echo_data_segments_match_exactly() {
     let s = Server::v4(&["--nodelay"]);
-    let (out, v) = s.client_json(&["--echo", "count me", "--count", "20", "--nodelay"]);
+    // Plain echoes: 20 requests and 20 replies of 20 bytes.
+    let plain = ["--echo", "count me", "--count", "20", "--nodelay"];
+    let (out, v) = s.client_json(&plain);
     assert!(out.status.success());
     let o = &v["overhead"];
     columns_add_up(o);
     assert_eq!(o["model"]["data_frames"], 40);
     assert_eq!(o["kernel"]["data_frames"], 40, "{o}");
     assert_eq!(o["model"]["layers"]["payload"], 40 * (8 + 4 + 8));
+    assert_eq!(
+        o["kernel"]["layers"]["payload"],
+        o["model"]["layers"]["payload"]
+    );
+    // Stamped echoes (--timestamps): one exchange more, to bring back the
+    // last reply's send stamp, and replies 40 bytes longer.
+    let stamped = [&plain[..], &["--timestamps"]].concat();
+    let (out, v) = s.client_json(&stamped);
+    assert!(out.status.success());
+    let o = &v["overhead"];
+    columns_add_up(o);
+    assert_eq!(o["model"]["data_frames"], 42);
+    assert_eq!(o["kernel"]["data_frames"], 42, "{o}");
+    assert_eq!(o["model"]["layers"]["payload"], 21 * (20 + 60));
     assert_eq!(
         o["kernel"]["layers"]["payload"],
         o["model"]["layers"]["payload"]

@@ -1,15 +1,15 @@
-//! `tools/netlab`, the two-host network, end to end: real namespaces, a real
-//! veth pair, real qdiscs and nftables rules, and the lab's real server and
-//! client on either side.
+//! `tools/netlab`, the two-host network, end to end: real namespaces, real
+//! veth pairs and the middle box's bridge, real qdiscs and nftables rules,
+//! and the lab's real server and client on either side.
 //!
 //! These tests need root. Without it they print a note and pass, except
 //! when `CI` is set: there a missing root or a failing `ip netns` is a
 //! failure, so the tests can never pass by quietly doing nothing.
 //!
-//! Each test builds its own pair of namespaces under a prefix of its own
-//! (`nl<pid><n>`), so the tests run in parallel, and a guard tears the pair
-//! down when the test ends, however it ends. Every command runs with a
-//! timeout.
+//! Each test builds its own namespaces (two hosts and the middle box) under
+//! a prefix of its own (`nl<pid><n>`), so the tests run in parallel, and a
+//! guard tears them down when the test ends, however it ends. Every command
+//! runs with a timeout.
 
 mod common;
 
@@ -68,7 +68,8 @@ fn can_run(test: &str) -> bool {
     }
 }
 
-/// One lab: a pair of namespaces under a unique prefix, removed on drop.
+/// One lab: two hosts and a middle box under a unique prefix, removed on
+/// drop.
 struct Lab {
     prefix: String,
 }
@@ -78,7 +79,7 @@ impl Lab {
     fn new() -> Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        // Short: namespace names become "nl<pid><n>-a".
+        // Short: namespace names become "nl<pid><n>-a", "-r" and "-b".
         let lab = Lab {
             prefix: format!("nl{}{n}", std::process::id()),
         };
@@ -159,13 +160,25 @@ impl Lab {
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", stdout(&out)))
     }
 
+    /// `netlab queue HOST`: the queue toward `a` or `b`, parsed and checked
+    /// against its schema.
+    fn queue(&self, toward: char) -> serde_json::Value {
+        let o = self.netlab_ok(&["queue", &toward.to_string()]);
+        let v = parse_json(&o.stdout)
+            .unwrap_or_else(|e| panic!("queue printed no JSON object ({e}): {}", stdout(&o)));
+        assert_eq!(stdout(&o).lines().count(), 1, "one line: {}", stdout(&o));
+        assert_eq!(v["toward"], toward.to_string(), "{v}");
+        v
+    }
+
     /// The names `ip netns list` shows that belong to this lab.
     fn namespaces(&self) -> Vec<String> {
         let o = output_within(Command::new("ip").args(["netns", "list"]), PROBE_TIMEOUT);
+        let ours = [self.ns('a'), self.ns('r'), self.ns('b')];
         stdout(&o)
             .lines()
             .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| *n == self.ns('a') || *n == self.ns('b'))
+            .filter(|n| ours.iter().any(|o| o == n))
             .map(str::to_string)
             .collect()
     }
@@ -203,17 +216,24 @@ fn up_is_idempotent_and_down_removes_everything() {
     assert_eq!(first, second, "a second identical `up` changed the lab");
     for want in [
         lab.ns('a'),
+        lab.ns('r'),
         lab.ns('b'),
+        "to-a".into(),
+        "to-b".into(),
+        "br0".into(),
         "198.18.0.1/24".into(),
         "198.18.0.2/24".into(),
         "2001:2::1/64".into(),
         "2001:2::2/64".into(),
         "tbf".into(),
+        "rate 20Mbit".into(),
+        "pfifo 3: parent 2:1".into(),
         "numgen random mod 100 < 3".into(),
     ] {
         assert!(first.contains(&want), "status lacks {want:?}:\n{first}");
     }
-    assert_eq!(lab.namespaces().len(), 2);
+    // Two hosts and the middle box.
+    assert_eq!(lab.namespaces().len(), 3);
 
     // `up` describes the whole state: without --rate and --loss, the tbf
     // and the loss rule go away.
@@ -223,6 +243,8 @@ fn up_is_idempotent_and_down_removes_everything() {
         !plain.contains("tbf") && !plain.contains("numgen"),
         "{plain}"
     );
+    // The queue is there without a rate too: the default pfifo.
+    assert!(plain.contains("pfifo 3: root"), "{plain}");
     assert_eq!(lab.drops(), 0);
 
     lab.netlab_ok(&["down"]);
@@ -242,6 +264,10 @@ fn bad_arguments_are_refused_and_a_failed_up_cleans_up() {
         &["up", "--loss", "101"],
         &["up", "--rate", "fast"],
         &["up", "--frobnicate"],
+        &["up", "--queue", "red"],
+        &["up", "--queue", "pfifo:many"],
+        &["up", "--delay", "20"], // no unit
+        &["queue", "c"],
         &["exec", "c", "true"],
         &["sideways"],
     ] {
@@ -708,4 +734,180 @@ fn parallel_flows_sum_to_the_bottleneck() {
         "4 flows: {goodput:.0} bit/s against a payload rate of {payload_rate:.0}"
     );
     eprintln!("4 flows through 100 Mbit/s: {goodput:.0} bit/s of payload");
+}
+
+/// What tc says when this kernel lacks a qdisc (netem, fq_codel and cake are
+/// modules or options of their own, not in every kernel).
+const TC_UNKNOWN_KIND: &str = "Specified qdisc kind is unknown";
+
+/// `netlab up ARGS`, which may fail only because the kernel lacks a qdisc:
+/// then the failure must carry tc's message and leave nothing behind, and
+/// this returns false (after a note); true when the lab is up.
+fn up_if_the_kernel_has_it(lab: &Lab, args: &[&str], what: &str) -> bool {
+    let o = lab.netlab(&[&["up"], args].concat());
+    if o.status.success() {
+        return true;
+    }
+    let e = stderr(&o);
+    assert!(e.contains(TC_UNKNOWN_KIND), "up {args:?} failed: {e}");
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("tc refused") && e.contains("removing"), "{e}");
+    assert!(lab.namespaces().is_empty(), "a refused up left namespaces");
+    note(&format!(
+        "this kernel has no {what}: `up {args:?}` failed cleanly with tc's message, \
+         which is all that could be checked here"
+    ));
+    false
+}
+
+/// `--delay 20ms` puts netem on both of the middle box's ports, so an echo
+/// round trip takes the two delays, 40 ms, plus the little it takes without.
+#[test]
+fn the_delay_shows_in_an_echo_round_trip() {
+    if !can_run("the_delay_shows_in_an_echo_round_trip") {
+        return;
+    }
+    let lab = Lab::new();
+    if !up_if_the_kernel_has_it(&lab, &["--delay", "20ms"], "netem") {
+        return;
+    }
+    let status = stdout(&lab.netlab_ok(&["status"]));
+    assert!(status.contains("netem 1: root"), "{status}");
+    assert!(status.contains("delay 20ms"), "{status}");
+    let s = lab.server_in_b("198.18.0.2:0");
+    let v = lab.client_json_in_a(&s.target(), &["--echo", "delayed", "--count", "5"]);
+    let l = &v["latency_us"];
+    let (min, p50) = (l["min"].as_f64().unwrap(), l["p50"].as_f64().unwrap());
+    assert!(min >= 40_000.0, "an echo beat two 20 ms delays: {l}");
+    assert!(p50 < 50_000.0, "40 ms of delay took {p50} µs: {l}");
+    eprintln!("echo through 20 ms each way: min {min:.0} µs, p50 {p50:.0} µs");
+}
+
+/// `netlab queue a` reads the queue toward a fill while a server in b sends
+/// as fast as cubic will through 20 Mbit/s, never past its 200-packet limit,
+/// dropping what does not fit, and empty again once the transfer is over.
+#[test]
+fn queue_reads_a_backlog_growing_under_load() {
+    if !can_run("queue_reads_a_backlog_growing_under_load") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "20M", "--queue", "pfifo:200"]);
+    for toward in ['a', 'b'] {
+        let q = lab.queue(toward);
+        assert_eq!(q["qdisc"], "pfifo", "{q}");
+        assert_eq!(q["backlog_packets"], 0, "an idle lab queues nothing: {q}");
+        assert_eq!(q["drops"], 0, "{q}");
+    }
+    let server = lab.server_in_b("198.18.0.2:0");
+    let target = server.target();
+    let mut packets = Vec::new();
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| lab.client_json_in_a(&target, &["-t", "3s", "-C", "cubic"]));
+        let end = std::time::Instant::now() + Duration::from_millis(2500);
+        while std::time::Instant::now() < end {
+            let q = lab.queue('a');
+            let (p, b) = (
+                q["backlog_packets"].as_u64().unwrap(),
+                q["backlog_bytes"].as_u64().unwrap(),
+            );
+            // Between a bare ACK (54 bytes) and a full frame (1514) each.
+            assert!(p * 54 <= b && b <= p * 1514, "{q}");
+            packets.push(p);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let v = client.join().expect("the client thread");
+        assert_eq!(v["verified"], true, "{v}");
+    });
+    let max = packets.iter().copied().max().unwrap_or(0);
+    assert!(max >= 20, "the queue never held 20 packets: {packets:?}");
+    assert!(max <= 200, "past the 200-packet limit: {packets:?}");
+    let first_full = packets.iter().position(|&p| p == max).unwrap();
+    assert!(
+        packets[..first_full].iter().any(|&p| p + 10 <= max),
+        "no growth seen before the peak: {packets:?}"
+    );
+    let after = lab.queue('a');
+    assert!(
+        after["drops"].as_u64().unwrap() > 0,
+        "a full queue dropped nothing: {after}"
+    );
+    assert_eq!(after["backlog_packets"], 0, "{after}");
+    eprintln!(
+        "queue toward a under cubic at 20 Mbit/s: peak {max} packets, {} drops",
+        after["drops"]
+    );
+}
+
+/// A queue spec that tc refuses ends `up` with tc's own message, exit 1, and
+/// nothing left behind, even where a lab stood before. fq_codel and cake
+/// either work (and `status` and `queue` name them) or are refused the same
+/// way, on a kernel without them.
+#[test]
+fn a_queue_tc_refuses_fails_cleanly() {
+    if !can_run("a_queue_tc_refuses_fails_cleanly") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "20M"]);
+    let o = lab.netlab(&["up", "--rate", "20M", "--queue", "pfifo:99999999999"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(r#"Illegal value for "limit""#),
+        "not tc's message: {e}"
+    );
+    assert!(e.contains("removing"), "{e}");
+    assert!(lab.namespaces().is_empty(), "a refused up left namespaces");
+
+    for kind in ["fq_codel", "cake"] {
+        if !up_if_the_kernel_has_it(&lab, &["--rate", "20M", "--queue", kind], kind) {
+            continue;
+        }
+        let status = stdout(&lab.netlab_ok(&["status"]));
+        assert!(status.contains(&format!("{kind} 3:")), "{status}");
+        assert_eq!(lab.queue('b')["qdisc"], kind);
+    }
+}
+
+/// The sampler's `--qdisc` reads the middle box's queue toward a from
+/// outside the namespace, every 10 ms, while a cubic download fills it; a
+/// namespace or an interface that is not there is named before any run.
+#[test]
+fn the_sampler_reads_the_queue_in_the_middle_box() {
+    use ardei_lab::instruments::sampler::RunningSampler;
+    use ardei_lab::net::qdisc::{QdiscError, QdiscTarget};
+    if !can_run("the_sampler_reads_the_queue_in_the_middle_box") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "20M", "--queue", "pfifo:200"]);
+    let r = lab.ns('r');
+    let bad: QdiscTarget = format!("{r}:no-such").parse().unwrap();
+    assert!(
+        matches!(bad.check(), Err(QdiscError::NoInterface { .. })),
+        "{:?}",
+        bad.check()
+    );
+    let gone: QdiscTarget = format!("{}-x:to-a", lab.prefix).parse().unwrap();
+    assert!(matches!(gone.check(), Err(QdiscError::NoNamespace { .. })));
+    let target: QdiscTarget = format!("{r}:to-a").parse().unwrap();
+    target.check().expect("the middle box's queue toward a");
+
+    let server = lab.server_in_b("198.18.0.2:0");
+    let sampler =
+        RunningSampler::start(Vec::new(), Duration::from_millis(10), Some(target)).unwrap();
+    let v = lab.client_json_in_a(&server.target(), &["-t", "2s", "-C", "cubic"]);
+    let t = sampler.stop();
+    assert_eq!(v["verified"], true, "{v}");
+    let queues: Vec<_> = t.samples.iter().filter_map(|s| s.queue).collect();
+    assert!(
+        queues.len() * 10 >= t.samples.len() * 9,
+        "most readings failed"
+    );
+    let peak = queues.iter().map(|q| q.backlog_packets).max().unwrap_or(0);
+    assert!((20..=200).contains(&peak), "peak backlog {peak} packets");
+    let last = t.samples.last().unwrap().t;
+    eprintln!(
+        "sampler: {} samples in {last:.2} s (one due every 10 ms), queue peak {peak} packets, {} drops",
+        t.samples.len(),
+        queues.last().map_or(0, |q| q.drops)
+    );
 }

@@ -1,5 +1,6 @@
-//! `ardei-lab pcap summary` from the command line: the contract's JSON keys,
-//! tshark's counts, and a clear word on damaged files.
+//! `ardei-lab pcap summary` and `pcap plot` from the command line: the
+//! contract's JSON keys, tshark's counts, a time-sequence graph drawn, and a
+//! clear word on damaged files and flows that do not fit.
 
 mod common;
 
@@ -19,6 +20,7 @@ fn json_keys_and_tshark_counts_for_every_corpus_file() {
     for name in [
         "lo-tcp4-iperf3.pcapng",
         "lo-udp4-iperf3-snap96.pcap",
+        "netlab-tcp4-loss5.pcap",
         "veth-tcp4-100000.pcap",
         "veth-tcp6-50000.pcap",
         "veth-udp4-frag.pcap",
@@ -113,5 +115,123 @@ fn a_file_cut_before_any_frame_says_where() {
         assert!(!err.contains("record"), "{name}: {err}");
         let v: serde_json::Value = common::parse_json(&out.stdout).unwrap();
         assert!(v["error"].as_str().unwrap().contains(want), "{name}: {v}");
+    }
+}
+
+fn pcap(args: &[&str]) -> std::process::Output {
+    Command::new(common::bin())
+        .arg("pcap")
+        .args(args)
+        .output()
+        .expect("run ardei-lab pcap")
+}
+
+/// `pcap plot --tsg` writes an SVG of the busiest TCP flow or of the one
+/// asked for, in the lab's model and live captures and in tshark's, and
+/// says what it drew; a flow number that does not fit is a usage error (2),
+/// a capture without TCP a failure (1), and neither writes a file.
+#[test]
+fn pcap_plot_draws_a_time_sequence_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (file, flow, want) in [
+        (
+            "tests/corpus/netlab-tcp4-loss5.pcap",
+            None,
+            "flow 2 (198.18.0.2:5005 to 198.18.0.1:35635): 219 data segments, 10 retransmitted",
+        ),
+        ("tests/corpus/lo-tcp4-iperf3.pcapng", Some("3"), "flow 3 "),
+        ("captures/netlab-tcp4-file.pcapng", None, "0 retransmitted"),
+        (
+            "captures/netlab-tcp4-file-live.pcapng",
+            None,
+            "0 retransmitted",
+        ),
+    ] {
+        let svg = dir.path().join("tsg.svg");
+        let _ = std::fs::remove_file(&svg);
+        let path = format!("{root}/{file}");
+        let mut args = vec![path.as_str(), "--tsg", svg.to_str().unwrap()];
+        args.extend(flow.iter().flat_map(|f| ["--flow", *f]));
+        let out = pcap(&[&["plot"], &args[..]].concat());
+        assert!(out.status.success(), "{file}: {}", common::stderr(&out));
+        assert!(
+            common::stdout(&out).contains(want),
+            "{file}: {}",
+            common::stdout(&out)
+        );
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            "{file}"
+        );
+        for label in [
+            "time (s)",
+            "relative sequence number",
+            "ACK",
+            "receive window",
+        ] {
+            assert!(text.contains(label), "{file}: no {label:?}");
+        }
+    }
+
+    let corpus = format!("{root}/tests/corpus");
+    let svg = dir.path().join("refused.svg");
+    let out_path = svg.to_str().unwrap();
+    for (args, code, says) in [
+        (
+            vec![
+                format!("{corpus}/lo-tcp4-iperf3.pcapng"),
+                "--flow".into(),
+                "9".into(),
+            ],
+            2,
+            "the capture has 4 flow(s)",
+        ),
+        (
+            vec![
+                format!("{corpus}/lo-tcp4-iperf3.pcapng"),
+                "--flow".into(),
+                "4".into(),
+            ],
+            2,
+            "try --flow 3",
+        ),
+        (
+            vec![
+                format!("{corpus}/lo-tcp4-iperf3.pcapng"),
+                "--flow".into(),
+                "0".into(),
+            ],
+            2,
+            "0 is not in 1..",
+        ),
+        (
+            vec![format!("{corpus}/veth-udp4-frag.pcap")],
+            1,
+            "no TCP flow",
+        ),
+        (
+            vec![
+                format!("{corpus}/veth-udp4-frag.pcap"),
+                "--flow".into(),
+                "1".into(),
+            ],
+            1,
+            "no TCP flow",
+        ),
+        (
+            vec!["/nonexistent/file.pcap".into()],
+            1,
+            "/nonexistent/file.pcap",
+        ),
+    ] {
+        let mut all: Vec<&str> = vec!["plot", "--tsg", out_path];
+        all.extend(args.iter().map(String::as_str));
+        let out = pcap(&all);
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!svg.exists(), "{args:?} wrote a file");
     }
 }

@@ -226,7 +226,7 @@ fn ok(out: &std::process::Output) {
 fn tcp_server_writes_both_captures() {
     let capture = can_capture();
     let (_dir, model, server) = start(&[], "s.pcapng", capture);
-    ok(&server.client(&["--echo", "hello"]));
+    ok(&server.client(&["--echo", "hello", "--timestamps"]));
     ok(&server.client(&["--file", "100000"]));
     ok(&server.client(&["--stream", "1ms", "--count", "20"]));
     let mut raw = server.raw();
@@ -245,7 +245,8 @@ fn tcp_server_writes_both_captures() {
     if let Some(t) = t {
         let has = |c: &str| t.comments.iter().any(|x| x == c);
         let request = "transfer request download 100000";
-        for c in ["echo 0 request", "echo 0 reply", request] {
+        // The echo is stamped (--timestamps), and its comments say so.
+        for c in ["echo 0 request, stamped", "echo 0 reply, stamped", request] {
             assert!(has(c), "no comment {c:?}");
         }
         assert!(has("file sent; results 100000") && has("text line") && has("text echo"));

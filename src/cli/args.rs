@@ -64,6 +64,20 @@ pub enum PcapCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Draw one TCP flow of a capture as a time-sequence graph (SVG).
+    Plot {
+        /// The capture: pcap or pcapng, ours, tcpdump's or Wireshark's.
+        file: PathBuf,
+        /// Write the time-sequence graph here: sequence number against
+        /// time, the ACK line and the receive window, retransmissions
+        /// marked, as tcptrace and Wireshark's Stevens graph draw it.
+        #[arg(long, value_name = "OUT.svg", required = true)]
+        tsg: PathBuf,
+        /// The flow to draw: its number, from 1, in the order `pcap summary`
+        /// lists flows (default: the TCP flow carrying the most data).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        flow: Option<u32>,
+    },
 }
 
 /// Link kinds for `overhead --link`.
@@ -316,6 +330,16 @@ pub struct ClientArgs {
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
+    /// Echo over TCP: read the kernel's timestamps (SO_TIMESTAMPING) of the
+    /// requests and replies and split each round trip into network, server,
+    /// send path and wake-up. Off by default: the stamps still cost a
+    /// quarter or more of a loopback round trip.
+    #[arg(long, conflicts_with = "no_timestamps")]
+    pub timestamps: bool,
+    /// Echo: plain EchoRequests, the round trip alone (the default), to
+    /// compare what --timestamps costs.
+    #[arg(long)]
+    pub no_timestamps: bool,
     /// Write the file to stdout (reports go to stderr; stdout then holds the
     /// file alone, so --json and --json-stream do not go with it).
     #[arg(long, requires = "file", conflicts_with_all = ["json", "json_stream"])]

@@ -201,6 +201,15 @@ impl Client {
         }
     }
 
+    /// Read the kernel's timestamps of echoes (on unless
+    /// `--no-timestamps`).
+    pub fn set_timestamps(&mut self, on: bool) {
+        match self {
+            Client::Tcp(c) => c.set_timestamps(on),
+            Client::Udp(c, _) => c.set_timestamps(on),
+        }
+    }
+
     /// What to show while an action runs.
     pub fn set_ticker(&mut self, cfg: ticker::TickerConfig) {
         match self {

@@ -104,6 +104,8 @@ pub struct UdpClient {
     out: Vec<u8>,
     /// Busy-poll the receives (`--spin`).
     spin: bool,
+    /// Kernel timestamps asked for (not `--no-timestamps`).
+    timestamps: bool,
     /// Count the ECN field of what arrives (`--ecn`).
     ecn: bool,
     /// The current action's counts of it.
@@ -164,6 +166,7 @@ impl UdpClient {
             timeout_set: None,
             out: Vec::new(),
             spin: false,
+            timestamps: false,
             ecn: false,
             ecn_counts: EcnCounts::default(),
             gso_send: true,
@@ -330,6 +333,11 @@ impl UdpClient {
     /// Busy-polls the receives of the next echoes (`--spin`), or not.
     pub fn set_spin(&mut self, on: bool) {
         self.spin = on;
+    }
+
+    /// Whether echoes should read the kernel's timestamps.
+    pub fn set_timestamps(&mut self, on: bool) {
+        self.timestamps = on;
     }
 
     /// Runs session `s` to its end: what it asks to send goes out, what

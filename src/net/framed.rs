@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::socket::set_int;
 use super::spin::{self, Polled};
+use super::timestamping::{self, Matched, Stamp, TxKeys, TxStamp};
 
 use crate::proto::{self, DecodeError, HEADER_LEN, MAX_BODY, Message};
 use crate::session::tcp::BlockRead;
@@ -42,6 +43,19 @@ pub struct Framed {
     spin: Option<Spin>,
     /// The receive low-water mark set on the socket (1: the kernel's).
     lowat: usize,
+    /// Kernel timestamps, when on ([`Framed::set_stamping`]).
+    stamps: Option<Stamps>,
+}
+
+/// A stamping connection's reads and keys.
+#[derive(Debug)]
+struct Stamps {
+    /// The latest read: its RX stamp, and when it returned (Unix-epoch ns).
+    rx: Option<Stamp>,
+    read_ns: u64,
+    /// Every byte written counts in the keys of the TX stamps.
+    keys: TxKeys,
+    drained: Vec<TxStamp>,
 }
 
 /// How a framed connection busy-polls its reads.
@@ -57,6 +71,14 @@ pub struct Spin {
 
 const BUF: usize = 2 * (HEADER_LEN + MAX_BODY);
 
+/// A busy-poll read that waited past its limit.
+fn spin_timeout(s: &Spin) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("nothing to read within {:?} (busy-poll)", s.wait),
+    )
+}
+
 impl Framed {
     /// Wraps a connected stream.
     pub fn new(stream: TcpStream) -> Framed {
@@ -68,6 +90,85 @@ impl Framed {
             out: Vec::with_capacity(256),
             spin: None,
             lowat: 1,
+            stamps: None,
+        }
+    }
+
+    /// Turns the kernel's timestamps on ([`timestamping::enable`]): every
+    /// read then takes its RX stamp, and [`Framed::send_stamped`] asks for
+    /// TX stamps. Call it before the first byte is written.
+    pub fn set_stamping(&mut self) -> io::Result<()> {
+        timestamping::enable(&self.stream, true)?;
+        self.stamps = Some(Stamps {
+            rx: None,
+            read_ns: 0,
+            keys: TxKeys::new(true),
+            drained: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Whether the kernel's timestamps are on.
+    pub fn stamping(&self) -> bool {
+        self.stamps.is_some()
+    }
+
+    /// The latest read's RX stamp and when it returned (Unix-epoch ns).
+    pub fn last_read(&self) -> Option<(Option<Stamp>, u64)> {
+        self.stamps.as_ref().map(|s| (s.rx, s.read_ns))
+    }
+
+    /// Sends `bytes` asking for the TX stamps of their last byte, tagged
+    /// `tag` (without stamping on, a plain send).
+    pub fn send_stamped(&mut self, bytes: &[u8], tag: u32) -> io::Result<()> {
+        let Some(st) = self.stamps.as_mut() else {
+            return self.stream.write_all(bytes);
+        };
+        let n = loop {
+            match timestamping::send_stamped(&self.stream, bytes, None) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        // A send cut short is stamped at its last byte, which the tag does
+        // not name: that stamp is counted lost, never moved.
+        st.keys.sent(n, (n == bytes.len()).then_some(tag));
+        if n < bytes.len() {
+            st.keys.sent(bytes.len() - n, None);
+            self.stream.write_all(&bytes[n..])?;
+        }
+        Ok(())
+    }
+
+    /// The TX stamps of tagged sends that came since the last call, from
+    /// the error queue, without waiting.
+    pub fn tx_stamps(&mut self, out: &mut Vec<Matched>) -> io::Result<()> {
+        let Some(st) = self.stamps.as_mut() else {
+            return Ok(());
+        };
+        st.drained.clear();
+        timestamping::read_tx(&self.stream, &mut st.drained)?;
+        st.keys.take(&st.drained, out);
+        Ok(())
+    }
+
+    /// Tagged sends whose TX stamp never came (counted once a later one's
+    /// did, or [`Framed::give_up_stamps`]).
+    pub fn lost_stamps(&self) -> u64 {
+        self.stamps.as_ref().map_or(0, |s| s.keys.lost())
+    }
+
+    /// Stops waiting for the TX stamps still awaited.
+    pub fn give_up_stamps(&mut self) {
+        if let Some(s) = self.stamps.as_mut() {
+            s.keys.give_up();
+        }
+    }
+
+    /// Counts bytes written outside [`Framed`] in the TX keys.
+    fn count_sent(&mut self, n: usize) {
+        if let Some(s) = self.stamps.as_mut() {
+            s.keys.sent(n, None);
         }
     }
 
@@ -76,8 +177,39 @@ impl Framed {
         self.spin = spin;
     }
 
-    /// One read from the socket into `out`: blocking, or busy-polled.
-    fn recv_into(stream: &TcpStream, spin: Option<&Spin>, out: &mut [u8]) -> io::Result<usize> {
+    /// One read from the socket into `out`: blocking, or busy-polled; a
+    /// stamping connection keeps the read's RX stamp and return time.
+    fn recv_into(
+        stream: &TcpStream,
+        spin: Option<&Spin>,
+        stamps: Option<&mut Stamps>,
+        out: &mut [u8],
+    ) -> io::Result<usize> {
+        let Some(st) = stamps else {
+            return Framed::recv_plain(stream, spin, out);
+        };
+        let flags = if spin.is_some() {
+            libc::MSG_DONTWAIT
+        } else {
+            0
+        };
+        let mut attempt = || timestamping::recv_stamped(stream, out, flags);
+        let r = match spin {
+            None => attempt()?,
+            Some(s) => {
+                match spin::spin_until(spin::deadline_in(s.wait), s.stop.as_deref(), attempt)? {
+                    Polled::Ready(r) => r,
+                    Polled::Stopped => return Ok(0),
+                    Polled::TimedOut => return Err(spin_timeout(s)),
+                }
+            }
+        };
+        st.read_ns = timestamping::now_ns();
+        st.rx = r.stamp;
+        Ok(r.len)
+    }
+
+    fn recv_plain(stream: &TcpStream, spin: Option<&Spin>, out: &mut [u8]) -> io::Result<usize> {
         let Some(s) = spin else {
             return (&*stream).read(out);
         };
@@ -87,10 +219,7 @@ impl Framed {
         })? {
             Polled::Ready(n) => Ok(n),
             Polled::Stopped => Ok(0),
-            Polled::TimedOut => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("nothing to read within {:?} (busy-poll)", s.wait),
-            )),
+            Polled::TimedOut => Err(spin_timeout(s)),
         }
     }
 
@@ -123,7 +252,8 @@ impl Framed {
             self.start = 0;
         }
         loop {
-            match Framed::recv_into(&self.stream, self.spin.as_ref(), &mut self.buf[self.end..]) {
+            let (stream, spin, stamps) = (&self.stream, self.spin.as_ref(), self.stamps.as_mut());
+            match Framed::recv_into(stream, spin, stamps, &mut self.buf[self.end..]) {
                 Ok(n) => {
                     self.end += n;
                     return Ok(n);
@@ -182,11 +312,13 @@ impl Framed {
         self.out.clear();
         proto::encode(msg, &mut self.out)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.count_sent(self.out.len());
         self.stream.write_all(&self.out)
     }
 
     /// Sends bytes as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.count_sent(bytes.len());
         self.stream.write_all(bytes)
     }
 
@@ -200,7 +332,7 @@ impl Framed {
             return Ok(n);
         }
         loop {
-            match Framed::recv_into(&self.stream, self.spin.as_ref(), out) {
+            match Framed::recv_into(&self.stream, self.spin.as_ref(), self.stamps.as_mut(), out) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
             }

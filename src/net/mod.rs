@@ -1,8 +1,9 @@
 //! The system-call boundary: sockets built with `socket2`, their options,
 //! batched UDP I/O (GSO, `recvmmsg`, GRO), a framed connection that turns a
 //! TCP stream into lab messages, the busy-poll receive of `--spin`, the
-//! marking of packets (DSCP and ECN), congestion control per socket, and the
-//! CPU a flow used.
+//! marking of packets (DSCP and ECN), congestion control per socket, the
+//! CPU a flow used, a queue's counters read from another network namespace
+//! (`qdisc`), and the kernel's timestamps of packets ([`timestamping`]).
 //!
 //! Everything here is thin: it sets what the command line asked for, reads
 //! back what the kernel really applied, and hands bytes to the sans-IO
@@ -15,10 +16,12 @@ pub mod counters;
 pub mod framed;
 pub mod inbox;
 pub mod marking;
+pub mod qdisc;
 pub mod rusage;
 pub mod socket;
 pub mod spin;
 pub mod tcpinfo;
+pub mod timestamping;
 pub mod udp;
 
 pub use framed::{ConnError, Framed};

@@ -4,40 +4,77 @@
 //! (timestamps, SACK, window scaling, ECN).
 //!
 //! The value read is the accounting's own type ([`TcpInfo`], defined in
-//! `account::kernel`): this module only fills it in from the socket.
+//! `account::kernel`), or the timeline's ([`FlowReading`], defined in
+//! `timeline`: the congestion window, RTT, delivery and pacing rates and
+//! what is in flight, read every few milliseconds): this module only fills
+//! them in from the socket.
 
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 
 pub use crate::account::kernel::TcpInfo;
+pub use crate::timeline::FlowReading;
 
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
 const TCPI_OPT_WSCALE: u8 = 4;
 const TCPI_OPT_ECN: u8 = 8;
 
+/// Reads the raw `tcp_info` of a connected socket.
+fn read_raw(stream: &TcpStream) -> io::Result<libc::tcp_info> {
+    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+    let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `raw` and `len` are live and sized for tcp_info; the kernel
+    // writes at most `len` bytes and reports how many.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut raw as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(raw)
+}
+
+impl FlowReading {
+    /// Reads what the timeline keeps of `TCP_INFO` from a connected socket.
+    /// An older kernel that fills in less of the structure leaves the
+    /// newer fields 0 (`delivery_rate` and `bytes_sent` came in 4.9 and
+    /// 4.19).
+    pub fn read(stream: &TcpStream) -> io::Result<FlowReading> {
+        Ok(FlowReading::from_raw(&read_raw(stream)?))
+    }
+
+    fn from_raw(raw: &libc::tcp_info) -> FlowReading {
+        let sent_once = raw.tcpi_bytes_sent.saturating_sub(raw.tcpi_bytes_retrans);
+        FlowReading {
+            cwnd: raw.tcpi_snd_cwnd,
+            snd_mss: raw.tcpi_snd_mss,
+            rtt_us: raw.tcpi_rtt,
+            rttvar_us: raw.tcpi_rttvar,
+            delivery_rate: raw.tcpi_delivery_rate,
+            pacing_rate: raw.tcpi_pacing_rate,
+            total_retrans: raw.tcpi_total_retrans,
+            bytes_in_flight: sent_once.saturating_sub(raw.tcpi_bytes_acked),
+            // Linux's tcp_packets_in_flight().
+            segments_in_flight: (raw.tcpi_unacked + raw.tcpi_retrans)
+                .saturating_sub(raw.tcpi_sacked + raw.tcpi_lost),
+            progress_bytes: raw.tcpi_bytes_acked.saturating_add(raw.tcpi_bytes_received),
+        }
+    }
+}
+
 impl TcpInfo {
     /// Reads `TCP_INFO` from a connected socket.
     pub fn read(stream: &TcpStream) -> io::Result<TcpInfo> {
-        // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-        let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        // SAFETY: `raw` and `len` are live and sized for tcp_info; the kernel
-        // writes at most `len` bytes and reports how many.
-        let r = unsafe {
-            libc::getsockopt(
-                stream.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_INFO,
-                (&mut raw as *mut libc::tcp_info).cast(),
-                &mut len,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(TcpInfo::from_raw(&raw))
+        Ok(TcpInfo::from_raw(&read_raw(stream)?))
     }
 
     fn from_raw(raw: &libc::tcp_info) -> TcpInfo {
@@ -118,5 +155,47 @@ mod tests {
             (i.total_retrans, i.snd_cwnd, i.rtt_us, i.rttvar_us),
             (3, 10, 250, 40)
         );
+    }
+
+    #[test]
+    fn a_flow_reading_sees_the_bytes_move_and_the_window() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        // The handshake counts too (the SYN's sequence number is
+        // acknowledged), so the payload is the difference.
+        let before = FlowReading::read(&c).unwrap();
+        c.write_all(&[7u8; 100_000]).unwrap();
+        let mut buf = vec![0u8; 100_000];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"ok").unwrap();
+        let mut ok = [0u8; 2];
+        c.read_exact(&mut ok).unwrap();
+        let r = FlowReading::read(&c).unwrap();
+        // Everything sent was acknowledged once the reply came.
+        assert_eq!(r.progress_bytes - before.progress_bytes, 100_002, "{r:?}");
+        assert_eq!(r.bytes_in_flight, 0, "{r:?}");
+        assert!(r.cwnd > 0 && r.snd_mss > 0 && r.rtt_us > 0, "{r:?}");
+        assert!(r.delivery_rate > 0, "{r:?}");
+    }
+
+    #[test]
+    fn in_flight_follows_the_kernels_counting() {
+        // SAFETY: tcp_info is plain old data; all-zero is a valid value.
+        let mut raw: libc::tcp_info = unsafe { std::mem::zeroed() };
+        raw.tcpi_unacked = 20;
+        raw.tcpi_sacked = 4;
+        raw.tcpi_lost = 3;
+        raw.tcpi_retrans = 2;
+        raw.tcpi_bytes_sent = 50_000;
+        raw.tcpi_bytes_retrans = 2_000;
+        raw.tcpi_bytes_acked = 30_000;
+        raw.tcpi_bytes_received = 36;
+        raw.tcpi_pacing_rate = u64::MAX;
+        let r = FlowReading::from_raw(&raw);
+        assert_eq!(r.segments_in_flight, 15);
+        assert_eq!(r.bytes_in_flight, 18_000);
+        assert_eq!(r.progress_bytes, 30_036);
+        assert_eq!(r.pacing_rate, u64::MAX);
     }
 }

@@ -1,12 +1,15 @@
 //! Packet captures: reading any pcap or pcapng (this lab's, tcpdump's,
 //! tshark's, Wireshark's), summarised as frames, bytes per layer, flows and
-//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`); writing the
+//! checksum verdicts (`ardei-lab pcap summary FILE [--json]`) or as the
+//! time-sequence graph of one TCP flow (`ardei-lab pcap plot`); writing the
 //! lab's own model capture ([`model`]); and capturing a flow live
 //! ([`capture`]).
 //!
 //! - [`read`]: one reader for both formats, told apart by the magic number.
 //! - [`dissect`]: one frame taken apart, layer by layer.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
+//! - [`tsg`]: one TCP flow's segments, ACKs and receive window against
+//!   time, retransmissions marked: the series of a time-sequence graph.
 //! - [`error`]: what stops a file from being read.
 //! - [`model`]: writing a model capture: the frames the lab meant to send,
 //!   built from its own events, with a comment on each.
@@ -26,6 +29,7 @@ pub mod error;
 pub mod model;
 pub mod read;
 pub mod summary;
+pub mod tsg;
 
 pub use error::PcapError;
 pub use summary::{FlowSummary, Summary, render_text, summarize_path, summarize_reader};

@@ -281,7 +281,9 @@ fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-fn transport_name(protocol: u8, v6: bool) -> String {
+/// The name a flow's transport goes by in reports: `tcp`, `udp`, `icmp`,
+/// `icmpv6` or `ip-proto-N`.
+pub(super) fn transport_name(protocol: u8, v6: bool) -> String {
     match protocol {
         TCP => "tcp".into(),
         UDP => "udp".into(),

@@ -260,6 +260,22 @@ mod tests {
                 seq: 7,
                 data: vec![],
             },
+            Message::StampedEchoRequest {
+                seq: 8,
+                data: b"hi".to_vec(),
+            },
+            Message::StampedEchoReply {
+                seq: 8,
+                stamps: crate::proto::stamps::ServerStamps {
+                    rx_ns: 1,
+                    read_ns: 2,
+                    reply_ns: 3,
+                    prev_seq: 7,
+                    kind: crate::proto::stamps::StampsKind::Software,
+                    prev_tx_ns: None,
+                },
+                data: b"hi".to_vec(),
+            },
             Message::FileRequest {
                 size: 123456789,
                 rate_bps: 0,

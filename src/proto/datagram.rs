@@ -32,6 +32,8 @@
 //! | 0x2C | StreamEnd     | sent u32                                                     |
 //! | 0x2D | Error         | code u16, a UTF-8 sentence                                   |
 //! | 0x2E | Results       | sixteen u64 figures, congestion (rest, UTF-8): [`super::results`] |
+//! | 0x2F | StampedEchoRequest | data: an echo that asks for the server's stamps         |
+//! | 0x30 | StampedEchoReply | the server's stamps (40 bytes, [`super::stamps`]), data     |
 //!
 //! An EchoRequest's byte offset holds how many requests its run has (0: not
 //! said); the server ends the echo session once it has answered the last,
@@ -60,6 +62,7 @@ use super::body::{Counter, Cut, Field, Reader, Sink, Writer, body_codec};
 use super::kind::{Framing, Kind};
 use super::message::ErrorCode;
 use super::results::Results;
+use super::stamps::ServerStamps;
 use super::{MAGIC, VERSION};
 
 /// Length of the datagram header.
@@ -253,6 +256,18 @@ pub enum Body {
     /// After a transfer: the server's figures of it (boxed: they are
     /// several times the size of any other body, and sent once).
     Results(Box<Results>),
+    /// As an EchoRequest, and the reply should carry the server's stamps.
+    StampedEchoRequest {
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The echo of a stamped request, with the server's stamps.
+    StampedEchoReply {
+        /// The server's times of this echo, and the previous reply's t3.
+        stamps: ServerStamps,
+        /// The bytes.
+        data: Vec<u8>,
+    },
 }
 
 // The bodies over UDP, field by field in wire order (the table above).
@@ -272,6 +287,8 @@ body_codec!(Body {
     StreamEnd { sent } "no count";
     Error { code, message } "no code";
     Results(results) "shorter than the sixteen figures";
+    StampedEchoRequest { data } "";
+    StampedEchoReply { stamps, data } "shorter than the stamps";
 });
 
 /// A FileEnd's send info: absent, or all of method, calls and batch.
@@ -561,7 +578,25 @@ mod tests {
                 ..Results::default()
             })),
             Body::Results(Box::default()),
+            Body::StampedEchoRequest {
+                data: b"hi".to_vec(),
+            },
+            Body::StampedEchoReply {
+                stamps: stamped(),
+                data: b"hi".to_vec(),
+            },
         ]
+    }
+
+    fn stamped() -> ServerStamps {
+        ServerStamps {
+            rx_ns: 11,
+            read_ns: 12,
+            reply_ns: 13,
+            prev_seq: 2,
+            kind: crate::proto::stamps::StampsKind::Software,
+            prev_tx_ns: Some(10),
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! gives each kind its byte on the wire in each framing.
 //!
 //! A kind is a meaning (an echo request, a stream's end); its byte depends on
-//! the framing: over TCP the kinds are 0x01..0x0E, over UDP 0x21..0x2E, and
+//! the framing: over TCP the kinds are 0x01..0x10, over UDP 0x21..0x30, and
 //! some kinds exist in one framing only (Hello and Cookie over UDP, FileSent
 //! and TransferRequest over TCP). A byte that names no kind of its framing decodes as
 //! [`Kind::Unknown`], so nothing is lost in a round trip.
@@ -55,6 +55,10 @@ pub enum Kind {
     TransferRequest,
     /// After a transfer: the server's figures of it.
     Results,
+    /// An echo that asks for the server's timestamps.
+    StampedEchoRequest,
+    /// The echo with the server's timestamps.
+    StampedEchoReply,
     /// A kind this build does not know (kept so nothing is lost).
     Unknown(u8),
 }
@@ -72,7 +76,7 @@ const fn row(name: &'static str, tcp: Option<u8>, udp: Option<u8>) -> Row {
 
 impl Kind {
     /// Every kind this build knows.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Hello,
         Kind::Cookie,
         Kind::EchoRequest,
@@ -89,6 +93,8 @@ impl Kind {
         Kind::Error,
         Kind::TransferRequest,
         Kind::Results,
+        Kind::StampedEchoRequest,
+        Kind::StampedEchoReply,
     ];
 
     /// The table: the only place a kind's bytes are written down.
@@ -110,6 +116,8 @@ impl Kind {
             Kind::Error => row("Error", Some(0x09), Some(0x2D)),
             Kind::TransferRequest => row("TransferRequest", Some(0x0D), None),
             Kind::Results => row("Results", Some(0x0E), Some(0x2E)),
+            Kind::StampedEchoRequest => row("StampedEchoRequest", Some(0x0F), Some(0x2F)),
+            Kind::StampedEchoReply => row("StampedEchoReply", Some(0x10), Some(0x30)),
             Kind::Unknown(b) => row("Unknown", Some(b), Some(b)),
         }
     }
@@ -212,6 +220,8 @@ mod tests {
             (Kind::Error, Some(0x09), Some(0x2D)),
             (Kind::TransferRequest, Some(0x0D), None),
             (Kind::Results, Some(0x0E), Some(0x2E)),
+            (Kind::StampedEchoRequest, Some(0x0F), Some(0x2F)),
+            (Kind::StampedEchoReply, Some(0x10), Some(0x30)),
         ];
         let table = Kind::ALL.map(|k| (k, k.code(Framing::Tcp), k.code(Framing::Udp)));
         assert_eq!(table, documented);

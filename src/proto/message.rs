@@ -6,6 +6,7 @@ use std::fmt;
 use super::body::body_codec;
 pub use super::kind::Kind;
 use super::results::Results;
+use super::stamps::ServerStamps;
 use super::transfer::{TransferDirection, TransferFlags};
 
 /// Why the server refused or failed a request.
@@ -227,6 +228,22 @@ pub enum Message {
     /// After a transfer: the server's figures of it (boxed: they are
     /// several times the size of any other message, and sent once).
     Results(Box<Results>),
+    /// As an EchoRequest, and the reply should carry the server's stamps.
+    StampedEchoRequest {
+        /// Sequence number chosen by the client.
+        seq: u32,
+        /// The bytes to echo.
+        data: Vec<u8>,
+    },
+    /// The echo of a stamped request, with the server's stamps.
+    StampedEchoReply {
+        /// The request's sequence number.
+        seq: u32,
+        /// The server's times of this echo, and the previous reply's t3.
+        stamps: ServerStamps,
+        /// The request's bytes.
+        data: Vec<u8>,
+    },
 }
 
 // The bodies over TCP, field by field in wire order (the table in
@@ -253,6 +270,8 @@ body_codec!(Message {
     TransferRequest { direction, flags, tos as ThenReserved, size, rate_bps, time_ns, congestion }
         "shorter than a transfer request's 28 bytes of fields";
     Results(results) "shorter than the results' sixteen 8-byte fields";
+    StampedEchoRequest { seq, data } "shorter than its sequence number";
+    StampedEchoReply { seq, stamps, data } "shorter than its sequence number and stamps";
 });
 
 impl Message {

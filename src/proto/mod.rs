@@ -35,6 +35,8 @@
 //! | 0x0C | FileEnd         | bytes u64 — what the sender of a timed file sent in all         |
 //! | 0x0D | TransferRequest | direction u8, flags u8, tos u8, reserved u8 (0), size u64, rate_bps u64, time_ns u64, congestion (rest, UTF-8) |
 //! | 0x0E | Results         | sixteen u64 figures, congestion (rest, UTF-8) — [`results`]     |
+//! | 0x0F | StampedEchoRequest | seq u32, data: an echo that asks for the server's stamps     |
+//! | 0x10 | StampedEchoReply | seq u32, the server's stamps (40 bytes, [`stamps`]), data      |
 //!
 //! FileSent answers the question the kernel's buffers hide from a sender:
 //! `written_ns` is when the last write returned (the kernel had taken the
@@ -74,6 +76,7 @@ pub mod kind;
 pub mod limits;
 pub mod message;
 pub mod results;
+pub mod stamps;
 pub mod text;
 pub mod timed;
 pub mod transfer;

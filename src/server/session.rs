@@ -30,6 +30,7 @@ use crate::net::{Framed, congestion, marking, rusage};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::Limits;
+use crate::proto::stamps::StampsKind;
 use crate::sched::Timely;
 use crate::session::tcp::{ACK_WAIT, Bulk, Ended, Event, Readings, Record, ServerSession, Toward};
 
@@ -106,6 +107,9 @@ pub fn serve(
     let started = Instant::now();
     let mut session = ServerSession::new(stats.session, limits.clone(), pace::epoch_now());
     session.set_recording(rec.is_on());
+    if conn.stamping() {
+        session.set_stamps_kind(StampsKind::Software);
+    }
     let mut driver = Driver {
         conn,
         active,
@@ -188,7 +192,11 @@ impl Driver<'_, '_> {
         loop {
             session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
-                if let Err(e) = self.conn.send_raw(&out[..t.len]) {
+                let sent = match session.take_stamped_reply() {
+                    Some(seq) => self.conn.send_stamped(&out[..t.len], seq),
+                    None => self.conn.send_raw(&out[..t.len]),
+                };
+                if let Err(e) = sent {
                     session.handle_send_failed();
                     self.take_events(session);
                     return Err(e);
@@ -238,6 +246,16 @@ impl Driver<'_, '_> {
         if self.conn.fill()? == 0 {
             session.handle_eof(Instant::now());
         } else {
+            if let Some((rx, read_ns)) = self.conn.last_read() {
+                // The last reply's TX stamp is in the error queue by now:
+                // the next reply carries it.
+                let mut matched = Vec::new();
+                let _ = self.conn.tx_stamps(&mut matched);
+                for m in matched {
+                    session.handle_tx_stamp(m.tag, m.sent.ns);
+                }
+                session.handle_read_stamp(rx.map(|s| s.ns), read_ns);
+            }
             let bytes = self.conn.buffered();
             let len = bytes.len();
             session.handle_bytes(Instant::now(), bytes);

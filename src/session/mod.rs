@@ -14,6 +14,9 @@
 //! - at the end, its figures and the shape of what it moved, which the
 //!   accounting prices.
 //!
+//! [`stamps`] puts an echo's four kernel timestamps together, which the
+//! drivers read and hand in as they hand in the time.
+//!
 //! Time is a [`std::time::Instant`] passed in. The protocol's timestamps
 //! are nanoseconds on the Unix-epoch clock; an [`Epoch`], pinned once by the
 //! driver, turns one into the other by arithmetic alone. Tests drive a
@@ -22,6 +25,7 @@
 
 mod epoch;
 mod pacer;
+pub mod stamps;
 pub mod tcp;
 pub mod udp;
 

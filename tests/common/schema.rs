@@ -11,13 +11,14 @@ use jsonschema::{Draft, Retrieve, Uri, Validator};
 use serde_json::Value;
 
 /// The documents, one per kind of object the program prints.
-pub const DOCUMENTS: [&str; 6] = [
+pub const DOCUMENTS: [&str; 7] = [
     "client-report.json",
     "json-stream-line.json",
     "failure.json",
     "server-session.json",
     "overhead.json",
     "pcap-summary.json",
+    "netlab-queue.json",
 ];
 
 /// The folder of the documents.
@@ -51,7 +52,8 @@ pub fn assert_valid(v: &Value) {
 /// Which document describes `v`, told by its keys: a `--json-stream` line
 /// has `interval` or `summary`, a server's session line `session` and `peer`,
 /// a capture's summary `checksums`, the overhead report `frame_groups`, a
-/// failure `error`, and a client's report `mode` and `transport`.
+/// failure `error`, a client's report `mode` and `transport`, and
+/// `tools/netlab queue`'s line `backlog_packets`.
 pub fn document_of(v: &Value) -> Option<&'static str> {
     let o = v.as_object()?;
     let has = |k: &str| o.contains_key(k);
@@ -67,6 +69,8 @@ pub fn document_of(v: &Value) -> Option<&'static str> {
         "failure.json"
     } else if has("mode") && has("transport") {
         "client-report.json"
+    } else if has("backlog_packets") {
+        "netlab-queue.json"
     } else {
         return None;
     })

@@ -28,6 +28,8 @@ pub enum ClientAction {
         interval: Duration,
         /// Busy-poll the wait for each reply (`--spin`).
         spin: bool,
+        /// Read the kernel's timestamps (`--timestamps`).
+        timestamps: bool,
     },
     /// `--file N` and/or `-t DUR`: a file transfer, verified, in one flow
     /// or several; a download written to stdout too with `--print-file`.
@@ -203,6 +205,9 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
     if a.spin && !echo {
         return Err(PlanError::SpinWithoutEcho);
     }
+    if (a.timestamps || a.no_timestamps) && !echo {
+        return Err(PlanError::NoTimestampsWithoutEcho);
+    }
     if a.rate.is_some() && (echo || stream) {
         return Err(PlanError::RateWithoutFile);
     }
@@ -254,6 +259,7 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             count: a.count.unwrap_or(client::DEFAULT_ECHO_COUNT),
             interval: a.interval.unwrap_or_default(),
             spin: a.spin,
+            timestamps: a.timestamps,
         });
     }
     let ipv6 = target.is_ipv6();

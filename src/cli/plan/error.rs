@@ -38,6 +38,11 @@ pub enum PlanError {
          (the interactive prompt always waits in a blocking read)"
     )]
     SpinWithoutEcho,
+    /// `--no-timestamps` without `--echo`.
+    #[error(
+        "--timestamps and --no-timestamps are about an echo's kernel timestamps: use them with --echo"
+    )]
+    NoTimestampsWithoutEcho,
     /// `--rate` with `--echo` or `--stream`.
     #[error("--rate paces a file: use it with --file (or at the prompt, for its file requests)")]
     RateWithoutFile,

@@ -43,6 +43,15 @@ pub enum Plan {
         /// One JSON object on stdout.
         json: bool,
     },
+    /// `pcap plot FILE --tsg OUT.svg [--flow N]`.
+    PcapPlot {
+        /// The capture.
+        file: PathBuf,
+        /// Where the time-sequence graph goes.
+        tsg: PathBuf,
+        /// The flow, from 1 (`None`: the busiest TCP flow).
+        flow: Option<usize>,
+    },
     /// `completions SHELL`.
     Completions(clap_complete::Shell),
     /// `man`.
@@ -59,6 +68,11 @@ impl Plan {
             Command::Client(a) => Plan::Client(ClientPlan::build(a)?),
             Command::Overhead(a) => Plan::Overhead(OverheadPlan::build(&a)),
             Command::Pcap(PcapCommand::Summary { file, json }) => Plan::PcapSummary { file, json },
+            Command::Pcap(PcapCommand::Plot { file, tsg, flow }) => Plan::PcapPlot {
+                file,
+                tsg,
+                flow: flow.map(|n| n as usize),
+            },
             Command::Completions { shell } => Plan::Completions(shell),
             Command::Man => Plan::Man,
             Command::Demo => Plan::Demo,

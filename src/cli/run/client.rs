@@ -48,6 +48,13 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
 fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
     let mut c = Client::connect(&plan.config)?;
     c.set_spin(matches!(plan.action, ClientAction::Echo { spin: true, .. }));
+    c.set_timestamps(!matches!(
+        plan.action,
+        ClientAction::Echo {
+            timestamps: false,
+            ..
+        }
+    ));
     c.set_ticker(plan.ticker());
     let action = run_action(plan, &mut c);
     let captures = c.finish()?;

@@ -22,6 +22,7 @@ pub fn run(plan: Plan) -> Result<(), Failure> {
         // With --json the summary (or the error) is the one object on
         // stdout; no second error object after it.
         Plan::PcapSummary { file, json } => offline::pcap_summary(&file, json),
+        Plan::PcapPlot { file, tsg, flow } => offline::pcap_plot(&file, &tsg, flow),
         Plan::Completions(shell) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "ardei-lab", &mut std::io::stdout());

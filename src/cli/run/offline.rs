@@ -1,11 +1,14 @@
-//! The commands that send no traffic: `overhead` (the wire model) and
-//! `pcap summary` (a capture read back).
+//! The commands that send no traffic: `overhead` (the wire model),
+//! `pcap summary` (a capture read back) and `pcap plot` (one TCP flow of a
+//! capture drawn as a time-sequence graph).
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::failure::Failure;
 use crate::account::overhead;
 use crate::cli::plan::OverheadPlan;
+use crate::pcap::tsg::TsgError;
 use crate::pcap::{PcapError, Summary};
 
 /// Prints what the payload costs on the wire; the model's refusals of its
@@ -68,4 +71,31 @@ pub fn pcap_summary(file: &Path, json: bool) -> Result<(), Failure> {
             Err(f)
         }
     }
+}
+
+/// Draws flow `flow` of the capture (or its busiest TCP flow) as a
+/// time-sequence graph into `out`, and says on stdout what it drew. A flow
+/// number that does not fit the capture is a usage error; a capture without
+/// TCP, or one that cannot be read, a failure.
+pub fn pcap_plot(file: &Path, out: &Path, flow: Option<usize>) -> Result<(), Failure> {
+    let g = crate::pcap::tsg::time_sequence_path(file, flow).map_err(|e| match e {
+        // The reader's errors name the file already.
+        TsgError::Pcap(e) => Failure::other(e),
+        e if e.is_usage() => Failure::usage(format!("{}: {e}", file.display())),
+        e => Failure::other(format!("{}: {e}", file.display())),
+    })?;
+    let (src, dst) = (SocketAddr::from(g.src), SocketAddr::from(g.dst));
+    let title = format!("time-sequence graph: flow {}, {src} to {dst}", g.flow);
+    let svg = crate::plot::tsg::time_sequence_svg(&title, &g).map_err(Failure::other)?;
+    crate::outfile::write_whole(out, svg.as_bytes())
+        .map_err(|e| Failure::other(format!("cannot write {}: {e}", out.display())))?;
+    println!(
+        "flow {} ({src} to {dst}): {} data segments, {} retransmitted, {} ACKs; time-sequence graph written to {}",
+        g.flow,
+        g.segments.len(),
+        g.retransmissions(),
+        g.acks.len(),
+        out.display()
+    );
+    Ok(())
 }

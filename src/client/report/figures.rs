@@ -35,6 +35,9 @@ fn echo(s: &mut String, r: &Report, head: &str) {
     if let Some(p) = &r.latency_us {
         let _ = writeln!(s, "  round trip  {}", p.line());
     }
+    if let Some(t) = &r.timestamps {
+        t.write_text(s);
+    }
     if r.spin {
         s.push_str(
             "  busy-poll receive (--spin): the client polled a non-blocking recv while it waited, a whole CPU core busy\n",

@@ -27,6 +27,7 @@ mod flows;
 mod overhead;
 mod server;
 mod socket;
+mod stamps;
 mod udp;
 
 use serde::Serialize;
@@ -36,6 +37,7 @@ pub use find_rate::{FindRate, TrialFigures};
 pub use flows::{DirectionSum, FlowFigures};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
+pub use stamps::{MissingStamps, TimestampsReport};
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;
@@ -97,6 +99,10 @@ pub struct Report {
     pub intervals: Vec<Interval>,
     /// Whether the client busy-polled its receives (`--spin`).
     pub spin: bool,
+    /// An echo's kernel timestamps: network RTT, server time, send path
+    /// and wake-up, or why there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<TimestampsReport>,
     /// Each side's CPU over the action (the client's measured with
     /// `--spin` and with several flows).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,6 +235,7 @@ impl Report {
             progress: Vec::new(),
             intervals: Vec::new(),
             spin: false,
+            timestamps: None,
             cpu: None,
             server: None,
             ecn: None,

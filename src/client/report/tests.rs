@@ -37,6 +37,7 @@ fn file_report() -> Report {
         progress: Vec::new(),
         intervals: Vec::new(),
         spin: false,
+        timestamps: None,
         cpu: None,
         server: None,
         ecn: None,

@@ -5,9 +5,10 @@
 //! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
 //! (sends what it asks for, waits for its deadlines, reads what comes, feeds
 //! the model capture and the ticker), and returns a [`Report`] of what it
-//! measured. [`transfer`] holds the TransferRequest's driver: a file
+//! measured. [`echo`] holds the echo's driver and its kernel timestamps; [`transfer`] holds the TransferRequest's driver: a file
 //! either way, sized or timed, and the server's figures of it.
 
+mod echo;
 mod transfer;
 
 use std::io::Write;
@@ -15,20 +16,19 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Instruments, Recording};
-use super::report::{CpuFigures, CpuUse, Detail, Report, SAME_HOST_CLOCKS, SocketReport};
+use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
 use crate::instruments::{FlowModel, Handshake};
-use crate::net::framed::Spin;
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
 use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
 use crate::pcap::model::Direction;
+use crate::session::stamps::ClientStamp;
 use crate::session::tcp::{
-    Bulk, ClientAction, EchoClient, Event, FileClient, Finished, Record, SessionError,
-    StreamClient, Toward,
+    Bulk, ClientAction, Event, FileClient, Finished, Record, SessionError, StreamClient, Toward,
 };
 use crate::wire::IpVersion;
 use crate::wire::Transport;
@@ -65,6 +65,8 @@ pub struct TcpClient {
     congestion: Option<String>,
     /// `--ecn`: the server's report says whether ECN was negotiated.
     ecn: bool,
+    /// Echoes read the kernel's timestamps (not `--no-timestamps`).
+    timestamps: bool,
 }
 
 impl TcpClient {
@@ -111,6 +113,7 @@ impl TcpClient {
             tos: opts.tos,
             congestion: opts.congestion.clone(),
             ecn: false,
+            timestamps: false,
         })
     }
 
@@ -211,59 +214,6 @@ impl TcpClient {
         Ok(())
     }
 
-    /// Busy-polls the receives of the next echoes (`--spin`), or not.
-    pub fn set_spin(&mut self, on: bool) {
-        self.spin = on;
-    }
-
-    /// `count` round trips of `data`, the i-th sent at start + i·interval.
-    /// With `--spin` the client waits for each reply in a busy-poll loop
-    /// ([`crate::net::spin`]) instead of a blocking read.
-    pub fn echo(
-        &mut self,
-        data: &[u8],
-        count: u32,
-        interval: Duration,
-    ) -> Result<Report, ClientError> {
-        self.set_timeout(self.reply_timeout)?;
-        let before = self.info();
-        let cpu_before = pace::process_cpu();
-        let start = Instant::now();
-        let echo = EchoClient::new(start, data, count, interval, self.reply_timeout)?;
-        let mut action = ClientAction::Echo(echo);
-        let mut ticker = self.ticker(start, None);
-        if self.spin {
-            self.conn.set_spin(Some(Spin {
-                wait: self.reply_timeout,
-                stop: None,
-            }));
-        }
-        let done = self.drive(&mut action, None, &mut ticker, &before);
-        self.conn.set_spin(None);
-        done?;
-        let Some(Finished::Echo { rtt, bytes, shape }) = action.finish() else {
-            return Err(unfinished());
-        };
-        let wall = start.elapsed().as_secs_f64();
-        let detail = Detail::Echo {
-            count,
-            replies: count,
-            size: data.len(),
-        };
-        let mut r = self.report("echo", bytes, wall, detail);
-        r.spin = self.spin;
-        if self.spin {
-            r.cpu = cpu_before
-                .zip(pace::process_cpu())
-                .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
-        }
-        r.latency_us = rtt.percentiles();
-        r.histogram = Some(rtt);
-        r.intervals = ticker.finish(self.totals(bytes, &before));
-        self.account(&mut r, shape, &before);
-        Ok(r)
-    }
-
     /// A file of `size` bytes, every byte verified; written to `sink` too if given.
     pub fn file(&mut self, size: u64, sink: Option<&mut dyn Write>) -> Result<Report, ClientError> {
         let wait = self.reply_timeout;
@@ -354,7 +304,15 @@ impl TcpClient {
         loop {
             // The time is read for every write: a timed upload ends on it.
             while let Some(t) = action.poll_transmit(Instant::now(), &mut out) {
-                if let Err(e) = self.conn.send_raw(&out[..t.len]) {
+                let sent = match action.stamped_outstanding() {
+                    Some(seq) => {
+                        let app_ns = crate::net::timestamping::now_ns();
+                        action.handle_stamp(ClientStamp::Sent { seq, app_ns });
+                        self.conn.send_stamped(&out[..t.len], seq)
+                    }
+                    None => self.conn.send_raw(&out[..t.len]),
+                };
+                if let Err(e) = sent {
                     return Err(self.answer_after(action, &mut sink, e));
                 }
                 if action.uploading() && self.conn.has_input() {
@@ -408,6 +366,15 @@ impl TcpClient {
             .map_err(|e| ClientError::from_io(e, wait))?;
         if n == 0 {
             return Err(action.handle_eof().into());
+        }
+        if let Some((rx, app_ns)) = self.conn.last_read() {
+            let rx_ns = rx.map(|s| s.ns);
+            action.handle_stamp(ClientStamp::Received {
+                seq: 0,
+                rx_ns,
+                app_ns,
+            });
+            self.take_tx_stamps(action);
         }
         let bytes = self.conn.buffered();
         let len = bytes.len();

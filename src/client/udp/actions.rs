@@ -12,7 +12,7 @@ use crate::arrivals::Arrivals;
 use crate::client::ClientError;
 use crate::client::report::{
     CpuFigures, CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport,
-    TransferIo, UdpFigures,
+    TimestampsReport, TransferIo, UdpFigures,
 };
 use crate::client::ticker::{Ticker, Totals};
 use crate::net::batch::RecvMethod;
@@ -104,6 +104,11 @@ impl UdpClient {
                 .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = f.rtt.percentiles();
+        r.timestamps = Some(TimestampsReport::none(if self.timestamps {
+            "not read over UDP yet: the UDP echo sends plain EchoRequests"
+        } else {
+            "turned off (--no-timestamps)"
+        }));
         let lost = u64::from(count).saturating_sub(f.rtt.len());
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
         r.histogram = Some(f.rtt);

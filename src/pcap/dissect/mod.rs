@@ -78,7 +78,7 @@ impl Layers {
     }
 }
 
-/// The TCP facts retransmission counting needs.
+/// The TCP facts retransmission counting and the time-sequence graph need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpFacts {
     /// Sequence number.
@@ -89,6 +89,13 @@ pub struct TcpFacts {
     pub fin: bool,
     /// RST flag.
     pub rst: bool,
+    /// Acknowledgment number, when the ACK flag is set.
+    pub ack: Option<u32>,
+    /// The window field as sent, before any scaling.
+    pub window: u16,
+    /// The window scale option's shift count, when the header carries one
+    /// (only SYNs may).
+    pub window_scale: Option<u8>,
 }
 
 /// An IP frame's addressing and verdicts.

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{TcpHeaderSlice, UdpHeaderSlice};
+use etherparse::{TcpHeaderSlice, TcpOptionElement, UdpHeaderSlice};
 
 use super::{TCP, TcpFacts, UDP};
 use crate::wire::checksum::{self, Verdict};
@@ -35,6 +35,12 @@ impl TransportHeader {
                         syn: h.syn(),
                         fin: h.fin(),
                         rst: h.rst(),
+                        ack: h.ack().then(|| h.acknowledgment_number()),
+                        window: h.window_size(),
+                        window_scale: h.options_iterator().find_map(|o| match o {
+                            Ok(TcpOptionElement::WindowScale(shift)) => Some(shift),
+                            _ => None,
+                        }),
                     }),
                     len: h.slice().len() as u64,
                     stored: Some(h.checksum()),

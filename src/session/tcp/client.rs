@@ -40,6 +40,8 @@ pub enum Finished {
         bytes: u64,
         /// What the accounting prices.
         shape: Shape,
+        /// A stamped echo's four stamps and what they make.
+        stamps: Option<Box<crate::session::stamps::EchoStamps>>,
     },
     /// A download.
     File(FileFigures),
@@ -175,11 +177,31 @@ impl ClientAction {
     }
 
     /// The figures of a finished action (`None` before it is done).
+    /// The stamped echo request outstanding: its send asks for a TX stamp.
+    pub fn stamped_outstanding(&self) -> Option<u32> {
+        match self {
+            ClientAction::Echo(e) => e.stamped_outstanding(),
+            _ => None,
+        }
+    }
+
+    /// What the driver read of its kernel's stamps (a stamped echo's).
+    pub fn handle_stamp(&mut self, s: crate::session::stamps::ClientStamp) {
+        if let ClientAction::Echo(e) = self {
+            e.handle_stamp(s);
+        }
+    }
+
     pub fn finish(self) -> Option<Finished> {
         match self {
             ClientAction::Echo(s) => {
-                let (rtt, bytes, shape) = s.finish();
-                Some(Finished::Echo { rtt, bytes, shape })
+                let (rtt, bytes, shape, stamps) = s.finish();
+                Some(Finished::Echo {
+                    rtt,
+                    bytes,
+                    shape,
+                    stamps,
+                })
             }
             ClientAction::File(s) => s.finish().map(Finished::File),
             ClientAction::Stream(s) => Some(Finished::Stream(Box::new(s.finish()))),

@@ -1,14 +1,21 @@
 //! The client's side of an echo: `count` round trips, the i-th request due
 //! at start + i·interval, each reply compared in place with the one
 //! expected.
+//!
+//! A stamped echo ([`EchoClient::stamped`]) sends StampedEchoRequests: each
+//! reply carries the server's stamps of it, which are read rather than
+//! compared, and one more exchange after the last brings back the last
+//! reply's send stamp (its round trip is not counted).
 
 use std::time::{Duration, Instant};
 
 use super::{Events, Inbox, SessionError, Toward};
 use crate::account::beside::Shape;
 use crate::latency::Recorder;
+use crate::proto::stamps::{STAMPS_LEN, ServerStamps};
 use crate::proto::{HEADER_LEN, Message, codec};
 use crate::session::Transmit;
+use crate::session::stamps::{ClientStamp, EchoStamps};
 
 /// The client's side of an echo.
 ///
@@ -34,11 +41,17 @@ pub struct EchoClient {
     failed: Option<SessionError>,
     rtt: Recorder,
     bytes: u64,
+    /// The stamps of a stamped echo.
+    stamps: Option<Box<EchoStamps>>,
+    /// The latest read's kernel RX stamp and return, from the driver.
+    read: Option<(Option<u64>, u64)>,
     pub(super) events: Events,
 }
 
 /// Where a request's sequence number sits.
 const SEQ_AT: std::ops::Range<usize> = HEADER_LEN..HEADER_LEN + 4;
+/// Where a stamped reply's stamps sit.
+const STAMPS_AT: std::ops::Range<usize> = SEQ_AT.end..SEQ_AT.end + STAMPS_LEN;
 
 impl EchoClient {
     /// `count` echoes of `data` from `start`, one every `interval` (zero:
@@ -76,8 +89,64 @@ impl EchoClient {
             failed: None,
             rtt: Recorder::new(),
             bytes: 0,
+            stamps: None,
+            read: None,
             events: Events::default(),
         })
+    }
+
+    /// As [`EchoClient::new`], with StampedEchoRequests: `count` measured
+    /// round trips and one more that brings back the last reply's stamp.
+    pub fn stamped(
+        start: Instant,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Result<EchoClient, SessionError> {
+        let encode =
+            |msg: &Message| codec::to_vec(msg).map_err(|e| SessionError::Usage(e.to_string()));
+        let mut e = EchoClient::new(start, data, count, interval, timeout)?;
+        let data = data.to_vec();
+        e.request = encode(&Message::StampedEchoRequest {
+            seq: 0,
+            data: data.clone(),
+        })?;
+        e.expected = encode(&Message::StampedEchoReply {
+            seq: 0,
+            stamps: ServerStamps::default(),
+            data,
+        })?;
+        e.stamps = Some(Box::new(EchoStamps::new(count)));
+        Ok(e)
+    }
+
+    /// Requests sent in all: the measured ones, and a stamped echo's last.
+    fn total(&self) -> u32 {
+        if self.stamps.is_some() {
+            self.count.saturating_add(1)
+        } else {
+            self.count
+        }
+    }
+
+    /// The sequence number of the outstanding stamped request.
+    pub fn stamped_outstanding(&self) -> Option<u32> {
+        (self.stamps.is_some() && self.sent.is_some()).then_some(self.seq)
+    }
+
+    /// What the driver read of its kernel's stamps and its own clock: the
+    /// request's send call and t1 ([`ClientStamp::Sent`], [`ClientStamp::Tx`]);
+    /// a [`ClientStamp::Received`] with any `seq` tells of the read about to
+    /// be handed over, and is applied to the reply it completes.
+    pub fn handle_stamp(&mut self, s: ClientStamp) {
+        let Some(book) = self.stamps.as_mut() else {
+            return;
+        };
+        match s {
+            ClientStamp::Received { rx_ns, app_ns, .. } => self.read = Some((rx_ns, app_ns)),
+            s => book.client(s),
+        }
     }
 
     /// When request `seq` is due.
@@ -87,7 +156,7 @@ impl EchoClient {
 
     /// The next request, when it is due at `now` and none is outstanding.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.sent.is_some() || self.seq >= self.count || self.due() > now {
+        if self.sent.is_some() || self.seq >= self.total() || self.due() > now {
             return None;
         }
         let seq = self.seq.to_be_bytes();
@@ -122,7 +191,18 @@ impl EchoClient {
                 self.early.extend_from_slice(&bytes[at..]);
                 return Ok(());
             };
-            let want = &self.expected[self.matched..];
+            if self.stamps.is_some() && STAMPS_AT.contains(&self.matched) {
+                // The server's stamps: read, not compared.
+                let n = (STAMPS_AT.end - self.matched).min(bytes.len() - at);
+                self.expected[self.matched..self.matched + n].copy_from_slice(&bytes[at..at + n]);
+                at += n;
+                self.matched += n;
+                continue;
+            }
+            let mut want = &self.expected[self.matched..];
+            if self.stamps.is_some() && self.matched < STAMPS_AT.start {
+                want = &want[..STAMPS_AT.start - self.matched];
+            }
             let n = want.len().min(bytes.len() - at);
             if bytes[at..at + n] != want[..n] {
                 let mut inbox = Inbox::new();
@@ -142,10 +222,20 @@ impl EchoClient {
 
     /// The reply to the outstanding request came whole at `now`.
     fn replied(&mut self, now: Instant, sent: Instant) {
-        self.rtt
-            .record_ns(now.saturating_duration_since(sent).as_nanos() as i128);
-        self.bytes += self.size as u64;
         let seq = self.seq;
+        if seq < self.count {
+            self.rtt
+                .record_ns(now.saturating_duration_since(sent).as_nanos() as i128);
+            self.bytes += self.size as u64;
+        }
+        if let Some(book) = self.stamps.as_mut() {
+            let block = &self.expected[STAMPS_AT];
+            let server = ServerStamps::parse(block).unwrap_or_default();
+            if let Some((rx_ns, app_ns)) = self.read.take() {
+                book.client(ClientStamp::Received { seq, rx_ns, app_ns });
+            }
+            book.server(seq, &server);
+        }
         self.events.bytes(Toward::Server, &self.request, || {
             format!("echo {seq} request")
         });
@@ -199,7 +289,7 @@ impl EchoClient {
         }
         match self.sent {
             Some(sent) => Some(sent + self.timeout),
-            None if self.seq < self.count => Some(self.due()),
+            None if self.seq < self.total() => Some(self.due()),
             None => None,
         }
     }
@@ -230,7 +320,7 @@ impl EchoClient {
 
     /// Whether every round trip is done.
     pub fn is_done(&self) -> bool {
-        self.seq >= self.count && self.sent.is_none() && self.failed.is_none()
+        self.seq >= self.total() && self.sent.is_none() && self.failed.is_none()
     }
 
     /// Echo payload bytes that came back so far.
@@ -238,15 +328,19 @@ impl EchoClient {
         self.bytes
     }
 
-    /// The figures: the round-trip times, the bytes, and the shape.
-    pub fn finish(self) -> (Recorder, u64, Shape) {
-        let msg = self.expected.len() as u64;
+    /// The figures: the round-trip times, the bytes, the shape, and a
+    /// stamped echo's stamps.
+    pub fn finish(self) -> (Recorder, u64, Shape, Option<Box<EchoStamps>>) {
         let shape = Shape::Echo {
-            count: u64::from(self.count),
-            request: msg,
-            reply: msg,
+            count: u64::from(self.total()),
+            request: self.request.len() as u64,
+            reply: self.expected.len() as u64,
         };
-        (self.rtt, self.bytes, shape)
+        let stamps = self.stamps.map(|mut s| {
+            s.finish();
+            s
+        });
+        (self.rtt, self.bytes, shape, stamps)
     }
 
     /// Bytes per echo.

@@ -266,6 +266,8 @@ pub fn message_comment(msg: &crate::proto::Message) -> String {
     match msg {
         Message::EchoRequest { seq, .. } => format!("echo {seq} request"),
         Message::EchoReply { seq, .. } => format!("echo {seq} reply"),
+        Message::StampedEchoRequest { seq, .. } => format!("echo {seq} request, stamped"),
+        Message::StampedEchoReply { seq, .. } => format!("echo {seq} reply, stamped"),
         Message::FileRequest { size, rate_bps: 0 } => format!("file request {size}"),
         Message::FileRequest { size, rate_bps } => {
             format!("file request {size} at {rate_bps} bit/s")

@@ -12,7 +12,9 @@ use super::server_reply::{FileReply, Replier, Reply, StreamSender};
 use super::server_transfer::{Asked, Readings, Transfer};
 use super::{Bulk, Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
 use crate::account::beside::Shape;
+use crate::proto::stamps::{STAMPS_LEN, StampsKind};
 use crate::proto::{DecodeError, ErrorCode, HEADER_LEN, Limits, MAGIC, Message, Refusal, codec};
+use crate::session::stamps::ReplyStamps;
 use crate::session::{Epoch, Transmit};
 
 pub use super::server_reply::{ACK_WAIT, ServerFigures};
@@ -59,6 +61,10 @@ pub enum ServerSession {
         epoch: Epoch,
         /// Whether the model is recorded.
         recording: bool,
+        /// Which clock takes the connection's kernel stamps.
+        stamps: StampsKind,
+        /// The first read's RX stamp and return, for the first request.
+        read: Option<(Option<u64>, u64)>,
         /// The connection ended before a byte.
         ended: Option<Ended>,
     },
@@ -86,6 +92,8 @@ impl ServerSession {
             id,
             epoch,
             recording: false,
+            stamps: StampsKind::None,
+            read: None,
             ended: None,
         }
     }
@@ -97,19 +105,26 @@ impl ServerSession {
             id,
             epoch,
             recording,
+            stamps,
+            read,
             ..
         } = self
         {
             let Some(&first) = bytes.first() else {
                 return;
             };
-            let (limits, id, epoch, rec) = (limits.clone(), *id, *epoch, *recording);
+            let (limits, id, epoch, rec, kind, read) =
+                (limits.clone(), *id, *epoch, *recording, *stamps, *read);
             *self = if first == MAGIC[0] {
                 ServerSession::Framed(FramedServer::new(id, limits, epoch))
             } else {
                 ServerSession::Text(TextServer::new(id, limits, epoch))
             };
             self.set_recording(rec);
+            self.set_stamps_kind(kind);
+            if let Some((rx, app)) = read {
+                self.handle_read_stamp(rx, app);
+            }
         }
         each!(self, s => s.handle_bytes(now, bytes), ())
     }
@@ -231,6 +246,42 @@ impl ServerSession {
         }
     }
 
+    /// Which clock takes this connection's kernel stamps (none: its
+    /// socket does not stamp).
+    pub fn set_stamps_kind(&mut self, kind: StampsKind) {
+        match self {
+            ServerSession::Framed(s) => s.stamps.set_kind(kind),
+            ServerSession::Undecided { stamps, .. } => *stamps = kind,
+            ServerSession::Text(_) => {}
+        }
+    }
+
+    /// The read about to be handed over returned at `app_ns` (Unix-epoch
+    /// ns), with the kernel's RX stamp `rx_ns` when one came.
+    pub fn handle_read_stamp(&mut self, rx_ns: Option<u64>, app_ns: u64) {
+        match self {
+            ServerSession::Framed(s) => s.stamps.read(rx_ns, app_ns),
+            ServerSession::Undecided { read, .. } => *read = Some((rx_ns, app_ns)),
+            ServerSession::Text(_) => {}
+        }
+    }
+
+    /// t3 of stamped reply `seq`, from the error queue.
+    pub fn handle_tx_stamp(&mut self, seq: u32, ns: u64) {
+        if let ServerSession::Framed(s) = self {
+            s.stamps.tx(seq, ns);
+        }
+    }
+
+    /// The stamped reply the transmit just polled carries, once: its send
+    /// asks for a TX stamp.
+    pub fn take_stamped_reply(&mut self) -> Option<u32> {
+        match self {
+            ServerSession::Framed(s) => s.stamps.take_pending(),
+            _ => None,
+        }
+    }
+
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<Event> {
         each!(self, s => s.replier_mut().events.pop(), None)
@@ -256,6 +307,8 @@ pub struct FramedServer {
     pub(super) transfer: Option<Box<Transfer>>,
     /// The session ended on a wrong uploaded byte.
     pub(super) cut_upload: bool,
+    /// The stamps of stamped echoes.
+    pub(super) stamps: ReplyStamps,
 }
 
 impl FramedServer {
@@ -271,6 +324,7 @@ impl FramedServer {
             uploads: false,
             transfer: None,
             cut_upload: false,
+            stamps: ReplyStamps::default(),
         }
     }
 
@@ -378,6 +432,16 @@ impl FramedServer {
                 let msg = (HEADER_LEN + 4 + data.len()) as u64;
                 self.out.figures.echoed(msg, msg);
                 Reply::Message(Message::EchoReply { seq, data })
+            }
+            Message::StampedEchoRequest { seq, data } => {
+                self.limits.check_echo(data.len())?;
+                self.out.figures.bytes_out += data.len() as u64;
+                let request = (HEADER_LEN + 4 + data.len()) as u64;
+                self.out
+                    .figures
+                    .echoed(request, request + STAMPS_LEN as u64);
+                let stamps = self.stamps.reply(seq, self.epoch.unix_ns_of(now));
+                Reply::Message(Message::StampedEchoReply { seq, stamps, data })
             }
             Message::FileRequest { size, rate_bps } => {
                 self.limits.check_paced_file(size, rate_bps)?;

@@ -11,7 +11,10 @@ fn echoes_come_back_one_round_trip_each_whatever_the_pieces() {
         let t = base();
         let mut net = Net::new(t, seed, 7, MS, echo(t, 100, 50, 2 * MS));
         net.run().unwrap();
-        let Some(Finished::Echo { rtt, bytes, shape }) = net.client.finish() else {
+        let Some(Finished::Echo {
+            rtt, bytes, shape, ..
+        }) = net.client.finish()
+        else {
             panic!("not an echo");
         };
         assert_eq!(bytes, 5000);

@@ -10,6 +10,7 @@ use super::*;
 
 mod exchanges;
 mod refusals;
+mod stamps;
 mod text;
 mod transfers;
 use crate::content;

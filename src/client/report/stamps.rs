@@ -1,0 +1,148 @@
+//! The four kernel timestamps of an echo in the report: network RTT,
+//! server time, send path and wake-up beside the application's round trip,
+//! each as percentiles, with the kind of clock that took them and the
+//! stamps that never came; or, when there are none, why.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::latency::{Percentiles, Recorder};
+use crate::session::stamps::EchoStamps;
+
+/// The `timestamps` object of an echo's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimestampsReport {
+    /// Which clock took the stamps: "software", "hardware" or "none".
+    pub kind: &'static str,
+    /// Why there are no stamps (`kind` "none"), or what is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The interface the client's socket sends on, and whether it has a
+    /// hardware clock ("not available" on lo and veth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
+    /// (t4 − t1) − (t3 − t2): the round trip without either application.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_rtt_us: Option<Percentiles>,
+    /// t3 − t2: the server between its kernel's RX and TX stamps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_us: Option<Percentiles>,
+    /// t1 − the client's send call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_path_us: Option<Percentiles>,
+    /// The client's read returning − t4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wakeup_us: Option<Percentiles>,
+    /// Echoes whose stamp never came, per stamp.
+    pub missing: MissingStamps,
+    /// The histograms behind the percentiles (for `--hgrm` and `--plot`).
+    #[serde(skip)]
+    pub histograms: Vec<(&'static str, Recorder)>,
+}
+
+/// Echoes missing each of the four stamps.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct MissingStamps {
+    /// The client's kernel TX stamp of the request.
+    pub t1: u64,
+    /// The server's kernel RX stamp of the request.
+    pub t2: u64,
+    /// The server's kernel TX stamp of the reply.
+    pub t3: u64,
+    /// The client's kernel RX stamp of the reply.
+    pub t4: u64,
+}
+
+impl TimestampsReport {
+    /// No stamps, for the reason given.
+    pub fn none(why: impl Into<String>) -> TimestampsReport {
+        TimestampsReport {
+            kind: "none",
+            note: Some(why.into()),
+            hardware: None,
+            network_rtt_us: None,
+            server_us: None,
+            send_path_us: None,
+            wakeup_us: None,
+            missing: MissingStamps::default(),
+            histograms: Vec::new(),
+        }
+    }
+
+    /// The figures of a stamped echo; `hardware` says what the client's
+    /// interface has.
+    pub fn of(book: EchoStamps, hardware: Option<String>) -> TimestampsReport {
+        let [t1, t2, t3, t4] = book.missing;
+        let missing = MissingStamps { t1, t2, t3, t4 };
+        let server_kind = book.server_kind().map(|k| k.name());
+        if server_kind.is_none_or(|k| k == "none") {
+            let why = if book.replies == 0 {
+                "the server sent no stamped reply"
+            } else {
+                "the server does not stamp (an older server, or its kernel refused SO_TIMESTAMPING): application figures only"
+            };
+            let mut r = TimestampsReport::none(why);
+            r.hardware = hardware;
+            return r;
+        }
+        let lost = t1 + t2 + t3 + t4;
+        let note = (lost > 0).then(|| {
+            format!(
+                "stamps that never came: t1 {t1}, t2 {t2}, t3 {t3}, t4 {t4}; their echoes are left out of the figures that need them"
+            )
+        });
+        let histograms = vec![
+            ("network RTT", book.network_rtt),
+            ("server", book.server),
+            ("send path", book.send_path),
+            ("wake-up", book.wakeup),
+        ];
+        let p = |i: usize| histograms[i].1.percentiles();
+        TimestampsReport {
+            kind: "software",
+            note,
+            hardware,
+            network_rtt_us: p(0),
+            server_us: p(1),
+            send_path_us: p(2),
+            wakeup_us: p(3),
+            missing,
+            histograms,
+        }
+    }
+
+    /// The lines under the round trip.
+    pub(super) fn write_text(&self, s: &mut String) {
+        if self.kind == "none" {
+            let why = self.note.as_deref().unwrap_or("timestamps are off");
+            let _ = writeln!(s, "  kernel timestamps: not available: {why}");
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "  kernel timestamps ({}; hardware: {}):",
+            self.kind,
+            self.hardware.as_deref().unwrap_or("not available")
+        );
+        let rows = [
+            ("network RTT", &self.network_rtt_us),
+            ("server     ", &self.server_us),
+            ("send path  ", &self.send_path_us),
+            ("wake-up    ", &self.wakeup_us),
+        ];
+        for (name, p) in rows {
+            match p {
+                Some(p) => {
+                    let _ = writeln!(s, "  {name} {}", p.line());
+                }
+                None => {
+                    let _ = writeln!(s, "  {name} not available");
+                }
+            }
+        }
+        if let Some(n) = &self.note {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The sampler's clock: a thread that, every `--sample` interval, reads each
+//! flow's `TCP_INFO` and, with `--qdisc`, the watched queue's counters, and
+//! hands them to the pure [`Sampler`] with the time since it started. It
+//! only reads: the sockets are the transfer's own (cloned descriptors of
+//! them), and nothing it does can stop or slow a transfer but the CPU of
+//! its reads. A reading that fails leaves a gap (`null`) in its sample,
+//! never an error.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ardei_lab::instruments::sampler::RunningSampler;
+//! let stream = std::net::TcpStream::connect("127.0.0.1:5005")?;
+//! let sampler = RunningSampler::start(vec![stream.try_clone()?], Duration::from_millis(10), None)?;
+//! // … the transfer …
+//! let timeline = sampler.stop();
+//! println!("{} samples", timeline.samples.len());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::net::qdisc::QdiscTarget;
+use crate::net::tcpinfo::FlowReading;
+use crate::timeline::{Sampler, Timeline};
+
+/// The longest the thread sleeps at once, so a stop is seen quickly even
+/// with a long interval.
+const NAP: Duration = Duration::from_millis(5);
+
+/// A sampler running on its own thread.
+#[derive(Debug)]
+pub struct RunningSampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Timeline>,
+}
+
+impl RunningSampler {
+    /// Starts sampling `flows` (and `queue`, already checked with
+    /// [`QdiscTarget::check`]) every `interval`, the first sample at once.
+    pub fn start(
+        flows: Vec<TcpStream>,
+        interval: Duration,
+        queue: Option<QdiscTarget>,
+    ) -> std::io::Result<RunningSampler> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || run(&flows, interval, queue.as_ref(), &flag))?;
+        Ok(RunningSampler { stop, thread })
+    }
+
+    /// Takes a last sample, stops, and returns the timeline.
+    pub fn stop(self) -> Timeline {
+        self.stop.store(true, Ordering::Relaxed);
+        // A panic in the thread loses only the timeline.
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Sampler::new(Duration::ZERO).finish())
+    }
+}
+
+fn run(
+    flows: &[TcpStream],
+    interval: Duration,
+    queue: Option<&QdiscTarget>,
+    stop: &AtomicBool,
+) -> Timeline {
+    let start = Instant::now();
+    let mut sampler = Sampler::new(interval);
+    let read = |sampler: &mut Sampler| {
+        let readings: Vec<Option<FlowReading>> =
+            flows.iter().map(|s| FlowReading::read(s).ok()).collect();
+        let q = queue.and_then(|q| q.read().ok());
+        sampler.record(start.elapsed(), &readings, q);
+    };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            read(&mut sampler);
+            return sampler.finish();
+        }
+        let wait = sampler.next_due().saturating_sub(start.elapsed());
+        if wait.is_zero() {
+            read(&mut sampler);
+        } else {
+            std::thread::sleep(wait.min(NAP));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn samples_a_loopback_transfer_on_its_grid() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let sampler = RunningSampler::start(
+            vec![c.try_clone().unwrap(), s.try_clone().unwrap()],
+            Duration::from_millis(10),
+            None,
+        )
+        .unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = 0;
+            while got < 20 << 20 {
+                got += s.read(&mut buf).unwrap();
+            }
+        });
+        c.write_all(&vec![7u8; 20 << 20]).unwrap();
+        reader.join().unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let t = sampler.stop();
+        assert_eq!(t.sample_us, 10_000);
+        assert!(t.samples.len() >= 3, "{} samples", t.samples.len());
+        assert!(t.samples.windows(2).all(|w| w[0].t < w[1].t));
+        let last = &t.samples[t.samples.len() - 1];
+        let sender = last.flows[0].expect("the sender's TCP_INFO");
+        let receiver = last.flows[1].expect("the receiver's TCP_INFO");
+        assert!(sender.cwnd > 0 && sender.rtt_us > 0, "{sender:?}");
+        assert_eq!(sender.bytes_in_flight, 0, "all acknowledged: {sender:?}");
+        assert!(receiver.cwnd > 0, "{receiver:?}");
+        // Some sample saw the sender's bytes moving.
+        assert!(
+            t.samples
+                .iter()
+                .filter_map(|s| s.flows[0].and_then(|f| f.goodput_bps))
+                .any(|g| g > 0.0),
+            "{t:?}"
+        );
+        assert!(last.queue.is_none());
+    }
+}

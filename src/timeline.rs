@@ -1,0 +1,387 @@
+//! The timeline: what each flow's congestion control and the bottleneck's
+//! queue were doing, sampled on one clock every few milliseconds, so that
+//! throughput, latency, the congestion window and the queue can be read off
+//! one time axis. Pure code: readings and the time they were taken go in
+//! ([`Sampler::record`]), samples come out ([`Sampler::finish`]); reading a
+//! socket's `TCP_INFO` or a qdisc's counters is the ring's job (`net`), and
+//! running the clock the instruments'.
+//!
+//! Each sample holds, per flow, the kernel's figures as read at that moment
+//! ([`FlowReading`], from `TCP_INFO`) and one computed from two readings:
+//! `goodput_bps`, the flow's payload moved (bytes acknowledged out plus
+//! bytes received in) since the previous sample, over the time between the
+//! two readings. With a queue to watch, the sample holds its backlog as read
+//! and its drops since the first sample.
+//!
+//! [`queue_from_tc_json`] reads a queue's figures from what
+//! `tc -s -j qdisc show dev IFACE` prints: the innermost qdiscs of the
+//! interface (those no other qdisc is the parent of), summed. For
+//! `tools/netlab`'s chain (netem, then tbf, then the queue) that is the
+//! queue alone, without the packets on netem's delay line.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One flow's `TCP_INFO`, the figures the timeline keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowReading {
+    /// `tcpi_snd_cwnd`: the congestion window, in segments.
+    pub cwnd: u32,
+    /// `tcpi_snd_mss`: bytes per full segment.
+    pub snd_mss: u32,
+    /// `tcpi_rtt`: the smoothed round-trip time, µs.
+    pub rtt_us: u32,
+    /// `tcpi_rttvar`: its mean deviation, µs.
+    pub rttvar_us: u32,
+    /// `tcpi_delivery_rate`: the rate of the latest delivery sample, bytes/s.
+    pub delivery_rate: u64,
+    /// `tcpi_pacing_rate`: bytes/s; `u64::MAX` when not paced.
+    pub pacing_rate: u64,
+    /// `tcpi_total_retrans`: segments retransmitted so far.
+    pub total_retrans: u32,
+    /// `tcpi_bytes_sent - tcpi_bytes_retrans - tcpi_bytes_acked`: bytes
+    /// sent once and not yet acknowledged (SND.NXT − SND.UNA).
+    pub bytes_in_flight: u64,
+    /// `tcpi_unacked - tcpi_sacked - tcpi_lost + tcpi_retrans`: segments in
+    /// flight as Linux counts them for the congestion window.
+    pub segments_in_flight: u32,
+    /// `tcpi_bytes_acked + tcpi_bytes_received`: payload moved so far (plus
+    /// one for the handshake, which differences cancel).
+    pub progress_bytes: u64,
+}
+
+/// A queue's counters, as read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueReading {
+    /// Bytes waiting now (frames with their link header).
+    pub backlog_bytes: u64,
+    /// Packets waiting now.
+    pub backlog_packets: u64,
+    /// Packets dropped since the qdisc was made.
+    pub drops: u64,
+}
+
+/// One flow in one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FlowSample {
+    /// Congestion window, segments.
+    pub cwnd: u32,
+    /// Congestion window, bytes (segments × MSS).
+    pub cwnd_bytes: u64,
+    /// Smoothed RTT, µs.
+    pub rtt_us: u32,
+    /// RTT mean deviation, µs.
+    pub rttvar_us: u32,
+    /// Latest delivery rate, bit/s.
+    pub delivery_rate_bps: u64,
+    /// Pacing rate, bit/s; `None` (null) when the socket is not paced.
+    pub pacing_rate_bps: Option<u64>,
+    /// Segments retransmitted since the connection began.
+    pub retransmissions: u32,
+    /// Bytes sent and not yet acknowledged.
+    pub bytes_in_flight: u64,
+    /// Segments in flight, as the congestion window counts them.
+    pub segments_in_flight: u32,
+    /// Payload moved since the previous sample of this flow, bit/s; `None`
+    /// on a flow's first sample.
+    pub goodput_bps: Option<f64>,
+}
+
+/// A queue in one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueSample {
+    /// Bytes waiting.
+    pub backlog_bytes: u64,
+    /// Packets waiting.
+    pub backlog_packets: u64,
+    /// Packets dropped since the first sample.
+    pub drops: u64,
+}
+
+/// Everything read at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Seconds since the sampler started.
+    pub t: f64,
+    /// One entry per flow, in the order the flows were given; `None` (null)
+    /// when its `TCP_INFO` could not be read.
+    pub flows: Vec<Option<FlowSample>>,
+    /// The queue, when one is watched and could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSample>,
+}
+
+/// The samples of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    /// The interval asked for between samples, µs.
+    pub sample_us: u64,
+    /// The samples, in time order.
+    pub samples: Vec<Sample>,
+}
+
+/// Turns readings into samples, keeping what a sample needs of the one
+/// before it.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    interval: Duration,
+    next: Duration,
+    /// Per flow: when it was last read and its progress then.
+    last: Vec<Option<(Duration, u64)>>,
+    first_drops: Option<u64>,
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    /// A sampler every `interval` (at least 1 ms, which the caller checks),
+    /// the first sample due at once.
+    pub fn new(interval: Duration) -> Sampler {
+        Sampler {
+            interval: interval.max(Duration::from_millis(1)),
+            next: Duration::ZERO,
+            last: Vec::new(),
+            first_drops: None,
+            samples: Vec::new(),
+        }
+    }
+
+    /// When the next sample is due, since the start.
+    pub fn next_due(&self) -> Duration {
+        self.next
+    }
+
+    /// Takes the readings made at `now` (since the start). A sample that
+    /// came late moves the schedule on by whole intervals, so samples stay
+    /// on the grid and a slow reading never makes a burst of catch-up ones.
+    pub fn record(
+        &mut self,
+        now: Duration,
+        flows: &[Option<FlowReading>],
+        queue: Option<QueueReading>,
+    ) {
+        if self.last.len() < flows.len() {
+            self.last.resize(flows.len(), None);
+        }
+        let flows = flows
+            .iter()
+            .zip(self.last.iter_mut())
+            .map(|(reading, last)| {
+                let r = reading.as_ref()?;
+                let goodput_bps = last.and_then(|(then, bytes)| {
+                    let dt = now.checked_sub(then)?.as_secs_f64();
+                    (dt > 0.0).then(|| r.progress_bytes.saturating_sub(bytes) as f64 * 8.0 / dt)
+                });
+                *last = Some((now, r.progress_bytes));
+                Some(flow_sample(r, goodput_bps))
+            })
+            .collect();
+        let queue = queue.map(|q| {
+            let first = *self.first_drops.get_or_insert(q.drops);
+            QueueSample {
+                backlog_bytes: q.backlog_bytes,
+                backlog_packets: q.backlog_packets,
+                drops: q.drops.saturating_sub(first),
+            }
+        });
+        self.samples.push(Sample {
+            t: now.as_secs_f64(),
+            flows,
+            queue,
+        });
+        while self.next <= now {
+            self.next += self.interval;
+        }
+    }
+
+    /// The samples taken.
+    pub fn finish(self) -> Timeline {
+        Timeline {
+            sample_us: u64::try_from(self.interval.as_micros()).unwrap_or(u64::MAX),
+            samples: self.samples,
+        }
+    }
+}
+
+fn flow_sample(r: &FlowReading, goodput_bps: Option<f64>) -> FlowSample {
+    FlowSample {
+        cwnd: r.cwnd,
+        cwnd_bytes: u64::from(r.cwnd) * u64::from(r.snd_mss),
+        rtt_us: r.rtt_us,
+        rttvar_us: r.rttvar_us,
+        delivery_rate_bps: r.delivery_rate.saturating_mul(8),
+        pacing_rate_bps: (r.pacing_rate != u64::MAX).then(|| r.pacing_rate.saturating_mul(8)),
+        retransmissions: r.total_retrans,
+        bytes_in_flight: r.bytes_in_flight,
+        segments_in_flight: r.segments_in_flight,
+        goodput_bps,
+    }
+}
+
+/// Why `tc`'s JSON gave no queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QdiscParseError {
+    /// It is not the JSON array `tc -j qdisc show` prints.
+    #[error("tc's qdisc list is not a JSON array of qdiscs: {0}")]
+    Json(String),
+    /// The interface has no qdisc at all.
+    #[error("the interface has no qdisc")]
+    Empty,
+    /// A qdisc lacks a counter (`tc` without `-s`).
+    #[error("qdisc {0} has no {1} counter (was tc run with -s?)")]
+    Missing(String, &'static str),
+}
+
+/// The queue of an interface from `tc -s -j qdisc show dev IFACE`: the
+/// innermost qdiscs summed (see the [module docs](self)). Ingress and
+/// clsact hooks are not queues and are left out.
+pub fn queue_from_tc_json(text: &str) -> Result<QueueReading, QdiscParseError> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| QdiscParseError::Json(e.to_string()))?;
+    let qdiscs: Vec<&serde_json::Value> = list
+        .iter()
+        .filter(|q| !matches!(q["kind"].as_str(), Some("ingress" | "clsact")))
+        .collect();
+    if qdiscs.is_empty() {
+        return Err(QdiscParseError::Empty);
+    }
+    let major = |s: &str| s.split(':').next().unwrap_or_default().to_string();
+    let parents: Vec<String> = qdiscs
+        .iter()
+        .filter_map(|q| q["parent"].as_str())
+        .map(major)
+        .collect();
+    let mut sum = QueueReading::default();
+    for q in qdiscs {
+        let handle = q["handle"].as_str().unwrap_or_default();
+        if parents.iter().any(|p| *p == major(handle)) {
+            continue;
+        }
+        let count = |key: &'static str| {
+            q[key]
+                .as_u64()
+                .ok_or_else(|| QdiscParseError::Missing(handle.to_string(), key))
+        };
+        sum.backlog_bytes += count("backlog")?;
+        sum.backlog_packets += count("qlen")?;
+        sum.drops += count("drops")?;
+    }
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(cwnd: u32, progress_bytes: u64) -> FlowReading {
+        FlowReading {
+            cwnd,
+            snd_mss: 1448,
+            rtt_us: 40_000,
+            rttvar_us: 2_000,
+            delivery_rate: 6_250_000,
+            pacing_rate: u64::MAX,
+            total_retrans: 3,
+            bytes_in_flight: 14_480,
+            segments_in_flight: 10,
+            progress_bytes,
+        }
+    }
+
+    #[test]
+    fn goodput_comes_from_progress_between_samples() {
+        let mut s = Sampler::new(Duration::from_millis(10));
+        assert_eq!(s.next_due(), Duration::ZERO);
+        s.record(Duration::ZERO, &[Some(reading(10, 0))], None);
+        assert_eq!(s.next_due(), Duration::from_millis(10));
+        s.record(
+            Duration::from_millis(10),
+            &[Some(reading(20, 62_500)), None],
+            None,
+        );
+        // Late: the schedule skips to the next whole interval.
+        s.record(
+            Duration::from_millis(35),
+            &[None, Some(reading(5, 1))],
+            None,
+        );
+        assert_eq!(s.next_due(), Duration::from_millis(40));
+        let t = s.finish();
+        assert_eq!(t.sample_us, 10_000);
+        let first = t.samples[0].flows[0].unwrap();
+        assert_eq!(first.goodput_bps, None);
+        assert_eq!(first.cwnd_bytes, 14_480);
+        assert_eq!(first.delivery_rate_bps, 50_000_000);
+        assert_eq!(first.pacing_rate_bps, None);
+        // 62500 bytes in 10 ms: 50 Mbit/s.
+        let second = t.samples[1].flows[0].unwrap();
+        assert!((second.goodput_bps.unwrap() - 50e6).abs() < 1.0);
+        assert_eq!(t.samples[1].flows[1], None);
+        assert_eq!(t.samples[2].flows[0], None);
+        assert_eq!(t.samples[2].flows[1].unwrap().goodput_bps, None);
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["samples"][1]["t"], 0.01);
+        assert_eq!(json["samples"][0]["flows"][0]["rtt_us"], 40_000);
+        assert!(json["samples"][0].get("queue").is_none());
+    }
+
+    #[test]
+    fn queue_drops_count_from_the_first_sample() {
+        let mut s = Sampler::new(Duration::from_millis(10));
+        let q = |backlog_packets, drops| QueueReading {
+            backlog_bytes: backlog_packets * 1514,
+            backlog_packets,
+            drops,
+        };
+        s.record(Duration::ZERO, &[], Some(q(0, 7)));
+        s.record(Duration::from_millis(10), &[], Some(q(80, 9)));
+        let t = s.finish();
+        assert_eq!(t.samples[0].queue.unwrap().drops, 0);
+        let second = t.samples[1].queue.unwrap();
+        assert_eq!((second.backlog_packets, second.drops), (80, 2));
+        assert_eq!(second.backlog_bytes, 80 * 1514);
+    }
+
+    /// What `tc -s -j qdisc show dev to-a` printed in the middle box of
+    /// `tools/netlab up --rate 20M --queue pfifo:200`, a cubic download
+    /// filling the queue.
+    const NETLAB_TBF_PFIFO: &str = r#"[{"kind":"tbf","handle":"2:","root":true,"refcnt":3,"options":{"rate":2500000,"burst":12500,"lat":50000},"bytes":2975466,"packets":1971,"drops":0,"overlimits":5976,"requeues":0,"backlog":171082,"qlen":113},{"kind":"pfifo","handle":"3:","parent":"2:1","options":{"limit":200},"bytes":2975466,"packets":1971,"drops":0,"overlimits":0,"requeues":0,"backlog":171082,"qlen":113}]"#;
+
+    #[test]
+    fn the_innermost_qdisc_is_the_queue() {
+        let q = queue_from_tc_json(NETLAB_TBF_PFIFO).unwrap();
+        assert_eq!(
+            q,
+            QueueReading {
+                backlog_bytes: 171_082,
+                backlog_packets: 113,
+                drops: 0
+            }
+        );
+        // A lone root qdisc is its own queue; ingress is no queue.
+        let one = r#"[{"kind":"pfifo","handle":"3:","root":true,"drops":1,"backlog":3028,"qlen":2},
+                      {"kind":"ingress","handle":"ffff:","parent":"ffff:fff1","drops":0,"backlog":0,"qlen":0}]"#;
+        assert_eq!(queue_from_tc_json(one).unwrap().backlog_packets, 2);
+        // Two leaves under one classful root are summed.
+        let two = r#"[{"kind":"htb","handle":"1:","root":true,"drops":0,"backlog":0,"qlen":0},
+                      {"kind":"pfifo","handle":"10:","parent":"1:10","drops":1,"backlog":100,"qlen":1},
+                      {"kind":"pfifo","handle":"20:","parent":"1:20","drops":2,"backlog":200,"qlen":2}]"#;
+        let q = queue_from_tc_json(two).unwrap();
+        assert_eq!((q.backlog_bytes, q.backlog_packets, q.drops), (300, 3, 3));
+    }
+
+    #[test]
+    fn what_is_not_a_qdisc_list_says_why() {
+        assert!(matches!(
+            queue_from_tc_json("nope"),
+            Err(QdiscParseError::Json(_))
+        ));
+        assert!(matches!(
+            queue_from_tc_json("[]"),
+            Err(QdiscParseError::Empty)
+        ));
+        let no_stats = r#"[{"kind":"pfifo","handle":"3:","root":true}]"#;
+        let e = queue_from_tc_json(no_stats).unwrap_err();
+        assert!(e.to_string().contains("-s"), "{e}");
+    }
+}

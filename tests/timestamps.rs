@@ -1,0 +1,129 @@
+//! Kernel timestamps of an echo, end to end over real sockets: the four
+//! stamps of TCP echoes over IPv4 and IPv6 make network RTT, server time,
+//! send path and wake-up in the JSON (validated by the schema); lo has no
+//! hardware clock and says so; `--no-timestamps` and a server that does not
+//! know stamped echoes leave application figures only, and say why.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use ardei_lab::proto::{ErrorCode, HEADER_LEN, Message, codec};
+use common::*;
+
+fn hosts() -> Vec<&'static str> {
+    let mut h = vec!["127.0.0.1"];
+    if has_ipv6() {
+        h.push("[::1]");
+    }
+    h
+}
+
+#[test]
+fn tcp_echoes_carry_four_stamps_over_both_families() {
+    for host in hosts() {
+        let server = Server::start(host, &[]);
+        let (out, v) = server.client_json(&["--echo", "stamp", "--count", "200", "--timestamps"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_valid(&v);
+        let t = &v["timestamps"];
+        assert_eq!(t["kind"], "software", "{t}");
+        assert!(
+            t["hardware"].as_str().unwrap().contains("not available"),
+            "{t}"
+        );
+        let missing = ["t1", "t2", "t3", "t4"]
+            .iter()
+            .map(|k| t["missing"][k].as_u64().unwrap())
+            .sum::<u64>();
+        let n = t["network_rtt_us"]["count"].as_u64().unwrap();
+        // Every echo has its network RTT, or a stamp it lacks is counted.
+        assert!(n + missing >= 200 && n >= 100, "{t}");
+        let p50 = |k: &str| t[k]["p50"].as_f64().unwrap();
+        let rtt = v["latency_us"]["p50"].as_f64().unwrap();
+        // The network is a part of the round trip, the server another.
+        assert!(p50("network_rtt_us") < rtt, "{v}");
+        assert!(p50("server_us") < rtt, "{v}");
+        assert!(p50("send_path_us") > 0.0 && p50("wakeup_us") > 0.0, "{t}");
+        // The text says the same.
+        let text = server.client(&["--echo", "stamp", "--count", "20", "--timestamps"]);
+        let text = stdout(&text);
+        for row in ["network RTT", "server ", "send path", "wake-up"] {
+            assert!(text.contains(row), "{text}");
+        }
+    }
+}
+
+#[test]
+fn no_timestamps_sends_plain_echoes_and_says_so() {
+    let server = Server::v4(&[]);
+    let (out, v) = server.client_json(&["--echo", "x", "--count", "5", "--no-timestamps"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_valid(&v);
+    assert_eq!(v["timestamps"]["kind"], "none");
+    assert!(
+        v["timestamps"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("--no-timestamps")
+    );
+    assert!(v["timestamps"].get("network_rtt_us").is_none());
+    // Plain requests: 5 of them, the model prices 5 exchanges of 14 bytes.
+    assert_eq!(v["latency_us"]["count"], 5);
+    let bad = client("127.0.0.1:1", &["--file", "10", "--no-timestamps"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+/// A server of an older build: it echoes EchoRequests and refuses kinds it
+/// does not know, as an older server refuses a StampedEchoRequest.
+fn old_server() -> (String, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            while buf.len() >= HEADER_LEN {
+                let len = u32::from_be_bytes(buf[4..8].try_into().unwrap()) as usize;
+                if buf.len() < HEADER_LEN + len {
+                    break;
+                }
+                let msg: Vec<u8> = buf.drain(..HEADER_LEN + len).collect();
+                let reply = match codec::decode(&msg) {
+                    Ok(Some((Message::EchoRequest { seq, data }, _))) => {
+                        Message::EchoReply { seq, data }
+                    }
+                    _ => Message::error(ErrorCode::UnknownKind, "unknown message kind"),
+                };
+                if s.write_all(&codec::to_vec(&reply).unwrap()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn an_older_server_gets_plain_echoes_and_the_report_says_why() {
+    let (addr, h) = old_server();
+    let out = client(
+        &addr,
+        &["--echo", "hi", "--count", "4", "--json", "--timestamps"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = parse_json(&out.stdout).unwrap();
+    assert_valid(&v);
+    assert_eq!(v["latency_us"]["count"], 4);
+    assert_eq!(v["timestamps"]["kind"], "none");
+    let note = v["timestamps"]["note"].as_str().unwrap();
+    assert!(note.contains("older server"), "{note}");
+    h.join().unwrap();
+}
