@@ -26,35 +26,61 @@ pub(crate) fn recv_space() -> usize {
     2 * int_space()
 }
 
-/// Reads the control messages the kernel put in a received header.
-pub(crate) fn parse(h: &libc::msghdr) -> Found {
-    let mut f = Found::default();
+/// Calls `f` with the level, type and data of every control message the
+/// kernel put in a received header: the one walk over `msg_control` that
+/// every parser here shares.
+pub(crate) fn each(h: &libc::msghdr, mut f: impl FnMut(libc::c_int, libc::c_int, &[u8])) {
     if h.msg_control.is_null() || h.msg_controllen == 0 {
-        return f;
+        return;
     }
     // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the
-    // CMSG macros stay within it, and each value is read unaligned and no
-    // longer than its header says.
+    // CMSG macros stay within it, and each message's data is no longer
+    // than its header says.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
             let data = libc::CMSG_DATA(c);
             let len = ((*c).cmsg_len as usize).saturating_sub(data.offset_from(c.cast()) as usize);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::SOL_UDP, libc::UDP_GRO) if len >= 4 => {
-                    let v: libc::c_int = std::ptr::read_unaligned(data.cast());
-                    f.gro = u16::try_from(v).ok().filter(|v| *v > 0);
-                }
-                (libc::IPPROTO_IP, libc::IP_TOS) if len >= 1 => f.tos = Some(*data),
-                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if len >= 4 => {
-                    let v: libc::c_int = std::ptr::read_unaligned(data.cast());
-                    f.tos = u8::try_from(v).ok();
-                }
-                _ => {}
-            }
+            f(
+                (*c).cmsg_level,
+                (*c).cmsg_type,
+                std::slice::from_raw_parts(data, len),
+            );
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
+}
+
+/// A value of type `T` read unaligned from the front of `data`, if it is
+/// long enough.
+pub(crate) fn read<T: Copy>(data: &[u8]) -> Option<T> {
+    // SAFETY: `T` is plain old data from the kernel and `data` holds at
+    // least its size; the read is unaligned.
+    (data.len() >= std::mem::size_of::<T>())
+        .then(|| unsafe { std::ptr::read_unaligned(data.as_ptr().cast::<T>()) })
+}
+
+/// Reads the control messages the kernel put in a received header.
+pub(crate) fn parse(h: &libc::msghdr) -> Found {
+    let mut f = Found::default();
+    each(h, |level, kind, data| match (level, kind) {
+        (libc::SOL_UDP, libc::UDP_GRO) => {
+            if let Some(v) = read::<libc::c_int>(data) {
+                f.gro = u16::try_from(v).ok().filter(|v| *v > 0);
+            }
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => {
+            if let Some(&tos) = data.first() {
+                f.tos = Some(tos);
+            }
+        }
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
+            if let Some(v) = read::<libc::c_int>(data) {
+                f.tos = u8::try_from(v).ok();
+            }
+        }
+        _ => {}
+    });
     f
 }
 

@@ -30,6 +30,8 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
 
+use super::cmsg;
+
 /// `SCM_TSTAMP_SND`: the device (driver) took the packet.
 const TSTAMP_SND: u32 = 0;
 /// `SCM_TSTAMP_SCHED`: the packet entered the queueing discipline.
@@ -275,39 +277,23 @@ struct Parsed {
 /// Reads `SCM_TIMESTAMPING` and `IP_RECVERR`/`IPV6_RECVERR` out of `h`.
 fn parse(h: &libc::msghdr) -> Parsed {
     let mut p = Parsed::default();
-    if h.msg_control.is_null() || h.msg_controllen == 0 {
-        return p;
-    }
-    // SAFETY: the kernel filled `msg_control` up to `msg_controllen`; the
-    // CMSG macros stay within it, and each value is read unaligned and no
-    // longer than its header says.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(h);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
-            let len = ((*c).cmsg_len as usize).saturating_sub(data.offset_from(c.cast()) as usize);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING)
-                    if len >= 3 * std::mem::size_of::<libc::timespec>() =>
-                {
-                    let ts: [libc::timespec; 3] = std::ptr::read_unaligned(data.cast());
-                    p.stamp = stamp_of(&ts);
-                }
-                (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR)
-                    if len >= std::mem::size_of::<libc::sock_extended_err>() =>
-                {
-                    let e: libc::sock_extended_err = std::ptr::read_unaligned(data.cast());
-                    if e.ee_errno == libc::ENOMSG as u32
-                        && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
-                    {
-                        p.tx = Some((e.ee_data, e.ee_info));
-                    }
-                }
-                _ => {}
+    cmsg::each(h, |level, kind, data| match (level, kind) {
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+            if let Some(ts) = cmsg::read::<[libc::timespec; 3]>(data) {
+                p.stamp = stamp_of(&ts);
             }
-            c = libc::CMSG_NXTHDR(h, c);
         }
-    }
+        (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR) => {
+            if let Some(e) = cmsg::read::<libc::sock_extended_err>(data) {
+                if e.ee_errno == libc::ENOMSG as u32
+                    && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
+                {
+                    p.tx = Some((e.ee_data, e.ee_info));
+                }
+            }
+        }
+        _ => {}
+    });
     p
 }
 
