@@ -23,7 +23,11 @@
 //!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
 //!      into samples; [`rate_search`]: the search for the fastest rate that
 //!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
-//!      fed into. These leaves import nothing of the crate.
+//!      fed into; [`responsiveness`]: RPM under working conditions as
+//!      draft-ietf-ippm-responsiveness defines it: trimmed means, the
+//!      confidence, the phases and the ramp of load flows as a state
+//!      machine, and the probes' schedule. These leaves import nothing of
+//!      the crate.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -86,6 +90,7 @@ pub mod pcap;
 pub mod plot;
 pub mod proto;
 pub mod rate_search;
+pub mod responsiveness;
 pub mod sched;
 pub mod schema;
 pub mod server;
