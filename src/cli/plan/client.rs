@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::transfer::{self, Marking};
-use super::{PlanError, rules};
+use super::{PlanError, rpm, rules};
 use crate::cli::args::ClientArgs;
 use crate::client::flows::Flows;
 use crate::client::prompt::StreamDefaults;
@@ -59,6 +59,8 @@ pub enum ClientAction {
         /// Whole segment size.
         size: u32,
     },
+    /// `--rpm`: responsiveness under load, in phases.
+    Rpm(crate::client::rpm::RpmConfig),
     /// No action: the interactive prompt, whose streams take these.
     Prompt(StreamDefaults),
 }
@@ -70,6 +72,7 @@ impl ClientAction {
             ClientAction::Echo { .. } => Some("echo"),
             ClientAction::File { .. } | ClientAction::FindRate { .. } => Some("file"),
             ClientAction::Stream { .. } => Some("stream"),
+            ClientAction::Rpm(_) => Some("rpm"),
             ClientAction::Prompt(_) => None,
         }
     }
@@ -114,9 +117,14 @@ impl ClientPlan {
         let target = rules::address(args.target.as_deref(), &args.endpoint)?;
         let mut opts = rules::sock_opts(&args.socket)?;
         transfer::check_find_rate(&args)?;
-        transfer::check(&args)?;
-        check_combinations(&args)?;
-        let action = action(&args, target)?;
+        rpm::check(&args)?;
+        let action = if args.rpm {
+            ClientAction::Rpm(rpm::config(&args)?)
+        } else {
+            transfer::check(&args)?;
+            check_combinations(&args)?;
+            action(&args, target)?
+        };
         let marking = transfer::marking(&args);
         opts.tos = marking.tos(args.socket.udp);
         opts.congestion = marking.congestion.clone();

@@ -9,6 +9,7 @@
 mod client;
 mod error;
 pub(crate) mod rules;
+mod rpm;
 mod server;
 mod transfer;
 
