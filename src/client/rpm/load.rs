@@ -1,7 +1,8 @@
 //! The load: timed file transfers, each a [`Client`] on a thread of its
-//! own (as `-P N` runs them), publishing its bytes to a [`Probe`] and
-//! handing back its socket so that the driver can read the connection's
-//! round-trip time from `TCP_INFO` while it runs.
+//! own (as `-P N` runs them), handing back its socket so that the driver
+//! can read the connection's round-trip time and the bytes it delivered
+//! from `TCP_INFO` while it runs (a timed upload publishes no running
+//! total of its own).
 
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub(super) struct LoadFlow {
     probe: Arc<Probe>,
     socket: Receiver<TcpStream>,
     stream: Option<TcpStream>,
+    moved: u64,
     handle: Option<JoinHandle<Result<u64, ClientError>>>,
 }
 
@@ -60,23 +62,28 @@ impl LoadFlow {
             probe,
             socket,
             stream: None,
+            moved: 0,
             handle,
         }
     }
 
-    /// Payload bytes moved so far, as last published.
+    /// Bytes moved so far: those its connection delivered as `TCP_INFO`
+    /// last said (the lab's framing included), or before the socket is
+    /// read, those its transfer last published.
     pub(super) fn bytes(&self) -> u64 {
-        self.probe.totals().bytes
+        self.moved.max(self.probe.totals().bytes)
     }
 
-    /// The connection's round-trip time as the kernel keeps it, µs: the
+    /// Reads the connection's `TCP_INFO`: keeps the bytes it has moved
+    /// and answers its round-trip time as the kernel keeps it, µs: the
     /// sender's smoothed RTT on an upload, the receiver's estimate on a
     /// download; `None` before it connects or while the kernel has none.
-    pub(super) fn self_rtt_us(&mut self) -> Option<f64> {
+    pub(super) fn read(&mut self) -> Option<f64> {
         if self.stream.is_none() {
             self.stream = self.socket.try_recv().ok();
         }
         let rt = RoundTrips::read(self.stream.as_ref()?).ok()?;
+        self.moved = self.moved.max(rt.moved_bytes);
         let us = match self.direction {
             Direction::Upload => rt.rtt_us,
             Direction::Download => rt.rcv_rtt_us,
@@ -84,7 +91,7 @@ impl LoadFlow {
         (us > 0).then_some(f64::from(us))
     }
 
-    /// Waits for the flow to end: its bytes, or why it failed.
+    /// Waits for the flow to end: its bytes in all, or why it failed.
     pub(super) fn join(mut self) -> Result<u64, ClientError> {
         let Some(h) = self.handle.take() else {
             return Err(ClientError::Protocol(

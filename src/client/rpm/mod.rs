@@ -204,7 +204,7 @@ fn take_readings(r: &mut Running, p: &Probers) {
         }
     }
     for f in &mut r.flows {
-        if let Some(us) = f.self_rtt_us() {
+        if let Some(us) = f.read() {
             r.set.sample(Kind::SelfRtt, us);
         }
     }
@@ -225,17 +225,25 @@ fn pace_probes(r: &mut Running, p: &Probers) {
 
 /// Ends a phase: waits for its flows; its figures, or the first flow's
 /// failure.
-fn end(r: Running, stable: bool) -> Result<(PhaseFigures, ProbeSet, bool), ClientError> {
+fn end(mut r: Running, stable: bool) -> Result<(PhaseFigures, ProbeSet, bool), ClientError> {
     let seconds = r.began.elapsed().as_secs_f64();
-    let mut bytes = 0;
+    // The phase's goodput counts what its flows moved within it: a flow
+    // still drains its socket buffers and the bottleneck's queue after its
+    // time, and what arrives then belongs to no phase.
+    for f in r.flows.iter_mut() {
+        f.read();
+    }
+    let bytes = r.flows.iter().map(LoadFlow::bytes).sum();
     for f in r.flows {
-        bytes += f.join()?;
+        f.join()?;
     }
     let direction = match r.phase {
         Phase::Idle => "idle",
         Phase::Load(l) => l.name(),
     };
-    let stable = stable && r.phase != Phase::Idle;
+    // With no load there is no goodput to settle: the idle phase's
+    // confidence rests on its probes alone.
+    let stable = stable || r.phase == Phase::Idle;
     let fig = PhaseFigures::new(direction, seconds, r.per_direction, bytes, stable, &r.set);
     Ok((fig, r.set, stable))
 }

@@ -52,7 +52,7 @@ pub struct PhaseFigures {
     pub seconds: f64,
     /// Load flows per direction at its end (0 idle).
     pub flows: u32,
-    /// Payload bytes the load moved.
+    /// Bytes the load delivered within the phase (`TCP_INFO`).
     pub bytes: u64,
     /// `bytes` over `seconds`, bit/s.
     pub goodput_bps: f64,
