@@ -8,8 +8,8 @@
 
 mod client;
 mod error;
-pub(crate) mod rules;
 mod rpm;
+pub(crate) mod rules;
 mod server;
 mod transfer;
 

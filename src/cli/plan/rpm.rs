@@ -19,8 +19,6 @@ pub(super) fn check(a: &ClientArgs) -> Result<(), PlanError> {
     }
     let why = if a.socket.udp {
         "loads the path with TCP flows and probes it over TCP and UDP itself: leave --udp out"
-    } else if a.file.is_some() {
-        "runs timed phases (-t DUR each), not a file of a size: leave --file out"
     } else if a.find_rate {
         "does not go with --find-rate"
     } else if a.upload || a.bidir {
@@ -52,9 +50,7 @@ pub(super) fn config(a: &ClientArgs) -> Result<RpmConfig, PlanError> {
     } else {
         a.phases
             .iter()
-            .map(|p| {
-                Load::parse(p.trim()).ok_or_else(|| PlanError::Phases { given: p.clone() })
-            })
+            .map(|p| Load::parse(p.trim()).ok_or_else(|| PlanError::Phases { given: p.clone() }))
             .collect::<Result<_, _>>()?
     };
     Ok(RpmConfig {

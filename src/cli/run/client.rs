@@ -151,7 +151,9 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             eprintln!("{}", t.line(n));
         }),
         // The prompt and --rpm run their own actions (see `run`).
-        ClientAction::Prompt(_) | ClientAction::Rpm(_) => Err(ClientError::Protocol("no action".to_string())),
+        ClientAction::Prompt(_) | ClientAction::Rpm(_) => {
+            Err(ClientError::Protocol("no action".to_string()))
+        }
     }
 }
 

@@ -99,7 +99,9 @@ impl LoadFlow {
             ));
         };
         h.join().unwrap_or_else(|_| {
-            Err(ClientError::Protocol("a load flow's thread panicked".to_string()))
+            Err(ClientError::Protocol(
+                "a load flow's thread panicked".to_string(),
+            ))
         })
     }
 }

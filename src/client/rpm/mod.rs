@@ -25,8 +25,8 @@ use report::{PhaseFigures, percentiles};
 use super::transfer::Direction;
 use super::{ClientConfig, ClientError};
 use crate::responsiveness::{
-    CONFIDENCE_RULE, Command, FlowPolicy, IDLE_INTERVAL, Kind, Load, Phase, PhaseDriver,
-    ProbeSet, RPM_RULE, probe_interval,
+    CONFIDENCE_RULE, Command, FlowPolicy, IDLE_INTERVAL, Kind, Load, Phase, PhaseDriver, ProbeSet,
+    RPM_RULE, probe_interval,
 };
 
 /// The longest idle phase; a shorter `-t` shortens it too.
@@ -140,7 +140,12 @@ fn check_server(config: &ClientConfig) -> Result<Result<(), String>, ClientError
     };
     match probe_once(config, Kind::Echo, &mut echo) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(fail("an echo", &format!("no reply within {PROBE_TIMEOUT:?}"))),
+        Ok(None) => {
+            return Err(fail(
+                "an echo",
+                &format!("no reply within {PROBE_TIMEOUT:?}"),
+            ));
+        }
         Err(e @ ClientError::NoServer { .. }) => return Err(e),
         Err(e) => return Err(fail("an echo", &e)),
     }
@@ -260,7 +265,9 @@ fn summary(
     } else {
         done.remove(0)
     };
-    let idle_rtt_us = sets.first().and_then(|(s, _)| percentiles(&s.foreign_samples()));
+    let idle_rtt_us = sets
+        .first()
+        .and_then(|(s, _)| percentiles(&s.foreign_samples()));
     let mut loaded = ProbeSet::default();
     for (s, _) in sets.iter().skip(1) {
         loaded.merge(s);

@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
-use crate::net::socket::tcp_connect_with;
 use crate::net::NetError;
+use crate::net::socket::tcp_connect_with;
 use crate::responsiveness::Kind;
 
 /// How long a probe may take before it counts as lost.
@@ -93,9 +93,8 @@ pub(super) fn probe_once(
 ) -> Result<Option<f64>, ClientError> {
     if kind == Kind::Connect {
         let t = Instant::now();
-        let r = tcp_connect_with::<NetError>(config.target, &config.opts, PROBE_TIMEOUT, |_| {
-            Ok(())
-        });
+        let r =
+            tcp_connect_with::<NetError>(config.target, &config.opts, PROBE_TIMEOUT, |_| Ok(()));
         return match r {
             Ok(_) => Ok(Some(t.elapsed().as_secs_f64() * 1e6)),
             Err(NetError::Connect { source, .. })

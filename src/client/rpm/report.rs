@@ -147,7 +147,11 @@ impl PhaseFigures {
                 self.seconds,
                 self.flows,
                 format_bitrate(self.goodput_bps),
-                if self.stable { ", stable" } else { ", never stable" },
+                if self.stable {
+                    ", stable"
+                } else {
+                    ", never stable"
+                },
             );
         }
         if let Some(p) = &self.loaded_rtt_us {
@@ -161,7 +165,13 @@ impl PhaseFigures {
             .iter()
             .filter(|p| p.samples > 0 || p.lost > 0)
             .map(|p| match p.trimmed_mean_us {
-                Some(tm) => format!("{} {:.2} ms ({}, {} lost)", p.kind, tm / 1000.0, p.samples, p.lost),
+                Some(tm) => format!(
+                    "{} {:.2} ms ({}, {} lost)",
+                    p.kind,
+                    tm / 1000.0,
+                    p.samples,
+                    p.lost
+                ),
                 None => format!("{} - (0, {} lost)", p.kind, p.lost),
             })
             .collect();
