@@ -926,7 +926,9 @@ fn rpm_falls_with_a_long_queue() {
     let run = |queue: &str| {
         let lab = Lab::up(&["--rate", "50M", "--queue", queue]);
         let server = lab.server_in_b("198.18.0.2:0");
-        let args = ["--rpm", "-t", "4s", "--phases", "down", "-P", "4", "-C", "cubic"];
+        let args = [
+            "--rpm", "-t", "4s", "--phases", "down", "-P", "4", "-C", "cubic",
+        ];
         let v = lab.client_json_in_a(&server.target(), &args);
         let p50 = |k: &str| v[k]["p50"].as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
         let rpm = v["rpm"].as_f64().expect("an RPM");
@@ -936,14 +938,29 @@ fn rpm_falls_with_a_long_queue() {
             p50("idle_rtt_us"),
             p50("loaded_rtt_us")
         );
-        assert!(goodput > 30e6, "{queue}: the load did not fill the link: {v}");
+        assert!(
+            goodput > 30e6,
+            "{queue}: the load did not fill the link: {v}"
+        );
         assert!(p50("idle_rtt_us") < 5_000.0, "{queue}: {v}");
         (p50("loaded_rtt_us"), rpm)
     };
     let (long_rtt, long_rpm) = run("pfifo:1000");
     let (short_rtt, short_rpm) = run("pfifo:20");
-    assert!(long_rtt > 40_000.0, "a full 1000-packet queue took {long_rtt} µs");
-    assert!(short_rtt < 20_000.0, "a 20-packet queue took {short_rtt} µs");
-    assert!(long_rtt > 4.0 * short_rtt, "{long_rtt} µs against {short_rtt} µs");
-    assert!(short_rpm > 5.0 * long_rpm, "RPM {short_rpm:.0} against {long_rpm:.0}");
+    assert!(
+        long_rtt > 40_000.0,
+        "a full 1000-packet queue took {long_rtt} µs"
+    );
+    assert!(
+        short_rtt < 20_000.0,
+        "a 20-packet queue took {short_rtt} µs"
+    );
+    assert!(
+        long_rtt > 4.0 * short_rtt,
+        "{long_rtt} µs against {short_rtt} µs"
+    );
+    assert!(
+        short_rpm > 5.0 * long_rpm,
+        "RPM {short_rpm:.0} against {long_rpm:.0}"
+    );
 }
