@@ -16,6 +16,8 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_rpm;
+#[cfg(test)]
 mod tests_transfer;
 
 use std::path::PathBuf;
