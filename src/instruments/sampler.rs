@@ -18,14 +18,14 @@
 //! ```
 
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::net::qdisc::QdiscTarget;
 use crate::net::tcpinfo::FlowReading;
-use crate::timeline::{Sampler, Timeline};
+use crate::timeline::{ProbeReading, Sampler, Timeline};
 
 /// The longest the thread sleeps at once, so a stop is seen quickly even
 /// with a long interval.
@@ -35,7 +35,35 @@ const NAP: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub struct RunningSampler {
     stop: Arc<AtomicBool>,
+    probes: ProbeSink,
     thread: JoinHandle<Timeline>,
+}
+
+/// Where latency probes hand in their round trips, from any thread: each
+/// goes into the next sample ([`Sampler::probe`]).
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSink(Arc<Mutex<Vec<ProbeReading>>>);
+
+impl ProbeSink {
+    /// A probe of `kind` that took `rtt`, or was lost (`None`).
+    pub fn probe(&self, kind: &str, rtt: Option<Duration>) {
+        let reading = ProbeReading {
+            kind: kind.to_string(),
+            rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        };
+        // A poisoned lock only means a probe thread panicked mid-push.
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reading);
+    }
+
+    fn drain_into(&self, sampler: &mut Sampler) {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in taken {
+            sampler.probe(p);
+        }
+    }
 }
 
 impl RunningSampler {
@@ -48,10 +76,21 @@ impl RunningSampler {
     ) -> std::io::Result<RunningSampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let probes = ProbeSink::default();
+        let sink = probes.clone();
         let thread = std::thread::Builder::new()
             .name("sampler".into())
-            .spawn(move || run(&flows, interval, queue.as_ref(), &flag))?;
-        Ok(RunningSampler { stop, thread })
+            .spawn(move || run(&flows, interval, queue.as_ref(), &sink, &flag))?;
+        Ok(RunningSampler {
+            stop,
+            probes,
+            thread,
+        })
+    }
+
+    /// Where probes hand in their round trips while the sampler runs.
+    pub fn probes(&self) -> ProbeSink {
+        self.probes.clone()
     }
 
     /// Takes a last sample, stops, and returns the timeline.
@@ -68,6 +107,7 @@ fn run(
     flows: &[TcpStream],
     interval: Duration,
     queue: Option<&QdiscTarget>,
+    probes: &ProbeSink,
     stop: &AtomicBool,
 ) -> Timeline {
     let start = Instant::now();
@@ -76,6 +116,7 @@ fn run(
         let readings: Vec<Option<FlowReading>> =
             flows.iter().map(|s| FlowReading::read(s).ok()).collect();
         let q = queue.and_then(|q| q.read().ok());
+        probes.drain_into(sampler);
         sampler.record(start.elapsed(), &readings, q);
     };
     loop {
