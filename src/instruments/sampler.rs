@@ -31,6 +31,16 @@ use crate::timeline::{ProbeReading, Sampler, Timeline};
 /// with a long interval.
 const NAP: Duration = Duration::from_millis(5);
 
+/// What to sample and how often (the timeline's flags, checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sampling {
+    /// Time between samples.
+    pub interval: Duration,
+    /// The queue to read in each, already checked with
+    /// [`QdiscTarget::check`].
+    pub queue: Option<QdiscTarget>,
+}
+
 /// A sampler running on its own thread.
 #[derive(Debug)]
 pub struct RunningSampler {
