@@ -4,7 +4,8 @@
 //! only reads: the sockets are the transfer's own (cloned descriptors of
 //! them), and nothing it does can stop or slow a transfer but the CPU of
 //! its reads. A reading that fails leaves a gap (`null`) in its sample,
-//! never an error.
+//! never an error. A sample is timed when its flows were read; the queue
+//! is read just after (one `tc` process, a few milliseconds).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -125,9 +126,13 @@ fn run(
     let read = |sampler: &mut Sampler| {
         let readings: Vec<Option<FlowReading>> =
             flows.iter().map(|s| FlowReading::read(s).ok()).collect();
+        // The sample's time is the flows': a goodput is bytes over the
+        // time between two readings, and the queue's `tc` may take long
+        // on a busy machine, which must not stretch or shrink it.
+        let at = start.elapsed();
         let q = queue.and_then(|q| q.read().ok());
         probes.drain_into(sampler);
-        sampler.record(start.elapsed(), &readings, q);
+        sampler.record(at, &readings, q);
     };
     loop {
         if stop.load(Ordering::Relaxed) {

@@ -4,6 +4,8 @@
 //! so a queue that fills shows right below the RTT it raises. One line per
 //! flow in the same colour in every panel (their sum too in the goodput
 //! panel when there are several); latency probes are dots on the RTT panel.
+//! The cwnd panel shows the flows that send: a download's sender is the
+//! server, whose window the client cannot read.
 
 use plotters::prelude::*;
 
@@ -108,7 +110,12 @@ fn panels(t: &Timeline) -> Vec<Panel> {
         },
         Panel {
             y_desc: "cwnd (segments)".to_string(),
-            lines: series(&|_, f| Some(f64::from(f.cwnd))),
+            // A download's sender is the server, whose window the client
+            // cannot read: its own socket's is that of an idle sender.
+            lines: series(&|i, f| (!receiving(i)).then_some(f64::from(f.cwnd)))
+                .into_iter()
+                .filter(|(_, p)| !p.is_empty())
+                .collect(),
             dots: Vec::new(),
         },
     ];
@@ -189,6 +196,17 @@ fn draw_panel(
             .map_err(draw_error)?
             .label("probes")
             .legend(move |(x, y)| Circle::new((x + 12, y), 3, colour.filled()));
+    }
+    if panel.lines.is_empty() && panel.dots.is_empty() {
+        let note = "no sending flow here: a download's sender is the server";
+        return chart
+            .draw_series([Text::new(
+                note,
+                (x1 * 0.02, y_top * 0.5),
+                ("sans-serif", 16),
+            )])
+            .map(|_| ())
+            .map_err(draw_error);
     }
     chart
         .configure_series_labels()
@@ -297,6 +315,21 @@ mod tests {
         let (texts, _, _) = parse(&svg);
         assert!(texts.iter().any(|t| t == "cwnd (segments)"));
         assert!(!texts.iter().any(|t| t == "queue (packets)"), "{texts:?}");
+    }
+
+    #[test]
+    fn a_download_has_no_cwnd_of_its_own_to_draw() {
+        let mut t = timeline(false);
+        t.directions = vec!["download", "download"];
+        let (texts, _, _) = parse(&timeline_svg("down", &t).unwrap());
+        assert!(
+            texts.iter().any(|t| t.starts_with("no sending flow")),
+            "{texts:?}"
+        );
+        assert_eq!(
+            texts.iter().filter(|t| *t == "flow 1 (download)").count(),
+            2
+        );
     }
 
     #[test]

@@ -44,11 +44,18 @@ impl TimelineReport {
             let (Some(lo), Some(hi)) = (rtts.iter().min(), rtts.iter().max()) else {
                 continue;
             };
-            let cwnd = flows().map(|f| f.cwnd).max().unwrap_or(0);
-            let retrans = flows().map(|f| f.retransmissions).max().unwrap_or(0);
+            // A download's sender is the server: its window and
+            // retransmissions are not the client's to read.
+            let sender = if *dir == "download" {
+                " (the receiver's estimate)".to_string()
+            } else {
+                let cwnd = flows().map(|f| f.cwnd).max().unwrap_or(0);
+                let retrans = flows().map(|f| f.retransmissions).max().unwrap_or(0);
+                format!(", cwnd up to {cwnd} segments, {retrans} retransmitted")
+            };
             let _ = writeln!(
                 s,
-                "    flow {} ({dir}): RTT {:.1} to {:.1} ms, cwnd up to {cwnd} segments, {retrans} retransmitted",
+                "    flow {} ({dir}): RTT {:.1} to {:.1} ms{sender}",
                 i + 1,
                 f64::from(*lo) / 1e3,
                 f64::from(*hi) / 1e3
