@@ -173,9 +173,15 @@ mod tests {
         });
         c.write_all(&vec![7u8; 20 << 20]).unwrap();
         reader.join().unwrap();
+        sampler
+            .probes()
+            .probe("udp_echo", Some(Duration::from_micros(41)));
         std::thread::sleep(Duration::from_millis(30));
         let t = sampler.stop();
         assert_eq!(t.sample_us, 10_000);
+        let probes: Vec<_> = t.samples.iter().flat_map(|s| &s.probes).collect();
+        assert_eq!(probes.len(), 1, "the probe lands in one sample");
+        assert_eq!(probes[0].rtt_us, Some(41));
         assert!(t.samples.len() >= 3, "{} samples", t.samples.len());
         assert!(t.samples.windows(2).all(|w| w[0].t < w[1].t));
         let last = &t.samples[t.samples.len() - 1];

@@ -98,3 +98,61 @@ fn write_check(s: &mut String, c: &QueueCheck) {
         let _ = writeln!(s, "    ({n})");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::{FlowReading, QueueReading, Sampler};
+    use std::time::Duration;
+
+    #[test]
+    fn the_text_sums_up_flows_queue_and_check() {
+        let mut s = Sampler::new(Duration::from_millis(10));
+        for i in 0..3u64 {
+            let r = FlowReading {
+                cwnd: 20,
+                rtt_us: 2_000,
+                min_rtt_us: 2_000,
+                rcv_rtt_us: 50_000 + 1000 * i as u32,
+                progress_bytes: i * 62_500,
+                ..FlowReading::default()
+            };
+            let q = QueueReading {
+                backlog_bytes: 300_000,
+                backlog_packets: 200,
+                drops: i,
+            };
+            s.record(Duration::from_millis(10 * i), &[Some(r), Some(r)], Some(q));
+        }
+        let mut timeline = s.finish();
+        timeline.directions = vec!["download", "upload"];
+        timeline.qdisc = Some("lab-r:to-a".into());
+        let queue_check = crate::queue_check::queue_check(&timeline, Some(50_000_000));
+        let mut text = String::new();
+        TimelineReport {
+            timeline,
+            queue_check,
+        }
+        .write_text(&mut text);
+        assert!(
+            text.contains("timeline: 3 samples over 0.02 s, one due every 10 ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flow 1 (download): RTT 50.0 to 52.0 ms (the receiver's estimate)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("flow 2 (upload): RTT 2.0 to 2.0 ms, cwnd up to 20 segments"),
+            "{text}"
+        );
+        assert!(
+            text.contains("queue lab-r:to-a: peak backlog 300000 bytes (200 packets), 2 drops"),
+            "{text}"
+        );
+        assert!(
+            text.contains("queue check (2 loaded samples, medians): predicted RTT 50.0 ms"),
+            "{text}"
+        );
+    }
+}
