@@ -63,7 +63,7 @@ impl TimelineReport {
         }
         let queues = || t.samples.iter().filter_map(|x| x.queue);
         if let Some(peak) = queues().max_by_key(|q| q.backlog_bytes) {
-            let drops = queues().last().map_or(0, |q| q.drops);
+            let drops = queues().next_back().map_or(0, |q| q.drops);
             let _ = writeln!(
                 s,
                 "    queue {}: peak backlog {} bytes ({} packets), {drops} drops",
