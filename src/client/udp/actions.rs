@@ -186,13 +186,14 @@ impl UdpClient {
         ));
     }
 
-    /// Says how batching changed the kernel's counts: `gso` is the
-    /// sender's GSO calls and the datagrams they carried.
+    /// Says how batching changed the kernel's counts of a download: `gso`
+    /// is the server's GSO calls and the datagrams they carried.
     pub(super) fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
         if let Some(o) = r.overhead.as_mut() {
             o.add_udp_batching(&beside::UdpBatching {
                 gso,
                 gro: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+                ..beside::UdpBatching::default()
             });
         }
     }
@@ -247,6 +248,7 @@ impl UdpClient {
                     (arrivals.received() + arrivals.duplicates()) as f64
                         / self.rx_buffers.max(1) as f64,
                 ),
+                upload: false,
             },
         }
     }
@@ -313,6 +315,12 @@ impl UdpClient {
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let f = f.finish(Instant::now()).map_err(|e| self.fail(e, None))?;
         let lost = f.arrivals.lost(f.sent);
+        // A timed run asks for a time, not a size: what was offered is what
+        // the server says it sent, else (no Results) what arrived.
+        let size = match (time, size) {
+            (Some(_), 0) => f.results.as_ref().and_then(|r| r.bytes).unwrap_or(f.bytes),
+            _ => size,
+        };
         let detail = Detail::File {
             size,
             verified: true,

@@ -72,6 +72,10 @@ pub struct FileData {
     gso_limit: u64,
     sends: Sends,
     last: Option<Last>,
+    /// The file bytes of the batch being written, generated once in one
+    /// piece: small datagrams each carry a few dozen bytes, and generating
+    /// each piece alone costs more than the copy.
+    scratch: Vec<u8>,
 }
 
 impl FileData {
@@ -86,6 +90,7 @@ impl FileData {
             gso_limit: GSO_MAX_SEGMENTS as u64,
             sends: Sends::default(),
             last: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -146,8 +151,12 @@ impl FileData {
             self.plan.batch(self.seq, max, self.pacer.room(now)),
         );
         buf.clear();
+        let first = self.plan.offset(seq);
+        let end = self.plan.offset(seq + n - 1) + self.plan.len(seq + n - 1);
+        self.scratch.resize((end - first) as usize, 0);
+        buf.reserve(self.scratch.len() + n as usize * DGRAM_HEADER);
+        content::fill(first, &mut self.scratch);
         for s in seq..seq + n {
-            let at = buf.len();
             let offset = self.plan.offset(s);
             let h = DgramHeader {
                 seq: s as u32,
@@ -155,8 +164,8 @@ impl FileData {
                 ..header
             };
             datagram::append_header(buf, KIND_FILE_DATA, &h);
-            buf.resize(at + self.plan.wire(s) as usize, 0);
-            content::fill(offset, &mut buf[at + DGRAM_HEADER..]);
+            let at = (offset - first) as usize;
+            buf.extend_from_slice(&self.scratch[at..at + self.plan.len(s) as usize]);
         }
         self.last = Some(Last {
             seq,
