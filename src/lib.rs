@@ -21,9 +21,10 @@
 //!      chosen from it; [`schema`]: the version every printed JSON object
 //!      carries, and the one way to print one; [`timeline`]: readings of
 //!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
-//!      into samples; [`rate_search`]: the search for the fastest rate that
+//!      into samples, and [`queue_check`]: the RTT a sample's queue predicts
+//!      beside the one measured (imports `timeline`); [`rate_search`]: the search for the fastest rate that
 //!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
-//!      fed into. These leaves import nothing of the crate.
+//!      fed into. These leaves import nothing of the crate but `timeline`.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -85,6 +86,7 @@ pub mod pace;
 pub mod pcap;
 pub mod plot;
 pub mod proto;
+pub mod queue_check;
 pub mod rate_search;
 pub mod sched;
 pub mod schema;

@@ -412,6 +412,32 @@ pub struct ClientArgs {
     /// over time (file).
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
+    /// The timeline and its flags.
+    #[command(flatten)]
+    pub timeline: TimelineArgs,
+}
+
+/// The timeline of a TCP file transfer: each flow's `TCP_INFO` and a
+/// queue's backlog, sampled on one clock. Any of these flags turns it on.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimelineArgs {
+    /// TCP file transfer: sample every flow's TCP_INFO (cwnd, RTT,
+    /// delivery and pacing rates, retransmissions, bytes in flight) and
+    /// its goodput every 10 ms, as `timeline` in the JSON.
+    #[arg(long)]
+    pub timeline: bool,
+    /// The timeline, sampled every DUR (1ms at least; turns it on).
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub sample: Option<Duration>,
+    /// Add a queue to the timeline: the root qdisc of interface IFACE in
+    /// network namespace NETNS (its backlog and drops), and check the RTTs
+    /// against it (`queue_check`). Needs root; turns the timeline on.
+    #[arg(long, value_name = "NETNS:IFACE")]
+    pub qdisc: Option<String>,
+    /// Draw the timeline as an SVG: goodput, RTT, cwnd and the queue on one
+    /// time axis (turns the timeline on).
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot_timeline: Option<PathBuf>,
 }
 
 /// A percentage, 0 to 100 (`0.5`, `1`, `2%`).

@@ -16,6 +16,7 @@
 //!   client on its own thread, and their sums.
 //! - [`find_rate`]: the trials of `--find-rate`, run at the pace the
 //!   search of [`crate::rate_search`] asks.
+//! - [`timeline`]: `--timeline` sampled around a transfer's sockets.
 
 pub mod find_rate;
 pub mod flows;
@@ -26,6 +27,7 @@ pub mod record;
 pub mod report;
 pub mod tcp;
 pub mod ticker;
+pub mod timeline;
 pub mod transfer;
 pub mod udp;
 
@@ -215,6 +217,15 @@ impl Client {
         match self {
             Client::Tcp(c) => c.ticker = cfg,
             Client::Udp(c, _) => c.ticker = cfg,
+        }
+    }
+
+    /// A clone of the TCP connection's socket, for the timeline to read
+    /// its `TCP_INFO`; `None` over UDP.
+    pub fn tcp_stream(&self) -> Option<std::net::TcpStream> {
+        match self {
+            Client::Tcp(c) => c.stream_clone().ok(),
+            Client::Udp(..) => None,
         }
     }
 

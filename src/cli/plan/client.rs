@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::timeline::{self, TimelinePlan};
 use super::transfer::{self, Marking};
 use super::{PlanError, rules};
 use crate::cli::args::ClientArgs;
@@ -105,6 +106,8 @@ pub struct ClientPlan {
     pub plot: Option<PathBuf>,
     /// `-C`, `--dscp`, `--ecn`.
     pub marking: Marking,
+    /// `--timeline`, `--sample`, `--qdisc`, `--plot-timeline`.
+    pub timeline: Option<TimelinePlan>,
 }
 
 impl ClientPlan {
@@ -118,6 +121,7 @@ impl ClientPlan {
         transfer::check_find_rate(&args)?;
         transfer::check(&args)?;
         check_combinations(&args)?;
+        let timeline = timeline::timeline(&args)?;
         let action = action(&args, target)?;
         let marking = transfer::marking(&args);
         opts.tos = marking.tos(args.socket.udp);
@@ -157,6 +161,7 @@ impl ClientPlan {
             marking,
             hgrm: args.hgrm,
             plot: args.plot,
+            timeline,
         })
     }
 

@@ -10,6 +10,7 @@ mod client;
 mod error;
 pub(crate) mod rules;
 mod server;
+mod timeline;
 mod transfer;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 pub use client::{ClientAction, ClientOutput, ClientPlan};
 pub use error::PlanError;
 pub use server::ServerPlan;
+pub use timeline::TimelinePlan;
 pub use transfer::Marking;
 
 use crate::account::overhead::OverheadRequest;
