@@ -21,13 +21,14 @@
 //!      chosen from it; [`schema`]: the version every printed JSON object
 //!      carries, and the one way to print one; [`timeline`]: readings of
 //!      each flow's `TCP_INFO` and of a queue, taken on one clock, made
-//!      into samples; [`rate_search`]: the search for the fastest rate that
+//!      into samples, and [`queue_check`]: the RTT a sample's queue predicts
+//!      beside the one measured (imports `timeline`); [`rate_search`]: the search for the fastest rate that
 //!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
 //!      fed into; [`responsiveness`]: RPM under working conditions as
 //!      draft-ietf-ippm-responsiveness defines it: trimmed means, the
 //!      confidence, the phases and the ramp of load flows as a state
 //!      machine, and the probes' schedule. These leaves import nothing of
-//!      the crate.
+//!      the crate but `timeline`.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -89,6 +90,7 @@ pub mod pace;
 pub mod pcap;
 pub mod plot;
 pub mod proto;
+pub mod queue_check;
 pub mod rate_search;
 pub mod responsiveness;
 pub mod sched;

@@ -29,6 +29,11 @@
 //! does: its segments, the ACK line, the receive window and the
 //! retransmissions, from [`pcap::tsg`](crate::pcap::tsg)'s series.
 //!
+//! # Timeline
+//!
+//! [`timeline::timeline_svg`] draws a [`Timeline`](crate::timeline::Timeline)
+//! as stacked panels on one time axis: goodput, RTT, cwnd and the queue.
+//!
 //! # Example
 //!
 //! ```
@@ -56,6 +61,7 @@ use plotters::prelude::*;
 
 use crate::hgrm::{TICKS_PER_HALF_DISTANCE, percentile_rows};
 
+pub mod timeline;
 pub mod tsg;
 
 /// Width and height of every chart, in SVG pixels.

@@ -34,6 +34,12 @@ pub struct FlowReading {
     pub rtt_us: u32,
     /// `tcpi_rttvar`: its mean deviation, µs.
     pub rttvar_us: u32,
+    /// `tcpi_min_rtt`: the least RTT sample seen, µs (on a socket that
+    /// only receives, the handshake's).
+    pub min_rtt_us: u32,
+    /// `tcpi_rcv_rtt`: the receiver's own RTT estimate, µs, from the
+    /// timestamps the sender's data echoes (0 until one is measured).
+    pub rcv_rtt_us: u32,
     /// `tcpi_delivery_rate`: the rate of the latest delivery sample, bytes/s.
     pub delivery_rate: u64,
     /// `tcpi_pacing_rate`: bytes/s; `u64::MAX` when not paced.
@@ -73,6 +79,11 @@ pub struct FlowSample {
     pub rtt_us: u32,
     /// RTT mean deviation, µs.
     pub rttvar_us: u32,
+    /// The least RTT the flow has seen, µs.
+    pub min_rtt_us: u32,
+    /// The receiver's RTT estimate, µs (0: none yet): what a flow that
+    /// receives measures of the path, its `rtt_us` being the handshake's.
+    pub rcv_rtt_us: u32,
     /// Latest delivery rate, bit/s.
     pub delivery_rate_bps: u64,
     /// Pacing rate, bit/s; `None` (null) when the socket is not paced.
@@ -110,6 +121,20 @@ pub struct Sample {
     /// The queue, when one is watched and could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueSample>,
+    /// The latency probes that ended since the previous sample, in the
+    /// order they ended (none without probes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeReading>,
+}
+
+/// One latency probe's outcome, handed in with [`Sampler::probe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReading {
+    /// What kind of probe (`tcp_connect`, `udp_echo`…), as its sender
+    /// names it.
+    pub kind: String,
+    /// Its round trip, µs; `None` (null) for a probe that was lost.
+    pub rtt_us: Option<u64>,
 }
 
 /// The samples of a run.
@@ -117,6 +142,13 @@ pub struct Sample {
 pub struct Timeline {
     /// The interval asked for between samples, µs.
     pub sample_us: u64,
+    /// Each flow's direction as the client sees it (`download`,
+    /// `upload`), in the order of a sample's `flows`: which of a flow's
+    /// RTTs measures the path (see [`FlowSample::path_rtt_us`]).
+    pub directions: Vec<&'static str>,
+    /// The queue watched (`NETNS:IFACE`), if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc: Option<String>,
     /// The samples, in time order.
     pub samples: Vec<Sample>,
 }
@@ -130,6 +162,7 @@ pub struct Sampler {
     /// Per flow: when it was last read and its progress then.
     last: Vec<Option<(Duration, u64)>>,
     first_drops: Option<u64>,
+    probes: Vec<ProbeReading>,
     samples: Vec<Sample>,
 }
 
@@ -142,6 +175,7 @@ impl Sampler {
             next: Duration::ZERO,
             last: Vec::new(),
             first_drops: None,
+            probes: Vec::new(),
             samples: Vec::new(),
         }
     }
@@ -149,6 +183,11 @@ impl Sampler {
     /// When the next sample is due, since the start.
     pub fn next_due(&self) -> Duration {
         self.next
+    }
+
+    /// A latency probe that just ended: it goes into the next sample.
+    pub fn probe(&mut self, reading: ProbeReading) {
+        self.probes.push(reading);
     }
 
     /// Takes the readings made at `now` (since the start). A sample that
@@ -188,6 +227,7 @@ impl Sampler {
             t: now.as_secs_f64(),
             flows,
             queue,
+            probes: std::mem::take(&mut self.probes),
         });
         while self.next <= now {
             self.next += self.interval;
@@ -198,8 +238,25 @@ impl Sampler {
     pub fn finish(self) -> Timeline {
         Timeline {
             sample_us: u64::try_from(self.interval.as_micros()).unwrap_or(u64::MAX),
+            directions: Vec::new(),
+            qdisc: None,
             samples: self.samples,
         }
+    }
+}
+
+impl FlowSample {
+    /// The flow's measure of the path's round trip, µs: a sender's
+    /// smoothed RTT, or a receiver's own estimate (`tcpi_rcv_rtt`), since
+    /// a socket that only receives keeps the handshake's RTT. `None` when
+    /// the kernel has none yet.
+    pub fn path_rtt_us(&self, receiving: bool) -> Option<u32> {
+        let rtt = if receiving {
+            self.rcv_rtt_us
+        } else {
+            self.rtt_us
+        };
+        (rtt > 0).then_some(rtt)
     }
 }
 
@@ -209,6 +266,8 @@ fn flow_sample(r: &FlowReading, goodput_bps: Option<f64>) -> FlowSample {
         cwnd_bytes: u64::from(r.cwnd) * u64::from(r.snd_mss),
         rtt_us: r.rtt_us,
         rttvar_us: r.rttvar_us,
+        min_rtt_us: r.min_rtt_us,
+        rcv_rtt_us: r.rcv_rtt_us,
         delivery_rate_bps: r.delivery_rate.saturating_mul(8),
         pacing_rate_bps: (r.pacing_rate != u64::MAX).then(|| r.pacing_rate.saturating_mul(8)),
         retransmissions: r.total_retrans,
@@ -269,6 +328,26 @@ pub fn queue_from_tc_json(text: &str) -> Result<QueueReading, QdiscParseError> {
     Ok(sum)
 }
 
+/// The rate the interface's shaper lets through, bit/s, from the same
+/// `tc -s -j qdisc show` text: a token bucket's (`tbf`, whose `rate` tc
+/// gives in bytes/s) or cake's own shaper (`bandwidth`, bytes/s), the
+/// least if there are several. `None` when no qdisc there shapes: an
+/// `htb` keeps its rates in its classes, which this does not read.
+pub fn rate_from_tc_json(text: &str) -> Option<u64> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    list.iter()
+        .filter_map(|q| {
+            let key = match q["kind"].as_str()? {
+                "tbf" => "rate",
+                "cake" => "bandwidth",
+                _ => return None,
+            };
+            q["options"][key].as_u64().filter(|r| *r > 0)
+        })
+        .min()
+        .map(|bytes_per_s| bytes_per_s.saturating_mul(8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +358,8 @@ mod tests {
             snd_mss: 1448,
             rtt_us: 40_000,
             rttvar_us: 2_000,
+            min_rtt_us: 30_000,
+            rcv_rtt_us: 0,
             delivery_rate: 6_250_000,
             pacing_rate: u64::MAX,
             total_retrans: 3,
@@ -368,6 +449,42 @@ mod tests {
                       {"kind":"pfifo","handle":"20:","parent":"1:20","drops":2,"backlog":200,"qlen":2}]"#;
         let q = queue_from_tc_json(two).unwrap();
         assert_eq!((q.backlog_bytes, q.backlog_packets, q.drops), (300, 3, 3));
+    }
+
+    #[test]
+    fn the_rate_is_the_token_bucket_s() {
+        assert_eq!(rate_from_tc_json(NETLAB_TBF_PFIFO), Some(20_000_000));
+        let lone = r#"[{"kind":"pfifo","handle":"3:","root":true,"drops":0,"backlog":0,"qlen":0}]"#;
+        assert_eq!(rate_from_tc_json(lone), None);
+        let htb = r#"[{"kind":"htb","handle":"1:","root":true,"options":{"r2q":10}}]"#;
+        assert_eq!(rate_from_tc_json(htb), None);
+        assert_eq!(rate_from_tc_json("nope"), None);
+    }
+
+    #[test]
+    fn probes_go_into_the_next_sample() {
+        let mut s = Sampler::new(Duration::from_millis(10));
+        s.record(Duration::ZERO, &[], None);
+        s.probe(ProbeReading {
+            kind: "udp_echo".into(),
+            rtt_us: Some(41_000),
+        });
+        s.probe(ProbeReading {
+            kind: "udp_echo".into(),
+            rtt_us: None,
+        });
+        s.record(Duration::from_millis(10), &[], None);
+        s.record(Duration::from_millis(20), &[], None);
+        let t = s.finish();
+        assert!(t.samples[0].probes.is_empty());
+        assert_eq!(t.samples[1].probes.len(), 2);
+        assert!(t.samples[2].probes.is_empty());
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            json["samples"][1]["probes"][1]["rtt_us"],
+            serde_json::Value::Null
+        );
+        assert!(json["samples"][2].get("probes").is_none());
     }
 
     #[test]

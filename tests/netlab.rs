@@ -964,3 +964,60 @@ fn rpm_falls_with_a_long_queue() {
         "RPM {short_rpm:.0} against {long_rpm:.0}"
     );
 }
+
+/// `client --sample 10ms --qdisc R:to-a` on a download through 50 Mbit/s
+/// and a 1000-packet pfifo: the queue toward a (the middle box's egress to
+/// the receiver) fills under cubic in the timeline's samples, and the RTT
+/// the receiver measures follows what the backlog predicts. The target is
+/// within 10 % at the median; a loaded machine's timing moves it, so the
+/// test asks for a third and prints what it measured.
+#[test]
+fn the_timeline_s_rtt_follows_the_queue_it_watches() {
+    if !can_run("the_timeline_s_rtt_follows_the_queue_it_watches") {
+        return;
+    }
+    let lab = Lab::up(&["--rate", "50mbit", "--queue", "pfifo:1000"]);
+    let server = lab.server_in_b("198.18.0.2:0");
+    let qdisc = format!("{}:to-a", lab.ns('r'));
+    let v = lab.client_json_in_a(
+        &server.target(),
+        &[
+            "-t", "4s", "-C", "cubic", "--sample", "10ms", "--qdisc", &qdisc,
+        ],
+    );
+    assert_eq!(v["verified"], true, "{v}");
+    let t = &v["timeline"];
+    assert_eq!(t["qdisc"], qdisc.as_str());
+    let samples = t["samples"].as_array().expect("samples");
+    let backlog: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s["queue"]["backlog_packets"].as_u64())
+        .collect();
+    assert!(
+        backlog.len() * 10 >= samples.len() * 9,
+        "most queue readings failed"
+    );
+    let peak = backlog.iter().copied().max().unwrap_or(0);
+    assert!((300..=1000).contains(&peak), "peak backlog {peak} packets");
+    let first_high = backlog.iter().position(|&p| p * 2 >= peak).unwrap();
+    assert!(
+        backlog[..first_high].iter().any(|&p| p * 4 <= peak),
+        "no growth seen before the backlog reached half its peak: {backlog:?}"
+    );
+    let c = &v["queue_check"];
+    assert_eq!(c["bottleneck_bps"], 50_000_000, "{c}");
+    assert_eq!(c["measured_from"], "tcp_info", "{c}");
+    assert!(c["samples"].as_u64().unwrap() >= 100, "{c}");
+    let predicted = c["predicted_ms"].as_f64().expect("a prediction");
+    let measured = c["measured_ms"].as_f64().expect("a measurement");
+    assert!(predicted > 20.0, "a full queue predicts more: {c}");
+    assert!(
+        (measured - predicted).abs() <= predicted / 3.0,
+        "measured {measured:.1} ms against {predicted:.1} ms predicted: {c}"
+    );
+    eprintln!(
+        "queue check through 50 Mbit/s and pfifo:1000: predicted {predicted:.1} ms, measured {measured:.1} ms ({:+.1} %), peak backlog {peak} packets, {} samples",
+        c["difference_pct"].as_f64().unwrap_or(f64::NAN),
+        samples.len()
+    );
+}

@@ -298,6 +298,12 @@ pub struct ClientArgs {
     /// (0 to 100, default 0: none).
     #[arg(long, value_name = "PCT", value_parser = parse_percent, requires = "find_rate")]
     pub loss_target: Option<f64>,
+    /// With --find-rate: receive at normal priority. By default the
+    /// receiving thread of a downloading search asks for SCHED_FIFO while
+    /// the trials run (root or CAP_SYS_NICE, two CPUs or more), so that a
+    /// moment's preemption of the receiver does not fail a trial.
+    #[arg(long, requires = "find_rate")]
+    pub no_realtime: bool,
     /// Send the file to the server instead (it verifies every byte and
     /// returns its figures).
     #[arg(long)]
@@ -415,6 +421,32 @@ pub struct ClientArgs {
     /// over time (file).
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
+    /// The timeline and its flags.
+    #[command(flatten)]
+    pub timeline: TimelineArgs,
+}
+
+/// The timeline of a TCP file transfer: each flow's `TCP_INFO` and a
+/// queue's backlog, sampled on one clock. Any of these flags turns it on.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimelineArgs {
+    /// TCP file transfer: sample every flow's TCP_INFO (cwnd, RTT,
+    /// delivery and pacing rates, retransmissions, bytes in flight) and
+    /// its goodput every 10 ms, as `timeline` in the JSON.
+    #[arg(long)]
+    pub timeline: bool,
+    /// The timeline, sampled every DUR (1ms at least; turns it on).
+    #[arg(long, value_name = "DUR", value_parser = parse_positive_duration)]
+    pub sample: Option<Duration>,
+    /// Add a queue to the timeline: the root qdisc of interface IFACE in
+    /// network namespace NETNS (its backlog and drops), and check the RTTs
+    /// against it (`queue_check`). Needs root; turns the timeline on.
+    #[arg(long, value_name = "NETNS:IFACE")]
+    pub qdisc: Option<String>,
+    /// Draw the timeline as an SVG: goodput, RTT, cwnd and the queue on one
+    /// time axis (turns the timeline on).
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot_timeline: Option<PathBuf>,
 }
 
 /// A percentage, 0 to 100 (`0.5`, `1`, `2%`).

@@ -18,6 +18,7 @@
 //!   search of [`crate::rate_search`] asks.
 //! - [`rpm`]: `--rpm`, responsiveness under load: load flows in phases
 //!   and latency probes beside them, as [`crate::responsiveness`] says.
+//! - [`timeline`]: `--timeline` sampled around a transfer's sockets.
 
 pub mod find_rate;
 pub mod flows;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod rpm;
 pub mod tcp;
 pub mod ticker;
+pub mod timeline;
 pub mod transfer;
 pub mod udp;
 
@@ -218,6 +220,15 @@ impl Client {
         match self {
             Client::Tcp(c) => c.ticker = cfg,
             Client::Udp(c, _) => c.ticker = cfg,
+        }
+    }
+
+    /// A clone of the TCP connection's socket, for the timeline to read
+    /// its `TCP_INFO`; `None` over UDP.
+    pub fn tcp_stream(&self) -> Option<std::net::TcpStream> {
+        match self {
+            Client::Tcp(c) => c.stream_clone().ok(),
+            Client::Udp(..) => None,
         }
     }
 

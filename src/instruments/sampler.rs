@@ -4,7 +4,8 @@
 //! only reads: the sockets are the transfer's own (cloned descriptors of
 //! them), and nothing it does can stop or slow a transfer but the CPU of
 //! its reads. A reading that fails leaves a gap (`null`) in its sample,
-//! never an error.
+//! never an error. A sample is timed when its flows were read; the queue
+//! is read just after (one `tc` process, a few milliseconds).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -18,24 +19,62 @@
 //! ```
 
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::net::qdisc::QdiscTarget;
 use crate::net::tcpinfo::FlowReading;
-use crate::timeline::{Sampler, Timeline};
+use crate::timeline::{ProbeReading, Sampler, Timeline};
 
 /// The longest the thread sleeps at once, so a stop is seen quickly even
 /// with a long interval.
 const NAP: Duration = Duration::from_millis(5);
 
+/// What to sample and how often (the timeline's flags, checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sampling {
+    /// Time between samples.
+    pub interval: Duration,
+    /// The queue to read in each, already checked with
+    /// [`QdiscTarget::check`].
+    pub queue: Option<QdiscTarget>,
+}
+
 /// A sampler running on its own thread.
 #[derive(Debug)]
 pub struct RunningSampler {
     stop: Arc<AtomicBool>,
+    probes: ProbeSink,
     thread: JoinHandle<Timeline>,
+}
+
+/// Where latency probes hand in their round trips, from any thread: each
+/// goes into the next sample ([`Sampler::probe`]).
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSink(Arc<Mutex<Vec<ProbeReading>>>);
+
+impl ProbeSink {
+    /// A probe of `kind` that took `rtt`, or was lost (`None`).
+    pub fn probe(&self, kind: &str, rtt: Option<Duration>) {
+        let reading = ProbeReading {
+            kind: kind.to_string(),
+            rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        };
+        // A poisoned lock only means a probe thread panicked mid-push.
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reading);
+    }
+
+    fn drain_into(&self, sampler: &mut Sampler) {
+        let taken = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in taken {
+            sampler.probe(p);
+        }
+    }
 }
 
 impl RunningSampler {
@@ -48,10 +87,21 @@ impl RunningSampler {
     ) -> std::io::Result<RunningSampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let probes = ProbeSink::default();
+        let sink = probes.clone();
         let thread = std::thread::Builder::new()
             .name("sampler".into())
-            .spawn(move || run(&flows, interval, queue.as_ref(), &flag))?;
-        Ok(RunningSampler { stop, thread })
+            .spawn(move || run(&flows, interval, queue.as_ref(), &sink, &flag))?;
+        Ok(RunningSampler {
+            stop,
+            probes,
+            thread,
+        })
+    }
+
+    /// Where probes hand in their round trips while the sampler runs.
+    pub fn probes(&self) -> ProbeSink {
+        self.probes.clone()
     }
 
     /// Takes a last sample, stops, and returns the timeline.
@@ -68,6 +118,7 @@ fn run(
     flows: &[TcpStream],
     interval: Duration,
     queue: Option<&QdiscTarget>,
+    probes: &ProbeSink,
     stop: &AtomicBool,
 ) -> Timeline {
     let start = Instant::now();
@@ -75,8 +126,13 @@ fn run(
     let read = |sampler: &mut Sampler| {
         let readings: Vec<Option<FlowReading>> =
             flows.iter().map(|s| FlowReading::read(s).ok()).collect();
+        // The sample's time is the flows': a goodput is bytes over the
+        // time between two readings, and the queue's `tc` may take long
+        // on a busy machine, which must not stretch or shrink it.
+        let at = start.elapsed();
         let q = queue.and_then(|q| q.read().ok());
-        sampler.record(start.elapsed(), &readings, q);
+        probes.drain_into(sampler);
+        sampler.record(at, &readings, q);
     };
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -117,9 +173,15 @@ mod tests {
         });
         c.write_all(&vec![7u8; 20 << 20]).unwrap();
         reader.join().unwrap();
+        sampler
+            .probes()
+            .probe("udp_echo", Some(Duration::from_micros(41)));
         std::thread::sleep(Duration::from_millis(30));
         let t = sampler.stop();
         assert_eq!(t.sample_us, 10_000);
+        let probes: Vec<_> = t.samples.iter().flat_map(|s| &s.probes).collect();
+        assert_eq!(probes.len(), 1, "the probe lands in one sample");
+        assert_eq!(probes[0].rtt_us, Some(41));
         assert!(t.samples.len() >= 3, "{} samples", t.samples.len());
         assert!(t.samples.windows(2).all(|w| w[0].t < w[1].t));
         let last = &t.samples[t.samples.len() - 1];

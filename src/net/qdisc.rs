@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::str::FromStr;
 
-use crate::timeline::{QdiscParseError, QueueReading, queue_from_tc_json};
+use crate::timeline::{QdiscParseError, QueueReading, queue_from_tc_json, rate_from_tc_json};
 
 /// Where named namespaces live.
 const NETNS_DIR: &str = "/run/netns";
@@ -128,6 +128,20 @@ impl QdiscTarget {
 
     /// The queue's counters now.
     pub fn read(&self) -> Result<QueueReading, QdiscError> {
+        queue_from_tc_json(&self.tc_json()?).map_err(|source| QdiscError::Parse {
+            target: self.to_string(),
+            source,
+        })
+    }
+
+    /// The rate the interface's shaper lets through, bit/s (see
+    /// [`rate_from_tc_json`]); `None` when none there shapes.
+    pub fn rate_bps(&self) -> Result<Option<u64>, QdiscError> {
+        Ok(rate_from_tc_json(&self.tc_json()?))
+    }
+
+    /// What `tc -s -j qdisc show dev IFACE` prints in the namespace.
+    fn tc_json(&self) -> Result<String, QdiscError> {
         let out = self.run(&["-s", "-j", "qdisc", "show", "dev", &self.iface], "tc")?;
         if !out.status.success() {
             return Err(QdiscError::Tc {
@@ -135,12 +149,7 @@ impl QdiscTarget {
                 message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        queue_from_tc_json(&String::from_utf8_lossy(&out.stdout)).map_err(|source| {
-            QdiscError::Parse {
-                target: self.to_string(),
-                source,
-            }
-        })
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Runs `PROGRAM -n NETNS ARGS…` (`ip` or `tc`).

@@ -59,6 +59,8 @@ impl FlowReading {
             snd_mss: raw.tcpi_snd_mss,
             rtt_us: raw.tcpi_rtt,
             rttvar_us: raw.tcpi_rttvar,
+            min_rtt_us: raw.tcpi_min_rtt,
+            rcv_rtt_us: raw.tcpi_rcv_rtt,
             delivery_rate: raw.tcpi_delivery_rate,
             pacing_rate: raw.tcpi_pacing_rate,
             total_retrans: raw.tcpi_total_retrans,

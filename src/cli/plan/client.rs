@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::timeline::{self, TimelinePlan};
 use super::transfer::{self, Marking};
 use super::{PlanError, rpm, rules};
 use crate::cli::args::ClientArgs;
@@ -49,6 +50,8 @@ pub enum ClientAction {
         transfer: Transfer,
         /// The loss a passing trial may have, percent.
         loss_target: f64,
+        /// Whether a downloading search's receiver may ask for SCHED_FIFO.
+        realtime: bool,
     },
     /// `--stream DUR`: `count` segments of `size` bytes, one every `interval`.
     Stream {
@@ -106,6 +109,8 @@ pub struct ClientPlan {
     pub plot: Option<PathBuf>,
     /// `-C`, `--dscp`, `--ecn`.
     pub marking: Marking,
+    /// `--timeline`, `--sample`, `--qdisc`, `--plot-timeline`.
+    pub timeline: Option<TimelinePlan>,
 }
 
 impl ClientPlan {
@@ -118,12 +123,13 @@ impl ClientPlan {
         let mut opts = rules::sock_opts(&args.socket)?;
         transfer::check_find_rate(&args)?;
         rpm::check(&args)?;
-        let action = if args.rpm {
-            ClientAction::Rpm(rpm::config(&args)?)
+        let (action, timeline) = if args.rpm {
+            (ClientAction::Rpm(rpm::config(&args)?), None)
         } else {
             transfer::check(&args)?;
             check_combinations(&args)?;
-            action(&args, target)?
+            let timeline = timeline::timeline(&args)?;
+            (action(&args, target)?, timeline)
         };
         let marking = transfer::marking(&args);
         opts.tos = marking.tos(args.socket.udp);
@@ -163,6 +169,7 @@ impl ClientPlan {
             marking,
             hgrm: args.hgrm,
             plot: args.plot,
+            timeline,
         })
     }
 
@@ -289,6 +296,7 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             return Ok(ClientAction::FindRate {
                 transfer,
                 loss_target: a.loss_target.unwrap_or(0.0),
+                realtime: !a.no_realtime,
             });
         }
         return Ok(ClientAction::File {

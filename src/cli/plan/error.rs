@@ -9,6 +9,22 @@ use crate::proto::datagram::{
 /// A command line that cannot be carried out as written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// A timeline flag without a TCP file transfer.
+    #[error(
+        "{flag} samples the flows of a TCP file transfer: use it with --file N or -t DUR, \
+         without --udp, --echo, --stream or --find-rate"
+    )]
+    TimelineWithoutTcpFile {
+        /// The flag given.
+        flag: &'static str,
+    },
+    /// `--sample` under a millisecond.
+    #[error("--sample {0:?} is too short: sample every 1ms or more")]
+    SampleTooShort(std::time::Duration),
+    /// `--qdisc` that is not `NETNS:IFACE`, or names a queue that cannot
+    /// be read (no root, no such namespace or interface).
+    #[error(transparent)]
+    Qdisc(#[from] crate::net::qdisc::QdiscError),
     /// `--cpu N` names a CPU this process may not run on.
     #[error("{0}")]
     Cpu(String),

@@ -11,6 +11,7 @@ mod error;
 mod rpm;
 pub(crate) mod rules;
 mod server;
+mod timeline;
 mod transfer;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 pub use client::{ClientAction, ClientOutput, ClientPlan};
 pub use error::PlanError;
 pub use server::ServerPlan;
+pub use timeline::TimelinePlan;
 pub use transfer::Marking;
 
 use crate::account::overhead::OverheadRequest;

@@ -48,7 +48,10 @@ fn rpm_refuses_what_it_does_not_go_with() {
         (&["--count", "3"], "spaces its own probes"),
         (&["-i", "1s"], "reports at the end"),
         (&["--pcap", "x.pcapng"], "records no captures"),
-        (&["--phases", "down,left"], "\"left\": each phase is down, up or bidir"),
+        (
+            &["--phases", "down,left"],
+            "\"left\": each phase is down, up or bidir",
+        ),
     ] {
         let e = rpm(flags).expect_err("refused").to_string();
         assert!(e.contains(says), "{flags:?}: {e}");

@@ -9,6 +9,7 @@ use super::exports::write_exports;
 use super::failure::{Failure, ip_version};
 use crate::cli::plan::{ClientAction, ClientPlan};
 use crate::client::report::Report;
+use crate::client::timeline::TimelineRun;
 use crate::client::transfer::Transfer;
 use crate::client::{Client, ClientError, find_rate, flows, interrupt, prompt};
 
@@ -30,7 +31,10 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
     let report = match &plan.action {
         ClientAction::File {
             transfer, flows, ..
-        } if flows.several() => flows::run(&plan.config, transfer, *flows, &plan.ticker()),
+        } if flows.several() => {
+            let sampling = plan.timeline.as_ref().map(|t| &t.sampling);
+            flows::run(&plan.config, transfer, *flows, &plan.ticker(), sampling)
+        }
         _ => one_client(plan),
     }
     .map_err(fail)?;
@@ -59,9 +63,12 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
         }
     ));
     c.set_ticker(plan.ticker());
+    let timeline = start_timeline(plan, &c)?;
     let action = run_action(plan, &mut c);
+    let timeline = timeline.map(TimelineRun::finish);
     let captures = c.finish()?;
     let mut report = action?;
+    report.timeline = timeline;
     if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
         if let (Some(o), Ok(s)) = (
             report.overhead.as_mut(),
@@ -72,6 +79,19 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
     }
     report.captures = captures;
     Ok(report)
+}
+
+/// The timeline of a one-flow TCP transfer, when asked for, sampling the
+/// client's connection.
+fn start_timeline(plan: &ClientPlan, c: &Client) -> Result<Option<TimelineRun>, ClientError> {
+    let (Some(t), ClientAction::File { transfer, .. }) = (&plan.timeline, &plan.action) else {
+        return Ok(None);
+    };
+    let Some(stream) = c.tcp_stream() else {
+        return Ok(None);
+    };
+    let flows = vec![(stream, transfer.direction.name())];
+    Ok(Some(TimelineRun::start(flows, &t.sampling)?))
 }
 
 /// Ends a client that gets SIGINT or SIGTERM with a sentence on stderr
@@ -147,7 +167,8 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
         ClientAction::FindRate {
             transfer,
             loss_target,
-        } => find_rate::run(c, transfer, *loss_target, &mut |n, t| {
+            realtime,
+        } => find_rate::run(c, transfer, *loss_target, *realtime, &mut |n, t| {
             eprintln!("{}", t.line(n));
         }),
         // The prompt and --rpm run their own actions (see `run`).

@@ -1,4 +1,4 @@
-//! `--hgrm` and `--plot`: the files a client writes beside its report,
+//! `--hgrm`, `--plot` and `--plot-timeline`: the files a client writes beside its report,
 //! each whole or not at all (see [`crate::outfile`]). With several flows
 //! the plot has a line per flow and one of their sum.
 
@@ -49,6 +49,18 @@ pub fn write_exports(plan: &ClientPlan, report: &Report) -> Result<(), Failure> 
             (None, _) => crate::plot::goodput_svg(&title, &goodput_points(&report.progress)),
         }
         .map_err(Failure::other)?;
+        write(path, svg.as_bytes())?;
+    }
+    if let Some(path) = plan.timeline.as_ref().and_then(|t| t.plot.as_ref()) {
+        let Some(t) = &report.timeline else {
+            return Err(Failure::other("the run took no timeline to draw"));
+        };
+        let title = format!(
+            "ardei-lab {} {} over {} to {}",
+            report.direction, report.mode, report.transport, report.target
+        );
+        let svg =
+            crate::plot::timeline::timeline_svg(&title, &t.timeline).map_err(Failure::other)?;
         write(path, svg.as_bytes())?;
     }
     Ok(())

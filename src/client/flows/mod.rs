@@ -20,8 +20,9 @@ mod gate;
 mod intervals;
 mod outcome;
 
-use std::sync::Arc;
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use outcome::FlowsFailed;
@@ -29,8 +30,10 @@ pub use outcome::FlowsFailed;
 use super::probe::Probe;
 use super::report::{CpuUse, Report};
 use super::ticker::TickerConfig;
+use super::timeline::TimelineRun;
 use super::transfer::{Direction, Transfer};
 use super::{Client, ClientConfig, ClientError};
+use crate::instruments::sampler::Sampling;
 use gate::Gate;
 use outcome::{FlowRun, Window};
 
@@ -86,6 +89,7 @@ pub fn run(
     t: &Transfer,
     flows: Flows,
     show: &TickerConfig,
+    sampling: Option<&Sampling>,
 ) -> Result<Report, ClientError> {
     let caps = captures::RunCaptures::start(config)?;
     let live = caps.live();
@@ -101,7 +105,8 @@ pub fn run(
     // Nanoseconds from the start to the last flow's end; MAX while they run.
     let ended = AtomicU64::new(u64::MAX);
     let probes: Vec<Arc<Probe>> = directions.iter().map(|_| Arc::default()).collect();
-    let (runs, window, udp_window) = std::thread::scope(|s| {
+    let sockets = Sockets::new(sampling.is_some(), n);
+    let (runs, window, udp_window, timeline) = std::thread::scope(|s| {
         let mut spawned = Vec::new();
         for (i, ((d, p), config)) in directions.iter().zip(&probes).zip(&configs).enumerate() {
             let t = Transfer {
@@ -109,13 +114,15 @@ pub fn run(
                 ..*t
             };
             let (probe, gate) = (Arc::clone(p), &gate);
+            let socket = sockets.slot(i);
             let h = std::thread::Builder::new()
                 .name(format!("flow-{}", i + 1))
-                .spawn_scoped(s, move || one_flow(config, &t, gate, probe, live));
+                .spawn_scoped(s, move || one_flow(config, &t, gate, probe, live, socket));
             spawned.push(h.map_err(|e| (*d, e)));
         }
         let running = spawned.iter().filter(|h| h.is_ok()).count();
         gate.open_when(running);
+        let timeline = sampling.and_then(|sm| sockets.start_timeline(&directions, sm));
         let start = Instant::now();
         let cpu_before = crate::pace::process_cpu();
         let udp_before = udp.then(|| crate::net::counters::read(v6)).flatten();
@@ -140,11 +147,13 @@ pub fn run(
             .map(|(b, a)| CpuUse::between(b, a, wall));
         ended.store((last - start).as_nanos() as u64, Ordering::Release);
         let sums = sampler.and_then(|h| h.join().ok()).unwrap_or_default();
-        (runs, Window { start, cpu, sums }, udp_window)
+        let timeline = timeline.map(TimelineRun::finish);
+        (runs, Window { start, cpu, sums }, udp_window, timeline)
     });
     let outcome = outcome::sum(runs, window, flows, t.direction);
     let finished = caps.finish();
     let mut r = outcome?;
+    r.timeline = timeline;
     r.captures = finished?;
     captures::account(&mut r, udp_window);
     Ok(r)
@@ -159,8 +168,12 @@ fn one_flow(
     gate: &Gate,
     probe: Arc<Probe>,
     live: bool,
+    socket: Option<&Mutex<Option<TcpStream>>>,
 ) -> FlowRun {
     let mut connected = Client::connect(config);
+    if let (Some(slot), Ok(c)) = (socket, &connected) {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = c.tcp_stream();
+    }
     let local = connected.as_mut().ok().and_then(|c| match c {
         Client::Tcp(c) => c.instruments().local(),
         Client::Udp(c, _) => c.instruments().local(),
@@ -187,5 +200,36 @@ fn one_flow(
         result,
         probe,
         port: local.map(|a| a.port()),
+    }
+}
+
+/// With `--timeline`: each flow's socket, put here by its thread once
+/// connected, for the sampler that starts when they all have.
+struct Sockets(Option<Vec<Mutex<Option<TcpStream>>>>);
+
+impl Sockets {
+    fn new(on: bool, n: usize) -> Sockets {
+        Sockets(on.then(|| (0..n).map(|_| Mutex::new(None)).collect()))
+    }
+
+    fn slot(&self, i: usize) -> Option<&Mutex<Option<TcpStream>>> {
+        self.0.as_ref().and_then(|v| v.get(i))
+    }
+
+    /// The sampler, on every flow's socket; `None` over UDP, or when a
+    /// flow did not connect (the run fails then) or the thread could not
+    /// start (the run goes on without its timeline).
+    fn start_timeline(&self, directions: &[Direction], s: &Sampling) -> Option<TimelineRun> {
+        let flows = self
+            .0
+            .as_ref()?
+            .iter()
+            .zip(directions)
+            .map(|(m, d)| {
+                let stream = m.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+                Some((stream, d.name()))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        TimelineRun::start(flows, s).ok()
     }
 }

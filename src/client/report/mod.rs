@@ -18,6 +18,7 @@
 //!   several flows' tables summed.
 //! - `captures`: where the model and live captures went.
 //! - `socket`: the socket's options as the kernel applied them.
+//! - `timeline`: the samples of `--timeline` and the queue check.
 
 mod captures;
 mod cpu;
@@ -28,6 +29,7 @@ mod overhead;
 mod server;
 mod socket;
 mod stamps;
+mod timeline;
 mod udp;
 
 use serde::Serialize;
@@ -38,6 +40,7 @@ pub use flows::{DirectionSum, FlowFigures};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
 pub use stamps::{MissingStamps, TimestampsReport};
+pub use timeline::TimelineReport;
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;
@@ -127,6 +130,10 @@ pub struct Report {
     /// the fastest trial that passed (or the last one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub find_rate: Option<FindRate>,
+    /// `--timeline`: the samples (`timeline`) and, with `--qdisc`,
+    /// `queue_check`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineReport>,
 }
 
 /// Figures that belong to one mode.
@@ -243,6 +250,7 @@ impl Report {
             download: None,
             upload: None,
             find_rate: None,
+            timeline: None,
         }
     }
 
@@ -278,6 +286,9 @@ impl Report {
         }
         if let Some(o) = &self.overhead_sum {
             overhead::write_sum(&mut s, o, &self.flows, self.goodput_bps);
+        }
+        if let Some(t) = &self.timeline {
+            t.write_text(&mut s);
         }
         if let Some(c) = &self.captures {
             captures::write(&mut s, c);

@@ -46,6 +46,7 @@ fn file_report() -> Report {
         upload: None,
         find_rate: None,
         direction: "download",
+        timeline: None,
     }
 }
 

@@ -127,6 +127,11 @@ impl TcpClient {
         }))
     }
 
+    /// A clone of the connection's socket (the same connection).
+    pub fn stream_clone(&self) -> std::io::Result<std::net::TcpStream> {
+        self.conn.stream().try_clone()
+    }
+
     /// Closes the connection as the model's teardown has it, the client's
     /// FIN first, and waits up to [`TEARDOWN_WAIT`] for the server's FIN
     /// (whatever data comes before it is read and dropped), so that a live

@@ -317,12 +317,12 @@ impl UdpClient {
         let lost = f.arrivals.lost(f.sent);
         // A timed run asks for a time, not a size: what was offered is what
         // the server says it sent, else (no Results) what arrived.
-        let size = match (time, size) {
+        let offered = match (time, size) {
             (Some(_), 0) => f.results.as_ref().and_then(|r| r.bytes).unwrap_or(f.bytes),
             _ => size,
         };
         let detail = Detail::File {
-            size,
+            size: offered,
             verified: true,
             complete: if time.is_some() {
                 lost == 0
@@ -347,15 +347,7 @@ impl UdpClient {
             per,
         );
         u.io.sent(f.sent_with);
-        // Byte ranges end at the file's end, not at a whole segment.
-        let end = if time.is_some() && size == 0 {
-            u64::MAX
-        } else {
-            size
-        };
-        for m in &mut u.missing {
-            m.last = m.last.min(end.saturating_sub(1));
-        }
+        clip_missing(&mut u, time, size);
         r.udp = Some(u);
         self.account(&mut r, segment, f.data, f.data_wire, f.tally, before);
         let gso = f
@@ -427,5 +419,18 @@ impl From<Ended> for Ending {
             Ended::EndMessage => Ending::EndMessage,
             Ended::Silence => Ending::Timeout,
         }
+    }
+}
+
+/// Byte ranges of missing datagrams end at the file's end (a `size`-byte
+/// file, or none for an uncapped timed run), not at a whole segment.
+fn clip_missing(u: &mut UdpFigures, time: Option<Duration>, size: u64) {
+    let end = if time.is_some() && size == 0 {
+        u64::MAX
+    } else {
+        size
+    };
+    for m in &mut u.missing {
+        m.last = m.last.min(end.saturating_sub(1));
     }
 }
