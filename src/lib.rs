@@ -24,7 +24,11 @@
 //!      into samples, and [`queue_check`]: the RTT a sample's queue predicts
 //!      beside the one measured (imports `timeline`); [`rate_search`]: the search for the fastest rate that
 //!      loses nothing (RFC 2544 §26.1) as a state machine that trials are
-//!      fed into. These leaves import nothing of the crate but `timeline`.
+//!      fed into; [`responsiveness`]: RPM under working conditions as
+//!      draft-ietf-ippm-responsiveness defines it: trimmed means, the
+//!      confidence, the phases and the ramp of load flows as a state
+//!      machine, and the probes' schedule. These leaves import nothing of
+//!      the crate but `timeline`.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
@@ -88,6 +92,7 @@ pub mod plot;
 pub mod proto;
 pub mod queue_check;
 pub mod rate_search;
+pub mod responsiveness;
 pub mod sched;
 pub mod schema;
 pub mod server;

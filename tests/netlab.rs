@@ -912,6 +912,59 @@ fn the_sampler_reads_the_queue_in_the_middle_box() {
     );
 }
 
+/// Bufferbloat, measured: `client --rpm` through 50 Mbit/s with a
+/// 1000-packet pfifo (about 240 ms of queue when full) and with a 20-packet
+/// one (about 5 ms). Four cubic downloads fill whichever queue there is, so
+/// the long queue's loaded round trips are many times the short one's and
+/// its RPM many times lower; the idle round trips are the same sub-ms
+/// either way.
+#[test]
+fn rpm_falls_with_a_long_queue() {
+    if !can_run("rpm_falls_with_a_long_queue") {
+        return;
+    }
+    let run = |queue: &str| {
+        let lab = Lab::up(&["--rate", "50M", "--queue", queue]);
+        let server = lab.server_in_b("198.18.0.2:0");
+        let args = [
+            "--rpm", "-t", "4s", "--phases", "down", "-P", "4", "-C", "cubic",
+        ];
+        let v = lab.client_json_in_a(&server.target(), &args);
+        let p50 = |k: &str| v[k]["p50"].as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
+        let rpm = v["rpm"].as_f64().expect("an RPM");
+        let goodput = v["phases"][0]["goodput_bps"].as_f64().unwrap();
+        eprintln!(
+            "--rpm through 50 Mbit/s, {queue}: idle p50 {:.0} µs, loaded p50 {:.0} µs, RPM {rpm:.0}, goodput {goodput:.0} bit/s",
+            p50("idle_rtt_us"),
+            p50("loaded_rtt_us")
+        );
+        assert!(
+            goodput > 30e6,
+            "{queue}: the load did not fill the link: {v}"
+        );
+        assert!(p50("idle_rtt_us") < 5_000.0, "{queue}: {v}");
+        (p50("loaded_rtt_us"), rpm)
+    };
+    let (long_rtt, long_rpm) = run("pfifo:1000");
+    let (short_rtt, short_rpm) = run("pfifo:20");
+    assert!(
+        long_rtt > 40_000.0,
+        "a full 1000-packet queue took {long_rtt} µs"
+    );
+    assert!(
+        short_rtt < 20_000.0,
+        "a 20-packet queue took {short_rtt} µs"
+    );
+    assert!(
+        long_rtt > 4.0 * short_rtt,
+        "{long_rtt} µs against {short_rtt} µs"
+    );
+    assert!(
+        short_rpm > 5.0 * long_rpm,
+        "RPM {short_rpm:.0} against {long_rpm:.0}"
+    );
+}
+
 /// `client --sample 10ms --qdisc R:to-a` on a download through 50 Mbit/s
 /// and a 1000-packet pfifo: the queue toward a (the middle box's egress to
 /// the receiver) fills under cubic in the timeline's samples, and the RTT

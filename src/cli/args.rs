@@ -282,6 +282,15 @@ pub struct ClientArgs {
     /// unpaced rate down, to 1 % of the rate. --file N caps each trial.
     #[arg(long)]
     pub find_rate: bool,
+    /// Responsiveness under load (RPM, draft-ietf-ippm-responsiveness): an
+    /// idle phase, then each of --phases for -t DUR (default 10s) with TCP
+    /// load flows (-P N, or added each second until goodput is stable) and
+    /// latency probes beside them: new connections, an echo, a UDP echo.
+    #[arg(long, group = "action")]
+    pub rpm: bool,
+    /// With --rpm: the loaded phases, in order (down, up, bidir; default all three).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "rpm")]
+    pub phases: Vec<String>,
     /// With --find-rate: how long each trial sends (default 2s).
     #[arg(long, value_name = "DUR", value_parser = parse_positive_duration, requires = "find_rate")]
     pub trial: Option<Duration>,

@@ -16,6 +16,8 @@
 //!   client on its own thread, and their sums.
 //! - [`find_rate`]: the trials of `--find-rate`, run at the pace the
 //!   search of [`crate::rate_search`] asks.
+//! - [`rpm`]: `--rpm`, responsiveness under load: load flows in phases
+//!   and latency probes beside them, as [`crate::responsiveness`] says.
 //! - [`timeline`]: `--timeline` sampled around a transfer's sockets.
 
 pub mod find_rate;
@@ -25,6 +27,7 @@ pub mod probe;
 pub mod prompt;
 pub mod record;
 pub mod report;
+pub mod rpm;
 pub mod tcp;
 pub mod ticker;
 pub mod timeline;

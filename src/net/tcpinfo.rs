@@ -109,6 +109,33 @@ impl TcpInfo {
     }
 }
 
+/// The round-trip times the kernel keeps of a connection, µs: as a sender
+/// (`tcpi_rtt`, smoothed from the ACKs of its data) and as a receiver
+/// (`tcpi_rcv_rtt`, estimated from the timestamps its peer's data echoes;
+/// 0 until the kernel has one); and the bytes it has moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    /// `tcpi_rtt`, µs.
+    pub rtt_us: u32,
+    /// `tcpi_rcv_rtt`, µs.
+    pub rcv_rtt_us: u32,
+    /// `tcpi_bytes_acked + tcpi_bytes_received`: bytes delivered either
+    /// way so far (plus one for the handshake).
+    pub moved_bytes: u64,
+}
+
+impl RoundTrips {
+    /// Reads them from a connected socket.
+    pub fn read(stream: &TcpStream) -> io::Result<RoundTrips> {
+        let raw = read_raw(stream)?;
+        Ok(RoundTrips {
+            rtt_us: raw.tcpi_rtt,
+            rcv_rtt_us: raw.tcpi_rcv_rtt,
+            moved_bytes: raw.tcpi_bytes_acked.saturating_add(raw.tcpi_bytes_received),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

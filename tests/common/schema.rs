@@ -11,8 +11,9 @@ use jsonschema::{Draft, Retrieve, Uri, Validator};
 use serde_json::Value;
 
 /// The documents, one per kind of object the program prints.
-pub const DOCUMENTS: [&str; 7] = [
+pub const DOCUMENTS: [&str; 8] = [
     "client-report.json",
+    "client-rpm.json",
     "json-stream-line.json",
     "failure.json",
     "server-session.json",
@@ -52,8 +53,9 @@ pub fn assert_valid(v: &Value) {
 /// Which document describes `v`, told by its keys: a `--json-stream` line
 /// has `interval` or `summary`, a server's session line `session` and `peer`,
 /// a capture's summary `checksums`, the overhead report `frame_groups`, a
-/// failure `error`, a client's report `mode` and `transport`, and
-/// `tools/netlab queue`'s line `backlog_packets`.
+/// failure `error`, `client --rpm`'s report `rpm` and `phases`, a client's
+/// report `mode` and `transport`, and `tools/netlab queue`'s line
+/// `backlog_packets`.
 pub fn document_of(v: &Value) -> Option<&'static str> {
     let o = v.as_object()?;
     let has = |k: &str| o.contains_key(k);
@@ -67,6 +69,8 @@ pub fn document_of(v: &Value) -> Option<&'static str> {
         "overhead.json"
     } else if has("error") {
         "failure.json"
+    } else if has("rpm") && has("phases") {
+        "client-rpm.json"
     } else if has("mode") && has("transport") {
         "client-report.json"
     } else if has("backlog_packets") {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::timeline::{self, TimelinePlan};
 use super::transfer::{self, Marking};
-use super::{PlanError, rules};
+use super::{PlanError, rpm, rules};
 use crate::cli::args::ClientArgs;
 use crate::client::flows::Flows;
 use crate::client::prompt::StreamDefaults;
@@ -62,6 +62,8 @@ pub enum ClientAction {
         /// Whole segment size.
         size: u32,
     },
+    /// `--rpm`: responsiveness under load, in phases.
+    Rpm(crate::client::rpm::RpmConfig),
     /// No action: the interactive prompt, whose streams take these.
     Prompt(StreamDefaults),
 }
@@ -73,6 +75,7 @@ impl ClientAction {
             ClientAction::Echo { .. } => Some("echo"),
             ClientAction::File { .. } | ClientAction::FindRate { .. } => Some("file"),
             ClientAction::Stream { .. } => Some("stream"),
+            ClientAction::Rpm(_) => Some("rpm"),
             ClientAction::Prompt(_) => None,
         }
     }
@@ -119,10 +122,15 @@ impl ClientPlan {
         let target = rules::address(args.target.as_deref(), &args.endpoint)?;
         let mut opts = rules::sock_opts(&args.socket)?;
         transfer::check_find_rate(&args)?;
-        transfer::check(&args)?;
-        check_combinations(&args)?;
-        let timeline = timeline::timeline(&args)?;
-        let action = action(&args, target)?;
+        rpm::check(&args)?;
+        let (action, timeline) = if args.rpm {
+            (ClientAction::Rpm(rpm::config(&args)?), None)
+        } else {
+            transfer::check(&args)?;
+            check_combinations(&args)?;
+            let timeline = timeline::timeline(&args)?;
+            (action(&args, target)?, timeline)
+        };
         let marking = transfer::marking(&args);
         opts.tos = marking.tos(args.socket.udp);
         opts.congestion = marking.congestion.clone();

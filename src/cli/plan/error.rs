@@ -100,6 +100,18 @@ pub enum PlanError {
         /// The sentence after the flag's name.
         why: &'static str,
     },
+    /// `--rpm` with a flag or a transport it does not go with.
+    #[error("--rpm {why}")]
+    Rpm {
+        /// The sentence after the flag's name.
+        why: &'static str,
+    },
+    /// `--phases` naming something other than `down`, `up` or `bidir`.
+    #[error("--phases {given:?}: each phase is down, up or bidir, e.g. --phases down,up")]
+    Phases {
+        /// The name given.
+        given: String,
+    },
     /// `-C` with `--udp`.
     #[error("-C sets TCP congestion control; UDP has none: leave -C out with --udp")]
     CongestionOverUdp,

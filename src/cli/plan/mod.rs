@@ -8,6 +8,7 @@
 
 mod client;
 mod error;
+mod rpm;
 pub(crate) mod rules;
 mod server;
 mod timeline;
@@ -15,6 +16,8 @@ mod transfer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rpm;
 #[cfg(test)]
 mod tests_transfer;
 

@@ -21,6 +21,9 @@ pub fn run(plan: &ClientPlan) -> Result<(), Failure> {
     let mode = plan.action.mode();
     let fail = |e| Failure::client(e, mode, plan.target(), plan.udp());
     on_interrupt(plan)?;
+    if let ClientAction::Rpm(cfg) = &plan.action {
+        return super::rpm::run(plan, cfg);
+    }
     if let ClientAction::Prompt(defaults) = plan.action {
         let mut out = std::io::stdout();
         return prompt::run(&plan.config, defaults, &mut out).map_err(fail);
@@ -168,8 +171,10 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
         } => find_rate::run(c, transfer, *loss_target, *realtime, &mut |n, t| {
             eprintln!("{}", t.line(n));
         }),
-        // The prompt runs its own actions (see `run`).
-        ClientAction::Prompt(_) => Err(ClientError::Protocol("no action".to_string())),
+        // The prompt and --rpm run their own actions (see `run`).
+        ClientAction::Prompt(_) | ClientAction::Rpm(_) => {
+            Err(ClientError::Protocol("no action".to_string()))
+        }
     }
 }
 

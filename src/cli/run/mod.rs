@@ -6,6 +6,7 @@ mod client;
 mod exports;
 mod failure;
 mod offline;
+mod rpm;
 mod server;
 
 pub use failure::Failure;

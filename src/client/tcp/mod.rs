@@ -164,6 +164,12 @@ impl TcpClient {
         self.target
     }
 
+    /// A second handle on the connection's socket, for reading its
+    /// `TCP_INFO` from another thread while an action runs.
+    pub fn socket_handle(&self) -> Option<std::net::TcpStream> {
+        self.conn.stream().try_clone().ok()
+    }
+
     fn report(&self, mode: &'static str, bytes: u64, seconds: f64, detail: Detail) -> Report {
         let socket = SocketReport::Tcp(
             applied_of(self.conn.stream()).unwrap_or_else(|_| self.applied.clone()),

@@ -1,0 +1,59 @@
+//! The plan of `--rpm`: its defaults, what `-t`, `-P` and `--phases`
+//! make of it, and the flags it refuses.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::*;
+use crate::cli::args::Cli;
+use crate::client::rpm::RpmConfig;
+use crate::responsiveness::{FlowPolicy, Load};
+
+fn rpm(args: &[&str]) -> Result<RpmConfig, PlanError> {
+    let mut all = vec!["ardei-lab", "client", "127.0.0.1:9", "--rpm"];
+    all.extend(args);
+    match Plan::build(Cli::try_parse_from(all).expect("parses").command)? {
+        Plan::Client(ClientPlan {
+            action: ClientAction::Rpm(c),
+            ..
+        }) => Ok(c),
+        p => panic!("not --rpm: {p:?}"),
+    }
+}
+
+#[test]
+fn rpm_defaults_to_three_ten_second_phases_and_the_ramp() {
+    let c = rpm(&[]).unwrap();
+    assert_eq!(c.loads, [Load::Down, Load::Up, Load::Bidir]);
+    assert_eq!(c.each, Duration::from_secs(10));
+    assert_eq!(c.policy, FlowPolicy::Ramp);
+}
+
+#[test]
+fn time_flows_and_phases_shape_the_run() {
+    let c = rpm(&["-t", "3s", "-P", "4", "--phases", "up,down"]).unwrap();
+    assert_eq!(c.loads, [Load::Up, Load::Down]);
+    assert_eq!(c.each, Duration::from_secs(3));
+    assert_eq!(c.policy, FlowPolicy::Fixed(4));
+    // --json goes with it, as do the socket options and the marking.
+    assert!(rpm(&["--json", "-C", "reno", "--dscp", "10", "--nodelay"]).is_ok());
+}
+
+#[test]
+fn rpm_refuses_what_it_does_not_go_with() {
+    for (flags, says) in [
+        (&["--udp"][..], "--rpm loads the path with TCP flows"),
+        (&["--upload"], "--phases down,up,bidir"),
+        (&["--count", "3"], "spaces its own probes"),
+        (&["-i", "1s"], "reports at the end"),
+        (&["--pcap", "x.pcapng"], "records no captures"),
+        (
+            &["--phases", "down,left"],
+            "\"left\": each phase is down, up or bidir",
+        ),
+    ] {
+        let e = rpm(flags).expect_err("refused").to_string();
+        assert!(e.contains(says), "{flags:?}: {e}");
+    }
+}

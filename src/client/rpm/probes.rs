@@ -1,0 +1,174 @@
+//! The foreign probes, each kind on a thread of its own: a new TCP
+//! connection timed to connect (`connect`), an echo on a connection kept
+//! for it (`echo`), a UDP echo to the same port (`udp`). Each thread sends
+//! one probe, waits at most [`PROBE_TIMEOUT`] for it, reports the round
+//! trip or the loss, and waits the spacing the driver sets before the next.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
+use crate::net::NetError;
+use crate::net::socket::tcp_connect_with;
+use crate::responsiveness::Kind;
+
+/// How long a probe may take before it counts as lost.
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The bytes an echo probe carries.
+const PROBE_TEXT: &[u8] = b"rpm";
+
+/// One probe's outcome.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    /// When it was sent.
+    pub(super) at: Instant,
+    /// Which kind.
+    pub(super) kind: Kind,
+    /// The round trip, µs; `None`: lost.
+    pub(super) rtt_us: Option<f64>,
+}
+
+/// The probe threads and what they report.
+pub(super) struct Probers {
+    stop: Arc<AtomicBool>,
+    spacing_us: Arc<AtomicU64>,
+    readings: Receiver<Reading>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Probers {
+    /// Starts a thread per kind in `kinds`, spaced `spacing` at first.
+    pub(super) fn start(config: &ClientConfig, kinds: &[Kind], spacing: Duration) -> Probers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let spacing_us = Arc::new(AtomicU64::new(spacing.as_micros() as u64));
+        let (tx, readings) = mpsc::channel();
+        let handles = kinds
+            .iter()
+            .filter_map(|&kind| {
+                let (stop, spacing, tx) = (Arc::clone(&stop), Arc::clone(&spacing_us), tx.clone());
+                let config = config.clone();
+                std::thread::Builder::new()
+                    .name(format!("rpm-{}", kind.name()))
+                    .spawn(move || probe_loop(&config, kind, &stop, &spacing, &tx))
+                    .ok()
+            })
+            .collect();
+        Probers {
+            stop,
+            spacing_us,
+            readings,
+            handles,
+        }
+    }
+
+    /// Sets the spacing between one probe and the next of each kind.
+    pub(super) fn set_spacing(&self, d: Duration) {
+        self.spacing_us
+            .store(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Every reading reported since the last call.
+    pub(super) fn drain(&self) -> Vec<Reading> {
+        self.readings.try_iter().collect()
+    }
+
+    /// Stops the threads and waits for them.
+    pub(super) fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One probe of `kind` now, on `echo` for the kinds that keep a client: the
+/// round trip in µs, `Ok(None)` when it was lost.
+pub(super) fn probe_once(
+    config: &ClientConfig,
+    kind: Kind,
+    echo: &mut Option<Client>,
+) -> Result<Option<f64>, ClientError> {
+    if kind == Kind::Connect {
+        let t = Instant::now();
+        let r =
+            tcp_connect_with::<NetError>(config.target, &config.opts, PROBE_TIMEOUT, |_| Ok(()));
+        return match r {
+            Ok(_) => Ok(Some(t.elapsed().as_secs_f64() * 1e6)),
+            Err(NetError::Connect { source, .. })
+                if source.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+    if echo.is_none() {
+        *echo = Some(Client::connect(&probe_config(config, kind))?);
+    }
+    let Some(c) = echo.as_mut() else {
+        return Ok(None);
+    };
+    match c.echo(PROBE_TEXT, 1, Duration::ZERO) {
+        Ok(r) => Ok(r.latency_us.filter(|p| p.count > 0).map(|p| p.mean)),
+        // A TCP echo that timed out leaves its connection mid-exchange:
+        // the next probe opens another.
+        Err(ClientError::Timeout(_)) => {
+            *echo = None;
+            Ok(None)
+        }
+        Err(e) => {
+            *echo = None;
+            Err(e)
+        }
+    }
+}
+
+/// The client configuration of a probe: TCP or UDP to the same address,
+/// no captures, its wait [`PROBE_TIMEOUT`].
+fn probe_config(config: &ClientConfig, kind: Kind) -> ClientConfig {
+    let mut c = config.clone();
+    c.recording = Default::default();
+    c.tcp = TcpSettings {
+        rate_bps: 0,
+        recv_timeout: Some(PROBE_TIMEOUT),
+    };
+    c.udp = (kind == Kind::Udp).then_some(UdpSettings {
+        fragment: false,
+        rate_bps: 0,
+        recv_timeout: Some(PROBE_TIMEOUT),
+        segment_size: None,
+        no_gso: true,
+        no_gro: true,
+    });
+    c
+}
+
+fn probe_loop(
+    config: &ClientConfig,
+    kind: Kind,
+    stop: &AtomicBool,
+    spacing: &AtomicU64,
+    tx: &Sender<Reading>,
+) {
+    let mut echo = None;
+    while !stop.load(Ordering::Relaxed) {
+        let at = Instant::now();
+        // A probe that fails outright (a refused connection under load)
+        // is lost like one that timed out.
+        let rtt_us = probe_once(config, kind, &mut echo).unwrap_or(None);
+        if tx.send(Reading { at, kind, rtt_us }).is_err() {
+            return;
+        }
+        let next = at + Duration::from_micros(spacing.load(Ordering::Relaxed));
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            std::thread::sleep((next - now).min(Duration::from_millis(20)));
+        }
+    }
+}

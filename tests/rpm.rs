@@ -1,0 +1,146 @@
+//! `client --rpm` against real servers on loopback: short phases, the JSON
+//! checked against schema/client-rpm.json, the UDP probes with a UDP server
+//! on the same port and without one, and the usage errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+/// A TCP server on an ephemeral port and, with `udp`, a UDP server on the
+/// same port number.
+fn servers(udp: bool) -> (Server, Option<Server>) {
+    let tcp = Server::v4(&[]);
+    let udp = udp.then(|| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["server", "--udp", "--bind", &tcp.target()]);
+        Server::from_command(cmd)
+    });
+    (tcp, udp)
+}
+
+fn kinds(phase: &serde_json::Value) -> Vec<(String, u64, u64)> {
+    phase["probes"]
+        .as_array()
+        .expect("a probes array")
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["samples"].as_u64().unwrap(),
+                p["lost"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rpm_on_loopback_reports_every_phase_and_matches_its_schema() {
+    let (tcp, _udp) = servers(true);
+    let (out, v) = tcp.client_json(&["--rpm", "-t", "1s", "--phases", "down,up,bidir"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["mode"], "rpm", "{v}");
+    assert_eq!(v["udp_probes"], "answered", "{v}");
+    let rpm = v["rpm"].as_f64().expect("an RPM");
+    assert!(rpm > 0.0, "{v}");
+    assert!(["low", "medium", "high"].contains(&v["confidence"].as_str().unwrap()));
+    assert!(
+        v["rule"].as_str().unwrap().contains("trimmed")
+            || v["rule"].as_str().unwrap().contains("TM")
+    );
+    assert_eq!(v["idle"]["direction"], "idle");
+    assert_eq!(v["idle"]["flows"], 0);
+    assert!(v["idle_rtt_us"]["count"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["loaded_rtt_us"]["count"].as_u64().unwrap() > 0, "{v}");
+    let phases = v["phases"].as_array().unwrap();
+    let dirs: Vec<&str> = phases
+        .iter()
+        .map(|p| p["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(dirs, ["download", "upload", "bidir"], "{v}");
+    for p in phases {
+        assert!(p["goodput_bps"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["flows"].as_u64().unwrap() >= 1, "{p}");
+        let k = kinds(p);
+        let names: Vec<&str> = k.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["connect", "echo", "udp", "self"], "{p}");
+        for (name, samples, _) in &k {
+            assert!(*samples > 0, "no {name} sample in {p}");
+        }
+        // RPM from the phase's own trimmed means, as the rule says.
+        let tm = |kind: &str| {
+            p["probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["kind"] == kind)
+                .unwrap()["trimmed_mean_us"]
+                .as_f64()
+                .unwrap()
+        };
+        let foreign = (tm("connect") + tm("echo") + tm("udp")) / 3.0;
+        let d = 0.5 * foreign + 0.5 * tm("self");
+        let want = 60e6 / d;
+        let got = p["rpm"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "{got} against {want}: {p}"
+        );
+    }
+}
+
+#[test]
+fn without_a_udp_server_the_udp_probes_are_left_out_and_said_so() {
+    let (tcp, _) = servers(false);
+    let (out, v) = tcp.client_json(&["--rpm", "-t", "1s", "--phases", "up", "-P", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let why = v["udp_probes"].as_str().unwrap();
+    assert!(why.starts_with("not run"), "{v}");
+    let p = &v["phases"][0];
+    assert_eq!(p["flows"], 2, "-P 2 fixes the flows: {p}");
+    let udp = kinds(p).into_iter().find(|(n, _, _)| n == "udp").unwrap();
+    assert_eq!((udp.1, udp.2), (0, 0), "no UDP probe ran, none lost: {p}");
+    assert!(v["rpm"].as_f64().unwrap() > 0.0, "{v}");
+}
+
+#[test]
+fn rpm_against_a_udp_only_server_is_a_clear_error() {
+    let udp = Server::v4(&["--udp"]);
+    let out = client(&udp.target(), &["--rpm", "-t", "1s"]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("nothing listens on") || e.contains("--rpm needs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn rpm_refuses_flags_it_does_not_go_with() {
+    let t = "127.0.0.1:9";
+    for (args, says) in [
+        (&["--udp"][..], "leave --udp out"),
+        (&["--upload"], "--phases"),
+        (&["--bidir"], "--phases"),
+        (&["--rate", "10M"], "leave --rate out"),
+        (&["--json-stream"], "-i and --json-stream"),
+        (
+            &["--phases", "down,sideways"],
+            "each phase is down, up or bidir",
+        ),
+    ] {
+        let a = [&["--rpm"][..], args].concat();
+        let out = client(t, &a);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{a:?}: {}", stderr(&out));
+    }
+    // clap's own: --rpm is an action, and --phases needs it.
+    for a in [
+        &["--rpm", "--echo", "x"][..],
+        &["--phases", "up", "-t", "1s"],
+    ] {
+        let out = client(t, a);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {}", stderr(&out));
+    }
+}
