@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::server_reply::{FileReply, Replier, Reply, StreamSender};
 use super::server_transfer::{Asked, Readings, Transfer};
+use super::stream_stamps::SentStamps;
 use super::{Bulk, Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
 use crate::account::beside::Shape;
 use crate::proto::stamps::{STAMPS_LEN, StampsKind};
@@ -266,19 +267,35 @@ impl ServerSession {
         }
     }
 
-    /// t3 of stamped reply `seq`, from the error queue.
+    /// The TX stamp of stamped reply `seq` (t3), or of segment `seq` of a
+    /// stamped stream, from the error queue.
     pub fn handle_tx_stamp(&mut self, seq: u32, ns: u64) {
         if let ServerSession::Framed(s) = self {
-            s.stamps.tx(seq, ns);
+            match s.stream_stamps() {
+                Some(st) => st.tx(seq, ns),
+                None => s.stamps.tx(seq, ns),
+            }
         }
     }
 
-    /// The stamped reply the transmit just polled carries, once: its send
-    /// asks for a TX stamp.
+    /// The stamped reply or segment the transmit just polled carries, once:
+    /// its send asks for a TX stamp.
     pub fn take_stamped_reply(&mut self) -> Option<u32> {
         match self {
-            ServerSession::Framed(s) => s.stamps.take_pending(),
+            ServerSession::Framed(s) => match s.stream_stamps() {
+                Some(st) => st.take_pending(),
+                None => s.stamps.take_pending(),
+            },
             _ => None,
+        }
+    }
+
+    /// Whether a stamped stream is going out: its driver reads the TX
+    /// stamps before each write, which carries the previous segment's.
+    pub fn wants_tx_stamps(&mut self) -> bool {
+        match self {
+            ServerSession::Framed(s) => s.stream_stamps().is_some(),
+            _ => false,
         }
     }
 
@@ -466,22 +483,12 @@ impl FramedServer {
                 interval_ns,
                 count,
                 size,
-            } => {
-                self.limits.check_stream(interval_ns, count, size)?;
-                let interval = Duration::from_nanos(interval_ns);
-                self.out.events.push(Event::StreamStarted { interval });
-                Reply::Stream(StreamSender {
-                    interval,
-                    count,
-                    size,
-                    t0: now + STREAM_LEAD,
-                    epoch: self.epoch,
-                    sent: 0,
-                    text: false,
-                    stopped: false,
-                    over: false,
-                })
-            }
+            } => self.stream(now, (interval_ns, count, size), false)?,
+            Message::StampedStreamRequest {
+                interval_ns,
+                count,
+                size,
+            } => self.stream(now, (interval_ns, count, size), true)?,
             Message::TransferRequest {
                 direction,
                 flags,
@@ -517,6 +524,38 @@ impl FramedServer {
         };
         self.out.reply = Some(reply);
         Ok(())
+    }
+
+    /// A stream's reply, its segments' TX stamps carried when `stamped`.
+    fn stream(
+        &mut self,
+        now: Instant,
+        (interval_ns, count, size): (u64, u32, u32),
+        stamped: bool,
+    ) -> Result<Reply, Refusal> {
+        self.limits.check_stream(interval_ns, count, size)?;
+        let interval = Duration::from_nanos(interval_ns);
+        self.out.events.push(Event::StreamStarted { interval });
+        Ok(Reply::Stream(StreamSender {
+            interval,
+            count,
+            size,
+            t0: now + STREAM_LEAD,
+            epoch: self.epoch,
+            sent: 0,
+            text: false,
+            stopped: false,
+            over: false,
+            stamps: stamped.then(|| (SentStamps::default(), None)),
+        }))
+    }
+
+    /// The TX stamps of the stamped stream going out, if one is.
+    fn stream_stamps(&mut self) -> Option<&mut SentStamps> {
+        match self.out.reply.as_mut()? {
+            Reply::Stream(s) => s.stamps_mut(),
+            _ => None,
+        }
     }
 
     /// Bytes of an upload, verified; a wrong byte ends the session.
