@@ -55,6 +55,13 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
             ..
         }
     ));
+    c.set_stream_timestamps(matches!(
+        plan.action,
+        ClientAction::Stream {
+            timestamps: true,
+            ..
+        }
+    ));
     c.set_ticker(plan.ticker());
     let action = run_action(plan, &mut c);
     let captures = c.finish()?;
@@ -140,6 +147,7 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             interval,
             count,
             size,
+            ..
         } => c.stream(*interval, *count, *size),
         ClientAction::FindRate {
             transfer,
