@@ -109,8 +109,9 @@ impl Offset {
 
     /// The bound that holds over the span: the wider of the two.
     pub fn bound_ns(&self) -> i128 {
-        self.after
-            .map_or(self.before.bound_ns, |a| a.bound_ns.max(self.before.bound_ns))
+        self.after.map_or(self.before.bound_ns, |a| {
+            a.bound_ns.max(self.before.bound_ns)
+        })
     }
 
     /// The offset at `t_ns` on the client's clock: interpolated between the

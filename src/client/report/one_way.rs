@@ -100,7 +100,9 @@ impl OneWayReport {
 
     /// The lines under the stream's figures.
     pub(super) fn write_text(&self, s: &mut String) {
-        let bound = self.offset_bound_us.map_or(String::new(), |b| format!(" ± {b:.1} µs"));
+        let bound = self
+            .offset_bound_us
+            .map_or(String::new(), |b| format!(" ± {b:.1} µs"));
         match &self.one_way_delay_us {
             Some(p) => {
                 let _ = writeln!(s, "  one-way, kernel {}{bound}", p.line());
@@ -183,12 +185,21 @@ mod tests {
         };
         let r = OneWayReport::of(&pairs, Some(o), [3, 3]);
         let p = r.one_way_delay_us.as_ref().unwrap();
-        assert!((p.min - 20.0).abs() < 0.1 && (p.max - 30.0).abs() < 0.1, "{p:?}");
-        assert_eq!((r.offset_bound_us, r.offset_drift_us), (Some(50.0), Some(0.0)));
+        assert!(
+            (p.min - 20.0).abs() < 0.1 && (p.max - 30.0).abs() < 0.1,
+            "{p:?}"
+        );
+        assert_eq!(
+            (r.offset_bound_us, r.offset_drift_us),
+            (Some(50.0), Some(0.0))
+        );
         assert!(r.bound_exceeds_spread);
         let mut s = String::new();
         r.write_text(&mut s);
-        assert!(s.contains("± 50.0 µs") && s.contains("warning") && s.contains("RX 1"), "{s}");
+        assert!(
+            s.contains("± 50.0 µs") && s.contains("warning") && s.contains("RX 1"),
+            "{s}"
+        );
         // Without an offset there is no delay to give.
         let none = OneWayReport::of(&pairs, None, [0, 0]);
         assert!(none.one_way_delay_us.is_none() && none.clock_offset_us.is_none());

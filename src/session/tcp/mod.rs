@@ -31,6 +31,7 @@ mod file_client;
 mod inbox;
 mod server;
 mod server_reply;
+mod server_stamps;
 mod server_transfer;
 mod stream;
 pub mod stream_stamps;

@@ -247,58 +247,6 @@ impl ServerSession {
         }
     }
 
-    /// Which clock takes this connection's kernel stamps (none: its
-    /// socket does not stamp).
-    pub fn set_stamps_kind(&mut self, kind: StampsKind) {
-        match self {
-            ServerSession::Framed(s) => s.stamps.set_kind(kind),
-            ServerSession::Undecided { stamps, .. } => *stamps = kind,
-            ServerSession::Text(_) => {}
-        }
-    }
-
-    /// The read about to be handed over returned at `app_ns` (Unix-epoch
-    /// ns), with the kernel's RX stamp `rx_ns` when one came.
-    pub fn handle_read_stamp(&mut self, rx_ns: Option<u64>, app_ns: u64) {
-        match self {
-            ServerSession::Framed(s) => s.stamps.read(rx_ns, app_ns),
-            ServerSession::Undecided { read, .. } => *read = Some((rx_ns, app_ns)),
-            ServerSession::Text(_) => {}
-        }
-    }
-
-    /// The TX stamp of stamped reply `seq` (t3), or of segment `seq` of a
-    /// stamped stream, from the error queue.
-    pub fn handle_tx_stamp(&mut self, seq: u32, ns: u64) {
-        if let ServerSession::Framed(s) = self {
-            match s.stream_stamps() {
-                Some(st) => st.tx(seq, ns),
-                None => s.stamps.tx(seq, ns),
-            }
-        }
-    }
-
-    /// The stamped reply or segment the transmit just polled carries, once:
-    /// its send asks for a TX stamp.
-    pub fn take_stamped_reply(&mut self) -> Option<u32> {
-        match self {
-            ServerSession::Framed(s) => match s.stream_stamps() {
-                Some(st) => st.take_pending(),
-                None => s.stamps.take_pending(),
-            },
-            _ => None,
-        }
-    }
-
-    /// Whether a stamped stream is going out: its driver reads the TX
-    /// stamps before each write, which carries the previous segment's.
-    pub fn wants_tx_stamps(&mut self) -> bool {
-        match self {
-            ServerSession::Framed(s) => s.stream_stamps().is_some(),
-            _ => false,
-        }
-    }
-
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<Event> {
         each!(self, s => s.replier_mut().events.pop(), None)
@@ -548,14 +496,6 @@ impl FramedServer {
             over: false,
             stamps: stamped.then(|| (SentStamps::default(), None)),
         }))
-    }
-
-    /// The TX stamps of the stamped stream going out, if one is.
-    fn stream_stamps(&mut self) -> Option<&mut SentStamps> {
-        match self.out.reply.as_mut()? {
-            Reply::Stream(s) => s.stamps_mut(),
-            _ => None,
-        }
     }
 
     /// Bytes of an upload, verified; a wrong byte ends the session.

@@ -116,7 +116,11 @@ impl ReceivedStamps {
     pub fn end_read(&mut self) {
         let last = self.this_read.last().copied();
         for seq in std::mem::take(&mut self.this_read) {
-            let rx = if Some(seq) == last { self.read_rx } else { None };
+            let rx = if Some(seq) == last {
+                self.read_rx
+            } else {
+                None
+            };
             match self.tx.remove(&seq) {
                 Some(tx) => self.pair(tx, rx),
                 None => {
