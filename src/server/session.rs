@@ -320,6 +320,13 @@ impl Driver<'_, '_> {
                     let _ = set_pacing_rate(self.conn, rate.unwrap_or(u64::MAX));
                 }
                 Event::StreamStarted { interval } => {
+                    if session.wants_tx_stamps() {
+                        // Stamped echoes came before a stamped stream and
+                        // left the client delaying its ACKs: without Nagle
+                        // a segment never waits for the ACK of the one
+                        // before, as on a fresh connection.
+                        let _ = self.conn.stream().set_nodelay(true);
+                    }
                     let timely = Timely::for_interval(interval);
                     tracing::debug!("stream sender: {}", timely.priority());
                     self.stream = Some((pace::Schedule::new(interval), timely));

@@ -113,12 +113,12 @@ impl OneWayReport {
         }
         match self.clock_offset_us {
             Some(o) => {
-                let drift = self
-                    .offset_drift_us
-                    .map_or("no estimate after the stream".to_string(), |d| {
-                        format!("drift {d:.1} µs over the stream")
-                    });
                 let [b, a] = self.offset_exchanges;
+                let drift = match (self.offset_drift_us, b) {
+                    (Some(d), _) => format!("drift {d:.1} µs over the stream"),
+                    (None, 0) => "no estimate before the stream".to_string(),
+                    (None, _) => "no estimate after the stream".to_string(),
+                };
                 let _ = writeln!(
                     s,
                     "  clock offset     {o:.1}{bound} (server - client; {drift}; best of {b} echoes before, {a} after)"

@@ -56,12 +56,6 @@ impl TcpClient {
             Ok(e) => e,
             Err(why) => return self.stream_unstamped(plan, why),
         };
-        // The echoes left the connection in TCP's interactive mode, where
-        // the client delays its ACKs; with Nagle on the server's side, a
-        // segment would then wait up to 40 ms for the ACK of the one
-        // before. Quick ACKs, as a fresh connection's, keep the stream as a
-        // plain one runs.
-        let _ = socket2::SockRef::from(self.conn.stream()).set_tcp_quickack(true);
         let (mut r, pairs) = match self.stream_run(plan, true) {
             Err(ClientError::Refused {
                 code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
