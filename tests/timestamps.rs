@@ -147,6 +147,9 @@ fn a_stamped_tcp_stream_gives_kernel_one_way_delays_and_an_offset_within_its_bou
         let bound = t["offset_bound_us"].as_f64().unwrap();
         assert!(offset.abs() <= bound, "offset {offset} ± {bound}");
         assert!(bound < 100.0, "{t}");
+        // Both estimates had echoes with their four stamps (a host whose
+        // RX stamping was off stamps the first echoes late: the client
+        // tries once more), so the drift is there.
         assert!(t["offset_drift_us"].as_f64().is_some(), "{t}");
         // Every segment has its delay, or a missing stamp is counted.
         let n = t["one_way_delay_us"]["count"].as_u64().unwrap();

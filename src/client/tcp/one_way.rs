@@ -18,6 +18,9 @@ use crate::session::tcp::{ClientAction, EchoClient, Finished};
 /// smallest network RTT sets each estimate.
 pub const OFFSET_ECHOES: u32 = 16;
 
+/// Rounds of echoes tried again while none had its four stamps.
+const RETRIES: u32 = 5;
+
 /// The bytes each of them echoes.
 const OFFSET_ECHO_SIZE: usize = 16;
 
@@ -52,10 +55,25 @@ impl TcpClient {
             Ok(()) => self.offset_echoes()?,
             Err(why) => Err(why),
         };
-        let before = match before {
+        let mut before = match before {
             Ok(e) => e,
             Err(why) => return self.stream_unstamped(plan, why),
         };
+        // The kernel turns RX stamping on for the host from a work queue
+        // once a socket asks: on a host that was not stamping, the first
+        // echoes come without RX stamps. A few more rounds, a moment apart.
+        for _ in 0..RETRIES {
+            if !before.exchanges.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(again) = self.offset_echoes()? {
+                for i in 0..4 {
+                    before.missing[i] += again.missing[i];
+                }
+                before.exchanges = again.exchanges;
+            }
+        }
         let (mut r, pairs) = match self.stream_run(plan, true) {
             Err(ClientError::Refused {
                 code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
