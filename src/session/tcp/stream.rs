@@ -72,8 +72,8 @@ pub struct StreamClient {
     segments: u32,
     bytes: u64,
     sent: u32,
-    /// A stamped stream's kernel stamps.
-    stamps: Option<ReceivedStamps>,
+    /// A stamped stream's kernel stamps (boxed: most streams have none).
+    stamps: Option<Box<ReceivedStamps>>,
     pub(super) events: Events,
 }
 
@@ -117,7 +117,7 @@ impl StreamClient {
         timeout: Duration,
     ) -> StreamClient {
         StreamClient {
-            stamps: Some(ReceivedStamps::default()),
+            stamps: Some(Box::default()),
             ..StreamClient::new(start, epoch, plan, timeout)
         }
     }
@@ -352,7 +352,7 @@ impl StreamClient {
                 start: (HEADER_LEN + 24) as u64,
                 end: (HEADER_LEN + 4) as u64,
             },
-            stamps: self.stamps.map(ReceivedStamps::finish),
+            stamps: self.stamps.map(|s| s.finish()),
         }
     }
 }
