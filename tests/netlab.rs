@@ -1021,3 +1021,34 @@ fn the_timeline_s_rtt_follows_the_queue_it_watches() {
         samples.len()
     );
 }
+
+#[test]
+fn a_stamped_stream_between_two_hosts_finds_their_shared_clock_within_its_bound() {
+    if !can_run("a_stamped_stream_between_two_hosts_finds_their_shared_clock_within_its_bound") {
+        return;
+    }
+    // The two namespaces read one clock: the true offset is 0, and every
+    // run's estimate must lie within its bound of it.
+    let lab = Lab::up(&[]);
+    for bind in ["198.18.0.2:0", "[2001:2::2]:0"] {
+        let server = lab.server_in_b(bind);
+        for run in 0..3 {
+            let args = ["--stream", "2ms", "--count", "100", "--timestamps"];
+            let v = lab.client_json_in_a(&server.target(), &args);
+            let t = &v["timestamps"];
+            assert_eq!(t["kind"], "software", "{t}");
+            let offset = t["clock_offset_us"].as_f64().unwrap();
+            let bound = t["offset_bound_us"].as_f64().unwrap();
+            let drift = t["offset_drift_us"].as_f64().unwrap();
+            assert!(
+                offset.abs() <= bound,
+                "{bind} run {run}: offset {offset} ± {bound} µs"
+            );
+            assert!(bound < 100.0, "{bind} run {run}: bound {bound} µs");
+            assert!(drift.abs() <= 2.0 * bound, "{bind} run {run}: {t}");
+            let p = &t["one_way_delay_us"];
+            assert!(p["count"].as_u64().unwrap() >= 50, "{t}");
+            assert!(p["p50"].as_f64().unwrap() > 0.0, "{t}");
+        }
+    }
+}

@@ -2,7 +2,10 @@
 //! stamps of TCP echoes over IPv4 and IPv6 make network RTT, server time,
 //! send path and wake-up in the JSON (validated by the schema); lo has no
 //! hardware clock and says so; `--no-timestamps` and a server that does not
-//! know stamped echoes leave application figures only, and say why.
+//! know stamped echoes leave application figures only, and say why. A
+//! stamped TCP stream gives its kernel-to-kernel one-way delay with the
+//! clock offset its echoes estimated, which on one host lies within its
+//! bound of zero; a plain stream's JSON has no stamps.
 
 mod common;
 
@@ -126,4 +129,63 @@ fn an_older_server_gets_plain_echoes_and_the_report_says_why() {
     let note = v["timestamps"]["note"].as_str().unwrap();
     assert!(note.contains("older server"), "{note}");
     h.join().unwrap();
+}
+
+#[test]
+fn a_stamped_tcp_stream_gives_kernel_one_way_delays_and_an_offset_within_its_bound_of_zero() {
+    for host in hosts() {
+        let server = Server::start(host, &[]);
+        let args = ["--stream", "2ms", "--count", "100", "--timestamps"];
+        let (out, v) = server.client_json(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_valid(&v);
+        let t = &v["timestamps"];
+        assert_eq!(t["kind"], "software", "{t}");
+        assert_eq!(v["segments"], 100, "{v}");
+        // One host, one clock: the true offset is 0.
+        let offset = t["clock_offset_us"].as_f64().unwrap();
+        let bound = t["offset_bound_us"].as_f64().unwrap();
+        assert!(offset.abs() <= bound, "offset {offset} ± {bound}");
+        assert!(bound < 100.0, "{t}");
+        // Both estimates had echoes with their four stamps (a host whose
+        // RX stamping was off stamps the first echoes late: the client
+        // tries once more), so the drift is there.
+        assert!(t["offset_drift_us"].as_f64().is_some(), "{t}");
+        // Every segment has its delay, or a missing stamp is counted.
+        let n = t["one_way_delay_us"]["count"].as_u64().unwrap();
+        let m = &t["segments_missing"];
+        let missing = m["rx"].as_u64().unwrap() + m["tx"].as_u64().unwrap();
+        assert_eq!(n + missing, 100, "{t}");
+        assert!(n >= 50, "{t}");
+        // The kernels' delay leaves out both applications: under the
+        // application's own one-way delay.
+        let kernel = t["one_way_delay_us"]["p50"].as_f64().unwrap();
+        let app = v["latency_us"]["p50"].as_f64().unwrap();
+        assert!(kernel < app, "kernel {kernel} application {app}");
+        let text = server.client(&["--stream", "2ms", "--count", "20", "--timestamps"]);
+        let text = stdout(&text);
+        assert!(
+            text.contains("one-way, kernel") && text.contains("clock offset"),
+            "{text}"
+        );
+        // Without --timestamps the stream is as it always was.
+        let (out, v) = server.client_json(&["--stream", "2ms", "--count", "10"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(v.get("timestamps").is_none(), "{v}");
+    }
+}
+
+#[test]
+fn a_stamped_stream_falls_back_cleanly_and_a_udp_one_is_refused() {
+    // An older server refuses the stamped echoes: the client asks for the
+    // plain stream, which this one refuses too; the refusal is reported,
+    // never a panic.
+    let (addr, h) = old_server();
+    let out = client(&addr, &["--stream", "1ms", "--count", "3", "--timestamps"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    h.join().unwrap();
+    let bad = client("127.0.0.1:1", &["--stream", "1ms", "--udp", "--timestamps"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }

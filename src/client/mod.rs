@@ -215,6 +215,15 @@ impl Client {
         }
     }
 
+    /// Stamp the next TCP streams and estimate the clock offset around
+    /// them (`--stream --timestamps`); a UDP client's streams are never
+    /// stamped.
+    pub fn set_stream_timestamps(&mut self, on: bool) {
+        if let Client::Tcp(c) = self {
+            c.set_stream_timestamps(on);
+        }
+    }
+
     /// What to show while an action runs.
     pub fn set_ticker(&mut self, cfg: ticker::TickerConfig) {
         match self {

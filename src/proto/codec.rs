@@ -299,6 +299,15 @@ mod tests {
                 size: 64,
             },
             Message::StreamEnd { sent: 100 },
+            Message::StampedStreamRequest {
+                interval_ns: 1_000_000,
+                count: 10,
+                size: 64,
+            },
+            Message::StreamStamp {
+                seq: 9,
+                tx_ns: 1_700_000_000_000_000_001,
+            },
             Message::error(ErrorCode::FileTooLarge, "too big"),
             Message::FileSent {
                 written_ns: 5,

@@ -244,6 +244,24 @@ pub enum Message {
         /// The request's bytes.
         data: Vec<u8>,
     },
+    /// As a StreamRequest, and each segment's kernel TX stamp should follow
+    /// it in a StreamStamp.
+    StampedStreamRequest {
+        /// Interval between segments, nanoseconds.
+        interval_ns: u64,
+        /// Segments wanted.
+        count: u32,
+        /// Whole message size of each segment, header included.
+        size: u32,
+    },
+    /// The server's kernel TX stamp of segment `seq` of a stamped stream,
+    /// on its clock, ns since the Unix epoch (0: none came).
+    StreamStamp {
+        /// The segment.
+        seq: u32,
+        /// When the server's kernel sent its last byte.
+        tx_ns: u64,
+    },
 }
 
 // The bodies over TCP, field by field in wire order (the table in
@@ -272,6 +290,10 @@ body_codec!(Message {
     Results(results) "shorter than the results' sixteen 8-byte fields";
     StampedEchoRequest { seq, data } "shorter than its sequence number";
     StampedEchoReply { seq, stamps, data } "shorter than its sequence number and stamps";
+    StampedStreamRequest { interval_ns, count, size } "body is not interval, count and size"
+        strict "trailing bytes after the size";
+    StreamStamp { seq, tx_ns } "body is not a sequence number and a stamp"
+        strict "trailing bytes after the stamp";
 });
 
 impl Message {

@@ -37,6 +37,8 @@
 //! | 0x0E | Results         | sixteen u64 figures, congestion (rest, UTF-8) — [`results`]     |
 //! | 0x0F | StampedEchoRequest | seq u32, data: an echo that asks for the server's stamps     |
 //! | 0x10 | StampedEchoReply | seq u32, the server's stamps (40 bytes, [`stamps`]), data      |
+//! | 0x11 | StampedStreamRequest | interval_ns u64, count u32, size u32: a stream whose TX stamps follow |
+//! | 0x12 | StreamStamp     | seq u32, tx_ns u64: the server's kernel TX stamp of segment `seq` |
 //!
 //! FileSent answers the question the kernel's buffers hide from a sender:
 //! `written_ns` is when the last write returned (the kernel had taken the

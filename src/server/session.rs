@@ -191,6 +191,9 @@ impl Driver<'_, '_> {
         let mut block = Vec::new();
         loop {
             session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
+            if session.wants_tx_stamps() {
+                self.take_tx_stamps(session);
+            }
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
                 let sent = match session.take_stamped_reply() {
                     Some(seq) => self.conn.send_stamped(&out[..t.len], seq),
@@ -249,11 +252,7 @@ impl Driver<'_, '_> {
             if let Some((rx, read_ns)) = self.conn.last_read() {
                 // The last reply's TX stamp is in the error queue by now:
                 // the next reply carries it.
-                let mut matched = Vec::new();
-                let _ = self.conn.tx_stamps(&mut matched);
-                for m in matched {
-                    session.handle_tx_stamp(m.tag, m.sent.ns);
-                }
+                self.take_tx_stamps(session);
                 session.handle_read_stamp(rx.map(|s| s.ns), read_ns);
             }
             let bytes = self.conn.buffered();
@@ -262,6 +261,15 @@ impl Driver<'_, '_> {
             self.conn.consume(len);
         }
         Ok(())
+    }
+
+    /// Hands the session the TX stamps that came, without waiting.
+    fn take_tx_stamps(&mut self, session: &mut ServerSession) {
+        let mut matched = Vec::new();
+        let _ = self.conn.tx_stamps(&mut matched);
+        for m in matched {
+            session.handle_tx_stamp(m.tag, m.sent.ns);
+        }
     }
 
     /// One block of an upload's bytes, read straight into `buf` as `bulk`
@@ -312,6 +320,13 @@ impl Driver<'_, '_> {
                     let _ = set_pacing_rate(self.conn, rate.unwrap_or(u64::MAX));
                 }
                 Event::StreamStarted { interval } => {
+                    if session.wants_tx_stamps() {
+                        // Stamped echoes came before a stamped stream and
+                        // left the client delaying its ACKs: without Nagle
+                        // a segment never waits for the ACK of the one
+                        // before, as on a fresh connection.
+                        let _ = self.conn.stream().set_nodelay(true);
+                    }
                     let timely = Timely::for_interval(interval);
                     tracing::debug!("stream sender: {}", timely.priority());
                     self.stream = Some((pace::Schedule::new(interval), timely));

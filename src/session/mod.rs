@@ -15,7 +15,9 @@
 //!   accounting prices.
 //!
 //! [`stamps`] puts an echo's four kernel timestamps together, which the
-//! drivers read and hand in as they hand in the time.
+//! drivers read and hand in as they hand in the time; [`offset`] estimates
+//! how far the server's clock is from the client's from such echoes, and
+//! corrects a one-way delay with it.
 //!
 //! Time is a [`std::time::Instant`] passed in. The protocol's timestamps
 //! are nanoseconds on the Unix-epoch clock; an [`Epoch`], pinned once by the
@@ -24,6 +26,7 @@
 //! base instant plus simulated durations, deterministic run after run.
 
 mod epoch;
+pub mod offset;
 mod pacer;
 pub mod stamps;
 pub mod tcp;

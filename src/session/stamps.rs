@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use super::offset::Exchange;
 use crate::latency::Recorder;
 use crate::proto::stamps::{ServerStamps, StampsKind};
 
@@ -95,6 +96,8 @@ pub struct EchoStamps {
     pub server_app: Recorder,
     /// Echoes missing each stamp: t1, t2, t3, t4.
     pub missing: [u64; 4],
+    /// The echoes that had all four stamps, for the clock offset.
+    pub exchanges: Vec<Exchange>,
 }
 
 impl EchoStamps {
@@ -188,6 +191,9 @@ impl EchoStamps {
             if whole - s >= 0 {
                 self.network_rtt.record_ns(whole - s);
             }
+        }
+        if let (Some(t1), Some(t2), Some(t3), Some(t4)) = (t.t1, t.t2, t.t3, t.t4) {
+            self.exchanges.push(Exchange { t1, t2, t3, t4 });
         }
         for (i, v) in [t.t1, t.t2, t.t3, t.t4].iter().enumerate() {
             if v.is_none() {

@@ -61,6 +61,9 @@ pub enum ClientAction {
         count: u32,
         /// Whole segment size.
         size: u32,
+        /// Stamp the segments and estimate the clock offset
+        /// (`--timestamps`, TCP).
+        timestamps: bool,
     },
     /// `--rpm`: responsiveness under load, in phases.
     Rpm(crate::client::rpm::RpmConfig),
@@ -220,8 +223,11 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
     if a.spin && !echo {
         return Err(PlanError::SpinWithoutEcho);
     }
-    if (a.timestamps || a.no_timestamps) && !echo {
+    if (a.timestamps && !(echo || stream)) || (a.no_timestamps && !echo) {
         return Err(PlanError::NoTimestampsWithoutEcho);
+    }
+    if a.timestamps && stream && a.socket.udp {
+        return Err(PlanError::StampedUdpStream);
     }
     if a.rate.is_some() && (echo || stream) {
         return Err(PlanError::RateWithoutFile);
@@ -311,5 +317,6 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
         interval: a.stream.unwrap_or_default(),
         count: a.count.unwrap_or(client::DEFAULT_STREAM_COUNT),
         size,
+        timestamps: a.timestamps,
     })
 }

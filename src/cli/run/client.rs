@@ -62,6 +62,13 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
             ..
         }
     ));
+    c.set_stream_timestamps(matches!(
+        plan.action,
+        ClientAction::Stream {
+            timestamps: true,
+            ..
+        }
+    ));
     c.set_ticker(plan.ticker());
     let timeline = start_timeline(plan, &c)?;
     let action = run_action(plan, &mut c);
@@ -163,6 +170,7 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
             interval,
             count,
             size,
+            ..
         } => c.stream(*interval, *count, *size),
         ClientAction::FindRate {
             transfer,

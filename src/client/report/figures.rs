@@ -131,6 +131,9 @@ fn stream(s: &mut String, r: &Report, head: &str) {
     if let Some(p) = &r.latency_us {
         let _ = writeln!(s, "  one-way delay    {}  (same-host clocks)", p.line());
     }
+    if let Some(t) = &r.timestamps {
+        t.write_text(s);
+    }
     let _ = writeln!(s, "  jitter (RFC 3550) {jitter_us:.2} µs");
     if let Some(p) = jitter_hist_us {
         let _ = writeln!(s, "  |D| per segment  {}", p.line());

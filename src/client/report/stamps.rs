@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::one_way::OneWayReport;
 use crate::latency::{Percentiles, Recorder};
 use crate::session::stamps::EchoStamps;
 
@@ -36,6 +37,10 @@ pub struct TimestampsReport {
     pub wakeup_us: Option<Percentiles>,
     /// Echoes whose stamp never came, per stamp.
     pub missing: MissingStamps,
+    /// A stamped stream's one-way delay and clock offset (its `missing`
+    /// counts the stamped echoes that estimated the offset).
+    #[serde(flatten)]
+    pub stream: Option<OneWayReport>,
     /// The histograms behind the percentiles (for `--hgrm` and `--plot`).
     #[serde(skip)]
     pub histograms: Vec<(&'static str, Recorder)>,
@@ -66,6 +71,7 @@ impl TimestampsReport {
             send_path_us: None,
             wakeup_us: None,
             missing: MissingStamps::default(),
+            stream: None,
             histograms: Vec::new(),
         }
     }
@@ -108,6 +114,7 @@ impl TimestampsReport {
             send_path_us: p(2),
             wakeup_us: p(3),
             missing,
+            stream: None,
             histograms,
         }
     }
@@ -125,6 +132,13 @@ impl TimestampsReport {
             self.kind,
             self.hardware.as_deref().unwrap_or("not available")
         );
+        if let Some(w) = &self.stream {
+            w.write_text(s);
+            if let Some(n) = &self.note {
+                let _ = writeln!(s, "  {n}");
+            }
+            return;
+        }
         let rows = [
             ("network RTT", &self.network_rtt_us),
             ("server     ", &self.server_us),

@@ -26,7 +26,7 @@ impl TcpClient {
 
     /// Turns the connection's stamps on for an echo, if asked: `Err` is why
     /// there are none.
-    fn start_stamps(&mut self) -> Result<(), String> {
+    pub(super) fn start_stamps(&mut self) -> Result<(), String> {
         if !self.timestamps {
             return Err("turned off (--no-timestamps)".to_string());
         }
@@ -127,7 +127,7 @@ impl TcpClient {
     }
 
     /// What the interface this connection leaves by can stamp.
-    fn hardware(&self) -> Option<String> {
+    pub(super) fn hardware(&self) -> Option<String> {
         let local = self.conn.stream().local_addr().ok()?.ip();
         let name = crate::net::timestamping::interface_of(local).ok()?;
         Some(match crate::net::timestamping::hardware(&name) {

@@ -5,10 +5,13 @@
 //! ([`crate::session::tcp::ClientAction`]), runs it through one driver loop
 //! (sends what it asks for, waits for its deadlines, reads what comes, feeds
 //! the model capture and the ticker), and returns a [`Report`] of what it
-//! measured. [`echo`] holds the echo's driver and its kernel timestamps; [`transfer`] holds the TransferRequest's driver: a file
+//! measured. [`echo`] holds the echo's driver and its kernel timestamps;
+//! [`one_way`] a stream's, with the stamped echoes around it that give the
+//! clock offset; [`transfer`] holds the TransferRequest's driver: a file
 //! either way, sized or timed, and the server's figures of it.
 
 mod echo;
+mod one_way;
 mod transfer;
 
 use std::io::Write;
@@ -27,6 +30,7 @@ use crate::net::{Applied, Framed, SockOpts};
 use crate::pace;
 use crate::pcap::model::Direction;
 use crate::session::stamps::ClientStamp;
+use crate::session::tcp::stream_stamps::StampPairs;
 use crate::session::tcp::{
     Bulk, ClientAction, Event, FileClient, Finished, Record, SessionError, StreamClient, Toward,
 };
@@ -67,6 +71,9 @@ pub struct TcpClient {
     ecn: bool,
     /// Echoes read the kernel's timestamps (not `--no-timestamps`).
     timestamps: bool,
+    /// Streams are stamped, between stamped echoes (`--stream
+    /// --timestamps`).
+    stream_timestamps: bool,
 }
 
 impl TcpClient {
@@ -114,6 +121,7 @@ impl TcpClient {
             congestion: opts.congestion.clone(),
             ecn: false,
             timestamps: false,
+            stream_timestamps: false,
         })
     }
 
@@ -253,13 +261,14 @@ impl TcpClient {
         Ok(r)
     }
 
-    /// `count` segments of `size` bytes every `interval`.
-    pub fn stream(
+    /// `count` segments of `size` bytes every `interval`, each followed by
+    /// the server's kernel TX stamp when `stamped`; the stamps' pairs come
+    /// back beside the report.
+    fn stream_run(
         &mut self,
-        interval: Duration,
-        count: u32,
-        size: u32,
-    ) -> Result<Report, ClientError> {
+        (interval, count, size): (Duration, u32, u32),
+        stamped: bool,
+    ) -> Result<(Report, Option<StampPairs>), ClientError> {
         // A segment may come up to an interval late; unless a timeout was
         // asked for, allow two intervals and some seconds more.
         let timeout = if self.timeout_set {
@@ -271,7 +280,12 @@ impl TcpClient {
         let before = self.info();
         let start = Instant::now();
         let epoch = pace::epoch_now();
-        let stream = StreamClient::new(start, epoch, (interval, count, size), timeout);
+        let plan = (interval, count, size);
+        let stream = if stamped {
+            StreamClient::stamped(start, epoch, plan, timeout)
+        } else {
+            StreamClient::new(start, epoch, plan, timeout)
+        };
         let mut action = ClientAction::Stream(stream);
         let mut ticker = self.ticker(start, None);
         self.drive(&mut action, None, &mut ticker, &before)?;
@@ -295,7 +309,7 @@ impl TcpClient {
         r.histogram = Some(s.delay);
         r.intervals = ticker.finish(self.totals(s.bytes, &before));
         self.account(&mut r, s.shape, &before);
-        Ok(r)
+        Ok((r, s.stamps))
     }
 
     /// Runs `action` to its end: sends what it asks for, waits for its

@@ -185,10 +185,16 @@ impl ClientAction {
         }
     }
 
-    /// What the driver read of its kernel's stamps (a stamped echo's).
+    /// What the driver read of its kernel's stamps (a stamped echo's, or
+    /// the RX stamp of a read of a stamped stream).
     pub fn handle_stamp(&mut self, s: crate::session::stamps::ClientStamp) {
-        if let ClientAction::Echo(e) = self {
-            e.handle_stamp(s);
+        use crate::session::stamps::ClientStamp;
+        match (self, s) {
+            (ClientAction::Echo(e), s) => e.handle_stamp(s),
+            (ClientAction::Stream(st), ClientStamp::Received { rx_ns, .. }) => {
+                st.handle_rx_stamp(rx_ns)
+            }
+            _ => {}
         }
     }
 

@@ -31,8 +31,10 @@ mod file_client;
 mod inbox;
 mod server;
 mod server_reply;
+mod server_stamps;
 mod server_transfer;
 mod stream;
+pub mod stream_stamps;
 mod text;
 mod transfer_client;
 
@@ -279,6 +281,12 @@ pub fn message_comment(msg: &crate::proto::Message) -> String {
             size,
             interval_ns,
         } => format!("stream request {count} x {size} bytes every {interval_ns} ns"),
+        Message::StampedStreamRequest {
+            count,
+            size,
+            interval_ns,
+        } => format!("stream request {count} x {size} bytes every {interval_ns} ns, stamped"),
+        Message::StreamStamp { seq, .. } => format!("stream stamp {seq}"),
         Message::StreamStart { .. } => "stream start".to_string(),
         Message::StreamSegment { seq, .. } => format!("stream seq {seq}"),
         Message::StreamEnd { .. } => "stream end".to_string(),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::server_reply::{FileReply, Replier, Reply, StreamSender};
 use super::server_transfer::{Asked, Readings, Transfer};
+use super::stream_stamps::SentStamps;
 use super::{Bulk, Event, FileReceiver, FileSender, Inbox, TextServer, Toward};
 use crate::account::beside::Shape;
 use crate::proto::stamps::{STAMPS_LEN, StampsKind};
@@ -246,42 +247,6 @@ impl ServerSession {
         }
     }
 
-    /// Which clock takes this connection's kernel stamps (none: its
-    /// socket does not stamp).
-    pub fn set_stamps_kind(&mut self, kind: StampsKind) {
-        match self {
-            ServerSession::Framed(s) => s.stamps.set_kind(kind),
-            ServerSession::Undecided { stamps, .. } => *stamps = kind,
-            ServerSession::Text(_) => {}
-        }
-    }
-
-    /// The read about to be handed over returned at `app_ns` (Unix-epoch
-    /// ns), with the kernel's RX stamp `rx_ns` when one came.
-    pub fn handle_read_stamp(&mut self, rx_ns: Option<u64>, app_ns: u64) {
-        match self {
-            ServerSession::Framed(s) => s.stamps.read(rx_ns, app_ns),
-            ServerSession::Undecided { read, .. } => *read = Some((rx_ns, app_ns)),
-            ServerSession::Text(_) => {}
-        }
-    }
-
-    /// t3 of stamped reply `seq`, from the error queue.
-    pub fn handle_tx_stamp(&mut self, seq: u32, ns: u64) {
-        if let ServerSession::Framed(s) = self {
-            s.stamps.tx(seq, ns);
-        }
-    }
-
-    /// The stamped reply the transmit just polled carries, once: its send
-    /// asks for a TX stamp.
-    pub fn take_stamped_reply(&mut self) -> Option<u32> {
-        match self {
-            ServerSession::Framed(s) => s.stamps.take_pending(),
-            _ => None,
-        }
-    }
-
     /// The next event for the driver.
     pub fn poll_event(&mut self) -> Option<Event> {
         each!(self, s => s.replier_mut().events.pop(), None)
@@ -466,22 +431,12 @@ impl FramedServer {
                 interval_ns,
                 count,
                 size,
-            } => {
-                self.limits.check_stream(interval_ns, count, size)?;
-                let interval = Duration::from_nanos(interval_ns);
-                self.out.events.push(Event::StreamStarted { interval });
-                Reply::Stream(StreamSender {
-                    interval,
-                    count,
-                    size,
-                    t0: now + STREAM_LEAD,
-                    epoch: self.epoch,
-                    sent: 0,
-                    text: false,
-                    stopped: false,
-                    over: false,
-                })
-            }
+            } => self.stream(now, (interval_ns, count, size), false)?,
+            Message::StampedStreamRequest {
+                interval_ns,
+                count,
+                size,
+            } => self.stream(now, (interval_ns, count, size), true)?,
             Message::TransferRequest {
                 direction,
                 flags,
@@ -517,6 +472,30 @@ impl FramedServer {
         };
         self.out.reply = Some(reply);
         Ok(())
+    }
+
+    /// A stream's reply, its segments' TX stamps carried when `stamped`.
+    fn stream(
+        &mut self,
+        now: Instant,
+        (interval_ns, count, size): (u64, u32, u32),
+        stamped: bool,
+    ) -> Result<Reply, Refusal> {
+        self.limits.check_stream(interval_ns, count, size)?;
+        let interval = Duration::from_nanos(interval_ns);
+        self.out.events.push(Event::StreamStarted { interval });
+        Ok(Reply::Stream(StreamSender {
+            interval,
+            count,
+            size,
+            t0: now + STREAM_LEAD,
+            epoch: self.epoch,
+            sent: 0,
+            text: false,
+            stopped: false,
+            over: false,
+            stamps: stamped.then(|| (SentStamps::default(), None)),
+        }))
     }
 
     /// Bytes of an upload, verified; a wrong byte ends the session.

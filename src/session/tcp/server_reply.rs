@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::stream_stamps::{SentStamps, TAIL_WAIT};
 use super::{Event, Events, FileSender, Record, Toward, stream_comment};
 use crate::account::beside::Shape;
 use crate::proto::{Message, codec};
@@ -133,6 +134,9 @@ pub(super) struct StreamSender {
     /// Cut short: only the end is left to send.
     pub(super) stopped: bool,
     pub(super) over: bool,
+    /// A stamped stream's TX stamps, and when its end is due once the last
+    /// segment left.
+    pub(super) stamps: Option<(SentStamps, Option<Instant>)>,
 }
 
 /// A text stream's line: the segment's number and when it left, ns since
@@ -140,9 +144,24 @@ pub(super) struct StreamSender {
 pub const TEXT_SEGMENT_LEN: usize = 32;
 
 impl StreamSender {
-    /// When the next segment is due.
+    /// When the next segment is due (or a stamped stream's end).
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        if let Some((_, Some(tail))) = self.stamps {
+            return (!self.over && !self.stopped).then_some(tail);
+        }
         (!self.over && !self.stopped).then(|| super::deadline(self.t0, self.interval, self.sent))
+    }
+
+    /// The StreamStamp of the segment before the next write, when stamped.
+    fn carry(&self, buf: &mut Vec<u8>) {
+        if let (Some((st, _)), Some(prev)) = (&self.stamps, self.sent.checked_sub(1)) {
+            st.carry(prev, buf);
+        }
+    }
+
+    /// The stamps of a stamped stream, which its driver feeds and asks.
+    pub(super) fn stamps_mut(&mut self) -> Option<&mut SentStamps> {
+        self.stamps.as_mut().map(|(s, _)| s)
     }
 
     /// Writes the start, if this is the first write.
@@ -180,8 +199,12 @@ impl StreamSender {
             return None;
         }
         buf.clear();
-        if self.stopped {
+        if self.stopped || self.stamps.as_ref().is_some_and(|(_, t)| t.is_some()) {
+            if !self.stopped && self.poll_timeout().is_none_or(|t| t > now) {
+                return None;
+            }
             self.start(buf);
+            self.carry(buf);
             self.end(buf);
             let first = self.sent == 0 && !self.text;
             events.bytes(Toward::Client, buf, || {
@@ -200,6 +223,7 @@ impl StreamSender {
         }
         let seq = self.sent;
         self.start(buf);
+        self.carry(buf);
         let (scheduled_ns, sent_ns) = (self.epoch.unix_ns_of(due), self.epoch.unix_ns_of(now));
         if self.text {
             buf.extend_from_slice(format!("{seq:010} {sent_ns:020}\n").as_bytes());
@@ -213,8 +237,15 @@ impl StreamSender {
             let _ = codec::encode(&seg, buf);
         }
         self.sent += 1;
-        let last = self.sent == self.count;
-        if last {
+        let mut last = self.sent == self.count;
+        if let Some((st, tail)) = self.stamps.as_mut() {
+            // The end waits for the last segment's stamp.
+            st.written(seq);
+            if last {
+                *tail = Some(now + TAIL_WAIT.min(self.interval));
+            }
+            last = false;
+        } else if last {
             self.end(buf);
         }
         figures.bytes_out += u64::from(self.size);

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::stream_stamps::{ReceivedStamps, STAMP_MESSAGE_LEN, StampPairs};
 use super::{Events, Inbox, Patience, Record, SessionError, Toward};
 use crate::account::beside::Shape;
 use crate::latency::{Jitter, Recorder};
@@ -40,6 +41,8 @@ pub struct StreamFigures {
     pub end_drift_us: Option<f64>,
     /// What the accounting prices.
     pub shape: Shape,
+    /// A stamped stream's kernel stamps, paired by segment.
+    pub stamps: Option<StampPairs>,
 }
 
 /// Where a stream is.
@@ -69,6 +72,8 @@ pub struct StreamClient {
     segments: u32,
     bytes: u64,
     sent: u32,
+    /// A stamped stream's kernel stamps (boxed: most streams have none).
+    stamps: Option<Box<ReceivedStamps>>,
     pub(super) events: Events,
 }
 
@@ -98,7 +103,30 @@ impl StreamClient {
             segments: 0,
             bytes: 0,
             sent: 0,
+            stamps: None,
             events: Events::default(),
+        }
+    }
+
+    /// As [`StreamClient::new`], asking for each segment's kernel TX stamp
+    /// (a StampedStreamRequest); the driver hands in its RX stamps.
+    pub fn stamped(
+        start: Instant,
+        epoch: Epoch,
+        plan: (Duration, u32, u32),
+        timeout: Duration,
+    ) -> StreamClient {
+        StreamClient {
+            stamps: Some(Box::default()),
+            ..StreamClient::new(start, epoch, plan, timeout)
+        }
+    }
+
+    /// The bytes about to be handed over came in a read whose kernel RX
+    /// stamp is `rx_ns` (`None`: it had none).
+    pub fn handle_rx_stamp(&mut self, rx_ns: Option<u64>) {
+        if let Some(st) = self.stamps.as_mut() {
+            st.read(rx_ns);
         }
     }
 
@@ -107,15 +135,30 @@ impl StreamClient {
         if self.step != Step::Request {
             return None;
         }
-        let request = Message::StreamRequest {
-            interval_ns: self.interval.as_nanos() as u64,
-            count: self.count,
-            size: self.size,
+        let (interval_ns, count, size) = (self.interval.as_nanos() as u64, self.count, self.size);
+        let request = if self.stamps.is_some() {
+            Message::StampedStreamRequest {
+                interval_ns,
+                count,
+                size,
+            }
+        } else {
+            Message::StreamRequest {
+                interval_ns,
+                count,
+                size,
+            }
         };
         buf.clear();
         codec::encode(&request, buf).ok()?;
-        self.events
-            .bytes(Toward::Server, buf, || "stream request".to_string());
+        let stamped = self.stamps.is_some();
+        self.events.bytes(Toward::Server, buf, || {
+            if stamped {
+                "stream request, stamped".to_string()
+            } else {
+                "stream request".to_string()
+            }
+        });
         self.step = Step::Start;
         self.patience.heard(now);
         Some(Transmit {
@@ -136,6 +179,9 @@ impl StreamClient {
                 Ok(None) => {}
                 Err(e) => return Err(SessionError::Protocol(e.to_string())),
             }
+        }
+        if let Some(st) = self.stamps.as_mut() {
+            st.end_read();
         }
         Ok(())
     }
@@ -163,6 +209,15 @@ impl StreamClient {
                 other.kind()
             ))),
             (Step::Segments, seg @ Message::StreamSegment { .. }) => self.segment(now, seg),
+            (Step::Segments, m @ Message::StreamStamp { seq, tx_ns }) if self.stamps.is_some() => {
+                if self.events.recording() {
+                    self.held.add(&m, None);
+                }
+                if let Some(st) = self.stamps.as_mut() {
+                    st.stamp(seq, tx_ns);
+                }
+                Ok(())
+            }
             (_, Message::StreamEnd { sent }) => self.end(sent),
             (_, other) => Err(SessionError::Protocol(format!(
                 "expected a stream segment, got {:?}",
@@ -196,9 +251,13 @@ impl StreamClient {
         }
         self.segments += 1;
         self.bytes += u64::from(size);
+        if let Some(st) = self.stamps.as_mut() {
+            st.segment(seq);
+        }
         if self.events.recording() {
             self.held.add(&seg, Some(seq));
-            if self.segments < self.count {
+            // A stamped stream's end comes in a write of its own.
+            if self.segments < self.count || self.stamps.is_some() {
                 self.held.record(&mut self.events, false);
             }
         }
@@ -270,6 +329,13 @@ impl StreamClient {
 
     /// The figures.
     pub fn finish(self) -> StreamFigures {
+        // A stamped stream's segments are each followed by a StreamStamp,
+        // priced here with the segment.
+        let extra = if self.stamps.is_some() {
+            STAMP_MESSAGE_LEN
+        } else {
+            0
+        };
         StreamFigures {
             segments: self.segments,
             count: self.count,
@@ -282,10 +348,11 @@ impl StreamClient {
             shape: Shape::Stream {
                 up: (HEADER_LEN + 16) as u64,
                 count: u64::from(self.segments),
-                size: u64::from(self.size),
+                size: u64::from(self.size) + extra,
                 start: (HEADER_LEN + 24) as u64,
                 end: (HEADER_LEN + 4) as u64,
             },
+            stamps: self.stamps.map(|s| s.finish()),
         }
     }
 }

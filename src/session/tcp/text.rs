@@ -191,6 +191,7 @@ impl TextServer {
             text: true,
             stopped: false,
             over: false,
+            stamps: None,
         }));
     }
 

@@ -11,6 +11,7 @@ use super::*;
 mod exchanges;
 mod refusals;
 mod stamps;
+mod stream_stamps;
 mod text;
 mod transfers;
 use crate::content;
