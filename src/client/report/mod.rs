@@ -37,7 +37,7 @@ pub use find_rate::{FindRate, TrialFigures};
 pub use flows::{DirectionSum, FlowFigures};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
-pub use stamps::{MissingStamps, TimestampsReport};
+pub use stamps::{MissingStamps, TimestampsReport, hardware_note};
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;

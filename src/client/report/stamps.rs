@@ -4,11 +4,25 @@
 //! stamps that never came; or, when there are none, why.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::latency::{Percentiles, Recorder};
 use crate::session::stamps::EchoStamps;
+
+/// What the interface that holds `local` can stamp, for the report: "not
+/// available" without a hardware clock (lo, veth), never faked.
+pub fn hardware_note(local: IpAddr) -> Option<String> {
+    let name = crate::net::timestamping::interface_of(local).ok()?;
+    Some(match crate::net::timestamping::hardware(&name) {
+        Ok(h) => match h.phc {
+            Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
+            None => format!("not available ({name} has no hardware clock)"),
+        },
+        Err(e) => format!("not available ({name}: {e})"),
+    })
+}
 
 /// The `timestamps` object of an echo's report.
 #[derive(Debug, Clone, Serialize)]

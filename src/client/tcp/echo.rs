@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{TcpClient, unfinished};
 use crate::client::ClientError;
-use crate::client::report::{CpuFigures, CpuUse, Detail, Report, TimestampsReport};
+use crate::client::report::{CpuFigures, CpuUse, Detail, Report, TimestampsReport, hardware_note};
 use crate::net::framed::Spin;
 use crate::pace;
 use crate::proto::ErrorCode;
@@ -35,7 +35,10 @@ impl TcpClient {
         }
         self.conn
             .set_stamping()
-            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))
+            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))?;
+        // The kernel turns RX stamps on for the host a moment later.
+        crate::net::timestamping::settle(std::time::Duration::from_millis(200));
+        Ok(())
     }
 
     /// `count` round trips of `data`, the i-th sent at start + i·interval.
@@ -117,26 +120,20 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(rtt);
         r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(*book, self.hardware()),
+            (Ok(()), Some(book)) => TimestampsReport::of(
+                *book,
+                self.conn
+                    .stream()
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| hardware_note(a.ip())),
+            ),
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });
         r.intervals = ticker.finish(self.totals(bytes, &before));
         self.account(&mut r, shape, &before);
         Ok(r)
-    }
-
-    /// What the interface this connection leaves by can stamp.
-    fn hardware(&self) -> Option<String> {
-        let local = self.conn.stream().local_addr().ok()?.ip();
-        let name = crate::net::timestamping::interface_of(local).ok()?;
-        Some(match crate::net::timestamping::hardware(&name) {
-            Ok(h) => match h.phc {
-                Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
-                None => format!("not available ({name} has no hardware clock)"),
-            },
-            Err(e) => format!("not available ({name}: {e})"),
-        })
     }
 
     /// Hands the action the TX stamps its sends got so far.
