@@ -47,6 +47,9 @@ fn tcp_echoes_carry_four_stamps_over_both_families() {
         assert!(p50("network_rtt_us") < rtt, "{v}");
         assert!(p50("server_us") < rtt, "{v}");
         assert!(p50("send_path_us") > 0.0 && p50("wakeup_us") > 0.0, "{t}");
+        // The server turns a connection's stamps on at its first stamped
+        // request, which itself came unstamped: one t2 missing, no more.
+        assert_eq!(t["missing"]["t2"], 1, "{t}");
         // The text says the same.
         let text = server.client(&["--echo", "stamp", "--count", "20", "--timestamps"]);
         let text = stdout(&text);

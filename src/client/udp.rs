@@ -407,6 +407,7 @@ impl UdpClient {
                     .send(Direction::ToClient, d, || describe(d));
                 let at = self.read_at;
                 self.received_stamp(s, rx);
+                let d = self.inbox.bytes(r.clone());
                 if let Err(e) = s.handle_datagram(at, d) {
                     return Err(self.fail(e, sink.as_deref()));
                 }

@@ -3,10 +3,10 @@
 //! and each reply's RX stamp (t4) with the time its receive returned,
 //! handed to the echo session ([`crate::session::udp::client::echo`]).
 //!
-//! A request's TX stamp is read from the error queue right after its send,
-//! while the server works on it: on loopback the kernel queues it within
-//! the send call, and a stamp that comes later is found after the next
-//! send. The read stops once every awaited stamp came, so a stamped echo
+//! A request's TX stamp is read from the error queue once its reply is in,
+//! outside the round trip (the kernel queued it within the send call on
+//! loopback, at the device's completion elsewhere, long before a reply can
+//! come). The read stops once every awaited stamp came, so a stamped echo
 //! costs one look into the error queue, not a last one that finds it empty.
 
 use std::io;
@@ -73,33 +73,38 @@ impl UdpClient {
         }
         e.handle_stamp(ClientStamp::Sent { seq, app_ns });
         st.keys.sent(bytes.len(), Some(seq));
-        st.drained.clear();
-        let want = st.keys.pending();
-        if timestamping::read_tx_up_to(&self.sock, &mut st.drained, want).is_ok() {
-            st.matched.clear();
-            st.keys.take(&st.drained, &mut st.matched);
-            for m in &st.matched {
-                e.handle_stamp(ClientStamp::Tx {
-                    seq: m.tag,
-                    ns: m.sent.ns,
-                });
-            }
-        }
         self.instruments
             .send(Direction::ToServer, bytes, || super::describe(bytes));
         Ok(true)
     }
 
     /// Tells a stamped echo of the datagram about to be handed over: its
-    /// RX stamp, and when its receive returned.
-    pub(super) fn received_stamp(&self, s: &mut ClientSession, rx_ns: Option<u64>) {
-        if let (Some(_), ClientSession::Echo(e)) = (&self.stamping, s) {
-            e.handle_stamp(ClientStamp::Received {
-                seq: 0,
-                rx_ns,
-                app_ns: self.read_ns,
-            });
+    /// RX stamp, and when its receive returned; and of the TX stamps its
+    /// requests got so far, read now that the reply is in, outside the
+    /// round trip.
+    pub(super) fn received_stamp(&mut self, s: &mut ClientSession, rx_ns: Option<u64>) {
+        let (Some(st), ClientSession::Echo(e)) = (self.stamping.as_mut(), s) else {
+            return;
+        };
+        if st.keys.pending() > 0 {
+            st.drained.clear();
+            let want = st.keys.pending();
+            if timestamping::read_tx_up_to(&self.sock, &mut st.drained, want).is_ok() {
+                st.matched.clear();
+                st.keys.take(&st.drained, &mut st.matched);
+                for m in &st.matched {
+                    e.handle_stamp(ClientStamp::Tx {
+                        seq: m.tag,
+                        ns: m.sent.ns,
+                    });
+                }
+            }
         }
+        e.handle_stamp(ClientStamp::Received {
+            seq: 0,
+            rx_ns,
+            app_ns: self.read_ns,
+        });
     }
 
     /// Turns the socket's stamps off after an echo.
