@@ -119,6 +119,62 @@ fn udp_echoes_carry_four_stamps_blocking_and_spinning_over_both_families() {
 }
 
 #[test]
+fn hgrm_and_plot_carry_the_four_figures_beside_the_round_trip() {
+    let dir = std::env::temp_dir().join(format!("ardei-ts-exports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hgrm = dir.join("rtt.hgrm");
+    let svg = dir.join("rtt.svg");
+    let server = Server::v4(&["--udp"]);
+    let out = server.client(&[
+        "--udp",
+        "--echo",
+        "x",
+        "--count",
+        "50",
+        "--timestamps",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in [
+        "rtt",
+        "rtt.network-rtt",
+        "rtt.server",
+        "rtt.send-path",
+        "rtt.wakeup",
+    ] {
+        let f = std::fs::read_to_string(dir.join(format!("{name}.hgrm"))).unwrap();
+        assert!(f.contains("#[Mean"), "{name}: {f}");
+    }
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for line in [
+        "round trip",
+        "network RTT",
+        "server",
+        "send path",
+        "wake-up",
+    ] {
+        assert!(plot.contains(line), "{line}");
+    }
+    // Without stamps, the round trip alone, as before.
+    let plain = dir.join("plain.hgrm");
+    let out = server.client(&[
+        "--udp",
+        "--echo",
+        "x",
+        "--count",
+        "5",
+        "--hgrm",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(plain.exists() && !dir.join("plain.network-rtt.hgrm").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_udp_echo_without_timestamps_stays_plain() {
     let server = Server::v4(&["--udp"]);
     let (out, v) = server.client_json(&["--udp", "--echo", "x", "--count", "5"]);

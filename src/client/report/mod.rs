@@ -43,7 +43,8 @@ pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 use super::record::CapturesReport;
 use super::ticker::Interval;
 use crate::account::beside::{Overhead, OverheadSum};
-use crate::latency::{Percentiles, Recorder};
+use crate::histograms::NamedHistogram;
+use crate::latency::Percentiles;
 
 /// One action's measurements.
 #[derive(Debug, Clone, Serialize)]
@@ -90,7 +91,7 @@ pub struct Report {
     pub captures: Option<CapturesReport>,
     /// The latency histogram behind `latency_us` (for `--hgrm`, `--plot`).
     #[serde(skip)]
-    pub histogram: Option<Recorder>,
+    pub histogram: Option<NamedHistogram>,
     /// File bytes received over time: (seconds since the request, bytes).
     #[serde(skip)]
     pub progress: Vec<(f64, u64)>,

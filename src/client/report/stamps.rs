@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::latency::{Percentiles, Recorder};
+use crate::histograms::NamedHistogram;
+use crate::latency::Percentiles;
 use crate::session::stamps::EchoStamps;
 
 /// What the interface that holds `local` can stamp, for the report: "not
@@ -52,7 +53,7 @@ pub struct TimestampsReport {
     pub missing: MissingStamps,
     /// The histograms behind the percentiles (for `--hgrm` and `--plot`).
     #[serde(skip)]
-    pub histograms: Vec<(&'static str, Recorder)>,
+    pub histograms: Vec<NamedHistogram>,
 }
 
 /// Echoes missing each of the four stamps.
@@ -107,12 +108,12 @@ impl TimestampsReport {
             )
         });
         let histograms = vec![
-            ("network RTT", book.network_rtt),
-            ("server", book.server),
-            ("send path", book.send_path),
-            ("wake-up", book.wakeup),
+            NamedHistogram::new("network RTT", "network-rtt", book.network_rtt),
+            NamedHistogram::new("server", "server", book.server),
+            NamedHistogram::new("send path", "send-path", book.send_path),
+            NamedHistogram::new("wake-up", "wakeup", book.wakeup),
         ];
-        let p = |i: usize| histograms[i].1.percentiles();
+        let p = |i: usize| histograms[i].percentiles();
         TimestampsReport {
             kind: "software",
             note,
@@ -139,21 +140,8 @@ impl TimestampsReport {
             self.kind,
             self.hardware.as_deref().unwrap_or("not available")
         );
-        let rows = [
-            ("network RTT", &self.network_rtt_us),
-            ("server     ", &self.server_us),
-            ("send path  ", &self.send_path_us),
-            ("wake-up    ", &self.wakeup_us),
-        ];
-        for (name, p) in rows {
-            match p {
-                Some(p) => {
-                    let _ = writeln!(s, "  {name} {}", p.line());
-                }
-                None => {
-                    let _ = writeln!(s, "  {name} not available");
-                }
-            }
+        for h in &self.histograms {
+            let _ = writeln!(s, "  {}", h.line(11));
         }
         if let Some(n) = &self.note {
             let _ = writeln!(s, "  {n}");

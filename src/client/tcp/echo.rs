@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::{TcpClient, unfinished};
 use crate::client::ClientError;
 use crate::client::report::{CpuFigures, CpuUse, Detail, Report, TimestampsReport, hardware_note};
+use crate::histograms::NamedHistogram;
 use crate::net::framed::Spin;
 use crate::pace;
 use crate::proto::ErrorCode;
@@ -118,7 +119,7 @@ impl TcpClient {
                 .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = rtt.percentiles();
-        r.histogram = Some(rtt);
+        r.histogram = Some(NamedHistogram::new("round trip", "rtt", rtt));
         r.timestamps = Some(match (stamping, stamps) {
             (Ok(()), Some(book)) => TimestampsReport::of(
                 *book,

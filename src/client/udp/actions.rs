@@ -15,6 +15,7 @@ use crate::client::report::{
     TimestampsReport, TransferIo, UdpFigures, hardware_note,
 };
 use crate::client::ticker::{Ticker, Totals};
+use crate::histograms::NamedHistogram;
 use crate::net::batch::RecvMethod;
 use crate::net::counters::{self, UdpCounters};
 use crate::pace;
@@ -147,7 +148,7 @@ impl UdpClient {
         });
         let lost = u64::from(count).saturating_sub(f.rtt.len());
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
-        r.histogram = Some(f.rtt);
+        r.histogram = Some(NamedHistogram::new("round trip", "rtt", f.rtt));
         let c = u64::from(count);
         let mut u = self.figures(&f.arrivals, c, f.request_len, None, before, 1);
         // An echo has no End: every reply is awaited up to its timeout.
@@ -444,7 +445,7 @@ impl UdpClient {
         };
         let mut r = self.report("stream", f.bytes, start.elapsed().as_secs_f64(), detail);
         r.latency_us = f.delay.percentiles();
-        r.histogram = Some(f.delay);
+        r.histogram = Some(NamedHistogram::new("one-way delay", "delay", f.delay));
         let lost = f.arrivals.lost(f.sent);
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
         r.udp = Some(self.figures(&f.arrivals, f.sent, size, Some(f.ended.into()), before, 1));
