@@ -28,6 +28,16 @@ fn a_search_finds_a_rate_that_its_trials_bracket() {
     assert_eq!(f["loss_target"], 0.0);
     assert_eq!(f["resolution"], 0.01);
     assert_eq!(f["direction"], "download");
+    // The receiver ran at SCHED_FIFO (these tests run as root), or says
+    // why not.
+    let priority = f["receiver_priority"].as_str().unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: geteuid has no preconditions.
+    if cpus >= 2 && unsafe { libc::geteuid() } == 0 {
+        assert_eq!(priority, "SCHED_FIFO priority 10", "{f}");
+    } else {
+        assert!(priority.starts_with("normal priority ("), "{f}");
+    }
     let trials = f["trials"].as_array().unwrap();
     assert!(!trials.is_empty(), "{f}");
     assert_eq!(trials[0]["unpaced"], true, "{f}");
@@ -59,6 +69,12 @@ fn a_search_finds_a_rate_that_its_trials_bracket() {
     )
     .to_string();
     assert!(text.contains("trial  1: offered         unpaced"), "{text}");
+    let (out, v) = s.client_json(&["--udp", "--find-rate", "--trial", "200ms", "--no-realtime"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        v["find_rate"]["receiver_priority"],
+        "normal priority (--no-realtime)"
+    );
     assert!(
         text.contains("throughput (RFC 2544 §26.1, no loss): "),
         "{text}"
@@ -81,6 +97,10 @@ fn a_loss_target_and_uploads_are_searched_too() {
     let f = &v["find_rate"];
     assert_eq!(f["loss_target"], 5.0);
     assert_eq!(f["direction"], "upload");
+    assert_eq!(
+        f["receiver_priority"],
+        "normal priority (the server receives an upload)"
+    );
     for t in f["trials"].as_array().unwrap() {
         let loss = t["loss_percent"].as_f64().unwrap();
         assert_eq!(t["passed"], loss <= 5.0, "{t}");

@@ -123,7 +123,23 @@ fn timed_runs_end_within_the_time_and_a_round_trip() {
         let server = &v["server"];
         assert!(n(&server["bytes"]) > 10 << 20, "{way:?}: {v}");
         assert_eq!(v["verified"], true);
+        // A timed run's size is what was sent in the time, never 0.
+        assert!(n(&v["size"]) > 10 << 20, "{way:?}: {v}");
+        assert!(n(&v["size"]) >= n(&v["bytes"]), "{way:?}: {v}");
+        if way.is_empty() {
+            assert_eq!(n(&v["size"]), n(&server["bytes"]), "{v}");
+        }
     }
+    // The text says so too, and an upload's line of send calls leaves the
+    // receive to the server's line.
+    let out = s.client(&["--udp", "-t", "300ms", "--rate", "100M", "--upload"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(": 0 bytes"), "{text}");
+    assert!(
+        text.contains("the server's receive is on its own line"),
+        "{text}"
+    );
+    assert!(!text.contains("the client read with"), "{text}");
 }
 
 #[test]

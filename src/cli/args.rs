@@ -289,6 +289,12 @@ pub struct ClientArgs {
     /// (0 to 100, default 0: none).
     #[arg(long, value_name = "PCT", value_parser = parse_percent, requires = "find_rate")]
     pub loss_target: Option<f64>,
+    /// With --find-rate: receive at normal priority. By default the
+    /// receiving thread of a downloading search asks for SCHED_FIFO while
+    /// the trials run (root or CAP_SYS_NICE, two CPUs or more), so that a
+    /// moment's preemption of the receiver does not fail a trial.
+    #[arg(long, requires = "find_rate")]
+    pub no_realtime: bool,
     /// Send the file to the server instead (it verifies every byte and
     /// returns its figures).
     #[arg(long)]

@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use super::report::{FindRate, Report, TrialFigures};
-use super::transfer::Transfer;
+use super::transfer::{Direction, Transfer};
 use super::{Client, ClientError};
 use crate::rate_search::{self, Next, Outcome, Search, Trial};
+use crate::sched::Timely;
 
 /// How long each trial sends unless `--trial` says.
 pub const DEFAULT_TRIAL: Duration = Duration::from_secs(2);
@@ -23,13 +24,17 @@ pub const DEFAULT_TRIAL: Duration = Duration::from_secs(2);
 /// and time; the pace is the search's), each trial's figures handed to
 /// `each` as it ends. The report of the fastest trial that passed, with
 /// the search in `find_rate`; every trial lost: [`ClientError::NoRate`].
+/// With `realtime`, a downloading search receives at `SCHED_FIFO`
+/// ([`receiver_priority`]).
 pub fn run(
     c: &mut Client,
     template: &Transfer,
     loss_target: f64,
+    realtime: bool,
     each: &mut dyn FnMut(usize, &TrialFigures),
 ) -> Result<Report, ClientError> {
     let time = template.time.unwrap_or(DEFAULT_TRIAL);
+    let (priority, _timely) = receiver_priority(template.direction, realtime);
     let mut search = Search::new(loss_target);
     let mut trials = Vec::new();
     // The fastest passing trial's report (with its offered rate), and the
@@ -81,6 +86,7 @@ pub fn run(
         resolution: rate_search::RESOLUTION,
         trial_seconds: time.as_secs_f64(),
         direction: template.direction.name(),
+        receiver_priority: priority,
         trials,
     };
     let best = best.map(|(_, r)| r);
@@ -89,6 +95,31 @@ pub fn run(
     };
     report.find_rate = Some(found);
     Ok(report)
+}
+
+/// How the client's thread runs the trials, and the guard that keeps it so.
+///
+/// A trial fails on one lost datagram, and a receiver that the scheduler
+/// leaves off its CPU for a few milliseconds lets its socket's buffer fill
+/// however fast it is: at 20 Gbit/s an 8 MiB buffer lasts 3 ms. So while
+/// a download's trials run, the receiving thread asks for `SCHED_FIFO`
+/// ([`Timely`]): it sleeps in its receive call whenever the socket is
+/// empty, and runs as soon as datagrams wait. Not on one CPU (there the
+/// receiver would take the server's CPU from it while the unpaced trial
+/// runs), not for an upload (the server receives), and not with
+/// `--no-realtime`.
+fn receiver_priority(direction: Direction, realtime: bool) -> (String, Option<Timely>) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let why = match (direction, realtime) {
+        (Direction::Upload, _) => "the server receives an upload",
+        (_, false) => "--no-realtime",
+        _ if cpus < 2 => "one CPU: the receiver would starve the server's sender",
+        _ => {
+            let t = Timely::enter();
+            return (t.priority().to_string(), Some(t));
+        }
+    };
+    (format!("normal priority ({why})"), None)
 }
 
 /// What a trial's report counted, as the search takes it.

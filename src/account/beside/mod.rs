@@ -194,12 +194,19 @@ fn capture_note(raw: &KernelRaw, control: u64) -> String {
 /// `RcvbufErrors` counts a dropped GRO buffer once too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UdpBatching {
+    /// The data went from the client to the server (an upload): the client
+    /// sent it and the server received it, not the other way round.
+    pub upload: bool,
     /// The sender's GSO calls and the data datagrams they carried, when it
     /// said it used GSO.
     pub gso: Option<(u64, u64)>,
     /// The receiver read with UDP GRO: the buffers in which the kernel
     /// coalesced several datagrams.
     pub gro: Option<u64>,
+    /// The receiver read with UDP GRO and counted its buffers and the
+    /// datagrams they held, but not which buffers held several (the
+    /// server's Results of an upload).
+    pub gro_buffers: Option<(u64, u64)>,
 }
 
 impl Overhead {
@@ -210,6 +217,11 @@ impl Overhead {
             return;
         };
         let loopback = self.link == Link::Loopback.name();
+        let (sender, receiver) = if b.upload {
+            ("client", "server")
+        } else {
+            ("server", "client")
+        };
         if let Some((calls, datagrams)) = b.gso {
             let whose = if loopback {
                 "the kernel column counts datagrams in only, so it is not affected"
@@ -217,19 +229,26 @@ impl Overhead {
                 "the sender's counters are in its own namespace, not in these"
             };
             self.notes.push(format!(
-                "the server sent with UDP GSO: {calls} send calls carried {datagrams} datagrams, and the kernel's OutDatagrams counts each call once ({} out here); {whose}",
+                "the {sender} sent with UDP GSO: {calls} send calls carried {datagrams} datagrams, and the kernel's OutDatagrams counts each call once ({} out here); {whose}",
                 k.out_datagrams
             ));
         }
-        match b.gro {
-            Some(0) => self.notes.push(
-                "the client read with UDP GRO, but the kernel coalesced no datagrams (GRO is off on the interface, or nothing arrived back to back): every datagram counted once".to_string(),
-            ),
-            Some(c) => self.notes.push(format!(
-                "the client read with UDP GRO: InDatagrams counts each coalesced buffer once ({c} buffers held several datagrams), so the kernel's {} datagrams in stand for the {} the model has (the client cut each buffer at its UDP_GRO size); a buffer dropped for a full receive buffer is one RcvbufError too",
+        match (b.gro, b.gro_buffers) {
+            (Some(0), _) => self.notes.push(format!(
+                "the {receiver} read with UDP GRO, but the kernel coalesced no datagrams (GRO is off on the interface, or nothing arrived back to back): every datagram counted once"
+            )),
+            (Some(c), _) => self.notes.push(format!(
+                "the {receiver} read with UDP GRO: InDatagrams counts each coalesced buffer once ({c} buffers held several datagrams), so the kernel's {} datagrams in stand for the {} the model has (the {receiver} cut each buffer at its UDP_GRO size); a buffer dropped for a full receive buffer is one RcvbufError too",
                 k.in_datagrams, self.model.frames
             )),
-            None => {}
+            (None, Some((buffers, datagrams))) if buffers < datagrams => self.notes.push(format!(
+                "the {receiver} read with UDP GRO: its {buffers} buffers held {datagrams} data datagrams, and InDatagrams counts each buffer once, so the kernel's {} datagrams in stand for the {} the model has; a buffer dropped for a full receive buffer is one RcvbufError too",
+                k.in_datagrams, self.model.frames
+            )),
+            (None, Some(_)) => self.notes.push(format!(
+                "the {receiver} read with UDP GRO, but the kernel coalesced no datagrams (GRO is off on the interface, or nothing arrived back to back): every datagram counted once"
+            )),
+            (None, None) => {}
         }
     }
 }
@@ -550,6 +569,7 @@ mod tests {
         o.add_udp_batching(&UdpBatching {
             gso: Some((2, 128)),
             gro: Some(2),
+            ..UdpBatching::default()
         });
         assert_eq!(o.notes.len(), before + 2);
         assert!(o.notes[before].contains("2 send calls carried 128 datagrams"));

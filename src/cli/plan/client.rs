@@ -49,6 +49,8 @@ pub enum ClientAction {
         transfer: Transfer,
         /// The loss a passing trial may have, percent.
         loss_target: f64,
+        /// Whether a downloading search's receiver may ask for SCHED_FIFO.
+        realtime: bool,
     },
     /// `--stream DUR`: `count` segments of `size` bytes, one every `interval`.
     Stream {
@@ -281,6 +283,7 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             return Ok(ClientAction::FindRate {
                 transfer,
                 loss_target: a.loss_target.unwrap_or(0.0),
+                realtime: !a.no_realtime,
             });
         }
         return Ok(ClientAction::File {

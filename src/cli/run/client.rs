@@ -144,7 +144,8 @@ fn run_action(plan: &ClientPlan, c: &mut Client) -> Result<Report, ClientError> 
         ClientAction::FindRate {
             transfer,
             loss_target,
-        } => find_rate::run(c, transfer, *loss_target, &mut |n, t| {
+            realtime,
+        } => find_rate::run(c, transfer, *loss_target, *realtime, &mut |n, t| {
             eprintln!("{}", t.line(n));
         }),
         // The prompt runs its own actions (see `run`).

@@ -76,8 +76,13 @@ fn file(s: &mut String, r: &Report, head: &str) {
     };
     let what = match (*complete, *verified) {
         (true, true) => format!("{moved}, every byte verified{checker}"),
+        // Some of what was sent never arrived: say both.
+        (false, true) if r.direction == "upload" => format!(
+            "sent: {} received, every one verified by the server",
+            format_bytes(r.bytes)
+        ),
         (false, true) => format!(
-            "requested: {} {moved}, every one verified{checker}",
+            "sent by the server: {} received, every one verified",
             format_bytes(r.bytes)
         ),
         (_, false) => "NOT verified".to_string(),

@@ -51,6 +51,9 @@ pub struct FindRate {
     pub trial_seconds: f64,
     /// Which way the trials' datagrams went: `download` or `upload`.
     pub direction: &'static str,
+    /// How the client's thread was scheduled while the trials ran
+    /// (`SCHED_FIFO priority 10`, or normal priority and why).
+    pub receiver_priority: String,
     /// Every trial, in order.
     pub trials: Vec<TrialFigures>,
 }
@@ -104,10 +107,11 @@ impl FindRate {
     pub fn write_text(&self, s: &mut String) {
         let _ = writeln!(
             s,
-            "find-rate: {} trials of {} s each ({}), rates in UDP payload bit/s as --rate counts them",
+            "find-rate: {} trials of {} s each ({}, the client at {}), rates in UDP payload bit/s as --rate counts them",
             self.trials.len(),
             self.trial_seconds,
-            self.direction
+            self.direction,
+            self.receiver_priority
         );
         for (i, t) in self.trials.iter().enumerate() {
             let _ = writeln!(s, "{}", t.line(i + 1));

@@ -209,6 +209,7 @@ fn udp_figures(ended_by: Option<Ending>, full: bool) -> UdpFigures {
             coalesced: full.then_some(9),
             receive_buffers: full.then_some(12),
             datagrams_per_buffer: full.then_some(2.5),
+            upload: false,
         },
     }
 }

@@ -93,6 +93,10 @@ pub struct TransferIo {
     /// Datagrams (copies included) per receive buffer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub datagrams_per_buffer: Option<f64>,
+    /// An upload: the datagrams were received by the server (its own line
+    /// says how), the client's receive calls carried control only.
+    #[serde(skip)]
+    pub upload: bool,
 }
 
 impl TransferIo {
@@ -129,6 +133,12 @@ impl TransferIo {
             .zip(self.datagrams_per_buffer)
             .map(|(b, per)| format!(", {b} buffers, {per:.1} datagrams per buffer"))
             .unwrap_or_default();
+        if self.upload {
+            return format!(
+                "  {}the server's receive is on its own line\n",
+                send.trim_end_matches("; ").to_string() + "; "
+            );
+        }
         format!(
             "  {send}received with {}: {} calls, {:.1} datagrams per call{buffers}{coalesced}\n",
             self.receive,

@@ -229,13 +229,14 @@ impl UdpClient {
         ));
     }
 
-    /// Says how batching changed the kernel's counts: `gso` is the
-    /// sender's GSO calls and the datagrams they carried.
+    /// Says how batching changed the kernel's counts of a download: `gso`
+    /// is the server's GSO calls and the datagrams they carried.
     pub(super) fn note_batching(&self, r: &mut Report, gso: Option<(u64, u64)>) {
         if let Some(o) = r.overhead.as_mut() {
             o.add_udp_batching(&beside::UdpBatching {
                 gso,
                 gro: (self.inbox.method() == RecvMethod::Gro).then_some(self.rx_coalesced),
+                ..beside::UdpBatching::default()
             });
         }
     }
@@ -290,6 +291,7 @@ impl UdpClient {
                     (arrivals.received() + arrivals.duplicates()) as f64
                         / self.rx_buffers.max(1) as f64,
                 ),
+                upload: false,
             },
         }
     }
@@ -356,8 +358,14 @@ impl UdpClient {
         let per = u64::from(segment) - DGRAM_HEADER as u64;
         let f = f.finish(Instant::now()).map_err(|e| self.fail(e, None))?;
         let lost = f.arrivals.lost(f.sent);
+        // A timed run asks for a time, not a size: what was offered is what
+        // the server says it sent, else (no Results) what arrived.
+        let offered = match (time, size) {
+            (Some(_), 0) => f.results.as_ref().and_then(|r| r.bytes).unwrap_or(f.bytes),
+            _ => size,
+        };
         let detail = Detail::File {
-            size,
+            size: offered,
             verified: true,
             complete: if time.is_some() {
                 lost == 0
@@ -382,15 +390,7 @@ impl UdpClient {
             per,
         );
         u.io.sent(f.sent_with);
-        // Byte ranges end at the file's end, not at a whole segment.
-        let end = if time.is_some() && size == 0 {
-            u64::MAX
-        } else {
-            size
-        };
-        for m in &mut u.missing {
-            m.last = m.last.min(end.saturating_sub(1));
-        }
+        clip_missing(&mut u, time, size);
         r.udp = Some(u);
         self.account(&mut r, segment, f.data, f.data_wire, f.tally, before);
         let gso = f
@@ -462,5 +462,18 @@ impl From<Ended> for Ending {
             Ended::EndMessage => Ending::EndMessage,
             Ended::Silence => Ending::Timeout,
         }
+    }
+}
+
+/// Byte ranges of missing datagrams end at the file's end (a `size`-byte
+/// file, or none for an uncapped timed run), not at a whole segment.
+fn clip_missing(u: &mut UdpFigures, time: Option<Duration>, size: u64) {
+    let end = if time.is_some() && size == 0 {
+        u64::MAX
+    } else {
+        size
+    };
+    for m in &mut u.missing {
+        m.last = m.last.min(end.saturating_sub(1));
     }
 }

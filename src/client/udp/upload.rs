@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::UdpClient;
+use crate::account::beside;
 use crate::client::report::{
     CpuFigures, CpuUse, Detail, Ending, Report, ServerView, TransferIo, UdpFigures,
 };
@@ -119,6 +120,12 @@ impl UdpClient {
         let (first, last) = (first.unwrap_or(go), last.unwrap_or(go));
         let verified = res.bytes;
         let lost = res.lost;
+        // A timed run's size is what the client sent in its time.
+        let size = if time.is_some() && size == 0 {
+            f.bytes()
+        } else {
+            size
+        };
         let detail = Detail::File {
             size,
             verified: verified.is_some(),
@@ -139,7 +146,15 @@ impl UdpClient {
         let sent = f.sent();
         let data_wire = f.bytes() + sent * DGRAM_HEADER as u64;
         self.account(&mut r, segment, sent, data_wire, f.tally(), before);
-        self.note_batching(&mut r, gso.then_some((with.calls, sent)));
+        if let Some(o) = r.overhead.as_mut() {
+            let received = res.datagrams.unwrap_or(0) + res.duplicates.unwrap_or(0);
+            o.add_udp_batching(&beside::UdpBatching {
+                upload: true,
+                gso: gso.then_some((with.calls, sent)),
+                gro: None,
+                gro_buffers: res.buffers.filter(|_| res.gro()).map(|b| (b, received)),
+            });
+        }
         Ok(r)
     }
 
@@ -183,6 +198,7 @@ impl UdpClient {
                 coalesced: None,
                 receive_buffers: None,
                 datagrams_per_buffer: None,
+                upload: true,
             },
         }
     }

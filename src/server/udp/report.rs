@@ -121,7 +121,7 @@ fn price(f: &Figures, before: &UdpCounters, after: &UdpCounters, seconds: f64) -
     );
     o.add_udp_batching(&UdpBatching {
         gso: f.carried.gso,
-        gro: None,
+        ..UdpBatching::default()
     });
     o.notes.push(server_note(f.kind));
     o

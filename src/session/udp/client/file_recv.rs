@@ -78,6 +78,8 @@ pub struct FileReceive {
     planned: u64,
     arrivals: Arrivals,
     order: Option<InOrder>,
+    /// The expected bytes around the latest datagram's.
+    window: content::Window,
     /// Bytes in file order not yet taken by the driver.
     ready: Vec<u8>,
     sent_with: Option<SendInfo>,
@@ -181,6 +183,7 @@ impl FileReceive {
             planned,
             arrivals: Arrivals::new(planned),
             order: plan.in_order.then(|| InOrder::new(REORDER_LIMIT)),
+            window: content::Window::new(),
             ready: Vec::new(),
             sent_with: None,
             data_wire: 0,
@@ -259,7 +262,7 @@ impl FileReceive {
                 data.len()
             )));
         }
-        content::check_at(offset, data)?;
+        self.window.check(offset, data)?;
         self.first_byte.get_or_insert(now);
         self.last_data = now;
         if self.arrivals.record(seq) != Arrival::Duplicate {

@@ -72,6 +72,10 @@ pub struct FileData {
     gso_limit: u64,
     sends: Sends,
     last: Option<Last>,
+    /// The file bytes of the batch being written, generated once in one
+    /// piece: small datagrams each carry a few dozen bytes, and generating
+    /// each piece alone costs more than the copy.
+    scratch: Vec<u8>,
 }
 
 impl FileData {
@@ -86,6 +90,7 @@ impl FileData {
             gso_limit: GSO_MAX_SEGMENTS as u64,
             sends: Sends::default(),
             last: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -146,17 +151,29 @@ impl FileData {
             self.plan.batch(self.seq, max, self.pacer.room(now)),
         );
         buf.clear();
-        for s in seq..seq + n {
-            let at = buf.len();
-            let offset = self.plan.offset(s);
-            let h = DgramHeader {
-                seq: s as u32,
-                offset,
-                ..header
-            };
-            datagram::append_header(buf, KIND_FILE_DATA, &h);
-            buf.resize(at + self.plan.wire(s) as usize, 0);
-            content::fill(offset, &mut buf[at + DGRAM_HEADER..]);
+        if self.plan.len(seq) as usize >= content::Window::IN_PLACE {
+            // Long pieces: generated in place, each a few whole records.
+            for s in seq..seq + n {
+                let at = buf.len();
+                let offset = self.plan.offset(s);
+                datagram::append_header(buf, KIND_FILE_DATA, &header_of(header, s, offset));
+                buf.resize(at + self.plan.wire(s) as usize, 0);
+                content::fill(offset, &mut buf[at + DGRAM_HEADER..]);
+            }
+        } else {
+            // Short pieces: the batch's bytes generated in one run, each
+            // datagram's share copied out.
+            let first = self.plan.offset(seq);
+            let end = self.plan.offset(seq + n - 1) + self.plan.len(seq + n - 1);
+            self.scratch.resize((end - first) as usize, 0);
+            content::fill(first, &mut self.scratch);
+            buf.reserve(self.scratch.len() + n as usize * DGRAM_HEADER);
+            for s in seq..seq + n {
+                let offset = self.plan.offset(s);
+                datagram::append_header(buf, KIND_FILE_DATA, &header_of(header, s, offset));
+                let at = (offset - first) as usize;
+                buf.extend_from_slice(&self.scratch[at..at + self.plan.len(s) as usize]);
+            }
         }
         self.last = Some(Last {
             seq,
@@ -237,6 +254,15 @@ impl FileData {
             },
             info.max_batch
         )
+    }
+}
+
+/// The header of data datagram `seq`, at file offset `offset`.
+fn header_of(header: DgramHeader, seq: u64, offset: u64) -> DgramHeader {
+    DgramHeader {
+        seq: seq as u32,
+        offset,
+        ..header
     }
 }
 

@@ -38,6 +38,8 @@ pub struct FileReceive {
     /// FileData datagrams that arrived, copies and corrupt ones included,
     /// and their UDP payload bytes.
     pub data: (u64, u64),
+    /// The expected bytes around the latest datagram's.
+    window: content::Window,
 }
 
 impl FileReceive {
@@ -50,6 +52,7 @@ impl FileReceive {
             bytes: 0,
             corrupt: 0,
             data: (0, 0),
+            window: content::Window::new(),
         }
     }
 
@@ -70,7 +73,7 @@ impl FileReceive {
             self.corrupt += 1;
             return Verdict::Corrupt(misplaced);
         }
-        if let Err(m) = content::check_at(h.offset, data) {
+        if let Err(m) = self.window.check(h.offset, data) {
             self.corrupt += 1;
             return Verdict::Corrupt(m);
         }
