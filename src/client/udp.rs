@@ -66,6 +66,10 @@ pub const DEFAULT_RCVBUF: usize = 4 << 20;
 /// How many missing runs a report lists.
 const MISSING_LISTED: usize = 5;
 
+/// A datagram not yet handed out: its inbox range, cut short, TOS byte,
+/// first of its buffer, and kernel RX stamp (ns).
+type Pending = (Range<usize>, bool, Option<u8>, bool, Option<u64>);
+
 /// A UDP "connection" to a lab server.
 #[derive(Debug)]
 pub struct UdpClient {
@@ -77,10 +81,8 @@ pub struct UdpClient {
     recv_timeout: Option<Duration>,
     /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
     inbox: Box<Inbox>,
-    /// Datagrams received and not yet handed out: ranges in the inbox,
-    /// whether the kernel cut one short for want of room, its TOS byte,
-    /// whether it is the first of its buffer, and its kernel RX stamp.
-    pending: Vec<(Range<usize>, bool, Option<u8>, bool, Option<u64>)>,
+    /// Datagrams received and not yet handed out.
+    pending: Vec<Pending>,
     /// The next of `pending` to hand out.
     next: usize,
     /// Receive calls that returned data in the current action.

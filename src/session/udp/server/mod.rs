@@ -112,6 +112,10 @@ pub enum Event {
     Ended(Figures),
 }
 
+/// An answer waiting to be sent: where to, its bytes, its TOS byte, and for
+/// a stamped echo reply its session and sequence number.
+type Queued = (SocketAddr, Vec<u8>, Option<u8>, Option<(Key, u32)>);
+
 /// The server's side of every UDP exchange.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -123,7 +127,7 @@ pub struct Endpoint {
     table: Table,
     /// Answers waiting to be sent, in order, with their TOS byte and, for
     /// a stamped echo reply, its session and sequence number.
-    replies: VecDeque<(SocketAddr, Vec<u8>, Option<u8>, Option<(Key, u32)>)>,
+    replies: VecDeque<Queued>,
     /// The stamped echo reply [`Endpoint::poll_transmit_tos`] returned last.
     sent_stamped: Option<(Key, u32)>,
     /// Which clock takes the driver's kernel stamps (none: its socket does
