@@ -53,6 +53,9 @@
 //!      percentile as HdrHistogram plots it, goodput over time, and a TCP
 //!      flow's time-sequence graph (imports `hgrm`, and `pcap` for the
 //!      graph's series).
+//!    - [`histograms`]: a named latency histogram that prints its line,
+//!      writes its `.hgrm` and draws its curve, for an action's latency
+//!      and its kernel timestamps alike (imports `latency`, `hgrm`, `plot`).
 //! 3. The ring that does the I/O, importing the core:
 //!    - [`net`]: sockets built with `socket2`, options and the kernel's
 //!      counters read back from the kernel into `account`'s types, and a
@@ -81,6 +84,7 @@ pub mod client;
 pub mod content;
 pub mod demo;
 pub mod hgrm;
+pub mod histograms;
 pub mod hosts;
 pub mod instruments;
 pub mod latency;

@@ -1,6 +1,7 @@
 //! Kernel timestamps of an echo, end to end over real sockets: the four
-//! stamps of TCP echoes over IPv4 and IPv6 make network RTT, server time,
-//! send path and wake-up in the JSON (validated by the schema); lo has no
+//! stamps of TCP and UDP echoes over IPv4 and IPv6, blocking and busy-
+//! polled, make network RTT, server time, send path and wake-up in the
+//! JSON (validated by the schema); lo has no
 //! hardware clock and says so; `--no-timestamps` and a server that does not
 //! know stamped echoes leave application figures only, and say why. A
 //! stamped TCP stream gives its kernel-to-kernel one-way delay with the
@@ -49,6 +50,9 @@ fn tcp_echoes_carry_four_stamps_over_both_families() {
         assert!(p50("network_rtt_us") < rtt, "{v}");
         assert!(p50("server_us") < rtt, "{v}");
         assert!(p50("send_path_us") > 0.0 && p50("wakeup_us") > 0.0, "{t}");
+        // The server turns a connection's stamps on at its first stamped
+        // request, which itself came unstamped: one t2 missing, no more.
+        assert_eq!(t["missing"]["t2"], 1, "{t}");
         // The text says the same.
         let text = server.client(&["--echo", "stamp", "--count", "20", "--timestamps"]);
         let text = stdout(&text);
@@ -56,6 +60,192 @@ fn tcp_echoes_carry_four_stamps_over_both_families() {
             assert!(text.contains(row), "{text}");
         }
     }
+}
+
+/// Checks the four figures of a stamped echo of `count` round trips in `v`:
+/// every echo has its network RTT, or a stamp it lacks is counted.
+fn four_figures(v: &serde_json::Value, count: u64) {
+    assert_valid(v);
+    let t = &v["timestamps"];
+    assert_eq!(t["kind"], "software", "{t}");
+    assert!(
+        t["hardware"].as_str().unwrap().contains("not available"),
+        "{t}"
+    );
+    let missing = ["t1", "t2", "t3", "t4"]
+        .iter()
+        .map(|k| t["missing"][k].as_u64().unwrap())
+        .sum::<u64>();
+    let n = t["network_rtt_us"]["count"].as_u64().unwrap();
+    assert!(n + missing >= count && n >= count / 2, "{t}");
+    let p50 = |k: &str| t[k]["p50"].as_f64().unwrap();
+    let rtt = v["latency_us"]["p50"].as_f64().unwrap();
+    // The network is a part of the round trip, the server another.
+    assert!(p50("network_rtt_us") < rtt, "{v}");
+    assert!(p50("server_us") < rtt, "{v}");
+    assert!(p50("send_path_us") > 0.0 && p50("wakeup_us") > 0.0, "{t}");
+}
+
+#[test]
+fn udp_echoes_carry_four_stamps_blocking_and_spinning_over_both_families() {
+    for host in hosts() {
+        for spin in [false, true] {
+            let mut server_args = vec!["--udp"];
+            if spin {
+                server_args.push("--spin");
+            }
+            let server = Server::start(host, &server_args);
+            let mut args = vec!["--udp", "--echo", "stamp", "--count", "200", "--timestamps"];
+            if spin {
+                args.push("--spin");
+            }
+            let (out, v) = server.client_json(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            four_figures(&v, 200);
+            assert_eq!(v["latency_us"]["count"], 200, "{v}");
+            assert_eq!(v["lost"], 0, "{v}");
+            // The server stamps from its first stamped request on: a second
+            // run finds every stamp.
+            let (out, v) = server.client_json(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            four_figures(&v, 200);
+            let t = &v["timestamps"];
+            assert_eq!(t["missing"]["t2"], 0, "{t}");
+            assert_eq!(t["missing"]["t3"], 0, "{t}");
+            let text = server.client(&args[..args.len()]);
+            let text = stdout(&text);
+            for row in ["network RTT", "server ", "send path", "wake-up"] {
+                assert!(text.contains(row), "{host} spin {spin}: {text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hgrm_and_plot_carry_the_four_figures_beside_the_round_trip() {
+    let dir = std::env::temp_dir().join(format!("ardei-ts-exports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hgrm = dir.join("rtt.hgrm");
+    let svg = dir.join("rtt.svg");
+    let server = Server::v4(&["--udp"]);
+    let out = server.client(&[
+        "--udp",
+        "--echo",
+        "x",
+        "--count",
+        "50",
+        "--timestamps",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in [
+        "rtt",
+        "rtt.network-rtt",
+        "rtt.server",
+        "rtt.send-path",
+        "rtt.wakeup",
+    ] {
+        let f = std::fs::read_to_string(dir.join(format!("{name}.hgrm"))).unwrap();
+        assert!(f.contains("#[Mean"), "{name}: {f}");
+    }
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    for line in [
+        "round trip",
+        "network RTT",
+        "server",
+        "send path",
+        "wake-up",
+    ] {
+        assert!(plot.contains(line), "{line}");
+    }
+    // Without stamps, the round trip alone, as before.
+    let plain = dir.join("plain.hgrm");
+    let out = server.client(&[
+        "--udp",
+        "--echo",
+        "x",
+        "--count",
+        "5",
+        "--hgrm",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(plain.exists() && !dir.join("plain.network-rtt.hgrm").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_udp_echo_without_timestamps_stays_plain() {
+    let server = Server::v4(&["--udp"]);
+    let (out, v) = server.client_json(&["--udp", "--echo", "x", "--count", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_valid(&v);
+    assert_eq!(v["timestamps"]["kind"], "none");
+    // Plain requests and replies, each the 29 bytes of one datagram.
+    assert_eq!(v["latency_us"]["count"], 5);
+    assert_eq!(v["overhead"]["model"]["layers"]["payload"], 10 * 29, "{v}");
+}
+
+/// An older UDP server: it echoes EchoRequests and refuses every other
+/// kind, as an older server refuses a StampedEchoRequest.
+fn old_udp_server() -> (String, std::thread::JoinHandle<()>) {
+    use ardei_lab::proto::datagram::{self, Body};
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut answered = 0;
+        while answered < 4 {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                return;
+            };
+            let Ok((h, body)) = datagram::decode(&buf[..n]) else {
+                continue;
+            };
+            let reply = match body {
+                Body::EchoRequest { data } => {
+                    answered += 1;
+                    Body::EchoReply { data }
+                }
+                _ => Body::Error {
+                    code: ErrorCode::UnknownKind,
+                    message: "unknown message kind".to_string(),
+                },
+            };
+            let _ = s.send_to(&datagram::to_vec(&h, &reply), from);
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn an_older_udp_server_gets_plain_echoes_and_the_report_says_why() {
+    let (addr, h) = old_udp_server();
+    let out = client(
+        &addr,
+        &[
+            "--udp",
+            "--echo",
+            "hi",
+            "--count",
+            "4",
+            "--json",
+            "--timestamps",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = parse_json(&out.stdout).unwrap();
+    assert_valid(&v);
+    assert_eq!(v["latency_us"]["count"], 4);
+    assert_eq!(v["timestamps"]["kind"], "none");
+    let note = v["timestamps"]["note"].as_str().unwrap();
+    assert!(note.contains("older server"), "{note}");
+    h.join().unwrap();
 }
 
 #[test]

@@ -48,6 +48,7 @@ use crate::wire::Transport;
 
 mod actions;
 mod sink;
+mod stamps;
 mod upload;
 
 use sink::Sink;
@@ -65,6 +66,10 @@ pub const DEFAULT_RCVBUF: usize = 4 << 20;
 /// How many missing runs a report lists.
 const MISSING_LISTED: usize = 5;
 
+/// A datagram not yet handed out: its inbox range, cut short, TOS byte,
+/// first of its buffer, and kernel RX stamp (ns).
+type Pending = (Range<usize>, bool, Option<u8>, bool, Option<u64>);
+
 /// A UDP "connection" to a lab server.
 #[derive(Debug)]
 pub struct UdpClient {
@@ -76,10 +81,8 @@ pub struct UdpClient {
     recv_timeout: Option<Duration>,
     /// Receive buffers: one datagram per `recv`, or a batch per `recvmmsg`.
     inbox: Box<Inbox>,
-    /// Datagrams received and not yet handed out: ranges in the inbox,
-    /// whether the kernel cut one short for want of room, its TOS byte,
-    /// and whether it is the first of its buffer.
-    pending: Vec<(Range<usize>, bool, Option<u8>, bool)>,
+    /// Datagrams received and not yet handed out.
+    pending: Vec<Pending>,
     /// The next of `pending` to hand out.
     next: usize,
     /// Receive calls that returned data in the current action.
@@ -104,8 +107,13 @@ pub struct UdpClient {
     out: Vec<u8>,
     /// Busy-poll the receives (`--spin`).
     spin: bool,
-    /// Kernel timestamps asked for (not `--no-timestamps`).
+    /// Kernel timestamps asked for (`--timestamps`).
     timestamps: bool,
+    /// A stamped echo's TX stamps, while the socket stamps.
+    stamping: Option<stamps::Stamping>,
+    /// When the last receive call returned, Unix-epoch ns (read only while
+    /// the socket stamps).
+    read_ns: u64,
     /// Count the ECN field of what arrives (`--ecn`).
     ecn: bool,
     /// The current action's counts of it.
@@ -167,6 +175,8 @@ impl UdpClient {
             out: Vec::new(),
             spin: false,
             timestamps: false,
+            stamping: None,
+            read_ns: 0,
             ecn: false,
             ecn_counts: EcnCounts::default(),
             gso_send: true,
@@ -355,7 +365,9 @@ impl UdpClient {
             // upload has a datagram due at every instant, and only a
             // fresh `now` reaches its end.
             while let Some(t) = s.poll_transmit(Instant::now(), &mut self.out) {
-                self.transmit(t)?;
+                if !self.transmit_stamped(s, t)? {
+                    self.transmit(t)?;
+                }
             }
             let now = Instant::now();
             if s.is_done() {
@@ -377,7 +389,7 @@ impl UdpClient {
                     .map_err(|e| self.fail(e, None))?;
                 continue;
             }
-            while let Some((r, truncated, tos, first)) = self.pending.get(self.next).cloned() {
+            while let Some((r, truncated, tos, first, rx)) = self.pending.get(self.next).cloned() {
                 self.next += 1;
                 let d = self.inbox.bytes(r.clone());
                 if !s.owns(d) {
@@ -396,6 +408,8 @@ impl UdpClient {
                 self.instruments
                     .send(Direction::ToClient, d, || describe(d));
                 let at = self.read_at;
+                self.received_stamp(s, rx);
+                let d = self.inbox.bytes(r.clone());
                 if let Err(e) = s.handle_datagram(at, d) {
                     return Err(self.fail(e, sink.as_deref()));
                 }
@@ -482,16 +496,20 @@ impl UdpClient {
         match got {
             Ok(got) => {
                 self.read_at = Instant::now();
+                if self.stamping.is_some() {
+                    self.read_ns = crate::net::timestamping::now_ns();
+                }
                 self.rx_calls += 1;
                 self.pending.clear();
                 self.next = 0;
                 for g in got {
                     self.rx_coalesced += u64::from(g.gso.is_some());
-                    let at = g.range.start;
-                    self.pending.extend(
-                        batch::split(g.range.len(), g.gso)
-                            .map(|r| (at + r.start..at + r.end, g.truncated, g.tos, r.start == 0)),
-                    );
+                    let (at, rx) = (g.range.start, g.stamp.map(|s| s.ns));
+                    self.pending
+                        .extend(batch::split(g.range.len(), g.gso).map(|r| {
+                            let first = r.start == 0;
+                            (at + r.start..at + r.end, g.truncated, g.tos, first, rx)
+                        }));
                 }
                 Ok(true)
             }

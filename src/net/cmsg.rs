@@ -1,17 +1,22 @@
 //! The control messages the lab reads from received datagrams (cmsg(3)):
 //! the datagram size of a GRO buffer (`UDP_GRO`) and the TOS byte or
 //! traffic class (`IP_TOS` with `IP_RECVTOS`, `IPV6_TCLASS` with
-//! `IPV6_RECVTCLASS`), and what a datagram to be sent carries: its TOS.
+//! `IPV6_RECVTCLASS`), the kernel's RX timestamps (`SCM_TIMESTAMPING`,
+//! read by [`super::timestamping`]), and what a datagram to be sent
+//! carries: its TOS.
 
 use nix::sys::socket::ControlMessage;
 
 /// What a received message's control data said.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Found {
     /// `UDP_GRO`: the size of the datagrams a buffer holds, when above 0.
     pub gro: Option<u16>,
     /// The TOS byte (IPv4) or traffic class (IPv6) the datagram came with.
     pub tos: Option<u8>,
+    /// `SCM_TIMESTAMPING`'s three times (software, deprecated, hardware),
+    /// when the socket stamps what it receives.
+    pub stamps: Option<[libc::timespec; 3]>,
 }
 
 /// Room for one `int` control message.
@@ -24,6 +29,13 @@ fn int_space() -> usize {
 /// (an `int` at most: IPv6's traffic class; IPv4's is one byte).
 pub(crate) fn recv_space() -> usize {
     2 * int_space()
+}
+
+/// Control-message room for an RX timestamp (`SCM_TIMESTAMPING`), added to
+/// [`recv_space`] by a receiver that reads stamps.
+pub(crate) fn stamp_space() -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE(std::mem::size_of::<[libc::timespec; 3]>() as u32) as usize }
 }
 
 /// Calls `f` with the level, type and data of every control message the
@@ -73,6 +85,9 @@ pub(crate) fn parse(h: &libc::msghdr) -> Found {
             if let Some(&tos) = data.first() {
                 f.tos = Some(tos);
             }
+        }
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+            f.stamps = read::<[libc::timespec; 3]>(data);
         }
         (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
             if let Some(v) = read::<libc::c_int>(data) {

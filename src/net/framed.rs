@@ -147,7 +147,10 @@ impl Framed {
             return Ok(());
         };
         st.drained.clear();
-        timestamping::read_tx(&self.stream, &mut st.drained)?;
+        // Once every awaited stamp came, the queue is not looked at again
+        // to find it empty.
+        let want = st.keys.pending();
+        timestamping::read_tx_up_to(&self.stream, &mut st.drained, want)?;
         st.keys.take(&st.drained, out);
         Ok(())
     }

@@ -15,6 +15,9 @@
 //! - **Sender** per buffer ([`Inbox::set_senders`]): a server's socket
 //!   takes datagrams from every peer, so each slot gets its own address
 //!   (`msg_name`).
+//! - **RX stamp** per buffer ([`Inbox::set_stamps`]): the kernel's
+//!   `SCM_TIMESTAMPING` of its arrival, for a stamped echo; with GRO, that
+//!   of the buffer's first datagram.
 //!
 //! Only the slot sizing is pure; the rest is the thin layer over the
 //! system calls.
@@ -27,6 +30,7 @@ use std::os::fd::AsRawFd;
 use serde::Serialize;
 
 use super::cmsg;
+use super::timestamping::{Stamp, stamp_of};
 
 /// Most datagrams one `recvmmsg` takes.
 pub const RECV_BATCH: usize = 64;
@@ -94,6 +98,9 @@ pub struct Received {
     /// Who sent it, when the inbox reads senders ([`Inbox::set_senders`]);
     /// with GRO, the sender of every datagram in the buffer.
     pub from: Option<SocketAddr>,
+    /// The kernel's RX stamp of it, when the inbox reads stamps
+    /// ([`Inbox::set_stamps`]) and the kernel gave one.
+    pub stamp: Option<Stamp>,
 }
 
 /// Receive buffers for one socket: one slot per datagram (or GRO buffer)
@@ -110,6 +117,8 @@ pub struct Inbox {
     /// Each slot's sender, when read.
     names: Vec<libc::sockaddr_storage>,
     senders: bool,
+    /// Whether each buffer's RX stamp is read.
+    stamps: bool,
 }
 
 impl Inbox {
@@ -125,6 +134,7 @@ impl Inbox {
             tos: false,
             names: Vec::new(),
             senders: false,
+            stamps: false,
         };
         i.prepare(largest);
         i
@@ -155,6 +165,26 @@ impl Inbox {
         };
     }
 
+    /// Reads (or stops reading) each buffer's kernel RX stamp
+    /// (`SCM_TIMESTAMPING`) into [`Received::stamp`]. The socket must
+    /// stamp what it receives ([`super::timestamping::enable`]).
+    pub fn set_stamps(&mut self, on: bool) {
+        if on != self.stamps {
+            self.stamps = on;
+            self.cmsgs = vec![0u8; self.space() * self.slots];
+        }
+    }
+
+    /// Control-message room per slot.
+    fn space(&self) -> usize {
+        cmsg::recv_space() + if self.stamps { cmsg::stamp_space() } else { 0 }
+    }
+
+    /// Whether any control message is read.
+    fn reads_control(&self) -> bool {
+        self.method == RecvMethod::Gro || self.tos || self.stamps
+    }
+
     /// Whether it reads each buffer's TOS byte.
     pub fn reads_tos(&self) -> bool {
         self.tos
@@ -181,7 +211,7 @@ impl Inbox {
             self.slot = slot;
             self.slots = slots;
             self.buf = vec![0u8; slot * slots];
-            self.cmsgs = vec![0u8; cmsg::recv_space() * slots];
+            self.cmsgs = vec![0u8; self.space() * slots];
             self.set_senders(self.senders);
         }
     }
@@ -237,7 +267,7 @@ impl Inbox {
         if slots == 1 {
             return self.recv_one(sock, flags);
         }
-        let space = cmsg::recv_space();
+        let space = self.space();
         let base = self.buf.as_mut_ptr();
         let cbase = self.cmsgs.as_mut_ptr();
         let nbase = self.names.as_mut_ptr();
@@ -252,7 +282,7 @@ impl Inbox {
             iov.iov_base = unsafe { base.add(i * self.slot) }.cast();
             iov.iov_len = self.slot;
         }
-        let ctl = self.method == RecvMethod::Gro || self.tos;
+        let ctl = self.reads_control();
         // SAFETY: an all-zero mmsghdr is a valid empty header.
         let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
         for (i, (m, iov)) in msgs.iter_mut().zip(iovs.iter_mut()).take(slots).enumerate() {
@@ -297,6 +327,7 @@ impl Inbox {
                 truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
                 tos: found.tos.filter(|_| self.tos),
                 from,
+                stamp: found.stamps.as_ref().and_then(stamp_of),
             });
         }
         Ok(self.got.len())
@@ -306,7 +337,7 @@ impl Inbox {
     /// when nothing but the bytes is wanted, else `recvmsg` with the
     /// control area and the sender's address as asked.
     fn recv_one(&mut self, sock: &impl AsRawFd, flags: libc::c_int) -> io::Result<usize> {
-        let ctl = self.method == RecvMethod::Gro || self.tos;
+        let ctl = self.reads_control();
         let len = self.slot.min(self.buf.len());
         if !ctl && !self.senders {
             // SAFETY: `buf` is live and writable for `len` bytes.
@@ -321,6 +352,7 @@ impl Inbox {
                 truncated: false,
                 tos: None,
                 from: None,
+                stamp: None,
             });
             return Ok(1);
         }
@@ -334,7 +366,7 @@ impl Inbox {
         h.msg_iovlen = 1;
         if ctl {
             h.msg_control = self.cmsgs.as_mut_ptr().cast();
-            h.msg_controllen = cmsg::recv_space().min(self.cmsgs.len()) as _;
+            h.msg_controllen = self.space().min(self.cmsgs.len()) as _;
         }
         if self.senders {
             h.msg_name = self.names.as_mut_ptr().cast();
@@ -357,6 +389,7 @@ impl Inbox {
             truncated: h.msg_flags & libc::MSG_TRUNC != 0,
             tos: found.tos.filter(|_| self.tos),
             from: self.sender(0, h.msg_namelen),
+            stamp: found.stamps.as_ref().and_then(stamp_of),
         });
         Ok(1)
     }

@@ -3,7 +3,8 @@
 //! TCP stream into lab messages, the busy-poll receive of `--spin`, the
 //! marking of packets (DSCP and ECN), congestion control per socket, the
 //! CPU a flow used, a queue's counters read from another network namespace
-//! (`qdisc`), and the kernel's timestamps of packets ([`timestamping`]).
+//! (`qdisc`), the kernel's timestamps of packets ([`timestamping`]) and
+//! whether an interface has a clock to take them ([`hwstamp`]).
 //!
 //! Everything here is thin: it sets what the command line asked for, reads
 //! back what the kernel really applied, and hands bytes to the sans-IO
@@ -14,6 +15,7 @@ mod cmsg;
 pub mod congestion;
 pub mod counters;
 pub mod framed;
+pub mod hwstamp;
 pub mod inbox;
 pub mod marking;
 pub mod qdisc;

@@ -4,8 +4,8 @@
 //! device, read beside the application's own clock.
 //!
 //! - [`enable`] asks a TCP or UDP socket, IPv4 or IPv6, for software
-//!   stamps: RX on every receive, TX (`TX_SCHED` and `TX_SOFTWARE`) on
-//!   every send, each TX stamp tagged with an `OPT_ID` key and without the
+//!   stamps: RX on every receive, TX (`TX_SOFTWARE`) on the sends that
+//!   ask ([`send_stamped`]), each TX stamp tagged with an `OPT_ID` key and without the
 //!   packet's bytes (`OPT_TSONLY`).
 //! - [`recv_stamped`] is `recvmsg(2)` that also reads the RX stamp
 //!   (`SCM_TIMESTAMPING`) of what it received.
@@ -27,17 +27,16 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
 
 use super::cmsg;
+pub use super::hwstamp::{Hardware, hardware, interface_of};
 
 /// `SCM_TSTAMP_SND`: the device (driver) took the packet.
 const TSTAMP_SND: u32 = 0;
 /// `SCM_TSTAMP_SCHED`: the packet entered the queueing discipline.
 const TSTAMP_SCHED: u32 = 1;
-/// `ETHTOOL_GET_TS_INFO` (linux/ethtool.h).
-const ETHTOOL_GET_TS_INFO: u32 = 0x41;
 
 /// The flags [`enable`] sets on a socket: software stamps, RX on every
 /// receive, TX stamps keyed (`OPT_ID`) and without the packet's bytes.
@@ -49,9 +48,11 @@ pub const FLAGS: u32 = libc::SOF_TIMESTAMPING_SOFTWARE
     | libc::SOF_TIMESTAMPING_OPT_ID
     | libc::SOF_TIMESTAMPING_OPT_TSONLY;
 
-/// The flags one [`send_stamped`] asks for: a stamp when the packet enters
-/// the queueing discipline and one when the device takes it.
-pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SCHED | libc::SOF_TIMESTAMPING_TX_SOFTWARE;
+/// The flags one [`send_stamped`] asks for: a stamp when the device takes
+/// the packet. No report uses the queueing discipline's stamp
+/// (`TX_SCHED`), and asking for it doubled the error queue's entries, each
+/// a clone of the packet's header and a `recvmsg` to read it back.
+pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
 
 /// Now on `CLOCK_REALTIME`, Unix-epoch ns: the application's times beside
 /// the kernel's stamps, on the same clock.
@@ -136,15 +137,35 @@ pub fn enable(sock: &impl AsFd, on: bool) -> io::Result<()> {
 /// that asks for its TX stamps ([`TX_FLAGS`]) in a control message. On a
 /// TCP socket the stamps are of the last byte this call took.
 pub fn send_stamped(sock: &impl AsFd, buf: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
-    let mut control = [0u64; 4];
+    send_stamped_marked(sock, buf, to, None)
+}
+
+/// As [`send_stamped`], to `to` (when given) with TOS byte `tos` in a
+/// second control message (`IP_TOS`, or `IPV6_TCLASS` for an IPv6 `to`):
+/// a server's stamped echo reply carries its asker's marking as every
+/// reply does. `tos` is sent only with `to`, whose family it needs.
+pub fn send_stamped_marked(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: Option<SocketAddr>,
+    tos: Option<u8>,
+) -> io::Result<usize> {
+    let mut control = [0u64; 8];
+    let mark = tos.zip(to).map(|(t, a)| {
+        if a.is_ipv6() {
+            (libc::IPPROTO_IPV6, libc::IPV6_TCLASS, libc::c_int::from(t))
+        } else {
+            (libc::IPPROTO_IP, libc::IP_TOS, libc::c_int::from(t))
+        }
+    });
     let to = to.map(socket2::SockAddr::from);
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
     };
     // SAFETY: a zeroed msghdr is valid; its pointers are set below to
-    // buffers that outlive the call, and the control message is written
-    // within `control`, which CMSG_SPACE(4) fits.
+    // buffers that outlive the call, and the control messages are written
+    // within `control`, which two CMSG_SPACE(4) fit.
     let n = unsafe {
         let mut h: libc::msghdr = std::mem::zeroed();
         if let Some(a) = &to {
@@ -154,18 +175,66 @@ pub fn send_stamped(sock: &impl AsFd, buf: &[u8], to: Option<SocketAddr>) -> io:
         h.msg_iov = &mut iov;
         h.msg_iovlen = 1;
         h.msg_control = control.as_mut_ptr().cast();
-        h.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let one = libc::CMSG_SPACE(4) as usize;
+        h.msg_controllen = (if mark.is_some() { 2 * one } else { one }) as _;
         let c = libc::CMSG_FIRSTHDR(&h);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SO_TIMESTAMPING;
         (*c).cmsg_len = libc::CMSG_LEN(4) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), TX_FLAGS);
+        if let Some((level, kind, value)) = mark {
+            let c = libc::CMSG_NXTHDR(&h, c);
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = kind;
+            if kind == libc::IP_TOS {
+                // IPv4's TOS is one byte.
+                (*c).cmsg_len = libc::CMSG_LEN(1) as _;
+                *libc::CMSG_DATA(c) = value as u8;
+            } else {
+                (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), value);
+            }
+        }
         libc::sendmsg(sock.as_fd().as_raw_fd(), &h, libc::MSG_NOSIGNAL)
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
+}
+
+/// Waits, up to `max`, until the kernel stamps what it receives: it turns
+/// RX stamping on for the whole host from a work queue once a socket asks
+/// ([`enable`]), and packets in between come without a stamp. A datagram
+/// sent to itself on a stamping loopback socket shows when it is on.
+/// Returns whether it is; a caller that enabled its own socket first then
+/// finds its first packets stamped.
+pub fn settle(max: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    let Ok(probe) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let ready = probe
+        .local_addr()
+        .and_then(|a| probe.connect(a))
+        .and_then(|()| enable(&probe, true))
+        .and_then(|()| probe.set_read_timeout(Some(std::time::Duration::from_millis(10))));
+    if ready.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1];
+    loop {
+        if probe.send(b"?").is_err() {
+            return false;
+        }
+        match recv_stamped(&probe, &mut buf, 0) {
+            Ok(r) if r.stamp.is_some() => return true,
+            Ok(_) | Err(_) if start.elapsed() < max => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// The flags `SO_TIMESTAMPING` holds on `sock` (0: off).
@@ -299,7 +368,7 @@ fn parse(h: &libc::msghdr) -> Parsed {
 
 /// The stamp of an `SCM_TIMESTAMPING` triple: the hardware one (`[2]`)
 /// when the interface took one, else the software one (`[0]`).
-fn stamp_of(ts: &[libc::timespec; 3]) -> Option<Stamp> {
+pub(crate) fn stamp_of(ts: &[libc::timespec; 3]) -> Option<Stamp> {
     let ns = |t: &libc::timespec| {
         u64::try_from(t.tv_sec)
             .ok()?
@@ -324,7 +393,18 @@ fn stamp_of(ts: &[libc::timespec; 3]) -> Option<Stamp> {
 /// not timestamps (an ICMP error queued by `IP_RECVERR`) are read and
 /// dropped.
 pub fn read_tx(sock: &impl AsFd, out: &mut Vec<TxStamp>) -> io::Result<usize> {
+    read_tx_up_to(sock, out, usize::MAX)
+}
+
+/// As [`read_tx`], but stops once `sent` device stamps ([`TxPoint::Sent`])
+/// came: a caller that knows how many sends await their stamp spares the
+/// last look that finds the queue empty.
+pub fn read_tx_up_to(sock: &impl AsFd, out: &mut Vec<TxStamp>, sent: usize) -> io::Result<usize> {
     let mut got = 0;
+    let mut sent_got = 0;
+    if sent == 0 {
+        return Ok(0);
+    }
     let mut control = [0u64; CONTROL / 8];
     let mut byte = [0u8; 1];
     loop {
@@ -360,6 +440,12 @@ pub fn read_tx(sock: &impl AsFd, out: &mut Vec<TxStamp>) -> io::Result<usize> {
         };
         out.push(TxStamp { key, point, stamp });
         got += 1;
+        if point == TxPoint::Sent {
+            sent_got += 1;
+            if sent_got >= sent {
+                return Ok(got);
+            }
+        }
     }
 }
 
@@ -474,100 +560,6 @@ impl TxKeys {
     }
 }
 
-/// What an interface can stamp, from `ETHTOOL_GET_TS_INFO`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hardware {
-    /// The interface.
-    pub interface: String,
-    /// Its PTP hardware clock (`/dev/ptpN`), when it has one that can stamp
-    /// both ways.
-    pub phc: Option<u32>,
-}
-
-impl Hardware {
-    /// The kind of stamp its figures are: hardware only where a clock is.
-    pub fn kind(&self) -> StampKind {
-        if self.phc.is_some() {
-            StampKind::Hardware
-        } else {
-            StampKind::Software
-        }
-    }
-}
-
-/// The struct `ETHTOOL_GET_TS_INFO` fills (linux/ethtool.h).
-#[repr(C)]
-#[derive(Default)]
-struct TsInfo {
-    cmd: u32,
-    so_timestamping: u32,
-    phc_index: i32,
-    tx_types: u32,
-    tx_reserved: [u32; 3],
-    rx_filters: u32,
-    rx_reserved: [u32; 3],
-}
-
-/// Asks `interface` what it can stamp. `lo` and `veth` answer with software
-/// capabilities and no clock: [`Hardware::phc`] is `None`, never faked.
-pub fn hardware(interface: &str) -> io::Result<Hardware> {
-    let mut info = TsInfo {
-        cmd: ETHTOOL_GET_TS_INFO,
-        ..TsInfo::default()
-    };
-    // SAFETY: a zeroed ifreq is valid; its name and data pointer are set
-    // below, the data to `info`, which outlives the call.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    let name = interface.as_bytes();
-    if name.is_empty() || name.len() >= req.ifr_name.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{interface:?} is not an interface name"),
-        ));
-    }
-    for (d, s) in req.ifr_name.iter_mut().zip(name) {
-        *d = *s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_data = (&mut info as *mut TsInfo).cast();
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-    // SAFETY: SIOCETHTOOL reads the ifreq and writes `info` through its
-    // data pointer, both valid for the call.
-    let r = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let both = libc::SOF_TIMESTAMPING_TX_HARDWARE
-        | libc::SOF_TIMESTAMPING_RX_HARDWARE
-        | libc::SOF_TIMESTAMPING_RAW_HARDWARE;
-    let phc = (info.so_timestamping & both == both)
-        .then(|| u32::try_from(info.phc_index).ok())
-        .flatten();
-    Ok(Hardware {
-        interface: interface.to_string(),
-        phc,
-    })
-}
-
-/// The interface that holds `addr` (`lo` for a loopback address), from
-/// `getifaddrs(3)`.
-pub fn interface_of(addr: IpAddr) -> io::Result<String> {
-    let addrs = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;
-    for a in addrs {
-        let ip = a.address.as_ref().and_then(|s| {
-            s.as_sockaddr_in()
-                .map(|v4| IpAddr::V4(v4.ip()))
-                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-        });
-        if ip == Some(addr) {
-            return Ok(a.interface_name);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no interface holds {addr}"),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,11 +626,8 @@ mod tests {
             [10, 11, 12]
         );
         assert!(matched.iter().all(|m| m.sent.ns >= before));
-        assert!(
-            matched
-                .iter()
-                .all(|m| m.sched.is_some_and(|s| s.ns <= m.sent.ns))
-        );
+        // Only the device's stamp is asked for.
+        assert!(matched.iter().all(|m| m.sched.is_none()));
         assert_eq!((keys.pending(), keys.lost()), (0, 0));
         // Nothing more waits: the drain returns at once.
         let t = Instant::now();

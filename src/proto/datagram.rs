@@ -458,6 +458,9 @@ pub const KIND_AT: usize = 3;
 pub const KIND_FILE_DATA: u8 = code(Kind::FileData);
 /// The kind byte of StreamSegment.
 pub const KIND_STREAM_SEGMENT: u8 = code(Kind::StreamSegment);
+/// The kind byte of StampedEchoRequest: a server's driver turns its RX
+/// stamps on when the first one comes.
+pub const KIND_STAMPED_ECHO_REQUEST: u8 = code(Kind::StampedEchoRequest);
 
 /// Encodes a datagram into `out` (cleared first). A StreamSegment is padded
 /// with pattern bytes to its `size` (at least [`DGRAM_SEGMENT_MIN`]).

@@ -117,6 +117,7 @@ pub fn serve(
         rec,
         stream: None,
         cpu_start: None,
+        stamps_refused: false,
     };
     let result = driver.run(&mut session);
     if session.cut_upload() {
@@ -182,6 +183,8 @@ struct Driver<'a, 'r> {
     stream: Option<(pace::Schedule, Timely)>,
     /// This thread's CPU when the running transfer started.
     cpu_start: Option<(u64, u64)>,
+    /// The kernel refused the connection's stamps.
+    stamps_refused: bool,
 }
 
 impl Driver<'_, '_> {
@@ -195,7 +198,11 @@ impl Driver<'_, '_> {
                 self.take_tx_stamps(session);
             }
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {
-                let sent = match session.take_stamped_reply() {
+                let stamped = session.take_stamped_reply();
+                if stamped.is_some() {
+                    self.start_stamps(session);
+                }
+                let sent = match stamped {
                     Some(seq) => self.conn.send_stamped(&out[..t.len], seq),
                     None => self.conn.send_raw(&out[..t.len]),
                 };
@@ -203,6 +210,9 @@ impl Driver<'_, '_> {
                     session.handle_send_failed();
                     self.take_events(session);
                     return Err(e);
+                }
+                if stamped.is_some() {
+                    self.take_tx_stamps(session);
                 }
                 self.take_events(session);
             }
@@ -244,15 +254,43 @@ impl Driver<'_, '_> {
         }
     }
 
+    /// Turns the connection's kernel stamps on at its first stamped reply,
+    /// once: RX stamps on every read from then on, TX stamps for the
+    /// replies that ask. A connection that never sees a stamped echo never
+    /// pays for a stamp; the first stamped request itself came unstamped,
+    /// and its reply says so (the client counts its t2 missing). A kernel
+    /// that refuses leaves the stamps at 0, which the client reports as
+    /// not available.
+    fn start_stamps(&mut self, session: &mut ServerSession) {
+        if self.conn.stamping() || self.stamps_refused {
+            return;
+        }
+        match self.conn.set_stamping() {
+            Ok(()) => session.set_stamps_kind(StampsKind::Software),
+            Err(e) => {
+                tracing::debug!("no kernel timestamps: {e}");
+                self.stamps_refused = true;
+            }
+        }
+    }
+
+    /// Hands the session the TX stamp of the reply just sent, read right
+    /// after its send while the client wakes up for it (on loopback the
+    /// kernel queued it within the send), so the next reply carries it.
+    fn take_tx_stamps(&mut self, session: &mut ServerSession) {
+        let mut matched = Vec::new();
+        let _ = self.conn.tx_stamps(&mut matched);
+        for m in matched {
+            session.handle_tx_stamp(m.tag, m.sent.ns);
+        }
+    }
+
     /// One read of whatever comes, handed to `session`.
     fn read_some(&mut self, session: &mut ServerSession) -> io::Result<()> {
         if self.conn.fill()? == 0 {
             session.handle_eof(Instant::now());
         } else {
             if let Some((rx, read_ns)) = self.conn.last_read() {
-                // The last reply's TX stamp is in the error queue by now:
-                // the next reply carries it.
-                self.take_tx_stamps(session);
                 session.handle_read_stamp(rx.map(|s| s.ns), read_ns);
             }
             let bytes = self.conn.buffered();
@@ -261,15 +299,6 @@ impl Driver<'_, '_> {
             self.conn.consume(len);
         }
         Ok(())
-    }
-
-    /// Hands the session the TX stamps that came, without waiting.
-    fn take_tx_stamps(&mut self, session: &mut ServerSession) {
-        let mut matched = Vec::new();
-        let _ = self.conn.tx_stamps(&mut matched);
-        for m in matched {
-            session.handle_tx_stamp(m.tag, m.sent.ns);
-        }
     }
 
     /// One block of an upload's bytes, read straight into `buf` as `bulk`

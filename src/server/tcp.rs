@@ -291,12 +291,6 @@ fn run_session(
         .map(|file| flow_model(file, &stream, peer, &before, &shared.config));
     let mut rec = Recorder::new(model.as_mut());
     let mut conn = Framed::new(stream);
-    // Kernel stamps for stamped echoes: RX stamps on every read, TX stamps
-    // only for the replies that ask. A kernel that refuses leaves the
-    // replies' stamps at 0, which the client reports as not available.
-    if let Err(e) = conn.set_stamping() {
-        tracing::debug!("session {id}: no kernel timestamps: {e}");
-    }
     if shared.config.spin {
         conn.set_spin(Some(Spin {
             wait: shared.config.idle_timeout,

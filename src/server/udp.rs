@@ -51,6 +51,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod report;
+mod stamps;
 mod transfer;
 
 use super::ServerConfig;
@@ -107,6 +108,17 @@ impl Sender {
             *df = !fragment;
         }
         send_marked(&self.sock, buf, to, tos)
+    }
+
+    /// As [`Sender::send_to`] (IP may not fragment), asking for the
+    /// datagram's TX stamps: a stamped echo reply.
+    fn send_stamped(&self, buf: &[u8], to: SocketAddr, tos: Option<u8>) -> io::Result<usize> {
+        let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
+        if !*df {
+            set_dont_fragment(&self.sock, self.v6, true)?;
+            *df = true;
+        }
+        crate::net::timestamping::send_stamped_marked(&self.sock, buf, Some(to), tos)
     }
 
     /// Sends `buf` as datagrams of `segment` bytes in one call (UDP GSO),
@@ -231,6 +243,7 @@ impl UdpServer {
             stop,
             out: Vec::with_capacity(65_536),
             inbox,
+            stamping: stamps::Stamping::new(),
         };
         lp.run();
     }
@@ -257,6 +270,8 @@ struct Loop {
     out: Vec<u8>,
     /// Receive slots, each with its sender and TOS byte.
     inbox: Inbox,
+    /// Kernel timestamps, once a stamped echo asks.
+    stamping: stamps::Stamping,
 }
 
 impl Loop {
@@ -282,22 +297,36 @@ impl Loop {
         let now = Instant::now();
         // A transfer's stamps count from the wall clock as it starts, as
         // the client's do.
-        self.endpoint.set_epoch(Epoch::pin(now, pace::unix_ns()));
+        let unix_ns = pace::unix_ns();
+        self.endpoint.set_epoch(Epoch::pin(now, unix_ns));
+        let stamping = self.stamping.on();
+        let mut turned_on = false;
         for i in 0..n {
             let Some(g) = self.inbox.received().get(i) else {
                 break;
             };
-            let (range, gso, tos) = (g.range.clone(), g.gso, g.tos);
+            let (range, gso, tos, stamp) = (g.range.clone(), g.gso, g.tos, g.stamp);
             let Some(peer) = g.from else {
                 continue;
             };
             let buf = self.inbox.bytes(range);
+            if stamping {
+                self.endpoint
+                    .handle_read_stamp(stamp.map(|s| s.ns), unix_ns);
+            } else {
+                turned_on |= self
+                    .stamping
+                    .look(buf, &self.sender.sock, &mut self.endpoint);
+            }
             if let Some(m) = self.models.as_mut() {
                 for r in batch::split(buf.len(), gso) {
                     m.record(peer, Direction::ToServer, &buf[r]);
                 }
             }
             self.endpoint.handle_buffer(now, peer, buf, gso, tos);
+        }
+        if turned_on {
+            self.inbox.set_stamps(true);
         }
     }
 
@@ -313,7 +342,16 @@ impl Loop {
         self.events();
         while let Some((to, t, tos)) = self.endpoint.poll_transmit_tos(now, &mut self.out) {
             let bytes = &self.out[..t.len];
-            match self.sender.send_to(bytes, to, false, tos) {
+            let stamped = self.endpoint.take_stamped();
+            let sent = match stamped {
+                Some(_) => self.sender.send_stamped(bytes, to, tos),
+                None => self.sender.send_to(bytes, to, false, tos),
+            };
+            if let (Ok(_), Some((key, seq))) = (&sent, stamped) {
+                self.stamping
+                    .sent(&self.sender.sock, key, seq, &mut self.endpoint);
+            }
+            match sent {
                 Ok(_) => {
                     if let Some(m) = self.models.as_mut() {
                         m.record(to, Direction::ToClient, bytes);

@@ -1,12 +1,17 @@
 //! `--hgrm`, `--plot` and `--plot-timeline`: the files a client writes beside its report,
 //! each whole or not at all (see [`crate::outfile`]). With several flows
-//! the plot has a line per flow and one of their sum.
+//! the plot has a line per flow and one of their sum. A stamped echo's
+//! four figures ([`crate::histograms`]) go beside its round trip: a line
+//! each in the plot, and `.hgrm` files named after the round trip's
+//! (`rtt.hgrm` gives `rtt.network-rtt.hgrm`, `rtt.server.hgrm`,
+//! `rtt.send-path.hgrm`, `rtt.wakeup.hgrm`).
 
 use std::path::Path;
 
 use super::failure::Failure;
 use crate::cli::plan::ClientPlan;
 use crate::client::report::{FlowFigures, Report};
+use crate::histograms::NamedHistogram;
 
 /// Writes the files the plan asks for from the action's report.
 pub fn write_exports(plan: &ClientPlan, report: &Report) -> Result<(), Failure> {
@@ -14,31 +19,30 @@ pub fn write_exports(plan: &ClientPlan, report: &Report) -> Result<(), Failure> 
         crate::outfile::write_whole(path, bytes)
             .map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))
     };
+    // The action's latency first, then its kernel timestamps' figures.
+    let stamps = report.timestamps.iter().flat_map(|t| &t.histograms);
+    let latencies: Vec<&NamedHistogram> = report.histogram.iter().chain(stamps).collect();
     if let Some(path) = &plan.hgrm {
         let Some(h) = &report.histogram else {
             return Err(Failure::other(
                 "no latency was measured, so there is no histogram to write",
             ));
         };
-        let mut out = Vec::new();
-        crate::hgrm::write_hgrm(h.histogram(), 1000.0, &mut out).map_err(Failure::other)?;
-        write(path, &out)?;
+        write(path, &h.hgrm().map_err(Failure::other)?)?;
+        // Each timestamp figure beside it; one that is not available has
+        // no file.
+        for s in latencies.iter().skip(1).filter(|s| !s.recorder.is_empty()) {
+            write(&s.path_beside(path), &s.hgrm().map_err(Failure::other)?)?;
+        }
     }
     if let Some(path) = &plan.plot {
         let title = format!(
             "ardei-lab {} over {} to {}",
             report.mode, report.transport, report.target
         );
-        let svg = match (&report.histogram, report.mode) {
-            (Some(h), mode) => {
-                let name = if mode == "echo" {
-                    "round trip"
-                } else {
-                    "one-way delay"
-                };
-                crate::plot::latency_svg(&title, &[(name, h.histogram())], 1000.0)
-            }
-            (None, _) if report.flows.len() > 1 => {
+        let svg = match &report.histogram {
+            Some(_) => crate::histograms::plot(&title, &latencies),
+            None if report.flows.len() > 1 => {
                 let series = flow_goodput(&report.flows);
                 let named: Vec<(&str, &[(f64, f64)])> = series
                     .iter()
@@ -46,7 +50,7 @@ pub fn write_exports(plan: &ClientPlan, report: &Report) -> Result<(), Failure> 
                     .collect();
                 crate::plot::goodput_series_svg(&title, &named)
             }
-            (None, _) => crate::plot::goodput_svg(&title, &goodput_points(&report.progress)),
+            None => crate::plot::goodput_svg(&title, &goodput_points(&report.progress)),
         }
         .map_err(Failure::other)?;
         write(path, svg.as_bytes())?;

@@ -41,14 +41,15 @@ pub use flows::{DirectionSum, FlowFigures};
 pub use one_way::{OneWayReport, SegmentsMissing};
 pub use server::{EcnView, ServerView};
 pub use socket::SocketReport;
-pub use stamps::{MissingStamps, TimestampsReport};
+pub use stamps::{MissingStamps, TimestampsReport, hardware_note};
 pub use timeline::TimelineReport;
 pub use udp::{Ending, Missing, TransferIo, UdpFigures};
 
 use super::record::CapturesReport;
 use super::ticker::Interval;
 use crate::account::beside::{Overhead, OverheadSum};
-use crate::latency::{Percentiles, Recorder};
+use crate::histograms::NamedHistogram;
+use crate::latency::Percentiles;
 
 /// One action's measurements.
 #[derive(Debug, Clone, Serialize)]
@@ -95,7 +96,7 @@ pub struct Report {
     pub captures: Option<CapturesReport>,
     /// The latency histogram behind `latency_us` (for `--hgrm`, `--plot`).
     #[serde(skip)]
-    pub histogram: Option<Recorder>,
+    pub histogram: Option<NamedHistogram>,
     /// File bytes received over time: (seconds since the request, bytes).
     #[serde(skip)]
     pub progress: Vec<(f64, u64)>,

@@ -4,12 +4,27 @@
 //! stamps that never came; or, when there are none, why.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use super::one_way::OneWayReport;
-use crate::latency::{Percentiles, Recorder};
+use crate::histograms::NamedHistogram;
+use crate::latency::Percentiles;
 use crate::session::stamps::EchoStamps;
+
+/// What the interface that holds `local` can stamp, for the report: "not
+/// available" without a hardware clock (lo, veth), never faked.
+pub fn hardware_note(local: IpAddr) -> Option<String> {
+    let name = crate::net::timestamping::interface_of(local).ok()?;
+    Some(match crate::net::timestamping::hardware(&name) {
+        Ok(h) => match h.phc {
+            Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
+            None => format!("not available ({name} has no hardware clock)"),
+        },
+        Err(e) => format!("not available ({name}: {e})"),
+    })
+}
 
 /// The `timestamps` object of an echo's report.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +58,7 @@ pub struct TimestampsReport {
     pub stream: Option<OneWayReport>,
     /// The histograms behind the percentiles (for `--hgrm` and `--plot`).
     #[serde(skip)]
-    pub histograms: Vec<(&'static str, Recorder)>,
+    pub histograms: Vec<NamedHistogram>,
 }
 
 /// Echoes missing each of the four stamps.
@@ -99,12 +114,12 @@ impl TimestampsReport {
             )
         });
         let histograms = vec![
-            ("network RTT", book.network_rtt),
-            ("server", book.server),
-            ("send path", book.send_path),
-            ("wake-up", book.wakeup),
+            NamedHistogram::new("network RTT", "network-rtt", book.network_rtt),
+            NamedHistogram::new("server", "server", book.server),
+            NamedHistogram::new("send path", "send-path", book.send_path),
+            NamedHistogram::new("wake-up", "wakeup", book.wakeup),
         ];
-        let p = |i: usize| histograms[i].1.percentiles();
+        let p = |i: usize| histograms[i].percentiles();
         TimestampsReport {
             kind: "software",
             note,
@@ -139,21 +154,8 @@ impl TimestampsReport {
             }
             return;
         }
-        let rows = [
-            ("network RTT", &self.network_rtt_us),
-            ("server     ", &self.server_us),
-            ("send path  ", &self.send_path_us),
-            ("wake-up    ", &self.wakeup_us),
-        ];
-        for (name, p) in rows {
-            match p {
-                Some(p) => {
-                    let _ = writeln!(s, "  {name} {}", p.line());
-                }
-                None => {
-                    let _ = writeln!(s, "  {name} not available");
-                }
-            }
+        for h in &self.histograms {
+            let _ = writeln!(s, "  {}", h.line(11));
         }
         if let Some(n) = &self.note {
             let _ = writeln!(s, "  {n}");

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::{TcpClient, unfinished};
 use crate::client::ClientError;
-use crate::client::report::{CpuFigures, CpuUse, Detail, Report, TimestampsReport};
+use crate::client::report::{CpuFigures, CpuUse, Detail, Report, TimestampsReport, hardware_note};
+use crate::histograms::NamedHistogram;
 use crate::net::framed::Spin;
 use crate::pace;
 use crate::proto::ErrorCode;
@@ -35,7 +36,10 @@ impl TcpClient {
         }
         self.conn
             .set_stamping()
-            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))
+            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))?;
+        // The kernel turns RX stamps on for the host a moment later.
+        crate::net::timestamping::settle(std::time::Duration::from_millis(200));
+        Ok(())
     }
 
     /// `count` round trips of `data`, the i-th sent at start + i·interval.
@@ -115,9 +119,16 @@ impl TcpClient {
                 .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = rtt.percentiles();
-        r.histogram = Some(rtt);
+        r.histogram = Some(NamedHistogram::new("round trip", "rtt", rtt));
         r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(*book, self.hardware()),
+            (Ok(()), Some(book)) => TimestampsReport::of(
+                *book,
+                self.conn
+                    .stream()
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| hardware_note(a.ip())),
+            ),
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });

@@ -23,6 +23,7 @@ use super::report::{Detail, Report, SAME_HOST_CLOCKS, SocketReport};
 use super::ticker::{Ticker, TickerConfig, Totals};
 use super::{CONNECT_TIMEOUT, ClientError, REPLY_TIMEOUT, TcpSettings};
 use crate::account::beside::{self, Shape};
+use crate::histograms::NamedHistogram;
 use crate::instruments::{FlowModel, Handshake};
 use crate::net::socket::{applied_of, tcp_connect_with};
 use crate::net::tcpinfo::TcpInfo;
@@ -306,7 +307,7 @@ impl TcpClient {
         };
         let mut r = self.report("stream", s.bytes, start.elapsed().as_secs_f64(), detail);
         r.latency_us = s.delay.percentiles();
-        r.histogram = Some(s.delay);
+        r.histogram = Some(NamedHistogram::new("one-way delay", "delay", s.delay));
         r.intervals = ticker.finish(self.totals(s.bytes, &before));
         self.account(&mut r, s.shape, &before);
         Ok((r, s.stamps))

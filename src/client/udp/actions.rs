@@ -12,15 +12,18 @@ use crate::arrivals::Arrivals;
 use crate::client::ClientError;
 use crate::client::report::{
     CpuFigures, CpuUse, Detail, Ending, Missing, Report, SAME_HOST_CLOCKS, SocketReport,
-    TimestampsReport, TransferIo, UdpFigures,
+    TimestampsReport, TransferIo, UdpFigures, hardware_note,
 };
 use crate::client::ticker::{Ticker, Totals};
+use crate::histograms::NamedHistogram;
 use crate::net::batch::RecvMethod;
 use crate::net::counters::{self, UdpCounters};
 use crate::pace;
+use crate::proto::ErrorCode;
 use crate::proto::datagram::{
     DGRAM_HEADER, DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, SendMethod,
 };
+use crate::proto::stamps::STAMPS_LEN;
 use crate::session::udp::client::echo::{EchoPlan, request_len};
 use crate::session::udp::client::file_recv::FilePlan;
 use crate::session::udp::client::stream::StreamPlan;
@@ -61,17 +64,46 @@ impl UdpClient {
 
     /// `count` echoes of `data`, one every `interval`; a reply that does not
     /// come within the timeout counts as lost.
+    ///
+    /// With timestamps on, the requests are stamped; a server that does not
+    /// know stamped echoes (an older one refuses the kind) gets plain ones,
+    /// and the report says why it has no stamps.
     pub fn echo(
         &mut self,
         data: &[u8],
         count: u32,
         interval: Duration,
     ) -> Result<Report, ClientError> {
+        let stamping = self.start_stamps();
+        let r = match self.echo_with(data, count, interval, stamping.clone()) {
+            Err(ClientError::Refused {
+                code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
+                ..
+            }) if stamping.is_ok() => {
+                let _ = self.stop_stamps();
+                let why = "the server does not know stamped echoes (an older server): application figures only";
+                self.echo_with(data, count, interval, Err(why.to_string()))
+            }
+            r => r,
+        };
+        let _ = self.stop_stamps();
+        r
+    }
+
+    /// An echo, stamped when `stamping` is `Ok`.
+    fn echo_with(
+        &mut self,
+        data: &[u8],
+        count: u32,
+        interval: Duration,
+        stamping: Result<(), String>,
+    ) -> Result<Report, ClientError> {
         let size = request_len(data.len());
         self.echo_fits(data.len(), count)?;
         let session = self.new_session(size);
-        // One reply per request: one plain recv each.
-        self.inbox.prepare_one(size);
+        // One reply per request: one plain recv each (a stamped reply is
+        // longer by the server's stamps).
+        self.inbox.prepare_one(size + STAMPS_LEN);
         let wait = self.recv_timeout.unwrap_or(DEFAULT_ECHO_TIMEOUT);
         let before = counters::read(self.target.is_ipv6());
         let cpu_before = pace::process_cpu();
@@ -84,12 +116,16 @@ impl UdpClient {
             interval,
             wait,
         };
-        let mut s = ClientSession::Echo(Echo::new(session, epoch, start, plan));
+        let mut echo = Echo::new(session, epoch, start, plan);
+        if stamping.is_ok() {
+            echo = echo.with_stamps();
+        }
+        let mut s = ClientSession::Echo(echo);
         self.run(&mut s, &mut ticker, None)?;
         let ClientSession::Echo(e) = s else {
             unreachable!("the session stays an echo")
         };
-        let f = e.finish().map_err(|e| self.fail(e, None))?;
+        let mut f = e.finish().map_err(|e| self.fail(e, None))?;
         let wall = start.elapsed().as_secs_f64();
         let detail = Detail::Echo {
             count,
@@ -104,23 +140,30 @@ impl UdpClient {
                 .map(|(b, a)| CpuFigures::client(CpuUse::between(b, a, wall)));
         }
         r.latency_us = f.rtt.percentiles();
-        r.timestamps = Some(TimestampsReport::none(if self.timestamps {
-            "not read over UDP yet: the UDP echo sends plain EchoRequests"
-        } else {
-            "turned off (--no-timestamps)"
-        }));
+        let local = self.sock.local_addr().ok().map(|a| a.ip());
+        r.timestamps = Some(match (stamping, f.stamps.take()) {
+            (Ok(()), Some(book)) => TimestampsReport::of(*book, local.and_then(hardware_note)),
+            (Err(why), _) => TimestampsReport::none(why),
+            (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
+        });
         let lost = u64::from(count).saturating_sub(f.rtt.len());
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
-        r.histogram = Some(f.rtt);
+        r.histogram = Some(NamedHistogram::new("round trip", "rtt", f.rtt));
         let c = u64::from(count);
         let mut u = self.figures(&f.arrivals, c, f.request_len, None, before, 1);
         // An echo has no End: every reply is awaited up to its timeout.
         u.datagrams = u64::from(f.replies);
         u.lost = u64::from(count - f.replies);
         r.udp = Some(u);
-        let n = f.tally.tx + f.tally.rx;
-        let len = f.request_len;
-        self.account(&mut r, len, n, n * u64::from(len), f.tally, before);
+        // The requests are the data; a stamped echo's replies, longer by
+        // the server's stamps, are priced as what they are.
+        let (len, t) = (f.request_len, f.tally);
+        let data = if t.rx_bytes == t.rx * u64::from(len) {
+            t.tx + t.rx
+        } else {
+            t.tx
+        };
+        self.account(&mut r, len, data, data * u64::from(len), t, before);
         Ok(r)
     }
 
@@ -402,7 +445,7 @@ impl UdpClient {
         };
         let mut r = self.report("stream", f.bytes, start.elapsed().as_secs_f64(), detail);
         r.latency_us = f.delay.percentiles();
-        r.histogram = Some(f.delay);
+        r.histogram = Some(NamedHistogram::new("one-way delay", "delay", f.delay));
         let lost = f.arrivals.lost(f.sent);
         r.intervals = ticker.finish(Totals::udp(f.bytes, lost));
         r.udp = Some(self.figures(&f.arrivals, f.sent, size, Some(f.ended.into()), before, 1));

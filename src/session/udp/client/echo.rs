@@ -2,6 +2,13 @@
 //! as the one before is answered or given up), each awaited up to its
 //! timeout. A reply is the request with the reply kind; its round trip
 //! goes into the histogram, and one that does not come in time is lost.
+//!
+//! A stamped echo ([`Echo::with_stamps`]) sends StampedEchoRequests: each
+//! reply carries the server's stamps of it ([`crate::proto::stamps`]), its
+//! data compared, its stamps read into the run's [`EchoStamps`] beside what
+//! the driver read of its own kernel ([`Echo::handle_stamp`]); one more
+//! exchange after the last brings back the last reply's send stamp (its
+//! round trip is not counted).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +17,9 @@ use crate::arrivals::{Arrival, Arrivals};
 use crate::latency::Recorder;
 use crate::proto::datagram::{
     self, Body, DGRAM_HEADER, DgramHeader, KIND_AT, KIND_ECHO_REPLY, KIND_ECHO_REQUEST,
+    KIND_STAMPED_ECHO_REQUEST,
 };
+use crate::session::stamps::{ClientStamp, EchoStamps};
 use crate::session::{Epoch, Transmit};
 
 /// What an echo run asks for.
@@ -43,6 +52,10 @@ pub struct Echo {
     arrivals: Arrivals,
     bytes: u64,
     tally: Tally,
+    /// The stamps of a stamped echo.
+    stamps: Option<Box<EchoStamps>>,
+    /// The latest read's kernel RX stamp and return, from the driver.
+    read: Option<(Option<u64>, u64)>,
 }
 
 /// What an echo run measured.
@@ -60,6 +73,8 @@ pub struct EchoFigures {
     pub request_len: u32,
     /// What the run sent and received.
     pub tally: Tally,
+    /// A stamped echo's four stamps and what they make.
+    pub stamps: Option<Box<EchoStamps>>,
 }
 
 impl Echo {
@@ -78,6 +93,46 @@ impl Echo {
             arrivals,
             bytes: 0,
             tally: Tally::default(),
+            stamps: None,
+            read: None,
+        }
+    }
+
+    /// The same run with StampedEchoRequests: `count` measured round trips
+    /// and one more that brings back the last reply's send stamp.
+    pub fn with_stamps(mut self) -> Echo {
+        self.stamps = Some(Box::new(EchoStamps::new(self.plan.count)));
+        self
+    }
+
+    /// Requests sent in all: the measured ones, and a stamped echo's last.
+    fn total(&self) -> u32 {
+        if self.stamps.is_some() {
+            self.plan.count.saturating_add(1)
+        } else {
+            self.plan.count
+        }
+    }
+
+    /// The sequence number of the outstanding stamped request: the driver
+    /// asks for the TX stamp of the send [`Echo::poll_transmit`] just
+    /// returned under it.
+    pub fn stamped_outstanding(&self) -> Option<u32> {
+        self.stamps.as_ref()?;
+        self.waiting.map(|(seq, _)| seq)
+    }
+
+    /// What the driver read of its kernel's stamps and its own clock: a
+    /// request's send call and t1 ([`ClientStamp::Sent`], [`ClientStamp::Tx`]);
+    /// a [`ClientStamp::Received`] with any `seq` tells of the datagram
+    /// about to be handed over, and is applied to the reply it is.
+    pub fn handle_stamp(&mut self, s: ClientStamp) {
+        let Some(book) = self.stamps.as_mut() else {
+            return;
+        };
+        match s {
+            ClientStamp::Received { rx_ns, app_ns, .. } => self.read = Some((rx_ns, app_ns)),
+            s => book.client(s),
         }
     }
 
@@ -93,7 +148,7 @@ impl Echo {
 
     /// The next request, when it is due and the one before is settled.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.waiting.is_some() || self.next >= self.plan.count || now < self.send_at() {
+        if self.waiting.is_some() || self.next >= self.total() || now < self.send_at() {
             return None;
         }
         let seq = self.next;
@@ -102,10 +157,15 @@ impl Echo {
         let h = DgramHeader {
             session: self.session,
             seq,
-            offset: u64::from(self.plan.count),
+            offset: u64::from(self.total()),
             sent_ns: self.epoch.unix_ns_of(now),
         };
-        datagram::begin(buf, KIND_ECHO_REQUEST, &h);
+        let kind = if self.stamps.is_some() {
+            KIND_STAMPED_ECHO_REQUEST
+        } else {
+            KIND_ECHO_REQUEST
+        };
+        datagram::begin(buf, kind, &h);
         buf.extend_from_slice(&self.plan.data);
         self.out.clear();
         self.out.extend_from_slice(buf);
@@ -123,7 +183,7 @@ impl Echo {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.waiting {
             Some((_, sent)) => Some(sent + self.plan.wait),
-            None if self.next < self.plan.count => Some(self.send_at()),
+            None if self.next < self.total() => Some(self.send_at()),
             None => None,
         }
     }
@@ -146,7 +206,7 @@ impl Echo {
 
     /// Every request sent and settled.
     pub fn is_done(&self) -> bool {
-        self.waiting.is_none() && self.next >= self.plan.count
+        self.waiting.is_none() && self.next >= self.total()
     }
 
     /// A datagram of the session arrived at `now`.
@@ -174,6 +234,34 @@ impl Echo {
                 }
                 Ok(())
             }
+            Ok((rh, Body::StampedEchoReply { stamps, data })) if self.stamps.is_some() => {
+                if data != self.plan.data {
+                    return Err(SessionError::Protocol(format!(
+                        "the echo of request {} came back changed",
+                        rh.seq
+                    )));
+                }
+                let measured = rh.seq < self.plan.count;
+                let fresh =
+                    !measured || self.arrivals.record(u64::from(rh.seq)) != Arrival::Duplicate;
+                let Some((seq, sent)) = self.waiting.filter(|&(s, _)| fresh && rh.seq == s) else {
+                    // Late or doubled: its round trip is over or counted.
+                    return Ok(());
+                };
+                if measured {
+                    self.answered(sent, now);
+                } else {
+                    self.waiting = None;
+                }
+                let read = self.read.take();
+                if let Some(book) = self.stamps.as_mut() {
+                    if let Some((rx_ns, app_ns)) = read {
+                        book.client(ClientStamp::Received { seq, rx_ns, app_ns });
+                    }
+                    book.server(seq, &stamps);
+                }
+                Ok(())
+            }
             Ok((_, Body::Error { code, message })) => Err(SessionError::Refused { code, message }),
             _ => Ok(()),
         }
@@ -187,7 +275,7 @@ impl Echo {
 
     /// Echoed bytes so far, and requests settled without a reply.
     pub fn totals(&self) -> (u64, u64) {
-        let settled = self.next - u32::from(self.waiting.is_some());
+        let settled = (self.next - u32::from(self.waiting.is_some())).min(self.plan.count);
         (
             self.bytes,
             u64::from(settled).saturating_sub(self.rtt.len()),
@@ -215,6 +303,10 @@ impl Echo {
             replies,
             request_len: self.out.len() as u32,
             tally: self.tally,
+            stamps: self.stamps.map(|mut b| {
+                b.finish();
+                b
+            }),
         })
     }
 }

@@ -70,8 +70,12 @@ impl Endpoint {
             }
         };
         let key = Key::lab(peer, h.session);
-        if let Body::EchoRequest { data } = body {
-            return self.on_echo(now, key, &h, data, d.len());
+        match body {
+            Body::EchoRequest { data } => return self.on_echo(now, key, &h, data, d.len(), false),
+            Body::StampedEchoRequest { data } => {
+                return self.on_echo(now, key, &h, data, d.len(), true);
+            }
+            _ => {}
         }
         self.count_received(&key, d.len(), now);
         let len = d.len();
@@ -347,13 +351,26 @@ impl Endpoint {
         }
     }
 
-    /// Answers an echo in its session (started by this request if new).
-    fn on_echo(&mut self, now: Instant, key: Key, h: &DgramHeader, data: Vec<u8>, len: usize) {
+    /// Answers an echo in its session (started by this request if new);
+    /// a `stamped` one with the server's stamps ([`Endpoint::stamped_reply`]).
+    fn on_echo(
+        &mut self,
+        now: Instant,
+        key: Key,
+        h: &DgramHeader,
+        data: Vec<u8>,
+        len: usize,
+        stamped: bool,
+    ) {
         self.open(key, Kind::Echo, len, now);
         let asked = data.len();
         match self.config.limits.check_echo(asked) {
             Ok(()) => {
-                let sent = self.reply(key.peer, h, &Body::EchoReply { data });
+                let sent = if stamped {
+                    self.stamped_reply(now, key, h, data)
+                } else {
+                    self.reply(key.peer, h, &Body::EchoReply { data })
+                };
                 self.answered(&key, false, if sent { asked } else { 0 });
             }
             Err(r) => {
@@ -387,7 +404,7 @@ impl Endpoint {
     /// Queues a framed reply marked as the asking datagram was (see
     /// [`answer_tos`]), within the address's amplification budget, or
     /// drops it, and counts it in its session; whether it is queued.
-    fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) -> bool {
+    pub(super) fn reply(&mut self, to: SocketAddr, h: &DgramHeader, body: &Body) -> bool {
         let tos = answer_tos(self.asker_tos, false);
         self.reply_marked(to, h, body, tos)
     }
@@ -422,7 +439,7 @@ impl Endpoint {
     }
 
     fn queue_marked(&mut self, to: SocketAddr, bytes: Vec<u8>, tos: Option<u8>) {
-        self.replies.push_back((to, bytes, tos));
+        self.replies.push_back((to, bytes, tos, None));
     }
 
     fn refuse(&mut self, to: SocketAddr, h: &DgramHeader, code: ErrorCode, message: String) {

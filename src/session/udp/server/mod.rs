@@ -32,6 +32,7 @@ pub mod figures;
 pub mod file;
 pub mod plan;
 pub mod receive;
+mod stamped;
 mod table;
 pub mod text;
 pub mod transfer;
@@ -47,6 +48,7 @@ use super::super::{Epoch, Transmit};
 use crate::proto::Limits;
 use crate::proto::cookie::{Budgets, Validator};
 use crate::proto::datagram::{MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
+use crate::proto::stamps::StampsKind;
 use table::{Slot, Table};
 
 /// Most addresses whose amplification budget is tracked at once.
@@ -110,6 +112,10 @@ pub enum Event {
     Ended(Figures),
 }
 
+/// An answer waiting to be sent: where to, its bytes, its TOS byte, and for
+/// a stamped echo reply its session and sequence number.
+type Queued = (SocketAddr, Vec<u8>, Option<u8>, Option<(Key, u32)>);
+
 /// The server's side of every UDP exchange.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -119,8 +125,17 @@ pub struct Endpoint {
     /// The instant the cookies' clock counts from.
     origin: Instant,
     table: Table,
-    /// Answers waiting to be sent, in order, with their TOS byte.
-    replies: VecDeque<(SocketAddr, Vec<u8>, Option<u8>)>,
+    /// Answers waiting to be sent, in order, with their TOS byte and, for
+    /// a stamped echo reply, its session and sequence number.
+    replies: VecDeque<Queued>,
+    /// The stamped echo reply [`Endpoint::poll_transmit_tos`] returned last.
+    sent_stamped: Option<(Key, u32)>,
+    /// Which clock takes the driver's kernel stamps (none: its socket does
+    /// not stamp).
+    stamps_kind: StampsKind,
+    /// The RX stamp and read time (Unix-epoch ns) of the datagram being
+    /// handled, when the driver read them.
+    asker_read: Option<(Option<u64>, u64)>,
     /// The TOS byte of the datagram being handled, when the driver read it.
     asker_tos: Option<u8>,
     /// Buffers of sent answers, for the next ones.
@@ -151,6 +166,9 @@ impl Endpoint {
             origin: now,
             table: Table::default(),
             replies: VecDeque::new(),
+            sent_stamped: None,
+            stamps_kind: StampsKind::None,
+            asker_read: None,
             asker_tos: None,
             spare: Vec::new(),
             held: Vec::new(),
@@ -266,7 +284,9 @@ impl Endpoint {
         now: Instant,
         buf: &mut Vec<u8>,
     ) -> Option<(SocketAddr, Transmit, Option<u8>)> {
-        if let Some((to, bytes, tos)) = self.replies.pop_front() {
+        self.sent_stamped = None;
+        if let Some((to, bytes, tos, stamped)) = self.replies.pop_front() {
+            self.sent_stamped = stamped;
             buf.clear();
             buf.extend_from_slice(&bytes);
             self.spare.push(bytes);

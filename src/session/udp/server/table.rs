@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::figures::{Figures, Key, Kind, Traffic, TransferEnd};
 use super::transfer::Transfer;
 use super::upload::Upload;
+use crate::session::stamps::ReplyStamps;
 
 /// Where a session's transfer is.
 #[derive(Debug)]
@@ -56,6 +57,8 @@ pub(super) struct Entry {
     pub(super) transfer: Slot,
     /// Whether its end has been reported.
     pub(super) ended: bool,
+    /// A stamped echo's server stamps, from its first stamped request.
+    pub(super) stamps: Option<Box<ReplyStamps>>,
 }
 
 impl Entry {
@@ -179,6 +182,7 @@ impl Table {
             payload_out: 0,
             transfer: Slot::None,
             ended: false,
+            stamps: None,
         };
         self.map.insert(key, entry);
         self.map.get_mut(&key).expect("just inserted")
