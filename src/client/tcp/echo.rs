@@ -121,14 +121,7 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(NamedHistogram::new("round trip", "rtt", rtt));
         r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(
-                *book,
-                self.conn
-                    .stream()
-                    .local_addr()
-                    .ok()
-                    .and_then(|a| hardware_note(a.ip())),
-            ),
+            (Ok(()), Some(book)) => TimestampsReport::of(*book, self.hardware()),
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });
@@ -139,15 +132,7 @@ impl TcpClient {
 
     /// What the interface this connection leaves by can stamp.
     pub(super) fn hardware(&self) -> Option<String> {
-        let local = self.conn.stream().local_addr().ok()?.ip();
-        let name = crate::net::timestamping::interface_of(local).ok()?;
-        Some(match crate::net::timestamping::hardware(&name) {
-            Ok(h) => match h.phc {
-                Some(n) => format!("{name} has PTP clock /dev/ptp{n}, not used: software stamps"),
-                None => format!("not available ({name} has no hardware clock)"),
-            },
-            Err(e) => format!("not available ({name}: {e})"),
-        })
+        hardware_note(self.conn.stream().local_addr().ok()?.ip())
     }
 
     /// Hands the action the TX stamps its sends got so far.
