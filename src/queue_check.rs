@@ -11,14 +11,20 @@
 //! its handshake, before any load), or failing that the least measured.
 //!
 //! The measurement: the latency probes that ended in the sample when there
-//! are any, else the flows' own RTTs, each as [`FlowSample::path_rtt_us`]
+//! are any (those that cross the path on connections of their own: a
+//! `self` probe is a load flow's own RTT, which the flows' samples hold
+//! already), else the flows' own RTTs, each as [`FlowSample::path_rtt_us`]
 //! reads it, the median of the flows. A loaded sample is one with a queue
 //! reading and a flow that moved payload since the sample before. Pure
 //! code: a [`Timeline`] in, a [`QueueCheck`] out.
 
 use serde::Serialize;
 
-use crate::timeline::{FlowSample, Sample, Timeline};
+use crate::timeline::{FlowSample, ProbeReading, Sample, Timeline};
+
+/// The kind of probe that is a load flow's own RTT, left out of the
+/// measurement.
+pub const SELF_PROBE: &str = "self";
 
 /// Where the measured RTTs came from.
 pub const FROM_PROBES: &str = "probes";
@@ -59,7 +65,7 @@ pub fn queue_check(t: &Timeline, bottleneck_bps: Option<u64>) -> Option<QueueChe
     let probes = t
         .samples
         .iter()
-        .any(|s| s.probes.iter().any(|p| p.rtt_us.is_some()));
+        .any(|s| foreign(s).any(|p| p.rtt_us.is_some()));
     let base_us = base_rtt_us(t, &receiving);
     let mut predicted = Vec::new();
     let mut measured = Vec::new();
@@ -110,8 +116,7 @@ fn loaded(s: &Sample) -> bool {
 /// The sample's measured RTT, µs: its probes' median, or its flows'.
 fn measured_us(s: &Sample, receiving: &[bool], probes: bool) -> Option<f64> {
     let mut v: Vec<f64> = if probes {
-        s.probes
-            .iter()
+        foreign(s)
             .filter_map(|p| p.rtt_us)
             .map(|r| r as f64)
             .collect()
@@ -122,6 +127,11 @@ fn measured_us(s: &Sample, receiving: &[bool], probes: bool) -> Option<f64> {
             .collect()
     };
     median(&mut v)
+}
+
+/// The sample's probes that are not a load flow's own RTT.
+fn foreign(s: &Sample) -> impl Iterator<Item = &ProbeReading> {
+    s.probes.iter().filter(|p| p.kind != SELF_PROBE)
 }
 
 /// The base RTT, µs: the least `min_rtt_us`, else the least measured.
@@ -163,7 +173,7 @@ fn median(v: &mut [f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{FlowReading, ProbeReading, QueueReading, Sampler};
+    use crate::timeline::{FlowReading, QueueReading, Sampler};
     use std::time::Duration;
 
     /// A receiver's reading: its handshake RTT of 2 ms as `min_rtt`, and
@@ -251,6 +261,11 @@ mod tests {
                 rtt_us: rtt,
             });
         }
+        // A load flow's own RTT is the flows' figure, not a probe's.
+        s.probe(ProbeReading {
+            kind: SELF_PROBE.into(),
+            rtt_us: Some(1_000),
+        });
         s.record(
             Duration::from_millis(10),
             &[Some(receiver(62_500, 50_000))],

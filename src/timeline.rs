@@ -149,8 +149,47 @@ pub struct Timeline {
     /// The queue watched (`NETNS:IFACE`), if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qdisc: Option<String>,
+    /// With phases (`--rpm`): the phase each flow loaded, in the order of
+    /// a sample's `flows`. A flow's id is its place in that order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flow_phases: Vec<&'static str>,
+    /// With phases (`--rpm`): when each began and ended, on the samples'
+    /// clock.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSpan>,
     /// The samples, in time order.
     pub samples: Vec<Sample>,
+}
+
+/// One phase of a run on the timeline's clock.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSpan {
+    /// Its name (`idle`, `download`, `upload`, `bidir`).
+    pub phase: &'static str,
+    /// Seconds since the sampler started, as a sample's `t`.
+    pub start_t: f64,
+    /// When it ended, likewise.
+    pub end_t: f64,
+}
+
+impl Timeline {
+    /// The part of the timeline within `span`: its samples from its start
+    /// to its end, its flows as they are.
+    pub fn within(&self, span: &PhaseSpan) -> Timeline {
+        Timeline {
+            sample_us: self.sample_us,
+            directions: self.directions.clone(),
+            qdisc: self.qdisc.clone(),
+            flow_phases: self.flow_phases.clone(),
+            phases: vec![span.clone()],
+            samples: self
+                .samples
+                .iter()
+                .filter(|s| s.t >= span.start_t && s.t <= span.end_t)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// Turns readings into samples, keeping what a sample needs of the one
@@ -240,6 +279,8 @@ impl Sampler {
             sample_us: u64::try_from(self.interval.as_micros()).unwrap_or(u64::MAX),
             directions: Vec::new(),
             qdisc: None,
+            flow_phases: Vec::new(),
+            phases: Vec::new(),
             samples: self.samples,
         }
     }

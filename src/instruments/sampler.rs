@@ -47,8 +47,14 @@ pub struct Sampling {
 pub struct RunningSampler {
     stop: Arc<AtomicBool>,
     probes: ProbeSink,
+    flows: Flows,
+    started: Instant,
     thread: JoinHandle<Timeline>,
 }
+
+/// The flows sampled, by id (their place in a sample's `flows`): a slot
+/// whose socket has not come yet, or whose flow ended, reads as a gap.
+type Flows = Arc<Mutex<Vec<Option<TcpStream>>>>;
 
 /// Where latency probes hand in their round trips, from any thread: each
 /// goes into the next sample ([`Sampler::probe`]).
@@ -89,14 +95,46 @@ impl RunningSampler {
         let flag = Arc::clone(&stop);
         let probes = ProbeSink::default();
         let sink = probes.clone();
+        let flows: Flows = Arc::new(Mutex::new(flows.into_iter().map(Some).collect()));
+        let read = Arc::clone(&flows);
+        let started = Instant::now();
         let thread = std::thread::Builder::new()
             .name("sampler".into())
-            .spawn(move || run(&flows, interval, queue.as_ref(), &sink, &flag))?;
+            .spawn(move || run(&read, started, interval, queue.as_ref(), &sink, &flag))?;
         Ok(RunningSampler {
             stop,
             probes,
+            flows,
+            started,
             thread,
         })
+    }
+
+    /// The sampler's clock: the time since it started, a sample's `t`.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A new flow, its socket to come (see [`RunningSampler::set_flow`]):
+    /// its id, its place in every sample's `flows` from now on.
+    pub fn add_flow(&self) -> usize {
+        let mut f = lock(&self.flows);
+        f.push(None);
+        f.len() - 1
+    }
+
+    /// Flow `id`'s socket (a clone of it), sampled from now on.
+    pub fn set_flow(&self, id: usize, stream: TcpStream) {
+        if let Some(slot) = lock(&self.flows).get_mut(id) {
+            *slot = Some(stream);
+        }
+    }
+
+    /// Flow `id` ended: it is no longer read, and its socket is let go.
+    pub fn end_flow(&self, id: usize) {
+        if let Some(slot) = lock(&self.flows).get_mut(id) {
+            *slot = None;
+        }
     }
 
     /// Where probes hand in their round trips while the sampler runs.
@@ -114,18 +152,25 @@ impl RunningSampler {
     }
 }
 
+/// The flows, whatever a thread that panicked holding them left.
+fn lock(flows: &Flows) -> std::sync::MutexGuard<'_, Vec<Option<TcpStream>>> {
+    flows.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn run(
-    flows: &[TcpStream],
+    flows: &Flows,
+    start: Instant,
     interval: Duration,
     queue: Option<&QdiscTarget>,
     probes: &ProbeSink,
     stop: &AtomicBool,
 ) -> Timeline {
-    let start = Instant::now();
     let mut sampler = Sampler::new(interval);
     let read = |sampler: &mut Sampler| {
-        let readings: Vec<Option<FlowReading>> =
-            flows.iter().map(|s| FlowReading::read(s).ok()).collect();
+        let readings: Vec<Option<FlowReading>> = lock(flows)
+            .iter()
+            .map(|s| FlowReading::read(s.as_ref()?).ok())
+            .collect();
         // The sample's time is the flows': a goodput is bytes over the
         // time between two readings, and the queue's `tc` may take long
         // on a busy machine, which must not stretch or shrink it.

@@ -5,16 +5,19 @@
 //! flow in the same colour in every panel (their sum too in the goodput
 //! panel when there are several); latency probes are dots on the RTT panel.
 //! The cwnd panel shows the flows that send: a download's sender is the
-//! server, whose window the client cannot read.
+//! server, whose window the client cannot read. A run in phases (`--rpm`)
+//! has each phase shaded across every panel and named at the top.
 
 use plotters::prelude::*;
 
 use super::{COLOURS, PlotError, draw_error, rate_unit, tick_label};
-use crate::timeline::Timeline;
+use crate::timeline::{PhaseSpan, Timeline};
 
 /// Width of the chart, and the height of each panel, in SVG pixels.
 const WIDTH: u32 = 960;
 const PANEL_HEIGHT: u32 = 230;
+/// The most lines a panel's legend names one by one.
+const MAX_NAMED: usize = 8;
 
 /// One panel: its axis title and its series of (name, points).
 struct Panel {
@@ -38,7 +41,13 @@ pub fn timeline_svg(title: &str, t: &Timeline) -> Result<String, PlotError> {
         let root = root.titled(title, ("sans-serif", 26)).map_err(draw_error)?;
         let areas = root.split_evenly((panels.len(), 1));
         for (i, (panel, area)) in panels.iter().zip(&areas).enumerate() {
-            draw_panel(area, panel, x1, i + 1 == panels.len())?;
+            let look = Look {
+                x1,
+                last: i + 1 == panels.len(),
+                phases: &t.phases,
+                names: i == 0,
+            };
+            draw_panel(area, panel, &look)?;
         }
         root.present().map_err(draw_error)?;
     }
@@ -138,12 +147,61 @@ fn panels(t: &Timeline) -> Vec<Panel> {
     out
 }
 
+/// How a panel is drawn: its time axis's end, whether it is the bottom
+/// one (which carries the axis's title), the phases to shade, and whether
+/// it names them (the top one does).
+struct Look<'a> {
+    x1: f64,
+    last: bool,
+    phases: &'a [PhaseSpan],
+    names: bool,
+}
+
+/// A phase's shade: light, so the lines stay legible over it.
+fn shade(phase: &str) -> RGBAColor {
+    let c = match phase {
+        "idle" => RGBColor(0x99, 0x99, 0x99),
+        "download" => RGBColor(0x1f, 0x77, 0xb4),
+        "upload" => RGBColor(0xff, 0x7f, 0x0e),
+        _ => RGBColor(0x2c, 0xa0, 0x2c),
+    };
+    c.mix(0.12)
+}
+
+/// Shades each phase across the panel, named at its top on the first.
+fn draw_phases<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    look: &Look<'_>,
+    y_top: f64,
+) -> Result<(), PlotError> {
+    chart
+        .draw_series(look.phases.iter().map(|p| {
+            Rectangle::new(
+                [(p.start_t, 0.0), (p.end_t.min(look.x1), y_top)],
+                shade(p.phase).filled(),
+            )
+        }))
+        .map_err(|e| PlotError::Draw(e.to_string()))?;
+    if look.names {
+        chart
+            .draw_series(look.phases.iter().map(|p| {
+                Text::new(
+                    p.phase.to_string(),
+                    (p.start_t + look.x1 * 0.005, y_top * 0.97),
+                    ("sans-serif", 14).into_font().color(&BLACK.mix(0.7)),
+                )
+            }))
+            .map_err(|e| PlotError::Draw(e.to_string()))?;
+    }
+    Ok(())
+}
+
 fn draw_panel(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     panel: &Panel,
-    x1: f64,
-    last: bool,
+    look: &Look<'_>,
 ) -> Result<(), PlotError> {
+    let (x1, last) = (look.x1, look.last);
     let top = panel
         .lines
         .iter()
@@ -171,6 +229,7 @@ fn draw_panel(
         mesh.x_desc("time (s)");
     }
     mesh.draw().map_err(draw_error)?;
+    draw_phases(&mut chart, look, y_top)?;
     for (i, (name, points)) in panel.lines.iter().enumerate() {
         let colour = if name == "sum" {
             BLACK
@@ -178,11 +237,16 @@ fn draw_panel(
             COLOURS[i % COLOURS.len()]
         };
         let style = colour.stroke_width(2);
-        chart
+        let series = chart
             .draw_series(LineSeries::new(points.iter().copied(), style))
-            .map_err(draw_error)?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+            .map_err(draw_error)?;
+        // A run that adds flows (--rpm's ramp) may have dozens: past
+        // MAX_NAMED the legend names only their sum.
+        if panel.lines.len() <= MAX_NAMED || name == "sum" {
+            series
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        }
     }
     if !panel.dots.is_empty() {
         let colour = BLACK.mix(0.6);

@@ -42,6 +42,17 @@ impl Kind {
         }
     }
 
+    /// Its name in a timeline's probes: `tcp_connect`, `tcp_echo`,
+    /// `udp_echo` or `self`.
+    pub fn timeline_name(self) -> &'static str {
+        match self {
+            Kind::Connect => "tcp_connect",
+            Kind::Echo => "tcp_echo",
+            Kind::Udp => "udp_echo",
+            Kind::SelfRtt => "self",
+        }
+    }
+
     /// Whether it runs on a connection of its own (the draft's foreign
     /// probes), rather than on the load.
     pub fn foreign(self) -> bool {

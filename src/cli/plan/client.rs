@@ -127,7 +127,8 @@ impl ClientPlan {
         transfer::check_find_rate(&args)?;
         rpm::check(&args)?;
         let (action, timeline) = if args.rpm {
-            (ClientAction::Rpm(rpm::config(&args)?), None)
+            let timeline = timeline::timeline(&args)?;
+            (ClientAction::Rpm(rpm::config(&args)?), timeline)
         } else {
             transfer::check(&args)?;
             check_combinations(&args)?;

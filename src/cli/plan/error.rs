@@ -9,10 +9,10 @@ use crate::proto::datagram::{
 /// A command line that cannot be carried out as written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// A timeline flag without a TCP file transfer.
+    /// A timeline flag without a TCP file transfer or `--rpm`.
     #[error(
-        "{flag} samples the flows of a TCP file transfer: use it with --file N or -t DUR, \
-         without --udp, --echo, --stream or --find-rate"
+        "{flag} samples the flows of a TCP file transfer or of --rpm: use it with --file N, \
+         -t DUR or --rpm, without --udp, --echo, --stream or --find-rate"
     )]
     TimelineWithoutTcpFile {
         /// The flag given.

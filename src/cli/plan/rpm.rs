@@ -1,5 +1,6 @@
 //! The flags of `--rpm`: which of the others go with it (`-t`, `-P`,
-//! `--phases`, `--json`, the socket options and marking) and which do not,
+//! `--phases`, `--json`, the timeline's, the socket options and marking)
+//! and which do not,
 //! and the [`RpmConfig`] they make.
 
 use std::time::Duration;
@@ -37,12 +38,6 @@ pub(super) fn check(a: &ClientArgs) -> Result<(), PlanError> {
         "writes no --hgrm or --plot file yet"
     } else if a.pcap.is_some() || a.capture.is_some() {
         "records no captures: leave --pcap and --capture out"
-    } else if a.timeline.timeline
-        || a.timeline.sample.is_some()
-        || a.timeline.qdisc.is_some()
-        || a.timeline.plot_timeline.is_some()
-    {
-        "takes no timeline yet: leave --timeline, --sample, --qdisc and --plot-timeline out"
     } else {
         return Ok(());
     };

@@ -57,3 +57,39 @@ fn rpm_refuses_what_it_does_not_go_with() {
         assert!(e.contains(says), "{flags:?}: {e}");
     }
 }
+
+#[test]
+fn rpm_takes_the_timeline_s_flags() {
+    let plan = |args: &[&str]| {
+        let mut all = vec!["ardei-lab", "client", "127.0.0.1:9", "--rpm"];
+        all.extend(args);
+        Plan::build(Cli::try_parse_from(all).expect("parses").command)
+    };
+    for flags in [
+        &["--timeline"][..],
+        &["--sample", "20ms"],
+        &["--plot-timeline", "t.svg", "-t", "2s"],
+    ] {
+        let Ok(Plan::Client(p)) = plan(flags) else {
+            panic!("{flags:?} refused");
+        };
+        assert!(matches!(p.action, ClientAction::Rpm(_)), "{flags:?}");
+        let t = p.timeline.expect("a timeline");
+        assert_eq!(t.sampling.queue, None);
+        if flags[0] == "--sample" {
+            assert_eq!(t.sampling.interval, Duration::from_millis(20));
+        }
+        if flags[0] == "--plot-timeline" {
+            assert_eq!(t.plot.as_deref(), Some(std::path::Path::new("t.svg")));
+        }
+    }
+    // The timeline's own rules hold with --rpm too; the plan's others stay.
+    let e = plan(&["--sample", "0ms"]).unwrap_err().to_string();
+    assert!(e.contains("--sample"), "{e}");
+    let e = plan(&["--qdisc", "nope"]).unwrap_err().to_string();
+    assert!(e.contains("NETNS:IFACE"), "{e}");
+    let e = plan(&["--timeline", "--udp"]).unwrap_err().to_string();
+    assert!(e.contains("--rpm loads the path with TCP flows"), "{e}");
+    let e = plan(&["--timeline", "--pcap", "x.pcapng"]).unwrap_err().to_string();
+    assert!(e.contains("records no captures"), "{e}");
+}

@@ -1,6 +1,6 @@
 //! The timeline's flags (`--timeline`, `--sample DUR`, `--qdisc
 //! NETNS:IFACE`, `--plot-timeline OUT.svg`): any of them turns it on, for a
-//! TCP file transfer only, and a queue to watch is checked before the run
+//! TCP file transfer or `--rpm` only, and a queue to watch is checked before the run
 //! (root, the namespace, the interface), so a wrong one is a usage error
 //! that names what is missing.
 
@@ -42,8 +42,10 @@ pub(super) fn timeline(a: &ClientArgs) -> Result<Option<TimelinePlan>, PlanError
     } else {
         return Ok(None);
     };
+    // `--rpm` refuses --udp and --find-rate itself, and loads with TCP
+    // transfers of its own.
     let file = transfer::is_transfer(a) && a.echo.is_none() && a.stream.is_none();
-    if a.socket.udp || !file || a.find_rate {
+    if !a.rpm && (a.socket.udp || !file || a.find_rate) {
         return Err(PlanError::TimelineWithoutTcpFile { flag });
     }
     let interval = t.sample.unwrap_or(DEFAULT_SAMPLE);

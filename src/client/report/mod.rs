@@ -30,7 +30,7 @@ mod overhead;
 mod server;
 mod socket;
 mod stamps;
-mod timeline;
+pub mod timeline;
 mod udp;
 
 use serde::Serialize;

@@ -32,6 +32,14 @@ impl TimelineReport {
             t.samples.len(),
             t.sample_us as f64 / 1e3
         );
+        if !t.phases.is_empty() {
+            let spans: Vec<String> = t
+                .phases
+                .iter()
+                .map(|p| format!("{} {:.2}-{:.2} s", p.phase, p.start_t, p.end_t))
+                .collect();
+            let _ = writeln!(s, "    phases: {}", spans.join(", "));
+        }
         for (i, dir) in t.directions.iter().enumerate() {
             let flows = || {
                 t.samples
@@ -53,9 +61,13 @@ impl TimelineReport {
                 let retrans = flows().map(|f| f.retransmissions).max().unwrap_or(0);
                 format!(", cwnd up to {cwnd} segments, {retrans} retransmitted")
             };
+            let phase = match t.flow_phases.get(i) {
+                Some(p) => format!(", {p} phase"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "    flow {} ({dir}): RTT {:.1} to {:.1} ms{sender}",
+                "    flow {} ({dir}{phase}): RTT {:.1} to {:.1} ms{sender}",
                 i + 1,
                 f64::from(*lo) / 1e3,
                 f64::from(*hi) / 1e3
@@ -78,7 +90,8 @@ impl TimelineReport {
     }
 }
 
-fn write_check(s: &mut String, c: &QueueCheck) {
+/// The queue check's line (and its note).
+pub fn write_check(s: &mut String, c: &QueueCheck) {
     let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1} ms"));
     let rate = c
         .bottleneck_bps

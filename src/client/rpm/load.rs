@@ -24,6 +24,10 @@ pub(super) struct LoadFlow {
     stream: Option<TcpStream>,
     moved: u64,
     handle: Option<JoinHandle<Result<u64, ClientError>>>,
+    /// Its id in the timeline, when one is taken.
+    pub(super) timeline_id: Option<usize>,
+    /// Whether its socket went to the timeline yet.
+    sampled: bool,
 }
 
 impl LoadFlow {
@@ -64,7 +68,20 @@ impl LoadFlow {
             stream: None,
             moved: 0,
             handle,
+            timeline_id: None,
+            sampled: false,
         }
+    }
+
+    /// A clone of its socket, once, as soon as [`LoadFlow::read`] has it:
+    /// for the timeline to sample.
+    pub(super) fn new_stream(&mut self) -> Option<TcpStream> {
+        if self.sampled {
+            return None;
+        }
+        let s = self.stream.as_ref()?.try_clone().ok()?;
+        self.sampled = true;
+        Some(s)
     }
 
     /// Bytes moved so far: those its connection delivered as `TCP_INFO`

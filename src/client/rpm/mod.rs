@@ -10,6 +10,12 @@
 //! - `probes`: the foreign probes (connect, echo, UDP echo), a thread per
 //!   kind; a probe with no answer within its timeout is lost.
 //! - [`report`]: the figures, as text and JSON.
+//!
+//! With a timeline ([`TimelineRun`]) the whole run is sampled on one clock:
+//! each load flow joins it as it starts (its id, direction and phase) and
+//! leaves it when its phase ends, every probe's round trip goes in as it
+//! ends, each phase is marked from its start to its end, and the queue,
+//! when one is watched, is checked within each loaded phase.
 
 mod load;
 mod probes;
@@ -22,8 +28,12 @@ use probes::{PROBE_TIMEOUT, Probers, probe_once};
 pub use report::RpmReport;
 use report::{PhaseFigures, percentiles};
 
+use super::report::TimelineReport;
+use super::timeline::TimelineRun;
 use super::transfer::Direction;
 use super::{ClientConfig, ClientError};
+use crate::instruments::sampler::{ProbeSink, Sampling};
+use crate::queue_check::QueueCheck;
 use crate::responsiveness::{
     CONFIDENCE_RULE, Command, FlowPolicy, IDLE_INTERVAL, Kind, Load, Phase, PhaseDriver, ProbeSet,
     RPM_RULE, probe_interval,
@@ -56,6 +66,8 @@ pub struct RpmConfig {
 struct Running {
     phase: Phase,
     began: Instant,
+    /// When it began on the timeline's clock (0 without one).
+    began_t: f64,
     flows: Vec<LoadFlow>,
     per_direction: u32,
     set: ProbeSet,
@@ -63,8 +75,21 @@ struct Running {
     last: (u64, Instant),
 }
 
-/// Runs `--rpm` against the server of `config`.
-pub fn run(config: &ClientConfig, rpm: &RpmConfig) -> Result<RpmReport, ClientError> {
+/// What every step of the run works with.
+struct Ctx<'a> {
+    config: &'a ClientConfig,
+    each: Duration,
+    probers: Probers,
+    timeline: Option<TimelineRun>,
+}
+
+/// Runs `--rpm` against the server of `config`, with a timeline of the
+/// whole run (idle phase and every loaded one) when `sampling` asks.
+pub fn run(
+    config: &ClientConfig,
+    rpm: &RpmConfig,
+    sampling: Option<&Sampling>,
+) -> Result<RpmReport, ClientError> {
     let udp = check_server(config)?;
     let mut kinds = vec![Kind::Connect, Kind::Echo];
     if udp.is_ok() {
@@ -72,15 +97,25 @@ pub fn run(config: &ClientConfig, rpm: &RpmConfig) -> Result<RpmReport, ClientEr
     }
     let idle = rpm.each.min(MAX_IDLE);
     let mut driver = PhaseDriver::new(&rpm.loads, idle, rpm.each, rpm.policy);
-    let probers = Probers::start(config, &kinds, IDLE_INTERVAL);
+    let timeline = match sampling {
+        Some(s) => Some(TimelineRun::start(Vec::new(), s)?),
+        None => None,
+    };
+    let sink = timeline.as_ref().map(TimelineRun::probes);
+    let mut ctx = Ctx {
+        config,
+        each: rpm.each,
+        probers: Probers::start(config, &kinds, IDLE_INTERVAL, sink.as_ref()),
+        timeline,
+    };
     let start = Instant::now();
     let mut running: Option<Running> = None;
     let mut done: Vec<PhaseFigures> = Vec::new();
     let mut sets: Vec<(ProbeSet, bool)> = Vec::new();
     let outcome = loop {
         if let Some(r) = running.as_mut() {
-            take_readings(r, &probers);
-            pace_probes(r, &probers);
+            take_readings(r, &ctx, sink.as_ref());
+            pace_probes(r, &ctx.probers);
         }
         let bytes = running
             .as_ref()
@@ -89,17 +124,15 @@ pub fn run(config: &ClientConfig, rpm: &RpmConfig) -> Result<RpmReport, ClientEr
         let mut finished = false;
         while let Some(cmd) = driver.poll(start.elapsed(), bytes) {
             match cmd {
-                Command::Begin(phase, n) => {
-                    running = Some(begin(config, phase, n, rpm.each, &probers));
-                }
+                Command::Begin(phase, n) => running = Some(begin(&mut ctx, phase, n)),
                 Command::Add(n) => {
                     if let Some(r) = running.as_mut() {
-                        add(config, r, n, rpm.each);
+                        add(&mut ctx, r, n);
                     }
                 }
                 Command::End(_) => {
                     let Some(r) = running.take() else { continue };
-                    match end(r, driver.stable()) {
+                    match end(&mut ctx, r, driver.stable()) {
                         Ok((fig, set, stable)) => {
                             done.push(fig);
                             sets.push((set, stable));
@@ -122,9 +155,10 @@ pub fn run(config: &ClientConfig, rpm: &RpmConfig) -> Result<RpmReport, ClientEr
         let wake = start + driver.wake_at();
         std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(STEP));
     };
-    probers.stop();
+    ctx.probers.stop();
+    let timeline = ctx.timeline.map(TimelineRun::finish_by_phase);
     outcome?;
-    Ok(summary(config, done, &sets, udp))
+    Ok(summary(config, done, &sets, udp, timeline))
 }
 
 /// Checks that the server answers what `--rpm` needs: a connection and an
@@ -161,26 +195,27 @@ fn check_server(config: &ClientConfig) -> Result<Result<(), String>, ClientError
     })
 }
 
-fn begin(config: &ClientConfig, phase: Phase, n: u32, each: Duration, p: &Probers) -> Running {
-    let _ = p.drain();
-    p.set_spacing(IDLE_INTERVAL);
+fn begin(ctx: &mut Ctx<'_>, phase: Phase, n: u32) -> Running {
+    let _ = ctx.probers.drain();
+    ctx.probers.set_spacing(IDLE_INTERVAL);
     let now = Instant::now();
     let mut r = Running {
         phase,
         began: now,
+        began_t: ctx.timeline.as_ref().map_or(0.0, TimelineRun::now),
         flows: Vec::new(),
         per_direction: 0,
         set: ProbeSet::default(),
         last: (0, now),
     };
-    add(config, &mut r, n, each);
+    add(ctx, &mut r, n);
     r
 }
 
 /// Adds `n` flows per direction of `r`'s phase, for what is left of it.
-fn add(config: &ClientConfig, r: &mut Running, n: u32, each: Duration) {
+fn add(ctx: &mut Ctx<'_>, r: &mut Running, n: u32) {
     let Phase::Load(load) = r.phase else { return };
-    let left = each.saturating_sub(r.began.elapsed());
+    let left = ctx.each.saturating_sub(r.began.elapsed());
     if left < SHORTEST_FLOW || n == 0 {
         return;
     }
@@ -191,15 +226,22 @@ fn add(config: &ClientConfig, r: &mut Running, n: u32, each: Duration) {
     };
     for _ in 0..n {
         for d in directions {
-            r.flows.push(LoadFlow::start(config, *d, left));
+            let mut f = LoadFlow::start(ctx.config, *d, left);
+            f.timeline_id = ctx
+                .timeline
+                .as_mut()
+                .map(|t| t.add_flow(d.name(), load.name()));
+            r.flows.push(f);
         }
     }
     r.per_direction += n;
 }
 
-/// Files the probes' readings of `r`'s phase and reads its flows' RTTs.
-fn take_readings(r: &mut Running, p: &Probers) {
-    for reading in p.drain() {
+/// Files the probes' readings of `r`'s phase and reads its flows' RTTs
+/// (handing the timeline each flow's socket as it comes, and its RTT as a
+/// `self` probe).
+fn take_readings(r: &mut Running, ctx: &Ctx<'_>, sink: Option<&ProbeSink>) {
+    for reading in ctx.probers.drain() {
         if reading.at < r.began {
             continue;
         }
@@ -209,8 +251,20 @@ fn take_readings(r: &mut Running, p: &Probers) {
         }
     }
     for f in &mut r.flows {
-        if let Some(us) = f.read() {
+        let rtt = f.read();
+        if let Some(us) = rtt {
             r.set.sample(Kind::SelfRtt, us);
+        }
+        if let (Some(t), Some(id)) = (&ctx.timeline, f.timeline_id) {
+            if let Some(s) = f.new_stream() {
+                t.set_flow(id, s);
+            }
+        }
+        if let (Some(sink), Some(us)) = (sink, rtt) {
+            sink.probe(
+                Kind::SelfRtt.timeline_name(),
+                Some(Duration::from_secs_f64(us / 1e6)),
+            );
         }
     }
 }
@@ -228,9 +282,13 @@ fn pace_probes(r: &mut Running, p: &Probers) {
     r.last = (now, Instant::now());
 }
 
-/// Ends a phase: waits for its flows; its figures, or the first flow's
-/// failure.
-fn end(mut r: Running, stable: bool) -> Result<(PhaseFigures, ProbeSet, bool), ClientError> {
+/// Ends a phase: waits for its flows, marks it on the timeline; its
+/// figures, or the first flow's failure.
+fn end(
+    ctx: &mut Ctx<'_>,
+    mut r: Running,
+    stable: bool,
+) -> Result<(PhaseFigures, ProbeSet, bool), ClientError> {
     let seconds = r.began.elapsed().as_secs_f64();
     // The phase's goodput counts what its flows moved within it: a flow
     // still drains its socket buffers and the bottleneck's queue after its
@@ -239,13 +297,19 @@ fn end(mut r: Running, stable: bool) -> Result<(PhaseFigures, ProbeSet, bool), C
         f.read();
     }
     let bytes = r.flows.iter().map(LoadFlow::bytes).sum();
-    for f in r.flows {
-        f.join()?;
-    }
     let direction = match r.phase {
         Phase::Idle => "idle",
         Phase::Load(l) => l.name(),
     };
+    if let Some(t) = ctx.timeline.as_mut() {
+        t.mark_phase(direction, r.began_t);
+    }
+    let ids: Vec<usize> = r.flows.iter().filter_map(|f| f.timeline_id).collect();
+    let joined: Result<Vec<u64>, ClientError> = r.flows.into_iter().map(LoadFlow::join).collect();
+    if let Some(t) = &ctx.timeline {
+        ids.into_iter().for_each(|id| t.end_flow(id));
+    }
+    joined?;
     // With no load there is no goodput to settle: the idle phase's
     // confidence rests on its probes alone.
     let stable = stable || r.phase == Phase::Idle;
@@ -259,7 +323,15 @@ fn summary(
     mut done: Vec<PhaseFigures>,
     sets: &[(ProbeSet, bool)],
     udp: Result<(), String>,
+    timeline: Option<(TimelineReport, Vec<Option<QueueCheck>>)>,
 ) -> RpmReport {
+    let timeline = timeline.map(|(report, checks)| {
+        // The idle phase loads no queue: its check is left out.
+        for (fig, check) in done.iter_mut().zip(checks).skip(1) {
+            fig.queue_check = check;
+        }
+        report
+    });
     let idle = if done.is_empty() {
         PhaseFigures::new("idle", 0.0, 0, 0, false, &ProbeSet::default())
     } else {
@@ -288,5 +360,6 @@ fn summary(
         udp_probes: udp.map_or_else(|why| why, |()| "answered".to_string()),
         idle,
         phases: done,
+        timeline,
     }
 }

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
+use crate::instruments::sampler::ProbeSink;
 use crate::net::NetError;
 use crate::net::socket::tcp_connect_with;
 use crate::responsiveness::Kind;
@@ -40,8 +41,15 @@ pub(super) struct Probers {
 }
 
 impl Probers {
-    /// Starts a thread per kind in `kinds`, spaced `spacing` at first.
-    pub(super) fn start(config: &ClientConfig, kinds: &[Kind], spacing: Duration) -> Probers {
+    /// Starts a thread per kind in `kinds`, spaced `spacing` at first,
+    /// each handing its probes to `sink` too as they end, when there is a
+    /// timeline.
+    pub(super) fn start(
+        config: &ClientConfig,
+        kinds: &[Kind],
+        spacing: Duration,
+        sink: Option<&ProbeSink>,
+    ) -> Probers {
         let stop = Arc::new(AtomicBool::new(false));
         let spacing_us = Arc::new(AtomicU64::new(spacing.as_micros() as u64));
         let (tx, readings) = mpsc::channel();
@@ -49,10 +57,10 @@ impl Probers {
             .iter()
             .filter_map(|&kind| {
                 let (stop, spacing, tx) = (Arc::clone(&stop), Arc::clone(&spacing_us), tx.clone());
-                let config = config.clone();
+                let (config, sink) = (config.clone(), sink.cloned());
                 std::thread::Builder::new()
                     .name(format!("rpm-{}", kind.name()))
-                    .spawn(move || probe_loop(&config, kind, &stop, &spacing, &tx))
+                    .spawn(move || probe_loop(&config, kind, &stop, &spacing, &tx, sink.as_ref()))
                     .ok()
             })
             .collect();
@@ -152,6 +160,7 @@ fn probe_loop(
     stop: &AtomicBool,
     spacing: &AtomicU64,
     tx: &Sender<Reading>,
+    sink: Option<&ProbeSink>,
 ) {
     let mut echo = None;
     while !stop.load(Ordering::Relaxed) {
@@ -159,6 +168,10 @@ fn probe_loop(
         // A probe that fails outright (a refused connection under load)
         // is lost like one that timed out.
         let rtt_us = probe_once(config, kind, &mut echo).unwrap_or(None);
+        if let Some(sink) = sink {
+            let rtt = rtt_us.map(|us| Duration::from_secs_f64(us / 1e6));
+            sink.probe(kind.timeline_name(), rtt);
+        }
         if tx.send(Reading { at, kind, rtt_us }).is_err() {
             return;
         }

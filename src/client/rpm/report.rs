@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::client::report::TimelineReport;
+use crate::client::report::timeline::write_check;
 use crate::latency::{Percentiles, Recorder};
+use crate::queue_check::QueueCheck;
 use crate::responsiveness::{CONFIDENCE_RULE, Kind, ProbeSet, RPM_RULE, Responsiveness};
 use crate::units::format_bitrate;
 
@@ -41,6 +44,10 @@ pub struct RpmReport {
     pub idle: PhaseFigures,
     /// Each loaded phase, in the order run.
     pub phases: Vec<PhaseFigures>,
+    /// `--timeline`: the samples of the whole run (`timeline`); the queue
+    /// is checked per phase, in each phase's `queue_check`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineReport>,
 }
 
 /// One phase's figures.
@@ -69,6 +76,10 @@ pub struct PhaseFigures {
     pub self_rtt_us: Option<Percentiles>,
     /// Each probe kind.
     pub probes: Vec<ProbeFigures>,
+    /// With `--qdisc`, a loaded phase's queue checked against its RTTs
+    /// within the phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_check: Option<QueueCheck>,
 }
 
 /// One probe kind's figures in a phase.
@@ -129,6 +140,7 @@ impl PhaseFigures {
                     trimmed_mean_us: k.trimmed_mean_us,
                 })
                 .collect(),
+            queue_check: None,
         }
     }
 
@@ -176,6 +188,9 @@ impl PhaseFigures {
             })
             .collect();
         let _ = writeln!(out, "  trimmed means: {}", kinds.join(", "));
+        if let Some(c) = &self.queue_check {
+            write_check(out, c);
+        }
     }
 }
 
@@ -195,6 +210,9 @@ impl RpmReport {
             let _ = writeln!(out, "loaded RTT  {}", p.line());
         }
         let _ = writeln!(out, "udp probes: {}", self.udp_probes);
+        if let Some(t) = &self.timeline {
+            t.write_text(&mut out);
+        }
         match (self.rpm, self.confidence) {
             (Some(r), Some(c)) => {
                 let _ = writeln!(out, "RPM {r:.0} ({c} confidence)");
