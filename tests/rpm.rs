@@ -90,6 +90,71 @@ fn rpm_on_loopback_reports_every_phase_and_matches_its_schema() {
     }
 }
 
+/// `--rpm --timeline`: one timeline across the idle phase and both loaded
+/// ones, each flow labelled with its phase, every kind of probe in the
+/// samples, the phases marked in order and the chart drawn with them.
+#[test]
+fn rpm_with_a_timeline_samples_every_phase_on_one_clock() {
+    let (tcp, _udp) = servers(true);
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("rpm.svg");
+    let svg_arg = svg.to_str().unwrap();
+    let args = [
+        "--rpm", "-t", "1s", "--phases", "down,up", "-P", "1", "--timeline",
+        "--sample", "20ms", "--plot-timeline", svg_arg,
+    ];
+    let (out, v) = tcp.client_json(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = &v["timeline"];
+    assert_eq!(t["sample_us"], 20_000, "{t}");
+    let spans = t["phases"].as_array().expect("phases");
+    let names: Vec<&str> = spans.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names, ["idle", "download", "upload"]);
+    let mut last = 0.0;
+    for p in spans {
+        let (a, b) = (p["start_t"].as_f64().unwrap(), p["end_t"].as_f64().unwrap());
+        assert!(a >= last && b > a, "phases in order: {spans:?}");
+        last = b;
+    }
+    assert_eq!(t["directions"], serde_json::json!(["download", "upload"]));
+    assert_eq!(t["flow_phases"], serde_json::json!(["download", "upload"]));
+    let samples = t["samples"].as_array().unwrap();
+    assert!(samples.len() >= 50, "{} samples", samples.len());
+    let kinds: std::collections::BTreeSet<&str> = samples
+        .iter()
+        .filter_map(|s| s["probes"].as_array())
+        .flatten()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    for k in ["tcp_connect", "tcp_echo", "udp_echo", "self"] {
+        assert!(kinds.contains(k), "no {k} probe in the samples: {kinds:?}");
+    }
+    // The download's flow is read in its phase and is a gap in the
+    // upload's: each flow's readings lie within its own phase.
+    let within = |i: usize, span: &serde_json::Value| {
+        samples
+            .iter()
+            .filter(|s| s["flows"].get(i).is_some_and(|f| !f.is_null()))
+            .all(|s| {
+                let t = s["t"].as_f64().unwrap();
+                t >= span["start_t"].as_f64().unwrap() - 0.05
+                    && t <= span["end_t"].as_f64().unwrap() + 0.05
+            })
+    };
+    assert!(within(0, &spans[1]) && within(1, &spans[2]), "{t}");
+    assert!(
+        samples.iter().any(|s| s["flows"][0]["goodput_bps"].as_f64() > Some(0.0)),
+        "the download's flow never moved in the samples"
+    );
+    // No --qdisc: no queue and no check.
+    assert!(v.get("queue_check").is_none() && v["phases"][0].get("queue_check").is_none());
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    for name in ["idle", "download", "upload"] {
+        assert!(drawn.contains(&format!("\n{name}\n")), "{name} not named");
+    }
+    assert!(!drawn.contains("queue (packets)"), "a queue panel without --qdisc");
+}
+
 #[test]
 fn without_a_udp_server_the_udp_probes_are_left_out_and_said_so() {
     let (tcp, _) = servers(false);

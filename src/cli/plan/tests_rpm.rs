@@ -84,7 +84,7 @@ fn rpm_takes_the_timeline_s_flags() {
         }
     }
     // The timeline's own rules hold with --rpm too; the plan's others stay.
-    let e = plan(&["--sample", "0ms"]).unwrap_err().to_string();
+    let e = plan(&["--sample", "500us"]).unwrap_err().to_string();
     assert!(e.contains("--sample"), "{e}");
     let e = plan(&["--qdisc", "nope"]).unwrap_err().to_string();
     assert!(e.contains("NETNS:IFACE"), "{e}");
