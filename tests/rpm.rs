@@ -100,8 +100,18 @@ fn rpm_with_a_timeline_samples_every_phase_on_one_clock() {
     let svg = dir.path().join("rpm.svg");
     let svg_arg = svg.to_str().unwrap();
     let args = [
-        "--rpm", "-t", "1s", "--phases", "down,up", "-P", "1", "--timeline",
-        "--sample", "20ms", "--plot-timeline", svg_arg,
+        "--rpm",
+        "-t",
+        "1s",
+        "--phases",
+        "down,up",
+        "-P",
+        "1",
+        "--timeline",
+        "--sample",
+        "20ms",
+        "--plot-timeline",
+        svg_arg,
     ];
     let (out, v) = tcp.client_json(&args);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -143,7 +153,9 @@ fn rpm_with_a_timeline_samples_every_phase_on_one_clock() {
     };
     assert!(within(0, &spans[1]) && within(1, &spans[2]), "{t}");
     assert!(
-        samples.iter().any(|s| s["flows"][0]["goodput_bps"].as_f64() > Some(0.0)),
+        samples
+            .iter()
+            .any(|s| s["flows"][0]["goodput_bps"].as_f64() > Some(0.0)),
         "the download's flow never moved in the samples"
     );
     // No --qdisc: no queue and no check.
@@ -152,7 +164,10 @@ fn rpm_with_a_timeline_samples_every_phase_on_one_clock() {
     for name in ["idle", "download", "upload"] {
         assert!(drawn.contains(&format!("\n{name}\n")), "{name} not named");
     }
-    assert!(!drawn.contains("queue (packets)"), "a queue panel without --qdisc");
+    assert!(
+        !drawn.contains("queue (packets)"),
+        "a queue panel without --qdisc"
+    );
 }
 
 #[test]

@@ -170,7 +170,11 @@ fn shade(phase: &str) -> RGBAColor {
 
 /// Shades each phase across the panel, named at its top on the first.
 fn draw_phases<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     look: &Look<'_>,
     y_top: f64,
 ) -> Result<(), PlotError> {

@@ -90,6 +90,8 @@ fn rpm_takes_the_timeline_s_flags() {
     assert!(e.contains("NETNS:IFACE"), "{e}");
     let e = plan(&["--timeline", "--udp"]).unwrap_err().to_string();
     assert!(e.contains("--rpm loads the path with TCP flows"), "{e}");
-    let e = plan(&["--timeline", "--pcap", "x.pcapng"]).unwrap_err().to_string();
+    let e = plan(&["--timeline", "--pcap", "x.pcapng"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("records no captures"), "{e}");
 }
