@@ -1075,6 +1075,8 @@ fn a_stamped_stream_between_two_hosts_finds_their_shared_clock_within_its_bound(
 /// transfer's timeline test, a loaded machine's timing moves it, so the
 /// test asks for a third, prints what it measured, and runs again (up to
 /// three times) when a receiver starved of CPU kept the queue from forming.
+/// The UDP probes' round trips split on the namespaces' one clock put the
+/// download's delay on the way down, where the queue is.
 #[test]
 fn the_rpm_timeline_s_probes_follow_the_queue_in_the_loaded_phase() {
     if !can_run("the_rpm_timeline_s_probes_follow_the_queue_in_the_loaded_phase") {
@@ -1133,8 +1135,21 @@ fn the_rpm_timeline_s_probes_follow_the_queue_in_the_loaded_phase() {
         (measured - predicted).abs() <= predicted / 3.0,
         "measured {measured:.1} ms against {predicted:.1} ms predicted: {c}"
     );
+    // The namespaces read one clock: the offset holds 0 within its bound,
+    // and the download's delay lies in the way down, toward the client,
+    // where the queue is.
+    let clock = &v["udp_clock"];
+    let offset = clock["offset_us"].as_f64().expect("a clock estimate");
+    let bound = clock["bound_us"].as_f64().unwrap();
+    assert!(offset.abs() <= bound, "one clock: {clock}");
+    let p = &v["phases"][0];
+    assert_eq!(p["udp_split"], "available", "{p}");
+    let up = p["udp_up_us"]["p50"].as_f64().unwrap();
+    let down = p["udp_down_us"]["p50"].as_f64().unwrap();
+    assert!(down > 20_000.0, "the queue's wait is on the way down: {p}");
+    assert!(up * 10.0 < down, "up {up:.0} µs against down {down:.0} µs");
     eprintln!(
-        "--rpm queue check through 50 Mbit/s and pfifo:1000, download phase: predicted {predicted:.1} ms, measured {measured:.1} ms ({:+.1} %), peak backlog {peak} packets",
+        "--rpm queue check through 50 Mbit/s and pfifo:1000, download phase: predicted {predicted:.1} ms, measured {measured:.1} ms ({:+.1} %), peak backlog {peak} packets; UDP up p50 {up:.0} µs, down p50 {down:.0} µs, clocks {offset:+.1} ± {bound:.1} µs",
         c["difference_pct"].as_f64().unwrap_or(f64::NAN),
     );
 }

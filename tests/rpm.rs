@@ -170,6 +170,44 @@ fn rpm_with_a_timeline_samples_every_phase_on_one_clock() {
     );
 }
 
+/// The UDP probes' round trips split up and down: client and server read
+/// one clock here, so the estimated offset holds 0 within its bound, and a
+/// phase is split (up and down each as many as its UDP probes, their
+/// medians summing to about its round trip) or says why not.
+#[test]
+fn rpm_splits_the_udp_round_trips_on_loopback_s_one_clock() {
+    let (tcp, _udp) = servers(true);
+    let (out, v) = tcp.client_json(&["--rpm", "-t", "1s", "--phases", "down", "-P", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = &v["udp_clock"];
+    let (offset, bound) = (
+        c["offset_us"].as_f64().unwrap(),
+        c["bound_us"].as_f64().unwrap(),
+    );
+    assert!(offset.abs() <= bound, "one clock: {c}");
+    assert!(c["exchanges"].as_u64().unwrap() >= 20, "{c}");
+    for p in std::iter::once(&v["idle"]).chain(v["phases"].as_array().unwrap()) {
+        let split = p["udp_split"].as_str().unwrap();
+        let udp = kinds(p).into_iter().find(|(n, _, _)| n == "udp").unwrap();
+        if split == "available" {
+            let (up, down) = (&p["udp_up_us"], &p["udp_down_us"]);
+            assert_eq!(up["count"].as_u64(), Some(udp.1), "{p}");
+            assert_eq!(down["count"].as_u64(), Some(udp.1), "{p}");
+            let both = up["p50"].as_f64().unwrap() + down["p50"].as_f64().unwrap();
+            assert!(
+                both <= 4.0 * p["loaded_rtt_us"]["max"].as_f64().unwrap(),
+                "{p}"
+            );
+        } else {
+            assert!(split.starts_with("not available: "), "{p}");
+            assert!(
+                p["udp_up_us"].is_null() && p["udp_down_us"].is_null(),
+                "{p}"
+            );
+        }
+    }
+}
+
 #[test]
 fn without_a_udp_server_the_udp_probes_are_left_out_and_said_so() {
     let (tcp, _) = servers(false);
@@ -181,6 +219,9 @@ fn without_a_udp_server_the_udp_probes_are_left_out_and_said_so() {
     assert_eq!(p["flows"], 2, "-P 2 fixes the flows: {p}");
     let udp = kinds(p).into_iter().find(|(n, _, _)| n == "udp").unwrap();
     assert_eq!((udp.1, udp.2), (0, 0), "no UDP probe ran, none lost: {p}");
+    assert!(v["udp_clock"].is_null(), "{v}");
+    let split = p["udp_split"].as_str().unwrap();
+    assert!(split.contains("no UDP probe came back"), "{p}");
     assert!(v["rpm"].as_f64().unwrap() > 0.0, "{v}");
 }
 

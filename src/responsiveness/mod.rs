@@ -13,6 +13,8 @@
 //!   added one per direction each second until goodput stops growing.
 //! - [`schedule`]: how often probes go, so that they stay under 1 % of the
 //!   bottleneck's rate.
+//! - [`split`]: the UDP probes' round trips split up and down, on the
+//!   clocks the probes' own stamps put in agreement.
 //!
 //! # The rules, as this module applies them
 //!
@@ -50,6 +52,7 @@
 pub mod figures;
 pub mod phases;
 pub mod schedule;
+pub mod split;
 
 pub use figures::{
     CONFIDENCE_RULE, Confidence, HIGH_SAMPLES, Kind, KindFigures, MEDIUM_SAMPLES, ProbeSet,

@@ -9,6 +9,8 @@
 //!   round-trip time (the self probes).
 //! - `probes`: the foreign probes (connect, echo, UDP echo), a thread per
 //!   kind; a probe with no answer within its timeout is lost.
+//! - `udp`: the UDP probe, a stamped echo whose times split its round
+//!   trip up and down ([`crate::responsiveness::split`]).
 //! - [`report`]: the figures, as text and JSON.
 //!
 //! With a timeline ([`TimelineRun`]) the whole run is sampled on one clock:
@@ -20,13 +22,14 @@
 mod load;
 mod probes;
 pub mod report;
+mod udp;
 
 use std::time::{Duration, Instant};
 
 use load::LoadFlow;
-use probes::{PROBE_TIMEOUT, Probers, probe_once};
+use probes::{PROBE_TIMEOUT, ProbeState, Probers, probe_once};
 pub use report::RpmReport;
-use report::{PhaseFigures, percentiles};
+use report::{PhaseFigures, UdpClock, percentiles};
 
 use super::report::TimelineReport;
 use super::timeline::TimelineRun;
@@ -34,10 +37,12 @@ use super::transfer::Direction;
 use super::{ClientConfig, ClientError};
 use crate::instruments::sampler::{ProbeSink, Sampling};
 use crate::queue_check::QueueCheck;
+use crate::responsiveness::split;
 use crate::responsiveness::{
     CONFIDENCE_RULE, Command, FlowPolicy, IDLE_INTERVAL, Kind, Load, Phase, PhaseDriver, ProbeSet,
     RPM_RULE, probe_interval,
 };
+use crate::session::offset::Exchange;
 
 /// The longest idle phase; a shorter `-t` shortens it too.
 pub const MAX_IDLE: Duration = Duration::from_secs(2);
@@ -73,6 +78,15 @@ struct Running {
     set: ProbeSet,
     /// Bytes and time at the last spacing update.
     last: (u64, Instant),
+    /// The UDP probes' four times.
+    exchanges: Vec<Exchange>,
+}
+
+/// What a phase that ended leaves for the summary.
+struct PhaseDone {
+    set: ProbeSet,
+    stable: bool,
+    exchanges: Vec<Exchange>,
 }
 
 /// What every step of the run works with.
@@ -111,7 +125,7 @@ pub fn run(
     let start = Instant::now();
     let mut running: Option<Running> = None;
     let mut done: Vec<PhaseFigures> = Vec::new();
-    let mut sets: Vec<(ProbeSet, bool)> = Vec::new();
+    let mut sets: Vec<PhaseDone> = Vec::new();
     let outcome = loop {
         if let Some(r) = running.as_mut() {
             take_readings(r, &ctx, sink.as_ref());
@@ -133,9 +147,9 @@ pub fn run(
                 Command::End(_) => {
                     let Some(r) = running.take() else { continue };
                     match end(&mut ctx, r, driver.stable()) {
-                        Ok((fig, set, stable)) => {
+                        Ok((fig, phase)) => {
                             done.push(fig);
-                            sets.push((set, stable));
+                            sets.push(phase);
                         }
                         Err(e) => failed = Some(e),
                     }
@@ -166,13 +180,13 @@ pub fn run(
 /// (else the UDP probes are left out, and the report says why).
 fn check_server(config: &ClientConfig) -> Result<Result<(), String>, ClientError> {
     let target = config.target;
-    let mut echo = None;
+    let mut state = ProbeState::default();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         ClientError::Protocol(format!(
             "--rpm needs a lab TCP server at {target} that answers {what}: {e}"
         ))
     };
-    match probe_once(config, Kind::Echo, &mut echo) {
+    match probe_once(config, Kind::Echo, &mut state) {
         Ok(Some(_)) => {}
         Ok(None) => {
             return Err(fail(
@@ -183,8 +197,7 @@ fn check_server(config: &ClientConfig) -> Result<Result<(), String>, ClientError
         Err(e @ ClientError::NoServer { .. }) => return Err(e),
         Err(e) => return Err(fail("an echo", &e)),
     }
-    let mut udp = None;
-    Ok(match probe_once(config, Kind::Udp, &mut udp) {
+    Ok(match probe_once(config, Kind::Udp, &mut state) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(format!(
             "not run: no UDP echo answered on {target} within {PROBE_TIMEOUT:?} (start `ardei-lab server --udp` on the same port to add them)"
@@ -207,6 +220,7 @@ fn begin(ctx: &mut Ctx<'_>, phase: Phase, n: u32) -> Running {
         per_direction: 0,
         set: ProbeSet::default(),
         last: (0, now),
+        exchanges: Vec::new(),
     };
     add(ctx, &mut r, n);
     r
@@ -249,6 +263,7 @@ fn take_readings(r: &mut Running, ctx: &Ctx<'_>, sink: Option<&ProbeSink>) {
             Some(us) => r.set.sample(reading.kind, us),
             None => r.set.lose(reading.kind),
         }
+        r.exchanges.extend(reading.exchange);
     }
     for f in &mut r.flows {
         let rtt = f.read();
@@ -288,7 +303,7 @@ fn end(
     ctx: &mut Ctx<'_>,
     mut r: Running,
     stable: bool,
-) -> Result<(PhaseFigures, ProbeSet, bool), ClientError> {
+) -> Result<(PhaseFigures, PhaseDone), ClientError> {
     let seconds = r.began.elapsed().as_secs_f64();
     // The phase's goodput counts what its flows moved within it: a flow
     // still drains its socket buffers and the bottleneck's queue after its
@@ -314,14 +329,19 @@ fn end(
     // confidence rests on its probes alone.
     let stable = stable || r.phase == Phase::Idle;
     let fig = PhaseFigures::new(direction, seconds, r.per_direction, bytes, stable, &r.set);
-    Ok((fig, r.set, stable))
+    let done = PhaseDone {
+        set: r.set,
+        stable,
+        exchanges: r.exchanges,
+    };
+    Ok((fig, done))
 }
 
 /// The report of the phases run.
 fn summary(
     config: &ClientConfig,
     mut done: Vec<PhaseFigures>,
-    sets: &[(ProbeSet, bool)],
+    sets: &[PhaseDone],
     udp: Result<(), String>,
     timeline: Option<(TimelineReport, Vec<Option<QueueCheck>>)>,
 ) -> RpmReport {
@@ -332,6 +352,11 @@ fn summary(
         }
         report
     });
+    let exchanges: Vec<Exchange> = sets.iter().flat_map(|p| p.exchanges.clone()).collect();
+    let clocks = split::clocks(&exchanges);
+    for (fig, phase) in done.iter_mut().zip(sets) {
+        fig.set_split(clocks.as_ref(), &phase.exchanges);
+    }
     let idle = if done.is_empty() {
         PhaseFigures::new("idle", 0.0, 0, 0, false, &ProbeSet::default())
     } else {
@@ -339,12 +364,12 @@ fn summary(
     };
     let idle_rtt_us = sets
         .first()
-        .and_then(|(s, _)| percentiles(&s.foreign_samples()));
+        .and_then(|p| percentiles(&p.set.foreign_samples()));
     let mut loaded = ProbeSet::default();
-    for (s, _) in sets.iter().skip(1) {
-        loaded.merge(s);
+    for p in sets.iter().skip(1) {
+        loaded.merge(&p.set);
     }
-    let stable = sets.iter().skip(1).all(|(_, st)| *st);
+    let stable = sets.iter().skip(1).all(|p| p.stable);
     let r = loaded.responsiveness(stable);
     RpmReport {
         mode: "rpm",
@@ -358,6 +383,7 @@ fn summary(
         idle_rtt_us,
         loaded_rtt_us: percentiles(&loaded.foreign_samples()),
         udp_probes: udp.map_or_else(|why| why, |()| "answered".to_string()),
+        udp_clock: clocks.map(|c| UdpClock::new(&c)),
         idle,
         phases: done,
         timeline,

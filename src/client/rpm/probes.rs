@@ -1,6 +1,7 @@
 //! The foreign probes, each kind on a thread of its own: a new TCP
 //! connection timed to connect (`connect`), an echo on a connection kept
-//! for it (`echo`), a UDP echo to the same port (`udp`). Each thread sends
+//! for it (`echo`), a stamped UDP echo to the same port (`udp`, see
+//! [`super::udp`]). Each thread sends
 //! one probe, waits at most [`PROBE_TIMEOUT`] for it, reports the round
 //! trip or the loss, and waits the spacing the driver sets before the next.
 
@@ -10,11 +11,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientConfig, ClientError, TcpSettings, UdpSettings};
+use super::udp::UdpProbe;
+use crate::client::{Client, ClientConfig, ClientError, TcpSettings};
 use crate::instruments::sampler::ProbeSink;
 use crate::net::NetError;
 use crate::net::socket::tcp_connect_with;
 use crate::responsiveness::Kind;
+use crate::session::offset::Exchange;
 
 /// How long a probe may take before it counts as lost.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -30,6 +33,16 @@ pub(super) struct Reading {
     pub(super) kind: Kind,
     /// The round trip, µs; `None`: lost.
     pub(super) rtt_us: Option<f64>,
+    /// A UDP probe's four times, when the server stamped its reply.
+    pub(super) exchange: Option<Exchange>,
+}
+
+/// What a prober keeps from one probe to the next: the echo's connection,
+/// the UDP probe's socket.
+#[derive(Default)]
+pub(super) struct ProbeState {
+    echo: Option<Client>,
+    udp: Option<UdpProbe>,
 }
 
 /// The probe threads and what they report.
@@ -92,29 +105,49 @@ impl Probers {
     }
 }
 
-/// One probe of `kind` now, on `echo` for the kinds that keep a client: the
-/// round trip in µs, `Ok(None)` when it was lost.
+/// One probe of `kind` now, on what `state` keeps for it: the round trip
+/// in µs (with a UDP probe's times), `Ok(None)` when it was lost.
 pub(super) fn probe_once(
     config: &ClientConfig,
     kind: Kind,
-    echo: &mut Option<Client>,
-) -> Result<Option<f64>, ClientError> {
-    if kind == Kind::Connect {
-        let t = Instant::now();
-        let r =
-            tcp_connect_with::<NetError>(config.target, &config.opts, PROBE_TIMEOUT, |_| Ok(()));
-        return match r {
-            Ok(_) => Ok(Some(t.elapsed().as_secs_f64() * 1e6)),
-            Err(NetError::Connect { source, .. })
-                if source.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                Ok(None)
+    state: &mut ProbeState,
+) -> Result<Option<(f64, Option<Exchange>)>, ClientError> {
+    match kind {
+        Kind::Connect => {
+            let t = Instant::now();
+            let r = tcp_connect_with::<NetError>(
+                config.target,
+                &config.opts,
+                PROBE_TIMEOUT,
+                |_| Ok(()),
+            );
+            match r {
+                Ok(_) => Ok(Some((t.elapsed().as_secs_f64() * 1e6, None))),
+                Err(NetError::Connect { source, .. })
+                    if source.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        };
+        }
+        Kind::Udp => {
+            if state.udp.is_none() {
+                state.udp = Some(UdpProbe::open(config)?);
+            }
+            let Some(u) = state.udp.as_mut() else {
+                return Ok(None);
+            };
+            Ok(u.once()?.map(|a| (a.rtt_us, a.exchange)))
+        }
+        _ => echo_once(config, &mut state.echo).map(|r| r.map(|us| (us, None))),
     }
+}
+
+/// One TCP echo on the connection kept for it (opened when there is none).
+fn echo_once(config: &ClientConfig, echo: &mut Option<Client>) -> Result<Option<f64>, ClientError> {
     if echo.is_none() {
-        *echo = Some(Client::connect(&probe_config(config, kind))?);
+        *echo = Some(Client::connect(&probe_config(config))?);
     }
     let Some(c) = echo.as_mut() else {
         return Ok(None);
@@ -134,23 +167,16 @@ pub(super) fn probe_once(
     }
 }
 
-/// The client configuration of a probe: TCP or UDP to the same address,
+/// The client configuration of the echo probe: TCP to the same address,
 /// no captures, its wait [`PROBE_TIMEOUT`].
-fn probe_config(config: &ClientConfig, kind: Kind) -> ClientConfig {
+fn probe_config(config: &ClientConfig) -> ClientConfig {
     let mut c = config.clone();
     c.recording = Default::default();
     c.tcp = TcpSettings {
         rate_bps: 0,
         recv_timeout: Some(PROBE_TIMEOUT),
     };
-    c.udp = (kind == Kind::Udp).then_some(UdpSettings {
-        fragment: false,
-        rate_bps: 0,
-        recv_timeout: Some(PROBE_TIMEOUT),
-        segment_size: None,
-        no_gso: true,
-        no_gro: true,
-    });
+    c.udp = None;
     c
 }
 
@@ -162,17 +188,24 @@ fn probe_loop(
     tx: &Sender<Reading>,
     sink: Option<&ProbeSink>,
 ) {
-    let mut echo = None;
+    let mut state = ProbeState::default();
     while !stop.load(Ordering::Relaxed) {
         let at = Instant::now();
         // A probe that fails outright (a refused connection under load)
         // is lost like one that timed out.
-        let rtt_us = probe_once(config, kind, &mut echo).unwrap_or(None);
+        let answer = probe_once(config, kind, &mut state).unwrap_or(None);
+        let (rtt_us, exchange) = (answer.map(|a| a.0), answer.and_then(|a| a.1));
         if let Some(sink) = sink {
             let rtt = rtt_us.map(|us| Duration::from_secs_f64(us / 1e6));
             sink.probe(kind.timeline_name(), rtt);
         }
-        if tx.send(Reading { at, kind, rtt_us }).is_err() {
+        let reading = Reading {
+            at,
+            kind,
+            rtt_us,
+            exchange,
+        };
+        if tx.send(reading).is_err() {
             return;
         }
         let next = at + Duration::from_micros(spacing.load(Ordering::Relaxed));

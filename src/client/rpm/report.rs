@@ -11,7 +11,8 @@ use crate::client::report::TimelineReport;
 use crate::client::report::timeline::write_check;
 use crate::latency::{Percentiles, Recorder};
 use crate::queue_check::QueueCheck;
-use crate::responsiveness::{CONFIDENCE_RULE, Kind, ProbeSet, RPM_RULE, Responsiveness};
+use crate::responsiveness::{CONFIDENCE_RULE, Kind, ProbeSet, RPM_RULE, Responsiveness, split};
+use crate::session::offset::{Estimate, Exchange};
 use crate::units::format_bitrate;
 
 /// What `client --rpm` measured.
@@ -40,6 +41,9 @@ pub struct RpmReport {
     pub loaded_rtt_us: Option<Percentiles>,
     /// Whether the UDP probes ran: `answered`, or why not.
     pub udp_probes: String,
+    /// The clocks the UDP probes' split rests on; `None` (null) when no
+    /// probe came back with the server's times.
+    pub udp_clock: Option<UdpClock>,
     /// The idle phase.
     pub idle: PhaseFigures,
     /// Each loaded phase, in the order run.
@@ -76,6 +80,12 @@ pub struct PhaseFigures {
     pub self_rtt_us: Option<Percentiles>,
     /// Each probe kind.
     pub probes: Vec<ProbeFigures>,
+    /// The UDP probes' way up (client to server), µs, when split.
+    pub udp_up_us: Option<Percentiles>,
+    /// Their way down (server to client), µs, when split.
+    pub udp_down_us: Option<Percentiles>,
+    /// `available`, or why the UDP round trips are not split.
+    pub udp_split: String,
     /// With `--qdisc`, a loaded phase's queue checked against its RTTs
     /// within the phase.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +103,31 @@ pub struct ProbeFigures {
     pub lost: u64,
     /// The mean without the largest 10 %, µs.
     pub trimmed_mean_us: Option<f64>,
+}
+
+/// The clocks of the UDP probes' split.
+#[derive(Debug, Clone, Serialize)]
+pub struct UdpClock {
+    /// The server's clock minus the client's, µs.
+    pub offset_us: f64,
+    /// The true offset is within `offset_us` ± this, µs.
+    pub bound_us: f64,
+    /// The stamped UDP probes it was estimated from.
+    pub exchanges: usize,
+    /// How the split is computed and when it is reported.
+    pub rule: &'static str,
+}
+
+impl UdpClock {
+    /// From the estimator's figures.
+    pub(super) fn new(e: &Estimate) -> UdpClock {
+        UdpClock {
+            offset_us: e.offset_ns as f64 / 1e3,
+            bound_us: e.bound_ns as f64 / 1e3,
+            exchanges: e.exchanges,
+            rule: split::SPLIT_RULE,
+        }
+    }
 }
 
 /// Percentiles of µs values.
@@ -140,7 +175,24 @@ impl PhaseFigures {
                     trimmed_mean_us: k.trimmed_mean_us,
                 })
                 .collect(),
+            udp_up_us: None,
+            udp_down_us: None,
+            udp_split: split::NO_PROBE.to_string(),
             queue_check: None,
+        }
+    }
+
+    /// Splits the phase's UDP round trips up and down on `clocks`
+    /// ([`split::split`]), or says why not.
+    pub(super) fn set_split(&mut self, clocks: Option<&Estimate>, exchanges: &[Exchange]) {
+        match split::split(clocks, exchanges) {
+            Ok(ways) => {
+                let (up, down): (Vec<f64>, Vec<f64>) = ways.into_iter().unzip();
+                self.udp_up_us = percentiles(&up);
+                self.udp_down_us = percentiles(&down);
+                self.udp_split = "available".to_string();
+            }
+            Err(why) => self.udp_split = why,
         }
     }
 
@@ -188,6 +240,15 @@ impl PhaseFigures {
             })
             .collect();
         let _ = writeln!(out, "  trimmed means: {}", kinds.join(", "));
+        match (&self.udp_up_us, &self.udp_down_us) {
+            (Some(up), Some(down)) => {
+                let _ = writeln!(out, "  udp up    {}", up.line());
+                let _ = writeln!(out, "  udp down  {}", down.line());
+            }
+            _ => {
+                let _ = writeln!(out, "  udp up/down: {}", self.udp_split);
+            }
+        }
         if let Some(c) = &self.queue_check {
             write_check(out, c);
         }
@@ -210,6 +271,13 @@ impl RpmReport {
             let _ = writeln!(out, "loaded RTT  {}", p.line());
         }
         let _ = writeln!(out, "udp probes: {}", self.udp_probes);
+        if let Some(c) = &self.udp_clock {
+            let _ = writeln!(
+                out,
+                "  their clocks: server minus client {:+.1} µs within {:.1} µs ({} stamped probes); {}",
+                c.offset_us, c.bound_us, c.exchanges, c.rule
+            );
+        }
         if let Some(t) = &self.timeline {
             t.write_text(&mut out);
         }
