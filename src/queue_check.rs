@@ -87,6 +87,8 @@ pub fn queue_check(t: &Timeline, bottleneck_bps: Option<u64>) -> Option<QueueChe
         Some("no loaded sample had both a queue reading and a measured RTT")
     } else if base_us.is_none() {
         Some("no RTT was measured to serve as the base RTT")
+    } else if elsewhere(predicted_ms, measured_ms, base_us) {
+        Some(ELSEWHERE)
     } else {
         None
     };
@@ -103,6 +105,19 @@ pub fn queue_check(t: &Timeline, bottleneck_bps: Option<u64>) -> Option<QueueChe
         measured_from: if probes { FROM_PROBES } else { FROM_TCP_INFO },
         note: note.map(str::to_string),
     })
+}
+
+/// The note when the delay measured is not the watched queue's.
+pub const ELSEWHERE: &str = "the watched queue predicts less than a tenth of the delay measured above the base RTT: the load waits in another queue (the other direction's, or another hop's)";
+
+/// Whether the queue's predicted wait is under a tenth of the measured
+/// delay above the base RTT, which a queue that is not the load's gives.
+fn elsewhere(predicted_ms: Option<f64>, measured_ms: Option<f64>, base_us: Option<f64>) -> bool {
+    let (Some(p), Some(m), Some(b)) = (predicted_ms, measured_ms, base_us) else {
+        return false;
+    };
+    let base_ms = b / 1e3;
+    m - base_ms > 1.0 && (p - base_ms) * 10.0 < m - base_ms
 }
 
 /// Whether a flow moved payload since the sample before.
@@ -274,6 +289,21 @@ mod tests {
         let c = queue_check(&s.finish(), Some(50_000_000)).unwrap();
         assert_eq!(c.measured_from, FROM_PROBES);
         assert_eq!(c.measured_ms, Some(93.0));
+    }
+
+    #[test]
+    fn an_empty_queue_under_a_delay_says_it_is_not_the_load_s() {
+        // The receiver measures 100 ms while the watched queue holds 1.5 KB.
+        let mut t = download(&[100_000, 100_000]);
+        for s in &mut t.samples {
+            if let Some(q) = s.queue.as_mut() {
+                q.backlog_bytes = q.backlog_bytes.min(1_514);
+            }
+        }
+        let c = queue_check(&t, Some(50_000_000)).unwrap();
+        assert_eq!(c.note.as_deref(), Some(ELSEWHERE), "{c:?}");
+        let full = queue_check(&download(&[100_000]), Some(50_000_000)).unwrap();
+        assert_eq!(full.note, None);
     }
 
     #[test]
