@@ -27,8 +27,9 @@
 //!      fed into; [`responsiveness`]: RPM under working conditions as
 //!      draft-ietf-ippm-responsiveness defines it: trimmed means, the
 //!      confidence, the phases and the ramp of load flows as a state
-//!      machine, and the probes' schedule. These leaves import nothing of
-//!      the crate but `timeline`.
+//!      machine, the probes' schedule, and the UDP probes' round trips
+//!      split up and down (imports `session`'s offset estimator). These
+//!      leaves import nothing of the crate but `timeline` and `session`.
 //!    - [`content`]: the generated file, a function of the offset alone, and
 //!      its verifier (imports `wire`).
 //!    - [`proto`]: the lab protocol: framing, typed messages, the server's
