@@ -82,7 +82,9 @@ pub fn queue_check(t: &Timeline, bottleneck_bps: Option<u64>) -> Option<QueueChe
     let predicted_ms = median(&mut predicted);
     let measured_ms = median(&mut measured);
     let note = if bottleneck_bps.is_none() {
-        Some("the watched interface has no shaper whose rate tc shows (tbf, cake): no prediction")
+        Some(
+            "the watched interface has no shaper whose rate tc shows (tbf, cake, htb): no prediction",
+        )
     } else if measured.is_empty() {
         Some("no loaded sample had both a queue reading and a measured RTT")
     } else if base_us.is_none() {

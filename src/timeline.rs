@@ -373,7 +373,7 @@ pub fn queue_from_tc_json(text: &str) -> Result<QueueReading, QdiscParseError> {
 /// `tc -s -j qdisc show` text: a token bucket's (`tbf`, whose `rate` tc
 /// gives in bytes/s) or cake's own shaper (`bandwidth`, bytes/s), the
 /// least if there are several. `None` when no qdisc there shapes: an
-/// `htb` keeps its rates in its classes, which this does not read.
+/// `htb` keeps its rates in its classes ([`htb_rate_from_tc_classes`]).
 pub fn rate_from_tc_json(text: &str) -> Option<u64> {
     let list: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
     list.iter()
@@ -387,6 +387,45 @@ pub fn rate_from_tc_json(text: &str) -> Option<u64> {
         })
         .min()
         .map(|bytes_per_s| bytes_per_s.saturating_mul(8))
+}
+
+/// An htb's rate, bit/s, from what `tc class show dev IFACE` prints (tc
+/// has no JSON for htb's classes): the least `ceil` of its leaf classes
+/// (those with a `leaf` qdisc), the most a lone flow through one of them
+/// gets. tc prints rates rounded to about three digits with SI prefixes
+/// (`50Mbit`, `1.5Gbit`), so the rate is as exact as that. `None` with no
+/// htb leaf class, or a rate this cannot read.
+pub fn htb_rate_from_tc_classes(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.starts_with("class htb ") && l.contains(" leaf "))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "ceil")?;
+            tc_rate_bps(words.next()?)
+        })
+        .min()
+}
+
+/// A rate as tc prints it: `bit`, `Kbit`, `Mbit`, `Gbit`, `Tbit` (SI), or
+/// `bps` and its multiples, bytes/s.
+fn tc_rate_bps(word: &str) -> Option<u64> {
+    let split = word.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = word.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let (prefix, bytes) = match unit.strip_suffix("bit") {
+        Some(p) => (p, false),
+        None => (unit.strip_suffix("bps")?, true),
+    };
+    let scale = match prefix {
+        "" => 1.0,
+        "K" | "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        _ => return None,
+    };
+    let bits = n * scale * if bytes { 8.0 } else { 1.0 };
+    (bits >= 1.0).then(|| bits.round() as u64)
 }
 
 #[cfg(test)]
@@ -499,6 +538,20 @@ mod tests {
         assert_eq!(rate_from_tc_json(lone), None);
         let htb = r#"[{"kind":"htb","handle":"1:","root":true,"options":{"r2q":10}}]"#;
         assert_eq!(rate_from_tc_json(htb), None);
+        // Its rate is its leaf classes', as `tc class show` prints them.
+        let classes = "class htb 1:1 root rate 100Mbit ceil 100Mbit burst 1600b cburst 1600b \n\
+                       class htb 1:10 parent 1:1 leaf 10: prio 0 rate 50Mbit ceil 60Mbit burst 1600b cburst 1590b \n\
+                       class htb 1:20 parent 1:1 leaf 20: prio 0 rate 1.5Mbit ceil 2500Kbit burst 1600b cburst 1600b \n";
+        assert_eq!(htb_rate_from_tc_classes(classes), Some(2_500_000));
+        let one = "class htb 1:10 root leaf 10: prio 0 rate 50Mbit ceil 50Mbit burst 1600b cburst 1600b \n";
+        assert_eq!(htb_rate_from_tc_classes(one), Some(50_000_000));
+        assert_eq!(
+            htb_rate_from_tc_classes("class htb 1:10 root leaf 10: ceil 1x"),
+            None
+        );
+        assert_eq!(htb_rate_from_tc_classes(""), None);
+        assert_eq!(tc_rate_bps("1.5Gbit"), Some(1_500_000_000));
+        assert_eq!(tc_rate_bps("125Kbps"), Some(1_000_000));
         assert_eq!(rate_from_tc_json("nope"), None);
     }
 

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::str::FromStr;
 
-use crate::timeline::{QdiscParseError, QueueReading, queue_from_tc_json, rate_from_tc_json};
+use crate::timeline::{
+    QdiscParseError, QueueReading, htb_rate_from_tc_classes, queue_from_tc_json, rate_from_tc_json,
+};
 
 /// Where named namespaces live.
 const NETNS_DIR: &str = "/run/netns";
@@ -135,9 +137,24 @@ impl QdiscTarget {
     }
 
     /// The rate the interface's shaper lets through, bit/s (see
-    /// [`rate_from_tc_json`]); `None` when none there shapes.
+    /// [`rate_from_tc_json`]); an htb's from its leaf classes, as `tc
+    /// class show` prints them ([`htb_rate_from_tc_classes`]); `None` when
+    /// none there shapes.
     pub fn rate_bps(&self) -> Result<Option<u64>, QdiscError> {
-        Ok(rate_from_tc_json(&self.tc_json()?))
+        let qdiscs = self.tc_json()?;
+        if let Some(r) = rate_from_tc_json(&qdiscs) {
+            return Ok(Some(r));
+        }
+        if !qdiscs.contains("\"kind\":\"htb\"") {
+            return Ok(None);
+        }
+        // tc prints no JSON for htb's classes: their text is read.
+        let out = self.run(&["class", "show", "dev", &self.iface], "tc")?;
+        Ok(out
+            .status
+            .success()
+            .then(|| htb_rate_from_tc_classes(&String::from_utf8_lossy(&out.stdout)))
+            .flatten())
     }
 
     /// What `tc -s -j qdisc show dev IFACE` prints in the namespace.
