@@ -5,7 +5,9 @@
 //! them), and nothing it does can stop or slow a transfer but the CPU of
 //! its reads. A reading that fails leaves a gap (`null`) in its sample,
 //! never an error. A sample is timed when its flows were read; the queue
-//! is read just after (one `tc` process, a few milliseconds).
+//! is read just after (one `tc` process, a few milliseconds). Flows may
+//! join a running sampler and leave it ([`RunningSampler::add_flow`],
+//! [`RunningSampler::end_flow`]), as `--rpm`'s load flows do.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -244,5 +246,31 @@ mod tests {
             "{t:?}"
         );
         assert!(last.queue.is_none());
+    }
+
+    #[test]
+    fn flows_join_and_leave_a_running_sampler() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _s = l.accept().unwrap();
+        let sampler = RunningSampler::start(Vec::new(), Duration::from_millis(5), None).unwrap();
+        let id = sampler.add_flow();
+        assert_eq!(id, 0);
+        std::thread::sleep(Duration::from_millis(20));
+        sampler.set_flow(id, c.try_clone().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(sampler.elapsed() >= Duration::from_millis(40));
+        sampler.end_flow(id);
+        std::thread::sleep(Duration::from_millis(20));
+        let t = sampler.stop();
+        let read: Vec<bool> = t
+            .samples
+            .iter()
+            .map(|s| s.flows.first().is_some_and(Option::is_some))
+            .collect();
+        // Gaps before its socket came and after it left, readings between.
+        assert!(!read[0], "{read:?}");
+        assert!(read.iter().any(|r| *r), "{read:?}");
+        assert!(!read[read.len() - 1], "{read:?}");
     }
 }
