@@ -3,7 +3,9 @@
 //! stack and the queue (`qdisc_us`). On lo, which has no queue, the part is
 //! a fraction of a microsecond; in a namespace whose lo is shaped by a
 //! token bucket that a bulk upload keeps full, it is the queue's delay,
-//! most of the send path and about half the round trip. Without the flag
+//! most of the send path and about half the round trip, and the replies'
+//! wait is in the server's time while their t3s, late, still come back.
+//! Without the flag
 //! the JSON has no `qdisc_us`; the flag without an echo is refused.
 
 mod common;
@@ -141,4 +143,11 @@ fn a_full_token_bucket_shows_in_the_qdisc_row() {
     assert!(queue > 5_000.0, "{v}");
     assert!(queue <= send && send - queue < 1_000.0, "{v}");
     assert!(queue < rtt, "{v}");
+    // The replies waited too, after the server's kernel got the request
+    // and before its device stamp: in the server's time, not the network
+    // RTT, which the late t3s still give for nearly every echo.
+    let t = &v["timestamps"];
+    assert!(p50(&v, "server_us") > 5_000.0, "{t}");
+    assert!(p50(&v, "network_rtt_us") < 5_000.0, "{t}");
+    assert!(t["network_rtt_us"]["count"].as_u64().unwrap() >= 40, "{t}");
 }
