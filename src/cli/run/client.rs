@@ -83,6 +83,9 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
         ) {
             o.add_capture(&s);
         }
+        if let Some(t) = report.timestamps.as_mut() {
+            t.add_capture(live);
+        }
     }
     report.captures = captures;
     Ok(report)

@@ -1,0 +1,184 @@
+//! The live capture as a third observer of a stamped echo, beside the
+//! application's clock and the socket's kernel stamps: each echo's
+//! request-to-reply time as the capture saw it on the client's interface.
+//!
+//! A capture frame's time is the kernel's software stamp of the moment the
+//! frame passed the packet tap (`AF_PACKET`; `tpacket3_hdr`'s `tp_sec`,
+//! `tp_nsec`, nanoseconds in the pcapng): going out, as the stack hands it
+//! to the device; coming in, as the device hands it to the stack, with the
+//! same stamp the receiving socket's RX stamp reads. On loopback every
+//! packet passes the tap twice and the file keeps the incoming pass, so
+//! there the request's time is the server's side of the loop (the instant
+//! of t2, on the one clock) and the reply's is t4's.
+//!
+//! The frames are found by the lab's framing ([`crate::pcap::echoes`]) and
+//! matched to the echoes the client measured by their numbers. An echo the
+//! capture lacks a frame of is counted, never guessed, beside the frames
+//! the kernel dropped (`PACKET_STATISTICS`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::stamps::TimestampsReport;
+use crate::histograms::NamedHistogram;
+use crate::instruments::LiveReport;
+use crate::latency::{Percentiles, Recorder};
+use crate::pcap::echoes::{EchoScan, Side, scan_path};
+use crate::session::stamps::EchoTimes;
+
+/// What took a capture's stamps, as the report names it.
+pub const CAPTURE_KIND: &str = "software (AF_PACKET, at the packet tap)";
+
+/// The `capture` object beside the kernel stamps' figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureObserver {
+    /// What took the capture's stamps.
+    pub kind: &'static str,
+    /// The interface captured.
+    pub iface: String,
+    /// Echoes with both frames in the capture.
+    pub matched: u64,
+    /// Measured echoes whose request frame the capture lacks.
+    pub missing_requests: u64,
+    /// Measured echoes whose reply frame the capture lacks.
+    pub missing_replies: u64,
+    /// Frames the kernel dropped for want of ring room.
+    pub dropped: u64,
+    /// TCP directions whose framing the capture lost partway.
+    pub lost_streams: u64,
+    /// |capture RTT − (t4 − t1)| per echo that has both, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_gap_us: Option<Percentiles>,
+    /// Why there is no capture RTT, or what is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl CaptureObserver {
+    /// The observer's line under the table (whose "capture" row says
+    /// "not available" when no echo matched, and this line's note why).
+    pub(super) fn write_text(&self, s: &mut String) {
+        let gap = self.kernel_gap_us.as_ref().map_or(String::new(), |g| {
+            format!("; |capture − (t4 − t1)| p50 {:.1} µs", g.p50)
+        });
+        let _ = writeln!(
+            s,
+            "  capture: {} on {}: {} echoes matched, {} requests and {} replies not in it, {} frames dropped by the kernel{gap}",
+            self.kind,
+            self.iface,
+            self.matched,
+            self.missing_requests,
+            self.missing_replies,
+            self.dropped
+        );
+        if let Some(n) = &self.note {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
+}
+
+/// Sets the capture's frames beside the echoes: the capture RTT of each
+/// echo with both frames, and the observer's counts.
+pub fn observe(
+    echoes: &[EchoTimes],
+    scan: &EchoScan,
+    live: &LiveReport,
+) -> (Recorder, CaptureObserver) {
+    let requests = scan.first_times(Side::Request);
+    let replies = scan.first_times(Side::Reply);
+    let mut rtt = Recorder::new();
+    let mut gap = Recorder::new();
+    let mut obs = CaptureObserver {
+        kind: CAPTURE_KIND,
+        iface: live.iface.clone(),
+        matched: 0,
+        missing_requests: 0,
+        missing_replies: 0,
+        dropped: live.dropped,
+        lost_streams: scan.lost_streams,
+        kernel_gap_us: None,
+        note: None,
+    };
+    for e in echoes {
+        let req = requests.get(&e.seq);
+        let rep = replies.get(&e.seq);
+        obs.missing_requests += u64::from(req.is_none());
+        obs.missing_replies += u64::from(rep.is_none());
+        let (Some(&a), Some(&b)) = (req, rep) else {
+            continue;
+        };
+        let capture = i128::from(b) - i128::from(a);
+        if capture < 0 {
+            // Not one clock's order: left out, as a stamp pair would be.
+            continue;
+        }
+        obs.matched += 1;
+        rtt.record_ns(capture);
+        if let (Some(t1), Some(t4)) = (e.t[0], e.t[3]) {
+            gap.record_ns((capture - (i128::from(t4) - i128::from(t1))).abs());
+        }
+    }
+    obs.kernel_gap_us = gap.percentiles();
+    obs.note = note(&obs, echoes.len(), scan);
+    (rtt, obs)
+}
+
+/// What the report says about what the capture lacks.
+fn note(o: &CaptureObserver, echoes: usize, scan: &EchoScan) -> Option<String> {
+    if o.matched > 0 && o.missing_requests + o.missing_replies == 0 {
+        return None;
+    }
+    let why = if echoes == 0 {
+        "no echo was measured".to_string()
+    } else if scan.frames.is_empty() {
+        format!(
+            "the capture holds no stamped echo frame ({} frames read, {} dropped by the kernel)",
+            scan.frames_read, o.dropped
+        )
+    } else {
+        format!(
+            "of {echoes} echoes the capture lacks {} requests and {} replies ({} frames dropped by the kernel, {} TCP directions whose framing it lost); those echoes are left out",
+            o.missing_requests, o.missing_replies, o.dropped, o.lost_streams
+        )
+    };
+    Some(why)
+}
+
+impl TimestampsReport {
+    /// Adds the live capture `live` as the third observer: its row in the
+    /// table, or why it has none. Only a stamped echo's report takes it.
+    pub fn add_capture(&mut self, live: &LiveReport) {
+        if self.kind == "none" || self.stream.is_some() {
+            return;
+        }
+        let scan = match scan_path(Path::new(&live.path)) {
+            Ok(s) => s,
+            Err(e) => {
+                self.capture = Some(unreadable(live, &e.to_string()));
+                return;
+            }
+        };
+        let (rtt, obs) = observe(&self.echoes, &scan, live);
+        self.capture_rtt_us = rtt.percentiles();
+        self.capture = Some(obs);
+        self.histograms
+            .push(NamedHistogram::new("capture", "capture-rtt", rtt));
+    }
+}
+
+/// The observer of a capture that could not be read.
+fn unreadable(live: &LiveReport, why: &str) -> CaptureObserver {
+    CaptureObserver {
+        kind: CAPTURE_KIND,
+        iface: live.iface.clone(),
+        matched: 0,
+        missing_requests: 0,
+        missing_replies: 0,
+        dropped: live.dropped,
+        lost_streams: 0,
+        kernel_gap_us: None,
+        note: Some(format!("the capture could not be read: {why}")),
+    }
+}
