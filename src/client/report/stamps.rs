@@ -12,6 +12,7 @@ use super::capture_rtt::CaptureObserver;
 use super::one_way::OneWayReport;
 use crate::histograms::NamedHistogram;
 use crate::latency::Percentiles;
+use crate::pcap::model::retime::RetimeError;
 use crate::session::stamps::{EchoStamps, EchoTimes};
 
 /// What the interface that holds `local` can stamp, for the report: "not
@@ -152,6 +153,17 @@ impl TimestampsReport {
             histograms,
             echoes,
         }
+    }
+
+    /// Moves the model capture's echo frames at `path` to the kernel's
+    /// stamps of this echo ([`crate::pcap::model::retime`]): how many
+    /// frames now carry a kernel time.
+    pub fn retime_model(&self, path: &std::path::Path) -> Result<u64, RetimeError> {
+        if self.kind == "none" || self.stream.is_some() || self.echoes.is_empty() {
+            return Ok(0);
+        }
+        let stamps = self.echoes.iter().map(|e| (e.seq, e.t)).collect();
+        crate::pcap::model::retime::retime(path, &stamps)
     }
 
     /// The lines under the round trip.

@@ -291,6 +291,7 @@ fn file_reports() -> Vec<Report> {
         model: Some(ModelReport {
             path: "model.pcapng".into(),
             frames: 10,
+            kernel_times: None,
         }),
         live: Some(LiveReport {
             iface: "lo".into(),
@@ -327,6 +328,7 @@ fn file_reports() -> Vec<Report> {
         model: Some(ModelReport {
             path: "/tmp/m.pcap".into(),
             frames: 703,
+            kernel_times: None,
         }),
         live: None,
     });
