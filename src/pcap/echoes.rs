@@ -257,3 +257,94 @@ pub fn scan_reader<R: Read>(r: R) -> Result<EchoScan, PcapError> {
     }
     Ok(scanner.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcap::model::{Direction, FrameLog, TcpFlow};
+    use crate::pcap::read::LinkType;
+    use crate::proto::Message;
+    use crate::proto::codec::encode;
+
+    fn request(seq: u32, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let data = vec![7u8; len];
+        encode(&Message::StampedEchoRequest { seq, data }, &mut out).unwrap();
+        out
+    }
+
+    fn scan(log: &FrameLog) -> EchoScan {
+        let mut s = EchoScanner::new();
+        for f in &log.frames {
+            s.add(&Frame {
+                link: LinkType::ETHERNET,
+                interface: 0,
+                timestamp_ns: Some(f.t_ns),
+                original_len: f.original_len,
+                data: &f.data,
+            });
+        }
+        s.finish()
+    }
+
+    fn flow(mss: u32) -> TcpFlow {
+        let client = "127.0.0.1:40000".parse().unwrap();
+        let server = "127.0.0.1:5005".parse().unwrap();
+        TcpFlow::new(client, server, mss, false).unwrap()
+    }
+
+    #[test]
+    fn a_tcp_message_is_timed_by_the_segment_with_its_last_byte() {
+        let mut log = FrameLog::new(256);
+        let mut f = flow(100);
+        f.handshake(&mut log, 1_000).unwrap();
+        // 312 bytes at an MSS of 100: four segments, the last at index 6.
+        f.send(&mut log, Direction::ToServer, &request(0, 300), 2_000, "r0")
+            .unwrap();
+        // Two messages in one send: one segment holds both.
+        let mut two = request(1, 10);
+        two.extend(request(2, 10));
+        f.send(&mut log, Direction::ToServer, &two, 3_000, "r1 r2")
+            .unwrap();
+        let s = scan(&log);
+        let got: Vec<(Side, u32, u64)> = s
+            .frames
+            .iter()
+            .map(|e| (e.side, e.seq, e.t_ns.unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Side::Request, 0, 2_000),
+                (Side::Request, 1, 3_000),
+                (Side::Request, 2, 3_000)
+            ]
+        );
+        let data_frames: Vec<usize> = log
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.comment.starts_with("r0") && f.original_len > 54)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(s.frames[0].index, *data_frames.last().unwrap() as u64);
+        assert_eq!(s.lost_streams, 0);
+    }
+
+    #[test]
+    fn a_header_the_snap_length_cut_off_loses_the_stream_and_guesses_nothing() {
+        let mut log = FrameLog::new(128);
+        let mut f = flow(1460);
+        f.handshake(&mut log, 1_000).unwrap();
+        let mut two = request(1, 200);
+        two.extend(request(2, 10));
+        f.send(&mut log, Direction::ToServer, &two, 3_000, "r1 r2")
+            .unwrap();
+        f.send(&mut log, Direction::ToServer, &request(3, 10), 4_000, "r3")
+            .unwrap();
+        let s = scan(&log);
+        assert_eq!(s.frames.len(), 1, "{:?}", s.frames);
+        assert_eq!((s.frames[0].side, s.frames[0].seq), (Side::Request, 1));
+        assert_eq!(s.lost_streams, 1);
+    }
+}

@@ -182,3 +182,83 @@ fn unreadable(live: &LiveReport, why: &str) -> CaptureObserver {
         note: Some(format!("the capture could not be read: {why}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcap::echoes::EchoFrame;
+
+    fn live() -> LiveReport {
+        LiveReport {
+            iface: "lo".into(),
+            path: "x.pcapng".into(),
+            frames: 0,
+            bytes: 0,
+            dropped: 3,
+        }
+    }
+
+    fn echo(seq: u32, t1: u64, t4: u64) -> EchoTimes {
+        EchoTimes {
+            seq,
+            app_sent: Some(t1 - 2_000),
+            t: [Some(t1), Some(t1 + 1_000), Some(t1 + 5_000), Some(t4)],
+            app_received: Some(t4 + 10_000),
+        }
+    }
+
+    fn frame(index: u64, side: Side, seq: u32, t: u64) -> EchoFrame {
+        EchoFrame {
+            index,
+            t_ns: Some(t),
+            side,
+            seq,
+        }
+    }
+
+    #[test]
+    fn matched_echoes_give_the_capture_rtt_and_the_missing_are_counted() {
+        let echoes = [echo(0, 100_000, 130_000), echo(1, 200_000, 232_000)];
+        let scan = EchoScan {
+            frames: vec![
+                frame(0, Side::Request, 0, 101_000),
+                frame(1, Side::Reply, 0, 130_000),
+                frame(2, Side::Request, 1, 201_000),
+            ],
+            lost_streams: 0,
+            frames_read: 3,
+        };
+        let (rtt, obs) = observe(&echoes, &scan, &live());
+        assert_eq!(rtt.len(), 1);
+        assert!((rtt.histogram().max() as i64 - 29_000).abs() < 30);
+        assert_eq!(
+            (obs.matched, obs.missing_requests, obs.missing_replies),
+            (1, 0, 1)
+        );
+        assert_eq!(obs.dropped, 3);
+        let gap = obs.kernel_gap_us.unwrap();
+        assert!((gap.p50 - 1.0).abs() < 0.01, "{gap:?}");
+        assert!(obs.note.unwrap().contains("lacks 0 requests and 1 replies"));
+    }
+
+    #[test]
+    fn a_capture_without_echo_frames_says_why() {
+        let echoes = [echo(0, 100_000, 130_000)];
+        let scan = EchoScan {
+            frames: Vec::new(),
+            lost_streams: 0,
+            frames_read: 12,
+        };
+        let (rtt, obs) = observe(&echoes, &scan, &live());
+        assert!(rtt.is_empty());
+        assert_eq!(obs.matched, 0);
+        let note = obs.note.clone().unwrap();
+        assert!(
+            note.contains("holds no stamped echo frame (12 frames read, 3 dropped"),
+            "{note}"
+        );
+        let mut text = String::new();
+        obs.write_text(&mut text);
+        assert!(text.contains("0 echoes matched"), "{text}");
+    }
+}
