@@ -139,9 +139,8 @@ fn three_observers(host: &str, udp: bool) {
     );
     let gap = c["kernel_gap_us"]["p50"].as_f64().unwrap();
     assert!(gap <= GAP_US, "capture vs t4 − t1: {gap} µs: {c}");
-    assert_eq!(
+    assert!(
         v["captures"]["model"]["kernel_times"].as_u64().unwrap() > 0,
-        true,
         "{v}"
     );
 
