@@ -19,7 +19,7 @@ use common::*;
 /// software stamps of the same frames' path on one clock: on lo the reply's
 /// tap stamp is the stamp its socket reads (t4), and the request's comes
 /// from its incoming pass, a hand-over after t1 (measured here: 0.3 µs
-/// over UDP, 2 to 4 µs over TCP). 10 µs leaves room for a loaded two-core
+/// over UDP, 1 to 3 µs over TCP). 10 µs leaves room for a loaded two-core
 /// machine and stays far below a loopback round trip (20 to 80 µs), so a
 /// capture stamped by the application, or matched to the wrong frame, fails.
 const GAP_US: f64 = 10.0;
