@@ -17,8 +17,8 @@ use common::*;
 /// How far, at the median over the echoes, the capture's request-to-reply
 /// time may lie from the socket stamps' t4 − t1. Both are the kernel's
 /// software stamps of the same frames' path on one clock: on lo the reply's
-/// tap stamp is the stamp its socket reads (t4), and the request's comes
-/// from its incoming pass, a hand-over after t1 (measured here: 0.3 µs
+/// tap stamp is read as it reaches the client's side of the loop, near t4,
+/// and the request's on its incoming pass, a hand-over after t1 (measured here: 0.3 µs
 /// over UDP, 1 to 3 µs over TCP). 10 µs leaves room for a loaded two-core
 /// machine and stays far below a loopback round trip (20 to 80 µs), so a
 /// capture stamped by the application, or matched to the wrong frame, fails.

@@ -4,12 +4,14 @@
 //!
 //! A capture frame's time is the kernel's software stamp of the moment the
 //! frame passed the packet tap (`AF_PACKET`; `tpacket3_hdr`'s `tp_sec`,
-//! `tp_nsec`, nanoseconds in the pcapng): going out, as the stack hands it
-//! to the device; coming in, as the device hands it to the stack, with the
-//! same stamp the receiving socket's RX stamp reads. On loopback every
-//! packet passes the tap twice and the file keeps the incoming pass, so
-//! there the request's time is the server's side of the loop (the instant
-//! of t2, on the one clock) and the reply's is t4's.
+//! `tp_nsec`, nanoseconds in the pcapng): the capture's socket sets no
+//! `PACKET_TIMESTAMP`, so the kernel reads `CLOCK_REALTIME`, the sockets'
+//! clock, as it copies the frame into the ring; going out, as the stack
+//! hands the frame to the device; coming in, as the device hands it to the
+//! stack. On loopback every packet passes the tap twice and the file keeps
+//! the incoming pass, so there the request's time is the server's side of
+//! the loop receiving it (near t2, on the one clock) and the reply's the
+//! client's (near t4).
 //!
 //! The frames are found by the lab's framing ([`crate::pcap::echoes`]) and
 //! matched to the echoes the client measured by their numbers. An echo the
