@@ -4,11 +4,12 @@
 //!
 //! A capture frame's time is the kernel's software stamp of the moment the
 //! frame passed the packet tap (`AF_PACKET`; `tpacket3_hdr`'s `tp_sec`,
-//! `tp_nsec`, nanoseconds in the pcapng): the capture's socket sets no
-//! `PACKET_TIMESTAMP`, so the kernel reads `CLOCK_REALTIME`, the sockets'
-//! clock, as it copies the frame into the ring; going out, as the stack
-//! hands the frame to the device; coming in, as the device hands it to the
-//! stack. On loopback every packet passes the tap twice and the file keeps
+//! `tp_nsec`, nanoseconds in the pcapng): going out, as the stack hands
+//! the frame to the device; coming in, as the device hands it to the
+//! stack. The header's status bits say where the kernel took it (the
+//! frame's own software stamp, the interface's clock, or its own clock read
+//! as it copied the frame into the ring), and `kind` reports them
+//! ([`crate::pcap::capture::StampSources`]). On loopback every packet passes the tap twice and the file keeps
 //! the incoming pass, so there the request's time is the server's side of
 //! the loop receiving it (near t2, on the one clock) and the reply's the
 //! client's (near t4).
@@ -30,14 +31,11 @@ use crate::latency::{Percentiles, Recorder};
 use crate::pcap::echoes::{EchoScan, Side, scan_path};
 use crate::session::stamps::EchoTimes;
 
-/// What took a capture's stamps, as the report names it.
-pub const CAPTURE_KIND: &str = "software (AF_PACKET, at the packet tap)";
-
 /// The `capture` object beside the kernel stamps' figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaptureObserver {
-    /// What took the capture's stamps.
-    pub kind: &'static str,
+    /// What took the capture's stamps, as the ring's status bits said.
+    pub kind: String,
     /// The interface captured.
     pub iface: String,
     /// Echoes with both frames in the capture.
@@ -93,7 +91,7 @@ pub fn observe(
     let mut rtt = Recorder::new();
     let mut gap = Recorder::new();
     let mut obs = CaptureObserver {
-        kind: CAPTURE_KIND,
+        kind: live.stamps.describe(),
         iface: live.iface.clone(),
         matched: 0,
         missing_requests: 0,
@@ -173,7 +171,7 @@ impl TimestampsReport {
 /// The observer of a capture that could not be read.
 fn unreadable(live: &LiveReport, why: &str) -> CaptureObserver {
     CaptureObserver {
-        kind: CAPTURE_KIND,
+        kind: live.stamps.describe(),
         iface: live.iface.clone(),
         matched: 0,
         missing_requests: 0,
@@ -197,6 +195,7 @@ mod tests {
             frames: 0,
             bytes: 0,
             dropped: 3,
+            stamps: Default::default(),
         }
     }
 

@@ -299,6 +299,7 @@ fn file_reports() -> Vec<Report> {
             frames: 12,
             bytes: 2000,
             dropped: 0,
+            stamps: Default::default(),
         }),
     });
     let mut bare_file = Report::new(
