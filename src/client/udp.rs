@@ -109,6 +109,9 @@ pub struct UdpClient {
     spin: bool,
     /// Kernel timestamps asked for (`--timestamps`).
     timestamps: bool,
+    /// Echo requests are stamped at the queueing discipline too
+    /// (`--stamp-qdisc`).
+    stamp_qdisc: bool,
     /// A stamped echo's TX stamps, while the socket stamps.
     stamping: Option<stamps::Stamping>,
     /// When the last receive call returned, Unix-epoch ns (read only while
@@ -175,6 +178,7 @@ impl UdpClient {
             out: Vec::new(),
             spin: false,
             timestamps: false,
+            stamp_qdisc: false,
             stamping: None,
             read_ns: 0,
             ecn: false,
@@ -343,11 +347,6 @@ impl UdpClient {
     /// Busy-polls the receives of the next echoes (`--spin`), or not.
     pub fn set_spin(&mut self, on: bool) {
         self.spin = on;
-    }
-
-    /// Whether echoes should read the kernel's timestamps.
-    pub fn set_timestamps(&mut self, on: bool) {
-        self.timestamps = on;
     }
 
     /// Runs session `s` to its end: what it asks to send goes out, what

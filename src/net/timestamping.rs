@@ -54,6 +54,11 @@ pub const FLAGS: u32 = libc::SOF_TIMESTAMPING_SOFTWARE
 /// a clone of the packet's header and a `recvmsg` to read it back.
 pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
 
+/// [`TX_FLAGS`] and the queueing discipline's stamp (`TX_SCHED`), taken as
+/// the packet enters it: what a send asks for when the time spent in the
+/// queue is wanted (`--stamp-qdisc`).
+pub const TX_FLAGS_QDISC: u32 = TX_FLAGS | libc::SOF_TIMESTAMPING_TX_SCHED;
+
 /// Now on `CLOCK_REALTIME`, Unix-epoch ns: the application's times beside
 /// the kernel's stamps, on the same clock.
 pub fn now_ns() -> u64 {
@@ -150,6 +155,18 @@ pub fn send_stamped_marked(
     to: Option<SocketAddr>,
     tos: Option<u8>,
 ) -> io::Result<usize> {
+    send_stamped_asking(sock, buf, to, tos, TX_FLAGS)
+}
+
+/// As [`send_stamped_marked`], asking for the TX stamps `flags`
+/// ([`TX_FLAGS`] or [`TX_FLAGS_QDISC`]).
+pub fn send_stamped_asking(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: Option<SocketAddr>,
+    tos: Option<u8>,
+    flags: u32,
+) -> io::Result<usize> {
     let mut control = [0u64; 8];
     let mark = tos.zip(to).map(|(t, a)| {
         if a.is_ipv6() {
@@ -181,7 +198,7 @@ pub fn send_stamped_marked(
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SO_TIMESTAMPING;
         (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), TX_FLAGS);
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), flags);
         if let Some((level, kind, value)) = mark {
             let c = libc::CMSG_NXTHDR(&h, c);
             (*c).cmsg_level = level;
@@ -633,6 +650,34 @@ mod tests {
         let t = Instant::now();
         assert_eq!(read_tx(&a, &mut Vec::new()).unwrap(), 0);
         assert!(t.elapsed() < Duration::from_millis(100));
+    }
+
+    fn qdisc_stamp_comes_first(local: &str) {
+        let a = UdpSocket::bind(local).unwrap();
+        let b = UdpSocket::bind(local).unwrap();
+        a.connect(b.local_addr().unwrap()).unwrap();
+        enable(&a, true).unwrap();
+        let before = now_ns();
+        let mut keys = TxKeys::new(false);
+        for tag in 0..3 {
+            send_stamped_asking(&a, b"queue me", None, None, TX_FLAGS_QDISC).unwrap();
+            keys.sent(8, Some(tag));
+        }
+        let stamps = tx_until(&a, 3);
+        assert_eq!(stamps.len(), 6, "{stamps:?}");
+        let mut matched = Vec::new();
+        keys.take(&stamps, &mut matched);
+        assert_eq!(matched.len(), 3);
+        for m in &matched {
+            let sched = m.sched.expect("the queueing discipline's stamp");
+            assert!(before <= sched.ns && sched.ns <= m.sent.ns, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn udp_sends_asking_for_the_qdisc_stamp_get_it_before_the_device_stamp() {
+        qdisc_stamp_comes_first("127.0.0.1:0");
+        qdisc_stamp_comes_first("[::1]:0");
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! - server time = t3 − t2: the server between its own two kernel stamps;
 //! - send path = t1 − the client's send call, and wake-up = the client's
 //!   read returning − t4: what the client's kernel and scheduler cost on
-//!   the way out and the way back.
+//!   the way out and the way back;
+//! - qdisc = t1 − the request's stamp as it entered the client's queueing
+//!   discipline (`TX_SCHED`, when the driver asked for it): the part of
+//!   the send path spent waiting in that queue.
 //!
 //! The stamps come in any order (a reply's t3 rides on the next reply), and
 //! one that never comes leaves its figures out: counted, never guessed.
@@ -34,6 +37,14 @@ pub enum ClientStamp {
         seq: u32,
         /// When the call began.
         app_ns: u64,
+    },
+    /// Request `seq` entered the client's queueing discipline (its
+    /// `TX_SCHED` stamp), before t1.
+    Sched {
+        /// The echo.
+        seq: u32,
+        /// The stamp.
+        ns: u64,
     },
     /// t1: the client's kernel sent request `seq`.
     Tx {
@@ -58,6 +69,7 @@ pub enum ClientStamp {
 #[derive(Debug, Clone, Copy, Default)]
 struct Times {
     app_sent: Option<u64>,
+    sched: Option<u64>,
     t1: Option<u64>,
     t2: Option<u64>,
     t3: Option<u64>,
@@ -91,6 +103,9 @@ pub struct EchoStamps {
     pub send_path: Recorder,
     /// The read returning − t4, ns.
     pub wakeup: Recorder,
+    /// t1 − the request's queueing-discipline stamp, ns (empty unless
+    /// the driver hands [`ClientStamp::Sched`] in).
+    pub qdisc: Recorder,
     /// The server's read of a request returning − t2, ns, and the reply
     /// built − that read, ns (the server's application, on its clock).
     pub server_app: Recorder,
@@ -136,6 +151,7 @@ impl EchoStamps {
     pub fn client(&mut self, s: ClientStamp) {
         match s {
             ClientStamp::Sent { seq, app_ns } => self.entry(seq).app_sent = Some(app_ns),
+            ClientStamp::Sched { seq, ns } => self.entry(seq).sched = Some(ns),
             ClientStamp::Tx { seq, ns } => self.entry(seq).t1 = Some(ns),
             ClientStamp::Received { seq, rx_ns, app_ns } => {
                 let t = self.entry(seq);
@@ -194,6 +210,9 @@ impl EchoStamps {
         let diff = |a: Option<u64>, b: Option<u64>| Some(i128::from(a?) - i128::from(b?));
         if let Some(d) = diff(t.t1, t.app_sent).filter(|d| *d >= 0) {
             self.send_path.record_ns(d);
+        }
+        if let Some(d) = diff(t.t1, t.sched).filter(|d| *d >= 0) {
+            self.qdisc.record_ns(d);
         }
         if let Some(d) = diff(t.app_received, t.t4).filter(|d| *d >= 0) {
             self.wakeup.record_ns(d);
@@ -333,6 +352,34 @@ mod tests {
         assert!((ns(&b.wakeup) as i64 - 6000).abs() < 5);
         assert_eq!(b.missing, [0; 4]);
         assert_eq!(b.server_kind(), Some(StampsKind::Software));
+    }
+
+    #[test]
+    fn the_qdisc_stamp_splits_the_send_path() {
+        let mut b = EchoStamps::new(10);
+        b.client(ClientStamp::Sent {
+            seq: 0,
+            app_ns: 1000,
+        });
+        // Into the queue at 1300, out to the device (t1) at 41_300.
+        b.client(ClientStamp::Sched { seq: 0, ns: 1300 });
+        b.client(ClientStamp::Tx { seq: 0, ns: 41_300 });
+        b.server(0, &server(0, 1_004_000, None));
+        b.client(ClientStamp::Received {
+            seq: 0,
+            rx_ns: Some(90_000),
+            app_ns: 95_000,
+        });
+        b.server(1, &server(1, 1_020_000, Some((0, 1_009_000))));
+        let ns = |r: &Recorder| r.histogram().max() as i64;
+        assert!((ns(&b.qdisc) - 40_000).abs() < 40, "{}", ns(&b.qdisc));
+        assert!((ns(&b.send_path) - 40_300).abs() < 40);
+        // An echo without the stamp (not asked, or lost) has no qdisc time.
+        let mut plain = EchoStamps::new(1);
+        plain.client(ClientStamp::Sent { seq: 0, app_ns: 0 });
+        plain.client(ClientStamp::Tx { seq: 0, ns: 500 });
+        plain.finish();
+        assert!(plain.qdisc.is_empty());
     }
 
     #[test]

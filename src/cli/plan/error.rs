@@ -59,6 +59,11 @@ pub enum PlanError {
         "--timestamps is about an echo's or a stream's kernel timestamps, --no-timestamps an echo's: use them with --echo (or --timestamps with --stream)"
     )]
     NoTimestampsWithoutEcho,
+    /// `--stamp-qdisc` without `--echo`.
+    #[error(
+        "--stamp-qdisc splits an echo's send path at the queueing discipline: use it with --echo --timestamps"
+    )]
+    StampQdiscWithoutEcho,
     /// `--timestamps` with a UDP stream.
     #[error(
         "--timestamps with --stream stamps TCP streams only: a UDP stream's one-way delay is on the application's clocks"
