@@ -3,7 +3,9 @@
 //! stack and the queue (`qdisc_us`). On lo, which has no queue, the part is
 //! a fraction of a microsecond; in a namespace whose lo is shaped by a
 //! token bucket that a bulk upload keeps full, it is the queue's delay,
-//! most of the send path and about half the round trip. Without the flag
+//! most of the send path and about half the round trip, and the replies'
+//! wait is in the server's time while their t3s, late, still come back.
+//! Without the flag
 //! the JSON has no `qdisc_us`; the flag without an echo is refused.
 
 mod common;
@@ -95,50 +97,72 @@ fn a_full_token_bucket_shows_in_the_qdisc_row() {
         .expect("tc");
     assert!(tc.status.success(), "tc: {}", stderr(&tc));
     let server = Server::from_command(in_ns(&ns.0, &["server", "--bind", "127.0.0.1:0"]));
-    let target = server.target();
+    let udp = Server::from_command(in_ns(&ns.0, &["server", "--udp", "--bind", "127.0.0.1:0"]));
     // Cubic fills the queue; BBR would keep it nearly empty.
     let load = in_ns(
         &ns.0,
-        &["client", &target, "--upload", "-t", "3s", "-C", "cubic"],
+        &[
+            "client",
+            &server.target(),
+            "--upload",
+            "-t",
+            "5s",
+            "-C",
+            "cubic",
+        ],
     )
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("start the upload");
     std::thread::sleep(Duration::from_millis(800));
-    let out = output_within(
-        &mut in_ns(
-            &ns.0,
-            &[
-                "client",
-                &target,
-                "--echo",
-                "queue",
-                "--count",
-                "50",
-                "--interval",
-                "5ms",
-                "--timestamps",
-                "--stamp-qdisc",
-                "--json",
-            ],
-        ),
-        Duration::from_secs(20),
-    );
+    // One request at a time, each waiting some 40 ms both ways: 30 echoes
+    // of each take under two seconds.
+    let echo = |target: &str, udp: bool| {
+        let mut args = vec![
+            "client",
+            target,
+            "--echo",
+            "queue",
+            "--count",
+            "30",
+            "--interval",
+            "5ms",
+            "--timestamps",
+            "--stamp-qdisc",
+            "--json",
+        ];
+        if udp {
+            args.push("--udp");
+        }
+        let out = output_within(&mut in_ns(&ns.0, &args), Duration::from_secs(20));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_valid(&v);
+        v
+    };
+    let echoes = [echo(&server.target(), false), echo(&udp.target(), true)];
     let load = output_of(load, Duration::from_secs(20), "the upload");
     assert!(load.status.success(), "{}", stderr(&load));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_valid(&v);
-    let (queue, send, rtt) = (
-        p50(&v, "qdisc_us"),
-        p50(&v, "send_path_us"),
-        v["latency_us"]["p50"].as_f64().unwrap(),
-    );
-    // The request waited behind the upload's segments: milliseconds (40 at
-    // most), nearly all of its send path, and the reply waited as long on
-    // the way back.
-    assert!(queue > 5_000.0, "{v}");
-    assert!(queue <= send && send - queue < 1_000.0, "{v}");
-    assert!(queue < rtt, "{v}");
+    for v in &echoes {
+        let (queue, send, rtt) = (
+            p50(v, "qdisc_us"),
+            p50(v, "send_path_us"),
+            v["latency_us"]["p50"].as_f64().unwrap(),
+        );
+        // The request waited behind the upload's segments: milliseconds
+        // (40 at most), nearly all of its send path, and the reply waited
+        // as long on the way back.
+        assert!(queue > 5_000.0, "{v}");
+        assert!(queue <= send && send - queue < 1_000.0, "{v}");
+        assert!(queue < rtt, "{v}");
+        // The replies waited too, after the server's kernel got the
+        // request and before its device stamp: in the server's time, not
+        // the network RTT, which the late t3s still give for nearly every
+        // echo.
+        let t = &v["timestamps"];
+        assert!(p50(v, "server_us") > 5_000.0, "{t}");
+        assert!(p50(v, "network_rtt_us") < 5_000.0, "{t}");
+        assert!(t["network_rtt_us"]["count"].as_u64().unwrap() >= 24, "{t}");
+    }
 }

@@ -170,6 +170,12 @@ impl Framed {
         Ok(())
     }
 
+    /// Whether tagged sends still await their TX stamp (one still queued
+    /// on its way out when it was last looked for).
+    pub fn awaits_stamps(&self) -> bool {
+        self.stamps.as_ref().is_some_and(|s| s.keys.pending() > 0)
+    }
+
     /// Tagged sends whose TX stamp never came (counted once a later one's
     /// did, or [`Framed::give_up_stamps`]).
     pub fn lost_stamps(&self) -> u64 {

@@ -22,7 +22,7 @@
 //! clock, the server's on its own, and only differences taken on one
 //! host's clock enter a figure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::offset::Exchange;
 use crate::latency::Recorder;
@@ -84,6 +84,11 @@ struct Times {
 /// Echoes whose times are still kept: older ones are closed, their
 /// missing stamps counted.
 const WINDOW: u32 = 8;
+
+/// The most t3s a server keeps for later replies to carry; the client
+/// keeps an echo open for [`WINDOW`] newer replies, so older ones are of
+/// no use.
+const MAX_WAITING_T3: usize = 64;
 
 /// The figures of every stamped echo of a run.
 #[derive(Debug, Clone, Default)]
@@ -261,10 +266,9 @@ pub struct ReplyStamps {
     kind: StampsKind,
     /// The latest read: its RX stamp, when one came, and its return.
     read: Option<(Option<u64>, u64)>,
-    /// The last stamped reply, whose t3 the next one carries.
-    last: Option<u32>,
-    /// A t3 the driver matched: the reply and its stamp.
-    tx: Option<(u32, u64)>,
+    /// The t3s the driver matched and no reply carried yet, oldest first:
+    /// the reply and its stamp.
+    tx: VecDeque<(u32, u64)>,
     /// A stamped reply built and not yet handed to the driver.
     pending: Option<u32>,
 }
@@ -283,23 +287,31 @@ impl ReplyStamps {
 
     /// t3 of stamped reply `seq`, from the server's error queue.
     pub fn tx(&mut self, seq: u32, ns: u64) {
-        self.tx = Some((seq, ns));
+        if self.tx.len() == MAX_WAITING_T3 {
+            // The client closed that echo long ago.
+            self.tx.pop_front();
+        }
+        self.tx.push_back((seq, ns));
     }
 
     /// The block of reply `seq`, built at `now_ns`: the request's t2 and
-    /// read, and the t3 of the stamped reply before it (when it came).
+    /// read, and the oldest t3 that came and no reply carried yet.
+    ///
+    /// Usually that is the reply before this one. A reply that waited in a
+    /// queue on its way out has no device stamp yet when the next reply
+    /// is built: its t3 rides on a later reply, and this one carries none
+    /// (its `prev_seq` is its own), rather than saying it never came.
     pub fn reply(&mut self, seq: u32, now_ns: u64) -> ServerStamps {
         let (rx, read) = self.read.unwrap_or((None, now_ns));
-        let prev = self.last.replace(seq);
-        let prev_tx = prev.and_then(|p| self.tx.filter(|(s, _)| *s == p).map(|(_, ns)| ns));
+        let carried = self.tx.pop_front();
         self.pending = Some(seq);
         ServerStamps {
             rx_ns: rx.unwrap_or(0),
             read_ns: read,
             reply_ns: now_ns,
-            prev_seq: prev.unwrap_or(seq),
+            prev_seq: carried.map_or(seq, |(s, _)| s),
             kind: self.kind,
-            prev_tx_ns: prev_tx,
+            prev_tx_ns: carried.map(|(_, ns)| ns),
         }
     }
 
@@ -396,9 +408,49 @@ mod tests {
         r.read(None, 300);
         let b = r.reply(1, 310);
         assert_eq!((b.rx_ns, b.prev_seq, b.prev_tx_ns), (0, 0, Some(170)));
-        // Reply 1's stamp never came: reply 2 says so.
+        // Reply 1's stamp has not come (it waits in a queue): reply 2
+        // carries none, and says nothing of reply 1.
         let c = r.reply(2, 400);
-        assert_eq!((c.prev_seq, c.prev_tx_ns), (1, None));
+        assert_eq!((c.prev_seq, c.prev_tx_ns), (2, None));
+        // Both come late: the next replies carry them, oldest first.
+        r.tx(1, 420);
+        r.tx(2, 430);
+        let d = r.reply(3, 500);
+        assert_eq!((d.prev_seq, d.prev_tx_ns), (1, Some(420)));
+        let e = r.reply(4, 600);
+        assert_eq!((e.prev_seq, e.prev_tx_ns), (2, Some(430)));
+    }
+
+    #[test]
+    fn a_t3_carried_late_still_makes_its_echo_s_network_rtt() {
+        let mut b = EchoStamps::new(10);
+        let sent = |b: &mut EchoStamps, seq: u32, at: u64| {
+            b.client(ClientStamp::Sent { seq, app_ns: at });
+            b.client(ClientStamp::Tx { seq, ns: at + 100 });
+        };
+        let got = |b: &mut EchoStamps, seq: u32, at: u64| {
+            b.client(ClientStamp::Received {
+                seq,
+                rx_ns: Some(at),
+                app_ns: at + 50,
+            });
+        };
+        // Echo 0: t1 100, t2 1000, t4 5100; its t3 (2000) rides on reply 3.
+        sent(&mut b, 0, 0);
+        b.server(0, &server(0, 1000, None));
+        got(&mut b, 0, 5100);
+        for seq in 1..3u32 {
+            sent(&mut b, seq, 10_000 * u64::from(seq));
+            b.server(seq, &server(seq, 10_000 * u64::from(seq) + 1000, None));
+            got(&mut b, seq, 10_000 * u64::from(seq) + 5100);
+        }
+        assert!(b.network_rtt.is_empty());
+        sent(&mut b, 3, 30_000);
+        b.server(3, &server(3, 31_000, Some((0, 2000))));
+        // (5100 − 100) − (2000 − 1000) = 4000.
+        assert_eq!(b.network_rtt.len(), 1);
+        assert!((b.network_rtt.histogram().max() as i64 - 4000).abs() < 5);
+        assert_eq!(b.missing, [0; 4]);
     }
 
     #[test]
