@@ -24,7 +24,7 @@ use crate::pace::unix_ns;
 use crate::pcap::Summary;
 use crate::pcap::capture::{
     CaptureError, CaptureStats, CaptureStopper, DEFAULT_SNAPLEN, FlowFilter, LiveCapture,
-    interface_for,
+    StampSources, interface_for,
 };
 use crate::pcap::model::{
     Direction, FrameSink, ModelCapture, ModelError, ModelFrame, ModelOptions, Payload, TcpFlow,
@@ -417,6 +417,9 @@ pub struct LiveReport {
     pub bytes: u64,
     /// Frames the kernel dropped for want of buffer room.
     pub dropped: u64,
+    /// Where the kernel took the frames' times from.
+    #[serde(skip)]
+    pub stamps: StampSources,
 }
 
 impl Live {
@@ -452,6 +455,7 @@ impl Live {
             bytes,
             dropped,
             path,
+            stamps,
             ..
         } = self.capture.stop()?;
         Ok(LiveReport {
@@ -460,6 +464,7 @@ impl Live {
             frames,
             bytes,
             dropped,
+            stamps,
         })
     }
 }

@@ -45,8 +45,10 @@
 //!      `proto`, `account`, `latency`, `arrivals`).
 //!    - [`pcap`]: reading any pcap or pcapng file and summarising it per
 //!      flow and per layer, with checksum verdicts, or as one TCP flow's
-//!      time-sequence series; writing model captures
-//!      from the lab's own events (imports `wire`). Its `capture` module, the
+//!      time-sequence series, or as the frames of a stamped echo's
+//!      requests and replies; writing model captures
+//!      from the lab's own events, and moving their echo frames to the
+//!      kernel's stamps (imports `wire`). Its `capture` module, the
 //!      live capture from an `AF_PACKET` socket, is I/O and belongs to the
 //!      ring by meaning, but it lives with the reader whose files it writes
 //!      and imports nothing above `wire`.

@@ -82,6 +82,10 @@ pub struct ModelReport {
     pub path: String,
     /// Frames written.
     pub frames: u64,
+    /// Frames whose times are the kernel's stamps (a stamped echo's
+    /// requests and replies), not the application's clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_times: Option<u64>,
 }
 
 /// The instruments of one connection (all off by default).
@@ -201,6 +205,7 @@ impl Instruments {
                 Some(ModelReport {
                     path: file.path().display().to_string(),
                     frames,
+                    kernel_times: None,
                 })
             }
             None => None,

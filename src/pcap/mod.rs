@@ -7,6 +7,8 @@
 //!
 //! - [`read`]: one reader for both formats, told apart by the magic number.
 //! - [`dissect`]: one frame taken apart, layer by layer.
+//! - [`echoes`]: the frames of a stamped echo's requests and replies, found
+//!   by the lab's framing in their payloads.
 //! - [`summary`]: totals and flows, as JSON-ready values and as a table.
 //! - [`tsg`]: one TCP flow's segments, ACKs and receive window against
 //!   time, retransmissions marked: the series of a time-sequence graph.
@@ -25,6 +27,7 @@
 
 pub mod capture;
 pub mod dissect;
+pub mod echoes;
 pub mod error;
 pub mod model;
 pub mod read;

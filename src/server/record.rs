@@ -287,6 +287,7 @@ impl ServerCaptures {
             frames,
             bytes,
             dropped,
+            ..
         })) = &live
         {
             tracing::info!(

@@ -118,6 +118,23 @@ pub struct EchoStamps {
     pub missing: [u64; 4],
     /// The echoes that had all four stamps, for the clock offset.
     pub exchanges: Vec<Exchange>,
+    /// Every measured echo's stamps, in the order they closed: what a
+    /// capture's frames are set beside.
+    pub echoes: Vec<EchoTimes>,
+}
+
+/// One measured echo's times, as they came (ns since the Unix epoch;
+/// t2 and t3 on the server's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EchoTimes {
+    /// The echo.
+    pub seq: u32,
+    /// The request's send call began (the client's clock).
+    pub app_sent: Option<u64>,
+    /// The four kernel stamps.
+    pub t: [Option<u64>; 4],
+    /// The read that completed the reply returned (the client's clock).
+    pub app_received: Option<u64>,
 }
 
 impl EchoStamps {
@@ -219,6 +236,12 @@ impl EchoStamps {
         if let (Some(t1), Some(t2), Some(t3), Some(t4)) = (t.t1, t.t2, t.t3, t.t4) {
             self.exchanges.push(Exchange { t1, t2, t3, t4 });
         }
+        self.echoes.push(EchoTimes {
+            seq,
+            app_sent: t.app_sent,
+            t: [t.t1, t.t2, t.t3, t.t4],
+            app_received: t.app_received,
+        });
         for (i, v) in [t.t1, t.t2, t.t3, t.t4].iter().enumerate() {
             if v.is_none() {
                 self.missing[i] += 1;

@@ -80,8 +80,15 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
     let timeline = start_timeline(plan, &c)?;
     let action = run_action(plan, &mut c);
     let timeline = timeline.map(TimelineRun::finish);
-    let captures = c.finish()?;
+    let mut captures = c.finish()?;
     let mut report = action?;
+    let model = captures.as_mut().and_then(|c| c.model.as_mut());
+    if let (Some(t), Some(m)) = (report.timestamps.as_ref(), model) {
+        let n = t
+            .retime_model(std::path::Path::new(&m.path))
+            .map_err(|e| ClientError::Protocol(format!("the model capture {}: {e}", m.path)))?;
+        m.kernel_times = (n > 0).then_some(n);
+    }
     report.timeline = timeline;
     if let Some(live) = captures.as_ref().and_then(|c| c.live.as_ref()) {
         if let (Some(o), Ok(s)) = (
@@ -89,6 +96,9 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
             crate::pcap::summarize_path(std::path::Path::new(&live.path)),
         ) {
             o.add_capture(&s);
+        }
+        if let Some(t) = report.timestamps.as_mut() {
+            t.add_capture(live);
         }
     }
     report.captures = captures;

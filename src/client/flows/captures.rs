@@ -91,6 +91,7 @@ impl RunCaptures {
             Some(file) => Some(ModelReport {
                 path: file.path().display().to_string(),
                 frames: file.finish()?,
+                kernel_times: None,
             }),
             None => None,
         };

@@ -8,7 +8,18 @@ use super::CapturesReport;
 /// The capture lines of the text report, one per capture taken.
 pub(super) fn write(s: &mut String, c: &CapturesReport) {
     if let Some(m) = &c.model {
-        let _ = writeln!(s, "  model capture: {} ({} frames)", m.path, m.frames);
+        match m.kernel_times {
+            Some(k) => {
+                let _ = writeln!(
+                    s,
+                    "  model capture: {} ({} frames, {k} of them at the kernel's stamps t1 and t4, the rest at the application's clock)",
+                    m.path, m.frames
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  model capture: {} ({} frames)", m.path, m.frames);
+            }
+        }
     }
     if let Some(l) = &c.live {
         let _ = writeln!(

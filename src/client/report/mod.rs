@@ -20,6 +20,7 @@
 //! - `socket`: the socket's options as the kernel applied them.
 //! - `timeline`: the samples of `--timeline` and the queue check.
 
+mod capture_rtt;
 mod captures;
 mod cpu;
 mod figures;
@@ -35,6 +36,7 @@ mod udp;
 
 use serde::Serialize;
 
+pub use capture_rtt::CaptureObserver;
 pub use cpu::{CpuFigures, CpuUse};
 pub use find_rate::{FindRate, TrialFigures};
 pub use flows::{DirectionSum, FlowFigures};

@@ -8,10 +8,12 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::capture_rtt::CaptureObserver;
 use super::one_way::OneWayReport;
 use crate::histograms::NamedHistogram;
 use crate::latency::Percentiles;
-use crate::session::stamps::EchoStamps;
+use crate::pcap::model::retime::RetimeError;
+use crate::session::stamps::{EchoStamps, EchoTimes};
 
 /// What the interface that holds `local` can stamp, for the report: "not
 /// available" without a hardware clock (lo, veth), never faked.
@@ -54,6 +56,15 @@ pub struct TimestampsReport {
     /// (`--stamp-qdisc`): the part of the send path spent in that queue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qdisc_us: Option<Percentiles>,
+    /// The live capture's request-to-reply time per echo (`--capture`):
+    /// the kernel's stamp of the reply's frame at the packet tap minus the
+    /// request's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_rtt_us: Option<Percentiles>,
+    /// The live capture as an observer: what it matched and lacked, or why
+    /// it has no figure (`--capture` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureObserver>,
     /// Echoes whose stamp never came, per stamp.
     pub missing: MissingStamps,
     /// A stamped stream's one-way delay and clock offset (its `missing`
@@ -63,6 +74,9 @@ pub struct TimestampsReport {
     /// The histograms behind the percentiles (for `--hgrm` and `--plot`).
     #[serde(skip)]
     pub histograms: Vec<NamedHistogram>,
+    /// Every measured echo's stamps, for the live capture to be set beside.
+    #[serde(skip)]
+    pub echoes: Vec<EchoTimes>,
 }
 
 /// Echoes missing each of the four stamps.
@@ -90,15 +104,19 @@ impl TimestampsReport {
             send_path_us: None,
             wakeup_us: None,
             qdisc_us: None,
+            capture_rtt_us: None,
+            capture: None,
             missing: MissingStamps::default(),
             stream: None,
             histograms: Vec::new(),
+            echoes: Vec::new(),
         }
     }
 
     /// The figures of a stamped echo; `hardware` says what the client's
     /// interface has.
-    pub fn of(book: EchoStamps, hardware: Option<String>) -> TimestampsReport {
+    pub fn of(mut book: EchoStamps, hardware: Option<String>) -> TimestampsReport {
+        let echoes = std::mem::take(&mut book.echoes);
         let [t1, t2, t3, t4] = book.missing;
         let missing = MissingStamps { t1, t2, t3, t4 };
         let server_kind = book.server_kind().map(|k| k.name());
@@ -138,10 +156,24 @@ impl TimestampsReport {
             send_path_us: p(2),
             wakeup_us: p(3),
             qdisc_us: p(4),
+            capture_rtt_us: None,
+            capture: None,
             missing,
             stream: None,
             histograms,
+            echoes,
         }
+    }
+
+    /// Moves the model capture's echo frames at `path` to the kernel's
+    /// stamps of this echo ([`crate::pcap::model::retime`]): how many
+    /// frames now carry a kernel time.
+    pub fn retime_model(&self, path: &std::path::Path) -> Result<u64, RetimeError> {
+        if self.kind == "none" || self.stream.is_some() || self.echoes.is_empty() {
+            return Ok(0);
+        }
+        let stamps = self.echoes.iter().map(|e| (e.seq, e.t)).collect();
+        crate::pcap::model::retime::retime(path, &stamps)
     }
 
     /// Says so when the queueing discipline's stamps were asked for
@@ -179,6 +211,9 @@ impl TimestampsReport {
         }
         for h in &self.histograms {
             let _ = writeln!(s, "  {}", h.line(11));
+        }
+        if let Some(c) = &self.capture {
+            c.write_text(s);
         }
         if let Some(n) = &self.note {
             let _ = writeln!(s, "  {n}");

@@ -291,6 +291,7 @@ fn file_reports() -> Vec<Report> {
         model: Some(ModelReport {
             path: "model.pcapng".into(),
             frames: 10,
+            kernel_times: None,
         }),
         live: Some(LiveReport {
             iface: "lo".into(),
@@ -298,6 +299,7 @@ fn file_reports() -> Vec<Report> {
             frames: 12,
             bytes: 2000,
             dropped: 0,
+            stamps: Default::default(),
         }),
     });
     let mut bare_file = Report::new(
@@ -327,6 +329,7 @@ fn file_reports() -> Vec<Report> {
         model: Some(ModelReport {
             path: "/tmp/m.pcap".into(),
             frames: 703,
+            kernel_times: None,
         }),
         live: None,
     });

@@ -21,7 +21,8 @@
 //!    as tcpdump does, so each packet is written once. On other interfaces
 //!    frames in both directions are each seen once and all are kept, with
 //!    their direction in the packet block's flags.
-//! 5. The timestamp is the kernel's, from the ring's frame header.
+//! 5. The timestamp is the kernel's, from the ring's frame header, and its
+//!    status bits say where the kernel took it ([`StampSources`]).
 //!
 //! The receive loop runs on its own thread: it reads a whole block of
 //! frames per wake-up, in place, without a system call per frame, and
@@ -146,6 +147,36 @@ pub struct CaptureStats {
     pub rejected: u64,
     /// The file written.
     pub path: PathBuf,
+    /// Where the kernel took the written frames' times from.
+    pub stamps: StampSources,
+}
+
+/// How many written frames carry each kind of kernel time stamp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StampSources {
+    /// The frame's own software stamp (`TP_STATUS_TS_SOFTWARE`).
+    pub frame: u64,
+    /// The interface's hardware clock (`TP_STATUS_TS_RAW_HARDWARE`).
+    pub hardware: u64,
+    /// The kernel's clock read as it copied the frame into the ring at the
+    /// tap (no stamp bit).
+    pub copy: u64,
+}
+
+impl StampSources {
+    /// What took the stamps, in words: one source, or each with its count.
+    pub fn describe(&self) -> String {
+        const FRAME: &str = "the frame's own software stamp";
+        const HW: &str = "the interface's hardware clock";
+        const COPY: &str = "software, the kernel's clock as it copied the frame into the AF_PACKET ring at the tap";
+        match (self.frame, self.hardware, self.copy) {
+            (0, 0, 0) => "no frame".to_string(),
+            (_, 0, 0) => format!("{FRAME} (AF_PACKET)"),
+            (0, _, 0) => format!("{HW} (AF_PACKET)"),
+            (0, 0, _) => COPY.to_string(),
+            (f, h, c) => format!("mixed: {f} frames {FRAME}, {h} {HW}, {c} {COPY}"),
+        }
+    }
 }
 
 /// A capture running on a background thread until [`LiveCapture::stop`] or
@@ -214,6 +245,7 @@ struct Counts {
     bytes: u64,
     dropped: u64,
     rejected: u64,
+    stamps: StampSources,
 }
 
 impl LiveCapture {
@@ -299,6 +331,7 @@ impl LiveCapture {
             dropped: counts.dropped,
             rejected: counts.rejected,
             path: self.path.clone(),
+            stamps: counts.stamps,
         })
     }
 
@@ -405,6 +438,11 @@ fn keep(
     file.packet(f.timestamp, original, f.data, f.pkttype == PACKET_OUTGOING)?;
     counts.frames += 1;
     counts.bytes += u64::from(original);
+    match f.source {
+        ring::StampSource::Frame => counts.stamps.frame += 1,
+        ring::StampSource::Hardware => counts.stamps.hardware += 1,
+        ring::StampSource::Copy => counts.stamps.copy += 1,
+    }
     Ok(())
 }
 
@@ -425,6 +463,33 @@ mod tests {
         }
         let other = CaptureError::from_open(io::Error::from_raw_os_error(libc::EMFILE));
         assert!(matches!(other, CaptureError::Io(_)));
+    }
+
+    #[test]
+    fn the_stamp_bits_say_where_a_frame_time_came_from() {
+        use ring::StampSource;
+        assert_eq!(StampSource::of(1 << 29 | 1), StampSource::Frame);
+        assert_eq!(StampSource::of(1 << 31 | 1 << 29), StampSource::Hardware);
+        assert_eq!(StampSource::of(1), StampSource::Copy);
+        let copy = StampSources {
+            copy: 4,
+            ..StampSources::default()
+        };
+        assert!(
+            copy.describe()
+                .contains("copied the frame into the AF_PACKET ring")
+        );
+        let mixed = StampSources {
+            frame: 2,
+            hardware: 0,
+            copy: 1,
+        };
+        assert!(
+            mixed.describe().starts_with("mixed: 2 frames"),
+            "{}",
+            mixed.describe()
+        );
+        assert_eq!(StampSources::default().describe(), "no frame");
     }
 
     #[test]

@@ -53,6 +53,39 @@ pub(crate) struct Frame<'a> {
     pub hatype: u16,
     /// The kernel's time stamp, since the Unix epoch.
     pub timestamp: Duration,
+    /// Where the kernel took it from (`tp_status`'s stamp bits).
+    pub source: StampSource,
+}
+
+/// `tp_status` bits that say which stamp a frame carries
+/// (`linux/if_packet.h`).
+const TP_STATUS_TS_SOFTWARE: u32 = 1 << 29;
+const TP_STATUS_TS_RAW_HARDWARE: u32 = 1 << 31;
+
+/// Where the kernel took a captured frame's time from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampSource {
+    /// The frame's own software stamp, taken where the stack stamped it
+    /// (`TP_STATUS_TS_SOFTWARE`).
+    Frame,
+    /// The interface's hardware clock (`TP_STATUS_TS_RAW_HARDWARE`).
+    Hardware,
+    /// Neither: the kernel read its clock as it copied the frame into the
+    /// ring at the tap.
+    Copy,
+}
+
+impl StampSource {
+    /// The source `tp_status` names.
+    pub(crate) fn of(status: u32) -> StampSource {
+        if status & TP_STATUS_TS_RAW_HARDWARE != 0 {
+            StampSource::Hardware
+        } else if status & TP_STATUS_TS_SOFTWARE != 0 {
+            StampSource::Frame
+        } else {
+            StampSource::Copy
+        }
+    }
 }
 
 /// A mapped `TPACKET_V3` receive ring on a packet socket.
@@ -214,6 +247,7 @@ impl Ring {
                     pkttype: (*sll).sll_pkttype,
                     hatype: (*sll).sll_hatype,
                     timestamp: Duration::new(u64::from(f.tp_sec), f.tp_nsec),
+                    source: StampSource::of(f.tp_status),
                 };
                 if let Err(e) = each(frame) {
                     result = Err(e);

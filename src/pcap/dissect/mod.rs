@@ -25,7 +25,10 @@
 //! - `ip`: the IPv4 or IPv6 header, lengths and fragment facts.
 //! - `transport`: the TCP or UDP header and a whole segment's checksum.
 //! - `fragment`: fragments joined to their datagram, checksummed once.
+//! - [`carried`]: a TCP or UDP frame's payload, for readers of the lab's
+//!   framing.
 
+pub mod carried;
 mod fragment;
 mod ip;
 mod link;

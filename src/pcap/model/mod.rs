@@ -13,6 +13,8 @@
 //! - [`udp`]: [`UdpFlow`], UDP datagrams, fragmented by IP as Linux does
 //!   when they exceed the MTU.
 //! - [`headers`]: the Ethernet and IP headers both share.
+//! - [`retime`]: a finished model capture's echo frames moved to the
+//!   kernel's stamps, where a stamped echo has them.
 //! - [`writer`]: [`ModelCapture`], the file: pcapng with a comment on every
 //!   packet, or classic pcap with nanosecond timestamps.
 //!
@@ -44,6 +46,7 @@
 //! GSO/TSO super-segments a capture on the sending host often shows.
 
 pub mod headers;
+pub mod retime;
 pub mod tcp;
 pub mod udp;
 pub mod writer;
