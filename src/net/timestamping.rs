@@ -150,7 +150,34 @@ pub fn send_stamped_marked(
     to: Option<SocketAddr>,
     tos: Option<u8>,
 ) -> io::Result<usize> {
-    let mut control = [0u64; 8];
+    send_stamped_with(sock, buf, to, tos, None)
+}
+
+/// `SCM_TS_OPT_ID` (Linux 6.13): a datagram's TX stamp key, given per send.
+const SCM_TS_OPT_ID: libc::c_int = 81;
+
+/// As [`send_stamped_marked`] on a UDP socket, the stamp keyed `id`
+/// (`SCM_TS_OPT_ID`) rather than by the socket's count of stamped sends,
+/// which it leaves alone: a second thread's sends on a socket whose keys
+/// another counts. A kernel before 6.13 refuses it (`EINVAL`).
+pub fn send_stamped_id(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: SocketAddr,
+    tos: Option<u8>,
+    id: u32,
+) -> io::Result<usize> {
+    send_stamped_with(sock, buf, Some(to), tos, Some(id))
+}
+
+fn send_stamped_with(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: Option<SocketAddr>,
+    tos: Option<u8>,
+    id: Option<u32>,
+) -> io::Result<usize> {
+    let mut control = [0u64; 12];
     let mark = tos.zip(to).map(|(t, a)| {
         if a.is_ipv6() {
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS, libc::c_int::from(t))
@@ -165,7 +192,7 @@ pub fn send_stamped_marked(
     };
     // SAFETY: a zeroed msghdr is valid; its pointers are set below to
     // buffers that outlive the call, and the control messages are written
-    // within `control`, which two CMSG_SPACE(4) fit.
+    // within `control`, which three CMSG_SPACE(4) fit.
     let n = unsafe {
         let mut h: libc::msghdr = std::mem::zeroed();
         if let Some(a) = &to {
@@ -176,7 +203,8 @@ pub fn send_stamped_marked(
         h.msg_iovlen = 1;
         h.msg_control = control.as_mut_ptr().cast();
         let one = libc::CMSG_SPACE(4) as usize;
-        h.msg_controllen = (if mark.is_some() { 2 * one } else { one }) as _;
+        let parts = 1 + usize::from(mark.is_some()) + usize::from(id.is_some());
+        h.msg_controllen = (parts * one) as _;
         let c = libc::CMSG_FIRSTHDR(&h);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SO_TIMESTAMPING;
@@ -194,6 +222,18 @@ pub fn send_stamped_marked(
                 (*c).cmsg_len = libc::CMSG_LEN(4) as _;
                 std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), value);
             }
+        }
+        if let Some(id) = id {
+            // The last of `parts` headers, each `one` long.
+            let c = control
+                .as_mut_ptr()
+                .cast::<u8>()
+                .add((parts - 1) * one)
+                .cast::<libc::cmsghdr>();
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = SCM_TS_OPT_ID;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), id);
         }
         libc::sendmsg(sock.as_fd().as_raw_fd(), &h, libc::MSG_NOSIGNAL)
     };
@@ -633,6 +673,20 @@ mod tests {
         let t = Instant::now();
         assert_eq!(read_tx(&a, &mut Vec::new()).unwrap(), 0);
         assert!(t.elapsed() < Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_send_keyed_by_its_own_id_leaves_the_count_alone() {
+        for local in ["127.0.0.1:0", "[::1]:0"] {
+            let a = UdpSocket::bind(local).unwrap();
+            let b = UdpSocket::bind(local).unwrap();
+            enable(&a, true).unwrap();
+            let to = b.local_addr().unwrap();
+            send_stamped_id(&a, b"mine", to, Some(0), 0x8000_0007).unwrap();
+            send_stamped(&a, b"counted", Some(to)).unwrap();
+            let keys: Vec<u32> = tx_until(&a, 2).iter().map(|s| s.key).collect();
+            assert_eq!(keys, [0x8000_0007, 0], "{local}");
+        }
     }
 
     #[test]
