@@ -157,17 +157,16 @@ pub fn send_stamped_marked(
 const SCM_TS_OPT_ID: libc::c_int = 81;
 
 /// As [`send_stamped_marked`] on a UDP socket, the stamp keyed `id`
-/// (`SCM_TS_OPT_ID`) rather than by the socket's count of stamped sends,
-/// which it leaves alone: a second thread's sends on a socket whose keys
-/// another counts. A kernel before 6.13 refuses it (`EINVAL`).
+/// (`SCM_TS_OPT_ID`), leaving the socket's count of stamped sends alone
+/// for the thread whose keys it is. Linux before 6.13 refuses (`EINVAL`).
 pub fn send_stamped_id(
     sock: &impl AsFd,
-    buf: &[u8],
+    b: &[u8],
     to: SocketAddr,
     tos: Option<u8>,
     id: u32,
 ) -> io::Result<usize> {
-    send_stamped_with(sock, buf, Some(to), tos, Some(id))
+    send_stamped_with(sock, b, Some(to), tos, Some(id))
 }
 
 fn send_stamped_with(
