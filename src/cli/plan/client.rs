@@ -226,9 +226,6 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
     if (a.timestamps && !(echo || stream)) || (a.no_timestamps && !echo) {
         return Err(PlanError::NoTimestampsWithoutEcho);
     }
-    if a.timestamps && stream && a.socket.udp {
-        return Err(PlanError::StampedUdpStream);
-    }
     if a.rate.is_some() && (echo || stream) {
         return Err(PlanError::RateWithoutFile);
     }

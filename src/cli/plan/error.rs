@@ -59,11 +59,6 @@ pub enum PlanError {
         "--timestamps is about an echo's or a stream's kernel timestamps, --no-timestamps an echo's: use them with --echo (or --timestamps with --stream)"
     )]
     NoTimestampsWithoutEcho,
-    /// `--timestamps` with a UDP stream.
-    #[error(
-        "--timestamps with --stream stamps TCP streams only: a UDP stream's one-way delay is on the application's clocks"
-    )]
-    StampedUdpStream,
     /// `--rate` with `--echo` or `--stream`.
     #[error("--rate paces a file: use it with --file (or at the prompt, for its file requests)")]
     RateWithoutFile,
