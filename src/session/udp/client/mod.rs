@@ -26,6 +26,8 @@ pub mod handshake;
 #[cfg(test)]
 mod pair;
 #[cfg(test)]
+mod pair_stamps;
+#[cfg(test)]
 mod pair_transfer;
 pub mod reorder;
 #[cfg(test)]
