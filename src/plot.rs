@@ -150,24 +150,14 @@ pub fn latency_svg(
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 26))
-            .margin(16)
-            .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(90)
+        let mut chart = framed(&root, title, 26, 90)
             .build_cartesian_2d(PercentileAxis { decades }, 0.0..y_top)
             .map_err(draw_error)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("percentile")
             .y_desc(format!("latency ({unit})"))
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|y| tick_label(*y))
-            .y_labels(8)
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(draw_error)?;
 
@@ -184,14 +174,7 @@ pub fn latency_svg(
                 ))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_error)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(draw_error)?;
     }
     Ok(svg)
@@ -241,25 +224,15 @@ pub fn goodput_series_svg(
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 26))
-            .margin(16)
-            .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(90)
+        let mut chart = framed(&root, title, 26, 90)
             .build_cartesian_2d(x0..x1, 0.0..y_top)
             .map_err(draw_error)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("time (s)")
             .y_desc(format!("goodput ({unit})"))
             .x_label_formatter(&|x| tick_label(*x))
             .y_label_formatter(&|y| tick_label(*y))
             .x_labels(10)
-            .y_labels(8)
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(draw_error)?;
         for (i, (name, points)) in series.iter().enumerate() {
@@ -283,14 +256,7 @@ pub fn goodput_series_svg(
             }
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(("sans-serif", 16))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.4))
-                .draw()
-                .map_err(draw_error)?;
+            draw_legend(&mut chart)?;
         }
         root.present().map_err(draw_error)?;
     }
@@ -424,6 +390,56 @@ fn rate_unit(peak: f64) -> (&'static str, f64) {
     } else {
         ("bit/s", 1.0)
     }
+}
+
+/// A chart's builder with the frame every chart here has: `title` above
+/// in `caption` points, the margins, and `y_area` pixels for the y labels.
+fn framed<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    caption: u32,
+    y_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", caption))
+        .margin(16)
+        .margin_right(40)
+        .x_label_area_size(56)
+        .y_label_area_size(y_area);
+    b
+}
+
+/// The axes' look every chart shares: eight y labels, the label and
+/// description fonts, and no light grid lines.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    m: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+    DB: DrawingBackend,
+{
+    m.y_labels(8)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .light_line_style(WHITE.mix(0.0))
+}
+
+/// The legend as every chart draws it: upper left, on a pale box.
+fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(draw_error)
 }
 
 fn draw_error<E: std::error::Error + Send + Sync>(

@@ -355,6 +355,12 @@ pub struct ClientArgs {
     /// compare what --timestamps costs.
     #[arg(long)]
     pub no_timestamps: bool,
+    /// Echo with --timestamps: also stamp each request as it enters the
+    /// client's queueing discipline (TX_SCHED), which splits the send path
+    /// into the stack before the queue and the queue itself (the qdisc
+    /// row). Each request then leaves two stamps to read instead of one.
+    #[arg(long, requires = "timestamps")]
+    pub stamp_qdisc: bool,
     /// Write the file to stdout (reports go to stderr; stdout then holds the
     /// file alone, so --json and --json-stream do not go with it).
     #[arg(long, requires = "file", conflicts_with_all = ["json", "json_stream"])]

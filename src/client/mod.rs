@@ -209,6 +209,15 @@ impl Client {
         }
     }
 
+    /// Stamp echo requests as they enter the queueing discipline too
+    /// (`--stamp-qdisc`).
+    pub fn set_stamp_qdisc(&mut self, on: bool) {
+        match self {
+            Client::Tcp(c) => c.set_stamp_qdisc(on),
+            Client::Udp(c, _) => c.set_stamp_qdisc(on),
+        }
+    }
+
     /// Read the kernel's timestamps of echoes (on unless
     /// `--no-timestamps`).
     pub fn set_timestamps(&mut self, on: bool) {

@@ -113,6 +113,9 @@ pub struct UdpClient {
     /// streams.
     timestamps: bool,
     stream_timestamps: bool,
+    /// Echo requests are stamped at the queueing discipline too
+    /// (`--stamp-qdisc`).
+    stamp_qdisc: bool,
     /// A stamped echo's TX stamps, while the socket stamps.
     stamping: Option<stamps::Stamping>,
     /// When the last receive call returned, Unix-epoch ns (read only while
@@ -180,6 +183,7 @@ impl UdpClient {
             spin: false,
             timestamps: false,
             stream_timestamps: false,
+            stamp_qdisc: false,
             stamping: None,
             read_ns: 0,
             ecn: false,
@@ -348,11 +352,6 @@ impl UdpClient {
     /// Busy-polls the receives of the next echoes (`--spin`), or not.
     pub fn set_spin(&mut self, on: bool) {
         self.spin = on;
-    }
-
-    /// Whether echoes should read the kernel's timestamps.
-    pub fn set_timestamps(&mut self, on: bool) {
-        self.timestamps = on;
     }
 
     /// Runs session `s` to its end: what it asks to send goes out, what

@@ -56,6 +56,8 @@ struct Stamps {
     /// Every byte written counts in the keys of the TX stamps.
     keys: TxKeys,
     drained: Vec<TxStamp>,
+    /// The TX stamps each stamped send asks for.
+    tx_flags: u32,
 }
 
 /// How a framed connection busy-polls its reads.
@@ -104,8 +106,21 @@ impl Framed {
             read_ns: 0,
             keys: TxKeys::new(true),
             drained: Vec::new(),
+            tx_flags: timestamping::TX_FLAGS,
         });
         Ok(())
+    }
+
+    /// Whether stamped sends ask for the queueing discipline's stamp too
+    /// ([`timestamping::TX_FLAGS_QDISC`]); without stamping on, nothing.
+    pub fn set_stamp_qdisc(&mut self, on: bool) {
+        if let Some(s) = self.stamps.as_mut() {
+            s.tx_flags = if on {
+                timestamping::TX_FLAGS_QDISC
+            } else {
+                timestamping::TX_FLAGS
+            };
+        }
     }
 
     /// Whether the kernel's timestamps are on.
@@ -125,7 +140,7 @@ impl Framed {
             return self.stream.write_all(bytes);
         };
         let n = loop {
-            match timestamping::send_stamped(&self.stream, bytes, None) {
+            match timestamping::send_stamped_asking(&self.stream, bytes, None, None, st.tx_flags) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => break r?,
             }
@@ -153,6 +168,12 @@ impl Framed {
         timestamping::read_tx_up_to(&self.stream, &mut st.drained, want)?;
         st.keys.take(&st.drained, out);
         Ok(())
+    }
+
+    /// Whether tagged sends still await their TX stamp (one still queued
+    /// on its way out when it was last looked for).
+    pub fn awaits_stamps(&self) -> bool {
+        self.stamps.as_ref().is_some_and(|s| s.keys.pending() > 0)
     }
 
     /// Tagged sends whose TX stamp never came (counted once a later one's

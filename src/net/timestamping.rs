@@ -54,6 +54,11 @@ pub const FLAGS: u32 = libc::SOF_TIMESTAMPING_SOFTWARE
 /// a clone of the packet's header and a `recvmsg` to read it back.
 pub const TX_FLAGS: u32 = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
 
+/// [`TX_FLAGS`] and the queueing discipline's stamp (`TX_SCHED`), taken as
+/// the packet enters it: what a send asks for when the time spent in the
+/// queue is wanted (`--stamp-qdisc`).
+pub const TX_FLAGS_QDISC: u32 = TX_FLAGS | libc::SOF_TIMESTAMPING_TX_SCHED;
+
 /// Now on `CLOCK_REALTIME`, Unix-epoch ns: the application's times beside
 /// the kernel's stamps, on the same clock.
 pub fn now_ns() -> u64 {
@@ -150,30 +155,30 @@ pub fn send_stamped_marked(
     to: Option<SocketAddr>,
     tos: Option<u8>,
 ) -> io::Result<usize> {
-    send_stamped_with(sock, buf, to, tos, None)
+    send_stamped_asking(sock, buf, to, tos, TX_FLAGS)
 }
 
-/// `SCM_TS_OPT_ID` (Linux 6.13): a datagram's TX stamp key, given per send.
-const SCM_TS_OPT_ID: libc::c_int = 81;
-
-/// As [`send_stamped_marked`] on a UDP socket, the stamp keyed `id`
-/// (`SCM_TS_OPT_ID`), leaving the socket's count of stamped sends alone
-/// for the thread whose keys it is. Linux before 6.13 refuses (`EINVAL`).
-pub fn send_stamped_id(
-    sock: &impl AsFd,
-    b: &[u8],
-    to: SocketAddr,
-    tos: Option<u8>,
-    id: u32,
-) -> io::Result<usize> {
-    send_stamped_with(sock, b, Some(to), tos, Some(id))
-}
-
-fn send_stamped_with(
+/// As [`send_stamped_marked`], asking for the TX stamps `flags`
+/// ([`TX_FLAGS`] or [`TX_FLAGS_QDISC`]).
+pub fn send_stamped_asking(
     sock: &impl AsFd,
     buf: &[u8],
     to: Option<SocketAddr>,
     tos: Option<u8>,
+    flags: u32,
+) -> io::Result<usize> {
+    send_stamped_with(sock, buf, to, tos, flags, None)
+}
+
+/// As [`send_stamped_asking`]; on a UDP socket with `id`, the stamp keyed
+/// `id` (`SCM_TS_OPT_ID`), leaving the socket's count of stamped sends to
+/// the thread whose keys it is. Linux before 6.13 refuses (`EINVAL`).
+pub fn send_stamped_with(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: Option<SocketAddr>,
+    tos: Option<u8>,
+    flags: u32,
     id: Option<u32>,
 ) -> io::Result<usize> {
     let mut control = [0u64; 12];
@@ -204,13 +209,13 @@ fn send_stamped_with(
         let one = libc::CMSG_SPACE(4) as usize;
         let parts = 1 + usize::from(mark.is_some()) + usize::from(id.is_some());
         h.msg_controllen = (parts * one) as _;
-        let c = libc::CMSG_FIRSTHDR(&h);
+        let mut c = libc::CMSG_FIRSTHDR(&h);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SO_TIMESTAMPING;
         (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), TX_FLAGS);
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), flags);
         if let Some((level, kind, value)) = mark {
-            let c = libc::CMSG_NXTHDR(&h, c);
+            c = libc::CMSG_NXTHDR(&h, c);
             (*c).cmsg_level = level;
             (*c).cmsg_type = kind;
             if kind == libc::IP_TOS {
@@ -223,14 +228,9 @@ fn send_stamped_with(
             }
         }
         if let Some(id) = id {
-            // The last of `parts` headers, each `one` long.
-            let c = control
-                .as_mut_ptr()
-                .cast::<u8>()
-                .add((parts - 1) * one)
-                .cast::<libc::cmsghdr>();
+            c = libc::CMSG_NXTHDR(&h, c);
             (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = SCM_TS_OPT_ID;
+            (*c).cmsg_type = 81; // SCM_TS_OPT_ID (Linux 6.13)
             (*c).cmsg_len = libc::CMSG_LEN(4) as _;
             std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), id);
         }
@@ -674,6 +674,34 @@ mod tests {
         assert!(t.elapsed() < Duration::from_millis(100));
     }
 
+    fn qdisc_stamp_comes_first(local: &str) {
+        let a = UdpSocket::bind(local).unwrap();
+        let b = UdpSocket::bind(local).unwrap();
+        a.connect(b.local_addr().unwrap()).unwrap();
+        enable(&a, true).unwrap();
+        let before = now_ns();
+        let mut keys = TxKeys::new(false);
+        for tag in 0..3 {
+            send_stamped_asking(&a, b"queue me", None, None, TX_FLAGS_QDISC).unwrap();
+            keys.sent(8, Some(tag));
+        }
+        let stamps = tx_until(&a, 3);
+        assert_eq!(stamps.len(), 6, "{stamps:?}");
+        let mut matched = Vec::new();
+        keys.take(&stamps, &mut matched);
+        assert_eq!(matched.len(), 3);
+        for m in &matched {
+            let sched = m.sched.expect("the queueing discipline's stamp");
+            assert!(before <= sched.ns && sched.ns <= m.sent.ns, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn udp_sends_asking_for_the_qdisc_stamp_get_it_before_the_device_stamp() {
+        qdisc_stamp_comes_first("127.0.0.1:0");
+        qdisc_stamp_comes_first("[::1]:0");
+    }
+
     #[test]
     fn a_send_keyed_by_its_own_id_leaves_the_count_alone() {
         for local in ["127.0.0.1:0", "[::1]:0"] {
@@ -681,7 +709,7 @@ mod tests {
             let b = UdpSocket::bind(local).unwrap();
             enable(&a, true).unwrap();
             let to = b.local_addr().unwrap();
-            send_stamped_id(&a, b"mine", to, Some(0), 0x8000_0007).unwrap();
+            send_stamped_with(&a, b"mine", Some(to), Some(0), TX_FLAGS, Some(0x8000_0007)).unwrap();
             send_stamped(&a, b"counted", Some(to)).unwrap();
             let keys: Vec<u32> = tx_until(&a, 2).iter().map(|s| s.key).collect();
             assert_eq!(keys, [0x8000_0007, 0], "{local}");

@@ -9,7 +9,7 @@
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::{COLOURS, PlotError, SIZE, draw_error, tick_label};
+use super::{COLOURS, PlotError, SIZE, draw_error, draw_legend, framed, house_mesh, tick_label};
 use crate::pcap::tsg::{Segment, SeqPoint, TimeSequence};
 
 const DATA: RGBColor = COLOURS[0];
@@ -52,38 +52,21 @@ pub fn time_sequence_svg(title: &str, g: &TimeSequence) -> Result<String, PlotEr
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
-            .margin_right(40)
-            .x_label_area_size(56)
-            .y_label_area_size(100)
+        let mut chart = framed(&root, title, 22, 100)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_error)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart.configure_mesh())
             .x_desc("time (s)")
             .y_desc(format!("relative sequence number ({unit})"))
             .x_label_formatter(&|x| tick_label(*x))
             .y_label_formatter(&|v| tick_label(*v))
             .x_labels(10)
-            .y_labels(8)
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(draw_error)?;
 
         draw_lines(&mut chart, g, x1, scale)?;
         draw_segments(&mut chart, g, scale)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(draw_error)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(draw_error)?;
     }
     Ok(svg)

@@ -20,8 +20,10 @@
 //! ```
 //!
 //! The server learns a reply's kernel TX stamp (t3) only after it sent the
-//! reply, so each reply carries the t3 of the reply before it (flag bit 0
-//! says one is there; `prev_seq` says which reply it belongs to). A client
+//! reply, so each reply carries the t3 of an earlier one (flag bit 0 says
+//! one is there; `prev_seq` says which reply it belongs to): the reply
+//! before it, or, when that reply waited in a queue and its stamp came
+//! late, the oldest t3 that came and was not carried yet. A client
 //! that wants the last reply's t3 sends one more request. Times are
 //! nanoseconds since the Unix epoch on the server's `CLOCK_REALTIME`; 0
 //! means not available (no stamp came). `kind` says which clock took the

@@ -194,7 +194,9 @@ impl Driver<'_, '_> {
         let mut block = Vec::new();
         loop {
             session.set_max_write(write_share(self.active.load(Ordering::Relaxed)));
-            if session.wants_tx_stamps() {
+            // A reply still queued on its way out when its stamp was looked
+            // for: its t3 may have come since, for this reply to carry.
+            if session.wants_tx_stamps() || self.conn.awaits_stamps() {
                 self.take_tx_stamps(session);
             }
             while let Some(t) = session.poll_transmit(Instant::now(), &mut out) {

@@ -138,7 +138,8 @@ impl Sender {
             set_dont_fragment(&self.sock, self.v6, true)?;
             *df = true;
         }
-        crate::net::timestamping::send_stamped_id(&self.sock, buf, to, tos, id)
+        use crate::net::timestamping::{TX_FLAGS, send_stamped_with};
+        send_stamped_with(&self.sock, buf, Some(to), tos, TX_FLAGS, Some(id))
     }
 
     /// Sends `buf` as datagrams of `segment` bytes in one call (UDP GSO),

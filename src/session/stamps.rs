@@ -11,7 +11,10 @@
 //! - server time = t3 − t2: the server between its own two kernel stamps;
 //! - send path = t1 − the client's send call, and wake-up = the client's
 //!   read returning − t4: what the client's kernel and scheduler cost on
-//!   the way out and the way back.
+//!   the way out and the way back;
+//! - qdisc = t1 − the request's stamp as it entered the client's queueing
+//!   discipline (`TX_SCHED`, when the driver asked for it): the part of
+//!   the send path spent waiting in that queue.
 //!
 //! The stamps come in any order (a reply's t3 rides on the next reply), and
 //! one that never comes leaves its figures out: counted, never guessed.
@@ -19,7 +22,7 @@
 //! clock, the server's on its own, and only differences taken on one
 //! host's clock enter a figure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::offset::Exchange;
 use crate::latency::Recorder;
@@ -34,6 +37,14 @@ pub enum ClientStamp {
         seq: u32,
         /// When the call began.
         app_ns: u64,
+    },
+    /// Request `seq` entered the client's queueing discipline (its
+    /// `TX_SCHED` stamp), before t1.
+    Sched {
+        /// The echo.
+        seq: u32,
+        /// The stamp.
+        ns: u64,
     },
     /// t1: the client's kernel sent request `seq`.
     Tx {
@@ -58,6 +69,7 @@ pub enum ClientStamp {
 #[derive(Debug, Clone, Copy, Default)]
 struct Times {
     app_sent: Option<u64>,
+    sched: Option<u64>,
     t1: Option<u64>,
     t2: Option<u64>,
     t3: Option<u64>,
@@ -72,6 +84,11 @@ struct Times {
 /// Echoes whose times are still kept: older ones are closed, their
 /// missing stamps counted.
 const WINDOW: u32 = 8;
+
+/// The most t3s a server keeps for later replies to carry; the client
+/// keeps an echo open for [`WINDOW`] newer replies, so older ones are of
+/// no use.
+const MAX_WAITING_T3: usize = 64;
 
 /// The figures of every stamped echo of a run.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +108,9 @@ pub struct EchoStamps {
     pub send_path: Recorder,
     /// The read returning − t4, ns.
     pub wakeup: Recorder,
+    /// t1 − the request's queueing-discipline stamp, ns (empty unless
+    /// the driver hands [`ClientStamp::Sched`] in).
+    pub qdisc: Recorder,
     /// The server's read of a request returning − t2, ns, and the reply
     /// built − that read, ns (the server's application, on its clock).
     pub server_app: Recorder,
@@ -119,6 +139,7 @@ impl EchoStamps {
     pub fn client(&mut self, s: ClientStamp) {
         match s {
             ClientStamp::Sent { seq, app_ns } => self.entry(seq).app_sent = Some(app_ns),
+            ClientStamp::Sched { seq, ns } => self.entry(seq).sched = Some(ns),
             ClientStamp::Tx { seq, ns } => self.entry(seq).t1 = Some(ns),
             ClientStamp::Received { seq, rx_ns, app_ns } => {
                 let t = self.entry(seq);
@@ -178,6 +199,9 @@ impl EchoStamps {
         if let Some(d) = diff(t.t1, t.app_sent).filter(|d| *d >= 0) {
             self.send_path.record_ns(d);
         }
+        if let Some(d) = diff(t.t1, t.sched).filter(|d| *d >= 0) {
+            self.qdisc.record_ns(d);
+        }
         if let Some(d) = diff(t.app_received, t.t4).filter(|d| *d >= 0) {
             self.wakeup.record_ns(d);
         }
@@ -219,10 +243,9 @@ pub struct ReplyStamps {
     kind: StampsKind,
     /// The latest read: its RX stamp, when one came, and its return.
     read: Option<(Option<u64>, u64)>,
-    /// The last stamped reply, whose t3 the next one carries.
-    last: Option<u32>,
-    /// A t3 the driver matched: the reply and its stamp.
-    tx: Option<(u32, u64)>,
+    /// The t3s the driver matched and no reply carried yet, oldest first:
+    /// the reply and its stamp.
+    tx: VecDeque<(u32, u64)>,
     /// A stamped reply built and not yet handed to the driver.
     pending: Option<u32>,
 }
@@ -241,23 +264,31 @@ impl ReplyStamps {
 
     /// t3 of stamped reply `seq`, from the server's error queue.
     pub fn tx(&mut self, seq: u32, ns: u64) {
-        self.tx = Some((seq, ns));
+        if self.tx.len() == MAX_WAITING_T3 {
+            // The client closed that echo long ago.
+            self.tx.pop_front();
+        }
+        self.tx.push_back((seq, ns));
     }
 
     /// The block of reply `seq`, built at `now_ns`: the request's t2 and
-    /// read, and the t3 of the stamped reply before it (when it came).
+    /// read, and the oldest t3 that came and no reply carried yet.
+    ///
+    /// Usually that is the reply before this one. A reply that waited in a
+    /// queue on its way out has no device stamp yet when the next reply
+    /// is built: its t3 rides on a later reply, and this one carries none
+    /// (its `prev_seq` is its own), rather than saying it never came.
     pub fn reply(&mut self, seq: u32, now_ns: u64) -> ServerStamps {
         let (rx, read) = self.read.unwrap_or((None, now_ns));
-        let prev = self.last.replace(seq);
-        let prev_tx = prev.and_then(|p| self.tx.filter(|(s, _)| *s == p).map(|(_, ns)| ns));
+        let carried = self.tx.pop_front();
         self.pending = Some(seq);
         ServerStamps {
             rx_ns: rx.unwrap_or(0),
             read_ns: read,
             reply_ns: now_ns,
-            prev_seq: prev.unwrap_or(seq),
+            prev_seq: carried.map_or(seq, |(s, _)| s),
             kind: self.kind,
-            prev_tx_ns: prev_tx,
+            prev_tx_ns: carried.map(|(_, ns)| ns),
         }
     }
 
@@ -313,6 +344,34 @@ mod tests {
     }
 
     #[test]
+    fn the_qdisc_stamp_splits_the_send_path() {
+        let mut b = EchoStamps::new(10);
+        b.client(ClientStamp::Sent {
+            seq: 0,
+            app_ns: 1000,
+        });
+        // Into the queue at 1300, out to the device (t1) at 41_300.
+        b.client(ClientStamp::Sched { seq: 0, ns: 1300 });
+        b.client(ClientStamp::Tx { seq: 0, ns: 41_300 });
+        b.server(0, &server(0, 1_004_000, None));
+        b.client(ClientStamp::Received {
+            seq: 0,
+            rx_ns: Some(90_000),
+            app_ns: 95_000,
+        });
+        b.server(1, &server(1, 1_020_000, Some((0, 1_009_000))));
+        let ns = |r: &Recorder| r.histogram().max() as i64;
+        assert!((ns(&b.qdisc) - 40_000).abs() < 40, "{}", ns(&b.qdisc));
+        assert!((ns(&b.send_path) - 40_300).abs() < 40);
+        // An echo without the stamp (not asked, or lost) has no qdisc time.
+        let mut plain = EchoStamps::new(1);
+        plain.client(ClientStamp::Sent { seq: 0, app_ns: 0 });
+        plain.client(ClientStamp::Tx { seq: 0, ns: 500 });
+        plain.finish();
+        assert!(plain.qdisc.is_empty());
+    }
+
+    #[test]
     fn each_reply_carries_the_t3_of_the_one_before() {
         let mut r = ReplyStamps::default();
         r.set_kind(StampsKind::Software);
@@ -326,9 +385,49 @@ mod tests {
         r.read(None, 300);
         let b = r.reply(1, 310);
         assert_eq!((b.rx_ns, b.prev_seq, b.prev_tx_ns), (0, 0, Some(170)));
-        // Reply 1's stamp never came: reply 2 says so.
+        // Reply 1's stamp has not come (it waits in a queue): reply 2
+        // carries none, and says nothing of reply 1.
         let c = r.reply(2, 400);
-        assert_eq!((c.prev_seq, c.prev_tx_ns), (1, None));
+        assert_eq!((c.prev_seq, c.prev_tx_ns), (2, None));
+        // Both come late: the next replies carry them, oldest first.
+        r.tx(1, 420);
+        r.tx(2, 430);
+        let d = r.reply(3, 500);
+        assert_eq!((d.prev_seq, d.prev_tx_ns), (1, Some(420)));
+        let e = r.reply(4, 600);
+        assert_eq!((e.prev_seq, e.prev_tx_ns), (2, Some(430)));
+    }
+
+    #[test]
+    fn a_t3_carried_late_still_makes_its_echo_s_network_rtt() {
+        let mut b = EchoStamps::new(10);
+        let sent = |b: &mut EchoStamps, seq: u32, at: u64| {
+            b.client(ClientStamp::Sent { seq, app_ns: at });
+            b.client(ClientStamp::Tx { seq, ns: at + 100 });
+        };
+        let got = |b: &mut EchoStamps, seq: u32, at: u64| {
+            b.client(ClientStamp::Received {
+                seq,
+                rx_ns: Some(at),
+                app_ns: at + 50,
+            });
+        };
+        // Echo 0: t1 100, t2 1000, t4 5100; its t3 (2000) rides on reply 3.
+        sent(&mut b, 0, 0);
+        b.server(0, &server(0, 1000, None));
+        got(&mut b, 0, 5100);
+        for seq in 1..3u32 {
+            sent(&mut b, seq, 10_000 * u64::from(seq));
+            b.server(seq, &server(seq, 10_000 * u64::from(seq) + 1000, None));
+            got(&mut b, seq, 10_000 * u64::from(seq) + 5100);
+        }
+        assert!(b.network_rtt.is_empty());
+        sent(&mut b, 3, 30_000);
+        b.server(3, &server(3, 31_000, Some((0, 2000))));
+        // (5100 − 100) − (2000 − 1000) = 4000.
+        assert_eq!(b.network_rtt.len(), 1);
+        assert!((b.network_rtt.histogram().max() as i64 - 4000).abs() < 5);
+        assert_eq!(b.missing, [0; 4]);
     }
 
     #[test]

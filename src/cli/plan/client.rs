@@ -31,6 +31,9 @@ pub enum ClientAction {
         spin: bool,
         /// Read the kernel's timestamps (`--timestamps`).
         timestamps: bool,
+        /// Stamp the requests at the queueing discipline too
+        /// (`--stamp-qdisc`).
+        stamp_qdisc: bool,
     },
     /// `--file N` and/or `-t DUR`: a file transfer, verified, in one flow
     /// or several; a download written to stdout too with `--print-file`.
@@ -226,6 +229,9 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
     if (a.timestamps && !(echo || stream)) || (a.no_timestamps && !echo) {
         return Err(PlanError::NoTimestampsWithoutEcho);
     }
+    if a.stamp_qdisc && !echo {
+        return Err(PlanError::StampQdiscWithoutEcho);
+    }
     if a.rate.is_some() && (echo || stream) {
         return Err(PlanError::RateWithoutFile);
     }
@@ -278,6 +284,7 @@ fn action(a: &ClientArgs, target: SocketAddr) -> Result<ClientAction, PlanError>
             interval: a.interval.unwrap_or_default(),
             spin: a.spin,
             timestamps: a.timestamps,
+            stamp_qdisc: a.stamp_qdisc,
         });
     }
     let ipv6 = target.is_ipv6();

@@ -59,6 +59,11 @@ pub enum PlanError {
         "--timestamps is about an echo's or a stream's kernel timestamps, --no-timestamps an echo's: use them with --echo (or --timestamps with --stream)"
     )]
     NoTimestampsWithoutEcho,
+    /// `--stamp-qdisc` without `--echo`.
+    #[error(
+        "--stamp-qdisc splits an echo's send path at the queueing discipline: use it with --echo --timestamps"
+    )]
+    StampQdiscWithoutEcho,
     /// `--rate` with `--echo` or `--stream`.
     #[error("--rate paces a file: use it with --file (or at the prompt, for its file requests)")]
     RateWithoutFile,

@@ -62,6 +62,13 @@ fn one_client(plan: &ClientPlan) -> Result<Report, ClientError> {
             ..
         }
     ));
+    c.set_stamp_qdisc(matches!(
+        plan.action,
+        ClientAction::Echo {
+            stamp_qdisc: true,
+            ..
+        }
+    ));
     c.set_stream_timestamps(matches!(
         plan.action,
         ClientAction::Stream {

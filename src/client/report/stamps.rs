@@ -50,6 +50,10 @@ pub struct TimestampsReport {
     /// The client's read returning − t4.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wakeup_us: Option<Percentiles>,
+    /// t1 − the request's entry into the client's queueing discipline
+    /// (`--stamp-qdisc`): the part of the send path spent in that queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc_us: Option<Percentiles>,
     /// Echoes whose stamp never came, per stamp.
     pub missing: MissingStamps,
     /// A stamped stream's one-way delay and clock offset (its `missing`
@@ -85,6 +89,7 @@ impl TimestampsReport {
             server_us: None,
             send_path_us: None,
             wakeup_us: None,
+            qdisc_us: None,
             missing: MissingStamps::default(),
             stream: None,
             histograms: Vec::new(),
@@ -113,13 +118,17 @@ impl TimestampsReport {
                 "stamps that never came: t1 {t1}, t2 {t2}, t3 {t3}, t4 {t4}; their echoes are left out of the figures that need them"
             )
         });
-        let histograms = vec![
+        let qdisc = (!book.qdisc.is_empty()).then_some(book.qdisc);
+        let mut histograms = vec![
             NamedHistogram::new("network RTT", "network-rtt", book.network_rtt),
             NamedHistogram::new("server", "server", book.server),
             NamedHistogram::new("send path", "send-path", book.send_path),
             NamedHistogram::new("wake-up", "wakeup", book.wakeup),
         ];
-        let p = |i: usize| histograms[i].percentiles();
+        if let Some(q) = qdisc {
+            histograms.push(NamedHistogram::new("qdisc", "qdisc", q));
+        }
+        let p = |i: usize| histograms.get(i).and_then(NamedHistogram::percentiles);
         TimestampsReport {
             kind: "software",
             note,
@@ -128,10 +137,24 @@ impl TimestampsReport {
             server_us: p(1),
             send_path_us: p(2),
             wakeup_us: p(3),
+            qdisc_us: p(4),
             missing,
             stream: None,
             histograms,
         }
+    }
+
+    /// Says so when the queueing discipline's stamps were asked for
+    /// (`--stamp-qdisc`) and none came: its row is then absent.
+    pub fn asked_qdisc(mut self, asked: bool) -> TimestampsReport {
+        if asked && self.kind != "none" && self.qdisc_us.is_none() {
+            let why = "qdisc: not available: the kernel gave no TX_SCHED stamp";
+            self.note = Some(match self.note.take() {
+                Some(n) => format!("{n}; {why}"),
+                None => why.to_string(),
+            });
+        }
+        self
     }
 
     /// The lines under the round trip.

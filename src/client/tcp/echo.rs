@@ -25,20 +25,26 @@ impl TcpClient {
         self.timestamps = on;
     }
 
+    /// Stamps the next echoes' requests at the queueing discipline too
+    /// (`--stamp-qdisc`), or not.
+    pub fn set_stamp_qdisc(&mut self, on: bool) {
+        self.stamp_qdisc = on;
+    }
+
     /// Turns the connection's stamps on for an echo, if asked: `Err` is why
     /// there are none.
     pub(super) fn start_stamps(&mut self) -> Result<(), String> {
         if !self.timestamps {
             return Err("turned off (--no-timestamps)".to_string());
         }
-        if self.conn.stamping() {
-            return Ok(());
+        if !self.conn.stamping() {
+            self.conn
+                .set_stamping()
+                .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))?;
+            // The kernel turns RX stamps on for the host a moment later.
+            crate::net::timestamping::settle(std::time::Duration::from_millis(200));
         }
-        self.conn
-            .set_stamping()
-            .map_err(|e| format!("this kernel refused SO_TIMESTAMPING: {e}"))?;
-        // The kernel turns RX stamps on for the host a moment later.
-        crate::net::timestamping::settle(std::time::Duration::from_millis(200));
+        self.conn.set_stamp_qdisc(self.stamp_qdisc);
         Ok(())
     }
 
@@ -121,7 +127,9 @@ impl TcpClient {
         r.latency_us = rtt.percentiles();
         r.histogram = Some(NamedHistogram::new("round trip", "rtt", rtt));
         r.timestamps = Some(match (stamping, stamps) {
-            (Ok(()), Some(book)) => TimestampsReport::of(*book, self.hardware()),
+            (Ok(()), Some(book)) => {
+                TimestampsReport::of(*book, self.hardware()).asked_qdisc(self.stamp_qdisc)
+            }
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });
@@ -140,6 +148,12 @@ impl TcpClient {
         let mut matched = Vec::new();
         if self.conn.tx_stamps(&mut matched).is_ok() {
             for m in matched {
+                if let Some(s) = m.sched {
+                    action.handle_stamp(ClientStamp::Sched {
+                        seq: m.tag,
+                        ns: s.ns,
+                    });
+                }
                 action.handle_stamp(ClientStamp::Tx {
                     seq: m.tag,
                     ns: m.sent.ns,

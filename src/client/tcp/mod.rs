@@ -75,6 +75,9 @@ pub struct TcpClient {
     /// Streams are stamped, between stamped echoes (`--stream
     /// --timestamps`).
     stream_timestamps: bool,
+    /// Echo requests are stamped at the queueing discipline too
+    /// (`--stamp-qdisc`).
+    stamp_qdisc: bool,
 }
 
 impl TcpClient {
@@ -123,6 +126,7 @@ impl TcpClient {
             ecn: false,
             timestamps: false,
             stream_timestamps: false,
+            stamp_qdisc: false,
         })
     }
 

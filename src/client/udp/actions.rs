@@ -143,7 +143,8 @@ impl UdpClient {
         r.latency_us = f.rtt.percentiles();
         let local = self.sock.local_addr().ok().map(|a| a.ip());
         r.timestamps = Some(match (stamping, f.stamps.take()) {
-            (Ok(()), Some(book)) => TimestampsReport::of(*book, local.and_then(hardware_note)),
+            (Ok(()), Some(book)) => TimestampsReport::of(*book, local.and_then(hardware_note))
+                .asked_qdisc(self.stamp_qdisc),
             (Err(why), _) => TimestampsReport::none(why),
             (Ok(()), None) => TimestampsReport::none("the echo was not stamped"),
         });

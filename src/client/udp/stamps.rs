@@ -32,6 +32,17 @@ pub(super) struct Stamping {
 }
 
 impl UdpClient {
+    /// Whether echoes should read the kernel's timestamps.
+    pub fn set_timestamps(&mut self, on: bool) {
+        self.timestamps = on;
+    }
+
+    /// Whether stamped echo requests ask for the queueing discipline's
+    /// stamp too (`--stamp-qdisc`).
+    pub fn set_stamp_qdisc(&mut self, on: bool) {
+        self.stamp_qdisc = on;
+    }
+
     /// Turns the socket's stamps on for an echo, if asked: `Err` is why
     /// there are none.
     pub(super) fn start_stamps(&mut self) -> Result<(), String> {
@@ -68,7 +79,12 @@ impl UdpClient {
         };
         let bytes = &self.out[..t.len];
         let app_ns = timestamping::now_ns();
-        if let Err(e) = timestamping::send_stamped(&self.sock, bytes, None) {
+        let flags = if self.stamp_qdisc {
+            timestamping::TX_FLAGS_QDISC
+        } else {
+            timestamping::TX_FLAGS
+        };
+        if let Err(e) = timestamping::send_stamped_asking(&self.sock, bytes, None, None, flags) {
             return Err(self.io_error(e));
         }
         e.handle_stamp(ClientStamp::Sent { seq, app_ns });
@@ -98,6 +114,12 @@ impl UdpClient {
                 st.matched.clear();
                 st.keys.take(&st.drained, &mut st.matched);
                 for m in &st.matched {
+                    if let Some(s) = m.sched {
+                        e.handle_stamp(ClientStamp::Sched {
+                            seq: m.tag,
+                            ns: s.ns,
+                        });
+                    }
                     e.handle_stamp(ClientStamp::Tx {
                         seq: m.tag,
                         ns: m.sent.ns,
