@@ -1037,33 +1037,42 @@ fn the_timeline_s_rtt_follows_the_queue_it_watches() {
     );
 }
 
+/// A stamped stream's offset, in `v` of run `what`, against the clock the
+/// two namespaces share: the true offset is 0, and every run's estimate
+/// must lie within its bound of it, the bound under 100 µs.
+fn shared_clock(v: &serde_json::Value, what: &str) {
+    let t = &v["timestamps"];
+    assert_eq!(t["kind"], "software", "{t}");
+    let offset = t["clock_offset_us"].as_f64().unwrap();
+    let bound = t["offset_bound_us"].as_f64().unwrap();
+    let drift = t["offset_drift_us"].as_f64().unwrap();
+    assert!(
+        offset.abs() <= bound,
+        "{what}: offset {offset} ± {bound} µs"
+    );
+    assert!(bound < 100.0, "{what}: bound {bound} µs");
+    assert!(drift.abs() <= 2.0 * bound, "{what}: {t}");
+    let p = &t["one_way_delay_us"];
+    assert!(p["count"].as_u64().unwrap() >= 50, "{t}");
+    assert!(p["p50"].as_f64().unwrap() > 0.0, "{t}");
+    eprintln!(
+        "{what}: offset {offset:.2} ± {bound:.2} µs, one-way p50 {} µs",
+        p["p50"]
+    );
+}
+
 #[test]
 fn a_stamped_stream_between_two_hosts_finds_their_shared_clock_within_its_bound() {
     if !can_run("a_stamped_stream_between_two_hosts_finds_their_shared_clock_within_its_bound") {
         return;
     }
-    // The two namespaces read one clock: the true offset is 0, and every
-    // run's estimate must lie within its bound of it.
     let lab = Lab::up(&[]);
     for bind in ["198.18.0.2:0", "[2001:2::2]:0"] {
         let server = lab.server_in_b(bind);
         for run in 0..3 {
             let args = ["--stream", "2ms", "--count", "100", "--timestamps"];
             let v = lab.client_json_in_a(&server.target(), &args);
-            let t = &v["timestamps"];
-            assert_eq!(t["kind"], "software", "{t}");
-            let offset = t["clock_offset_us"].as_f64().unwrap();
-            let bound = t["offset_bound_us"].as_f64().unwrap();
-            let drift = t["offset_drift_us"].as_f64().unwrap();
-            assert!(
-                offset.abs() <= bound,
-                "{bind} run {run}: offset {offset} ± {bound} µs"
-            );
-            assert!(bound < 100.0, "{bind} run {run}: bound {bound} µs");
-            assert!(drift.abs() <= 2.0 * bound, "{bind} run {run}: {t}");
-            let p = &t["one_way_delay_us"];
-            assert!(p["count"].as_u64().unwrap() >= 50, "{t}");
-            assert!(p["p50"].as_f64().unwrap() > 0.0, "{t}");
+            shared_clock(&v, &format!("tcp {bind} run {run}"));
         }
     }
 }
@@ -1151,5 +1160,47 @@ fn the_rpm_timeline_s_probes_follow_the_queue_in_the_loaded_phase() {
     eprintln!(
         "--rpm queue check through 50 Mbit/s and pfifo:1000, download phase: predicted {predicted:.1} ms, measured {measured:.1} ms ({:+.1} %), peak backlog {peak} packets; UDP up p50 {up:.0} µs, down p50 {down:.0} µs, clocks {offset:+.1} ± {bound:.1} µs",
         c["difference_pct"].as_f64().unwrap_or(f64::NAN),
+    );
+}
+
+#[test]
+fn a_stamped_udp_stream_between_two_hosts_finds_their_shared_clock_and_counts_lost_stamps() {
+    if !can_run(
+        "a_stamped_udp_stream_between_two_hosts_finds_their_shared_clock_and_counts_lost_stamps",
+    ) {
+        return;
+    }
+    let args = ["--udp", "--stream", "2ms", "--count", "100", "--timestamps"];
+    {
+        let lab = Lab::up(&[]);
+        for bind in ["198.18.0.2:0", "[2001:2::2]:0"] {
+            let server = lab.server_in_b_with(bind, &["--udp"]);
+            for run in 0..3 {
+                let v = lab.client_json_in_a(&server.target(), &args);
+                shared_clock(&v, &format!("udp {bind} run {run}"));
+                assert_eq!(v["timestamps"]["segments_missing"]["tx"], 0, "{v}");
+            }
+        }
+    }
+    // Half of the StreamStamps that carry four stamps (85 bytes of UDP)
+    // dropped, and nothing else: each stamp rides in four, so about one in
+    // sixteen is lost, and counted, with every segment still there.
+    let lab = Lab::up(&["--loss", "50", "--loss-match", "udp length 85"]);
+    let server = lab.server_in_b_with("198.18.0.2:0", &["--udp"]);
+    let long = ["--udp", "--stream", "1ms", "--count", "400", "--timestamps"];
+    let v = lab.client_json_in_a(&server.target(), &long);
+    let t = &v["timestamps"];
+    assert_eq!(v["datagrams"], 400, "{v}");
+    assert!(lab.drops() > 0, "nothing dropped: {t}");
+    let m = &t["segments_missing"];
+    let (n, tx) = (
+        t["segments_stamped"].as_u64().unwrap(),
+        m["tx"].as_u64().unwrap(),
+    );
+    assert!(tx > 0 && tx < 100, "{t}");
+    assert_eq!(n + tx + m["rx"].as_u64().unwrap(), 400, "{t}");
+    eprintln!(
+        "udp stamps through 50 % loss of StreamStamps: {tx} of 400 lost, {} dropped",
+        lab.drops()
     );
 }

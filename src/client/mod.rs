@@ -4,6 +4,8 @@
 //! - [`tcp`]: the three actions over a TCP connection, and a transfer
 //!   either way, sized or timed.
 //! - [`udp`]: the three actions over UDP, with exact loss accounting.
+//! - [`one_way`]: what a stamped stream does alike over both: the stamped
+//!   echoes around it and its `timestamps` object.
 //! - [`report`]: what a run measured, as text for people and JSON for programs.
 //! - [`prompt`]: the interactive prompt.
 //! - [`interrupt`]: SIGINT and SIGTERM: a sentence, the JSON error, status 130 or 143.
@@ -23,6 +25,7 @@
 pub mod find_rate;
 pub mod flows;
 pub mod interrupt;
+pub mod one_way;
 pub mod probe;
 pub mod prompt;
 pub mod record;
@@ -224,12 +227,12 @@ impl Client {
         }
     }
 
-    /// Stamp the next TCP streams and estimate the clock offset around
-    /// them (`--stream --timestamps`); a UDP client's streams are never
-    /// stamped.
+    /// Stamp the next streams and estimate the clock offset around them
+    /// (`--stream --timestamps`).
     pub fn set_stream_timestamps(&mut self, on: bool) {
-        if let Client::Tcp(c) = self {
-            c.set_stream_timestamps(on);
+        match self {
+            Client::Tcp(c) => c.set_stream_timestamps(on),
+            Client::Udp(c, _) => c.set_stream_timestamps(on),
         }
     }
 

@@ -43,10 +43,12 @@ use crate::pace;
 use crate::pcap::model::Direction;
 use crate::proto::datagram::{self, Body, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
 use crate::session::Transmit;
-use crate::session::udp::client::{ClientSession, SessionError};
+use crate::session::udp::client::ClientSession;
 use crate::wire::Transport;
 
 mod actions;
+mod fail;
+mod one_way;
 mod sink;
 mod stamps;
 mod upload;
@@ -107,8 +109,10 @@ pub struct UdpClient {
     out: Vec<u8>,
     /// Busy-poll the receives (`--spin`).
     spin: bool,
-    /// Kernel timestamps asked for (`--timestamps`).
+    /// Kernel timestamps asked for (`--timestamps`), of echoes and of
+    /// streams.
     timestamps: bool,
+    stream_timestamps: bool,
     /// Echo requests are stamped at the queueing discipline too
     /// (`--stamp-qdisc`).
     stamp_qdisc: bool,
@@ -178,6 +182,7 @@ impl UdpClient {
             out: Vec::new(),
             spin: false,
             timestamps: false,
+            stream_timestamps: false,
             stamp_qdisc: false,
             stamping: None,
             read_ns: 0,
@@ -407,7 +412,7 @@ impl UdpClient {
                 self.instruments
                     .send(Direction::ToClient, d, || describe(d));
                 let at = self.read_at;
-                self.received_stamp(s, rx);
+                self.received_stamp(s, rx.filter(|_| first));
                 let d = self.inbox.bytes(r.clone());
                 if let Err(e) = s.handle_datagram(at, d) {
                     return Err(self.fail(e, sink.as_deref()));
@@ -518,43 +523,6 @@ impl UdpClient {
             }
             Err(e) => Err(self.io_error(e)),
         }
-    }
-
-    /// The client's error for a session's.
-    fn fail(&self, e: SessionError, sink: Option<&Sink<'_>>) -> ClientError {
-        match e {
-            SessionError::Refused { code, message } => ClientError::Refused { code, message },
-            SessionError::Protocol(m) => ClientError::Protocol(m),
-            SessionError::NoAnswer { tries } => ClientError::NoAnswer {
-                addr: self.target,
-                tries,
-            },
-            SessionError::NoEcho { count, wait } => self.no_answer_echo(count, wait),
-            SessionError::Cut {
-                what,
-                sent,
-                planned,
-                unit,
-            } => ClientError::Cut {
-                what,
-                sent,
-                planned,
-                unit,
-            },
-            SessionError::Verify(m) => ClientError::Verify(m),
-            SessionError::Rejected { offset, message } => ClientError::Rejected { offset, message },
-            SessionError::Order(o) => match sink {
-                Some(s) => s.incomplete(o.to_string()),
-                None => ClientError::Protocol(o.to_string()),
-            },
-        }
-    }
-
-    fn no_answer_echo(&self, count: u32, wait: Duration) -> ClientError {
-        ClientError::Protocol(format!(
-            "none of {count} echoes came back within {wait:?}: is a UDP server running on {}? start one with `ardei-lab server --udp --bind {}`",
-            self.target, self.target
-        ))
     }
 }
 

@@ -167,7 +167,21 @@ pub fn send_stamped_asking(
     tos: Option<u8>,
     flags: u32,
 ) -> io::Result<usize> {
-    let mut control = [0u64; 8];
+    send_stamped_with(sock, buf, to, tos, flags, None)
+}
+
+/// As [`send_stamped_asking`]; on a UDP socket with `id`, the stamp keyed
+/// `id` (`SCM_TS_OPT_ID`), leaving the socket's count of stamped sends to
+/// the thread whose keys it is. Linux before 6.13 refuses (`EINVAL`).
+pub fn send_stamped_with(
+    sock: &impl AsFd,
+    buf: &[u8],
+    to: Option<SocketAddr>,
+    tos: Option<u8>,
+    flags: u32,
+    id: Option<u32>,
+) -> io::Result<usize> {
+    let mut control = [0u64; 12];
     let mark = tos.zip(to).map(|(t, a)| {
         if a.is_ipv6() {
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS, libc::c_int::from(t))
@@ -182,7 +196,7 @@ pub fn send_stamped_asking(
     };
     // SAFETY: a zeroed msghdr is valid; its pointers are set below to
     // buffers that outlive the call, and the control messages are written
-    // within `control`, which two CMSG_SPACE(4) fit.
+    // within `control`, which three CMSG_SPACE(4) fit.
     let n = unsafe {
         let mut h: libc::msghdr = std::mem::zeroed();
         if let Some(a) = &to {
@@ -193,14 +207,15 @@ pub fn send_stamped_asking(
         h.msg_iovlen = 1;
         h.msg_control = control.as_mut_ptr().cast();
         let one = libc::CMSG_SPACE(4) as usize;
-        h.msg_controllen = (if mark.is_some() { 2 * one } else { one }) as _;
-        let c = libc::CMSG_FIRSTHDR(&h);
+        let parts = 1 + usize::from(mark.is_some()) + usize::from(id.is_some());
+        h.msg_controllen = (parts * one) as _;
+        let mut c = libc::CMSG_FIRSTHDR(&h);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SO_TIMESTAMPING;
         (*c).cmsg_len = libc::CMSG_LEN(4) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), flags);
         if let Some((level, kind, value)) = mark {
-            let c = libc::CMSG_NXTHDR(&h, c);
+            c = libc::CMSG_NXTHDR(&h, c);
             (*c).cmsg_level = level;
             (*c).cmsg_type = kind;
             if kind == libc::IP_TOS {
@@ -211,6 +226,13 @@ pub fn send_stamped_asking(
                 (*c).cmsg_len = libc::CMSG_LEN(4) as _;
                 std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), value);
             }
+        }
+        if let Some(id) = id {
+            c = libc::CMSG_NXTHDR(&h, c);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = 81; // SCM_TS_OPT_ID (Linux 6.13)
+            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u32>(), id);
         }
         libc::sendmsg(sock.as_fd().as_raw_fd(), &h, libc::MSG_NOSIGNAL)
     };
@@ -678,6 +700,20 @@ mod tests {
     fn udp_sends_asking_for_the_qdisc_stamp_get_it_before_the_device_stamp() {
         qdisc_stamp_comes_first("127.0.0.1:0");
         qdisc_stamp_comes_first("[::1]:0");
+    }
+
+    #[test]
+    fn a_send_keyed_by_its_own_id_leaves_the_count_alone() {
+        for local in ["127.0.0.1:0", "[::1]:0"] {
+            let a = UdpSocket::bind(local).unwrap();
+            let b = UdpSocket::bind(local).unwrap();
+            enable(&a, true).unwrap();
+            let to = b.local_addr().unwrap();
+            send_stamped_with(&a, b"mine", Some(to), Some(0), TX_FLAGS, Some(0x8000_0007)).unwrap();
+            send_stamped(&a, b"counted", Some(to)).unwrap();
+            let keys: Vec<u32> = tx_until(&a, 2).iter().map(|s| s.key).collect();
+            assert_eq!(keys, [0x8000_0007, 0], "{local}");
+        }
     }
 
     #[test]

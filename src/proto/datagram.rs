@@ -34,6 +34,8 @@
 //! | 0x2E | Results       | sixteen u64 figures, congestion (rest, UTF-8): [`super::results`] |
 //! | 0x2F | StampedEchoRequest | data: an echo that asks for the server's stamps         |
 //! | 0x30 | StampedEchoReply | the server's stamps (40 bytes, [`super::stamps`]), data     |
+//! | 0x31 | StampedStreamRequest | as StreamRequest: a stream followed by its TX stamps     |
+//! | 0x32 | StreamStamps  | n u8, then n × (seq u32, tx_ns u64): kernel TX stamps         |
 //!
 //! An EchoRequest's byte offset holds how many requests its run has (0: not
 //! said); the server ends the echo session once it has answered the last,
@@ -53,6 +55,13 @@
 //! first). It is written only when not 0, so an untimed request is the
 //! body it always was, and a request without it reads as untimed.
 //!
+//! A StampedStreamRequest is answered as a StreamRequest, its segments
+//! byte for byte the same, and after each segment a StreamStamps carries
+//! the kernel TX stamps of the latest segments whose stamps came (up to
+//! [`super::stamps::SEGMENT_STAMPS_MAX`]), so each stamp rides in several
+//! datagrams; the End copies are each preceded by one. A plain
+//! StreamRequest gets no StreamStamps.
+//!
 //! A FileEnd may carry, after its counts, how the sender sent: method u8
 //! (0 one datagram per call, 1 UDP GSO, 2 one per call because the kernel
 //! refused GSO), send calls u64, and the most datagrams one call carried
@@ -62,7 +71,7 @@ use super::body::{Counter, Cut, Field, Reader, Sink, Writer, body_codec};
 use super::kind::{Framing, Kind};
 use super::message::ErrorCode;
 use super::results::Results;
-use super::stamps::ServerStamps;
+use super::stamps::{SegmentStamps, ServerStamps};
 use super::{MAGIC, VERSION};
 
 /// Length of the datagram header.
@@ -268,6 +277,25 @@ pub enum Body {
         /// The bytes.
         data: Vec<u8>,
     },
+    /// As a StreamRequest, and each segment's kernel TX stamp should
+    /// follow it in StreamStamps.
+    StampedStreamRequest {
+        /// Interval, ns.
+        interval_ns: u64,
+        /// Segments wanted.
+        count: u32,
+        /// Whole UDP payload per segment.
+        size: u32,
+        /// [`FLAG_FRAGMENT`] or 0.
+        flags: u8,
+        /// The cookie's token.
+        token: u64,
+    },
+    /// Kernel TX stamps of a stamped stream's latest segments.
+    StreamStamps {
+        /// `(seq, tx_ns)` of each, on the server's clock.
+        stamps: SegmentStamps,
+    },
 }
 
 // The bodies over UDP, field by field in wire order (the table above).
@@ -289,6 +317,8 @@ body_codec!(Body {
     Results(results) "shorter than the sixteen figures";
     StampedEchoRequest { data } "";
     StampedEchoReply { stamps, data } "shorter than the stamps";
+    StampedStreamRequest { interval_ns, count, size, flags, token } "too short";
+    StreamStamps { stamps } "stamps cut short";
 });
 
 /// A FileEnd's send info: absent, or all of method, calls and batch.
@@ -461,6 +491,8 @@ pub const KIND_STREAM_SEGMENT: u8 = code(Kind::StreamSegment);
 /// The kind byte of StampedEchoRequest: a server's driver turns its RX
 /// stamps on when the first one comes.
 pub const KIND_STAMPED_ECHO_REQUEST: u8 = code(Kind::StampedEchoRequest);
+/// The kind byte of StampedStreamRequest, which turns them on too.
+pub const KIND_STAMPED_STREAM_REQUEST: u8 = code(Kind::StampedStreamRequest);
 
 /// Encodes a datagram into `out` (cleared first). A StreamSegment is padded
 /// with pattern bytes to its `size` (at least [`DGRAM_SEGMENT_MIN`]).
@@ -591,6 +623,19 @@ mod tests {
             Body::StampedEchoReply {
                 stamps: stamped(),
                 data: b"hi".to_vec(),
+            },
+            Body::StampedStreamRequest {
+                interval_ns: 1_000_000,
+                count: 3,
+                size: 64,
+                flags: FLAG_FRAGMENT,
+                token: 2,
+            },
+            Body::StreamStamps {
+                stamps: SegmentStamps(vec![(4, 17), (5, u64::MAX)]),
+            },
+            Body::StreamStamps {
+                stamps: SegmentStamps::default(),
             },
         ]
     }
@@ -905,7 +950,7 @@ mod tests {
         }
 
         #[test]
-        fn decode_never_panics_after_a_valid_header(kind in 0x20u8..0x30, tail in proptest::collection::vec(any::<u8>(), 0..60)) {
+        fn decode_never_panics_after_a_valid_header(kind in 0x20u8..0x34, tail in proptest::collection::vec(any::<u8>(), 0..60)) {
             let mut b = Vec::new();
             begin(&mut b, kind, &h());
             b.extend_from_slice(&tail);

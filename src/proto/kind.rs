@@ -2,7 +2,7 @@
 //! gives each kind its byte on the wire in each framing.
 //!
 //! A kind is a meaning (an echo request, a stream's end); its byte depends on
-//! the framing: over TCP the kinds are 0x01..0x12, over UDP 0x21..0x30, and
+//! the framing: over TCP the kinds are 0x01..0x12, over UDP 0x21..0x32, and
 //! some kinds exist in one framing only (Hello and Cookie over UDP, FileSent
 //! and TransferRequest over TCP). A byte that names no kind of its framing decodes as
 //! [`Kind::Unknown`], so nothing is lost in a round trip.
@@ -59,10 +59,12 @@ pub enum Kind {
     StampedEchoRequest,
     /// The echo with the server's timestamps.
     StampedEchoReply,
-    /// A stream whose segments' kernel TX stamps should follow them (TCP).
+    /// A stream whose segments' kernel TX stamps should follow them.
     StampedStreamRequest,
     /// The kernel TX stamp of one segment of a stamped stream (TCP).
     StreamStamp,
+    /// The kernel TX stamps of a stamped stream's latest segments (UDP).
+    StreamStamps,
     /// A kind this build does not know (kept so nothing is lost).
     Unknown(u8),
 }
@@ -80,7 +82,7 @@ const fn row(name: &'static str, tcp: Option<u8>, udp: Option<u8>) -> Row {
 
 impl Kind {
     /// Every kind this build knows.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Hello,
         Kind::Cookie,
         Kind::EchoRequest,
@@ -101,6 +103,7 @@ impl Kind {
         Kind::StampedEchoReply,
         Kind::StampedStreamRequest,
         Kind::StreamStamp,
+        Kind::StreamStamps,
     ];
 
     /// The table: the only place a kind's bytes are written down.
@@ -124,8 +127,9 @@ impl Kind {
             Kind::Results => row("Results", Some(0x0E), Some(0x2E)),
             Kind::StampedEchoRequest => row("StampedEchoRequest", Some(0x0F), Some(0x2F)),
             Kind::StampedEchoReply => row("StampedEchoReply", Some(0x10), Some(0x30)),
-            Kind::StampedStreamRequest => row("StampedStreamRequest", Some(0x11), None),
+            Kind::StampedStreamRequest => row("StampedStreamRequest", Some(0x11), Some(0x31)),
             Kind::StreamStamp => row("StreamStamp", Some(0x12), None),
+            Kind::StreamStamps => row("StreamStamps", None, Some(0x32)),
             Kind::Unknown(b) => row("Unknown", Some(b), Some(b)),
         }
     }
@@ -230,8 +234,9 @@ mod tests {
             (Kind::Results, Some(0x0E), Some(0x2E)),
             (Kind::StampedEchoRequest, Some(0x0F), Some(0x2F)),
             (Kind::StampedEchoReply, Some(0x10), Some(0x30)),
-            (Kind::StampedStreamRequest, Some(0x11), None),
+            (Kind::StampedStreamRequest, Some(0x11), Some(0x31)),
             (Kind::StreamStamp, Some(0x12), None),
+            (Kind::StreamStamps, None, Some(0x32)),
         ];
         let table = Kind::ALL.map(|k| (k, k.code(Framing::Tcp), k.code(Framing::Udp)));
         assert_eq!(table, documented);

@@ -143,6 +143,39 @@ impl Field for ServerStamps {
     }
 }
 
+/// Most stamps one StreamStamps datagram carries.
+pub const SEGMENT_STAMPS_MAX: usize = 8;
+
+/// The body of a UDP StreamStamps: the kernel TX stamps of a stamped
+/// stream's latest segments, each `(seq u32, tx_ns u64)`, after a count
+/// u8. Each stamp rides in several of them, so one lost datagram loses no
+/// stamp; a segment whose stamp never came is in none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SegmentStamps(pub Vec<(u32, u64)>);
+
+impl Field for SegmentStamps {
+    fn put<S: Sink>(&self, s: &mut S) {
+        let n = self.0.len().min(SEGMENT_STAMPS_MAX);
+        (n as u8).put(s);
+        for (seq, ns) in &self.0[..n] {
+            seq.put(s);
+            ns.put(s);
+        }
+    }
+
+    fn get(r: &mut Reader<'_>) -> Result<Self, Cut> {
+        let n = u8::get(r)?;
+        if usize::from(n) > SEGMENT_STAMPS_MAX {
+            return Err(Cut::Bad("more stamps than a StreamStamps carries"));
+        }
+        let mut v = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            v.push((u32::get(r)?, u64::get(r)?));
+        }
+        Ok(SegmentStamps(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

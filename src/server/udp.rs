@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 
 mod report;
 mod stamps;
+mod stream_stamps;
 mod transfer;
 
 use super::ServerConfig;
@@ -91,6 +92,8 @@ struct Sender {
     sock: UdpSocket,
     v6: bool,
     dont_fragment: Mutex<bool>,
+    /// TX stamps one thread read for another, and stream stamps' keys.
+    stray: stream_stamps::Stray,
 }
 
 impl Sender {
@@ -119,6 +122,24 @@ impl Sender {
             *df = true;
         }
         crate::net::timestamping::send_stamped_marked(&self.sock, buf, Some(to), tos)
+    }
+
+    /// As [`Sender::send_stamped`], the stamp keyed `id`: a stamped
+    /// stream's segment.
+    fn send_stamped_id(
+        &self,
+        buf: &[u8],
+        to: SocketAddr,
+        tos: Option<u8>,
+        id: u32,
+    ) -> io::Result<usize> {
+        let mut df = self.dont_fragment.lock().unwrap_or_else(|p| p.into_inner());
+        if !*df {
+            set_dont_fragment(&self.sock, self.v6, true)?;
+            *df = true;
+        }
+        use crate::net::timestamping::{TX_FLAGS, send_stamped_with};
+        send_stamped_with(&self.sock, buf, Some(to), tos, TX_FLAGS, Some(id))
     }
 
     /// Sends `buf` as datagrams of `segment` bytes in one call (UDP GSO),
@@ -183,6 +204,7 @@ impl UdpServer {
                 sock,
                 v6: local.is_ipv6(),
                 dont_fragment: Mutex::new(true),
+                stray: Default::default(),
             }),
             config,
             local,
@@ -349,7 +371,7 @@ impl Loop {
             };
             if let (Ok(_), Some((key, seq))) = (&sent, stamped) {
                 self.stamping
-                    .sent(&self.sender.sock, key, seq, &mut self.endpoint);
+                    .sent(&self.sender, key, seq, &mut self.endpoint);
             }
             match sent {
                 Ok(_) => {

@@ -233,9 +233,6 @@ fn check_combinations(a: &ClientArgs) -> Result<(), PlanError> {
     if a.stamp_qdisc && !echo {
         return Err(PlanError::StampQdiscWithoutEcho);
     }
-    if a.timestamps && stream && a.socket.udp {
-        return Err(PlanError::StampedUdpStream);
-    }
     if a.rate.is_some() && (echo || stream) {
         return Err(PlanError::RateWithoutFile);
     }

@@ -64,11 +64,6 @@ pub enum PlanError {
         "--stamp-qdisc splits an echo's send path at the queueing discipline: use it with --echo --timestamps"
     )]
     StampQdiscWithoutEcho,
-    /// `--timestamps` with a UDP stream.
-    #[error(
-        "--timestamps with --stream stamps TCP streams only: a UDP stream's one-way delay is on the application's clocks"
-    )]
-    StampedUdpStream,
     /// `--rate` with `--echo` or `--stream`.
     #[error("--rate paces a file: use it with --file (or at the prompt, for its file requests)")]
     RateWithoutFile,

@@ -135,7 +135,7 @@ impl OneWayReport {
         if m.rx + m.tx > 0 {
             let _ = writeln!(
                 s,
-                "  segments without a stamp: RX {} (a read returned several), TX {}; left out",
+                "  segments without a stamp: RX {} (none of their own: a read returned several), TX {}; left out",
                 m.rx, m.tx
             );
         }

@@ -24,6 +24,7 @@ use crate::proto::datagram::{
     DGRAM_HEADER, DGRAM_SEGMENT_MIN, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6, SendMethod,
 };
 use crate::proto::stamps::STAMPS_LEN;
+use crate::session::tcp::stream_stamps::StampPairs;
 use crate::session::udp::client::echo::{EchoPlan, request_len};
 use crate::session::udp::client::file_recv::FilePlan;
 use crate::session::udp::client::stream::StreamPlan;
@@ -402,13 +403,14 @@ impl UdpClient {
         Ok(r)
     }
 
-    /// `count` segments of `size` bytes (whole UDP payload) every `interval`.
-    pub fn stream(
+    /// `count` segments of `size` bytes (whole UDP payload) every
+    /// `interval`, `stamped` (a StampedStreamRequest) or not; with the
+    /// stamped stream's kernel stamps.
+    pub(super) fn stream_run(
         &mut self,
-        interval: Duration,
-        count: u32,
-        size: u32,
-    ) -> Result<Report, ClientError> {
+        (interval, count, size): (Duration, u32, u32),
+        stamped: bool,
+    ) -> Result<(Report, Option<StampPairs>), ClientError> {
         let size = self.segment_size(Some(size), DGRAM_SEGMENT_MIN, "--size")?;
         let silence = self
             .recv_timeout
@@ -423,6 +425,7 @@ impl UdpClient {
             size,
             fragment: self.fragment,
             silence,
+            stamped,
         };
         let mut ticker = self.ticker(start, None, size, size);
         let mut s = ClientSession::Stream(StreamReceive::new(session, epoch, start, plan));
@@ -453,7 +456,7 @@ impl UdpClient {
         let data = f.arrivals.received() + f.arrivals.duplicates();
         self.account(&mut r, size, data, data * u64::from(size), f.tally, before);
         self.note_batching(&mut r, None);
-        Ok(r)
+        Ok((r, f.stamps))
     }
 }
 

@@ -98,7 +98,12 @@ impl UdpClient {
     /// RX stamp, and when its receive returned; and of the TX stamps its
     /// requests got so far, read now that the reply is in, outside the
     /// round trip.
+    ///
+    /// A stamped stream is told each datagram's RX stamp.
     pub(super) fn received_stamp(&mut self, s: &mut ClientSession, rx_ns: Option<u64>) {
+        if let ClientSession::Stream(st) = s {
+            return st.rx_stamp(rx_ns);
+        }
         let (Some(st), ClientSession::Echo(e)) = (self.stamping.as_mut(), s) else {
             return;
         };

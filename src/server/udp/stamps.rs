@@ -16,8 +16,12 @@
 use std::collections::VecDeque;
 use std::net::UdpSocket;
 
+use super::Sender;
+use super::stream_stamps::STREAM_IDS;
 use crate::net::timestamping::{self, Matched, TxKeys, TxStamp};
-use crate::proto::datagram::{KIND_AT, KIND_STAMPED_ECHO_REQUEST, is_lab};
+use crate::proto::datagram::{
+    KIND_AT, KIND_STAMPED_ECHO_REQUEST, KIND_STAMPED_STREAM_REQUEST, is_lab,
+};
 use crate::proto::stamps::StampsKind;
 use crate::session::udp::server::{Endpoint, Key};
 
@@ -52,11 +56,16 @@ impl Stamping {
         self.on == Some(true)
     }
 
-    /// Turns stamping on when `d` is the first stamped echo request, and
+    /// Turns stamping on when `d` is the first stamped echo or stream
+    /// request, and
     /// tells the endpoint which kind: `true` when it did, and the inbox
     /// should read RX stamps from the next receive on.
     pub(super) fn look(&mut self, d: &[u8], sock: &UdpSocket, endpoint: &mut Endpoint) -> bool {
-        if self.on.is_some() || d.get(KIND_AT) != Some(&KIND_STAMPED_ECHO_REQUEST) || !is_lab(d) {
+        let stamped = matches!(
+            d.get(KIND_AT),
+            Some(&KIND_STAMPED_ECHO_REQUEST | &KIND_STAMPED_STREAM_REQUEST)
+        );
+        if self.on.is_some() || !stamped || !is_lab(d) {
             return false;
         }
         match timestamping::enable(sock, true) {
@@ -75,16 +84,26 @@ impl Stamping {
 
     /// Stamped reply `seq` of `key` left (`len` bytes): its TX stamp is
     /// awaited, and what the error queue holds is read now.
-    pub(super) fn sent(&mut self, sock: &UdpSocket, key: Key, seq: u32, endpoint: &mut Endpoint) {
+    /// A stream's stamps read here are left for its thread, and echo
+    /// replies' stamps it read are taken back.
+    pub(super) fn sent(&mut self, sender: &Sender, key: Key, seq: u32, endpoint: &mut Endpoint) {
         let tag = self.next_tag;
         self.next_tag = self.next_tag.wrapping_add(1);
         self.keys.sent(0, Some(tag));
         self.tags.push_back((tag, key, seq));
         self.drained.clear();
         let want = self.keys.pending();
-        if timestamping::read_tx_up_to(sock, &mut self.drained, want).is_err() {
+        if timestamping::read_tx_up_to(&sender.sock, &mut self.drained, want).is_err() {
             return;
         }
+        sender.stray.take(|k| k < STREAM_IDS, &mut self.drained);
+        self.drained.retain(|s| {
+            let echo = s.key < STREAM_IDS;
+            if !echo {
+                sender.stray.put(*s);
+            }
+            echo
+        });
         self.matched.clear();
         self.keys.take(&self.drained, &mut self.matched);
         for m in &self.matched {

@@ -2,7 +2,9 @@
 //! started, handing what the transfer decides to send to the kernel, and
 //! waiting for the times it names. A file's batches go out in one
 //! `sendmsg` with `UDP_SEGMENT` (GSO) each, a stream's segments in one
-//! `sendto` each at their deadlines, all with the transfer's marking. Every datagram is recorded in the
+//! `sendto` each at their deadlines, all with the transfer's marking; a
+//! stamped stream's segments ask for their TX stamps, which go back to the
+//! transfer as they come ([`super::stream_stamps`]). Every datagram is recorded in the
 //! peer's model flow when there is one. At its end the thread leaves the
 //! transfer's end and the kernel's counters in its [`Finish`], for the
 //! receive loop to hand back to the endpoint.
@@ -13,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::Sender;
+use super::stream_stamps::StreamStamping;
 use crate::net::batch;
 use crate::net::counters::{self, UdpCounters};
 use crate::pace::{self, Schedule};
@@ -49,7 +52,11 @@ impl Job {
         let mut schedule = interval.map(Schedule::new);
         let mut buf = Vec::with_capacity(batch::GSO_MAX_BYTES);
         let mut stopped = false;
+        let mut stamping = self.transfer.is_stamped().then(StreamStamping::default);
         while let Some(at) = self.transfer.poll_timeout() {
+            if let Some(st) = stamping.as_mut() {
+                st.drain(&self.sender, &mut self.transfer);
+            }
             if !stopped && self.stop.load(Ordering::Relaxed) {
                 self.transfer.stop(Instant::now());
                 stopped = true;
@@ -68,7 +75,11 @@ impl Job {
             // The limit may drop to an older kernel's at the first send.
             self.transfer.set_gso_limit(batch::gso_segments() as u64);
             if let Some(t) = self.transfer.poll_transmit(now, &mut buf) {
-                if let Err(e) = self.send(t, &buf[..t.len]) {
+                let sent = match (self.transfer.stamp_wanted(), stamping.as_mut()) {
+                    (Some(seq), Some(st)) => self.send_stamped(st, seq, &buf[..t.len]),
+                    _ => self.send(t, &buf[..t.len]),
+                };
+                if let Err(e) = sent {
                     self.transfer.failed(failure(&e));
                 }
             }
@@ -156,6 +167,17 @@ impl Job {
         }
     }
 
+    /// Stamped segment `seq`, its stamp read at once when it came.
+    fn send_stamped(&mut self, st: &mut StreamStamping, seq: u32, d: &[u8]) -> io::Result<()> {
+        let (peer, tos) = (self.transfer.peer(), self.transfer.tos());
+        retry(|| st.send(&self.sender, d, peer, tos, seq))?;
+        if let Some(m) = &self.model {
+            record_datagram(m, Direction::ToClient, d);
+        }
+        st.drain(&self.sender, &mut self.transfer);
+        Ok(())
+    }
+
     /// One datagram, waiting out a full send buffer.
     fn send_one(&self, d: &[u8]) -> io::Result<()> {
         let (peer, fragment) = (self.transfer.peer(), self.transfer.fragment());
@@ -240,6 +262,7 @@ mod tests {
                 sock,
                 v6: false,
                 dont_fragment: Mutex::new(false),
+                stray: Default::default(),
             }),
             id: 1,
             stop: Arc::new(AtomicBool::new(false)),

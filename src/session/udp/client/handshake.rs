@@ -146,7 +146,9 @@ impl Handshake {
         match body {
             Body::Cookie { token } if self.phase == Phase::Hello => {
                 match &mut self.request {
-                    Body::FileRequest { token: t, .. } | Body::StreamRequest { token: t, .. } => {
+                    Body::FileRequest { token: t, .. }
+                    | Body::StreamRequest { token: t, .. }
+                    | Body::StampedStreamRequest { token: t, .. } => {
                         *t = *token;
                     }
                     _ => {}

@@ -14,7 +14,8 @@
 //! - [`file_recv`]: a file received, every byte verified, loss counted
 //!   exactly, the bytes handed out in file order on request
 //!   ([`reorder`]).
-//! - [`stream`]: a stream received: delay, jitter and schedule error.
+//! - [`stream`]: a stream received: delay, jitter and schedule error;
+//!   [`stream_stamps`]: a stamped one's kernel stamps, paired.
 //! - [`file_send`]: a generated file sent in paced datagrams (an upload),
 //!   then the server's figures awaited.
 
@@ -25,11 +26,14 @@ pub mod handshake;
 #[cfg(test)]
 mod pair;
 #[cfg(test)]
+mod pair_stamps;
+#[cfg(test)]
 mod pair_transfer;
 pub mod reorder;
 #[cfg(test)]
 mod script;
 pub mod stream;
+pub mod stream_stamps;
 
 use std::time::Instant;
 

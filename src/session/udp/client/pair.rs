@@ -191,6 +191,7 @@ fn a_stream_over_a_clean_path_keeps_its_schedule() {
         size: 200,
         fragment: false,
         silence: Duration::from_secs(2),
+        stamped: false,
     };
     let mut s = ClientSession::Stream(StreamReceive::new(9, epoch, t0, plan));
     run(&mut s, &mut ep, &mut net, t0).unwrap();

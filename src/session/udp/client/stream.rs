@@ -3,15 +3,22 @@
 //! jitter (RFC 3550's estimate) and schedule error (the send stamp against
 //! the time the segment was due) recorded; a copy, or a segment beyond the
 //! count asked for, adds nothing. Ended by StreamEnd or by silence.
+//!
+//! A stamped stream ([`StreamPlan::stamped`]) asks with a
+//! StampedStreamRequest, takes each segment's kernel RX stamp from the
+//! driver ([`StreamReceive::rx_stamp`]) and the server's TX stamps from
+//! its StreamStamps ([`super::stream_stamps`]).
 
 use std::time::{Duration, Instant};
 
 use super::handshake::{Asking, Ended, Handshake};
+use super::stream_stamps::StreamStamps;
 use super::{SessionError, Tally};
 use crate::arrivals::{Arrival, Arrivals};
 use crate::latency::{Jitter, Recorder};
 use crate::proto::datagram::{self, Body, FLAG_FRAGMENT};
 use crate::session::Epoch;
+use crate::session::tcp::stream_stamps::StampPairs;
 
 /// What a stream asks for.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +33,8 @@ pub struct StreamPlan {
     pub fragment: bool,
     /// Silence that ends the stream when no End comes.
     pub silence: Duration,
+    /// Ask for the segments' kernel TX stamps (a StampedStreamRequest).
+    pub stamped: bool,
 }
 
 /// A stream being received.
@@ -42,6 +51,7 @@ pub struct StreamReceive {
     last: Option<(u32, f64)>,
     bytes: u64,
     tally: Tally,
+    stamps: Option<Box<StreamStamps>>,
 }
 
 /// What a stream measured.
@@ -65,6 +75,8 @@ pub struct StreamFigures {
     pub ended: Ended,
     /// What the stream sent and received.
     pub tally: Tally,
+    /// A stamped stream's kernel stamps, paired.
+    pub stamps: Option<StampPairs>,
 }
 
 impl Asking for StreamReceive {
@@ -80,12 +92,23 @@ impl Asking for StreamReceive {
 impl StreamReceive {
     /// A stream of session `session`, begun at `start`.
     pub fn new(session: u32, epoch: Epoch, start: Instant, plan: StreamPlan) -> StreamReceive {
-        let request = Body::StreamRequest {
-            interval_ns: plan.interval.as_nanos() as u64,
-            count: plan.count,
-            size: plan.size,
-            flags: if plan.fragment { FLAG_FRAGMENT } else { 0 },
-            token: 0,
+        let (interval_ns, count, size) = (plan.interval.as_nanos() as u64, plan.count, plan.size);
+        let flags = if plan.fragment { FLAG_FRAGMENT } else { 0 };
+        let request = match plan.stamped {
+            false => Body::StreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token: 0,
+            },
+            true => Body::StampedStreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token: 0,
+            },
         };
         StreamReceive {
             hs: Handshake::new(session, epoch, start, request, plan.silence),
@@ -98,6 +121,17 @@ impl StreamReceive {
             last: None,
             bytes: 0,
             tally: Tally::default(),
+            stamps: plan
+                .stamped
+                .then(|| Box::new(StreamStamps::new(plan.count))),
+        }
+    }
+
+    /// The datagram about to be handed in came with kernel RX stamp
+    /// `rx_ns` (a stamped stream's; others ignore it).
+    pub fn rx_stamp(&mut self, rx_ns: Option<u64>) {
+        if let Some(s) = self.stamps.as_mut() {
+            s.rx(rx_ns);
         }
     }
 
@@ -115,6 +149,9 @@ impl StreamReceive {
                 ) {
                     return Ok(());
                 }
+                if let Some(s) = self.stamps.as_mut() {
+                    s.segment(h.seq);
+                }
                 let recv_ns = self.epoch.unix_ns_of(now) as i128;
                 self.bytes += u64::from(size);
                 self.delay.record_ns(recv_ns - h.sent_ns as i128);
@@ -124,6 +161,11 @@ impl StreamReceive {
                     self.last = Some((h.seq, error_ns as f64 / 1e3));
                 }
                 self.jitter.add(h.sent_ns as i128, recv_ns);
+            }
+            Ok((_, Body::StreamStamps { stamps })) => {
+                if let Some(s) = self.stamps.as_mut() {
+                    s.stamps(&stamps.0);
+                }
             }
             Ok((_, Body::StreamStart { .. })) => self.hs.started(),
             Ok((_, Body::StreamEnd { sent })) => self.hs.end(now, u64::from(sent)),
@@ -159,6 +201,7 @@ impl StreamReceive {
             sent,
             ended,
             tally: self.tally,
+            stamps: self.stamps.map(|s| s.finish()),
         })
     }
 }
@@ -176,6 +219,7 @@ mod tests {
             size: 64,
             fragment: false,
             silence: Duration::from_secs(1),
+            stamped: false,
         }
     }
 

@@ -111,29 +111,18 @@ impl Endpoint {
                 flags,
                 token,
             } => {
-                let interval = Duration::from_nanos(interval_ns);
-                let ask = Ask {
-                    h,
-                    token,
-                    len,
-                    kind: Kind::Stream,
-                    what: format!(
-                        "udp stream of {count} segments of {size} bytes, one every {interval:?}"
-                    ),
-                };
-                let check = self.check_stream(interval_ns, count, size);
-                let tos = answer_tos(self.asker_tos, false);
-                self.start(now, peer, ask, check, |(), at, epoch| {
-                    let fragment = flags & FLAG_FRAGMENT != 0;
-                    let t = Transfer::stream(
-                        (peer, h.session),
-                        (interval, count, size),
-                        fragment,
-                        epoch,
-                        at,
-                    );
-                    Slot::Held(Box::new(t.with_tos(tos)))
-                });
+                let ask = (interval_ns, count, size, flags, token);
+                self.on_stream_request(now, peer, h, len, ask, false);
+            }
+            Body::StampedStreamRequest {
+                interval_ns,
+                count,
+                size,
+                flags,
+                token,
+            } => {
+                let ask = (interval_ns, count, size, flags, token);
+                self.on_stream_request(now, peer, h, len, ask, true);
             }
             other => self.refuse(
                 peer,
@@ -146,6 +135,42 @@ impl Endpoint {
                 ),
             ),
         }
+    }
+
+    /// A stream request, `stamped` or not, once the cookie and the limits
+    /// allow.
+    fn on_stream_request(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        h: DgramHeader,
+        len: usize,
+        (interval_ns, count, size, flags, token): (u64, u32, u32, u8, u64),
+        stamped: bool,
+    ) {
+        let interval = Duration::from_nanos(interval_ns);
+        let what = if stamped { "stamped stream" } else { "stream" };
+        let ask = Ask {
+            h,
+            token,
+            len,
+            kind: Kind::Stream,
+            what: format!("udp {what} of {count} segments of {size} bytes, one every {interval:?}"),
+        };
+        let check = self.check_stream(interval_ns, count, size);
+        let tos = answer_tos(self.asker_tos, false);
+        self.start(now, peer, ask, check, |(), at, epoch| {
+            let fragment = flags & FLAG_FRAGMENT != 0;
+            let t = Transfer::stream(
+                (peer, h.session),
+                (interval, count, size),
+                fragment,
+                epoch,
+                at,
+            );
+            let t = if stamped { t.stamped() } else { t };
+            Slot::Held(Box::new(t.with_tos(tos)))
+        });
     }
 
     /// A file request: a download (sized or timed, with Results if asked)

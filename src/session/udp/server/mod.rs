@@ -33,6 +33,7 @@ pub mod file;
 pub mod plan;
 pub mod receive;
 mod stamped;
+pub mod stream;
 mod table;
 pub mod text;
 pub mod transfer;

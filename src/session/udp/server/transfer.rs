@@ -19,9 +19,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::figures::{Carried, Tally, TransferEnd};
+use super::figures::{Tally, TransferEnd};
 use super::file::{FileData, FileSend};
 use super::plan::FilePlan;
+use super::stream::{SentStamps, StreamData, TAIL_WAIT};
 use super::upload::{CpuClock, RESULTS_COPIES};
 use crate::proto::datagram::{self, Body, DgramHeader};
 use crate::proto::{ErrorCode, Results};
@@ -56,35 +57,6 @@ pub struct FileOptions {
     pub tos: Option<u8>,
     /// Reads the process's CPU for the figures.
     pub cpu: Option<CpuClock>,
-}
-
-/// A stream's segments: one per interval, each at its deadline.
-#[derive(Debug, Clone)]
-struct StreamData {
-    interval: Duration,
-    count: u32,
-    size: u32,
-    t0: Instant,
-    seq: u32,
-}
-
-impl StreamData {
-    fn deadline(&self, seq: u32) -> Instant {
-        self.t0 + self.interval.saturating_mul(seq)
-    }
-
-    fn carried(&self) -> Carried {
-        let bytes = u64::from(self.seq) * u64::from(self.size);
-        Carried {
-            data: Tally {
-                datagrams: u64::from(self.seq),
-                bytes,
-            },
-            payload: bytes,
-            segment: self.size,
-            gso: None,
-        }
-    }
 }
 
 /// What is being sent.
@@ -162,6 +134,7 @@ impl Transfer {
             size,
             t0: now + STREAM_LEAD,
             seq: 0,
+            stamps: None,
         });
         Transfer::new(peer, session, epoch, fragment, data, now)
     }
@@ -199,6 +172,45 @@ impl Transfer {
         self.cpu_start = options.cpu.map(|c| c());
         self.options = options;
         self
+    }
+
+    /// The same stream with its segments' TX stamps carried to the client
+    /// (a StampedStreamRequest); a file is left as it is.
+    pub fn stamped(mut self) -> Transfer {
+        if let Data::Stream(s) = &mut self.data {
+            s.stamps = Some(Box::default());
+        }
+        self
+    }
+
+    /// Whether it carries its segments' TX stamps.
+    pub fn is_stamped(&self) -> bool {
+        matches!(&self.data, Data::Stream(s) if s.stamps.is_some())
+    }
+
+    /// The segment the datagram just polled holds, when its send should
+    /// ask for a TX stamp (once).
+    pub fn stamp_wanted(&mut self) -> Option<u32> {
+        match &mut self.data {
+            Data::Stream(StreamData {
+                stamps: Some(st), ..
+            }) => st.take_pending(),
+            _ => None,
+        }
+    }
+
+    /// The kernel's TX stamp of segment `seq`, as the driver read it.
+    pub fn handle_tx_stamp(&mut self, seq: u32, ns: u64) {
+        if let Some(st) = self.sent_stamps() {
+            st.tx(seq, ns);
+        }
+    }
+
+    fn sent_stamps(&mut self) -> Option<&mut SentStamps> {
+        match &mut self.data {
+            Data::Stream(s) => s.stamps.as_deref_mut(),
+            Data::File(_) => None,
+        }
     }
 
     /// The same transfer with every datagram marked `tos`.
@@ -263,6 +275,9 @@ impl Transfer {
                     let due = f.next_due().unwrap_or(self.created);
                     Some(self.deadline.map_or(due, |d| due.min(d)))
                 }
+                Data::Stream(s) if s.stamps.as_ref().is_some_and(|st| st.fresh()) => {
+                    Some(self.created)
+                }
                 Data::Stream(s) if s.seq < s.count => Some(s.deadline(s.seq)),
                 Data::Stream(_) => Some(self.created),
             },
@@ -288,8 +303,18 @@ impl Transfer {
                 self.phase = Phase::Data;
                 Some(self.control(header, &body, buf))
             }
-            Phase::Data => self.poll_data(now, header, buf),
+            Phase::Data => match self.sent_stamps().filter(|st| st.fresh()) {
+                Some(st) => {
+                    let body = st.body(false);
+                    Some(self.control(header, &body, buf))
+                }
+                None => self.poll_data(now, header, buf),
+            },
             Phase::End { next, at } if at <= now => {
+                if let Some(st) = self.sent_stamps().filter(|st| st.due_before_end(next)) {
+                    let body = st.body(true);
+                    return Some(self.control(header, &body, buf));
+                }
                 let body = self.end_body();
                 let t = self.control(self.header(next, now), &body, buf);
                 if next + 1 >= END_COPIES && self.options.results {
@@ -414,6 +439,9 @@ impl Transfer {
                     size: s.size,
                 };
                 datagram::encode(&h, &body, buf);
+                if let Some(st) = s.stamps.as_mut() {
+                    st.written(s.seq);
+                }
                 s.seq += 1;
                 Some((
                     1,
@@ -424,7 +452,16 @@ impl Transfer {
                 ))
             }
             _ => {
-                self.phase = Phase::End { next: 0, at: now };
+                // A stamped stream's last stamp is awaited a moment.
+                let wait = if self.is_stamped() {
+                    TAIL_WAIT
+                } else {
+                    Duration::ZERO
+                };
+                self.phase = Phase::End {
+                    next: 0,
+                    at: now + wait,
+                };
                 return self.poll_transmit(now, buf);
             }
         };

@@ -183,3 +183,57 @@ fn a_stopped_transfer_ends_at_once_with_what_it_sent() {
     );
     assert_eq!(t.end().unwrap().carried.data.datagrams, 3);
 }
+
+#[test]
+fn a_stamped_stream_follows_each_stamp_with_stream_stamps_and_each_end_too() {
+    let t0 = Instant::now();
+    let mut t = Transfer::stream((peer(), 9), (5 * MS, 3, 64), false, epoch(t0), t0).stamped();
+    assert!(t.is_stamped());
+    let (mut buf, mut now, mut out) = (Vec::new(), t0, Vec::new());
+    while let Some(at) = t.poll_timeout() {
+        now = now.max(at);
+        while let Some(tx) = t.poll_transmit(now, &mut buf) {
+            let (h, b) = datagram::decode(&buf[..tx.len]).unwrap();
+            // The driver stamps every segment but the second.
+            if let Some(seq) = t.stamp_wanted() {
+                assert_eq!(seq, h.seq);
+                if seq != 1 {
+                    t.handle_tx_stamp(seq, 7_000 + u64::from(seq));
+                }
+            }
+            out.push((now, b));
+        }
+    }
+    let names: Vec<&str> = out.iter().map(|(_, b)| b.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "StreamStart",
+            "StreamSegment",
+            "StreamStamps",
+            "StreamSegment",
+            "StreamSegment",
+            "StreamStamps",
+            "StreamStamps",
+            "StreamEnd",
+            "StreamStamps",
+            "StreamEnd",
+            "StreamStamps",
+            "StreamEnd"
+        ]
+    );
+    let stamps = |i: usize| match &out[i].1 {
+        Body::StreamStamps { stamps } => stamps.0.clone(),
+        b => panic!("{b:?}"),
+    };
+    assert_eq!(stamps(2), [(0, 7_000)]);
+    assert_eq!(stamps(5), [(0, 7_000), (2, 7_002)]);
+    assert_eq!(stamps(10), [(0, 7_000), (2, 7_002)]);
+    // The End waited for the last stamp.
+    assert_eq!(out[7].0, out[4].0 + TAIL_WAIT);
+    // A plain stream's segments are the same bytes, and it sends no stamps.
+    let mut plain = Transfer::stream((peer(), 9), (5 * MS, 3, 64), false, epoch(t0), t0);
+    let p = run(&mut plain, t0);
+    assert!(p.iter().all(|(_, _, b)| b.name() != "StreamStamps"));
+    assert!(plain.stamp_wanted().is_none() && !plain.is_stamped());
+}
