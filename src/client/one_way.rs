@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use super::ClientError;
-use super::report::{MissingStamps, OneWayReport, TimestampsReport};
+use super::report::{MissingStamps, OneWayReport, Report, TimestampsReport};
+use crate::proto::ErrorCode;
 use crate::session::offset::{self, Exchange, Offset};
 use crate::session::stamps::EchoStamps;
 use crate::session::tcp::stream_stamps::StampPairs;
@@ -30,6 +31,56 @@ pub const OLD_ECHOES: &str =
 /// Why a stream has no stamps: the server refused the stamped stream.
 pub const OLD_STREAMS: &str =
     "the server does not know stamped streams (an older server): application figures only";
+
+/// A stream's plan: interval, segments, whole segment size.
+pub type StreamPlan = (Duration, u32, u32);
+
+/// What a stamped stream asks of the client that runs it, over TCP or UDP.
+pub trait StampedStreamer {
+    /// Turns the socket's stamps on: `Err` is why there are none.
+    fn start_stamps(&mut self) -> Result<(), String>;
+    /// [`OFFSET_ECHOES`] stamped echoes back to back: `Err` says why there
+    /// are none (a server that does not know them).
+    fn offset_echoes(&mut self) -> Result<Result<Echoes, String>, ClientError>;
+    /// The stream, stamped or not, and its stamps' pairs when stamped.
+    fn stream_run(
+        &mut self,
+        plan: StreamPlan,
+        stamped: bool,
+    ) -> Result<(Report, Option<StampPairs>), ClientError>;
+    /// The plain stream, its report saying why it has no stamps.
+    fn stream_unstamped(&mut self, plan: StreamPlan, why: String) -> Result<Report, ClientError>;
+    /// What the client's interface can stamp.
+    fn hardware(&self) -> Option<String>;
+}
+
+/// A stamped stream between two rounds of stamped echoes, on `client`: a
+/// server that knows neither stamped echoes nor stamped streams gets the
+/// plain stream, and the report says why it has no stamps.
+pub fn stamped_stream(
+    client: &mut impl StampedStreamer,
+    plan: StreamPlan,
+) -> Result<Report, ClientError> {
+    let before = match client.start_stamps() {
+        Ok(()) => client.offset_echoes()?,
+        Err(why) => Err(why),
+    };
+    let before = match before {
+        Ok(e) => self::before(e, || client.offset_echoes())?,
+        Err(why) => return client.stream_unstamped(plan, why),
+    };
+    let (mut r, pairs) = match client.stream_run(plan, true) {
+        Err(ClientError::Refused {
+            code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
+            ..
+        }) => return client.stream_unstamped(plan, OLD_STREAMS.to_string()),
+        r => r?,
+    };
+    let after = client.offset_echoes()?.unwrap_or_default();
+    let pairs = pairs.unwrap_or_default();
+    r.timestamps = Some(report(&before, &after, &pairs, client.hardware()));
+    Ok(r)
+}
 
 /// What one side's stamped echoes gave.
 #[derive(Debug, Default)]

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use super::{TcpClient, unfinished};
 use crate::client::ClientError;
 use crate::client::one_way::{
-    self, Echoes, OFFSET_ECHO_SIZE, OFFSET_ECHOES, OLD_ECHOES, OLD_STREAMS,
+    self, Echoes, OFFSET_ECHO_SIZE, OFFSET_ECHOES, OLD_ECHOES, StampedStreamer, StreamPlan,
 };
 use crate::client::report::{Report, TimestampsReport};
 use crate::client::ticker::{Ticker, TickerConfig};
 use crate::proto::ErrorCode;
+use crate::session::tcp::stream_stamps::StampPairs;
 use crate::session::tcp::{ClientAction, EchoClient, Finished};
 
 impl TcpClient {
@@ -23,9 +24,8 @@ impl TcpClient {
     }
 
     /// `count` segments of `size` bytes every `interval`; with
-    /// `--timestamps`, stamped, between two rounds of stamped echoes. A
-    /// server that knows neither stamped echoes nor stamped streams gets
-    /// the plain stream, and the report says why it has no stamps.
+    /// `--timestamps`, stamped, between two rounds of stamped echoes
+    /// ([`one_way::stamped_stream`]).
     pub fn stream(
         &mut self,
         interval: Duration,
@@ -36,40 +36,33 @@ impl TcpClient {
         if !self.stream_timestamps {
             return self.stream_run(plan, false).map(|(r, _)| r);
         }
-        let before = match self.start_stamps() {
-            Ok(()) => self.offset_echoes()?,
-            Err(why) => Err(why),
-        };
-        let before = match before {
-            Ok(e) => one_way::before(e, || self.offset_echoes())?,
-            Err(why) => return self.stream_unstamped(plan, why),
-        };
-        let (mut r, pairs) = match self.stream_run(plan, true) {
-            Err(ClientError::Refused {
-                code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
-                ..
-            }) => return self.stream_unstamped(plan, OLD_STREAMS.to_string()),
-            r => r?,
-        };
-        let after = self.offset_echoes()?.unwrap_or_default();
-        let pairs = pairs.unwrap_or_default();
-        r.timestamps = Some(one_way::report(&before, &after, &pairs, self.hardware()));
-        Ok(r)
+        one_way::stamped_stream(self, plan)
+    }
+}
+
+impl StampedStreamer for TcpClient {
+    fn start_stamps(&mut self) -> Result<(), String> {
+        TcpClient::start_stamps(self)
     }
 
-    /// The plain stream, its report saying why it has no stamps.
-    fn stream_unstamped(
+    fn stream_run(
         &mut self,
-        plan: (Duration, u32, u32),
-        why: String,
-    ) -> Result<Report, ClientError> {
-        let (mut r, _) = self.stream_run(plan, false)?;
+        plan: StreamPlan,
+        stamped: bool,
+    ) -> Result<(Report, Option<StampPairs>), ClientError> {
+        TcpClient::stream_run(self, plan, stamped)
+    }
+
+    fn stream_unstamped(&mut self, plan: StreamPlan, why: String) -> Result<Report, ClientError> {
+        let (mut r, _) = TcpClient::stream_run(self, plan, false)?;
         r.timestamps = Some(TimestampsReport::none(why));
         Ok(r)
     }
 
-    /// [`OFFSET_ECHOES`] stamped echoes back to back: `Err` says why there
-    /// are none (a server that does not know them).
+    fn hardware(&self) -> Option<String> {
+        TcpClient::hardware(self)
+    }
+
     fn offset_echoes(&mut self) -> Result<Result<Echoes, String>, ClientError> {
         let start = Instant::now();
         let data = [0u8; OFFSET_ECHO_SIZE];

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use super::{DEFAULT_ECHO_TIMEOUT, UdpClient};
 use crate::client::ClientError;
 use crate::client::one_way::{
-    self, Echoes, OFFSET_ECHO_SIZE, OFFSET_ECHOES, OLD_ECHOES, OLD_STREAMS,
+    self, Echoes, OFFSET_ECHO_SIZE, OFFSET_ECHOES, OLD_ECHOES, StampedStreamer, StreamPlan,
 };
 use crate::client::report::{Report, TimestampsReport, hardware_note};
 use crate::client::ticker::{Ticker, TickerConfig};
 use crate::pace;
 use crate::proto::ErrorCode;
 use crate::proto::stamps::STAMPS_LEN;
+use crate::session::tcp::stream_stamps::StampPairs;
 use crate::session::udp::client::echo::{EchoPlan, request_len};
 use crate::session::udp::client::{ClientSession, Echo};
 
@@ -27,8 +28,7 @@ impl UdpClient {
 
     /// `count` segments of `size` bytes (whole UDP payload) every
     /// `interval`; with `--timestamps`, stamped, between two rounds of
-    /// stamped echoes. A server that knows neither gets the plain stream,
-    /// and the report says why it has no stamps.
+    /// stamped echoes ([`one_way::stamped_stream`]).
     pub fn stream(
         &mut self,
         interval: Duration,
@@ -39,49 +39,37 @@ impl UdpClient {
         if !self.stream_timestamps {
             return self.stream_run(plan, false).map(|(r, _)| r);
         }
-        let r = self.stream_stamped(plan);
+        let r = one_way::stamped_stream(self, plan);
         let _ = self.stop_stamps();
         r
     }
+}
 
-    fn stream_stamped(&mut self, plan: (Duration, u32, u32)) -> Result<Report, ClientError> {
-        let before = match self.start_stamps() {
-            Ok(()) => self.offset_echoes()?,
-            Err(why) => Err(why),
-        };
-        let before = match before {
-            Ok(e) => one_way::before(e, || self.offset_echoes())?,
-            Err(why) => return self.stream_unstamped(plan, why),
-        };
-        let (mut r, pairs) = match self.stream_run(plan, true) {
-            Err(ClientError::Refused {
-                code: ErrorCode::UnknownKind | ErrorCode::Unexpected,
-                ..
-            }) => return self.stream_unstamped(plan, OLD_STREAMS.to_string()),
-            r => r?,
-        };
-        let after = self.offset_echoes()?.unwrap_or_default();
-        let pairs = pairs.unwrap_or_default();
-        let local = self.sock.local_addr().ok().map(|a| a.ip());
-        let hardware = local.and_then(hardware_note);
-        r.timestamps = Some(one_way::report(&before, &after, &pairs, hardware));
-        Ok(r)
+impl StampedStreamer for UdpClient {
+    fn start_stamps(&mut self) -> Result<(), String> {
+        UdpClient::start_stamps(self)
     }
 
-    /// The plain stream, its report saying why it has no stamps.
-    fn stream_unstamped(
+    fn stream_run(
         &mut self,
-        plan: (Duration, u32, u32),
-        why: String,
-    ) -> Result<Report, ClientError> {
+        plan: StreamPlan,
+        stamped: bool,
+    ) -> Result<(Report, Option<StampPairs>), ClientError> {
+        UdpClient::stream_run(self, plan, stamped)
+    }
+
+    fn stream_unstamped(&mut self, plan: StreamPlan, why: String) -> Result<Report, ClientError> {
         let _ = self.stop_stamps();
-        let (mut r, _) = self.stream_run(plan, false)?;
+        let (mut r, _) = UdpClient::stream_run(self, plan, false)?;
         r.timestamps = Some(TimestampsReport::none(why));
         Ok(r)
     }
 
-    /// [`OFFSET_ECHOES`] stamped echoes back to back: `Err` says why there
-    /// are none (a server that does not know them).
+    fn hardware(&self) -> Option<String> {
+        let local = self.sock.local_addr().ok().map(|a| a.ip());
+        local.and_then(hardware_note)
+    }
+
     fn offset_echoes(&mut self) -> Result<Result<Echoes, String>, ClientError> {
         let data = [0u8; OFFSET_ECHO_SIZE];
         let size = request_len(data.len());
