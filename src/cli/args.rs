@@ -345,10 +345,12 @@ pub struct ClientArgs {
     /// of one CPU core at 100 % for the whole run. Pair it with --cpu N.
     #[arg(long)]
     pub spin: bool,
-    /// Echo over TCP: read the kernel's timestamps (SO_TIMESTAMPING) of the
-    /// requests and replies and split each round trip into network, server,
-    /// send path and wake-up. Off by default: the stamps still cost a
-    /// quarter or more of a loopback round trip.
+    /// Echo (TCP or UDP): read the kernel's timestamps (SO_TIMESTAMPING) of
+    /// the requests and replies and split each round trip into network,
+    /// server, send path and wake-up. Stream (TCP or UDP): each segment's
+    /// kernel-to-kernel one-way delay, with the clock offset that stamped
+    /// echoes before and after it estimate. Off by default: the stamps
+    /// still cost a fifth or more of a loopback round trip.
     #[arg(long, conflicts_with = "no_timestamps")]
     pub timestamps: bool,
     /// Echo: plain EchoRequests, the round trip alone (the default), to
