@@ -461,9 +461,9 @@ mod tests {
     }
 
     /// Parses the SVG as XML (which fails on anything ill-formed) and
-    /// returns the text of every `<text>` element and the point count of
-    /// every `<polyline>`.
-    fn parse(svg: &str) -> (Vec<String>, Vec<usize>) {
+    /// returns the text of every `<text>` element, the point count of
+    /// every `<polyline>` and the number of `<circle>`s.
+    pub(crate) fn svg_parts(svg: &str) -> (Vec<String>, Vec<usize>, usize) {
         let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
         assert_eq!(doc.root_element().tag_name().name(), "svg");
         let texts = doc
@@ -481,6 +481,16 @@ mod tests {
                     .count()
             })
             .collect();
+        let circles = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .count();
+        (texts, polylines, circles)
+    }
+
+    /// The texts and polylines of [`svg_parts`].
+    fn parse(svg: &str) -> (Vec<String>, Vec<usize>) {
+        let (texts, polylines, _) = svg_parts(svg);
         (texts, polylines)
     }
 

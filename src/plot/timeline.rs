@@ -321,32 +321,7 @@ mod tests {
         t
     }
 
-    /// The text of every `<text>` element and the point count of every
-    /// `<polyline>`, from the SVG parsed as XML.
-    fn parse(svg: &str) -> (Vec<String>, Vec<usize>, usize) {
-        let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
-        assert_eq!(doc.root_element().tag_name().name(), "svg");
-        let texts = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("text"))
-            .map(|n| n.text().unwrap_or("").trim().to_string())
-            .collect();
-        let lines = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("polyline"))
-            .map(|n| {
-                n.attribute("points")
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .count()
-            })
-            .collect();
-        let circles = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("circle"))
-            .count();
-        (texts, lines, circles)
-    }
+    use crate::plot::tests::svg_parts as parse;
 
     #[test]
     fn four_panels_share_the_time_axis() {

@@ -90,17 +90,8 @@ pub fn observe(
     let replies = scan.first_times(Side::Reply);
     let mut rtt = Recorder::new();
     let mut gap = Recorder::new();
-    let mut obs = CaptureObserver {
-        kind: live.stamps.describe(),
-        iface: live.iface.clone(),
-        matched: 0,
-        missing_requests: 0,
-        missing_replies: 0,
-        dropped: live.dropped,
-        lost_streams: scan.lost_streams,
-        kernel_gap_us: None,
-        note: None,
-    };
+    let mut obs = CaptureObserver::of(live);
+    obs.lost_streams = scan.lost_streams;
     for e in echoes {
         let req = requests.get(&e.seq);
         let rep = replies.get(&e.seq);
@@ -171,15 +162,25 @@ impl TimestampsReport {
 /// The observer of a capture that could not be read.
 fn unreadable(live: &LiveReport, why: &str) -> CaptureObserver {
     CaptureObserver {
-        kind: live.stamps.describe(),
-        iface: live.iface.clone(),
-        matched: 0,
-        missing_requests: 0,
-        missing_replies: 0,
-        dropped: live.dropped,
-        lost_streams: 0,
-        kernel_gap_us: None,
         note: Some(format!("the capture could not be read: {why}")),
+        ..CaptureObserver::of(live)
+    }
+}
+
+impl CaptureObserver {
+    /// What `live` says of itself, before any echo is matched.
+    fn of(live: &LiveReport) -> CaptureObserver {
+        CaptureObserver {
+            kind: live.stamps.describe(),
+            iface: live.iface.clone(),
+            matched: 0,
+            missing_requests: 0,
+            missing_replies: 0,
+            dropped: live.dropped,
+            lost_streams: 0,
+            kernel_gap_us: None,
+            note: None,
+        }
     }
 }
 

@@ -70,6 +70,7 @@ impl Endpoint {
             }
         };
         let key = Key::lab(peer, h.session);
+        let stamped_stream = matches!(body, Body::StampedStreamRequest { .. });
         match body {
             Body::EchoRequest { data } => return self.on_echo(now, key, &h, data, d.len(), false),
             Body::StampedEchoRequest { data } => {
@@ -110,11 +111,8 @@ impl Endpoint {
                 size,
                 flags,
                 token,
-            } => {
-                let ask = (interval_ns, count, size, flags, token);
-                self.on_stream_request(now, peer, h, len, ask, false);
             }
-            Body::StampedStreamRequest {
+            | Body::StampedStreamRequest {
                 interval_ns,
                 count,
                 size,
@@ -122,7 +120,7 @@ impl Endpoint {
                 token,
             } => {
                 let ask = (interval_ns, count, size, flags, token);
-                self.on_stream_request(now, peer, h, len, ask, true);
+                self.on_stream_request(now, peer, h, len, ask, stamped_stream);
             }
             other => self.refuse(
                 peer,
